@@ -1,1 +1,28 @@
-//! placeholder
+//! The component API of kafka-obs: what every receiver, processor, exporter, connector and
+//! extension implements, and the data that flows between them.
+//!
+//! This crate is small and stable on purpose. Components depend on it and on nothing else of
+//! ours that knows about the runtime; the runtime depends on it to wire components together.
+//! Data is OTLP as decoded by `opentelemetry-proto` (the same role the Collector's pdata plays),
+//! so a receiver that speaks OTLP hands on what it decoded without a copy into another model.
+
+pub mod component;
+pub mod config;
+pub mod data;
+pub mod health;
+pub mod id;
+pub mod output;
+pub mod telemetry;
+
+pub use component::{
+    BuildContext, BuildError, Connector, ConnectorConfig, ConnectorFactory, Exporter,
+    ExporterConfig, ExporterFactory, Extension, ExtensionConfig, ExtensionFactory, FactoryMeta,
+    Processor, ProcessorConfig, ProcessorFactory, QueueSettings, Receiver, ReceiverConfig,
+    ReceiverFactory, RunContext, RunError, Stability, Host, Outputs,
+};
+pub use config::{ComponentConfigError, parse_component_config};
+pub use data::{Batch, DataKind};
+pub use health::{ComponentStatus, HealthRegistry};
+pub use id::{ComponentId, ComponentKind, PipelineId};
+pub use output::{Output, OverflowPolicy, Route, SendError};
+pub use telemetry::{ComponentTelemetry, Counter, Gauge, Telemetry};

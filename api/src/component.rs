@@ -1,0 +1,274 @@
+//! The lifecycle every component goes through, and the factories that make them.
+//!
+//! Three phases, as in the design notes: `validate` (pure: YAML -> typed config, errors with key
+//! paths), `build` (may do I/O such as binding a port or opening a file, spawns nothing), `run`
+//! (owns its tasks and ends on cancellation or when its input closes). Factories are listed
+//! explicitly in the binary; nothing registers itself behind the reader's back.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ComponentConfigError;
+use crate::data::{Batch, DataKind};
+use crate::health::HealthRegistry;
+use crate::id::ComponentId;
+use crate::output::{Output, OverflowPolicy};
+use crate::telemetry::ComponentTelemetry;
+
+/// How far a component is from stable, as the Collector labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stability {
+    Development,
+    Alpha,
+    Beta,
+    Stable,
+}
+
+impl Stability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Alpha => "alpha",
+            Self::Beta => "beta",
+            Self::Stable => "stable",
+        }
+    }
+}
+
+/// What the `components` command shows about a factory, and what validation checks against.
+#[derive(Debug, Clone)]
+pub struct FactoryMeta {
+    /// The canonical type name (`otlp_http`).
+    pub type_name: &'static str,
+    /// Older names accepted for the same type (`otlphttp`).
+    pub aliases: &'static [&'static str],
+    pub stability: Stability,
+    /// The signals it produces (receivers), handles (processors, exporters), or consumes
+    /// (connectors; see [`ConnectorFactory::routes`]). Empty for extensions.
+    pub kinds: &'static [DataKind],
+    /// One line for `kafka-obs components`.
+    pub description: &'static str,
+}
+
+impl FactoryMeta {
+    pub fn answers_to(&self, type_name: &str) -> bool {
+        self.type_name == type_name || self.aliases.contains(&type_name)
+    }
+}
+
+/// Why a component could not be built (its config was valid).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error("cannot listen on {address}: {source}; is another process using the port?")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a running component stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Capabilities extensions offer to other components (for example a storage for disk queues),
+/// looked up by the extension's id.
+#[derive(Clone, Default)]
+pub struct Host {
+    capabilities: BTreeMap<ComponentId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.capabilities.keys()).finish()
+    }
+}
+
+impl Host {
+    pub fn insert(&mut self, id: ComponentId, capability: Arc<dyn Any + Send + Sync>) {
+        self.capabilities.insert(id, capability);
+    }
+
+    /// The capability of extension `id`, if it offers one of type `T`.
+    pub fn get<T: Any + Send + Sync>(&self, id: &ComponentId) -> Option<Arc<T>> {
+        self.capabilities
+            .get(id)
+            .cloned()
+            .and_then(|c| c.downcast::<T>().ok())
+    }
+}
+
+/// What `build` gets: who it is, where to count, what extensions offer.
+#[derive(Clone, Debug)]
+pub struct BuildContext {
+    pub id: ComponentId,
+    pub telemetry: ComponentTelemetry,
+    pub health: HealthRegistry,
+    pub host: Host,
+    /// The signals this instance will see (the pipelines that reference it).
+    pub kinds: Vec<DataKind>,
+}
+
+/// What `run` gets.
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    pub id: ComponentId,
+    pub telemetry: ComponentTelemetry,
+    pub health: HealthRegistry,
+    /// Receivers and extensions: stop now. Processors and exporters: the drain deadline passed,
+    /// abandon what is left (they otherwise end when their input closes).
+    pub shutdown: CancellationToken,
+}
+
+/// Where a receiver or connector sends each kind of data it produces.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    by_kind: BTreeMap<DataKind, Output>,
+}
+
+impl Outputs {
+    pub fn new(by_kind: BTreeMap<DataKind, Output>) -> Self {
+        Self { by_kind }
+    }
+
+    pub fn get(&self, kind: DataKind) -> Option<&Output> {
+        self.by_kind.get(&kind)
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = DataKind> + '_ {
+        self.by_kind.keys().copied()
+    }
+}
+
+/// The bounded queue in front of an exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Batches the queue holds before the overflow policy applies.
+    pub capacity: usize,
+    pub policy: OverflowPolicy,
+}
+
+impl Default for QueueSettings {
+    /// The Collector's `sending_queue` defaults: 1000 batches, drop (counted) on overflow.
+    fn default() -> Self {
+        Self {
+            capacity: 1000,
+            policy: OverflowPolicy::Drop,
+        }
+    }
+}
+
+pub trait ReceiverFactory: Send + Sync {
+    fn meta(&self) -> &FactoryMeta;
+    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError>;
+}
+
+pub trait ReceiverConfig: Send + Sync + Debug {
+    /// `(key path, host:port)` of every socket it will listen on, to catch duplicates.
+    fn listen_addresses(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError>;
+}
+
+pub trait Receiver: Send {
+    fn run(self: Box<Self>, outputs: Outputs, ctx: RunContext) -> BoxFuture<'static, Result<(), RunError>>;
+}
+
+pub trait ProcessorFactory: Send + Sync {
+    fn meta(&self) -> &FactoryMeta;
+    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ProcessorConfig>, ComponentConfigError>;
+}
+
+/// A processor is built once per pipeline that lists it, as in the Collector.
+pub trait ProcessorConfig: Send + Sync + Debug {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError>;
+}
+
+pub trait Processor: Send {
+    /// Reads until `input` closes, then flushes what it holds to `output` and returns.
+    fn run(
+        self: Box<Self>,
+        input: mpsc::Receiver<Batch>,
+        output: Output,
+        ctx: RunContext,
+    ) -> BoxFuture<'static, Result<(), RunError>>;
+}
+
+pub trait ExporterFactory: Send + Sync {
+    fn meta(&self) -> &FactoryMeta;
+    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ExporterConfig>, ComponentConfigError>;
+}
+
+pub trait ExporterConfig: Send + Sync + Debug {
+    fn queue(&self) -> QueueSettings {
+        QueueSettings::default()
+    }
+    fn listen_addresses(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError>;
+}
+
+pub trait Exporter: Send {
+    /// Delivers until `input` closes (then flushes) or `ctx.shutdown` fires (then gives up,
+    /// counting what it could not deliver).
+    fn run(self: Box<Self>, input: mpsc::Receiver<Batch>, ctx: RunContext) -> BoxFuture<'static, Result<(), RunError>>;
+}
+
+pub trait ConnectorFactory: Send + Sync {
+    fn meta(&self) -> &FactoryMeta;
+    /// The `(exporter-side kind, receiver-side kind)` pairs it can join.
+    fn routes(&self) -> &'static [(DataKind, DataKind)];
+    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError>;
+}
+
+pub trait ConnectorConfig: Send + Sync + Debug {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Connector>, BuildError>;
+}
+
+pub trait Connector: Send {
+    fn run(
+        self: Box<Self>,
+        input: mpsc::Receiver<Batch>,
+        outputs: Outputs,
+        ctx: RunContext,
+    ) -> BoxFuture<'static, Result<(), RunError>>;
+}
+
+pub trait ExtensionFactory: Send + Sync {
+    fn meta(&self) -> &FactoryMeta;
+    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError>;
+}
+
+pub trait ExtensionConfig: Send + Sync + Debug {
+    fn listen_addresses(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError>;
+}
+
+pub trait Extension: Send {
+    /// A handle other components may use (see [`Host`]).
+    fn capability(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        None
+    }
+    fn run(self: Box<Self>, ctx: RunContext) -> BoxFuture<'static, Result<(), RunError>>;
+}
