@@ -177,7 +177,10 @@ impl Default for QueueSettings {
 
 pub trait ReceiverFactory: Send + Sync {
     fn meta(&self) -> &FactoryMeta;
-    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError>;
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError>;
 }
 
 pub trait ReceiverConfig: Send + Sync + Debug {
@@ -189,12 +192,19 @@ pub trait ReceiverConfig: Send + Sync + Debug {
 }
 
 pub trait Receiver: Send {
-    fn run(self: Box<Self>, outputs: Outputs, ctx: RunContext) -> BoxFuture<'static, Result<(), RunError>>;
+    fn run(
+        self: Box<Self>,
+        outputs: Outputs,
+        ctx: RunContext,
+    ) -> BoxFuture<'static, Result<(), RunError>>;
 }
 
 pub trait ProcessorFactory: Send + Sync {
     fn meta(&self) -> &FactoryMeta;
-    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ProcessorConfig>, ComponentConfigError>;
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ProcessorConfig>, ComponentConfigError>;
 }
 
 /// A processor is built once per pipeline that lists it, as in the Collector.
@@ -214,7 +224,10 @@ pub trait Processor: Send {
 
 pub trait ExporterFactory: Send + Sync {
     fn meta(&self) -> &FactoryMeta;
-    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ExporterConfig>, ComponentConfigError>;
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError>;
 }
 
 pub trait ExporterConfig: Send + Sync + Debug {
@@ -230,14 +243,21 @@ pub trait ExporterConfig: Send + Sync + Debug {
 pub trait Exporter: Send {
     /// Delivers until `input` closes (then flushes) or `ctx.shutdown` fires (then gives up,
     /// counting what it could not deliver).
-    fn run(self: Box<Self>, input: mpsc::Receiver<Batch>, ctx: RunContext) -> BoxFuture<'static, Result<(), RunError>>;
+    fn run(
+        self: Box<Self>,
+        input: mpsc::Receiver<Batch>,
+        ctx: RunContext,
+    ) -> BoxFuture<'static, Result<(), RunError>>;
 }
 
 pub trait ConnectorFactory: Send + Sync {
     fn meta(&self) -> &FactoryMeta;
     /// The `(exporter-side kind, receiver-side kind)` pairs it can join.
     fn routes(&self) -> &'static [(DataKind, DataKind)];
-    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError>;
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError>;
 }
 
 pub trait ConnectorConfig: Send + Sync + Debug {
@@ -255,7 +275,10 @@ pub trait Connector: Send {
 
 pub trait ExtensionFactory: Send + Sync {
     fn meta(&self) -> &FactoryMeta;
-    fn validate(&self, config: &serde_yaml_ng::Value) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError>;
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError>;
 }
 
 pub trait ExtensionConfig: Send + Sync + Debug {

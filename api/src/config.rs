@@ -104,7 +104,11 @@ pub mod de {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let err = || format!("invalid size {s:?}: write bytes or a number with a unit, such as 512KiB, 64MiB or 1GB");
+        let err = || {
+            format!(
+                "invalid size {s:?}: write bytes or a number with a unit, such as 512KiB, 64MiB or 1GB"
+            )
+        };
         let n: f64 = num.parse().map_err(|_| err())?;
         let mult: u64 = match unit.trim() {
             "" | "B" => 1,
@@ -156,7 +160,11 @@ mod tests {
         assert_eq!(e.path, "inner::timeout");
         assert!(e.message.contains("10s"), "{}", e.message);
         let e = parse_component_config::<Cfg>(&yaml("inner: {tmeout: 1s}")).unwrap_err();
-        assert!(e.message.contains("unknown field `tmeout`"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown field `tmeout`"),
+            "{}",
+            e.message
+        );
         assert_eq!(e.within("otlp").path, "otlp::inner::tmeout");
     }
 

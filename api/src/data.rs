@@ -154,7 +154,9 @@ pub(crate) fn data_point_count(data: Option<&Data>) -> usize {
 /// resource and scope it came from, so nothing loses its identity.
 mod split {
     use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
-    use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics, metric::Data};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Metric, ResourceMetrics, ScopeMetrics, metric::Data,
+    };
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
     use super::data_point_count;
@@ -266,7 +268,10 @@ mod split {
         taken
     }
 
-    pub fn metrics(resources: &mut Vec<ResourceMetrics>, mut budget: usize) -> Vec<ResourceMetrics> {
+    pub fn metrics(
+        resources: &mut Vec<ResourceMetrics>,
+        mut budget: usize,
+    ) -> Vec<ResourceMetrics> {
         let mut out = Vec::new();
         while budget > 0 && !resources.is_empty() {
             let rm = &mut resources[0];

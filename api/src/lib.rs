@@ -17,8 +17,8 @@ pub mod telemetry;
 pub use component::{
     BuildContext, BuildError, Connector, ConnectorConfig, ConnectorFactory, Exporter,
     ExporterConfig, ExporterFactory, Extension, ExtensionConfig, ExtensionFactory, FactoryMeta,
-    Processor, ProcessorConfig, ProcessorFactory, QueueSettings, Receiver, ReceiverConfig,
-    ReceiverFactory, RunContext, RunError, Stability, Host, Outputs,
+    Host, Outputs, Processor, ProcessorConfig, ProcessorFactory, QueueSettings, Receiver,
+    ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability,
 };
 pub use config::{ComponentConfigError, parse_component_config};
 pub use data::{Batch, DataKind};

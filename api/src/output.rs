@@ -134,7 +134,11 @@ mod tests {
             got += 1;
         }
         assert_eq!(got, 5, "the live route received everything");
-        assert_eq!(dropped.get(), 4 * 2, "4 batches of 2 items dropped on the stalled route");
+        assert_eq!(
+            dropped.get(),
+            4 * 2,
+            "4 batches of 2 items dropped on the stalled route"
+        );
     }
 
     #[tokio::test]

@@ -125,7 +125,12 @@ impl Telemetry {
     }
 
     /// The counter `name{labels}`, created on first use and shared afterwards.
-    pub fn counter(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Counter {
+    pub fn counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+    ) -> Counter {
         match self.series(name, help, InstrumentKind::Counter, labels) {
             Value::Counter(c) => c,
             // The same name registered as a gauge elsewhere: keep it working, unexported.
@@ -239,7 +244,12 @@ impl ComponentTelemetry {
         labels
     }
 
-    pub fn counter(&self, name: &'static str, help: &'static str, extra: &[(&str, &str)]) -> Counter {
+    pub fn counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        extra: &[(&str, &str)],
+    ) -> Counter {
         self.telemetry.counter(name, help, &self.labels(extra))
     }
 
@@ -292,7 +302,9 @@ mod tests {
     fn series_are_shared_and_rendered() {
         let t = Telemetry::new();
         let id: ComponentId = "otlp/a".parse().unwrap();
-        let c = t.component(ComponentKind::Receiver, &id).accepted(DataKind::Logs);
+        let c = t
+            .component(ComponentKind::Receiver, &id)
+            .accepted(DataKind::Logs);
         c.add(3);
         t.component(ComponentKind::Receiver, &id)
             .accepted(DataKind::Logs)

@@ -1,0 +1,654 @@
+//! From the merged document to a validated [`Config`]: component bodies go to their factories,
+//! the service graph is checked, and only what `service` references is kept to be built.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use kafka_obs_api::{
+    ComponentConfigError, ComponentId, ComponentKind, ConnectorConfig, ConnectorFactory, DataKind,
+    ExporterConfig, ExporterFactory, ExtensionConfig, ExtensionFactory, FactoryMeta, PipelineId,
+    ProcessorConfig, ProcessorFactory, ReceiverConfig, ReceiverFactory, parse_component_config,
+};
+use serde_yaml_ng::Value;
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::model::{
+    DEFAULT_METRICS_ADDRESS, MetricsLevel, MetricsSettings, OtlpPushSettings, RawConfig, RawOtlp,
+    RawReader, RawSpanProcessor, RawTelemetry, TelemetrySettings, TracesSettings,
+};
+use crate::source::Source;
+
+/// Every component type the binary knows, one explicit list per kind.
+#[derive(Default)]
+pub struct Registry {
+    pub receivers: Vec<Box<dyn ReceiverFactory>>,
+    pub processors: Vec<Box<dyn ProcessorFactory>>,
+    pub exporters: Vec<Box<dyn ExporterFactory>>,
+    pub connectors: Vec<Box<dyn ConnectorFactory>>,
+    pub extensions: Vec<Box<dyn ExtensionFactory>>,
+}
+
+impl Registry {
+    /// `(kind, meta)` of every factory, for `kafka-obs components`.
+    pub fn all(&self) -> Vec<(ComponentKind, &FactoryMeta)> {
+        let mut out: Vec<(ComponentKind, &FactoryMeta)> = Vec::new();
+        out.extend(
+            self.receivers
+                .iter()
+                .map(|f| (ComponentKind::Receiver, f.meta())),
+        );
+        out.extend(
+            self.processors
+                .iter()
+                .map(|f| (ComponentKind::Processor, f.meta())),
+        );
+        out.extend(
+            self.exporters
+                .iter()
+                .map(|f| (ComponentKind::Exporter, f.meta())),
+        );
+        out.extend(
+            self.connectors
+                .iter()
+                .map(|f| (ComponentKind::Connector, f.meta())),
+        );
+        out.extend(
+            self.extensions
+                .iter()
+                .map(|f| (ComponentKind::Extension, f.meta())),
+        );
+        out
+    }
+
+    fn known(&self, kind: ComponentKind) -> String {
+        self.all()
+            .into_iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, m)| m.type_name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One validated component, with what its factory says about it.
+#[derive(Debug)]
+pub struct Entry<C: ?Sized> {
+    pub meta: FactoryMeta,
+    pub config: Box<C>,
+}
+
+/// A pipeline: ordered processors between its receivers and exporters (ids are canonical).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    pub receivers: Vec<ComponentId>,
+    pub processors: Vec<ComponentId>,
+    pub exporters: Vec<ComponentId>,
+}
+
+/// A configuration that passed every check. Only components the service uses are here.
+#[derive(Debug)]
+pub struct Config {
+    pub receivers: BTreeMap<ComponentId, Entry<dyn ReceiverConfig>>,
+    pub processors: BTreeMap<ComponentId, Entry<dyn ProcessorConfig>>,
+    pub exporters: BTreeMap<ComponentId, Entry<dyn ExporterConfig>>,
+    pub connectors: BTreeMap<ComponentId, Entry<dyn ConnectorConfig>>,
+    /// In the order `service.extensions` lists them (they start in this order).
+    pub extensions: Vec<(ComponentId, Entry<dyn ExtensionConfig>)>,
+    pub pipelines: BTreeMap<PipelineId, Pipeline>,
+    pub telemetry: TelemetrySettings,
+    pub shutdown_timeout: Duration,
+    /// The merged, expanded document (for `print-config`).
+    pub document: Value,
+}
+
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigError::new(path, message));
+    }
+
+    fn component(&mut self, prefix: &str, e: ComponentConfigError) {
+        let path = if e.path.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}::{}", e.path)
+        };
+        self.push(path, e.message);
+    }
+}
+
+/// Validates one section: ids parse, types exist, bodies pass their factory's `validate`.
+/// Returns canonical id -> (meta, config), and written id -> canonical id.
+fn section<F: ?Sized, C: ?Sized>(
+    kind: ComponentKind,
+    raw: &BTreeMap<String, Value>,
+    factories: &[Box<F>],
+    meta_of: impl Fn(&F) -> &FactoryMeta,
+    validate: impl Fn(&F, &Value) -> Result<Box<C>, ComponentConfigError>,
+    known: &str,
+    errors: &mut Errors,
+) -> (
+    BTreeMap<ComponentId, Entry<C>>,
+    BTreeMap<String, ComponentId>,
+) {
+    let mut out = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for (written, body) in raw {
+        let path = format!("{}::{written}", kind.section());
+        let id: ComponentId = match written.parse() {
+            Ok(id) => id,
+            Err(e) => {
+                errors.push(path, e.to_string());
+                continue;
+            }
+        };
+        let Some(factory) = factories
+            .iter()
+            .find(|f| meta_of(f).answers_to(id.type_name()))
+        else {
+            errors.push(
+                path,
+                format!(
+                    "unknown {kind} type `{}`; known {kind} types: {known}",
+                    id.type_name()
+                ),
+            );
+            continue;
+        };
+        let meta = meta_of(factory).clone();
+        let canonical = id.with_type(meta.type_name);
+        if out.contains_key(&canonical) {
+            errors.push(
+                path,
+                format!(
+                    "`{written}` is the same component as `{canonical}` (an alias); define it once"
+                ),
+            );
+            continue;
+        }
+        match validate(factory, body) {
+            Ok(config) => {
+                names.insert(written.clone(), canonical.clone());
+                out.insert(canonical, Entry { meta, config });
+            }
+            Err(e) => {
+                names.insert(written.clone(), canonical.clone());
+                errors.component(&path, e);
+            }
+        }
+    }
+    (out, names)
+}
+
+/// Resolves a written reference (which may use an alias) to the canonical id.
+fn lookup(
+    names: &BTreeMap<String, ComponentId>,
+    written: &str,
+    metas: &[&FactoryMeta],
+) -> Option<ComponentId> {
+    if let Some(id) = names.get(written) {
+        return Some(id.clone());
+    }
+    let id: ComponentId = written.parse().ok()?;
+    let meta = metas.iter().find(|m| m.answers_to(id.type_name()))?;
+    let canonical = id.with_type(meta.type_name);
+    names.values().find(|v| **v == canonical).cloned()
+}
+
+pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, ConfigErrors> {
+    let raw: RawConfig = parse_component_config(&source.value).map_err(|e| {
+        source.locate_all(vec![ConfigError::new(e.path, top_level_hint(e.message))])
+    })?;
+    let mut errors = Errors(Vec::new());
+
+    let (mut receivers, receiver_names) = section(
+        ComponentKind::Receiver,
+        &raw.receivers,
+        &registry.receivers,
+        |f| f.meta(),
+        |f, v| f.validate(v),
+        &registry.known(ComponentKind::Receiver),
+        &mut errors,
+    );
+    let (mut processors, processor_names) = section(
+        ComponentKind::Processor,
+        &raw.processors,
+        &registry.processors,
+        |f| f.meta(),
+        |f, v| f.validate(v),
+        &registry.known(ComponentKind::Processor),
+        &mut errors,
+    );
+    let (mut exporters, exporter_names) = section(
+        ComponentKind::Exporter,
+        &raw.exporters,
+        &registry.exporters,
+        |f| f.meta(),
+        |f, v| f.validate(v),
+        &registry.known(ComponentKind::Exporter),
+        &mut errors,
+    );
+    let (mut connectors, connector_names) = section(
+        ComponentKind::Connector,
+        &raw.connectors,
+        &registry.connectors,
+        |f| f.meta(),
+        |f, v| f.validate(v),
+        &registry.known(ComponentKind::Connector),
+        &mut errors,
+    );
+    let (mut extensions, extension_names) = section(
+        ComponentKind::Extension,
+        &raw.extensions,
+        &registry.extensions,
+        |f| f.meta(),
+        |f, v| f.validate(v),
+        &registry.known(ComponentKind::Extension),
+        &mut errors,
+    );
+    let connector_routes: BTreeMap<ComponentId, &'static [(DataKind, DataKind)]> = connector_names
+        .values()
+        .filter_map(|id| {
+            registry
+                .connectors
+                .iter()
+                .find(|f| f.meta().type_name == id.type_name())
+                .map(|f| (id.clone(), f.routes()))
+        })
+        .collect();
+
+    let receiver_metas: Vec<&FactoryMeta> = registry.receivers.iter().map(|f| f.meta()).collect();
+    let processor_metas: Vec<&FactoryMeta> = registry.processors.iter().map(|f| f.meta()).collect();
+    let exporter_metas: Vec<&FactoryMeta> = registry.exporters.iter().map(|f| f.meta()).collect();
+    let connector_metas: Vec<&FactoryMeta> = registry.connectors.iter().map(|f| f.meta()).collect();
+    let extension_metas: Vec<&FactoryMeta> = registry.extensions.iter().map(|f| f.meta()).collect();
+
+    // The service graph.
+    let mut pipelines = BTreeMap::new();
+    if raw.service.pipelines.is_empty() {
+        errors.push(
+            "service::pipelines",
+            "no pipeline is defined, so nothing would run; add e.g. `metrics: {receivers: [...], exporters: [...]}`",
+        );
+    }
+    // Connector id -> kinds it is fed (as an exporter) and kinds it feeds (as a receiver).
+    let mut connector_in: BTreeMap<ComponentId, BTreeSet<DataKind>> = BTreeMap::new();
+    let mut connector_out: BTreeMap<ComponentId, BTreeSet<DataKind>> = BTreeMap::new();
+    for (written, p) in &raw.service.pipelines {
+        let ppath = format!("service::pipelines::{written}");
+        let pid: PipelineId = match written.parse() {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(ppath, e.to_string());
+                continue;
+            }
+        };
+        let kind = pid.kind;
+        let mut resolved = Pipeline {
+            receivers: Vec::new(),
+            processors: Vec::new(),
+            exporters: Vec::new(),
+        };
+        if p.receivers.is_empty() {
+            errors.push(
+                format!("{ppath}::receivers"),
+                "a pipeline needs at least one receiver (or connector)",
+            );
+        }
+        if p.exporters.is_empty() {
+            errors.push(
+                format!("{ppath}::exporters"),
+                "a pipeline needs at least one exporter (or connector)",
+            );
+        }
+        for (list, role) in [
+            (&p.receivers, "receivers"),
+            (&p.processors, "processors"),
+            (&p.exporters, "exporters"),
+        ] {
+            let mut seen = BTreeSet::new();
+            for r in list {
+                if !seen.insert(r) {
+                    errors.push(format!("{ppath}::{role}"), format!("`{r}` is listed twice"));
+                }
+            }
+        }
+        for r in &p.receivers {
+            let path = format!("{ppath}::receivers");
+            if let Some(id) = lookup(&receiver_names, r, &receiver_metas) {
+                if let Some(e) = receivers.get(&id) {
+                    if !e.meta.kinds.contains(&kind) {
+                        errors.push(
+                            path,
+                            format!(
+                                "receiver `{r}` cannot produce {kind}; it produces {}",
+                                kinds(e.meta.kinds)
+                            ),
+                        );
+                    }
+                }
+                resolved.receivers.push(id);
+            } else if let Some(id) = lookup(&connector_names, r, &connector_metas) {
+                connector_out.entry(id.clone()).or_default().insert(kind);
+                resolved.receivers.push(id);
+            } else {
+                errors.push(path, undefined("receiver", r, &receiver_names));
+            }
+        }
+        for r in &p.processors {
+            let path = format!("{ppath}::processors");
+            match lookup(&processor_names, r, &processor_metas) {
+                Some(id) => {
+                    if let Some(e) = processors.get(&id) {
+                        if !e.meta.kinds.contains(&kind) {
+                            errors.push(
+                                path,
+                                format!(
+                                    "processor `{r}` cannot handle {kind}; it handles {}",
+                                    kinds(e.meta.kinds)
+                                ),
+                            );
+                        }
+                    }
+                    resolved.processors.push(id);
+                }
+                None => errors.push(path, undefined("processor", r, &processor_names)),
+            }
+        }
+        for r in &p.exporters {
+            let path = format!("{ppath}::exporters");
+            if let Some(id) = lookup(&exporter_names, r, &exporter_metas) {
+                if let Some(e) = exporters.get(&id) {
+                    if !e.meta.kinds.contains(&kind) {
+                        errors.push(
+                            path,
+                            format!(
+                                "exporter `{r}` cannot export {kind}; it exports {}",
+                                kinds(e.meta.kinds)
+                            ),
+                        );
+                    }
+                }
+                resolved.exporters.push(id);
+            } else if let Some(id) = lookup(&connector_names, r, &connector_metas) {
+                connector_in.entry(id.clone()).or_default().insert(kind);
+                resolved.exporters.push(id);
+            } else {
+                errors.push(path, undefined("exporter", r, &exporter_names));
+            }
+        }
+        pipelines.insert(pid, resolved);
+    }
+    for id in connector_in
+        .keys()
+        .chain(connector_out.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        let path = format!("connectors::{id}");
+        let ins = connector_in.get(id).cloned().unwrap_or_default();
+        let outs = connector_out.get(id).cloned().unwrap_or_default();
+        if ins.is_empty() || outs.is_empty() {
+            errors.push(path, "a connector must be used as an exporter in one pipeline and as a receiver in another");
+            continue;
+        }
+        let routes = connector_routes.get(id).copied().unwrap_or(&[]);
+        for i in &ins {
+            for o in &outs {
+                if !routes.contains(&(*i, *o)) {
+                    errors.push(
+                        path.clone(),
+                        format!("connector `{id}` cannot turn {i} into {o}"),
+                    );
+                }
+            }
+        }
+    }
+
+    let mut ext_order = Vec::new();
+    for (i, written) in raw.service.extensions.iter().enumerate() {
+        match lookup(&extension_names, written, &extension_metas) {
+            Some(id) => ext_order.push(id),
+            None => errors.push(
+                format!("service::extensions::{i}"),
+                undefined("extension", written, &extension_names),
+            ),
+        }
+    }
+
+    let telemetry = telemetry(&raw.service.telemetry, &mut errors);
+
+    // Keep only what the service uses.
+    let used: BTreeSet<ComponentId> = pipelines
+        .values()
+        .flat_map(|p: &Pipeline| p.receivers.iter().chain(&p.processors).chain(&p.exporters))
+        .cloned()
+        .collect();
+    receivers.retain(|id, _| used.contains(id));
+    processors.retain(|id, _| used.contains(id));
+    exporters.retain(|id, _| used.contains(id));
+    connectors.retain(|id, _| used.contains(id));
+    let extensions: Vec<_> = ext_order
+        .into_iter()
+        .filter_map(|id| extensions.remove(&id).map(|e| (id, e)))
+        .collect();
+
+    // Two listeners on one address would fail at start; say so now, naming both keys.
+    let mut listeners: Vec<(String, String)> = Vec::new();
+    for (id, e) in &receivers {
+        listeners.extend(
+            e.config
+                .listen_addresses()
+                .into_iter()
+                .map(|(k, a)| (format!("receivers::{id}::{k}"), a)),
+        );
+    }
+    for (id, e) in &exporters {
+        listeners.extend(
+            e.config
+                .listen_addresses()
+                .into_iter()
+                .map(|(k, a)| (format!("exporters::{id}::{k}"), a)),
+        );
+    }
+    for (id, e) in &extensions {
+        listeners.extend(
+            e.config
+                .listen_addresses()
+                .into_iter()
+                .map(|(k, a)| (format!("extensions::{id}::{k}"), a)),
+        );
+    }
+    if let Some(a) = &telemetry.metrics.address {
+        listeners.push(("service::telemetry::metrics::address".into(), a.clone()));
+    }
+    for (i, (path_a, addr_a)) in listeners.iter().enumerate() {
+        for (path_b, addr_b) in &listeners[i + 1..] {
+            if same_socket(addr_a, addr_b) {
+                errors.push(
+                    path_b.clone(),
+                    format!("listen address {addr_b} is already used by {path_a}; give each listener its own port"),
+                );
+            }
+        }
+    }
+
+    if !errors.0.is_empty() {
+        return Err(source.locate_all(errors.0));
+    }
+    Ok(Config {
+        receivers,
+        processors,
+        exporters,
+        connectors,
+        extensions,
+        pipelines,
+        telemetry,
+        shutdown_timeout: raw.service.shutdown_timeout,
+        document: source.value.clone(),
+    })
+}
+
+fn top_level_hint(message: String) -> String {
+    if message.contains("unknown field") {
+        format!(
+            "{message} (a config has receivers, processors, exporters, connectors, extensions and service)"
+        )
+    } else {
+        message
+    }
+}
+
+fn kinds(k: &[DataKind]) -> String {
+    if k.is_empty() {
+        return "nothing".into();
+    }
+    k.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn undefined(role: &str, written: &str, defined: &BTreeMap<String, ComponentId>) -> String {
+    let section = format!("{role}s");
+    if defined.is_empty() {
+        format!(
+            "{role} `{written}` is not defined: no {section} are defined; add it under `{section}:`"
+        )
+    } else {
+        let names: Vec<&str> = defined.keys().map(String::as_str).collect();
+        format!(
+            "{role} `{written}` is not defined under `{section}:` (defined: {})",
+            names.join(", ")
+        )
+    }
+}
+
+/// Whether two `host:port` listeners would collide (same port, same host or a wildcard).
+fn same_socket(a: &str, b: &str) -> bool {
+    fn split(s: &str) -> Option<(String, &str)> {
+        let (host, port) = s.rsplit_once(':')?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let host = if host == "localhost" {
+            "127.0.0.1".to_string()
+        } else {
+            host
+        };
+        Some((host, port))
+    }
+    match (split(a), split(b)) {
+        (Some((ha, pa)), Some((hb, pb))) => {
+            let wildcard = |h: &str| h.is_empty() || h == "0.0.0.0" || h == "::";
+            pa == pb && pa != "0" && (ha == hb || wildcard(&ha) || wildcard(&hb))
+        }
+        _ => a == b,
+    }
+}
+
+fn otlp_push(
+    o: &RawOtlp,
+    interval: Duration,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<OtlpPushSettings> {
+    if o.protocol != "grpc" {
+        errors.push(
+            format!("{path}::protocol"),
+            format!(
+                "protocol {:?} is not supported for self-telemetry; use grpc",
+                o.protocol
+            ),
+        );
+        return None;
+    }
+    if !(o.endpoint.starts_with("http://") || o.endpoint.starts_with("https://")) {
+        errors.push(
+            format!("{path}::endpoint"),
+            "write the endpoint as a URL, e.g. http://127.0.0.1:4317",
+        );
+        return None;
+    }
+    Some(OtlpPushSettings {
+        endpoint: o.endpoint.clone(),
+        interval,
+    })
+}
+
+fn telemetry(raw: &RawTelemetry, errors: &mut Errors) -> TelemetrySettings {
+    const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+    let level = raw.logs.level.to_ascii_lowercase();
+    if !LEVELS.contains(&level.as_str()) && !level.contains('=') {
+        errors.push(
+            "service::telemetry::logs::level",
+            format!(
+                "unknown log level {:?}; use one of {}",
+                raw.logs.level,
+                LEVELS.join(", ")
+            ),
+        );
+    }
+    let mut address = raw.metrics.address.clone();
+    let mut otlp = None;
+    for (i, reader) in raw.metrics.readers.iter().enumerate() {
+        let path = format!("service::telemetry::metrics::readers::{i}");
+        match reader {
+            RawReader::Pull { exporter } => {
+                address = Some(format!(
+                    "{}:{}",
+                    exporter.prometheus.host, exporter.prometheus.port
+                ));
+            }
+            RawReader::Periodic(p) => {
+                otlp = otlp_push(
+                    &p.exporter.otlp,
+                    Duration::from_millis(p.interval),
+                    &format!("{path}::periodic::exporter::otlp"),
+                    errors,
+                );
+            }
+        }
+    }
+    let metrics = if raw.metrics.level == MetricsLevel::None {
+        MetricsSettings {
+            level: MetricsLevel::None,
+            address: None,
+            otlp: None,
+        }
+    } else {
+        MetricsSettings {
+            level: raw.metrics.level,
+            address: Some(address.unwrap_or_else(|| DEFAULT_METRICS_ADDRESS.to_string())),
+            otlp,
+        }
+    };
+    let mut traces = TracesSettings::default();
+    for (i, p) in raw.traces.processors.iter().enumerate() {
+        let RawSpanProcessor::Batch { exporter } = p;
+        traces.otlp = otlp_push(
+            &exporter.otlp,
+            Duration::from_secs(5),
+            &format!("service::telemetry::traces::processors::{i}::batch::exporter::otlp"),
+            errors,
+        );
+    }
+    TelemetrySettings {
+        logs: raw.logs.clone(),
+        metrics,
+        traces,
+        resource: raw.resource.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_collisions() {
+        assert!(same_socket("127.0.0.1:4317", "localhost:4317"));
+        assert!(same_socket("0.0.0.0:4317", "127.0.0.1:4317"));
+        assert!(!same_socket("127.0.0.1:4317", "127.0.0.1:4318"));
+        assert!(!same_socket("127.0.0.1:0", "127.0.0.1:0"));
+        assert!(same_socket("[::]:8888", "127.0.0.1:8888"));
+    }
+}
