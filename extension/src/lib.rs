@@ -1,1 +1,10 @@
-//! placeholder
+//! Extensions: components outside the pipelines that serve the operator or other components.
+
+pub mod health_check;
+
+use kafka_obs_api::ExtensionFactory;
+
+/// Every extension type, one line each.
+pub fn factories() -> Vec<Box<dyn ExtensionFactory>> {
+    vec![Box::new(health_check::Factory)]
+}

@@ -1,0 +1,178 @@
+//! The collector's own metrics leave the process two ways: a Prometheus scrape endpoint
+//! (`service.telemetry.metrics.address`) and, when configured, a periodic OTLP/gRPC push.
+//!
+//! Both read the same registry snapshot, so a number seen in Prometheus and in an OTLP backend
+//! is the same number. The push builds OTLP directly from the snapshot: the registry already
+//! holds exactly the series we want, and a second metrics SDK in between would only copy them.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use futures::future::BoxFuture;
+use kafka_obs_api::telemetry::{InstrumentKind, Sample};
+use kafka_obs_api::{RunError, Telemetry};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric::Data, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use tokio_util::sync::CancellationToken;
+
+/// Binds `address` now (so a taken port fails the start) and returns the serving task.
+pub fn serve_prometheus(
+    address: &str,
+    telemetry: Telemetry,
+    stop: CancellationToken,
+) -> Result<(SocketAddr, BoxFuture<'static, Result<(), RunError>>), String> {
+    let listener = TcpListener::bind(address)
+        .map_err(|e| format!("cannot listen on {address} for self-metrics: {e}; set service.telemetry.metrics.address to a free port"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let t = telemetry.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    t.render_prometheus(),
+                )
+            }
+        }),
+    );
+    let fut = async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await?;
+        Ok(())
+    };
+    Ok((local, Box::pin(fut)))
+}
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.to_string(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.to_string())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The registry as one OTLP request (counters as cumulative monotonic sums).
+pub fn snapshot_to_otlp(
+    samples: &[Sample],
+    resource: &[(String, String)],
+    start_ns: u64,
+) -> ExportMetricsServiceRequest {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let mut metrics: Vec<Metric> = Vec::new();
+    for s in samples {
+        let point = NumberDataPoint {
+            attributes: s.labels.iter().map(|(k, v)| kv(k, v)).collect(),
+            start_time_unix_nano: start_ns,
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsInt(s.value)),
+            ..Default::default()
+        };
+        let name = s.name.strip_suffix("_total").unwrap_or(s.name);
+        let existing = metrics.iter_mut().find(|m| m.name == name);
+        let metric = match existing {
+            Some(m) => m,
+            None => {
+                metrics.push(Metric {
+                    name: name.to_string(),
+                    description: s.help.to_string(),
+                    unit: "1".into(),
+                    data: Some(match s.kind {
+                        InstrumentKind::Counter => Data::Sum(Sum {
+                            data_points: Vec::new(),
+                            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                            is_monotonic: true,
+                        }),
+                        InstrumentKind::Gauge => Data::Gauge(Gauge {
+                            data_points: Vec::new(),
+                        }),
+                    }),
+                    ..Default::default()
+                });
+                let Some(m) = metrics.last_mut() else {
+                    continue;
+                };
+                m
+            }
+        };
+        match &mut metric.data {
+            Some(Data::Sum(sum)) => sum.data_points.push(point),
+            Some(Data::Gauge(g)) => g.data_points.push(point),
+            _ => {}
+        }
+    }
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: resource.iter().map(|(k, v)| kv(k, v)).collect(),
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "kafka-obs".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Pushes the registry to `endpoint` every `interval`, and once more when stopped.
+pub fn push_otlp(
+    endpoint: String,
+    interval: Duration,
+    telemetry: Telemetry,
+    resource: Vec<(String, String)>,
+    stop: CancellationToken,
+) -> BoxFuture<'static, Result<(), RunError>> {
+    Box::pin(async move {
+        let start_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
+            .map_err(|e| RunError::Other(format!("self-telemetry endpoint {endpoint}: {e}")))?
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        let mut client = MetricsServiceClient::new(channel);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            let last = tokio::select! {
+                _ = ticker.tick() => false,
+                _ = stop.cancelled() => true,
+            };
+            let req = snapshot_to_otlp(&telemetry.snapshot(), &resource, start_ns);
+            if let Err(e) = client.export(req).await {
+                tracing::warn!(endpoint = %endpoint, error = %e.message(), "could not push self-metrics");
+            }
+            if last {
+                return Ok(());
+            }
+        }
+    })
+}
