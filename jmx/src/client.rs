@@ -71,6 +71,11 @@ pub struct ConnectOptions {
     /// Connect to the host in the stubs (`java.rmi.server.hostname`) instead of the configured
     /// one.
     pub honour_advertised_host: bool,
+    /// Send every connection to the configured host *and port*, ignoring the ports in the
+    /// stubs. For SSH tunnels and port-forwards to agents whose registry and RMI server share
+    /// one port (`jmxremote.rmi.port` = `jmxremote.port`), where the stub's port is not the
+    /// forwarded one.
+    pub pin_to_endpoint: bool,
     /// Connect again and repeat the call once when the connection turns out to be gone.
     pub reconnect: bool,
     /// Caps for decoding replies.
@@ -86,6 +91,7 @@ impl Default for ConnectOptions {
             tls: None,
             registry_tls: false,
             honour_advertised_host: false,
+            pin_to_endpoint: false,
             reconnect: true,
             limits: Limits::default(),
         }
@@ -120,6 +126,11 @@ impl ConnectOptions {
 
     pub fn with_advertised_host(mut self, on: bool) -> Self {
         self.honour_advertised_host = on;
+        self
+    }
+
+    pub fn with_pinned_endpoint(mut self, on: bool) -> Self {
+        self.pin_to_endpoint = on;
         self
     }
 
@@ -222,7 +233,7 @@ impl JmxClient {
 
     /// Where to connect for a stub: the configured host unless told to trust the stub's.
     fn host_for<'a>(&'a self, stub: &'a RemoteRef) -> &'a str {
-        if self.options.honour_advertised_host {
+        if self.options.honour_advertised_host && !self.options.pin_to_endpoint {
             &stub.host
         } else {
             &self.endpoint.host
@@ -237,8 +248,13 @@ impl JmxClient {
         what: &str,
     ) -> Result<Connection, JmxError> {
         let host = self.host_for(stub).to_owned();
+        let port = if self.options.pin_to_endpoint {
+            self.endpoint.port
+        } else {
+            stub.port
+        };
         let tls = stub.is_tls();
-        if conn.host == host && conn.port == stub.port && conn.tls == tls {
+        if conn.host == host && conn.port == port && conn.tls == tls {
             return Ok(conn);
         }
         drop(conn);
@@ -260,7 +276,7 @@ impl JmxClient {
                 ""
             }
         );
-        Connection::open(&host, stub.port, setup.as_ref(), &self.params(), &hint).await
+        Connection::open(&host, port, setup.as_ref(), &self.params(), &hint).await
     }
 
     async fn establish(&mut self) -> Result<Session, JmxError> {
