@@ -63,15 +63,34 @@ pub mod de {
 
     /// A duration with units, as the Collector writes them: `10s`, `250ms`, `1m30s`, `1h`.
     pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map_err(D::Error::custom)
+        let raw = RawDuration::deserialize(d)?;
+        raw.parse().map_err(D::Error::custom)
     }
 
-    /// An optional duration (`0s` and absent both allowed).
+    /// An optional duration (absent or null is `None`).
     pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let s = Option::<String>::deserialize(d)?;
-        s.map(|s| parse_duration(&s).map_err(D::Error::custom))
-            .transpose()
+        let raw = Option::<RawDuration>::deserialize(d)?;
+        raw.map(|r| r.parse().map_err(D::Error::custom)).transpose()
+    }
+
+    /// A bare number is accepted by serde so the error can say which unit was probably meant.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum RawDuration {
+        Text(String),
+        Number(f64),
+    }
+
+    impl RawDuration {
+        fn parse(self) -> Result<Duration, String> {
+            match self {
+                Self::Text(s) => parse_duration(&s),
+                Self::Number(n) if n == 0.0 => Ok(Duration::ZERO),
+                Self::Number(n) => Err(format!(
+                    "invalid duration {n}: a duration needs a unit, such as {n}ms or {n}s (also 10s, 1m30s, 2h)"
+                )),
+            }
+        }
     }
 
     pub fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -1,1 +1,231 @@
-//! placeholder
+//! Helpers for the end-to-end tests in `tests/tests/`: run the real `kafka-obs` binary on a
+//! config, read its self-metrics, stop it the way an operator would.
+//!
+//! The binary is the one `./scripts/test.sh` builds before running the suite
+//! (`target/<profile>/kafka-obs`, found next to the test executable); `KAFKA_OBS_BIN` overrides.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_obs_testkit::net::{free_port, wait_for_port};
+use kafka_obs_testkit::process::ChildGuard;
+
+/// The `kafka-obs` binary under test.
+pub fn kafka_obs_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KAFKA_OBS_BIN") {
+        return PathBuf::from(p);
+    }
+    // Test executables live in target/<profile>/deps/; the binary in target/<profile>/.
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile> directory");
+    let bin = profile_dir.join("kafka-obs");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (./scripts/test.sh does: cargo build --workspace --bins)",
+        bin.display()
+    );
+    bin
+}
+
+/// `kafka-obs validate` on one in-memory config.
+pub fn validate(yaml: &str) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    Command::new(kafka_obs_bin())
+        .arg("validate")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run kafka-obs validate")
+}
+
+/// A running `kafka-obs` process, killed on drop.
+pub struct Collector {
+    guard: ChildGuard,
+    pub dir: tempfile::TempDir,
+    /// Where its Prometheus self-metrics are served.
+    pub metrics_addr: SocketAddr,
+}
+
+/// How to start a [`Collector`].
+pub struct CollectorOptions {
+    /// Let the child's stdout go to a pipe nobody reads (to stall a `debug` exporter).
+    pub stdout_unread_pipe: bool,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for CollectorOptions {
+    fn default() -> Self {
+        Self {
+            stdout_unread_pipe: false,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Collector {
+    /// Starts `kafka-obs --config <yaml>`. The YAML may use `${env:METRICS_ADDR}` for the
+    /// self-metrics address; when it has no `telemetry` section one is added on a free port.
+    pub fn start(yaml: &str) -> Collector {
+        Self::start_with(yaml, CollectorOptions::default())
+    }
+
+    pub fn start_with(yaml: &str, options: CollectorOptions) -> Collector {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let overlay = dir.path().join("telemetry.yaml");
+        std::fs::write(
+            &overlay,
+            format!("service:\n  telemetry:\n    metrics:\n      address: {metrics_addr}\n"),
+        )
+        .expect("write overlay");
+        let stdout = if options.stdout_unread_pipe {
+            Stdio::piped()
+        } else {
+            Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).expect("stdout log"))
+        };
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
+        let mut cmd = Command::new(kafka_obs_bin());
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("--config")
+            .arg(&overlay)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut guard = ChildGuard::spawn(&mut cmd).expect("start kafka-obs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if wait_for_port(metrics_addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = guard.try_wait() {
+                panic!(
+                    "kafka-obs exited with {status} before it was ready:\n{}",
+                    std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "kafka-obs did not become ready in 20 s");
+        }
+        Collector {
+            guard,
+            dir,
+            metrics_addr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+
+    /// The process's log so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// The Prometheus text of its self-metrics.
+    pub fn metrics(&self) -> String {
+        let (status, body) = http_get(self.metrics_addr, "/metrics").expect("scrape self-metrics");
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The sum of every series of `name` whose labels contain all of `labels` (`k="v"` pairs).
+    pub fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        metric_value(&self.metrics(), name, labels)
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        self.guard.terminate(timeout).expect("terminate kafka-obs")
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Sums the samples of `name` whose label set contains every `k="v"` in `labels`.
+pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A minimal HTTP/1.1 GET (enough for our own endpoints), returning status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("not an HTTP response: {text:?}")))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    // Our servers may answer chunked; strip the chunk framing for callers.
+    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    Ok((status, body))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size_line, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else { break };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_value_sums_matching_series() {
+        let text = "# HELP x y\nfoo_total{a=\"1\",b=\"2\"} 3\nfoo_total{a=\"1\",b=\"3\"} 4\nfoo_total_other 9\n";
+        assert_eq!(metric_value(text, "foo_total", &["a=\"1\""]), 7.0);
+        assert_eq!(metric_value(text, "foo_total", &["b=\"3\""]), 4.0);
+    }
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
+}
