@@ -229,3 +229,92 @@ mod tests {
         assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
     }
 }
+
+/// OTLP requests and a gRPC client for driving a collector from a test.
+pub mod otlp {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+        number_data_point,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use serde_json::Value;
+
+    pub fn kv(k: &str, v: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(v) }),
+            ..Default::default()
+        }
+    }
+
+    /// A request of `points` gauge points, all tagged `req=<req>` so each can be traced.
+    pub fn metrics_request(req: u64, points: usize) -> ExportMetricsServiceRequest {
+        let data_points = (0..points)
+            .map(|p| NumberDataPoint {
+                attributes: vec![
+                    kv("req", any_value::Value::IntValue(req as i64)),
+                    kv("point", any_value::Value::IntValue(p as i64)),
+                ],
+                time_unix_nano: 1_700_000_000_000_000_000 + req * 1000 + p as u64,
+                value: Some(number_data_point::Value::AsDouble(p as f64 * 0.5)),
+                ..Default::default()
+            })
+            .collect();
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", any_value::Value::StringValue("load".into()))],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "load.value".into(),
+                        unit: "1".into(),
+                        data: Some(Data::Gauge(Gauge { data_points })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    pub async fn metrics_client(port: u16) -> MetricsServiceClient<tonic::transport::Channel> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("endpoint")
+            .timeout(std::time::Duration::from_secs(10))
+            .connect()
+            .await
+            .expect("connect to the collector's OTLP gRPC port");
+        MetricsServiceClient::new(channel)
+    }
+
+    /// `req` attribute of every metric data point in an OTLP JSON lines file.
+    pub fn request_ids_in_file(text: &str) -> Vec<i64> {
+        let mut out = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+            for rm in v["resourceMetrics"].as_array().into_iter().flatten() {
+                for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
+                    for m in sm["metrics"].as_array().into_iter().flatten() {
+                        for dp in m["gauge"]["dataPoints"].as_array().into_iter().flatten() {
+                            for a in dp["attributes"].as_array().into_iter().flatten() {
+                                if a["key"] == "req" {
+                                    let iv = &a["value"]["intValue"];
+                                    if let Some(n) = iv.as_str().and_then(|s| s.parse().ok()).or(iv.as_i64()) {
+                                        out.push(n);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,172 @@
+//! The runtime's promises, checked on the real binary: a stalled exporter does not stall its
+//! siblings (and its drops are counted, with memory bounded); SIGTERM under load flushes
+//! everything accepted and exits 0; the health check tells the truth.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use kafka_obs_testkit::net::free_port;
+use kafka_obs_tests::otlp::{metrics_client, metrics_request, request_ids_in_file};
+use kafka_obs_tests::{Collector, CollectorOptions, http_get};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_exporter_does_not_stall_the_others() {
+    let grpc = free_port();
+    let out = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+exporters:
+  debug:
+    verbosity: detailed
+  file:
+    path: {}/out.jsonl
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [debug, file]
+",
+        out.path().display()
+    );
+    // stdout is a pipe nobody reads: the debug exporter blocks once the pipe buffer is full.
+    let collector = Collector::start_with(
+        &yaml,
+        CollectorOptions {
+            stdout_unread_pipe: true,
+            ..Default::default()
+        },
+    );
+    let mut client = metrics_client(grpc).await;
+    const REQUESTS: u64 = 3000;
+    const POINTS: usize = 20;
+    let mut peak_rss = 0;
+    for req in 0..REQUESTS {
+        client
+            .export(metrics_request(req, POINTS))
+            .await
+            .unwrap_or_else(|e| panic!("request {req} refused: {e}\n{}", collector.stderr()));
+        if req % 250 == 0 {
+            peak_rss = peak_rss.max(collector.rss_kib());
+        }
+    }
+    // The file exporter gets everything although debug is stuck.
+    let path = out.path().join("out.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ids = Vec::new();
+    while Instant::now() < deadline {
+        ids = request_ids_in_file(&std::fs::read_to_string(&path).unwrap_or_default());
+        if ids.len() as u64 >= REQUESTS * POINTS as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(ids.len() as u64, REQUESTS * POINTS as u64, "file exporter missed data");
+    let distinct: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len() as u64, REQUESTS);
+
+    let dropped = collector.metric("kafka_obs_exporter_enqueue_failed_items_total", &["exporter=\"debug\""]);
+    assert!(dropped > 0.0, "debug's drops must be counted:\n{}", collector.metrics());
+    assert_eq!(collector.metric("kafka_obs_exporter_enqueue_failed_items_total", &["exporter=\"file\""]), 0.0);
+    assert_eq!(
+        collector.metric("kafka_obs_receiver_accepted_items_total", &["data_type=\"metrics\""]),
+        (REQUESTS * POINTS as u64) as f64
+    );
+    let queue = collector.metric("kafka_obs_exporter_queue_size", &["exporter=\"debug\""]);
+    let capacity = collector.metric("kafka_obs_exporter_queue_capacity", &["exporter=\"debug\""]);
+    assert!(queue <= capacity && capacity > 0.0, "queue {queue} capacity {capacity}");
+    // Bounded: 1000 queued batches of 20 points is a few MB; far below this bound.
+    peak_rss = peak_rss.max(collector.rss_kib());
+    assert!(peak_rss < 200 * 1024, "peak RSS {peak_rss} KiB");
+    assert!(collector.stderr().contains("queue full"), "drops are logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_flushes_everything_accepted() {
+    let grpc = free_port();
+    let out = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+processors:
+  batch:
+    send_batch_size: 100000
+    timeout: 30s
+exporters:
+  file:
+    path: {}/out.jsonl
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [file]
+",
+        out.path().display()
+    );
+    let mut collector = Collector::start(&yaml);
+    // The batch processor holds up to 30 s of data: only the shutdown flush can write it.
+    let sender = tokio::spawn(async move {
+        let mut client = metrics_client(grpc).await;
+        let mut acked = Vec::new();
+        for req in 0..1_000_000u64 {
+            match client.export(metrics_request(req, 10)).await {
+                Ok(_) => acked.push(req as i64),
+                Err(_) => break,
+            }
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let s = collector.terminate(Duration::from_secs(20));
+        (s, collector)
+    })
+    .await
+    .unwrap();
+    let (status, collector) = status;
+    assert_eq!(status.code(), Some(0), "{}", collector.stderr());
+    let acked = sender.await.unwrap();
+    assert!(acked.len() > 10, "the load ran ({} requests acked)", acked.len());
+    let in_file: BTreeSet<i64> = request_ids_in_file(&std::fs::read_to_string(out.path().join("out.jsonl")).unwrap_or_default())
+        .into_iter()
+        .collect();
+    let missing: Vec<_> = acked.iter().filter(|r| !in_file.contains(r)).collect();
+    assert!(missing.is_empty(), "{} acked requests lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+}
+
+#[test]
+fn health_check_reports_running_pipelines() {
+    let health = free_port();
+    let collector = Collector::start(&format!(
+        "extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+exporters:
+  debug:
+service:
+  extensions: [health_check]
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [debug]
+"
+    ));
+    let addr = format!("127.0.0.1:{health}").parse().unwrap();
+    let (status, body) = http_get(addr, "/").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Server available"));
+    let text = collector.metrics();
+    assert!(text.contains("# TYPE kafka_obs_exporter_queue_capacity gauge"), "{text}");
+}
