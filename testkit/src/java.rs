@@ -459,18 +459,28 @@ impl Jvm {
     /// stderr, when the JVM closes its stdout first.
     pub fn wait_for_line(
         &self,
-        mut matches: impl FnMut(&str) -> bool,
+        matches: impl FnMut(&str) -> bool,
         timeout: Duration,
     ) -> io::Result<String> {
+        let mut lines = self.read_until(matches, timeout)?;
+        Ok(lines.pop().unwrap_or_default())
+    }
+
+    /// Like [`wait_for_line`](Self::wait_for_line) but returns every line it consumed, the
+    /// matching one last.
+    pub fn read_until(
+        &self,
+        mut matches: impl FnMut(&str) -> bool,
+        timeout: Duration,
+    ) -> io::Result<Vec<String>> {
         let deadline = Instant::now() + timeout;
         let mut cursor = lock(&self.cursor);
-        let found = self
-            .stdout
-            .wait_from(*cursor, deadline, |line| matches(line));
+        let start = *cursor;
+        let found = self.stdout.wait_from(start, deadline, |line| matches(line));
         match found {
-            Wait::Found(index, line) => {
+            Wait::Found(index) => {
                 *cursor = index + 1;
-                Ok(line)
+                Ok(self.stdout.range(start, index + 1))
             }
             Wait::Closed(seen) => {
                 *cursor = seen;
@@ -551,7 +561,7 @@ struct LogState {
 }
 
 enum Wait {
-    Found(usize, String),
+    Found(usize),
     Closed(usize),
     TimedOut(usize),
 }
@@ -569,6 +579,12 @@ impl LineLog {
 
     fn all(&self) -> Vec<String> {
         lock(&self.state).lines.clone()
+    }
+
+    fn range(&self, from: usize, to: usize) -> Vec<String> {
+        let state = lock(&self.state);
+        let to = to.min(state.lines.len());
+        state.lines[from.min(to)..to].to_vec()
     }
 
     fn tail(&self, n: usize) -> Vec<String> {
@@ -602,7 +618,7 @@ impl LineLog {
         loop {
             while from < state.lines.len() {
                 if matches(&state.lines[from]) {
-                    return Wait::Found(from, state.lines[from].clone());
+                    return Wait::Found(from);
                 }
                 from += 1;
             }
@@ -711,7 +727,7 @@ mod tests {
         });
         let deadline = Instant::now() + Duration::from_secs(5);
         match log.wait_from(0, deadline, |l| l.starts_with("ACK")) {
-            Wait::Found(1, line) => assert_eq!(line, "ACK two"),
+            Wait::Found(1) => assert_eq!(log.range(1, 2), ["ACK two"]),
             _ => panic!("expected the ACK line at index 1"),
         }
         handle.join().expect("writer");

@@ -18,6 +18,7 @@ pub mod java;
 pub mod net;
 pub mod peers;
 pub mod process;
+pub mod scenario;
 
 use std::path::PathBuf;
 

@@ -102,6 +102,8 @@ pub fn otelcol_bin() -> io::Result<PathBuf> {
 /// `kafka.producer:*/buffer-available-bytes;java.lang:type=Memory/HeapMemoryUsage`) and returns
 /// its JSON answer: an array of objects with `mBeanName`, `attribute`, `attributeKey` (for
 /// CompositeData parts), `attributeType` and `value`. `credentials` adds `-u`/`-p`.
+/// The jar prints NaN and infinities bare, which is not JSON: they come back as the strings
+/// `"NaN"`, `"Infinity"`, `"-Infinity"` (see [`JmxRow::as_f64`]).
 /// Takes about half a second (it starts a JVM); bounded by 30 s.
 pub fn jmxquery(
     jmx_url: &str,
@@ -142,12 +144,76 @@ pub fn jmxquery(
             "jmxquery against {jmx_url} failed ({status}): {err}{out}"
         )));
     }
-    serde_json::from_str(out.trim()).map_err(|e| {
+    serde_json::from_str(&quote_non_finite(out.trim())).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("jmxquery printed no JSON ({e}): {out}{err}"),
         )
     })
+}
+
+/// One attribute (or CompositeData part) read by the jmxquery jar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JmxRow {
+    /// The MBean's ObjectName as the server prints it.
+    pub mbean: String,
+    /// The attribute name.
+    pub attribute: String,
+    /// The CompositeData key (`used` of `HeapMemoryUsage`), if any.
+    pub key: Option<String>,
+    /// The Java type's simple name (`Double`, `Long`, `Integer`, `TimeUnit`, ...).
+    pub attribute_type: String,
+    /// The value as jmxquery printed it.
+    pub value: serde_json::Value,
+}
+
+impl JmxRow {
+    /// The value as a number, including `NaN` and the infinities.
+    pub fn as_f64(&self) -> Option<f64> {
+        match &self.value {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => match s.as_str() {
+                "NaN" => Some(f64::NAN),
+                "Infinity" => Some(f64::INFINITY),
+                "-Infinity" => Some(f64::NEG_INFINITY),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// [`jmxquery`] as typed rows.
+pub fn jmxquery_rows(
+    jmx_url: &str,
+    query: &str,
+    credentials: Option<(&str, &str)>,
+) -> io::Result<Vec<JmxRow>> {
+    let answer = jmxquery(jmx_url, query, credentials)?;
+    let rows = answer.as_array().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("jmxquery answer is not an array: {answer}"),
+        )
+    })?;
+    let text = |row: &serde_json::Value, key: &str| row[key].as_str().map(str::to_owned);
+    Ok(rows
+        .iter()
+        .map(|row| JmxRow {
+            mbean: text(row, "mBeanName").unwrap_or_default(),
+            attribute: text(row, "attribute").unwrap_or_default(),
+            key: text(row, "attributeKey"),
+            attribute_type: text(row, "attributeType").unwrap_or_default(),
+            value: row["value"].clone(),
+        })
+        .collect())
+}
+
+/// Quotes the bare `NaN`/`Infinity` values the jar prints so the answer parses as JSON.
+fn quote_non_finite(json: &str) -> String {
+    json.replace("\"value\" : NaN", "\"value\" : \"NaN\"")
+        .replace("\"value\" : -Infinity", "\"value\" : \"-Infinity\"")
+        .replace("\"value\" : Infinity", "\"value\" : \"Infinity\"")
 }
 
 fn read_all(pipe: Option<&mut impl io::Read>) -> String {
@@ -172,6 +238,25 @@ mod tests {
             text.contains("run ./scripts/test.sh to install the test peers"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn non_finite_values_become_strings() {
+        let json =
+            r#"[{"attribute" : "a", "value" : NaN}, {"value" : -Infinity}, {"value" : Infinity}]"#;
+        let parsed: serde_json::Value =
+            serde_json::from_str(&quote_non_finite(json)).expect("valid JSON");
+        assert_eq!(parsed[0]["value"], "NaN");
+        assert_eq!(parsed[1]["value"], "-Infinity");
+        assert_eq!(parsed[2]["value"], "Infinity");
+        let row = JmxRow {
+            mbean: String::new(),
+            attribute: String::new(),
+            key: None,
+            attribute_type: "Double".into(),
+            value: parsed[0]["value"].clone(),
+        };
+        assert!(row.as_f64().is_some_and(f64::is_nan));
     }
 
     #[test]
