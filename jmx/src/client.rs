@@ -381,10 +381,9 @@ impl JmxClient {
             let mut session = match self.session.take() {
                 Some(s) => s,
                 None => {
-                    if retried || self.stats.calls > 0 {
-                        self.stats.reconnects += 1;
-                    }
-                    self.establish().await?
+                    let session = self.establish().await?;
+                    self.stats.reconnects += 1;
+                    session
                 }
             };
             self.stats.calls += 1;

@@ -412,10 +412,33 @@ impl Connection {
                 detail: crate::tls::explain(&source),
             };
         }
+        if stage == Stage::JrmpHandshake
+            && matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return self.closed(stage);
+        }
         JmxError::Io {
             address: self.address.clone(),
             stage,
             source,
+        }
+    }
+
+    fn closed(&self, stage: Stage) -> JmxError {
+        let hint = match (stage, self.tls) {
+            (Stage::JrmpHandshake, false) => {
+                "; is this a JMX RMI port? If the agent uses TLS on it (com.sun.management.jmxremote.ssl / registry.ssl), enable TLS"
+            }
+            (Stage::JrmpHandshake, true) => "; is this a JMX RMI port?",
+            _ => "",
+        };
+        JmxError::ConnectionClosed {
+            address: self.address.clone(),
+            stage,
+            hint,
         }
     }
 
@@ -428,18 +451,7 @@ impl Connection {
             Err(e) => return Err(self.io_err(stage, e)),
         };
         if n == 0 {
-            let hint = match (stage, self.tls) {
-                (Stage::JrmpHandshake, false) => {
-                    "; is this a JMX RMI port? If the agent uses TLS on it (com.sun.management.jmxremote.ssl / registry.ssl), enable TLS"
-                }
-                (Stage::JrmpHandshake, true) => "; is this a JMX RMI port?",
-                _ => "",
-            };
-            return Err(JmxError::ConnectionClosed {
-                address: self.address.clone(),
-                stage,
-                hint,
-            });
+            return Err(self.closed(stage));
         }
         trace!(address = %self.address, bytes = n, "read");
         Ok(())
@@ -469,6 +481,12 @@ impl Connection {
                     return Err(JmxError::NotJmx {
                         address: self.address.clone(),
                         detail: "the server refused the JRMP stream protocol".into(),
+                    });
+                }
+                Some(0x15) if self.buf.get(1) == Some(&0x03) && !self.tls => {
+                    return Err(JmxError::Tls {
+                        address: self.address.clone(),
+                        detail: "the port expects TLS (it answered the plain JRMP hello with a TLS alert); enable TLS for this connection (registry TLS when it is the registry port)".into(),
                     });
                 }
                 Some(_) => {

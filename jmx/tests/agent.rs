@@ -37,7 +37,9 @@ async fn reads_every_value_shape_and_queries_patterns() {
     let jvm = common::start(common::target());
     // The service URL form works as well as host:port.
     let endpoint = Endpoint::parse(&jvm.jmx_url()).unwrap();
-    let mut client = JmxClient::connect(endpoint, common::options()).await.unwrap();
+    let mut client = JmxClient::connect(endpoint, common::options())
+        .await
+        .unwrap();
 
     // --- all values in one batched call ---------------------------------------------------
     let values: BTreeMap<String, Value> = client
@@ -52,7 +54,10 @@ async fn reads_every_value_shape_and_queries_patterns() {
     assert_eq!(values["DoubleValue"], Value::Double(3.25));
     assert_eq!(values["FloatValue"], Value::Float(1.5));
     assert_eq!(values["BoolValue"], Value::Boolean(true));
-    assert_eq!(values["StringValue"], Value::String("héllo wörld ☃ 𝄞".into()));
+    assert_eq!(
+        values["StringValue"],
+        Value::String("héllo wörld ☃ 𝄞".into())
+    );
     assert!(matches!(values["NanValue"], Value::Double(d) if d.is_nan()));
     assert_eq!(values["NullValue"], Value::Null);
     assert_eq!(values["ShortValue"], Value::Int(-7));
@@ -122,8 +127,14 @@ async fn reads_every_value_shape_and_queries_patterns() {
         .await
         .unwrap_err();
     assert!(matches!(err, JmxError::InstanceNotFound { .. }), "{err}");
-    assert!(err.to_string().contains("kafka.obs.test:type=Missing"), "{err}");
-    let err = client.get_attribute(&name, "NoSuchAttribute").await.unwrap_err();
+    assert!(
+        err.to_string().contains("kafka.obs.test:type=Missing"),
+        "{err}"
+    );
+    let err = client
+        .get_attribute(&name, "NoSuchAttribute")
+        .await
+        .unwrap_err();
     assert!(matches!(err, JmxError::AttributeNotFound { .. }), "{err}");
     let err = client.get_attribute(&name, "Boom").await.unwrap_err();
     let remote = err.remote().expect("remote exception");
@@ -156,7 +167,11 @@ async fn reads_every_value_shape_and_queries_patterns() {
         .find(|n| n.get("topic").is_some())
         .unwrap();
     assert_eq!(
-        topic.properties().iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        topic
+            .properties()
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>(),
         ["type", "client-id", "topic"],
         "key order as registered"
     );
@@ -227,7 +242,9 @@ async fn reads_every_value_shape_and_queries_patterns() {
         client.get_attributes(&name, ten).await.unwrap();
     }
     let per_poll = started.elapsed() / rounds;
-    eprintln!("poll latency, 10 attributes in one getAttributes: {per_poll:?} (mean of {rounds}, debug build)");
+    eprintln!(
+        "poll latency, 10 attributes in one getAttributes: {per_poll:?} (mean of {rounds}, debug build)"
+    );
 
     client.close().await.unwrap();
 }
@@ -249,7 +266,11 @@ async fn connects_through_a_port_forward_when_pinned() {
     assert_eq!(v, Value::Int(42));
     client.close().await.unwrap();
     let recorded = proxy.recorded.lock().unwrap();
-    assert_eq!(recorded.len(), 1, "registry and connection share the forwarded connection");
+    assert_eq!(
+        recorded.len(),
+        1,
+        "registry and connection share the forwarded connection"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,9 @@ pub const MAIN_CLASS: &str = "JmxTestTarget";
 
 /// The compiled test target (cached by the test kit across tests and runs).
 pub fn classes() -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("java");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("java");
     compile(&src).expect("javac JmxTestTarget")
 }
 

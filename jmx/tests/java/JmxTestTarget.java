@@ -9,6 +9,11 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.rmi.registry.LocateRegistry;
+import java.util.HashMap;
+import javax.management.remote.JMXConnectorServer;
+import javax.management.remote.JMXConnectorServerFactory;
+import javax.management.remote.JMXServiceURL;
 import javax.management.*;
 import javax.management.openmbean.*;
 
@@ -140,6 +145,17 @@ public class JmxTestTarget {
             v.put("Value", (long) i);
             server.registerMBean(new MapBean(v),
                     new ObjectName("kafka.obs.bulk:type=Bulk,name=metric-with-a-longish-name-" + i));
+        }
+        if (args.length == 3 && args[0].equals("--connector")) {
+            int port = Integer.parseInt(args[1]);
+            LocateRegistry.createRegistry(port);
+            Map<String, Object> env = new HashMap<>();
+            env.put("jmx.remote.x.server.connection.timeout", Long.parseLong(args[2]));
+            JMXServiceURL url = new JMXServiceURL(
+                    "service:jmx:rmi://127.0.0.1:" + port + "/jndi/rmi://127.0.0.1:" + port + "/jmxrmi");
+            JMXConnectorServer cs = JMXConnectorServerFactory.newJMXConnectorServer(url, env, server);
+            cs.start();
+            System.out.println("CONNECTOR " + cs.getAddress());
         }
         System.out.println("INSTANCE " + ManagementFactory.getRuntimeMXBean().getStartTime()
                 + "-" + ProcessHandle.current().pid());
