@@ -416,3 +416,50 @@ fn jmxquery_reads_what_the_scenario_says() {
     assert!(line.starts_with("GC collections=+"), "{line}");
     assert!(count(&s) >= before + 3.0);
 }
+
+#[test]
+fn gc_pressure_really_collects() {
+    let s = ScenarioJvm::builder()
+        .paused()
+        .timeline("gc-pressure")
+        .start()
+        .expect("scenario starts");
+    let lines = s.command("tick").expect("tick");
+    let gc = lines
+        .iter()
+        .find(|l| l.starts_with("GC tick=1 "))
+        .unwrap_or_else(|| panic!("no GC line: {lines:?}"));
+    let collections: u64 = gc
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("collections=+"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unparsable: {gc}"));
+    assert!(collections >= 1, "{gc}");
+}
+
+#[test]
+fn dump_prints_the_trajectory_without_jmx() {
+    let classes = kafka_obs_testkit::java::compile(&kafka_obs_testkit::scenario::scenario_dir())
+        .expect("javac");
+    let output = std::process::Command::new(kafka_obs_testkit::java::java_bin())
+        .arg("-cp")
+        .arg(&classes)
+        .args([
+            "ScenarioMain",
+            "--dump",
+            "3",
+            "--timeline",
+            "normal:1t,lag-spike",
+        ])
+        .output()
+        .expect("java runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    let column = rows[0]
+        .iter()
+        .position(|h| *h == "lagmax")
+        .expect("lagmax column");
+    let lag: Vec<&str> = rows[1..].iter().map(|r| r[column]).collect();
+    assert_eq!(lag, ["NaN", "100", "1000", "2500"]);
+}
