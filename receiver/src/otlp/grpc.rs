@@ -1,0 +1,157 @@
+//! OTLP over gRPC: the generated `opentelemetry-proto` services, served by tonic.
+//!
+//! Only the signals that have a pipeline get a service; tonic answers `UNIMPLEMENTED` for the
+//! others, which is what an OTLP client expects from a server that does not take a signal.
+//! Requests may be gzip-compressed; responses are compressed when the client accepts it.
+
+use std::future::Future;
+use std::net::TcpListener as StdTcpListener;
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use kafka_obs_api::{Batch, RunError};
+
+use super::config::GrpcSettings;
+use super::deliver::{Delivery, Sink};
+
+const TRANSPORT: &str = "grpc";
+
+/// One signal's service: decodes nothing itself (tonic did), forwards to the pipeline.
+struct Handler(Sink);
+
+impl Handler {
+    async fn export(&self, batch: Batch) -> Result<Option<(i64, String)>, Status> {
+        match self.0.deliver(batch, TRANSPORT).await {
+            Delivery::Accepted => Ok(None),
+            Delivery::Partial { rejected, message } => {
+                Ok(Some((i64::try_from(rejected).unwrap_or(i64::MAX), message)))
+            }
+            Delivery::Unavailable { message } => Err(Status::unavailable(message)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Handler {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let partial = Handler::export(self, Batch::Metrics(request.into_inner())).await?;
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: partial.map(|(rejected_data_points, error_message)| {
+                ExportMetricsPartialSuccess {
+                    rejected_data_points,
+                    error_message,
+                }
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Handler {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let partial = Handler::export(self, Batch::Logs(request.into_inner())).await?;
+        Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: partial.map(|(rejected_log_records, error_message)| {
+                ExportLogsPartialSuccess {
+                    rejected_log_records,
+                    error_message,
+                }
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Handler {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let partial = Handler::export(self, Batch::Traces(request.into_inner())).await?;
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: partial.map(|(rejected_spans, error_message)| {
+                ExportTracePartialSuccess {
+                    rejected_spans,
+                    error_message,
+                }
+            }),
+        }))
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting and lets in-flight calls finish.
+pub(crate) async fn serve(
+    listener: StdTcpListener,
+    settings: GrpcSettings,
+    sinks: Vec<Sink>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let limit = settings.max_recv_msg_size;
+    let mut metrics = None;
+    let mut logs = None;
+    let mut traces = None;
+    for sink in sinks {
+        match sink.kind {
+            kafka_obs_api::DataKind::Metrics => {
+                metrics = Some(
+                    MetricsServiceServer::new(Handler(sink))
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .send_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(limit),
+                );
+            }
+            kafka_obs_api::DataKind::Logs => {
+                logs = Some(
+                    LogsServiceServer::new(Handler(sink))
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .send_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(limit),
+                );
+            }
+            kafka_obs_api::DataKind::Traces => {
+                traces = Some(
+                    TraceServiceServer::new(Handler(sink))
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .send_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(limit),
+                );
+            }
+        }
+    }
+    Server::builder()
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .add_optional_service(metrics)
+        .add_optional_service(logs)
+        .add_optional_service(traces)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+        .map_err(|e| RunError::Other(format!("OTLP/gRPC server on {}: {e}", settings.endpoint)))
+}
