@@ -342,8 +342,24 @@ impl JvmBuilder {
     }
 
     /// Starts the JVM and waits (bounded) until its JMX port accepts connections.
+    ///
+    /// When the port was chosen here (no [`jmx_port`](Self::jmx_port)) and another process took
+    /// it between [`net::free_port`] and the JVM's bind, it retries with a new port (3 tries).
     pub fn spawn(self) -> io::Result<Jvm> {
-        let port = self.jmx_port.unwrap_or_else(net::free_port);
+        let tries = if self.jmx_port.is_some() { 1 } else { 3 };
+        let mut attempt = 1;
+        loop {
+            let port = self.jmx_port.unwrap_or_else(net::free_port);
+            match self.spawn_on(port) {
+                Err(e) if attempt < tries && e.to_string().contains("BindException") => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn spawn_on(&self, port: u16) -> io::Result<Jvm> {
         let mut command = Command::new(java_bin());
         command
             .args(self.command_args(port))

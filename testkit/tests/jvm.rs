@@ -171,3 +171,30 @@ fn terminate_stops_the_jvm() {
         .expect("exits on SIGTERM");
     assert!(!jvm.is_running());
 }
+
+#[test]
+fn jvm_and_scenario_handles_can_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<kafka_obs_testkit::java::Jvm>();
+    send_sync::<kafka_obs_testkit::scenario::ScenarioJvm>();
+    send_sync::<kafka_obs_testkit::process::ChildGuard>();
+}
+
+#[test]
+fn a_taken_fixed_port_fails_with_the_jvms_reason() {
+    let classes = compile(&echo_sources()).expect("javac");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    // Someone else listens there: the JVM cannot bind; either spawn or the READY wait says why.
+    let err = match JvmBuilder::new(&classes, "Echo")
+        .jmx_port(port)
+        .stdin_piped()
+        .spawn()
+    {
+        Err(e) => e,
+        Ok(jvm) => jvm
+            .wait_for_line(|l| l.starts_with("READY"), Duration::from_secs(10))
+            .expect_err("the agent cannot bind"),
+    };
+    assert!(err.to_string().contains("BindException"), "{err}");
+}
