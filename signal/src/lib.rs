@@ -1,1 +1,50 @@
-//! placeholder
+//! The Serventis signal vocabulary as Rust types, and signals on the wire.
+//!
+//! kafka-obs turns Kafka and JVM metrics into *signals*:
+//! `subject × instrument × sign [× dimension] + evidence` (see `docs/serventis.md`).
+//! This crate is the shared language of everything downstream of the rules:
+//!
+//! - [`instruments`] and [`languages`]: every instrument and universal language with its
+//!   signs and dimensions, under their current names; parsing also accepts the seed's old
+//!   names where they map to exactly one current name.
+//! - [`SignalKind`]: an instrument with *its own* sign and dimension types, so a combination
+//!   the vocabulary forbids cannot be built. [`SignalKind::default_status`] gives the
+//!   canonical sign → status readings; [`statuses::Sign`] orders by severity and reads as a
+//!   situation; [`Scorecard`] turns status readings into a confidence.
+//! - [`Subject`] and [`SubjectBuilder`]: hierarchical names built from resource attributes and
+//!   MBean keys with a configurable key set.
+//! - [`Signal`] and [`Evidence`].
+//! - [`otlp`]: signals as OpenTelemetry events and statuses as the `kafka_obs.status` gauge;
+//!   [`proto`]: signals as kafka-obs's protobuf messages and the seed's stream envelope.
+//!   Both directions are lossless; decoding returns [`DecodeError`] instead of panicking.
+
+mod builder;
+mod describe;
+mod error;
+pub mod instruments;
+mod kind;
+pub mod languages;
+mod names;
+pub mod otlp;
+pub mod proto;
+mod scorecard;
+mod signal;
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategy;
+mod subject;
+
+#[cfg(test)]
+mod properties;
+
+pub use builder::{Attributes, LevelSpec, SubjectBuilder, SubjectConfigError};
+pub use error::{DecodeError, EncodeError};
+pub use instruments::{
+    breakers, caches, counters, gauges, guards, leases, members, messages, probes, queues,
+    resources, routers, sensors, services,
+};
+pub use kind::{Instrument, Severity, SignalKind, VocabError};
+pub use languages::{actors, agents, outcomes, situations, statuses, systems, trends};
+pub use names::UnknownName;
+pub use scorecard::{Scorecard, ScorecardParams};
+pub use signal::{Evidence, Signal};
+pub use subject::{Segment, Subject, SubjectError};
