@@ -24,6 +24,8 @@
 pub mod client;
 pub mod endpoint;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod javaser;
 pub mod jrmp;
 pub mod object_name;
