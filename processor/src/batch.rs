@@ -1,0 +1,680 @@
+//! Processor `batch`: groups items into larger batches, as the Collector's batchprocessor.
+//!
+//! Keys and defaults are the Collector's: `send_batch_size` (8192 items) triggers a send,
+//! `timeout` (200ms) bounds how long an item waits, and `send_batch_max_size` (0 = no limit)
+//! caps what one outgoing batch may hold. With `timeout: 0s` nothing waits: each incoming batch
+//! is forwarded at once, only split by the max size. Items are data points, log records or spans,
+//! so a batch of 8192 metrics items is 8192 points whatever the number of metrics.
+//!
+//! The processor is one task owning its buffer: no locks, no shared batches. When its input
+//! closes it flushes everything and returns; when `ctx.shutdown` fires (the drain deadline
+//! passed) it counts what it still holds as dropped and returns.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use kafka_obs_api::config::de;
+use kafka_obs_api::{
+    Batch, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, Counter, DataKind,
+    FactoryMeta, Output, Processor, ProcessorConfig, ProcessorFactory, RunContext, RunError,
+    SendError, Stability, parse_component_config,
+};
+
+pub const DEFAULT_SEND_BATCH_SIZE: usize = 8192;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
+
+static META: FactoryMeta = FactoryMeta {
+    type_name: "batch",
+    aliases: &[],
+    stability: Stability::Beta,
+    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+    description: "Groups items into batches by size and time (send_batch_size, timeout, send_batch_max_size)",
+};
+
+/// Makes `batch` processors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchProcessorFactory;
+
+impl ProcessorFactory for BatchProcessorFactory {
+    fn meta(&self) -> &FactoryMeta {
+        &META
+    }
+
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ProcessorConfig>, ComponentConfigError> {
+        Ok(Box::new(BatchConfig::parse(config)?))
+    }
+}
+
+/// The validated configuration of a `batch` processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Items that trigger a send; 0 = only the timeout sends.
+    pub send_batch_size: usize,
+    /// How long the first buffered item may wait; zero = send at once.
+    pub timeout: Duration,
+    /// Most items in one outgoing batch; `None` = no limit. Never below `send_batch_size`.
+    pub send_batch_max_size: Option<usize>,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            send_batch_size: DEFAULT_SEND_BATCH_SIZE,
+            timeout: DEFAULT_TIMEOUT,
+            send_batch_max_size: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    send_batch_size: u32,
+    #[serde(deserialize_with = "de::duration")]
+    timeout: Duration,
+    send_batch_max_size: u32,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            send_batch_size: DEFAULT_SEND_BATCH_SIZE as u32,
+            timeout: DEFAULT_TIMEOUT,
+            send_batch_max_size: 0,
+        }
+    }
+}
+
+impl BatchConfig {
+    /// Parses and checks the YAML body of a `batch` processor.
+    pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
+        let raw: RawConfig = parse_component_config(value)?;
+        if raw.send_batch_max_size != 0 && raw.send_batch_max_size < raw.send_batch_size {
+            return Err(ComponentConfigError::new(
+                "send_batch_max_size",
+                format!(
+                    "{} is below send_batch_size ({}); set it to 0 (no limit) or at least send_batch_size",
+                    raw.send_batch_max_size, raw.send_batch_size
+                ),
+            ));
+        }
+        Ok(Self {
+            send_batch_size: raw.send_batch_size as usize,
+            timeout: raw.timeout,
+            send_batch_max_size: (raw.send_batch_max_size > 0)
+                .then_some(raw.send_batch_max_size as usize),
+        })
+    }
+}
+
+impl ProcessorConfig for BatchConfig {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError> {
+        Ok(Box::new(BatchProcessor::new(*self, ctx.telemetry.clone())))
+    }
+}
+
+/// Self-metrics of one `batch` instance, per signal (created on first use of a signal).
+#[derive(Debug)]
+struct Counters {
+    telemetry: ComponentTelemetry,
+    by_kind: [Option<(Counter, Counter, Counter)>; 3],
+}
+
+impl Counters {
+    /// `(incoming, outgoing, dropped)` for `kind`.
+    fn get(&mut self, kind: DataKind) -> &(Counter, Counter, Counter) {
+        let slot = match kind {
+            DataKind::Metrics => 0,
+            DataKind::Logs => 1,
+            DataKind::Traces => 2,
+        };
+        let telemetry = &self.telemetry;
+        self.by_kind[slot].get_or_insert_with(|| {
+            let labels = [("data_type", kind.as_str())];
+            (
+                telemetry.counter(
+                    "kafka_obs_processor_incoming_items_total",
+                    "Items (data points, log records, spans) a processor received.",
+                    &labels,
+                ),
+                telemetry.counter(
+                    "kafka_obs_processor_outgoing_items_total",
+                    "Items a processor passed on to the next stage.",
+                    &labels,
+                ),
+                telemetry.counter(
+                    "kafka_obs_processor_dropped_items_total",
+                    "Items a processor still held when the shutdown deadline passed.",
+                    &labels,
+                ),
+            )
+        })
+    }
+}
+
+/// A running `batch` processor's state: the buffer and when it must be sent.
+#[derive(Debug)]
+pub struct BatchProcessor {
+    config: BatchConfig,
+    counters: Counters,
+    pending: Option<Batch>,
+    pending_items: usize,
+    /// When the oldest buffered item has waited `timeout`.
+    deadline: Option<Instant>,
+    id: String,
+}
+
+impl BatchProcessor {
+    fn new(config: BatchConfig, telemetry: ComponentTelemetry) -> Self {
+        Self {
+            config,
+            id: telemetry.id().to_string(),
+            counters: Counters {
+                telemetry,
+                by_kind: [None, None, None],
+            },
+            pending: None,
+            pending_items: 0,
+            deadline: None,
+        }
+    }
+
+    /// Adds a batch to the buffer. Returns a batch of another kind that was buffered (and must be
+    /// sent first) in the unusual case of one processor seeing two signals.
+    fn absorb(&mut self, batch: Batch) -> Option<Batch> {
+        let items = batch.item_count();
+        self.counters.get(batch.kind()).0.add(items as u64);
+        if items == 0 {
+            return None;
+        }
+        let mut evicted = None;
+        let batch = match &mut self.pending {
+            Some(pending) => pending.append(batch).err(),
+            None => Some(batch),
+        };
+        if let Some(batch) = batch {
+            evicted = self.pending.replace(batch);
+            self.pending_items = 0;
+            self.deadline = None;
+        }
+        self.pending_items += items;
+        if self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.config.timeout);
+        }
+        evicted
+    }
+
+    /// Takes the next outgoing batch from the front of the buffer, at most the max size.
+    fn take_chunk(&mut self) -> Option<Batch> {
+        let pending = self.pending.as_mut()?;
+        let chunk = match self
+            .config
+            .send_batch_max_size
+            .and_then(|max| pending.split_off_front(max))
+        {
+            Some(front) => front,
+            None => {
+                self.deadline = None;
+                self.pending.take()?
+            }
+        };
+        self.pending_items = self.pending_items.saturating_sub(chunk.item_count());
+        if self.pending.is_none() {
+            self.pending_items = 0;
+        }
+        Some(chunk)
+    }
+
+    /// Whether the buffer holds enough to send without waiting for the timer.
+    fn size_reached(&self) -> bool {
+        self.pending.is_some()
+            && (self.config.timeout.is_zero()
+                || (self.config.send_batch_size > 0
+                    && self.pending_items >= self.config.send_batch_size))
+    }
+
+    /// Sends one batch; `false` if the shutdown deadline passed while waiting for room.
+    async fn emit(&mut self, batch: Batch, output: &Output, ctx: &RunContext) -> bool {
+        let items = batch.item_count();
+        let kind = batch.kind();
+        tokio::select! {
+            result = output.send(batch) => {
+                self.counters.get(kind).1.add(items as u64);
+                if let Err(e @ SendError::Closed { .. }) = result {
+                    tracing::warn!(processor = %self.id, data_type = %kind, items, error = %e, "next stage is closed");
+                }
+                true
+            }
+            () = ctx.shutdown.cancelled() => {
+                self.counters.get(kind).2.add(items as u64);
+                tracing::warn!(
+                    processor = %self.id,
+                    data_type = %kind,
+                    items,
+                    "shutdown deadline passed while the next stage was full; dropped a batch"
+                );
+                false
+            }
+        }
+    }
+
+    /// Sends while the size trigger holds; `false` on abandon.
+    async fn send_ready(&mut self, output: &Output, ctx: &RunContext) -> bool {
+        while self.size_reached() {
+            let Some(chunk) = self.take_chunk() else {
+                break;
+            };
+            if !self.emit(chunk, output, ctx).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends everything buffered; `false` on abandon.
+    async fn flush(&mut self, output: &Output, ctx: &RunContext) -> bool {
+        while let Some(chunk) = self.take_chunk() {
+            if !self.emit(chunk, output, ctx).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn abandon(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let kind = pending.kind();
+            self.counters.get(kind).2.add(self.pending_items as u64);
+            tracing::warn!(
+                processor = %self.id,
+                data_type = %kind,
+                items = self.pending_items,
+                "shutdown deadline passed; dropped the items still buffered"
+            );
+        }
+        self.pending_items = 0;
+        self.deadline = None;
+    }
+
+    async fn process(
+        mut self,
+        mut input: mpsc::Receiver<Batch>,
+        output: Output,
+        ctx: RunContext,
+    ) -> Result<(), RunError> {
+        loop {
+            let deadline = self.deadline;
+            let timer = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => futures::future::pending().await,
+                }
+            };
+            let keep_going = tokio::select! {
+                biased;
+                () = ctx.shutdown.cancelled() => false,
+                () = timer => self.flush(&output, &ctx).await,
+                message = input.recv() => match message {
+                    Some(batch) => {
+                        let mut ok = true;
+                        if let Some(other) = self.absorb(batch) {
+                            ok = self.emit(other, &output, &ctx).await;
+                        }
+                        ok && self.send_ready(&output, &ctx).await
+                    }
+                    None => {
+                        let flushed = self.flush(&output, &ctx).await;
+                        if flushed {
+                            tracing::debug!(processor = %self.id, "input closed; flushed and stopped");
+                            return Ok(());
+                        }
+                        false
+                    }
+                },
+            };
+            if !keep_going {
+                self.abandon();
+                // What is still queued in front of us reached this processor and is lost
+                // with it: count it as received and dropped.
+                input.close();
+                while let Ok(batch) = input.try_recv() {
+                    let items = batch.item_count() as u64;
+                    let (incoming, _, dropped) = self.counters.get(batch.kind());
+                    incoming.add(items);
+                    dropped.add(items);
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Processor for BatchProcessor {
+    fn run(
+        self: Box<Self>,
+        input: mpsc::Receiver<Batch>,
+        output: Output,
+        ctx: RunContext,
+    ) -> BoxFuture<'static, Result<(), RunError>> {
+        (*self).process(input, output, ctx).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_obs_api::telemetry::Telemetry;
+    use kafka_obs_api::{ComponentId, ComponentKind, HealthRegistry, OverflowPolicy, Route};
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric,
+    };
+    use tokio_util::sync::CancellationToken;
+
+    fn parse(yaml: &str) -> Result<BatchConfig, ComponentConfigError> {
+        BatchConfig::parse(&serde_yaml_ng::from_str(yaml).expect("test yaml"))
+    }
+
+    #[test]
+    fn testdata_matches_the_typed_config() {
+        let value: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(include_str!("../testdata/batch.yaml")).expect("testdata yaml");
+        let get = |id: &str| BatchConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(get("batch"), BatchConfig::default());
+        assert_eq!(
+            BatchConfig::default(),
+            BatchConfig {
+                send_batch_size: 8192,
+                timeout: Duration::from_millis(200),
+                send_batch_max_size: None
+            }
+        );
+        assert_eq!(
+            get("batch/custom"),
+            BatchConfig {
+                send_batch_size: 1000,
+                timeout: Duration::from_secs(5),
+                send_batch_max_size: Some(1500)
+            }
+        );
+        assert_eq!(
+            get("batch/immediate"),
+            BatchConfig {
+                send_batch_size: 100,
+                timeout: Duration::ZERO,
+                send_batch_max_size: Some(100)
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let e = parse("send_batch_size: 100\nsend_batch_max_size: 10").expect_err("max below size");
+        assert_eq!(e.path, "send_batch_max_size");
+        assert!(e.message.contains("at least send_batch_size"), "{e}");
+        assert_eq!(
+            parse("timeout: soon").expect_err("bad duration").path,
+            "timeout"
+        );
+        assert_eq!(
+            parse("send_batch_size: -1").expect_err("negative").path,
+            "send_batch_size"
+        );
+        assert!(
+            parse("sendbatchsize: 1")
+                .expect_err("unknown")
+                .message
+                .contains("unknown field")
+        );
+    }
+
+    /// `n` log records stamped `first..first+n`, so order and completeness can be checked.
+    fn logs(first: u64, n: u64) -> Batch {
+        Batch::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: (first..first + n)
+                        .map(|t| LogRecord {
+                            time_unix_nano: t,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+    }
+
+    fn stamps(batch: &Batch) -> Vec<u64> {
+        match batch {
+            Batch::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .flat_map(|sl| &sl.log_records)
+                .map(|l| l.time_unix_nano)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    struct Harness {
+        tx: mpsc::Sender<Batch>,
+        out: mpsc::Receiver<Batch>,
+        shutdown: CancellationToken,
+        telemetry: ComponentTelemetry,
+        task: tokio::task::JoinHandle<Result<(), RunError>>,
+    }
+
+    fn start(yaml: &str, out_capacity: usize) -> Harness {
+        let config = parse(yaml).expect("valid");
+        let id: ComponentId = "batch".parse().expect("id");
+        let telemetry = Telemetry::new().component(ComponentKind::Processor, &id);
+        let ctx = BuildContext {
+            id: id.clone(),
+            telemetry: telemetry.clone(),
+            health: HealthRegistry::new(),
+            host: Default::default(),
+            kinds: vec![DataKind::Logs],
+        };
+        let processor = config.build(&ctx).expect("builds");
+        let (tx, input) = mpsc::channel(16);
+        let (out_tx, out) = mpsc::channel(out_capacity);
+        let output = Output::new(vec![Route {
+            target: "next".into(),
+            tx: out_tx,
+            policy: OverflowPolicy::Block,
+            dropped: Counter::default(),
+        }]);
+        let shutdown = CancellationToken::new();
+        let run_ctx = RunContext {
+            id,
+            telemetry: telemetry.clone(),
+            health: HealthRegistry::new(),
+            shutdown: shutdown.clone(),
+        };
+        let task = tokio::spawn(processor.run(input, output, run_ctx));
+        Harness {
+            tx,
+            out,
+            shutdown,
+            telemetry,
+            task,
+        }
+    }
+
+    fn counter(telemetry: &ComponentTelemetry, name: &'static str) -> u64 {
+        telemetry.counter(name, "", &[("data_type", "logs")]).get()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_when_the_size_is_reached_and_keeps_the_rest() {
+        let mut h = start("send_batch_size: 10\ntimeout: 1h", 16);
+        h.tx.send(logs(0, 6)).await.expect("open");
+        h.tx.send(logs(6, 6)).await.expect("open");
+        let first = h.out.recv().await.expect("a batch");
+        assert_eq!(
+            stamps(&first),
+            (0..12).collect::<Vec<_>>(),
+            "no max size: all pending goes"
+        );
+        h.tx.send(logs(12, 3)).await.expect("open");
+        tokio::task::yield_now().await;
+        assert!(h.out.try_recv().is_err(), "3 < 10 waits for the timer");
+        drop(h.tx);
+        let rest = h.out.recv().await.expect("flushed on close");
+        assert_eq!(stamps(&rest), vec![12, 13, 14]);
+        assert!(
+            h.out.recv().await.is_none(),
+            "processor returned and dropped its output"
+        );
+        assert!(h.task.await.expect("no panic").is_ok());
+        assert_eq!(
+            counter(&h.telemetry, "kafka_obs_processor_incoming_items_total"),
+            15
+        );
+        assert_eq!(
+            counter(&h.telemetry, "kafka_obs_processor_outgoing_items_total"),
+            15
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_sends_what_is_buffered() {
+        let mut h = start("send_batch_size: 100\ntimeout: 200ms", 16);
+        let t0 = Instant::now();
+        h.tx.send(logs(0, 2)).await.expect("open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.tx.send(logs(2, 2)).await.expect("open");
+        let batch = h.out.recv().await.expect("sent by the timer");
+        assert_eq!(stamps(&batch), vec![0, 1, 2, 3]);
+        let waited = Instant::now() - t0;
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_millis(260),
+            "{waited:?}"
+        );
+        // The timer only runs while something is buffered.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(h.out.try_recv().is_err());
+        h.tx.send(logs(4, 1)).await.expect("open");
+        let t1 = Instant::now();
+        assert_eq!(stamps(&h.out.recv().await.expect("timer")), vec![4]);
+        assert!(Instant::now() - t1 >= Duration::from_millis(200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_size_splits_and_keeps_order() {
+        let mut h = start(
+            "send_batch_size: 10\nsend_batch_max_size: 10\ntimeout: 1h",
+            16,
+        );
+        h.tx.send(logs(0, 25)).await.expect("open");
+        let a = h.out.recv().await.expect("chunk");
+        let b = h.out.recv().await.expect("chunk");
+        assert_eq!((a.item_count(), b.item_count()), (10, 10));
+        tokio::task::yield_now().await;
+        assert!(
+            h.out.try_recv().is_err(),
+            "5 left wait for more or the timer"
+        );
+        drop(h.tx);
+        let c = h.out.recv().await.expect("flush");
+        let all: Vec<u64> = [a, b, c].iter().flat_map(stamps).collect();
+        assert_eq!(all, (0..25).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_timeout_forwards_at_once_split_by_max() {
+        let mut h = start(
+            "timeout: 0s\nsend_batch_max_size: 8192\nsend_batch_size: 4",
+            16,
+        );
+        h.tx.send(logs(0, 3)).await.expect("open");
+        assert_eq!(h.out.recv().await.expect("immediate").item_count(), 3);
+        let mut h2 = start(
+            "timeout: 0s\nsend_batch_size: 2\nsend_batch_max_size: 2",
+            16,
+        );
+        h2.tx.send(logs(0, 5)).await.expect("open");
+        let sizes = [
+            h2.out.recv().await.expect("a").item_count(),
+            h2.out.recv().await.expect("b").item_count(),
+            h2.out.recv().await.expect("c").item_count(),
+        ];
+        assert_eq!(sizes, [2, 2, 1]);
+        drop(h.tx);
+        drop(h2.tx);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_deadline_drops_and_counts_what_is_held() {
+        // The next stage holds one batch and nobody reads it.
+        let h = start("send_batch_size: 1\ntimeout: 1h", 1);
+        for i in 0..3 {
+            h.tx.send(logs(i * 10, 10)).await.expect("open");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        h.shutdown.cancel();
+        assert!(h.task.await.expect("no panic").is_ok());
+        let incoming = counter(&h.telemetry, "kafka_obs_processor_incoming_items_total");
+        let outgoing = counter(&h.telemetry, "kafka_obs_processor_outgoing_items_total");
+        let dropped = counter(&h.telemetry, "kafka_obs_processor_dropped_items_total");
+        assert_eq!(outgoing, 10, "one batch fit in the next stage");
+        assert_eq!(incoming, 30);
+        assert_eq!(
+            outgoing + dropped,
+            30,
+            "every item is either sent or counted as dropped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_are_split_by_data_points() {
+        let batch = Batch::Metrics(ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "m".into(),
+                        data: Some(metric::Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint::default(); 7],
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        });
+        let mut h = start(
+            "send_batch_size: 3\nsend_batch_max_size: 3\ntimeout: 1h",
+            16,
+        );
+        h.tx.send(batch).await.expect("open");
+        drop(h.tx);
+        let mut sizes = Vec::new();
+        while let Some(b) = h.out.recv().await {
+            sizes.push(b.item_count());
+        }
+        assert_eq!(sizes, vec![3, 3, 1]);
+    }
+
+    #[test]
+    fn factory_list_has_batch() {
+        let names: Vec<_> = crate::factories()
+            .iter()
+            .map(|f| f.meta().type_name)
+            .collect();
+        assert_eq!(names, vec!["batch"]);
+    }
+}
