@@ -502,3 +502,195 @@ impl FromStr for SignalKind {
         Self::from_parts(instrument.parse()?, sign, dimension)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statuses::{Confidence, Sign as Status};
+
+    fn parse(text: &str) -> Result<SignalKind, VocabError> {
+        text.parse()
+    }
+
+    #[test]
+    fn canonical_names_display_and_parse() {
+        assert_eq!(
+            parse("Queues.OVERFLOW"),
+            Ok(SignalKind::Queues(queues::Sign::Overflow))
+        );
+        assert_eq!(
+            parse("Probes.FAIL.OUTBOUND").map(|k| k.to_string()),
+            Ok("Probes.FAIL.OUTBOUND".to_string())
+        );
+        assert_eq!(
+            parse("breakers.half-open"),
+            Ok(SignalKind::Breakers(breakers::Sign::HalfOpen))
+        );
+        assert_eq!(
+            parse("Members.JOIN.SELF").map(|k| k.dimension_str()),
+            Ok(Some("SELF"))
+        );
+        assert_eq!(Instrument::Queues.as_str(), "Queues");
+        assert_eq!(queues::Sign::Overflow.as_str(), "OVERFLOW");
+        assert_eq!(format!("{:>10}", queues::Sign::Overflow), "  OVERFLOW");
+    }
+
+    #[test]
+    fn seed_names_map_where_unambiguous() {
+        assert_eq!(
+            parse("Monitor.DEGRADED.HIGH"),
+            Ok(SignalKind::Statuses(
+                Status::Degraded,
+                Confidence::Confirmed
+            ))
+        );
+        assert_eq!(
+            parse("monitors.diverging.medium"),
+            Ok(SignalKind::Statuses(
+                Status::Diverging,
+                Confidence::Measured
+            ))
+        );
+        assert_eq!(
+            parse("Monitors.STABLE.LOW"),
+            Ok(SignalKind::Statuses(Status::Stable, Confidence::Tentative))
+        );
+        assert_eq!(
+            parse("Reporters.CRITICAL.CONSTANT"),
+            Ok(SignalKind::Situations(
+                situations::Sign::Critical,
+                situations::Variability::Constant
+            ))
+        );
+        assert_eq!(
+            parse("Probe.FAILURE.OUTBOUND"),
+            Ok(SignalKind::Probes(
+                probes::Sign::Fail,
+                probes::Dimension::Outbound
+            ))
+        );
+        assert_eq!(
+            parse("Service.SUCCEEDED.CALLER"),
+            Ok(SignalKind::Services(
+                services::Sign::Success,
+                services::Dimension::Caller
+            ))
+        );
+        assert_eq!(
+            parse("Queue.PUT"),
+            Ok(SignalKind::Queues(queues::Sign::Enqueue))
+        );
+        // PRESSURE means LIMIT × SPACE or Sensors ABOVE: ambiguous, so not accepted.
+        assert!(matches!(
+            parse("Queue.PRESSURE"),
+            Err(VocabError::Unknown(_))
+        ));
+        // Gauge.SET is a value, not a sign.
+        assert!(matches!(parse("Gauge.SET"), Err(VocabError::Unknown(_))));
+    }
+
+    #[test]
+    fn forbidden_combinations_are_errors() {
+        assert!(matches!(parse("Queues.FAIL"), Err(VocabError::Unknown(_))));
+        assert!(matches!(
+            parse("Probes.FAIL"),
+            Err(VocabError::MissingDimension { .. })
+        ));
+        assert!(matches!(
+            parse("Statuses.DEGRADED"),
+            Err(VocabError::MissingDimension { .. })
+        ));
+        assert!(matches!(
+            parse("Queues.OVERFLOW.OUTBOUND"),
+            Err(VocabError::UnexpectedDimension { .. })
+        ));
+        assert!(matches!(
+            parse("Probes.FAIL.CALLER"),
+            Err(VocabError::Unknown(_))
+        ));
+        for bad in ["", "Queues", "Queues.", ".OVERFLOW", "a.b.c.d"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let message = parse("Queues.FAIL").map_err(|e| e.to_string());
+        assert_eq!(
+            message,
+            Err(
+                "`FAIL` is not a Queues sign; expected one of: ENQUEUE, DEQUEUE, OVERFLOW, \
+                 UNDERFLOW"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn every_combination_is_enumerated_once() {
+        let all = SignalKind::all();
+        let expected: usize = Instrument::ALL
+            .iter()
+            .map(|i| i.sign_names().len() * i.dimension_names().len().max(1))
+            .sum();
+        assert_eq!(all.len(), expected);
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len());
+        assert_eq!(Instrument::ALL.len(), 21);
+        assert_eq!(
+            Instrument::ALL.iter().filter(|i| i.is_language()).count(),
+            7
+        );
+    }
+
+    #[test]
+    fn default_status_readings_follow_serventis() {
+        let reading = |text: &str| parse(text).ok().and_then(|k| k.default_status());
+        assert_eq!(reading("Queues.OVERFLOW"), Some(Status::Degraded));
+        assert_eq!(reading("Queues.ENQUEUE"), None);
+        assert_eq!(reading("Probes.FAIL.OUTBOUND"), Some(Status::Degraded));
+        assert_eq!(reading("Probes.SUCCEED.INBOUND"), Some(Status::Stable));
+        for sign in ["FAIL", "EXPIRE", "REJECT"] {
+            assert_eq!(
+                reading(&format!("Services.{sign}.CALLER")),
+                Some(Status::Degraded)
+            );
+        }
+        assert_eq!(reading("Services.SUCCESS.CALLEE"), Some(Status::Stable));
+        assert_eq!(reading("Services.RETRY.CALLER"), None);
+        assert_eq!(reading("Resources.DENY"), Some(Status::Degraded));
+        assert_eq!(reading("Resources.TIMEOUT"), Some(Status::Degraded));
+        assert_eq!(reading("Resources.GRANT"), Some(Status::Stable));
+        assert_eq!(reading("Messages.NACK.CONSUMER"), Some(Status::Degraded));
+        assert_eq!(
+            reading("Messages.EXHAUST.CONSUMER"),
+            Some(Status::Defective)
+        );
+        assert_eq!(reading("Breakers.OPEN"), Some(Status::Defective));
+        assert_eq!(reading("Statuses.ERRATIC.MEASURED"), Some(Status::Erratic));
+    }
+
+    #[test]
+    fn only_verdicts_are_errors() {
+        for kind in SignalKind::all() {
+            let verdict = matches!(
+                kind.instrument(),
+                Instrument::Statuses | Instrument::Situations
+            );
+            assert!(
+                verdict || kind.severity() <= Severity::Warn,
+                "{kind} should be at most WARN"
+            );
+        }
+        assert_eq!(
+            parse("Queues.OVERFLOW").map(|k| k.severity()),
+            Ok(Severity::Warn)
+        );
+        assert_eq!(
+            parse("Queues.ENQUEUE").map(|k| k.severity()),
+            Ok(Severity::Info)
+        );
+        assert_eq!(
+            parse("Situations.CRITICAL.VOLATILE").map(|k| k.severity()),
+            Ok(Severity::Error)
+        );
+    }
+}

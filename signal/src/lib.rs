@@ -17,6 +17,34 @@
 //! - [`otlp`]: signals as OpenTelemetry events and statuses as the `kafka_obs.status` gauge;
 //!   [`proto`]: signals as kafka-obs's protobuf messages and the seed's stream envelope.
 //!   Both directions are lossless; decoding returns [`DecodeError`] instead of panicking.
+//!
+//! ```
+//! use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, otlp::logs, proto, queues};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let subject: Subject = "cluster=prod/client=order-producer/topic=orders".parse()?;
+//! let signal = Signal::new(
+//!     subject,
+//!     SignalKind::Queues(queues::Sign::Overflow),
+//!     Evidence::rule("P1").with("utilization", 0.97).threshold(0.95),
+//!     1_700_000_000_000_000_000,
+//! )
+//! .from_source("order-service-pod-abc123");
+//!
+//! let record = logs::to_log_record(&signal);
+//! assert_eq!(record.event_name, "kafka_obs.signal");
+//! assert_eq!(logs::from_log_record(&record)?, signal);
+//!
+//! let envelope = proto::to_envelope(&signal)?;
+//! assert_eq!(envelope.signal_type, "Queues.OVERFLOW");
+//! assert_eq!(proto::from_envelope(&envelope)?, signal);
+//!
+//! // Invalid combinations do not parse (and cannot be written as Rust values).
+//! assert!("Queues.FAIL".parse::<SignalKind>().is_err());
+//! assert!("Probes.FAIL".parse::<SignalKind>().is_err()); // needs OUTBOUND or INBOUND
+//! # Ok(())
+//! # }
+//! ```
 
 mod builder;
 mod describe;

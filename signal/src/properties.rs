@@ -48,6 +48,20 @@ proptest! {
     }
 
     #[test]
+    fn otlp_json_round_trip_is_identity(signal in strategy::signal()) {
+        // The OTLP/JSON encoding (OTLP/HTTP JSON, the Kafka exporter's otlp_json) keeps
+        // every field too.
+        let request = to_export_request([&signal], &ExportResource::default());
+        let json = serde_json::to_string(&request);
+        prop_assert!(json.is_ok());
+        let back = serde_json::from_str(&json.unwrap_or_default());
+        prop_assert!(back.is_ok(), "{:?}", back.err());
+        if let Ok(back) = back {
+            prop_assert_eq!(from_export_request(&back), Ok(vec![signal]));
+        }
+    }
+
+    #[test]
     fn protobuf_round_trip_is_identity(signal in strategy::signal()) {
         prop_assert_eq!(proto::from_proto(proto::to_proto(&signal)), Ok(signal.clone()));
         prop_assert_eq!(proto::decode(&proto::encode(&signal)), Ok(signal));

@@ -7,8 +7,8 @@
 //! - [`status`]: statuses as the `kafka_obs.status` gauge, one point per subject, so Grafana
 //!   can chart each subject's health over time.
 //!
-//! Attribute names are constants in [`attr`]; they are a public contract, documented in the
-//! crate's README section of ARCHITECTURE.md and in each constant.
+//! Attribute names are constants in [`attr`] and [`status::attr`]; they are a public
+//! contract (dashboards and the aggregator query them), documented on each constant.
 
 pub mod logs;
 pub mod status;
