@@ -233,9 +233,9 @@ pub fn parse_return(
     let body = data.get(1..).unwrap_or_default();
     // A reply can never be longer than the cap; look at no more than that.
     let body = body.get(..limits.max_bytes.min(body.len())).unwrap_or(body);
-    let mut reader = StreamReader::new(body, limits.clone()).or_else(|e| match e {
-        DecodeError::BadHeader(..) if body.len() < 4 => Err(DecodeError::Truncated),
-        other => Err(other),
+    let mut reader = StreamReader::new(body, limits.clone()).map_err(|e| match e {
+        DecodeError::BadHeader(..) if body.len() < 4 => DecodeError::Truncated,
+        other => other,
     })?;
     // returnType byte + UID (int, long, short)
     let header = reader.read_block_bytes(15)?;

@@ -259,11 +259,22 @@ impl<'g> Converter<'g> {
 /// The entries of a serialized `java.util.Map` (`TreeMap`, `HashMap`, `LinkedHashMap`,
 /// `Hashtable`, and the unmodifiable/synchronized wrappers).
 pub(crate) fn map_entries(graph: &Graph, map: Ref) -> Vec<(Option<Ref>, Option<Ref>)> {
+    map_entries_at(graph, map, 0)
+}
+
+/// How many wrappers (`Collections.unmodifiableMap(...)`, ...) to look through; a hostile
+/// stream can make a wrapper wrap itself.
+const MAX_WRAPPERS: u32 = 8;
+
+fn map_entries_at(graph: &Graph, map: Ref, depth: u32) -> Vec<(Option<Ref>, Option<Ref>)> {
+    if depth >= MAX_WRAPPERS {
+        return Vec::new();
+    }
     let class = graph.class_name(map).unwrap_or_default();
     if class.starts_with("java.util.Collections$") {
         return graph
             .field_ref(map, "m")
-            .map(|m| map_entries(graph, m))
+            .map(|m| map_entries_at(graph, m, depth + 1))
             .unwrap_or_default();
     }
     for owner in [
@@ -286,10 +297,17 @@ pub(crate) fn map_entries(graph: &Graph, map: Ref) -> Vec<(Option<Ref>, Option<R
 /// The elements of a serialized `java.util.Collection` (`HashSet`, `ArrayList`, `TreeSet`, ...,
 /// and the unmodifiable/synchronized wrappers).
 pub(crate) fn collection_elements(graph: &Graph, collection: Ref) -> Vec<Option<Ref>> {
+    collection_elements_at(graph, collection, 0)
+}
+
+fn collection_elements_at(graph: &Graph, collection: Ref, depth: u32) -> Vec<Option<Ref>> {
+    if depth >= MAX_WRAPPERS {
+        return Vec::new();
+    }
     let class = graph.class_name(collection).unwrap_or_default();
     if class.starts_with("java.util.Collections$") {
         if let Some(inner) = graph.field_ref(collection, "c") {
-            return collection_elements(graph, inner);
+            return collection_elements_at(graph, inner, depth + 1);
         }
         if let Some(e) = graph.field(collection, "element") {
             return match e {
@@ -309,7 +327,7 @@ pub(crate) fn collection_elements(graph: &Graph, collection: Ref) -> Vec<Option<
     if class == "java.util.Arrays$ArrayList" {
         return graph
             .field_ref(collection, "a")
-            .map(|a| collection_elements(graph, a))
+            .map(|a| collection_elements_at(graph, a, depth + 1))
             .unwrap_or_default();
     }
     if let Some(items) = graph.annotation_of(collection, "java.util.TreeSet") {

@@ -2,6 +2,8 @@
 //! set, patterns select the right MBeans, the JVM's own MBeans read correctly, and server-side
 //! exceptions come back typed.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 //! a silent server, and a fake JRMP server whose replies are garbage. Every case must end in a
 //! clear error within the timeouts, never a panic or a hang.
 
+#![allow(clippy::unwrap_used)]
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,8 @@
 //! and byte-mutated, asserting the parser never panics. Set `KAFKA_OBS_JMX_WRITE_CORPUS=1` to
 //! rewrite the stored corpus from a live JVM.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -2,6 +2,8 @@
 //! (`jmx.remote.x.server.connection.timeout`), or the JVM restarts on the same port. In both
 //! cases the next call reconnects by itself and succeeds.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -17,7 +19,7 @@ async fn idle_drop_reconnects_transparently() {
     // The built-in agent ignores -Djmx.remote.x.server.connection.timeout, so the target starts
     // a connector server of its own with a 500 ms idle timeout.
     let port = kafka_obs_testkit::net::free_port();
-    let jvm = common::start(common::target().args([
+    let _jvm = common::start(common::target().args([
         "--connector".to_owned(),
         port.to_string(),
         "500".to_owned(),

@@ -5,6 +5,8 @@
 //! in the second agent, its registry, on a different port) speaks TLS, optionally requiring a
 //! client certificate.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

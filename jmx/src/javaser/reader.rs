@@ -713,3 +713,216 @@ pub fn read_all_objects(data: &[u8], limits: Limits) -> Result<(Graph, Vec<Optio
     }
     Ok((reader.finish(), roots))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::javaser::model::ArrayData;
+
+    const OBJECT_ARRAY: &str = "[Ljava.lang.Object;";
+
+    fn header() -> Vec<u8> {
+        vec![0xAC, 0xED, 0x00, 0x05]
+    }
+
+    fn utf(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// `TC_CLASSDESC name suid flags=SERIALIZABLE 0 fields, no annotation, no super`.
+    fn array_desc(out: &mut Vec<u8>, name: &str) {
+        out.push(tc::CLASSDESC);
+        utf(out, name);
+        out.extend_from_slice(&[0; 8]);
+        out.push(sc::SERIALIZABLE);
+        out.extend_from_slice(&[0, 0, tc::ENDBLOCKDATA, tc::NULL]);
+    }
+
+    fn handle(out: &mut Vec<u8>, n: u32) {
+        out.push(tc::REFERENCE);
+        out.extend_from_slice(&(BASE_WIRE_HANDLE + n).to_be_bytes());
+    }
+
+    #[test]
+    fn rejects_bad_headers_and_unknown_tags() {
+        assert!(matches!(
+            StreamReader::new(&[0xCA, 0xFE, 0, 5], Limits::default()),
+            Err(DecodeError::BadHeader(0xCAFE, 5))
+        ));
+        let mut s = header();
+        s.push(0x60);
+        let e = read_all_objects(&s, Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::UnexpectedTag {
+                    tag: 0x60,
+                    offset: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let mut s = header();
+        handle(&mut s, 5);
+        assert!(matches!(
+            read_all_objects(&s, Limits::default()),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn back_references_and_reset() {
+        let mut s = header();
+        s.push(tc::STRING);
+        utf(&mut s, "shared");
+        handle(&mut s, 0);
+        s.push(tc::RESET);
+        s.push(tc::STRING);
+        utf(&mut s, "after reset");
+        handle(&mut s, 0); // handle 0 is now the new string
+        let (graph, roots) = read_all_objects(&s, Limits::default()).unwrap();
+        assert_eq!(roots[0], roots[1]);
+        assert_eq!(graph.string(roots[3].unwrap()), Some("after reset"));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut s = header();
+        s.push(tc::ARRAY);
+        array_desc(&mut s, OBJECT_ARRAY);
+        s.extend_from_slice(&1i32.to_be_bytes());
+        for _ in 0..500 {
+            s.push(tc::ARRAY);
+            handle(&mut s, 0);
+            s.extend_from_slice(&1i32.to_be_bytes());
+        }
+        s.push(tc::NULL);
+        let e = read_all_objects(&s, Limits::default()).unwrap_err();
+        assert_eq!(e, DecodeError::TooDeep(Limits::default().max_depth));
+    }
+
+    #[test]
+    fn wire_lengths_are_checked_before_allocating() {
+        let mut s = header();
+        s.push(tc::ARRAY);
+        array_desc(&mut s, "[J");
+        s.extend_from_slice(&i32::MAX.to_be_bytes());
+        let e = read_all_objects(&s, Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::LimitExceeded {
+                    what: "array length",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Plausible length, bytes not there (yet): truncated, nothing allocated up front.
+        let mut s = header();
+        s.push(tc::ARRAY);
+        array_desc(&mut s, "[J");
+        s.extend_from_slice(&1000i32.to_be_bytes());
+        s.extend_from_slice(&[0; 80]);
+        assert_eq!(
+            read_all_objects(&s, Limits::default()).unwrap_err(),
+            DecodeError::Truncated
+        );
+        let mut s = header();
+        s.push(tc::LONGSTRING);
+        s.extend_from_slice(&i64::MAX.to_be_bytes());
+        assert!(matches!(
+            read_all_objects(&s, Limits::default()),
+            Err(DecodeError::LimitExceeded { .. })
+        ));
+        let mut s = header();
+        s.push(tc::ARRAY);
+        array_desc(&mut s, "[J");
+        s.extend_from_slice(&(-1i32).to_be_bytes());
+        assert!(matches!(
+            read_all_objects(&s, Limits::default()),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn handle_count_is_capped() {
+        let mut s = header();
+        for _ in 0..100 {
+            s.push(tc::STRING);
+            utf(&mut s, "");
+        }
+        let limits = Limits {
+            max_handles: 50,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            read_all_objects(&s, limits),
+            Err(DecodeError::LimitExceeded {
+                what: "handle count",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn primitive_arrays_and_enums() {
+        let mut s = header();
+        s.push(tc::ARRAY);
+        array_desc(&mut s, "[I");
+        s.extend_from_slice(&2i32.to_be_bytes());
+        s.extend_from_slice(&7i32.to_be_bytes());
+        s.extend_from_slice(&(-1i32).to_be_bytes());
+        s.push(tc::ENUM);
+        s.push(tc::CLASSDESC);
+        utf(&mut s, "java.util.concurrent.TimeUnit");
+        s.extend_from_slice(&[0; 8]);
+        s.push(sc::SERIALIZABLE | sc::ENUM);
+        s.extend_from_slice(&[0, 0, tc::ENDBLOCKDATA]);
+        s.push(tc::CLASSDESC);
+        utf(&mut s, "java.lang.Enum");
+        s.extend_from_slice(&[0; 8]);
+        s.push(sc::SERIALIZABLE | sc::ENUM);
+        s.extend_from_slice(&[0, 0, tc::ENDBLOCKDATA, tc::NULL]);
+        s.push(tc::STRING);
+        utf(&mut s, "SECONDS");
+        let (graph, roots) = read_all_objects(&s, Limits::default()).unwrap();
+        assert!(matches!(
+            graph.get(roots[0].unwrap()),
+            Some(Node::Array { data: ArrayData::Int(v), .. }) if v == &[7, -1]
+        ));
+        assert!(matches!(
+            graph.get(roots[1].unwrap()),
+            Some(Node::Enum { constant, .. }) if constant == "SECONDS"
+        ));
+        assert_eq!(
+            graph.class_name(roots[1].unwrap()),
+            Some("java.util.concurrent.TimeUnit")
+        );
+    }
+
+    #[test]
+    fn shared_references_cannot_blow_up_value_conversion() {
+        // a0 = [null]; a(n+1) = [a(n), a(n)]: 2^40 leaves if expanded naively.
+        let mut s = header();
+        s.push(tc::ARRAY);
+        array_desc(&mut s, OBJECT_ARRAY);
+        s.extend_from_slice(&1i32.to_be_bytes());
+        s.push(tc::NULL);
+        // Handles: 0 = descriptor, 1 = a0, then one per array.
+        for n in 0..40u32 {
+            s.push(tc::ARRAY);
+            handle(&mut s, 0);
+            s.extend_from_slice(&2i32.to_be_bytes());
+            handle(&mut s, n + 1);
+            handle(&mut s, n + 1);
+        }
+        let (graph, roots) = read_all_objects(&s, Limits::default()).unwrap();
+        let started = std::time::Instant::now();
+        let value = crate::value::Converter::new(&graph).value(*roots.last().unwrap());
+        assert!(matches!(value, crate::value::Value::Array(_)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
