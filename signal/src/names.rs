@@ -6,8 +6,6 @@
 //! maps to exactly one current name. Ambiguous old names (the seed's `Queue.PRESSURE`) are
 //! deliberately not aliases: they have no single meaning to map to.
 
-use std::fmt;
-
 /// A name that is not in the vocabulary (or not in this part of it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{name}` is not a {what}; expected one of: {expected}")]
@@ -37,11 +35,6 @@ pub(crate) fn same_name(name: &str, text: &str) -> bool {
 
 pub(crate) fn list(names: &[&str]) -> String {
     names.join(", ")
-}
-
-/// Writes `name` for a `Display` impl, honouring width and alignment flags.
-pub(crate) fn pad(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
-    f.pad(name)
 }
 
 /// Declares a vocabulary enum: `Variant = "CANONICAL" | "alias" | ...`.
@@ -94,7 +87,8 @@ macro_rules! vocabulary {
 
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                $crate::names::pad(f, self.as_str())
+                // `pad`, not `write_str`, so width and alignment flags work in tables.
+                f.pad(self.as_str())
             }
         }
 
