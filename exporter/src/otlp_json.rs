@@ -387,10 +387,7 @@ pub(crate) mod tests {
             m[2]["histogram"]["dataPoints"][0]["explicitBounds"][1],
             10.0
         );
-        assert!(
-            !line.contains("NaN\"") || !line.contains("\"asDouble\":null"),
-            "{line}"
-        );
+        assert!(!line.contains("\"asDouble\":null"), "{line}");
     }
 
     #[test]
