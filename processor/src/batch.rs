@@ -675,6 +675,6 @@ mod tests {
             .iter()
             .map(|f| f.meta().type_name)
             .collect();
-        assert_eq!(names, vec!["batch"]);
+        assert!(names.contains(&"batch"), "{names:?}");
     }
 }

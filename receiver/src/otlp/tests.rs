@@ -660,5 +660,5 @@ fn factory_list_has_otlp() {
         .iter()
         .map(|f| f.meta().type_name)
         .collect();
-    assert_eq!(names, vec!["otlp"]);
+    assert!(names.contains(&"otlp"), "{names:?}");
 }
