@@ -5,9 +5,13 @@
 
 use kafka_obs_api::ReceiverFactory;
 
+pub mod jmx;
 pub mod otlp;
 
 /// Every receiver type this crate provides, one line each.
 pub fn factories() -> Vec<Box<dyn ReceiverFactory>> {
-    vec![Box::new(otlp::OtlpReceiverFactory)]
+    vec![
+        Box::new(otlp::OtlpReceiverFactory),
+        Box::new(jmx::JmxReceiverFactory),
+    ]
 }

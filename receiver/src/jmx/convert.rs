@@ -1,0 +1,451 @@
+//! Readings to OTLP: one `ResourceMetrics` per target and poll, plus the cumulative-sum
+//! bookkeeping that makes counter resets visible.
+//!
+//! Gauges are plain. Sums (`counter`, `updowncounter`) are cumulative and need a start time per
+//! series: for series present on the first poll of a JVM it is the JVM's start time (they may
+//! have counted since then); for series that appear later it is the previous poll's time (they
+//! began in between). A value lower than the last one is a reset (a client re-created, a JVM
+//! restarted between two polls): the raw value is reported with a new start time, the previous
+//! poll's, so downstream sees a reset and never a negative jump. When the JVM's `StartTime`
+//! changes every series starts over from the new start time. Series not seen in a successful
+//! poll (the MBean went away) are forgotten; their data points simply stop.
+//!
+//! Every batch also carries `kafka_obs.target.up` (gauge 0/1, attribute `endpoint`), the
+//! reachability the signals processor turns into T1.
+
+use std::collections::{HashMap, HashSet};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric::Data, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use kafka_obs_api::Batch;
+
+use super::rules::MetricKind;
+use super::scrape::{Number, Plan, Reading};
+
+/// The reachability metric in every batch.
+pub const TARGET_UP: &str = "kafka_obs.target.up";
+/// The instrumentation scope of everything this receiver emits.
+pub const SCOPE_NAME: &str = "kafka-obs/receiver/jmx";
+
+type SeriesKey = (String, Vec<(String, String)>);
+
+#[derive(Debug, Clone, Copy)]
+struct Series {
+    start_ns: u64,
+    last: f64,
+    last_ns: u64,
+    generation: u64,
+}
+
+/// Start times and last values of one target's cumulative series.
+#[derive(Debug, Default)]
+pub struct SeriesTracker {
+    series: HashMap<SeriesKey, Series>,
+    jvm_start_ms: Option<i64>,
+    /// Time of the last successful poll of this JVM (none: the next poll is its first).
+    last_ok_ns: Option<u64>,
+    generation: u64,
+    /// Start time for series first seen in the current poll.
+    new_series_start_ns: u64,
+}
+
+impl SeriesTracker {
+    /// Starts a successful poll taken at `now_ns`.
+    pub fn begin(&mut self, jvm_start_ms: Option<i64>, now_ns: u64) {
+        self.generation += 1;
+        if let (Some(old), Some(new)) = (self.jvm_start_ms, jvm_start_ms)
+            && old != new
+        {
+            // Another JVM answers on this endpoint: everything counted from zero again.
+            self.series.clear();
+            self.last_ok_ns = None;
+        }
+        if jvm_start_ms.is_some() {
+            self.jvm_start_ms = jvm_start_ms;
+        }
+        let jvm_start_ns = jvm_start_ms
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(|ms| ms.saturating_mul(1_000_000))
+            .filter(|&ns| ns > 0 && ns <= now_ns);
+        self.new_series_start_ns = match self.last_ok_ns {
+            Some(prev) => prev,
+            None => jvm_start_ns.unwrap_or(now_ns),
+        };
+    }
+
+    /// Records a cumulative value; returns the series' start time.
+    fn observe(&mut self, key: SeriesKey, value: f64, now_ns: u64) -> u64 {
+        let generation = self.generation;
+        let fresh_start = self.new_series_start_ns;
+        let s = self.series.entry(key).or_insert(Series {
+            start_ns: fresh_start,
+            last: value,
+            last_ns: now_ns,
+            generation,
+        });
+        if value < s.last {
+            s.start_ns = s.last_ns;
+        }
+        s.last = value;
+        s.last_ns = now_ns;
+        s.generation = generation;
+        s.start_ns
+    }
+
+    /// Ends a successful poll: forgets series that were not seen.
+    pub fn end(&mut self, now_ns: u64) {
+        let generation = self.generation;
+        self.series.retain(|_, s| s.generation == generation);
+        self.last_ok_ns = Some(now_ns);
+    }
+
+    /// Number of cumulative series tracked.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+}
+
+pub fn string_kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The resource of one target: the configured attributes, `jmx.endpoint`, and
+/// `service.instance.id` (the endpoint, unless configured) so several targets stay apart.
+pub fn target_resource(
+    configured: &std::collections::BTreeMap<String, String>,
+    endpoint: &str,
+) -> Resource {
+    let mut attributes: Vec<KeyValue> = configured
+        .iter()
+        .map(|(k, v)| string_kv(k, v))
+        .collect();
+    if !configured.contains_key("service.instance.id") {
+        attributes.push(string_kv("service.instance.id", endpoint));
+    }
+    if !configured.contains_key("jmx.endpoint") {
+        attributes.push(string_kv("jmx.endpoint", endpoint));
+    }
+    Resource {
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// Builds the metrics of one poll. `readings` is `None` when the poll failed (then only
+/// `target.up = 0` is reported).
+pub fn to_batch(
+    plan: &Plan,
+    readings: Option<&[Reading]>,
+    tracker: &mut SeriesTracker,
+    now_ns: u64,
+    resource: &Resource,
+    endpoint: &str,
+) -> Batch {
+    let mut metrics: Vec<Metric> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashSet<SeriesKey> = HashSet::new();
+    for r in readings.unwrap_or_default() {
+        let Some(def) = plan.metric(r.rule, r.metric) else {
+            continue;
+        };
+        let key: SeriesKey = (def.name.clone(), r.attributes.clone());
+        if !seen.insert(key.clone()) {
+            // Two rules produced the same series: the first one wins.
+            continue;
+        }
+        let start = if def.kind.is_sum() {
+            tracker.observe(key, r.value.as_f64(), now_ns)
+        } else {
+            0
+        };
+        let point = NumberDataPoint {
+            attributes: r
+                .attributes
+                .iter()
+                .map(|(k, v)| string_kv(k, v))
+                .collect(),
+            start_time_unix_nano: start,
+            time_unix_nano: now_ns,
+            value: Some(match r.value {
+                Number::Int(i) => number_data_point::Value::AsInt(i),
+                Number::Double(d) => number_data_point::Value::AsDouble(d),
+            }),
+            ..Default::default()
+        };
+        let i = *index.entry(def.name.as_str()).or_insert_with(|| {
+            metrics.push(empty_metric(&def.name, &def.description, &def.unit, def.kind));
+            metrics.len() - 1
+        });
+        push_point(&mut metrics[i], point);
+    }
+    let mut up = empty_metric(
+        TARGET_UP,
+        "Whether the last poll of the JMX target succeeded (1) or not (0)",
+        "1",
+        MetricKind::Gauge,
+    );
+    push_point(
+        &mut up,
+        NumberDataPoint {
+            attributes: vec![string_kv("endpoint", endpoint)],
+            time_unix_nano: now_ns,
+            value: Some(number_data_point::Value::AsInt(i64::from(
+                readings.is_some(),
+            ))),
+            ..Default::default()
+        },
+    );
+    metrics.push(up);
+    Batch::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource.clone()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE_NAME.to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..Default::default()
+                }),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn empty_metric(name: &str, description: &str, unit: &str, kind: MetricKind) -> Metric {
+    let data = match kind {
+        MetricKind::Gauge => Data::Gauge(Gauge {
+            data_points: Vec::new(),
+        }),
+        MetricKind::Counter | MetricKind::UpDownCounter => Data::Sum(Sum {
+            data_points: Vec::new(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: kind == MetricKind::Counter,
+        }),
+    };
+    Metric {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        unit: unit.to_owned(),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+fn push_point(metric: &mut Metric, point: NumberDataPoint) {
+    match &mut metric.data {
+        Some(Data::Gauge(g)) => g.data_points.push(point),
+        Some(Data::Sum(s)) => s.data_points.push(point),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jmx::scrape::tests::plan;
+    use std::collections::BTreeMap;
+
+    const PLAN: &str = r#"
+rules:
+  - bean: kafka.producer:type=producer-metrics,client-id=*
+    metricAttribute: {client-id: param(client-id)}
+    prefix: kafka.producer.
+    mapping:
+      buffer-available-bytes: {unit: By, desc: free}
+      buffer-exhausted-total: {type: counter, unit: "{event}"}
+  - bean: java.lang:type=Threading
+    mapping:
+      ThreadCount: {metric: jvm.threads.count, type: updowncounter, unit: "1"}
+"#;
+
+    fn reading(metric: usize, rule: usize, client: Option<&str>, value: Number) -> Reading {
+        Reading {
+            rule,
+            metric,
+            attributes: client
+                .map(|c| vec![("client-id".to_owned(), c.to_owned())])
+                .unwrap_or_default(),
+            value,
+        }
+    }
+
+    fn metrics(batch: &Batch) -> (Resource, Vec<Metric>) {
+        let Batch::Metrics(req) = batch else {
+            panic!("metrics batch")
+        };
+        let rm = &req.resource_metrics[0];
+        let sm = &rm.scope_metrics[0];
+        assert_eq!(sm.scope.as_ref().map(|s| s.name.as_str()), Some(SCOPE_NAME));
+        (rm.resource.clone().unwrap_or_default(), sm.metrics.clone())
+    }
+
+    fn find<'a>(ms: &'a [Metric], name: &str) -> &'a Metric {
+        ms.iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    }
+
+    fn sum_point(m: &Metric) -> (bool, &NumberDataPoint) {
+        match &m.data {
+            Some(Data::Sum(s)) => {
+                assert_eq!(
+                    s.aggregation_temporality,
+                    AggregationTemporality::Cumulative as i32
+                );
+                (s.is_monotonic, &s.data_points[0])
+            }
+            other => panic!("{} is not a sum: {other:?}", m.name),
+        }
+    }
+
+    #[test]
+    fn preset_readings_become_typed_otlp_metrics() {
+        let plan = plan(PLAN);
+        // Rule 0 metrics are sorted by attribute name: buffer-available-bytes, buffer-exhausted-total.
+        let readings = vec![
+            reading(0, 0, Some("p1"), Number::Double(16_777_216.0)),
+            reading(1, 0, Some("p1"), Number::Double(2.0)),
+            reading(0, 1, None, Number::Int(23)),
+        ];
+        let mut tracker = SeriesTracker::default();
+        let now = 1_700_000_100_000_000_000;
+        tracker.begin(Some(1_700_000_000_000), now);
+        let configured = BTreeMap::from([("service.name".to_owned(), "orders".to_owned())]);
+        let resource = target_resource(&configured, "127.0.0.1:9999");
+        let batch = to_batch(
+            &plan,
+            Some(&readings),
+            &mut tracker,
+            now,
+            &resource,
+            "127.0.0.1:9999",
+        );
+        tracker.end(now);
+        assert_eq!(batch.item_count(), 4);
+        let (res, ms) = metrics(&batch);
+        assert_eq!(
+            res.attributes,
+            vec![
+                string_kv("service.name", "orders"),
+                string_kv("service.instance.id", "127.0.0.1:9999"),
+                string_kv("jmx.endpoint", "127.0.0.1:9999"),
+            ]
+        );
+        let avail = find(&ms, "kafka.producer.buffer-available-bytes");
+        assert_eq!((avail.unit.as_str(), avail.description.as_str()), ("By", "free"));
+        let Some(Data::Gauge(g)) = &avail.data else {
+            panic!("gauge")
+        };
+        assert_eq!(g.data_points[0].attributes, vec![string_kv("client-id", "p1")]);
+        assert_eq!(
+            g.data_points[0].value,
+            Some(number_data_point::Value::AsDouble(16_777_216.0))
+        );
+        assert_eq!(g.data_points[0].time_unix_nano, now);
+        let (monotonic, p) = sum_point(find(&ms, "kafka.producer.buffer-exhausted-total"));
+        assert!(monotonic);
+        assert_eq!(
+            p.start_time_unix_nano, 1_700_000_000_000_000_000,
+            "the JVM's start"
+        );
+        let (monotonic, p) = sum_point(find(&ms, "jvm.threads.count"));
+        assert!(!monotonic);
+        assert_eq!(p.value, Some(number_data_point::Value::AsInt(23)));
+        let up = find(&ms, TARGET_UP);
+        let Some(Data::Gauge(g)) = &up.data else {
+            panic!("gauge")
+        };
+        assert_eq!(g.data_points[0].value, Some(number_data_point::Value::AsInt(1)));
+        assert_eq!(
+            g.data_points[0].attributes,
+            vec![string_kv("endpoint", "127.0.0.1:9999")]
+        );
+    }
+
+    #[test]
+    fn failed_poll_reports_only_target_down() {
+        let plan = plan(PLAN);
+        let mut tracker = SeriesTracker::default();
+        let batch = to_batch(&plan, None, &mut tracker, 5, &Resource::default(), "h:1");
+        let (_, ms) = metrics(&batch);
+        assert_eq!(ms.len(), 1);
+        let Some(Data::Gauge(g)) = &ms[0].data else {
+            panic!("gauge")
+        };
+        assert_eq!(g.data_points[0].value, Some(number_data_point::Value::AsInt(0)));
+    }
+
+    /// Polls the counter at the given times; returns each poll's start time.
+    fn starts(tracker: &mut SeriesTracker, jvm: i64, polls: &[(u64, Option<f64>)]) -> Vec<Option<u64>> {
+        let plan = plan(PLAN);
+        polls
+            .iter()
+            .map(|&(now, value)| {
+                tracker.begin(Some(jvm), now);
+                let readings: Vec<Reading> = value
+                    .map(|v| reading(1, 0, Some("p1"), Number::Double(v)))
+                    .into_iter()
+                    .collect();
+                let batch = to_batch(&plan, Some(&readings), tracker, now, &Resource::default(), "h:1");
+                tracker.end(now);
+                let (_, ms) = metrics(&batch);
+                ms.iter()
+                    .find(|m| m.name == "kafka.producer.buffer-exhausted-total")
+                    .map(|m| sum_point(m).1.start_time_unix_nano)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counter_resets_get_a_new_start_time() {
+        let mut t = SeriesTracker::default();
+        let jvm_ns = 1_000_000_000; // JVM start 1000 ms
+        let got = starts(
+            &mut t,
+            1000,
+            &[
+                (2_000_000_000, Some(5.0)),
+                (3_000_000_000, Some(7.0)),
+                (4_000_000_000, Some(1.0)), // reset: starts at the previous poll
+                (5_000_000_000, Some(2.0)),
+                (6_000_000_000, None), // MBean gone: series forgotten
+                (7_000_000_000, Some(0.0)), // back as a new series since the last poll
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                Some(jvm_ns),
+                Some(jvm_ns),
+                Some(3_000_000_000),
+                Some(3_000_000_000),
+                None,
+                Some(6_000_000_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn jvm_restart_restarts_every_series_at_the_new_start() {
+        let mut t = SeriesTracker::default();
+        starts(&mut t, 1000, &[(2_000_000_000, Some(50.0))]);
+        // A new JVM started at 9 s; its counter happens to be higher already.
+        let got = starts(&mut t, 9000, &[(10_000_000_000, Some(60.0))]);
+        assert_eq!(got, vec![Some(9_000_000_000)]);
+        assert_eq!(t.len(), 1);
+    }
+}
