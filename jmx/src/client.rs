@@ -603,3 +603,52 @@ fn object_name_of(
         .and_then(|s| graph.string(s))?;
     Some(ObjectName::parse(name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(options: ConnectOptions) -> JmxClient {
+        JmxClient {
+            endpoint: Endpoint::new("configured.example", 9999),
+            options,
+            tls: None,
+            session: None,
+            stats: ClientStats::default(),
+            closed: false,
+        }
+    }
+
+    fn stub() -> RemoteRef {
+        RemoteRef {
+            ref_type: "UnicastRef".into(),
+            host: "172.17.0.5".into(),
+            port: 41000,
+            objid: ObjId::REGISTRY,
+            socket_factory: None,
+        }
+    }
+
+    #[test]
+    fn connects_to_the_configured_host_unless_told_otherwise() {
+        let s = stub();
+        assert_eq!(
+            client(ConnectOptions::default()).host_for(&s),
+            "configured.example"
+        );
+        let honour = ConnectOptions::default().with_advertised_host(true);
+        assert_eq!(client(honour.clone()).host_for(&s), "172.17.0.5");
+        // Pinning wins: everything goes to the configured endpoint.
+        let pinned = honour.with_pinned_endpoint(true);
+        assert_eq!(client(pinned).host_for(&s), "configured.example");
+    }
+
+    #[test]
+    fn credentials_do_not_leak_into_logs() {
+        let text = format!("{:?}", Credentials::new("monitor", "s3cret"));
+        assert!(
+            text.contains("monitor") && !text.contains("s3cret"),
+            "{text}"
+        );
+    }
+}

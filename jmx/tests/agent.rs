@@ -289,3 +289,21 @@ async fn default_options_are_usable_and_connect_to_the_configured_host() {
     assert_eq!(names.len(), 1);
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_unreachable_advertised_host_does_not_matter_by_default() {
+    // The classic container failure: the JVM advertises a name the client cannot reach. The
+    // client keeps to the configured host (and never even resolves the advertised one).
+    let jvm = common::start(
+        common::target().sys_prop("java.rmi.server.hostname", "jvm-inside-a-container.invalid"),
+    );
+    let mut client = common::connect(&jvm).await;
+    assert_eq!(
+        client
+            .get_attribute(&on("kafka.obs.test:type=Values"), "IntValue")
+            .await
+            .unwrap(),
+        Value::Int(42)
+    );
+    client.close().await.unwrap();
+}
