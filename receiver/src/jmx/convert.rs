@@ -106,7 +106,8 @@ impl SeriesTracker {
     }
 
     /// Number of cumulative series tracked.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.series.len()
     }
 }
