@@ -483,7 +483,7 @@ impl JmxClient {
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
-        let reply = session
+        let reply = match session
             .conn
             .call(
                 &session.target,
@@ -492,10 +492,22 @@ impl JmxClient {
                 &|_w: &mut StreamWriter| {},
                 ReturnKind::Void,
             )
-            .await?;
+            .await
+        {
+            Ok(reply) => reply,
+            // Already gone on the server side: nothing left to close.
+            Err(e) if e.is_connection_lost() => {
+                debug!(endpoint = %self.endpoint, error = %e, "JMX session was already gone at close");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if let Outcome::Exception(e) = reply.outcome {
             let remote = crate::error::RemoteException::from_graph(&reply.graph, e);
-            return Err(JmxError::from_remote(session.conn.address(), remote, false));
+            let err = JmxError::from_remote(session.conn.address(), remote, false);
+            if !err.is_connection_lost() {
+                return Err(err);
+            }
         }
         debug!(endpoint = %self.endpoint, "JMX session closed");
         Ok(())

@@ -64,6 +64,9 @@ async fn idle_drop_reconnects_transparently() {
         strict.get_attribute(&values(), "IntValue").await.unwrap(),
         Value::Int(42)
     );
+    // Closing a session the server already dropped is not an error.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    strict.close().await.unwrap();
 }
 
 #[tokio::test]
