@@ -1,1 +1,166 @@
-fn main() {}
+//! `kafka-obs`: the command line. Parses arguments, loads the configuration, sets up the
+//! process's own logs and traces, runs the service until SIGINT/SIGTERM, and maps every
+//! outcome to an exit code with a one-paragraph explanation.
+
+mod components;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kafka_obs_api::{HealthRegistry, Telemetry};
+use kafka_obs_config::{Config, ConfigErrors};
+use kafka_obs_runtime::Service;
+
+/// Exit codes: 0 ok; 1 invalid configuration; 3 could not start; 4 stopped with failures.
+const EXIT_CONFIG: u8 = 1;
+const EXIT_START: u8 = 3;
+const EXIT_FAILED: u8 = 4;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kafka-obs",
+    version,
+    about = "Semantic observability for Kafka microservices: an OpenTelemetry-compatible collector that reads JMX without a JVM",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Configuration file(s); several are deep-merged in order.
+    #[arg(long = "config", short = 'c', value_name = "FILE", global = true)]
+    config: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check the configuration without starting anything; exit code 0 when valid.
+    Validate,
+    /// List every component type with its signals and stability.
+    Components,
+    /// Print the merged, env-expanded configuration.
+    PrintConfig,
+}
+
+fn load(files: &[PathBuf]) -> Result<Config, ConfigErrors> {
+    kafka_obs_config::load(files, &components::registry())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Components) => {
+            print!("{}", components::table(&components::registry()));
+            ExitCode::SUCCESS
+        }
+        Some(Command::Validate) => match load(&cli.config) {
+            Ok(config) => {
+                println!(
+                    "configuration is valid: {} pipeline(s), {} receiver(s), {} processor(s), {} exporter(s), {} extension(s)",
+                    config.pipelines.len(),
+                    config.receivers.len(),
+                    config.processors.len(),
+                    config.exporters.len(),
+                    config.extensions.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Some(Command::PrintConfig) => match load(&cli.config) {
+            Ok(config) => match serde_yaml_ng::to_string(&config.document) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cannot print the configuration: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            },
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        None => run(&cli.config),
+    }
+}
+
+fn run(files: &[PathBuf]) -> ExitCode {
+    let config = match load(files) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_START);
+        }
+    };
+    runtime.block_on(async move {
+        let guard = match logging::init(&config.telemetry) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("cannot set up logging: {e}");
+                return ExitCode::from(EXIT_START);
+            }
+        };
+        let telemetry = Telemetry::new();
+        let health = HealthRegistry::new();
+        let service = match Service::start(&config, &telemetry, &health) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "could not start");
+                eprintln!("kafka-obs could not start: {e}");
+                guard.shutdown();
+                return ExitCode::from(EXIT_START);
+            }
+        };
+        let signal = wait_for_signal().await;
+        tracing::info!(signal, "stopping");
+        let report = service.shutdown().await;
+        let code = if report.failed.is_empty() {
+            tracing::info!("stopped cleanly");
+            ExitCode::SUCCESS
+        } else {
+            for (component, error) in &report.failed {
+                tracing::error!(component = %component, error = %error, "component had failed");
+            }
+            ExitCode::from(EXIT_FAILED)
+        };
+        guard.shutdown();
+        code
+    })
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
