@@ -1,0 +1,208 @@
+//! Connector `signals`: the engine as a pipeline component.
+//!
+//! In the Collector's model a component that turns one signal type into another is a
+//! connector: it is an exporter at the end of a metrics pipeline and a receiver at the start
+//! of the pipelines it feeds. Routes:
+//!
+//! - metrics -> logs: the signals, as OpenTelemetry events (`kafka_obs_signal::otlp::logs`);
+//! - metrics -> metrics: the `kafka_obs.status` gauge, one point per subject
+//!   (`kafka_obs_signal::otlp::status`).
+//!
+//! ```yaml
+//! connectors:
+//!   signals:
+//! service:
+//!   pipelines:
+//!     metrics:        {receivers: [jmx], exporters: [signals, otlp]}  # raw metrics go on to otlp
+//!     logs/signals:   {receivers: [signals], exporters: [file]}
+//!     metrics/status: {receivers: [signals], exporters: [otlp]}
+//! ```
+//!
+//! One task owns the engine: no locks. Besides each incoming batch, a timer runs the engine's
+//! sweep every second so a target that stops sending still goes stale. The task ends when its
+//! input closes (after the metrics pipelines drained) or at the shutdown deadline.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use kafka_obs_api::{
+    Batch, BuildContext, BuildError, ComponentConfigError, Connector, ConnectorConfig,
+    ConnectorFactory, Counter, DataKind, FactoryMeta, Gauge, Outputs, RunContext, RunError,
+    Stability,
+};
+use kafka_obs_signal::otlp::{ExportResource, logs, status};
+
+use super::config::SignalsConfig;
+use super::engine::{Engine, Evaluation};
+
+static META: FactoryMeta = FactoryMeta {
+    type_name: "signals",
+    aliases: &[],
+    stability: Stability::Alpha,
+    kinds: &[DataKind::Metrics],
+    description: "Turns Kafka, JVM and application metrics into semantic signals (logs) and a status gauge (metrics)",
+};
+
+static ROUTES: &[(DataKind, DataKind)] = &[
+    (DataKind::Metrics, DataKind::Logs),
+    (DataKind::Metrics, DataKind::Metrics),
+];
+
+/// Makes `signals` connectors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignalsConnectorFactory;
+
+impl ConnectorFactory for SignalsConnectorFactory {
+    fn meta(&self) -> &FactoryMeta {
+        &META
+    }
+
+    fn routes(&self) -> &'static [(DataKind, DataKind)] {
+        ROUTES
+    }
+
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError> {
+        Ok(Box::new(SignalsConfig::parse(config)?))
+    }
+}
+
+impl ConnectorConfig for SignalsConfig {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Connector>, BuildError> {
+        let t = &ctx.telemetry;
+        Ok(Box::new(SignalsConnector {
+            engine: Engine::new(self.clone()),
+            resource: ExportResource::default(),
+            counters: Counters {
+                points: t.counter(
+                    "kafka_obs_signals_data_points_total",
+                    "Data points of metrics the signal rules read.",
+                    &[],
+                ),
+                signals: t.counter(
+                    "kafka_obs_signals_emitted_total",
+                    "Signals the signals connector emitted.",
+                    &[],
+                ),
+                refused: t.counter(
+                    "kafka_obs_signals_refused_series_total",
+                    "New series the signals connector ignored because max_series was reached.",
+                    &[],
+                ),
+                series: t.gauge(
+                    "kafka_obs_signals_series",
+                    "Series the signals connector keeps state for.",
+                    &[],
+                ),
+                subjects: t.gauge(
+                    "kafka_obs_signals_subjects",
+                    "Subjects the signals connector keeps a status for.",
+                    &[],
+                ),
+            },
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct Counters {
+    points: Counter,
+    signals: Counter,
+    refused: Counter,
+    series: Gauge,
+    subjects: Gauge,
+}
+
+/// A running `signals` connector.
+#[derive(Debug)]
+pub struct SignalsConnector {
+    engine: Engine,
+    resource: ExportResource,
+    counters: Counters,
+}
+
+fn now_unix_nano() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl SignalsConnector {
+    async fn deliver(&self, evaluation: Evaluation, outputs: &Outputs, id: &str) {
+        let source = self.engine.config().source_id.as_str();
+        if let Some(out) = outputs.get(DataKind::Logs)
+            && !evaluation.signals.is_empty()
+        {
+            let request = logs::to_export_request(&evaluation.signals, &self.resource);
+            if let Err(e) = out.send(Batch::Logs(request)).await {
+                tracing::warn!(connector = %id, error = %e, "signals: could not pass signals on");
+            }
+        }
+        if let Some(out) = outputs.get(DataKind::Metrics)
+            && !evaluation.status_points.is_empty()
+        {
+            let metric = status::status_gauge(evaluation.status_points);
+            let request = status::to_metrics_request(metric, source, &self.resource);
+            if let Err(e) = out.send(Batch::Metrics(request)).await {
+                tracing::warn!(connector = %id, error = %e, "signals: could not pass the status gauge on");
+            }
+        }
+    }
+
+    fn account(&self, before: super::engine::EngineStats) {
+        let after = self.engine.stats();
+        self.counters.points.add(after.points - before.points);
+        self.counters.signals.add(after.signals - before.signals);
+        self.counters.refused.add(after.refused_series - before.refused_series);
+        self.counters.series.set(self.engine.series() as i64);
+        self.counters.subjects.set(self.engine.subjects() as i64);
+    }
+}
+
+impl Connector for SignalsConnector {
+    fn run(
+        mut self: Box<Self>,
+        mut input: mpsc::Receiver<Batch>,
+        outputs: Outputs,
+        ctx: RunContext,
+    ) -> BoxFuture<'static, Result<(), RunError>> {
+        async move {
+            let id = ctx.id.to_string();
+            let mut sweep = tokio::time::interval(Duration::from_secs(1));
+            sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let before = self.engine.stats();
+                let evaluation = tokio::select! {
+                    batch = input.recv() => match batch {
+                        Some(Batch::Metrics(request)) => self.engine.evaluate(&request, now_unix_nano()),
+                        Some(other) => {
+                            tracing::debug!(connector = %id, data_type = %other.kind(), "signals: only metrics are read");
+                            continue;
+                        }
+                        None => break,
+                    },
+                    _ = sweep.tick() => self.engine.sweep(now_unix_nano()),
+                    () = ctx.shutdown.cancelled() => break,
+                };
+                self.account(before);
+                if !evaluation.is_empty() {
+                    tracing::debug!(
+                        connector = %id,
+                        signals = evaluation.signals.len(),
+                        status_points = evaluation.status_points.len(),
+                        series = self.engine.series(),
+                        "signals: evaluated"
+                    );
+                    self.deliver(evaluation, &outputs, &id).await;
+                }
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,40 @@
+//! Semantic signals: Kafka client, broker, JVM and application metrics turned into Serventis
+//! signals (`Queues OVERFLOW`, `Statuses DIVERGING` with confidence `MEASURED`, ...).
+//!
+//! - [`engine`]: the pure engine, `ExportMetricsServiceRequest` + now -> signals and status
+//!   gauge points, with per-series state, change-of-state emission, heartbeats, staleness and
+//!   bounded memory;
+//! - [`packs`]: the built-in rule packs (every rule of `kafka-signal-rules.md`), each with its
+//!   metric-name table;
+//! - [`trend`]: the early-warning trend detector (P8, B5, user rules);
+//! - [`lag`]: Burrow-style per-partition lag evaluation (C4);
+//! - [`user`]: user rules from YAML for any metric, JMX or OTLP;
+//! - [`state`]: trackers, hysteresis ladders, counters and series identity;
+//! - [`config`]: the YAML shape and its validation;
+//! - [`connector`]: the `signals` connector (metrics -> logs, metrics -> metrics).
+//!
+//! **Confidence.** Each rule states the confidence one poll's evidence supports (the rule
+//! book's where it gives one: C1 DEGRADED CONFIRMED, C2 DIVERGING MEASURED, ...; MEASURED for
+//! a reading past a threshold otherwise). Agreement across polls only raises it: the same
+//! verdict for `confidence.measured_after` (2) consecutive polls is at least MEASURED, for
+//! `confirmed_after` (3) CONFIRMED. This is used instead of the decayed scorecard of
+//! `serventis.md` because a rule's verdict is already de-flapped by hysteresis, and the
+//! scorecard's twenty-vote memory takes about thirty polls to confirm a real change after a
+//! long quiet period. C4 reads its confidence from window completeness instead (see `lag`).
+//!
+//! **Hysteresis.** A state entered when a value crosses threshold `t` is left only once the
+//! value is back past `t ∓ hysteresis·|t|` (default 5 %): buffer OVERFLOW entered above 0.95
+//! is left at or below 0.9025, LIMIT (above 0.80) at or below 0.76.
+
+pub mod config;
+pub mod connector;
+pub mod engine;
+pub mod lag;
+pub mod packs;
+pub mod state;
+pub mod trend;
+pub mod user;
+
+pub use config::SignalsConfig;
+pub use connector::SignalsConnectorFactory;
+pub use engine::{Engine, EngineStats, Evaluation};

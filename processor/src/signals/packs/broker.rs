@@ -1,0 +1,298 @@
+//! Pack `kafka` (the broker): rules B1-B7 on one broker, its request types (`request`), its
+//! ISR operations (`operation`), and B3 on the whole cluster.
+//!
+//! | rule | reads | emits |
+//! |---|---|---|
+//! | B1 | under-replicated partitions > 0 | Statuses DEGRADED (CONFIRMED) on the broker; STABLE on the way back |
+//! | B2 | offline partitions > 0 | Statuses DEFECTIVE (MEASURED) |
+//! | B3 | active controllers summed over the cluster's brokers == 0 | Statuses DEFECTIVE on the first poll, DOWN (CONFIRMED) from the 2nd, on the cluster |
+//! | B4 | ISR shrinks count rises | Members EVICT × PEER with the delta |
+//! | B5 | request time p99 rising (the trend detector of P8) | Statuses DIVERGING / CONVERGING / STABLE |
+//! | B6 | network processor idle < 0.3 / request handler idle < 0.1 | Resources TIMEOUT / DENY; GRANT on the way back |
+//! | B7 | unclean leader elections count rises | Statuses DEFECTIVE (MEASURED) while it rises |
+//!
+//! B3 sums the latest value of every broker of the cluster seen within `stale_after`; it
+//! needs every broker (or at least the controller) to be scraped by the same collector.
+
+use kafka_obs_signal::{
+    Evidence, SignalKind, counters, members, resources,
+    statuses::{Confidence, Sign},
+};
+
+use super::consumer::{status_reading, threshold_status};
+use super::{Common, Input, Reader, Rule, Sink, fresh_value, input};
+use crate::signals::config::BrokerPack;
+use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
+use crate::signals::trend::{Trend, TrendDetector};
+
+const UNDER_REPLICATED: u8 = 0;
+const OFFLINE: u8 = 1;
+/// Slot of `kafka.controller.active.count` (read by the engine for B3).
+pub const ACTIVE_CONTROLLER: u8 = 2;
+const NETWORK_IDLE: u8 = 3;
+const HANDLER_IDLE: u8 = 4;
+const UNCLEAN: u8 = 5;
+const SLOTS: usize = 6;
+
+/// The metric-name table: what the `kafka` preset calls each input.
+pub const METRICS: &[Input] = &[
+    input("kafka.partition.under_replicated", Reader::Broker, UNDER_REPLICATED),
+    input("kafka.partition.offline", Reader::Broker, OFFLINE),
+    input("kafka.controller.active.count", Reader::Broker, ACTIVE_CONTROLLER),
+    input("kafka.network.processor.avg.idle.percent", Reader::Broker, NETWORK_IDLE),
+    input("kafka.request.handler.avg.idle.percent", Reader::Broker, HANDLER_IDLE),
+    input("kafka.unclean.election.rate", Reader::Broker, UNCLEAN),
+    Input {
+        metric: "kafka.isr.operation.count",
+        reader: Reader::Isr,
+        slot: 0,
+        only_if: Some(("operation", "shrink")),
+    },
+    input("kafka.request.time.99p", Reader::Request, 0),
+];
+
+/// One broker.
+#[derive(Debug, Clone)]
+pub struct BrokerRow {
+    pub vals: [f64; SLOTS],
+    under_replicated: Tracker,
+    offline: Tracker,
+    network: Tracker,
+    handler: Tracker,
+    unclean: CounterState,
+    unclean_state: Tracker,
+}
+
+impl Default for BrokerRow {
+    fn default() -> Self {
+        Self {
+            vals: [f64::NAN; SLOTS],
+            under_replicated: Tracker::default(),
+            offline: Tracker::default(),
+            network: Tracker::default(),
+            handler: Tracker::default(),
+            unclean: CounterState::default(),
+            unclean_state: Tracker::default(),
+        }
+    }
+}
+
+/// One broker's ISR shrinks.
+#[derive(Debug, Clone)]
+pub struct IsrRow {
+    pub vals: [f64; 1],
+    shrinks: CounterState,
+}
+
+impl Default for IsrRow {
+    fn default() -> Self {
+        Self {
+            vals: [f64::NAN],
+            shrinks: CounterState::default(),
+        }
+    }
+}
+
+/// One request type's p99 time.
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    pub vals: [f64; 1],
+    trend: TrendDetector,
+    state: Tracker,
+}
+
+impl Default for RequestRow {
+    fn default() -> Self {
+        Self {
+            vals: [f64::NAN],
+            trend: TrendDetector::default(),
+            state: Tracker::default(),
+        }
+    }
+}
+
+/// B1, B2, B6, B7.
+pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
+    let t = sink.time;
+    let agreement = c.confidence;
+    if let Some(v) = fresh_value(&r.vals, mask, UNDER_REPLICATED) {
+        let level = ladder(v, &[p.under_replicated_threshold], r.under_replicated.state(), c.hysteresis, false, false);
+        let sign = if level == 1 { Sign::Degraded } else { Sign::Stable };
+        if let Some(kind) = r.under_replicated.observe(level, t, |streak| {
+            Some(status_kind(sign, Confidence::Confirmed, streak, &agreement))
+        }) {
+            sink.emit(
+                kind,
+                Evidence::rule(Rule::B1.name())
+                    .with("under_replicated_partitions", v)
+                    .threshold(p.under_replicated_threshold),
+            );
+        }
+    }
+    if r.under_replicated.streak() > 0 {
+        let sign = if r.under_replicated.state() == 1 { Sign::Degraded } else { Sign::Stable };
+        sink.status(Rule::B1, sign, agreement.raise(Confidence::Confirmed, r.under_replicated.streak()));
+    }
+
+    if let Some(v) = fresh_value(&r.vals, mask, OFFLINE) {
+        let level = ladder(v, &[p.offline_threshold], r.offline.state(), c.hysteresis, false, false);
+        threshold_status(&mut r.offline, level, Sign::Defective, Rule::B2, "offline_partitions", v, p.offline_threshold, c, sink);
+    }
+    status_reading(&r.offline, Sign::Defective, Rule::B2, c, sink);
+
+    for (slot, tracker, min, bad, name) in [
+        (NETWORK_IDLE, &mut r.network, p.network_idle_min, resources::Sign::Timeout, "network_idle"),
+        (HANDLER_IDLE, &mut r.handler, p.request_handler_idle_min, resources::Sign::Deny, "request_handler_idle"),
+    ] {
+        if let Some(v) = fresh_value(&r.vals, mask, slot) {
+            let level = ladder(v, &[min], tracker.state(), c.hysteresis, false, true);
+            let kind = SignalKind::Resources(if level == 1 { bad } else { resources::Sign::Grant });
+            if let Some(kind) = tracker.observe(level, t, |_| Some(kind)) {
+                sink.emit(kind, Evidence::rule(Rule::B6.name()).with(name, v).threshold(min));
+            }
+        }
+        if tracker.streak() > 0 {
+            let kind = SignalKind::Resources(if tracker.state() == 1 { bad } else { resources::Sign::Grant });
+            sink.reading_of(Rule::B6, kind, Confidence::Measured);
+        }
+    }
+
+    if let Some(v) = fresh_value(&r.vals, mask, UNCLEAN) {
+        let (level, delta) = match r.unclean.observe(v) {
+            CounterStep::Increase(d) => (1, d),
+            CounterStep::Reset { previous } => {
+                sink.emit(
+                    SignalKind::Counters(counters::Sign::Reset),
+                    Evidence::rule(Rule::B7.name()).with("previous", previous).with("total", v),
+                );
+                (0, 0.0)
+            }
+            CounterStep::First | CounterStep::Same => (0, 0.0),
+        };
+        let sign = if level == 1 { Sign::Defective } else { Sign::Stable };
+        if let Some(kind) = r.unclean_state.observe(level, t, |streak| {
+            Some(status_kind(sign, Confidence::Measured, streak, &agreement))
+        }) {
+            sink.emit(
+                kind,
+                Evidence::rule(Rule::B7.name())
+                    .with("unclean_elections", delta)
+                    .with("total", v),
+            );
+        }
+    }
+    status_reading(&r.unclean_state, Sign::Defective, Rule::B7, c, sink);
+}
+
+/// B4.
+pub fn evaluate_isr(r: &mut IsrRow, mask: u32, sink: &mut Sink<'_>) {
+    let Some(v) = fresh_value(&r.vals, mask, 0) else {
+        return;
+    };
+    match r.shrinks.observe(v) {
+        CounterStep::Increase(delta) => sink.emit(
+            SignalKind::Members(members::Sign::Evict, members::Dimension::Peer),
+            Evidence::rule(Rule::B4.name()).with("isr_shrinks", delta).with("total", v),
+        ),
+        CounterStep::Reset { previous } => sink.emit(
+            SignalKind::Counters(counters::Sign::Reset),
+            Evidence::rule(Rule::B4.name()).with("previous", previous).with("total", v),
+        ),
+        CounterStep::First | CounterStep::Same => {}
+    }
+}
+
+/// B5.
+pub fn evaluate_request(r: &mut RequestRow, mask: u32, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
+    if let Some(v) = fresh_value(&r.vals, mask, 0) {
+        let trend = r.trend.observe(v, &p.request_latency_trend);
+        let (state, sign) = trend_sign(trend);
+        let agreement = c.confidence;
+        if let Some(kind) = r.state.observe(state, sink.time, |streak| {
+            Some(status_kind(sign, Confidence::Measured, streak, &agreement))
+        }) {
+            let e = r.trend.evidence();
+            sink.emit(
+                kind,
+                Evidence::rule(Rule::B5.name())
+                    .with("p99_ms", v)
+                    .with("base_ms", e.base)
+                    .with("growth", e.growth)
+                    .threshold(p.request_latency_trend.growth),
+            );
+        }
+    }
+    if r.state.streak() > 0 {
+        let (_, sign) = trend_sign(match r.state.state() {
+            2 => Trend::Diverging,
+            1 => Trend::Converging,
+            _ => Trend::Stable,
+        });
+        sink.status(Rule::B5, sign, c.confidence.raise(Confidence::Measured, r.state.streak()));
+    }
+}
+
+/// The tracker state (0 STABLE, 1 CONVERGING, 2 DIVERGING) and status of a trend.
+pub(crate) fn trend_sign(trend: Trend) -> (u8, Sign) {
+    match trend {
+        Trend::Stable => (0, Sign::Stable),
+        Trend::Converging => (1, Sign::Converging),
+        Trend::Diverging => (2, Sign::Diverging),
+    }
+}
+
+/// B3: the active controllers of one cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    /// `(broker row key, latest value, when)`.
+    pub members: Vec<(u64, f64, u64)>,
+    zero_polls: u16,
+    tracker: Tracker,
+}
+
+impl ClusterState {
+    /// Records a broker's latest active-controller count.
+    pub fn record(&mut self, row: u64, value: f64, time: u64) {
+        match self.members.iter_mut().find(|m| m.0 == row) {
+            Some(m) => {
+                m.1 = value;
+                m.2 = time;
+            }
+            None => self.members.push((row, value, time)),
+        }
+    }
+
+    /// Evaluates the cluster after this evaluation's brokers were recorded, counting only
+    /// brokers seen since `since`.
+    pub fn evaluate(&mut self, since: u64, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
+        self.members.retain(|m| m.2 >= since);
+        let sum: f64 = self.members.iter().map(|m| m.1).sum();
+        self.zero_polls = if sum <= 0.0 { self.zero_polls.saturating_add(1) } else { 0 };
+        let level = if self.zero_polls >= p.controller_down_polls {
+            2
+        } else if self.zero_polls >= 1 {
+            1
+        } else {
+            0
+        };
+        let (sign, base) = match level {
+            2 => (Sign::Down, Confidence::Confirmed),
+            1 => (Sign::Defective, Confidence::Measured),
+            _ => (Sign::Stable, Confidence::Measured),
+        };
+        let agreement = c.confidence;
+        if let Some(kind) = self.tracker.observe(level, sink.time, |streak| {
+            Some(status_kind(sign, base, streak, &agreement))
+        }) {
+            sink.emit(
+                kind,
+                Evidence::rule(Rule::B3.name())
+                    .with("active_controllers", sum)
+                    .with("brokers", self.members.len() as f64)
+                    .with("polls_without_controller", f64::from(self.zero_polls))
+                    .threshold(f64::from(p.controller_down_polls)),
+            );
+        }
+        sink.status(Rule::B3, sign, agreement.raise(base, self.tracker.streak()));
+    }
+}
