@@ -85,7 +85,7 @@ pub mod de {
         fn parse(self) -> Result<Duration, String> {
             match self {
                 Self::Text(s) => parse_duration(&s),
-                Self::Number(n) if n == 0.0 => Ok(Duration::ZERO),
+                Self::Number(0.0) => Ok(Duration::ZERO),
                 Self::Number(n) => Err(format!(
                     "invalid duration {n}: a duration needs a unit, such as {n}ms or {n}s (also 10s, 1m30s, 2h)"
                 )),

@@ -105,12 +105,12 @@ impl FromStr for ComponentId {
                 "the type must be non-empty letters, digits, '_' or '-' (e.g. `otlp` or `otlp/central`)",
             ));
         }
-        if let Some(n) = name {
-            if n.is_empty() || n.contains('/') || n.chars().any(char::is_whitespace) {
-                return Err(err(
-                    "the name after '/' must be non-empty, without '/' or spaces",
-                ));
-            }
+        if let Some(n) = name
+            && (n.is_empty() || n.contains('/') || n.chars().any(char::is_whitespace))
+        {
+            return Err(err(
+                "the name after '/' must be non-empty, without '/' or spaces",
+            ));
         }
         Ok(Self::new(type_name, name.map(str::to_string)))
     }

@@ -17,7 +17,11 @@ pub fn registry() -> Registry {
 /// `kafka-obs components`: kind, type (aliases), signals, stability, description.
 pub fn table(registry: &Registry) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<10} {:<28} {:<22} {:<12} description", "kind", "type", "signals", "stability");
+    let _ = writeln!(
+        out,
+        "{:<10} {:<28} {:<22} {:<12} description",
+        "kind", "type", "signals", "stability"
+    );
     for (kind, meta) in registry.all() {
         let mut name = meta.type_name.to_string();
         if !meta.aliases.is_empty() {
@@ -26,7 +30,11 @@ pub fn table(registry: &Registry) -> String {
         let signals = if meta.kinds.is_empty() {
             "-".to_string()
         } else {
-            meta.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+            meta.kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         };
         let _ = writeln!(
             out,

@@ -36,9 +36,11 @@ pub fn init(settings: &TelemetrySettings) -> Result<Guard, String> {
                 .with_endpoint(otlp.endpoint.clone())
                 .build()
                 .map_err(|e| format!("service.telemetry.traces: {e}"))?;
-            let mut resource = opentelemetry_sdk::Resource::builder().with_service_name("kafka-obs");
+            let mut resource =
+                opentelemetry_sdk::Resource::builder().with_service_name("kafka-obs");
             for (k, v) in &settings.resource {
-                resource = resource.with_attribute(opentelemetry::KeyValue::new(k.clone(), v.clone()));
+                resource =
+                    resource.with_attribute(opentelemetry::KeyValue::new(k.clone(), v.clone()));
             }
             Some(
                 SdkTracerProvider::builder()
@@ -56,7 +58,11 @@ pub fn init(settings: &TelemetrySettings) -> Result<Guard, String> {
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     let result = match settings.logs.encoding {
         LogEncoding::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogEncoding::Console => registry
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))

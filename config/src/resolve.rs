@@ -317,16 +317,16 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         for r in &p.receivers {
             let path = format!("{ppath}::receivers");
             if let Some(id) = lookup(&receiver_names, r, &receiver_metas) {
-                if let Some(e) = receivers.get(&id) {
-                    if !e.meta.kinds.contains(&kind) {
-                        errors.push(
-                            path,
-                            format!(
-                                "receiver `{r}` cannot produce {kind}; it produces {}",
-                                kinds(e.meta.kinds)
-                            ),
-                        );
-                    }
+                if let Some(e) = receivers.get(&id)
+                    && !e.meta.kinds.contains(&kind)
+                {
+                    errors.push(
+                        path,
+                        format!(
+                            "receiver `{r}` cannot produce {kind}; it produces {}",
+                            kinds(e.meta.kinds)
+                        ),
+                    );
                 }
                 resolved.receivers.push(id);
             } else if let Some(id) = lookup(&connector_names, r, &connector_metas) {
@@ -340,16 +340,16 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
             let path = format!("{ppath}::processors");
             match lookup(&processor_names, r, &processor_metas) {
                 Some(id) => {
-                    if let Some(e) = processors.get(&id) {
-                        if !e.meta.kinds.contains(&kind) {
-                            errors.push(
-                                path,
-                                format!(
-                                    "processor `{r}` cannot handle {kind}; it handles {}",
-                                    kinds(e.meta.kinds)
-                                ),
-                            );
-                        }
+                    if let Some(e) = processors.get(&id)
+                        && !e.meta.kinds.contains(&kind)
+                    {
+                        errors.push(
+                            path,
+                            format!(
+                                "processor `{r}` cannot handle {kind}; it handles {}",
+                                kinds(e.meta.kinds)
+                            ),
+                        );
                     }
                     resolved.processors.push(id);
                 }
@@ -359,16 +359,16 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         for r in &p.exporters {
             let path = format!("{ppath}::exporters");
             if let Some(id) = lookup(&exporter_names, r, &exporter_metas) {
-                if let Some(e) = exporters.get(&id) {
-                    if !e.meta.kinds.contains(&kind) {
-                        errors.push(
-                            path,
-                            format!(
-                                "exporter `{r}` cannot export {kind}; it exports {}",
-                                kinds(e.meta.kinds)
-                            ),
-                        );
-                    }
+                if let Some(e) = exporters.get(&id)
+                    && !e.meta.kinds.contains(&kind)
+                {
+                    errors.push(
+                        path,
+                        format!(
+                            "exporter `{r}` cannot export {kind}; it exports {}",
+                            kinds(e.meta.kinds)
+                        ),
+                    );
                 }
                 resolved.exporters.push(id);
             } else if let Some(id) = lookup(&connector_names, r, &connector_metas) {

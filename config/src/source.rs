@@ -193,15 +193,15 @@ impl MarkedEventReceiver for LineIndexer<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
             Event::Scalar(text, ..) => {
-                if let Some(Frame::Map { expecting_key, key }) = self.stack.last_mut() {
-                    if *expecting_key {
-                        *expecting_key = false;
-                        let mut p = self.path.clone();
-                        p.push(text.clone());
-                        self.out.insert(p, format!("{}:{}", self.file, mark.line()));
-                        *key = Some(text);
-                        return;
-                    }
+                if let Some(Frame::Map { expecting_key, key }) = self.stack.last_mut()
+                    && *expecting_key
+                {
+                    *expecting_key = false;
+                    let mut p = self.path.clone();
+                    p.push(text.clone());
+                    self.out.insert(p, format!("{}:{}", self.file, mark.line()));
+                    *key = Some(text);
+                    return;
                 }
                 self.value_done();
             }

@@ -309,15 +309,15 @@ impl Service {
         let outputs_for = |id: &ComponentId| -> Outputs {
             let mut by_kind: BTreeMap<DataKind, Vec<Route>> = BTreeMap::new();
             for (pid, p) in &config.pipelines {
-                if p.receivers.contains(id) {
-                    if let Some(tx) = pipeline_inputs.get(pid) {
-                        by_kind.entry(pid.kind).or_default().push(Route {
-                            target: format!("pipeline/{pid}"),
-                            tx: tx.clone(),
-                            policy: OverflowPolicy::Block,
-                            dropped: Default::default(),
-                        });
-                    }
+                if p.receivers.contains(id)
+                    && let Some(tx) = pipeline_inputs.get(pid)
+                {
+                    by_kind.entry(pid.kind).or_default().push(Route {
+                        target: format!("pipeline/{pid}"),
+                        tx: tx.clone(),
+                        policy: OverflowPolicy::Block,
+                        dropped: Default::default(),
+                    });
                 }
             }
             Outputs::new(

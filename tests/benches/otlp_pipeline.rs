@@ -5,6 +5,8 @@
 //! Run: `cargo build --release -p kafka-obs && cargo bench -p kafka-obs-tests --bench otlp_pipeline`
 //! (set KAFKA_OBS_BIN to benchmark another build). Needs `taskset` (util-linux).
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,8 @@ fn release_bin() -> std::path::PathBuf {
         return p.into();
     }
     let bin = kafka_obs_testkit::workspace_root().join("target/release/kafka-obs");
-    let alt = std::env::var_os("CARGO_TARGET_DIR").map(|d| std::path::PathBuf::from(d).join("release/kafka-obs"));
+    let alt = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| std::path::PathBuf::from(d).join("release/kafka-obs"));
     match alt {
         Some(a) if a.is_file() => a,
         _ => bin,
@@ -44,8 +47,13 @@ fn bare_codec(encoded: &[Vec<u8>]) -> f64 {
 
 fn main() {
     let bin = release_bin();
-    assert!(bin.is_file(), "{} missing: cargo build --release -p kafka-obs", bin.display());
-    let requests: Vec<ExportMetricsServiceRequest> = (0..REQUESTS).map(|r| metrics_request(r, POINTS)).collect();
+    assert!(
+        bin.is_file(),
+        "{} missing: cargo build --release -p kafka-obs",
+        bin.display()
+    );
+    let requests: Vec<ExportMetricsServiceRequest> =
+        (0..REQUESTS).map(|r| metrics_request(r, POINTS)).collect();
     let encoded: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
     let avg_bytes = encoded.iter().map(Vec::len).sum::<usize>() / encoded.len();
 
@@ -72,7 +80,11 @@ fn main() {
             .arg(&cfg),
     )
     .expect("start kafka-obs under taskset");
-    wait_for_port(format!("127.0.0.1:{grpc}").parse().expect("addr"), Duration::from_secs(20)).expect("collector up");
+    wait_for_port(
+        format!("127.0.0.1:{grpc}").parse().expect("addr"),
+        Duration::from_secs(20),
+    )
+    .expect("collector up");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -83,12 +95,19 @@ fn main() {
         let client = metrics_client(grpc).await;
         // Warm-up.
         for r in 0..50 {
-            client.clone().export(metrics_request(r, POINTS)).await.expect("warm-up");
+            client
+                .clone()
+                .export(metrics_request(r, POINTS))
+                .await
+                .expect("warm-up");
         }
         let start = Instant::now();
         let mut tasks = Vec::new();
         let per_task = requests.len() / IN_FLIGHT;
-        let mut chunks = requests.chunks(per_task).map(<[_]>::to_vec).collect::<Vec<_>>();
+        let mut chunks = requests
+            .chunks(per_task)
+            .map(<[_]>::to_vec)
+            .collect::<Vec<_>>();
         for chunk in chunks.drain(..) {
             let mut c = client.clone();
             tasks.push(tokio::spawn(async move {
@@ -110,8 +129,19 @@ fn main() {
     let pipeline = (REQUESTS as usize * POINTS) as f64 / total.as_secs_f64();
 
     println!("otlp -> batch -> file, collector pinned to 1 core (taskset -c 0)");
-    println!("  requests: {REQUESTS} x {POINTS} points ({avg_bytes} bytes each), {IN_FLIGHT} in flight");
-    println!("  bare protobuf decode+encode (1 thread): {:>12.0} points/s", reference);
-    println!("  otlp -> batch -> file (1 core)        : {:>12.0} points/s", pipeline);
-    println!("  ratio pipeline / bare codec           : {:>12.3}", pipeline / reference);
+    println!(
+        "  requests: {REQUESTS} x {POINTS} points ({avg_bytes} bytes each), {IN_FLIGHT} in flight"
+    );
+    println!(
+        "  bare protobuf decode+encode (1 thread): {:>12.0} points/s",
+        reference
+    );
+    println!(
+        "  otlp -> batch -> file (1 core)        : {:>12.0} points/s",
+        pipeline
+    );
+    println!(
+        "  ratio pipeline / bare codec           : {:>12.3}",
+        pipeline / reference
+    );
 }

@@ -55,19 +55,11 @@ pub struct Collector {
 }
 
 /// How to start a [`Collector`].
+#[derive(Default)]
 pub struct CollectorOptions {
     /// Let the child's stdout go to a pipe nobody reads (to stall a `debug` exporter).
     pub stdout_unread_pipe: bool,
     pub env: Vec<(String, String)>,
-}
-
-impl Default for CollectorOptions {
-    fn default() -> Self {
-        Self {
-            stdout_unread_pipe: false,
-            env: Vec::new(),
-        }
-    }
 }
 
 impl Collector {
@@ -117,7 +109,10 @@ impl Collector {
                     std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
                 );
             }
-            assert!(Instant::now() < deadline, "kafka-obs did not become ready in 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "kafka-obs did not become ready in 20 s"
+            );
         }
         Collector {
             guard,
@@ -154,7 +149,8 @@ impl Collector {
 
     /// Resident set size in KiB, from /proc.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -180,7 +176,10 @@ pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {
 pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -189,9 +188,15 @@ pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::other(format!("not an HTTP response: {text:?}")))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     // Our servers may answer chunked; strip the chunk framing for callers.
-    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(&body)
     } else {
         body
@@ -203,7 +208,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size_line, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
+            break;
+        };
         if size == 0 || after.len() < size {
             break;
         }
@@ -266,7 +273,10 @@ pub mod otlp {
         ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 resource: Some(Resource {
-                    attributes: vec![kv("service.name", any_value::Value::StringValue("load".into()))],
+                    attributes: vec![kv(
+                        "service.name",
+                        any_value::Value::StringValue("load".into()),
+                    )],
                     ..Default::default()
                 }),
                 scope_metrics: vec![ScopeMetrics {
@@ -297,7 +307,9 @@ pub mod otlp {
     pub fn request_ids_in_file(text: &str) -> Vec<i64> {
         let mut out = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
             for rm in v["resourceMetrics"].as_array().into_iter().flatten() {
                 for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
                     for m in sm["metrics"].as_array().into_iter().flatten() {
@@ -305,7 +317,9 @@ pub mod otlp {
                             for a in dp["attributes"].as_array().into_iter().flatten() {
                                 if a["key"] == "req" {
                                     let iv = &a["value"]["intValue"];
-                                    if let Some(n) = iv.as_str().and_then(|s| s.parse().ok()).or(iv.as_i64()) {
+                                    if let Some(n) =
+                                        iv.as_str().and_then(|s| s.parse().ok()).or(iv.as_i64())
+                                    {
                                         out.push(n);
                                     }
                                 }

@@ -1,6 +1,8 @@
 //! Bad configurations: each must fail `validate` (and a real run) with a non-zero exit code
 //! and a message that names the key path, and where it can, the line.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 use kafka_obs_tests::{kafka_obs_bin, validate};
@@ -40,37 +42,65 @@ fn cases() -> Vec<Case> {
         case(
             "pipeline names an undefined receiver",
             "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp/missing]\n      exporters: [debug]\n",
-            &["service::pipelines::metrics::receivers", "otlp/missing", "is not defined", ":10)"],
+            &[
+                "service::pipelines::metrics::receivers",
+                "otlp/missing",
+                "is not defined",
+                ":10)",
+            ],
         ),
         case(
             "pipeline names an undefined exporter",
             "receivers:\n  otlp:\n    protocols:\n      grpc:\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [file]\n",
-            &["service::pipelines::logs::exporters", "exporter `file` is not defined", "add it under `exporters:`"],
+            &[
+                "service::pipelines::logs::exporters",
+                "exporter `file` is not defined",
+                "add it under `exporters:`",
+            ],
         ),
         case(
             "pipeline names an undefined processor",
             &format!("{OK_PIPELINE}      processors: [batch]\n"),
-            &["service::pipelines::metrics::processors", "processor `batch` is not defined"],
+            &[
+                "service::pipelines::metrics::processors",
+                "processor `batch` is not defined",
+            ],
         ),
         case(
             "unknown receiver type",
             "receivers:\n  kafkaa:\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [kafkaa]\n      exporters: [debug]\n",
-            &["receivers::kafkaa", "unknown receiver type `kafkaa`", "known receiver types:", "otlp"],
+            &[
+                "receivers::kafkaa",
+                "unknown receiver type `kafkaa`",
+                "known receiver types:",
+                "otlp",
+            ],
         ),
         case(
             "unknown exporter type lists the known ones",
             "exporters:\n  prometheus:\n",
-            &["exporters::prometheus", "known exporter types:", "debug", "file"],
+            &[
+                "exporters::prometheus",
+                "known exporter types:",
+                "debug",
+                "file",
+            ],
         ),
         case(
             "pipeline without receivers",
             "exporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      exporters: [debug]\n",
-            &["service::pipelines::logs::receivers", "at least one receiver"],
+            &[
+                "service::pipelines::logs::receivers",
+                "at least one receiver",
+            ],
         ),
         case(
             "pipeline without exporters",
             "receivers:\n  otlp:\n    protocols:\n      grpc:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n",
-            &["service::pipelines::traces::exporters", "at least one exporter"],
+            &[
+                "service::pipelines::traces::exporters",
+                "at least one exporter",
+            ],
         ),
         case(
             "no pipeline at all",
@@ -80,17 +110,28 @@ fn cases() -> Vec<Case> {
         case(
             "a pipeline named after no signal",
             &OK_PIPELINE.replace("    metrics:", "    profiles:"),
-            &["service::pipelines::profiles", "`metrics`, `logs` or `traces`"],
+            &[
+                "service::pipelines::profiles",
+                "`metrics`, `logs` or `traces`",
+            ],
         ),
         case(
             "duplicate listen address",
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:14317\n      http:\n        endpoint: 127.0.0.1:14317\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [debug]\n",
-            &["receivers::otlp::protocols::http::endpoint", "already used by receivers::otlp::protocols::grpc::endpoint"],
+            &[
+                "receivers::otlp::protocols::http::endpoint",
+                "already used by receivers::otlp::protocols::grpc::endpoint",
+            ],
         ),
         case(
             "a listener on the self-metrics address",
-            &format!("{OK_PIPELINE}  extensions: [health_check]\n  telemetry:\n    metrics:\n      address: 127.0.0.1:13133\nextensions:\n  health_check:\n"),
-            &["service::telemetry::metrics::address", "already used by extensions::health_check::endpoint"],
+            &format!(
+                "{OK_PIPELINE}  extensions: [health_check]\n  telemetry:\n    metrics:\n      address: 127.0.0.1:13133\nextensions:\n  health_check:\n"
+            ),
+            &[
+                "service::telemetry::metrics::address",
+                "already used by extensions::health_check::endpoint",
+            ],
         ),
         case(
             "misspelt top-level key",
@@ -100,17 +141,30 @@ fn cases() -> Vec<Case> {
         case(
             "unknown key inside a component",
             &OK_PIPELINE.replace("  debug:\n", "  debug:\n    verbose: true\n"),
-            &["exporters::debug::verbose", "unknown field `verbose`", ":9)"],
+            &[
+                "exporters::debug::verbose",
+                "unknown field `verbose`",
+                ":9)",
+            ],
         ),
         case(
             "a duration without a unit",
-            &format!("{OK_PIPELINE}      processors: [batch]\nprocessors:\n  batch:\n    timeout: 200\n"),
+            &format!(
+                "{OK_PIPELINE}      processors: [batch]\nprocessors:\n  batch:\n    timeout: 200\n"
+            ),
             &["processors::batch::timeout", "10s"],
         ),
         case(
             "an unset environment variable",
-            &OK_PIPELINE.replace("  debug:\n", "  debug:\n  file:\n    path: ${env:KAFKA_OBS_TEST_SURELY_UNSET}\n"),
-            &["exporters::file::path", "KAFKA_OBS_TEST_SURELY_UNSET is not set", "${env:KAFKA_OBS_TEST_SURELY_UNSET:-value}"],
+            &OK_PIPELINE.replace(
+                "  debug:\n",
+                "  debug:\n  file:\n    path: ${env:KAFKA_OBS_TEST_SURELY_UNSET}\n",
+            ),
+            &[
+                "exporters::file::path",
+                "KAFKA_OBS_TEST_SURELY_UNSET is not set",
+                "${env:KAFKA_OBS_TEST_SURELY_UNSET:-value}",
+            ],
         ),
         case(
             "file exporter without a path",
@@ -125,7 +179,10 @@ fn cases() -> Vec<Case> {
         case(
             "an extension the service names but nobody defines",
             &format!("{OK_PIPELINE}  extensions: [health_check/x]\n"),
-            &["service::extensions::0", "extension `health_check/x` is not defined"],
+            &[
+                "service::extensions::0",
+                "extension `health_check/x` is not defined",
+            ],
         ),
         case(
             "an unknown log level",
@@ -139,12 +196,17 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "batch max size below batch size",
-            &format!("{OK_PIPELINE}      processors: [batch]\nprocessors:\n  batch:\n    send_batch_size: 100\n    send_batch_max_size: 10\n"),
+            &format!(
+                "{OK_PIPELINE}      processors: [batch]\nprocessors:\n  batch:\n    send_batch_size: 100\n    send_batch_max_size: 10\n"
+            ),
             &["processors::batch::send_batch_max_size"],
         ),
         case(
             "a receiver with no protocol enabled",
-            &OK_PIPELINE.replace("    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n", "    protocols: {}\n"),
+            &OK_PIPELINE.replace(
+                "    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n",
+                "    protocols: {}\n",
+            ),
             &["receivers::otlp::protocols"],
         ),
         case(
@@ -164,7 +226,11 @@ fn every_bad_config_is_rejected_with_its_key_path() {
         let out = validate(&c.yaml);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.code() != Some(1) {
-            failures.push(format!("[{}] exit code {:?}, want 1; stderr:\n{stderr}", c.name, out.status.code()));
+            failures.push(format!(
+                "[{}] exit code {:?}, want 1; stderr:\n{stderr}",
+                c.name,
+                out.status.code()
+            ));
             continue;
         }
         for want in &c.expect {
@@ -193,14 +259,26 @@ fn a_bad_config_starts_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("service::pipelines::metrics::exporters"), "{stderr}");
-    assert!(stderr.lines().count() <= 3, "one short paragraph, got:\n{stderr}");
-    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "the health port was left bound");
+    assert!(
+        stderr.contains("service::pipelines::metrics::exporters"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().count() <= 3,
+        "one short paragraph, got:\n{stderr}"
+    );
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the health port was left bound"
+    );
 }
 
 #[test]
 fn no_config_and_missing_file_are_clear_errors() {
-    let out = Command::new(kafka_obs_bin()).arg("validate").output().unwrap();
+    let out = Command::new(kafka_obs_bin())
+        .arg("validate")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
     let out = Command::new(kafka_obs_bin())
@@ -208,7 +286,10 @@ fn no_config_and_missing_file_are_clear_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file /nonexistent/kafka-obs.yaml"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot read config file /nonexistent/kafka-obs.yaml")
+    );
 }
 
 #[test]
@@ -216,8 +297,16 @@ fn several_files_merge_and_env_expands() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.yaml");
     let b = dir.path().join("b.yaml");
-    std::fs::write(&a, OK_PIPELINE.replace("  debug:\n", "  debug:\n    verbosity: basic\n")).unwrap();
-    std::fs::write(&b, "exporters:\n  debug:\n    verbosity: ${env:KOBS_VERBOSITY:-detailed}\n").unwrap();
+    std::fs::write(
+        &a,
+        OK_PIPELINE.replace("  debug:\n", "  debug:\n    verbosity: basic\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "exporters:\n  debug:\n    verbosity: ${env:KOBS_VERBOSITY:-detailed}\n",
+    )
+    .unwrap();
     let out = Command::new(kafka_obs_bin())
         .arg("print-config")
         .arg("--config")
@@ -226,20 +315,47 @@ fn several_files_merge_and_env_expands() {
         .arg(&b)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
-    assert_eq!(printed["exporters"]["debug"]["verbosity"], serde_yaml_ng::Value::from("detailed"));
-    assert_eq!(printed["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"], serde_yaml_ng::Value::from("127.0.0.1:0"));
+    assert_eq!(
+        printed["exporters"]["debug"]["verbosity"],
+        serde_yaml_ng::Value::from("detailed")
+    );
+    assert_eq!(
+        printed["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"],
+        serde_yaml_ng::Value::from("127.0.0.1:0")
+    );
 }
 
 #[test]
 fn components_lists_types_signals_and_stability() {
-    let out = Command::new(kafka_obs_bin()).arg("components").output().unwrap();
+    let out = Command::new(kafka_obs_bin())
+        .arg("components")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for want in ["otlp", "otlp_grpc", "batch", "debug", "file", "health_check", "metrics,logs,traces"] {
-        assert!(text.contains(want), "components output lacks {want}:\n{text}");
+    for want in [
+        "otlp",
+        "otlp_grpc",
+        "batch",
+        "debug",
+        "file",
+        "health_check",
+        "metrics,logs,traces",
+    ] {
+        assert!(
+            text.contains(want),
+            "components output lacks {want}:\n{text}"
+        );
     }
-    let out = Command::new(kafka_obs_bin()).arg("--version").output().unwrap();
+    let out = Command::new(kafka_obs_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("kafka-obs "));
 }

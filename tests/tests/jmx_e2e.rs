@@ -49,7 +49,8 @@ impl Poll {
 
 fn num(v: &Value) -> Option<f64> {
     // OTLP JSON writes int64 as strings.
-    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 fn parse_line(line: &str) -> Option<Poll> {
@@ -74,7 +75,10 @@ fn parse_line(line: &str) -> Option<Poll> {
                         .map(|a| {
                             (
                                 a["key"].as_str().unwrap_or_default().to_owned(),
-                                a["value"]["stringValue"].as_str().unwrap_or_default().to_owned(),
+                                a["value"]["stringValue"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .to_owned(),
                             )
                         })
                         .collect();
@@ -99,7 +103,10 @@ fn parse_line(line: &str) -> Option<Poll> {
 }
 
 fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// The first poll that started after `after_ns` (waits for the file to have it).
@@ -137,7 +144,10 @@ fn config(out: &Path) -> String {
             "    path: ${env:OUTPUT_FILE:-./kafka-obs-metrics.jsonl}",
             &format!("    path: {}\n    flush_interval: 100ms", out.display()),
         );
-    assert!(config.contains("300ms") && config.contains("flush_interval"), "example changed shape");
+    assert!(
+        config.contains("300ms") && config.contains("flush_interval"),
+        "example changed shape"
+    );
     config
 }
 
@@ -154,7 +164,10 @@ fn scenario_timeline_through_jmx_to_file() {
     let mut collector = Collector::start_with(
         &config(&out),
         CollectorOptions {
-            env: vec![("JMX_ENDPOINT".into(), format!("127.0.0.1:{}", scenario.jmx_port()))],
+            env: vec![(
+                "JMX_ENDPOINT".into(),
+                format!("127.0.0.1:{}", scenario.jmx_port()),
+            )],
             ..Default::default()
         },
     );
@@ -164,24 +177,58 @@ fn scenario_timeline_through_jmx_to_file() {
     // Step 1: normal values, names, attributes, units and types.
     let p = first_poll_after(&out, now_ns(), &collector);
     assert_eq!(p.value("kafka_obs.target.up", &[]), 1.0);
-    assert_eq!(p.value("kafka.producer.buffer-available-bytes", &producer), 16_777_216.0);
-    assert_eq!(p.value("kafka.producer.buffer-total-bytes", &producer), 33_554_432.0);
-    assert_eq!(p.value("kafka.producer.request-latency-avg", &producer), 50.0);
-    assert_eq!(p.value("kafka.producer.record-send-rate", &[("client-id", "order-producer"), ("topic", "orders")]), 500.0);
+    assert_eq!(
+        p.value("kafka.producer.buffer-available-bytes", &producer),
+        16_777_216.0
+    );
+    assert_eq!(
+        p.value("kafka.producer.buffer-total-bytes", &producer),
+        33_554_432.0
+    );
+    assert_eq!(
+        p.value("kafka.producer.request-latency-avg", &producer),
+        50.0
+    );
+    assert_eq!(
+        p.value(
+            "kafka.producer.record-send-rate",
+            &[("client-id", "order-producer"), ("topic", "orders")]
+        ),
+        500.0
+    );
     assert_eq!(p.value("kafka.consumer.records-lag-max", &consumer), 100.0);
     assert_eq!(
-        p.value("kafka.consumer.records-lag", &[("client-id", "inventory-consumer"), ("topic", "payments"), ("partition", "1")]),
+        p.value(
+            "kafka.consumer.records-lag",
+            &[
+                ("client-id", "inventory-consumer"),
+                ("topic", "payments"),
+                ("partition", "1")
+            ]
+        ),
         75.0
     );
-    assert_eq!(p.value("kafka.consumer.assigned-partitions", &consumer), 6.0);
+    assert_eq!(
+        p.value("kafka.consumer.assigned-partitions", &consumer),
+        6.0
+    );
     assert_eq!(p.value("orders.processed", &[]), 100.0);
     assert_eq!(p.value("orders.inventory.check.latency", &[]), 45.0);
-    let rebalances = p.get("kafka.consumer.rebalance-total", &consumer).expect("rebalance-total");
-    assert_eq!((rebalances.kind, rebalances.value, rebalances.unit.as_str()), ("counter", 1.0, "{rebalance}"));
+    let rebalances = p
+        .get("kafka.consumer.rebalance-total", &consumer)
+        .expect("rebalance-total");
+    assert_eq!(
+        (rebalances.kind, rebalances.value, rebalances.unit.as_str()),
+        ("counter", 1.0, "{rebalance}")
+    );
     let heap = p.get("jvm.memory.heap.used", &[]).expect("heap used");
     assert_eq!((heap.kind, heap.unit.as_str()), ("gauge", "By"));
     assert!(heap.value > 0.0);
-    let gc = p.points.iter().find(|x| x.metric == "jvm.gc.collections.count").expect("GC count");
+    let gc = p
+        .points
+        .iter()
+        .find(|x| x.metric == "jvm.gc.collections.count")
+        .expect("GC count");
     assert_eq!(gc.kind, "counter");
     assert!(gc.attributes.contains_key("name"), "{gc:?}");
     // NaN before a first sample (commit-latency-avg stays defined in normal) is never written.
@@ -191,8 +238,13 @@ fn scenario_timeline_through_jmx_to_file() {
     scenario.phase("buffer-overflow").expect("phase");
     scenario.tick().expect("tick");
     let p = first_poll_after(&out, now_ns(), &collector);
-    assert_eq!(p.value("kafka.producer.buffer-available-bytes", &producer), 1_006_633.0);
-    let exhausted = p.get("kafka.producer.buffer-exhausted-total", &producer).expect("exhausted");
+    assert_eq!(
+        p.value("kafka.producer.buffer-available-bytes", &producer),
+        1_006_633.0
+    );
+    let exhausted = p
+        .get("kafka.producer.buffer-exhausted-total", &producer)
+        .expect("exhausted");
     assert_eq!((exhausted.kind, exhausted.value), ("counter", 2.0));
     let first_start = exhausted.start_ns;
 
@@ -201,28 +253,50 @@ fn scenario_timeline_through_jmx_to_file() {
     for want in [75.0, 100.0, 150.0] {
         scenario.tick().expect("tick");
         let p = first_poll_after(&out, now_ns(), &collector);
-        assert_eq!(p.value("kafka.producer.request-latency-avg", &producer), want);
+        assert_eq!(
+            p.value("kafka.producer.request-latency-avg", &producer),
+            want
+        );
     }
 
     // Step 4: the producer closes; its series stop, the consumer's go on.
     scenario.phase("client-closed").expect("phase");
     scenario.tick().expect("tick");
     let p = first_poll_after(&out, now_ns(), &collector);
-    assert!(p.points.iter().all(|x| !x.metric.starts_with("kafka.producer.")), "producer series stopped");
-    assert_eq!(p.value("kafka.consumer.assigned-partitions", &consumer), 6.0);
+    assert!(
+        p.points
+            .iter()
+            .all(|x| !x.metric.starts_with("kafka.producer.")),
+        "producer series stopped"
+    );
+    assert_eq!(
+        p.value("kafka.consumer.assigned-partitions", &consumer),
+        6.0
+    );
     assert_eq!(p.value("kafka_obs.target.up", &[]), 1.0);
 
     // Step 5: a new producer: its counter starts from 0 with a later start time (a reset).
     scenario.phase("normal").expect("phase");
     scenario.tick().expect("tick");
     let p = first_poll_after(&out, now_ns(), &collector);
-    let exhausted = p.get("kafka.producer.buffer-exhausted-total", &producer).expect("exhausted again");
+    let exhausted = p
+        .get("kafka.producer.buffer-exhausted-total", &producer)
+        .expect("exhausted again");
     assert_eq!(exhausted.value, 0.0);
-    assert!(exhausted.start_ns > first_start, "new start time after the producer came back");
+    assert!(
+        exhausted.start_ns > first_start,
+        "new start time after the producer came back"
+    );
 
     assert!(collector.metric("kafka_obs_jmx_polls_total", &[]) >= 7.0);
-    assert_eq!(collector.metric("kafka_obs_jmx_poll_failures_total", &[]), 0.0);
-    assert_eq!(collector.metric("kafka_obs_jmx_target_up", &["receiver=\"jmx\""]), 1.0);
+    assert_eq!(
+        collector.metric("kafka_obs_jmx_poll_failures_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        collector.metric("kafka_obs_jmx_target_up", &["receiver=\"jmx\""]),
+        1.0
+    );
     let status = collector.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status}: {}", collector.stderr());
 }

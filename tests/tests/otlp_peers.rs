@@ -3,6 +3,8 @@
 //! tailing a log file and sending OTLP/HTTP with gzip. The file is read back as OTLP JSON by
 //! walking the JSON per the OTLP spec (not with our own decoder), so a wrong encoding fails.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -62,7 +64,10 @@ fn read_lines(path: &Path) -> Vec<Value> {
 }
 
 fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// OTLP JSON writes 64-bit integers as strings; accept both spellings.
@@ -75,11 +80,17 @@ fn int(v: &Value) -> Option<i64> {
 }
 
 fn attr<'a>(attrs: &'a [Value], key: &str) -> Option<&'a Value> {
-    attrs.iter().find(|kv| kv["key"] == key).map(|kv| &kv["value"])
+    attrs
+        .iter()
+        .find(|kv| kv["key"] == key)
+        .map(|kv| &kv["value"])
 }
 
 fn attr_str(attrs: &[Value], key: &str) -> Option<String> {
-    attr(attrs, key)?.get("stringValue")?.as_str().map(str::to_string)
+    attr(attrs, key)?
+        .get("stringValue")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// The resources whose `test.run` attribute is `run`, from every line of a file.
@@ -124,19 +135,28 @@ fn check_run(dir: &Path, run: &str, expected: &Value) {
             .unwrap_or_else(|| panic!("[{run}] orders.processed{{shop={shop}}} missing"));
         assert_eq!(int(&dp["asInt"]), value.as_i64(), "[{run}] {dp}");
         let t = int(&dp["timeUnixNano"]).unwrap();
-        assert!(t >= expected["metrics_collected_before_ns"].as_i64().unwrap() && t <= now, "[{run}] timestamp {t}");
+        assert!(
+            t >= expected["metrics_collected_before_ns"].as_i64().unwrap() && t <= now,
+            "[{run}] timestamp {t}"
+        );
         assert!(int(&dp["startTimeUnixNano"]).unwrap() <= t);
     }
     let hist = &find("checkout.latency")["histogram"];
     let dp = &arr(hist, "dataPoints")[0];
     assert_eq!(int(&dp["count"]), expected["histogram"]["count"].as_i64());
     assert_eq!(dp["sum"].as_f64(), expected["histogram"]["sum"].as_f64());
-    assert_eq!(attr_str(arr(dp, "attributes"), "route").as_deref(), Some("/pay"));
+    assert_eq!(
+        attr_str(arr(dp, "attributes"), "route").as_deref(),
+        Some("/pay")
+    );
     assert_eq!(find("checkout.latency")["unit"], "ms");
     let gauge = &find("queue.depth")["gauge"];
     let dp = &arr(gauge, "dataPoints")[0];
     assert_eq!(dp["asDouble"].as_f64(), expected["gauge"].as_f64());
-    assert_eq!(attr_str(arr(dp, "attributes"), "queue").as_deref(), Some("q1"));
+    assert_eq!(
+        attr_str(arr(dp, "attributes"), "queue").as_deref(),
+        Some("q1")
+    );
 
     // Logs.
     let lines = read_lines(&dir.join("logs.jsonl"));
@@ -146,7 +166,11 @@ fn check_run(dir: &Path, run: &str, expected: &Value) {
         .flat_map(|s| arr(s, "logRecords"))
         .collect();
     let sent = expected["logs"].as_array().unwrap();
-    assert_eq!(records.len(), sent.len(), "[{run}] every log record arrives exactly once");
+    assert_eq!(
+        records.len(),
+        sent.len(),
+        "[{run}] every log record arrives exactly once"
+    );
     for want in sent {
         let got = records
             .iter()
@@ -156,10 +180,19 @@ fn check_run(dir: &Path, run: &str, expected: &Value) {
         assert_eq!(int(&got["severityNumber"]), Some(13), "WARN");
         assert_eq!(got["severityText"], "WARN");
         let attrs = arr(got, "attributes");
-        assert_eq!(int(&attr(attrs, "i").unwrap()["intValue"]), want["attributes"]["i"].as_i64());
+        assert_eq!(
+            int(&attr(attrs, "i").unwrap()["intValue"]),
+            want["attributes"]["i"].as_i64()
+        );
         assert_eq!(attr_str(attrs, "kind").as_deref(), Some("test"));
-        assert_eq!(attr(attrs, "ratio").unwrap()["doubleValue"].as_f64(), want["attributes"]["ratio"].as_f64());
-        assert_eq!(attr(attrs, "ok").unwrap()["boolValue"], want["attributes"]["ok"]);
+        assert_eq!(
+            attr(attrs, "ratio").unwrap()["doubleValue"].as_f64(),
+            want["attributes"]["ratio"].as_f64()
+        );
+        assert_eq!(
+            attr(attrs, "ok").unwrap()["boolValue"],
+            want["attributes"]["ok"]
+        );
     }
 
     // Spans.
@@ -170,22 +203,39 @@ fn check_run(dir: &Path, run: &str, expected: &Value) {
         .flat_map(|s| arr(s, "spans"))
         .collect();
     let sent = expected["spans"].as_array().unwrap();
-    assert_eq!(spans.len(), sent.len(), "[{run}] every span arrives exactly once");
+    assert_eq!(
+        spans.len(),
+        sent.len(),
+        "[{run}] every span arrives exactly once"
+    );
     for want in sent {
         let got = spans
             .iter()
-            .find(|s| s["spanId"].as_str().map(str::to_ascii_lowercase).as_deref() == want["span_id"].as_str())
+            .find(|s| {
+                s["spanId"].as_str().map(str::to_ascii_lowercase).as_deref()
+                    == want["span_id"].as_str()
+            })
             .unwrap_or_else(|| panic!("[{run}] span {} missing: {spans:?}", want["span_id"]));
         assert_eq!(got["name"], want["name"]);
-        assert_eq!(got["traceId"].as_str().map(str::to_ascii_lowercase).as_deref(), want["trace_id"].as_str());
         assert_eq!(
-            got.get("parentSpanId").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase(),
+            got["traceId"]
+                .as_str()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            want["trace_id"].as_str()
+        );
+        assert_eq!(
+            got.get("parentSpanId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_ascii_lowercase(),
             want["parent_span_id"].as_str().unwrap()
         );
         assert_eq!(int(&got["startTimeUnixNano"]), want["start"].as_i64());
         assert_eq!(int(&got["endTimeUnixNano"]), want["end"].as_i64());
         for (k, v) in want["attributes"].as_object().unwrap() {
-            let a = attr(arr(got, "attributes"), k).unwrap_or_else(|| panic!("[{run}] span attribute {k} missing"));
+            let a = attr(arr(got, "attributes"), k)
+                .unwrap_or_else(|| panic!("[{run}] span attribute {k} missing"));
             match v {
                 Value::String(s) => assert_eq!(a["stringValue"], *s),
                 Value::Number(n) => assert_eq!(int(&a["intValue"]), n.as_i64()),
@@ -204,17 +254,45 @@ fn python_sdk_over_grpc_and_http_arrives_intact() {
     let mut collector = Collector::start(&pipeline_config(grpc, http, out_dir.path()));
 
     let runs = [
-        ("grpc-plain", "grpc", format!("http://127.0.0.1:{grpc}"), false),
-        ("grpc-gzip", "grpc", format!("http://127.0.0.1:{grpc}"), true),
-        ("http-plain", "http", format!("http://127.0.0.1:{http}"), false),
-        ("http-gzip", "http", format!("http://127.0.0.1:{http}"), true),
+        (
+            "grpc-plain",
+            "grpc",
+            format!("http://127.0.0.1:{grpc}"),
+            false,
+        ),
+        (
+            "grpc-gzip",
+            "grpc",
+            format!("http://127.0.0.1:{grpc}"),
+            true,
+        ),
+        (
+            "http-plain",
+            "http",
+            format!("http://127.0.0.1:{http}"),
+            false,
+        ),
+        (
+            "http-gzip",
+            "http",
+            format!("http://127.0.0.1:{http}"),
+            true,
+        ),
     ];
     let mut expected = Vec::new();
     for (run, protocol, endpoint, gzip) in &runs {
         let exp_path = out_dir.path().join(format!("{run}.expected.json"));
         let mut cmd = Command::new(&python);
         cmd.arg(&script)
-            .args(["--protocol", protocol, "--endpoint", endpoint, "--run", run, "--out"])
+            .args([
+                "--protocol",
+                protocol,
+                "--endpoint",
+                endpoint,
+                "--run",
+                run,
+                "--out",
+            ])
             .arg(&exp_path)
             .env("OTEL_BSP_SCHEDULE_DELAY", "10");
         if *gzip {
@@ -228,17 +306,30 @@ fn python_sdk_over_grpc_and_http_arrives_intact() {
             collector.stderr()
         );
         let text = String::from_utf8_lossy(&out.stderr);
-        assert!(!text.contains("Failed to export"), "[{run}] the SDK reported an export failure:\n{text}");
-        expected.push((*run, serde_json::from_slice::<Value>(&std::fs::read(&exp_path).unwrap()).unwrap()));
+        assert!(
+            !text.contains("Failed to export"),
+            "[{run}] the SDK reported an export failure:\n{text}"
+        );
+        expected.push((
+            *run,
+            serde_json::from_slice::<Value>(&std::fs::read(&exp_path).unwrap()).unwrap(),
+        ));
     }
     // Self-metrics agree with what was sent: 4 runs of 10 log records and 3 spans.
     let accepted = |kind: &str| {
-        collector.metric("kafka_obs_receiver_accepted_items_total", &[&format!("data_type=\"{kind}\"")])
+        collector.metric(
+            "kafka_obs_receiver_accepted_items_total",
+            &[&format!("data_type=\"{kind}\"")],
+        )
     };
     assert_eq!(accepted("logs"), 40.0);
     assert_eq!(accepted("traces"), 12.0);
     let status = collector.terminate(Duration::from_secs(15));
-    assert!(status.success(), "exit status {status}\n{}", collector.stderr());
+    assert!(
+        status.success(),
+        "exit status {status}\n{}",
+        collector.stderr()
+    );
     for (run, exp) in &expected {
         check_run(out_dir.path(), run, exp);
     }
@@ -268,7 +359,9 @@ service:
     ));
 
     let input = work.path().join("app.log");
-    let lines: Vec<String> = (0..500).map(|i| format!("line {i:04} order=o-{i} status=ok")).collect();
+    let lines: Vec<String> = (0..500)
+        .map(|i| format!("line {i:04} order=o-{i} status=ok"))
+        .collect();
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let otel_cfg = work.path().join("otelcol.yaml");
     std::fs::write(
@@ -335,7 +428,10 @@ service:
     }
     let _ = otel.terminate(Duration::from_secs(10));
     assert_eq!(
-        collector.metric("kafka_obs_receiver_accepted_items_total", &["data_type=\"logs\""]),
+        collector.metric(
+            "kafka_obs_receiver_accepted_items_total",
+            &["data_type=\"logs\""]
+        ),
         lines.len() as f64
     );
     let status = collector.terminate(Duration::from_secs(10));

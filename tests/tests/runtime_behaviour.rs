@@ -2,6 +2,8 @@
 //! siblings (and its drops are counted, with memory bounded); SIGTERM under load flushes
 //! everything accepted and exits 0; the health check tells the truth.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -64,24 +66,50 @@ service:
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(ids.len() as u64, REQUESTS * POINTS as u64, "file exporter missed data");
+    assert_eq!(
+        ids.len() as u64,
+        REQUESTS * POINTS as u64,
+        "file exporter missed data"
+    );
     let distinct: BTreeSet<i64> = ids.iter().copied().collect();
     assert_eq!(distinct.len() as u64, REQUESTS);
 
-    let dropped = collector.metric("kafka_obs_exporter_enqueue_failed_items_total", &["exporter=\"debug\""]);
-    assert!(dropped > 0.0, "debug's drops must be counted:\n{}", collector.metrics());
-    assert_eq!(collector.metric("kafka_obs_exporter_enqueue_failed_items_total", &["exporter=\"file\""]), 0.0);
+    let dropped = collector.metric(
+        "kafka_obs_exporter_enqueue_failed_items_total",
+        &["exporter=\"debug\""],
+    );
+    assert!(
+        dropped > 0.0,
+        "debug's drops must be counted:\n{}",
+        collector.metrics()
+    );
     assert_eq!(
-        collector.metric("kafka_obs_receiver_accepted_items_total", &["data_type=\"metrics\""]),
+        collector.metric(
+            "kafka_obs_exporter_enqueue_failed_items_total",
+            &["exporter=\"file\""]
+        ),
+        0.0
+    );
+    assert_eq!(
+        collector.metric(
+            "kafka_obs_receiver_accepted_items_total",
+            &["data_type=\"metrics\""]
+        ),
         (REQUESTS * POINTS as u64) as f64
     );
     let queue = collector.metric("kafka_obs_exporter_queue_size", &["exporter=\"debug\""]);
     let capacity = collector.metric("kafka_obs_exporter_queue_capacity", &["exporter=\"debug\""]);
-    assert!(queue <= capacity && capacity > 0.0, "queue {queue} capacity {capacity}");
+    assert!(
+        queue <= capacity && capacity > 0.0,
+        "queue {queue} capacity {capacity}"
+    );
     // Bounded: 1000 queued batches of 20 points is a few MB; far below this bound.
     peak_rss = peak_rss.max(collector.rss_kib());
     assert!(peak_rss < 200 * 1024, "peak RSS {peak_rss} KiB");
-    assert!(collector.stderr().contains("queue full"), "drops are logged");
+    assert!(
+        collector.stderr().contains("queue full"),
+        "drops are logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,12 +161,23 @@ service:
     let (status, collector) = status;
     assert_eq!(status.code(), Some(0), "{}", collector.stderr());
     let acked = sender.await.unwrap();
-    assert!(acked.len() > 10, "the load ran ({} requests acked)", acked.len());
-    let in_file: BTreeSet<i64> = request_ids_in_file(&std::fs::read_to_string(out.path().join("out.jsonl")).unwrap_or_default())
-        .into_iter()
-        .collect();
+    assert!(
+        acked.len() > 10,
+        "the load ran ({} requests acked)",
+        acked.len()
+    );
+    let in_file: BTreeSet<i64> = request_ids_in_file(
+        &std::fs::read_to_string(out.path().join("out.jsonl")).unwrap_or_default(),
+    )
+    .into_iter()
+    .collect();
     let missing: Vec<_> = acked.iter().filter(|r| !in_file.contains(r)).collect();
-    assert!(missing.is_empty(), "{} acked requests lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} acked requests lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
 }
 
 #[test]
@@ -168,5 +207,8 @@ service:
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Server available"));
     let text = collector.metrics();
-    assert!(text.contains("# TYPE kafka_obs_exporter_queue_capacity gauge"), "{text}");
+    assert!(
+        text.contains("# TYPE kafka_obs_exporter_queue_capacity gauge"),
+        "{text}"
+    );
 }
