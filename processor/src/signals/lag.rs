@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | STOP: no commits for longer than the window, while behind | no progress in `lag_window` (10) consecutive readings while lag > 0 | DOWN |
 //! | STALL: committing the same offset while lag > 0 | no progress in `stall_polls` (3) consecutive readings while lag > 0 | DEGRADED |
-//! | WARN: lag never decreased across the window | lag did not decrease over the last `lag_min_rising` (3) or more readings and rose overall | DIVERGING |
+//! | WARN: lag never decreased across the window | lag did not decrease over the last `lag_min_rising` (3) or more readings, with at least `lag_min_rising - 1` real increases among them | DIVERGING |
 //! | (falling lag) | lag fell after a rise, or fell over `lag_min_rising` readings | CONVERGING |
 //! | OK | otherwise | STABLE |
 //!
@@ -29,13 +29,15 @@ use kafka_obs_signal::statuses::{Confidence, Sign};
 
 use super::config::ConsumerPack;
 
-/// One partition's window, kept as run lengths and counts (about 48 bytes).
+/// One partition's window, kept as run lengths and counts (about 40 bytes).
 #[derive(Debug, Clone, Default)]
 pub struct LagWindow {
     previous: Option<f64>,
-    /// Readings in the current run without a decrease, and the lag it started from.
+    /// Readings in the current run without a decrease, the lag it started from, and how
+    /// many of its steps were strict increases.
     rising: u16,
     rising_base: f64,
+    increases: u16,
     /// Readings in the current run of decreases.
     falling: u16,
     /// Consecutive readings with known no progress while behind.
@@ -68,6 +70,7 @@ impl LagWindow {
             None => {
                 self.rising = 1;
                 self.rising_base = lag;
+                self.increases = 0;
                 self.falling = 1;
             }
             Some(prev) => {
@@ -75,9 +78,13 @@ impl LagWindow {
                 if decreased {
                     self.rising = 1;
                     self.rising_base = lag;
+                    self.increases = 0;
                     self.falling = self.falling.saturating_add(1);
                 } else {
                     self.rising = self.rising.saturating_add(1);
+                    if lag > prev {
+                        self.increases = self.increases.saturating_add(1);
+                    }
                     self.falling = 1;
                 }
             }
@@ -92,7 +99,9 @@ impl LagWindow {
             _ => 0,
         };
 
-        let rise = self.rising >= p.lag_min_rising && lag > self.rising_base && lag > 0.0;
+        let rise = self.rising >= p.lag_min_rising
+            && self.increases + 1 >= p.lag_min_rising
+            && lag > self.rising_base;
         let fall = self.falling >= p.lag_min_rising && lag > 0.0;
         let status = if self.stalled >= p.lag_window {
             Sign::Down

@@ -184,7 +184,7 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
     if let Some(v) = fresh_value(&r.vals, mask, LATENCY) {
         let trend = r.latency.observe(v, &p.latency_trend);
         let (state, sign, base) = match trend {
-            Trend::Stable => (0, Sign::Stable, Confidence::Confirmed),
+            Trend::Stable => (0, Sign::Stable, Confidence::Measured),
             Trend::Converging => (1, Sign::Converging, Confidence::Measured),
             Trend::Diverging => (2, Sign::Diverging, Confidence::Measured),
         };
