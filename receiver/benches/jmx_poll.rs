@@ -1,1 +1,390 @@
-fn main() {}
+//! Benchmarks of the `jmx` receiver, printed as figures for BENCHMARKS.md (not a test).
+//!
+//! 1. Poll latency of the `kafka-producer,kafka-consumer,jvm` presets against one scenario JVM:
+//!    our poller (client + OTLP conversion) beside the JDK's own JMX client doing the same
+//!    queryNames/getAttributes (`benches/java/JmxPollBench.java`), both warmed up, same target.
+//! 2. A sidecar `kafka-obs` (release build) polling that JVM and writing to a file: RSS and CPU at
+//!    a 10 s interval, and CPU per poll from a 100 ms interval run (the 10 s figure extrapolated
+//!    from it), beside the Java client's RSS.
+//! 3. How many targets one core can poll every 10 s: one thread polls N scenario JVMs
+//!    (`-Xmx32m`) round-robin; its CPU time per poll gives polls per CPU-second × 10 s.
+//!
+//! Run: `cargo build --release -p kafka-obs && cargo bench -p kafka-obs-receiver --bench jmx_poll`
+//! (`KAFKA_OBS_BIN` picks another binary; `JMX_BENCH_TARGETS` the JVM count, default 20).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_obs_api::{ComponentId, ComponentKind, Telemetry};
+use kafka_obs_receiver::jmx::{JmxReceiverConfig, PollOutcome, TargetPoller, TargetSettings};
+use kafka_obs_testkit::net::{free_port, wait_for_port};
+use kafka_obs_testkit::process::ChildGuard;
+use kafka_obs_testkit::scenario::ScenarioJvm;
+
+const PRESETS: &str = "kafka-producer,kafka-consumer,jvm";
+
+fn config(port: u16) -> JmxReceiverConfig {
+    let yaml =
+        format!("{{endpoint: '127.0.0.1:{port}', target_system: '{PRESETS}', timeout: 30s}}");
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    JmxReceiverConfig::parse(&value).unwrap()
+}
+
+fn poller(config: &JmxReceiverConfig, telemetry: &Telemetry) -> TargetPoller {
+    let id: ComponentId = "jmx/bench".parse().unwrap();
+    let settings = TargetSettings {
+        receiver: id.to_string(),
+        options: config.connect_options(),
+        timeout: config.timeout,
+        interval: Duration::from_secs(10),
+        resource_attributes: BTreeMap::new(),
+    };
+    TargetPoller::new(
+        config.endpoints[0].clone(),
+        Arc::new(config.plan().unwrap()),
+        &settings,
+        &telemetry.component(ComponentKind::Receiver, &id),
+    )
+}
+
+fn percentiles(mut us: Vec<u64>) -> (u64, u64, u64, u64) {
+    us.sort_unstable();
+    let n = us.len();
+    let mean = us.iter().sum::<u64>() / n as u64;
+    (
+        us[n / 2],
+        us[n * 9 / 10],
+        us[(n * 99 / 100).min(n - 1)],
+        mean,
+    )
+}
+
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime in seconds from a /proc/.../stat file.
+fn cpu_seconds(stat_path: &str) -> f64 {
+    let text = std::fs::read_to_string(stat_path).unwrap_or_default();
+    let after = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields after the command: state is index 0, utime is field 14 overall -> index 11.
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / clk_tck()
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn release_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KAFKA_OBS_BIN") {
+        return p.into();
+    }
+    // The bench runs from target/release/deps; the binary is target/release/kafka-obs.
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("kafka-obs"))
+        .unwrap();
+    assert!(
+        bin.is_file(),
+        "{} is missing: cargo build --release -p kafka-obs first",
+        bin.display()
+    );
+    bin
+}
+
+/// Section 1.
+fn poll_latency(rt: &tokio::runtime::Runtime, scenario: &ScenarioJvm) -> u64 {
+    let config = config(scenario.jmx_port());
+    let telemetry = Telemetry::new();
+    let mut p = poller(&config, &telemetry);
+    let (warm, iters) = (100, 1000);
+    let mut shape = (0, 0);
+    let us: Vec<u64> = rt.block_on(async {
+        for _ in 0..warm {
+            if let (_, PollOutcome::Up { mbeans, points }) = p.poll().await {
+                shape = (mbeans, points);
+            }
+        }
+        let mut us = Vec::with_capacity(iters);
+        for _ in 0..iters {
+            let t = Instant::now();
+            let (_, outcome) = p.poll().await;
+            us.push(t.elapsed().as_micros() as u64);
+            assert!(matches!(outcome, PollOutcome::Up { .. }), "{outcome:?}");
+        }
+        us
+    });
+    let (p50, p90, p99, mean) = percentiles(us);
+    println!(
+        "poll latency, ours (Rust client + OTLP conversion): {} MBeans, {} data points per poll; p50 {p50} us, p90 {p90} us, p99 {p99} us, mean {mean} us ({iters} polls after {warm} warm-up)",
+        shape.0, shape.1
+    );
+
+    // The same work with the JDK's JMX client.
+    let spec_dir = tempfile::tempdir().unwrap();
+    let spec = spec_dir.path().join("spec.tsv");
+    let plan = config.plan().unwrap();
+    let mut by_pattern: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for rule in plan.rules() {
+        for bean in &rule.beans {
+            by_pattern
+                .entry(bean.to_string())
+                .or_default()
+                .extend(rule.attributes().map(str::to_owned));
+        }
+    }
+    let text: String = by_pattern
+        .iter()
+        .map(|(p, a)| format!("{p}\t{}\n", a.iter().cloned().collect::<Vec<_>>().join(",")))
+        .collect();
+    std::fs::write(&spec, text).unwrap();
+    let classes = kafka_obs_testkit::java::compile(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/java"),
+    )
+    .expect("javac JmxPollBench");
+    let out = Command::new(kafka_obs_testkit::java::java_bin())
+        .arg("-Xmx64m")
+        .arg("-cp")
+        .arg(&classes)
+        .arg("JmxPollBench")
+        .arg(scenario.jmx_url())
+        .arg(&spec)
+        .arg("1000")
+        .arg(iters.to_string())
+        .output()
+        .expect("run JmxPollBench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let lat: Vec<String> = line("LATENCY_US ").split(' ').map(str::to_owned).collect();
+    let java_rss: u64 = line("RSS_KB ").parse().unwrap_or(0);
+    println!(
+        "poll latency, JDK 17 JMX client (same calls, 1000 warm-up): {}; p50 {} us, p90 {} us, p99 {} us, mean {} us; its RSS {} MiB",
+        line("POLL "),
+        lat.first().cloned().unwrap_or_default(),
+        lat.get(1).cloned().unwrap_or_default(),
+        lat.get(2).cloned().unwrap_or_default(),
+        lat.get(3).cloned().unwrap_or_default(),
+        java_rss / 1024
+    );
+    java_rss
+}
+
+const BUSINESS: &str = "
+      - bean: com.example.orders:type=OrderMetrics
+        prefix: orders.
+        mapping:
+          orders-processed-count: {metric: processed, type: counter}
+          order-validation-failures: {metric: validation.failures, type: counter}
+          inventory-check-latency: {metric: inventory.check.latency, unit: ms}
+          payment-gateway-calls: {metric: payment.gateway.calls, type: counter}
+          payment-gateway-failures: {metric: payment.gateway.failures, type: counter}
+";
+
+/// Runs the sidecar for `run` at `interval`; returns (polls, cpu s, rss KiB, peak KiB).
+fn sidecar(port: u16, interval: &str, run: Duration) -> (usize, f64, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("metrics.jsonl");
+    let metrics_port = free_port();
+    let yaml = format!(
+        "receivers:
+  jmx:
+    endpoint: 127.0.0.1:{port}
+    target_system: {PRESETS}
+    collection_interval: {interval}
+    rules:{BUSINESS}
+exporters:
+  file:
+    path: {}
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{metrics_port}
+  pipelines:
+    metrics:
+      receivers: [jmx]
+      exporters: [file]
+",
+        out.display()
+    );
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let mut cmd = Command::new(release_bin());
+    cmd.arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut guard = ChildGuard::spawn(&mut cmd).expect("start kafka-obs");
+    wait_for_port(
+        format!("127.0.0.1:{metrics_port}").parse().unwrap(),
+        Duration::from_secs(20),
+    )
+    .expect("kafka-obs up");
+    let pid = guard.pid();
+    let started = Instant::now();
+    let mut last = (0, 0);
+    while started.elapsed() < run {
+        std::thread::sleep(Duration::from_millis(500));
+        last = rss_kib(pid);
+    }
+    let cpu = cpu_seconds(&format!("/proc/{pid}/stat"));
+    let _ = guard.terminate(Duration::from_secs(10));
+    let polls = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    (polls, cpu, last.0, last.1)
+}
+
+/// Section 2.
+fn sidecar_rss_cpu(scenario: &ScenarioJvm, java_rss_kib: u64) {
+    let port = scenario.jmx_port();
+    let (polls, cpu, rss, peak) = sidecar(port, "10s", Duration::from_secs(35));
+    println!(
+        "sidecar at 10 s for 35 s: {polls} polls written; RSS {:.1} MiB (peak {:.1} MiB); CPU {cpu:.2} s in total, start-up included ({:.3} % of one core)",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        cpu / 35.0 * 100.0
+    );
+    let (polls, cpu, rss, peak) = sidecar(port, "100ms", Duration::from_secs(20));
+    let per_poll_ms = cpu / polls.max(1) as f64 * 1000.0;
+    println!(
+        "sidecar at 100 ms for 20 s: {polls} polls written; RSS {:.1} MiB (peak {:.1} MiB); CPU {cpu:.2} s = {per_poll_ms:.3} ms per poll (start-up included) -> at 10 s: {:.4} % of one core",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        per_poll_ms / 10_000.0 * 100.0
+    );
+    println!(
+        "JDK client RSS for comparison: {:.1} MiB",
+        java_rss_kib as f64 / 1024.0
+    );
+}
+
+/// Section 3.
+fn targets_per_core(rt: &tokio::runtime::Runtime) {
+    let n: usize = std::env::var("JMX_BENCH_TARGETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let started = Instant::now();
+    let mut jvms = Vec::new();
+    // Start them a few at a time (2 cores are shared with everything else).
+    for chunk in (0..n).collect::<Vec<_>>().chunks(4) {
+        let handles: Vec<_> = chunk
+            .iter()
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let s = ScenarioJvm::builder()
+                        .paused()
+                        .jvm(|b| b.jvm_arg("-Xmx32m"))
+                        .start()
+                        .expect("scenario JVM");
+                    s.ticks(3).expect("ticks");
+                    s
+                })
+            })
+            .collect();
+        jvms.extend(handles.into_iter().map(|h| h.join().expect("start thread")));
+    }
+    println!(
+        "{n} scenario JVMs (-Xmx32m) started in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let telemetry = Telemetry::new();
+    let mut pollers: Vec<TargetPoller> = jvms
+        .iter()
+        .map(|s| poller(&config(s.jmx_port()), &telemetry))
+        .collect();
+    let (polls, cpu, wall) = rt.block_on(async {
+        // Connect and warm up.
+        for p in pollers.iter_mut() {
+            for _ in 0..5 {
+                p.poll().await;
+            }
+        }
+        let cpu0 = cpu_seconds("/proc/thread-self/stat");
+        let t0 = Instant::now();
+        let mut polls = 0usize;
+        while t0.elapsed() < Duration::from_secs(30) {
+            for p in pollers.iter_mut() {
+                let (_, outcome) = p.poll().await;
+                assert!(matches!(outcome, PollOutcome::Up { .. }), "{outcome:?}");
+                polls += 1;
+            }
+        }
+        (
+            polls,
+            cpu_seconds("/proc/thread-self/stat") - cpu0,
+            t0.elapsed().as_secs_f64(),
+        )
+    });
+    let per_poll_ms = cpu / polls as f64 * 1000.0;
+    let per_cpu_second = polls as f64 / cpu;
+    println!(
+        "{n} targets round-robin for {wall:.0} s on one thread: {polls} polls ({:.0}/s wall, the JVMs share the 2 cores), polling thread CPU {cpu:.2} s = {per_poll_ms:.3} ms per poll -> {per_cpu_second:.0} polls per CPU-second -> about {:.0} targets per core at a 10 s interval",
+        polls as f64 / wall,
+        per_cpu_second * 10.0
+    );
+    drop(pollers);
+    drop(jvms);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful: run only
+    // when asked to benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let scenario = ScenarioJvm::builder()
+        .paused()
+        .start()
+        .expect("scenario JVM");
+    scenario.ticks(3).expect("ticks");
+    let java_rss = poll_latency(&rt, &scenario);
+    sidecar_rss_cpu(&scenario, java_rss);
+    drop(scenario);
+    targets_per_core(&rt);
+}

@@ -59,7 +59,10 @@ fn expected(rules: &[Rule], rows: &[JmxRow]) -> BTreeMap<Key, Option<f64>> {
         let Some(v) = row.as_f64() else {
             continue;
         };
-        for r in rules.iter().filter(|r| r.beans.iter().any(|b| b.matches(&name))) {
+        for r in rules
+            .iter()
+            .filter(|r| r.beans.iter().any(|b| b.matches(&name)))
+        {
             for m in r
                 .metrics
                 .iter()
@@ -115,7 +118,9 @@ fn compare(
         let (a, b) = (before.get(key), after.get(key));
         match (want, a, b) {
             (None, None, None) => {}
-            (None, _, _) => problems.push(format!("{key:?}: jmxquery has no finite value, receiver has {a:?} {b:?}")),
+            (None, _, _) => problems.push(format!(
+                "{key:?}: jmxquery has no finite value, receiver has {a:?} {b:?}"
+            )),
             (Some(v), Some(&a), Some(&b)) => {
                 compared += 1;
                 let ok = if key.0 == "jvm.cpu.recent_utilization" {
@@ -129,12 +134,16 @@ fn compare(
                     problems.push(format!("{key:?}: jmxquery {v}, receiver {a} then {b}"));
                 }
             }
-            (Some(v), _, _) => problems.push(format!("{key:?}: jmxquery {v}, receiver {a:?} {b:?}")),
+            (Some(v), _, _) => {
+                problems.push(format!("{key:?}: jmxquery {v}, receiver {a:?} {b:?}"))
+            }
         }
     }
     for key in before.keys() {
         if !exp.contains_key(key) {
-            problems.push(format!("{key:?}: reported by the receiver, unknown to jmxquery"));
+            problems.push(format!(
+                "{key:?}: reported by the receiver, unknown to jmxquery"
+            ));
         }
     }
     if problems.is_empty() {

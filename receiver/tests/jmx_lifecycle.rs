@@ -27,19 +27,32 @@ async fn password_auth_right_wrong_and_missing_credentials() {
     scenario.tick().unwrap();
     let port = scenario.jmx_port();
     let yaml = |creds: &str| {
-        format!("{{endpoint: '127.0.0.1:{port}', target_system: kafka-producer, timeout: 10s{creds}}}")
+        format!(
+            "{{endpoint: '127.0.0.1:{port}', target_system: kafka-producer, timeout: 10s{creds}}}"
+        )
     };
 
-    let mut ok = common::poller(&common::config(&yaml(", username: monitor, password: s3cret")));
+    let mut ok = common::poller(&common::config(&yaml(
+        ", username: monitor, password: s3cret",
+    )));
     let (batch, outcome) = ok.poll().await;
-    assert!(matches!(outcome, PollOutcome::Up { points, .. } if points > 10), "{outcome:?}");
+    assert!(
+        matches!(outcome, PollOutcome::Up { points, .. } if points > 10),
+        "{outcome:?}"
+    );
     assert_eq!(up(&batch), 1.0);
     let ps = points(&batch);
-    let avail = find(&ps, "kafka.producer.buffer-available-bytes", &[("client-id", "order-producer")])
-        .expect("producer metric");
+    let avail = find(
+        &ps,
+        "kafka.producer.buffer-available-bytes",
+        &[("client-id", "order-producer")],
+    )
+    .expect("producer metric");
     assert_eq!(avail.value, 16_777_216.0);
 
-    let mut wrong = common::poller(&common::config(&yaml(", username: monitor, password: nope")));
+    let mut wrong = common::poller(&common::config(&yaml(
+        ", username: monitor, password: nope",
+    )));
     let (batch, outcome) = wrong.poll().await;
     assert_eq!(up(&batch), 0.0);
     let PollOutcome::Down { error } = outcome else {
@@ -84,7 +97,10 @@ async fn idle_drop_resumes_without_a_gap() {
     }
     for w in times.windows(2) {
         let gap = Duration::from_nanos(w[1] - w[0]);
-        assert!(gap < Duration::from_millis(1500), "gap of {gap:?} between polls");
+        assert!(
+            gap < Duration::from_millis(1500),
+            "gap of {gap:?} between polls"
+        );
     }
     assert!(
         r.self_metric("kafka_obs_jmx_connects_total") >= 3,
@@ -122,7 +138,10 @@ async fn jvm_restart_reconnects_and_counters_reset() {
 
     drop(first); // killed
     r.until(Duration::from_secs(20), |b| up(b) == 0.0).await;
-    assert!(r.is_running(), "the receiver keeps running while the JVM is gone");
+    assert!(
+        r.is_running(),
+        "the receiver keeps running while the JVM is gone"
+    );
 
     let second = start();
     second.tick().unwrap(); // orders-processed-count = 100
@@ -142,7 +161,10 @@ async fn jvm_restart_reconnects_and_counters_reset() {
     );
     assert!(again.start_ns <= again.time_ns);
     let gc = find(&ps, "jvm.gc.collections.count", &[]).expect("GC counts after the restart");
-    assert_eq!(gc.start_ns, again.start_ns, "every series restarts with the new JVM");
+    assert_eq!(
+        gc.start_ns, again.start_ns,
+        "every series restarts with the new JVM"
+    );
     assert!(r.self_metric("kafka_obs_jmx_poll_failures_total") >= 1);
     r.stop().await;
 }

@@ -198,7 +198,10 @@ impl RawConfig {
         let credentials = match (self.username, self.password) {
             (None, None) => None,
             (Some(u), _) if u.is_empty() => {
-                return Err(err("username", "is empty; remove it for agents without authentication"));
+                return Err(err(
+                    "username",
+                    "is empty; remove it for agents without authentication",
+                ));
             }
             (Some(u), Some(p)) => Some(Credentials::new(u, p)),
             (Some(_), None) => {
@@ -330,8 +333,12 @@ impl RawTls {
             ));
         }
         match (&self.cert_file, &self.key_file) {
-            (Some(_), None) => return Err(err("tls::key_file", "missing: cert_file needs key_file")),
-            (None, Some(_)) => return Err(err("tls::cert_file", "missing: key_file needs cert_file")),
+            (Some(_), None) => {
+                return Err(err("tls::key_file", "missing: cert_file needs key_file"));
+            }
+            (None, Some(_)) => {
+                return Err(err("tls::cert_file", "missing: key_file needs cert_file"));
+            }
             _ => {}
         }
         Ok(TlsSettings {
@@ -346,6 +353,7 @@ impl RawTls {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::jmx::rules::{AttrSource, MetricDef, MetricKind};
@@ -466,28 +474,92 @@ mod tests {
     fn errors_name_the_key_path() {
         let cases: &[(&str, &str, &str)] = &[
             ("target_system: jvm", "endpoint", "missing"),
-            ("endpoint: 'h:1'\nendpoints: ['h:2']\ntarget_system: jvm", "endpoints", "not both"),
-            ("endpoints: ['h:1', 'nope']\ntarget_system: jvm", "endpoints::1", "invalid JMX endpoint"),
-            ("endpoints: ['h:1', 'h:1']\ntarget_system: jvm", "endpoints::1", "listed twice"),
+            (
+                "endpoint: 'h:1'\nendpoints: ['h:2']\ntarget_system: jvm",
+                "endpoints",
+                "not both",
+            ),
+            (
+                "endpoints: ['h:1', 'nope']\ntarget_system: jvm",
+                "endpoints::1",
+                "invalid JMX endpoint",
+            ),
+            (
+                "endpoints: ['h:1', 'h:1']\ntarget_system: jvm",
+                "endpoints::1",
+                "listed twice",
+            ),
             ("endpoint: 'h:1'", "target_system", "nothing to collect"),
             (
                 "endpoint: 'h:1'\ntarget_system: jvm,kafka-broker",
                 "target_system",
                 "unknown target system `kafka-broker`; known: jvm, kafka, kafka-consumer, kafka-producer",
             ),
-            ("endpoint: 'h:1'\ntarget_system: [jvm, x]", "target_system::1", "unknown target system"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\ncollection_interval: 0s", "collection_interval", "greater than 0"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\ncollection_interval: 10", "collection_interval", "unit"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\ntimeout: 0s", "timeout", "greater than 0"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\nusername: u", "password", "missing"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\npassword: p", "username", "missing"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\nmax_concurrent_polls: 0", "max_concurrent_polls", "at least 1"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\ntls: {insecure_skip_verify: true}", "tls::insecure_skip_verify", "verify_hostname: false"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\ntls: {cert_file: a}", "tls::key_file", "missing"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\ntls: {ca: a}", "tls::ca", "unknown field `ca`"),
-            ("endpoint: 'h:1'\ntarget_system: jvm\ncolection_interval: 1s", "colection_interval", "unknown field `colection_interval`"),
-            ("endpoint: 'h:1'\nrules: [{bean: 'x', mapping: {A: }}]", "rules::0::bean", "invalid MBean name"),
-            ("endpoint: 'h:1'\nrules: [{bean: 'a:b=c', mapping: {A: {metirc: m}}}]", "rules::0::mapping::A::metirc", "unknown field `metirc`"),
+            (
+                "endpoint: 'h:1'\ntarget_system: [jvm, x]",
+                "target_system::1",
+                "unknown target system",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ncollection_interval: 0s",
+                "collection_interval",
+                "greater than 0",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ncollection_interval: 10",
+                "collection_interval",
+                "unit",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ntimeout: 0s",
+                "timeout",
+                "greater than 0",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\nusername: u",
+                "password",
+                "missing",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\npassword: p",
+                "username",
+                "missing",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\nmax_concurrent_polls: 0",
+                "max_concurrent_polls",
+                "at least 1",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ntls: {insecure_skip_verify: true}",
+                "tls::insecure_skip_verify",
+                "verify_hostname: false",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ntls: {cert_file: a}",
+                "tls::key_file",
+                "missing",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ntls: {ca: a}",
+                "tls::ca",
+                "unknown field `ca`",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ncolection_interval: 1s",
+                "colection_interval",
+                "unknown field `colection_interval`",
+            ),
+            (
+                "endpoint: 'h:1'\nrules: [{bean: 'x', mapping: {A: }}]",
+                "rules::0::bean",
+                "invalid MBean name",
+            ),
+            (
+                "endpoint: 'h:1'\nrules: [{bean: 'a:b=c', mapping: {A: {metirc: m}}}]",
+                "rules::0::mapping::A::metirc",
+                "unknown field `metirc`",
+            ),
             (
                 "endpoint: 'h:1'\ntarget_system: jvm\nrules: [{bean: 'a:b=c', mapping: {A: {metric: jvm.threads.count, type: counter}}}]",
                 "rules::0",
@@ -517,7 +589,8 @@ mod tests {
 
     #[test]
     fn password_is_not_in_debug_output() {
-        let c = parse("endpoint: 'h:1'\ntarget_system: jvm\nusername: u\npassword: hunter2").unwrap();
+        let c =
+            parse("endpoint: 'h:1'\ntarget_system: jvm\nusername: u\npassword: hunter2").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -128,10 +128,7 @@ pub fn target_resource(
     configured: &std::collections::BTreeMap<String, String>,
     endpoint: &str,
 ) -> Resource {
-    let mut attributes: Vec<KeyValue> = configured
-        .iter()
-        .map(|(k, v)| string_kv(k, v))
-        .collect();
+    let mut attributes: Vec<KeyValue> = configured.iter().map(|(k, v)| string_kv(k, v)).collect();
     if !configured.contains_key("service.instance.id") {
         attributes.push(string_kv("service.instance.id", endpoint));
     }
@@ -172,11 +169,7 @@ pub fn to_batch(
             0
         };
         let point = NumberDataPoint {
-            attributes: r
-                .attributes
-                .iter()
-                .map(|(k, v)| string_kv(k, v))
-                .collect(),
+            attributes: r.attributes.iter().map(|(k, v)| string_kv(k, v)).collect(),
             start_time_unix_nano: start,
             time_unix_nano: now_ns,
             value: Some(match r.value {
@@ -186,7 +179,12 @@ pub fn to_batch(
             ..Default::default()
         };
         let i = *index.entry(def.name.as_str()).or_insert_with(|| {
-            metrics.push(empty_metric(&def.name, &def.description, &def.unit, def.kind));
+            metrics.push(empty_metric(
+                &def.name,
+                &def.description,
+                &def.unit,
+                def.kind,
+            ));
             metrics.len() - 1
         });
         push_point(&mut metrics[i], point);
@@ -255,6 +253,7 @@ fn push_point(metric: &mut Metric, point: NumberDataPoint) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::jmx::scrape::tests::plan;
@@ -347,11 +346,17 @@ rules:
             ]
         );
         let avail = find(&ms, "kafka.producer.buffer-available-bytes");
-        assert_eq!((avail.unit.as_str(), avail.description.as_str()), ("By", "free"));
+        assert_eq!(
+            (avail.unit.as_str(), avail.description.as_str()),
+            ("By", "free")
+        );
         let Some(Data::Gauge(g)) = &avail.data else {
             panic!("gauge")
         };
-        assert_eq!(g.data_points[0].attributes, vec![string_kv("client-id", "p1")]);
+        assert_eq!(
+            g.data_points[0].attributes,
+            vec![string_kv("client-id", "p1")]
+        );
         assert_eq!(
             g.data_points[0].value,
             Some(number_data_point::Value::AsDouble(16_777_216.0))
@@ -370,7 +375,10 @@ rules:
         let Some(Data::Gauge(g)) = &up.data else {
             panic!("gauge")
         };
-        assert_eq!(g.data_points[0].value, Some(number_data_point::Value::AsInt(1)));
+        assert_eq!(
+            g.data_points[0].value,
+            Some(number_data_point::Value::AsInt(1))
+        );
         assert_eq!(
             g.data_points[0].attributes,
             vec![string_kv("endpoint", "127.0.0.1:9999")]
@@ -387,11 +395,18 @@ rules:
         let Some(Data::Gauge(g)) = &ms[0].data else {
             panic!("gauge")
         };
-        assert_eq!(g.data_points[0].value, Some(number_data_point::Value::AsInt(0)));
+        assert_eq!(
+            g.data_points[0].value,
+            Some(number_data_point::Value::AsInt(0))
+        );
     }
 
     /// Polls the counter at the given times; returns each poll's start time.
-    fn starts(tracker: &mut SeriesTracker, jvm: i64, polls: &[(u64, Option<f64>)]) -> Vec<Option<u64>> {
+    fn starts(
+        tracker: &mut SeriesTracker,
+        jvm: i64,
+        polls: &[(u64, Option<f64>)],
+    ) -> Vec<Option<u64>> {
         let plan = plan(PLAN);
         polls
             .iter()
@@ -401,7 +416,14 @@ rules:
                     .map(|v| reading(1, 0, Some("p1"), Number::Double(v)))
                     .into_iter()
                     .collect();
-                let batch = to_batch(&plan, Some(&readings), tracker, now, &Resource::default(), "h:1");
+                let batch = to_batch(
+                    &plan,
+                    Some(&readings),
+                    tracker,
+                    now,
+                    &Resource::default(),
+                    "h:1",
+                );
                 tracker.end(now);
                 let (_, ms) = metrics(&batch);
                 ms.iter()
@@ -423,7 +445,7 @@ rules:
                 (3_000_000_000, Some(7.0)),
                 (4_000_000_000, Some(1.0)), // reset: starts at the previous poll
                 (5_000_000_000, Some(2.0)),
-                (6_000_000_000, None), // MBean gone: series forgotten
+                (6_000_000_000, None),      // MBean gone: series forgotten
                 (7_000_000_000, Some(0.0)), // back as a new series since the last poll
             ],
         );

@@ -220,7 +220,12 @@ fn poll_all(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("receivers::{}: cannot start the JMX poller runtime: {e}", settings.receiver))?;
+        .map_err(|e| {
+            format!(
+                "receivers::{}: cannot start the JMX poller runtime: {e}",
+                settings.receiver
+            )
+        })?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let mut tasks = JoinSet::new();

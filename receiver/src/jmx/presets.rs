@@ -76,6 +76,7 @@ pub fn known_names() -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::jmx::rules::MetricKind;
@@ -123,7 +124,8 @@ mod tests {
         let pt = "kafka.producer:type=producer-topic-metrics,client-id=p,topic=t";
         let f = "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=c";
         let ft = "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=c,topic=t";
-        let fp = "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=c,topic=t,partition=0";
+        let fp =
+            "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=c,topic=t,partition=0";
         let co = "kafka.consumer:type=consumer-coordinator-metrics,client-id=c";
         let cm = "kafka.consumer:type=consumer-metrics,client-id=c";
         let mut table: Vec<(TargetSystem, &str, &str)> = Vec::new();
@@ -162,7 +164,11 @@ mod tests {
         ] {
             table.push((KafkaConsumer, f, a));
         }
-        for a in ["records-consumed-rate", "bytes-consumed-rate", "fetch-size-avg"] {
+        for a in [
+            "records-consumed-rate",
+            "bytes-consumed-rate",
+            "fetch-size-avg",
+        ] {
             table.push((KafkaConsumer, ft, a));
         }
         table.push((KafkaConsumer, fp, "records-lag"));
@@ -190,7 +196,11 @@ mod tests {
             table.push((Jvm, "java.lang:type=Memory", a));
         }
         for a in ["CollectionCount", "CollectionTime"] {
-            table.push((Jvm, "java.lang:type=GarbageCollector,name=G1 Young Generation", a));
+            table.push((
+                Jvm,
+                "java.lang:type=GarbageCollector,name=G1 Young Generation",
+                a,
+            ));
         }
         table.push((Jvm, "java.lang:type=Threading", "ThreadCount"));
         for a in [
@@ -328,8 +338,10 @@ mod tests {
     #[test]
     fn presets_agree_with_each_other_on_types() {
         let rules = all_rules();
-        let labelled: Vec<(String, &Rule)> =
-            rules.iter().map(|(s, r)| (s.name().to_owned(), r)).collect();
+        let labelled: Vec<(String, &Rule)> = rules
+            .iter()
+            .map(|(s, r)| (s.name().to_owned(), r))
+            .collect();
         rules::check_consistent(&labelled).expect("consistent");
     }
 

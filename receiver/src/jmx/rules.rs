@@ -261,7 +261,11 @@ fn compile_rule(raw: &RawRule, path: &str) -> Result<Rule, ComponentConfigError>
             Some(k) => parse_kind(k, &format!("{mpath}::type"))?,
             None => rule_kind.unwrap_or(MetricKind::Gauge),
         };
-        let unit = m.unit.clone().or_else(|| raw.unit.clone()).unwrap_or_default();
+        let unit = m
+            .unit
+            .clone()
+            .or_else(|| raw.unit.clone())
+            .unwrap_or_default();
         let source_unit = m.source_unit.clone().or_else(|| raw.source_unit.clone());
         let scale = match source_unit {
             None => None,
@@ -422,6 +426,7 @@ pub fn check_consistent(rules: &[(String, &Rule)]) -> Result<(), ComponentConfig
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -521,7 +526,11 @@ rules:
                 "rules::0::beans::1",
                 "invalid MBean name",
             ),
-            ("rules: [{bean: 'a:b=c'}]", "rules::0::mapping", "at least one"),
+            (
+                "rules: [{bean: 'a:b=c'}]",
+                "rules::0::mapping",
+                "at least one",
+            ),
             (
                 "rules: [{bean: 'a:b=c', type: histogram, mapping: {A: }}]",
                 "rules::0::type",
@@ -588,6 +597,9 @@ rules:
         assert!(check_consistent(&[("p::0".into(), &a), ("rules::0".into(), &same)]).is_ok());
         let e = check_consistent(&[("p::0".into(), &a), ("rules::0".into(), &b)]).unwrap_err();
         assert_eq!(e.path, "rules::0");
-        assert!(e.message.contains("one metric name must keep one type"), "{e}");
+        assert!(
+            e.message.contains("one metric name must keep one type"),
+            "{e}"
+        );
     }
 }

@@ -343,6 +343,7 @@ fn attribute_value(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
     use crate::jmx::rules::{RawRuleFile, compile};
@@ -439,7 +440,9 @@ pub(crate) mod tests {
         rt.block_on(scrape(server, plan, &mut Warnings::default(), "fake:1"))
     }
 
-    fn by_metric(plan: &Plan, s: &Scrape) -> Vec<(String, Vec<(String, String)>, Number)> {
+    type Flat = (String, Vec<(String, String)>, Number);
+
+    fn by_metric(plan: &Plan, s: &Scrape) -> Vec<Flat> {
         let mut v: Vec<_> = s
             .readings
             .iter()
@@ -489,7 +492,10 @@ rules:
             ("max".to_owned(), Value::Long(1000)),
         ]));
         let mut server = FakeServer::default()
-            .with("java.lang:type=Runtime", &[("StartTime", Value::Long(1_700_000_000_000))])
+            .with(
+                "java.lang:type=Runtime",
+                &[("StartTime", Value::Long(1_700_000_000_000))],
+            )
             .with(
                 "kafka.producer:type=producer-metrics,client-id=a",
                 &[
@@ -508,7 +514,10 @@ rules:
             .with("java.lang:type=Memory", &[("HeapMemoryUsage", heap)]);
         let s = run(&mut server, &plan).expect("scrape");
         assert_eq!(s.jvm_start_ms, Some(1_700_000_000_000));
-        assert_eq!(s.mbeans, 2, "producer + memory; Threading is not registered");
+        assert_eq!(
+            s.mbeans, 2,
+            "producer + memory; Threading is not registered"
+        );
         let attrs = kv(&[("client-id", "a"), ("kind", "async")]);
         assert_eq!(
             by_metric(&plan, &s),
@@ -532,8 +541,14 @@ rules:
 "#,
         );
         let mut server = FakeServer::default()
-            .with("a:type=x,name=1", &[("A", Value::Int(1)), ("B", Value::Int(2))])
-            .with("a:type=x,name=2", &[("A", Value::Int(3)), ("B", Value::Int(4))]);
+            .with(
+                "a:type=x,name=1",
+                &[("A", Value::Int(1)), ("B", Value::Int(2))],
+            )
+            .with(
+                "a:type=x,name=2",
+                &[("A", Value::Int(3)), ("B", Value::Int(4))],
+            );
         let s = run(&mut server, &plan).expect("scrape");
         assert_eq!(s.readings.len(), 4);
         // Runtime + 2 queryNames + 2 getAttributes (name=1 is read once for both rules).
@@ -555,9 +570,8 @@ rules:
 
     #[test]
     fn source_units_are_converted() {
-        let plan = plan(
-            "rules: [{bean: 'a:type=x', mapping: {T: {metric: t, unit: s, sourceUnit: ms}}}]",
-        );
+        let plan =
+            plan("rules: [{bean: 'a:type=x', mapping: {T: {metric: t, unit: s, sourceUnit: ms}}}]");
         let mut server = FakeServer::default().with("a:type=x", &[("T", Value::Long(1500))]);
         let s = run(&mut server, &plan).expect("scrape");
         assert_eq!(s.readings[0].value, Number::Double(1.5));

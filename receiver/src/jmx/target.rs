@@ -102,8 +102,13 @@ pub struct TargetPoller {
 /// How one interval went (for tests and logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PollOutcome {
-    Up { mbeans: usize, points: usize },
-    Down { error: String },
+    Up {
+        mbeans: usize,
+        points: usize,
+    },
+    Down {
+        error: String,
+    },
     /// Backing off: no attempt this interval (still reported as down).
     Skipped,
 }

@@ -90,7 +90,11 @@ impl Harness {
             .expect("receiver stops promptly after shutdown")
             .expect("no panic");
         assert!(result.is_ok(), "{result:?}");
-        assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "stopped in {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -143,9 +147,10 @@ fn factory_is_listed_and_produces_metrics_only() {
         .find(|f| f.meta().type_name == "jmx")
         .expect("jmx in factories()");
     assert_eq!(jmx.meta().kinds, &[DataKind::Metrics]);
-    let ok: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str("{endpoint: '127.0.0.1:9999', target_system: 'jvm,kafka-producer'}")
-            .expect("yaml");
+    let ok: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        "{endpoint: '127.0.0.1:9999', target_system: 'jvm,kafka-producer'}",
+    )
+    .expect("yaml");
     assert!(jmx.validate(&ok).is_ok());
     let e = jmx
         .validate(&serde_yaml_ng::Value::Null)
@@ -189,7 +194,10 @@ async fn unreachable_target_reports_down_every_interval_and_backs_off() {
     let failures = h.metric("kafka_obs_jmx_poll_failures_total");
     assert_eq!(polls, failures);
     // Six intervals, attempts after 1, 2, 4 intervals: 3 attempts (4 if the 7th tick started).
-    assert!((3..=4).contains(&failures), "backoff: {failures} attempts in 6 intervals");
+    assert!(
+        (3..=4).contains(&failures),
+        "backoff: {failures} attempts in 6 intervals"
+    );
     assert_eq!(h.metric("kafka_obs_jmx_target_up"), 0);
     h.stop().await;
 }
@@ -236,7 +244,11 @@ async fn a_silent_server_is_bounded_by_the_timeout() {
     let started = std::time::Instant::now();
     let (_, up) = target_up(&h.next().await);
     assert_eq!(up, 0);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     h.stop().await;
 }
 
