@@ -100,14 +100,34 @@ fn client_request(instance: usize, poll: usize) -> ExportMetricsServiceRequest {
         ("request-rate", 100.0),
         ("response-rate", 100.0),
     ] {
-        let v = if attr.ends_with("total-bytes") || base == 0.0 { base } else { wave(base, poll, instance) };
+        let v = if attr.ends_with("total-bytes") || base == 0.0 {
+            base
+        } else {
+            wave(base, poll, instance)
+        };
         b.point(&format!("kafka.producer.{attr}"), &pc, v, false);
     }
-    b.point("kafka.producer.buffer-exhausted-total", &pc, (k / 5.0).floor(), true);
+    b.point(
+        "kafka.producer.buffer-exhausted-total",
+        &pc,
+        (k / 5.0).floor(),
+        true,
+    );
     for topic in ["orders", "payments"] {
         let a = [("client-id", producer.as_str()), ("topic", topic)];
-        for attr in ["record-send-rate", "record-error-rate", "record-retry-rate", "byte-rate", "compression-rate"] {
-            b.point(&format!("kafka.producer.{attr}"), &a, wave(10.0, poll, instance), false);
+        for attr in [
+            "record-send-rate",
+            "record-error-rate",
+            "record-retry-rate",
+            "byte-rate",
+            "compression-rate",
+        ] {
+            b.point(
+                &format!("kafka.producer.{attr}"),
+                &a,
+                wave(10.0, poll, instance),
+                false,
+            );
         }
     }
     for (name, base) in [
@@ -126,18 +146,36 @@ fn client_request(instance: usize, poll: usize) -> ExportMetricsServiceRequest {
         ("last-poll-seconds-ago", 0.0),
         ("time-between-poll-max", 120.0),
     ] {
-        b.point(&format!("kafka.consumer.{name}"), &cc, wave(base, poll, instance), false);
+        b.point(
+            &format!("kafka.consumer.{name}"),
+            &cc,
+            wave(base, poll, instance),
+            false,
+        );
     }
     b.point("kafka.consumer.rebalance-total", &cc, 1.0, true);
     b.point("kafka.consumer.failed-rebalance-total", &cc, 0.0, true);
     for topic in ["orders", "payments"] {
         let a = [("client-id", consumer.as_str()), ("topic", topic)];
-        for attr in ["records-consumed-rate", "bytes-consumed-rate", "fetch-size-avg"] {
-            b.point(&format!("kafka.consumer.{attr}"), &a, wave(500.0, poll, instance), false);
+        for attr in [
+            "records-consumed-rate",
+            "bytes-consumed-rate",
+            "fetch-size-avg",
+        ] {
+            b.point(
+                &format!("kafka.consumer.{attr}"),
+                &a,
+                wave(500.0, poll, instance),
+                false,
+            );
         }
         for partition in ["0", "1", "2"] {
-            let a = [("client-id", consumer.as_str()), ("topic", topic), ("partition", partition)];
-            let lag = if poll % 2 == 0 { 100.0 } else { 60.0 };
+            let a = [
+                ("client-id", consumer.as_str()),
+                ("topic", topic),
+                ("partition", partition),
+            ];
+            let lag = if poll.is_multiple_of(2) { 100.0 } else { 60.0 };
             b.point("kafka.consumer.records-lag", &a, lag, false);
         }
     }
@@ -157,13 +195,33 @@ fn client_request(instance: usize, poll: usize) -> ExportMetricsServiceRequest {
     ] {
         b.point(name, &[], v, false);
     }
-    for pool in ["G1 Eden Space", "G1 Old Gen", "G1 Survivor Space", "Metaspace", "CodeCache", "Compressed Class Space"] {
+    for pool in [
+        "G1 Eden Space",
+        "G1 Old Gen",
+        "G1 Survivor Space",
+        "Metaspace",
+        "CodeCache",
+        "Compressed Class Space",
+    ] {
         for attr in ["init", "used", "committed", "max"] {
-            b.point(&format!("jvm.memory.pool.{attr}"), &[("name", pool)], wave(1e7, poll, instance), false);
+            b.point(
+                &format!("jvm.memory.pool.{attr}"),
+                &[("name", pool)],
+                wave(1e7, poll, instance),
+                false,
+            );
         }
     }
-    for (gc, per_poll, ms) in [("G1 Young Generation", 3.0, 20.0), ("G1 Old Generation", 0.0, 0.0)] {
-        b.point("jvm.gc.collections.count", &[("name", gc)], per_poll * k, true);
+    for (gc, per_poll, ms) in [
+        ("G1 Young Generation", 3.0, 20.0),
+        ("G1 Old Generation", 0.0, 0.0),
+    ] {
+        b.point(
+            "jvm.gc.collections.count",
+            &[("name", gc)],
+            per_poll * k,
+            true,
+        );
         b.point("jvm.gc.collections.elapsed", &[("name", gc)], ms * k, true);
     }
     for (name, per_poll) in [
@@ -174,9 +232,19 @@ fn client_request(instance: usize, poll: usize) -> ExportMetricsServiceRequest {
     ] {
         b.point(name, &[], per_poll * k, true);
     }
-    b.point("inventory-check-latency", &[], wave(45.0, poll, instance), false);
+    b.point(
+        "inventory-check-latency",
+        &[],
+        wave(45.0, poll, instance),
+        false,
+    );
     let endpoint = format!("10.0.{}.{}:9999", instance / 250, instance % 250);
-    b.point("kafka_obs.target.up", &[("endpoint", endpoint.as_str())], 1.0, false);
+    b.point(
+        "kafka_obs.target.up",
+        &[("endpoint", endpoint.as_str())],
+        1.0,
+        false,
+    );
     let service = format!("service-{}", instance % 20);
     let pod = format!("pod-{instance}");
     request(
@@ -200,18 +268,35 @@ fn broker_request(broker: usize, poll: usize) -> ExportMetricsServiceRequest {
         ("kafka.partition.under_replicated", 0.0),
         ("kafka.partition.count", 600.0),
         ("kafka.partition.offline", 0.0),
-        ("kafka.controller.active.count", if broker == 0 { 1.0 } else { 0.0 }),
-        ("kafka.network.processor.avg.idle.percent", wave(0.8, poll, broker)),
-        ("kafka.request.handler.avg.idle.percent", wave(0.8, poll, broker)),
+        (
+            "kafka.controller.active.count",
+            if broker == 0 { 1.0 } else { 0.0 },
+        ),
+        (
+            "kafka.network.processor.avg.idle.percent",
+            wave(0.8, poll, broker),
+        ),
+        (
+            "kafka.request.handler.avg.idle.percent",
+            wave(0.8, poll, broker),
+        ),
     ] {
         b.point(name, &[], v, false);
     }
-    for (name, v) in [("kafka.leader.election.rate", 3.0), ("kafka.unclean.election.rate", 0.0)] {
+    for (name, v) in [
+        ("kafka.leader.election.rate", 3.0),
+        ("kafka.unclean.election.rate", 0.0),
+    ] {
         b.point(name, &[], v, true);
     }
     for request in ["Produce", "FetchConsumer", "FetchFollower"] {
         for (attr, m) in [("avg", 1.0), ("50p", 0.6), ("99p", 4.0)] {
-            b.point(&format!("kafka.request.time.{attr}"), &[("request", request)], wave(5.0 * m, poll, broker), false);
+            b.point(
+                &format!("kafka.request.time.{attr}"),
+                &[("request", request)],
+                wave(5.0 * m, poll, broker),
+                false,
+            );
         }
     }
     for op in ["shrink", "expand"] {
@@ -220,8 +305,18 @@ fn broker_request(broker: usize, poll: usize) -> ExportMetricsServiceRequest {
     for topic in 0..20 {
         let t = format!("topic-{topic}");
         for dir in ["in", "out"] {
-            b.point("kafka.network.io", &[("direction", dir), ("topic", &t)], 1e6 * k, true);
-            b.point("kafka.network.io.rate", &[("direction", dir), ("topic", &t)], wave(1e5, poll, topic), false);
+            b.point(
+                "kafka.network.io",
+                &[("direction", dir), ("topic", &t)],
+                1e6 * k,
+                true,
+            );
+            b.point(
+                "kafka.network.io.rate",
+                &[("direction", dir), ("topic", &t)],
+                wave(1e5, poll, topic),
+                false,
+            );
         }
         b.point("kafka.message.count", &[("topic", &t)], 1e3 * k, true);
     }
@@ -258,7 +353,11 @@ fn points(r: &ExportMetricsServiceRequest) -> usize {
         .sum()
 }
 
-fn poll_requests(instances: usize, brokers: usize, poll: usize) -> Vec<ExportMetricsServiceRequest> {
+fn poll_requests(
+    instances: usize,
+    brokers: usize,
+    poll: usize,
+) -> Vec<ExportMetricsServiceRequest> {
     let mut out: Vec<_> = (0..instances).map(|i| client_request(i, poll)).collect();
     out.extend((0..brokers).map(|b| broker_request(b, poll)));
     out
@@ -284,7 +383,10 @@ fn rss_kib() -> u64 {
 }
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -314,15 +416,22 @@ fn main() {
     let rows = engine.series();
     drop(engine);
     let grown = (after.saturating_sub(before)) as f64 * 1024.0;
-    println!("memory ({mem_instances} instances, resident set growth {:.1} MiB)", grown / 1048576.0);
+    println!(
+        "memory ({mem_instances} instances, resident set growth {:.1} MiB)",
+        grown / 1048576.0
+    );
     println!("  metric series read by rules: {read_series}");
     println!("  rows of state:               {rows}");
-    println!("  bytes per metric series:     {:.0}", grown / read_series as f64);
+    println!(
+        "  bytes per metric series:     {:.0}",
+        grown / read_series as f64
+    );
     println!("  bytes per row:               {:.0}", grown / rows as f64);
 
     // Throughput: the same requests through the engine and through decode + encode.
-    let all: Vec<Vec<ExportMetricsServiceRequest>> =
-        (0..polls).map(|p| poll_requests(instances, brokers, p)).collect();
+    let all: Vec<Vec<ExportMetricsServiceRequest>> = (0..polls)
+        .map(|p| poll_requests(instances, brokers, p))
+        .collect();
     let total_points: usize = all.iter().flatten().map(points).sum();
     let encoded: Vec<Vec<u8>> = all.iter().flatten().map(|r| r.encode_to_vec()).collect();
     let bytes: usize = encoded.iter().map(Vec::len).sum();
@@ -359,15 +468,29 @@ fn main() {
     assert_eq!(sink, 2 * bytes);
 
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
-    println!("signals engine benchmark ({instances} instances + {brokers} brokers, {polls} polls of 10 s)");
+    println!(
+        "signals engine benchmark ({instances} instances + {brokers} brokers, {polls} polls of 10 s)"
+    );
     println!("  points per poll:          {}", cold_points);
-    println!("  points in total:          {total_points} ({:.1} MB of OTLP protobuf)", bytes as f64 / 1e6);
+    println!(
+        "  points in total:          {total_points} ({:.1} MB of OTLP protobuf)",
+        bytes as f64 / 1e6
+    );
     println!("  series tracked (rows):    {}", engine.series());
     println!("  subjects:                 {}", engine.subjects());
     println!("  signals emitted:          {signals}");
-    println!("  engine, first poll:       {:>12.0} points/s (creates every series)", rate(cold_points, cold));
-    println!("  engine, steady state:     {:>12.0} points/s", rate(warm_points, warm));
-    println!("  OTLP decode+encode:       {:>12.0} points/s", rate(total_points, codec));
+    println!(
+        "  engine, first poll:       {:>12.0} points/s (creates every series)",
+        rate(cold_points, cold)
+    );
+    println!(
+        "  engine, steady state:     {:>12.0} points/s",
+        rate(warm_points, warm)
+    );
+    println!(
+        "  OTLP decode+encode:       {:>12.0} points/s",
+        rate(total_points, codec)
+    );
     println!(
         "  engine / (decode+encode): {:.2} of the codec's time per point",
         (warm.as_secs_f64() / warm_points as f64) / (codec.as_secs_f64() / total_points as f64)

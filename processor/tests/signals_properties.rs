@@ -12,19 +12,34 @@ use proptest::prelude::*;
 /// B3's controller count, whose rules escalate on purpose while a condition lasts, are left
 /// out of the constant-series property).
 const LEVELS: &[(&str, &[(&str, &str)])] = &[
-    ("kafka.producer.buffer-available-bytes", &[("client-id", "p")]),
+    (
+        "kafka.producer.buffer-available-bytes",
+        &[("client-id", "p")],
+    ),
     ("kafka.producer.batch-size-avg", &[("client-id", "p")]),
     ("kafka.producer.request-latency-avg", &[("client-id", "p")]),
-    ("kafka.producer.record-error-rate", &[("client-id", "p"), ("topic", "t")]),
+    (
+        "kafka.producer.record-error-rate",
+        &[("client-id", "p"), ("topic", "t")],
+    ),
     ("kafka.producer.record-retry-rate", &[("client-id", "p")]),
     ("kafka.consumer.records-lag-max", &[("client-id", "c")]),
-    ("kafka.consumer.records-lag", &[("client-id", "c"), ("topic", "t"), ("partition", "0")]),
+    (
+        "kafka.consumer.records-lag",
+        &[("client-id", "c"), ("topic", "t"), ("partition", "0")],
+    ),
     ("kafka.consumer.fetch-latency-avg", &[("client-id", "c")]),
     ("kafka.consumer.assigned-partitions", &[("client-id", "c")]),
     ("kafka.consumer.commit-latency-avg", &[("client-id", "c")]),
-    ("kafka.consumer.rebalance-latency-avg", &[("client-id", "c")]),
+    (
+        "kafka.consumer.rebalance-latency-avg",
+        &[("client-id", "c")],
+    ),
     ("kafka.consumer.rebalance-total", &[("client-id", "c")]),
-    ("kafka.consumer.last-poll-seconds-ago", &[("client-id", "c")]),
+    (
+        "kafka.consumer.last-poll-seconds-ago",
+        &[("client-id", "c")],
+    ),
     ("jvm.memory.heap.used", &[]),
     ("jvm.gc.collections.count", &[("name", "G1")]),
     ("jvm.gc.collections.elapsed", &[("name", "G1")]),
@@ -40,7 +55,11 @@ const LEVELS: &[(&str, &[(&str, &str)])] = &[
 /// Companions some rules need to judge at all (the buffer's total, the heap's max).
 fn with_companions(points: Vec<P>) -> Vec<P> {
     let mut out = points;
-    out.push(p("kafka.producer.buffer-total-bytes", &[("client-id", "p")], 1000.0));
+    out.push(p(
+        "kafka.producer.buffer-total-bytes",
+        &[("client-id", "p")],
+        1000.0,
+    ));
     out.push(p("jvm.memory.heap.max", &[], 1e6));
     out
 }

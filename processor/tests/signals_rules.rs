@@ -28,7 +28,11 @@ fn table(yaml: &str, rules: &[&str], polls: &[(Vec<P>, &[&str])]) -> Harness {
 
 fn buffer(utilization: f64) -> Vec<P> {
     vec![
-        p("kafka.producer.buffer-available-bytes", PRODUCER, (1.0 - utilization) * 100.0),
+        p(
+            "kafka.producer.buffer-available-bytes",
+            PRODUCER,
+            (1.0 - utilization) * 100.0,
+        ),
         p("kafka.producer.buffer-total-bytes", PRODUCER, 100.0),
     ]
 }
@@ -56,7 +60,11 @@ fn p1_p2_p3_buffer_pressure_and_overflow_with_hysteresis() {
 fn p1_evidence_has_the_utilization_the_capacity_and_the_threshold() {
     let mut h = Harness::new("packs: {kafka-producer: }");
     let e = h.poll(&buffer(0.96));
-    let s = e.signals.iter().find(|s| s.evidence.rule == "P1").expect("P1 signal");
+    let s = e
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "P1")
+        .expect("P1 signal");
     assert!((s.evidence.get("utilization").unwrap_or(0.0) - 0.96).abs() < 1e-9);
     assert_eq!(s.evidence.get("total_bytes"), Some(100.0));
     assert_eq!(s.evidence.threshold, Some(0.95));
@@ -75,11 +83,20 @@ fn p5_exhaustions_are_increments_and_overflows_and_a_reset_is_a_reset() {
         &[
             (exhausted(0.0), &[]),
             (exhausted(0.0), &[]),
-            (exhausted(2.0), &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"]),
-            (exhausted(4.0), &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"]),
+            (
+                exhausted(2.0),
+                &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"],
+            ),
+            (
+                exhausted(4.0),
+                &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"],
+            ),
             // The client restarted: the counter began again. Not an increment of a huge delta.
             (exhausted(1.0), &["Counters.RESET@P5"]),
-            (exhausted(3.0), &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"]),
+            (
+                exhausted(3.0),
+                &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"],
+            ),
         ],
     );
     drop(h);
@@ -158,7 +175,10 @@ fn p9_errors_fail_and_succeed_again_p10_retries() {
         &["P9", "P10"],
         &[
             (rates(0.0, 0.0), &[]),
-            (rates(0.2, 3.0), &["Probes.FAIL.OUTBOUND@P9", "Services.RETRY.CALLER@P10"]),
+            (
+                rates(0.2, 3.0),
+                &["Probes.FAIL.OUTBOUND@P9", "Services.RETRY.CALLER@P10"],
+            ),
             (rates(0.2, 3.0), &[]),
             (rates(0.0, 0.0), &["Probes.SUCCEED.OUTBOUND@P9"]),
         ],
@@ -207,8 +227,14 @@ fn p11_rolls_up_the_worst_producer_condition() {
             .and_then(|a| a.value.as_ref())
             .map(|v| format!("{:?}", v.value))
     };
-    assert!(attr("status").is_some_and(|s| s.contains("DEGRADED")), "{point:?}");
-    assert!(attr("confidence").is_some_and(|s| s.contains("CONFIRMED")), "{point:?}");
+    assert!(
+        attr("status").is_some_and(|s| s.contains("DEGRADED")),
+        "{point:?}"
+    );
+    assert!(
+        attr("confidence").is_some_and(|s| s.contains("CONFIRMED")),
+        "{point:?}"
+    );
 }
 
 fn lag(v: f64) -> Vec<P> {
@@ -220,7 +246,10 @@ fn c1_lag_12000_is_overflow_and_degraded_confirmed() {
     table(
         "packs: {kafka-consumer: }",
         &["C1", "C2", "C3"],
-        &[(lag(12000.0), &["Queues.OVERFLOW@C1", "Statuses.DEGRADED.CONFIRMED@C1"])],
+        &[(
+            lag(12000.0),
+            &["Queues.OVERFLOW@C1", "Statuses.DEGRADED.CONFIRMED@C1"],
+        )],
     );
 }
 
@@ -248,7 +277,10 @@ fn c1_c2_c3_a_lag_spike_and_its_recovery() {
             (lag(3.0), &[]), // tripled, but 1 -> 3 is not news
             (lag(1000.0), &["Statuses.DIVERGING.MEASURED@C2"]),
             (lag(2500.0), &[]), // still DIVERGING
-            (lag(12000.0), &["Queues.OVERFLOW@C1", "Statuses.DEGRADED.CONFIRMED@C1"]),
+            (
+                lag(12000.0),
+                &["Queues.OVERFLOW@C1", "Statuses.DEGRADED.CONFIRMED@C1"],
+            ),
             (lag(12000.0), &[]),
             (lag(9600.0), &[]), // above 10 000 - 5 %
             (lag(9000.0), &["Statuses.STABLE.CONFIRMED@C3"]),
@@ -259,7 +291,11 @@ fn c1_c2_c3_a_lag_spike_and_its_recovery() {
 
 #[test]
 fn c4_partition_lag_by_burrow_rules_with_time_lag() {
-    let partition = [("client-id", "inventory-consumer"), ("topic", "orders"), ("partition", "0")];
+    let partition = [
+        ("client-id", "inventory-consumer"),
+        ("topic", "orders"),
+        ("partition", "0"),
+    ];
     let poll = |lag: f64, rate: f64| {
         vec![
             p("kafka.consumer.total.records-consumed-rate", CONSUMER, rate),
@@ -296,7 +332,11 @@ fn c4_partition_lag_by_burrow_rules_with_time_lag() {
         ],
     );
     let e = h.poll(&poll(5000.0, 500.0));
-    let s = e.signals.iter().find(|s| s.evidence.rule == "C4").expect("C4 signal");
+    let s = e
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "C4")
+        .expect("C4 signal");
     // 500 records/s over 2 partitions: 250/s per partition, 5000 behind: 20 s.
     assert_eq!(s.evidence.get("time_lag_seconds"), Some(20.0));
     assert_eq!(
@@ -344,7 +384,11 @@ fn c7_partitions_granted_and_denied_in_a_group() {
 fn c8_commits_within_the_sla_succeed_slow_ones_expire_stopped_ones_fail() {
     let poll = |latency: f64, rate: f64| {
         vec![
-            p("kafka.consumer.total.records-consumed-rate", CONSUMER, 1000.0),
+            p(
+                "kafka.consumer.total.records-consumed-rate",
+                CONSUMER,
+                1000.0,
+            ),
             p("kafka.consumer.assigned-partitions", CONSUMER, 6.0),
             p("kafka.consumer.commit-latency-avg", CONSUMER, latency),
             p("kafka.consumer.commit-rate", CONSUMER, rate),
@@ -394,7 +438,11 @@ fn c9_rebalances_30s_apart_are_erratic_confirmed() {
         h.poll(&rebalance(total, ago));
     }
     let e = h.poll(&rebalance(2.0, 0.0));
-    let s = e.signals.iter().find(|s| s.evidence.rule == "C9").expect("storm");
+    let s = e
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "C9")
+        .expect("storm");
     assert_eq!(s.evidence.get("rebalances"), Some(2.0));
     assert_eq!(s.evidence.get("interval_seconds"), Some(30.0));
     assert_eq!(s.evidence.get("span_seconds"), Some(30.0));
@@ -489,7 +537,10 @@ fn j2_j3_collections_and_long_pauses() {
         &[
             (gc(10.0, 100.0), &[]),
             (gc(12.0, 200.0), &["Counters.INCREMENT@J2"]), // 100 ms per 10 s: 1 %
-            (gc(30.0, 2200.0), &["Counters.INCREMENT@J2", "Statuses.DEGRADED.MEASURED@J3"]),
+            (
+                gc(30.0, 2200.0),
+                &["Counters.INCREMENT@J2", "Statuses.DEGRADED.MEASURED@J3"],
+            ),
             (gc(30.0, 2250.0), &["Statuses.STABLE.MEASURED@J3"]),
             (gc(1.0, 5.0), &["Counters.RESET@J2", "Counters.RESET@J3"]),
         ],
@@ -497,7 +548,10 @@ fn j2_j3_collections_and_long_pauses() {
     let e = h.poll(&gc(2.0, 6.0));
     let s = &e.signals[0];
     assert_eq!(s.evidence.get("delta"), Some(1.0));
-    assert_eq!(s.attributes.get("name").map(String::as_str), Some("G1 Old Generation"));
+    assert_eq!(
+        s.attributes.get("name").map(String::as_str),
+        Some("G1 Old Generation")
+    );
 }
 
 const BROKER: &[(&str, &str)] = &[("kafka.cluster", "prod"), ("broker.id", "1")];
@@ -521,7 +575,10 @@ fn b1_b2_b6_b7_broker_conditions() {
         ])
     };
     assert_eq!(poll(&mut h, 0.0, 0.0, 0.9, 0.85, 0.0), Vec::<String>::new());
-    assert_eq!(poll(&mut h, 2.0, 0.0, 0.9, 0.85, 0.0), ["Statuses.DEGRADED.CONFIRMED@B1"]);
+    assert_eq!(
+        poll(&mut h, 2.0, 0.0, 0.9, 0.85, 0.0),
+        ["Statuses.DEGRADED.CONFIRMED@B1"]
+    );
     assert_eq!(
         poll(&mut h, 2.0, 2.0, 0.2, 0.05, 1.0),
         [
@@ -569,7 +626,11 @@ fn b3_no_active_controller_in_the_cluster_is_down() {
         h.poll(&controller(0.0));
         h.resource = vec![("kafka.cluster", "prod"), ("broker.id", "2")];
         let e = h.poll(&controller(1.0));
-        assert!(said(&e.signals).iter().all(|s| !s.contains("DOWN")), "{:?}", said(&e.signals));
+        assert!(
+            said(&e.signals).iter().all(|s| !s.contains("DOWN")),
+            "{:?}",
+            said(&e.signals)
+        );
     }
 }
 
@@ -578,21 +639,42 @@ fn b4_isr_shrinks_evict_b5_request_time_trend() {
     let mut h = broker_harness();
     let poll = |h: &mut Harness, shrinks: f64, expands: f64, p99: f64| {
         h.said(&[
-            p("kafka.isr.operation.count", &[("operation", "shrink")], shrinks),
-            p("kafka.isr.operation.count", &[("operation", "expand")], expands),
+            p(
+                "kafka.isr.operation.count",
+                &[("operation", "shrink")],
+                shrinks,
+            ),
+            p(
+                "kafka.isr.operation.count",
+                &[("operation", "expand")],
+                expands,
+            ),
             p("kafka.request.time.99p", &[("request", "Produce")], p99),
         ])
     };
     assert!(poll(&mut h, 0.0, 0.0, 20.0).is_empty());
     assert_eq!(poll(&mut h, 1.0, 0.0, 60.0), ["Members.EVICT.PEER@B4"]);
-    assert_eq!(poll(&mut h, 1.0, 1.0, 200.0), ["Statuses.DIVERGING.MEASURED@B5"]);
-    let e = h.poll(&[p("kafka.isr.operation.count", &[("operation", "shrink")], 3.0)]);
+    assert_eq!(
+        poll(&mut h, 1.0, 1.0, 200.0),
+        ["Statuses.DIVERGING.MEASURED@B5"]
+    );
+    let e = h.poll(&[p(
+        "kafka.isr.operation.count",
+        &[("operation", "shrink")],
+        3.0,
+    )]);
     assert_eq!(e.signals[0].evidence.get("isr_shrinks"), Some(2.0));
 }
 
 #[test]
 fn t1_a_target_that_fails_three_polls_is_down_and_connects_again() {
-    let up = |v| vec![p("kafka_obs.target.up", &[("endpoint", "localhost:9999")], v)];
+    let up = |v| {
+        vec![p(
+            "kafka_obs.target.up",
+            &[("endpoint", "localhost:9999")],
+            v,
+        )]
+    };
     table(
         "packs: {targets: }",
         &["T1"],
@@ -600,9 +682,15 @@ fn t1_a_target_that_fails_three_polls_is_down_and_connects_again() {
             (up(1.0), &[]),
             (up(0.0), &["Probes.FAIL.OUTBOUND@T1"]),
             (up(0.0), &["Probes.FAIL.OUTBOUND@T1"]),
-            (up(0.0), &["Probes.FAIL.OUTBOUND@T1", "Statuses.DOWN.CONFIRMED@T1"]),
+            (
+                up(0.0),
+                &["Probes.FAIL.OUTBOUND@T1", "Statuses.DOWN.CONFIRMED@T1"],
+            ),
             (up(0.0), &["Probes.FAIL.OUTBOUND@T1"]),
-            (up(1.0), &["Probes.CONNECT.OUTBOUND@T1", "Statuses.STABLE.MEASURED@T1"]),
+            (
+                up(1.0),
+                &["Probes.CONNECT.OUTBOUND@T1", "Statuses.STABLE.MEASURED@T1"],
+            ),
             (up(1.0), &[]),
         ],
     );
@@ -694,7 +782,10 @@ fn metrics_pushed_over_otlp_with_other_attributes_work_too() {
     let attrs = [("client-id", "billing-consumer"), ("topic", "invoices")];
     h.poll(&[p("kafka.consumer.records-lag-max", &attrs, 10.0)]);
     let e = h.poll(&[p("kafka.consumer.records-lag-max", &attrs, 20000.0)]);
-    assert_eq!(said(&e.signals), ["Queues.OVERFLOW@C1", "Statuses.DEGRADED.CONFIRMED@C1"]);
+    assert_eq!(
+        said(&e.signals),
+        ["Queues.OVERFLOW@C1", "Statuses.DEGRADED.CONFIRMED@C1"]
+    );
     assert_eq!(
         e.signals[0].subject.qualified(),
         "service=billing/client=billing-consumer/topic=invoices"
@@ -734,7 +825,11 @@ fn max_series_bounds_the_state() {
     let clients: Vec<P> = (0..5)
         .map(|i| {
             let id = format!("c{i}");
-            p("kafka.consumer.records-lag-max", &[("client-id", id.as_str())], 1.0)
+            p(
+                "kafka.consumer.records-lag-max",
+                &[("client-id", id.as_str())],
+                1.0,
+            )
         })
         .collect();
     h.poll(&clients);

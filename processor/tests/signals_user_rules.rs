@@ -170,7 +170,10 @@ fn ratio_of_two_metrics_of_the_same_series() {
     both.extend(pool(2.0, "b"));
     let e = h.poll(&both);
     assert_eq!(common::said(&e.signals), ["Resources.DENY@pool-use"]);
-    assert_eq!(e.signals[0].attributes.get("pool").map(String::as_str), Some("a"));
+    assert_eq!(
+        e.signals[0].attributes.get("pool").map(String::as_str),
+        Some("a")
+    );
     assert!((e.signals[0].evidence.get("ratio").unwrap_or(0.0) - 0.95).abs() < 1e-9);
 }
 
@@ -180,7 +183,9 @@ fn trend_rules_flag_a_sustained_rise_not_a_spike() {
     let mut h = Harness::new(yaml);
     let mut out = Vec::new();
     for v in [10.0, 11.0, 10.0, 400.0, 10.0, 12.0, 30.0, 80.0, 200.0] {
-        out.extend(common::said(&h.poll(&[p("app.queue.depth", &[], v)]).signals));
+        out.extend(common::said(
+            &h.poll(&[p("app.queue.depth", &[], v)]).signals,
+        ));
     }
     assert_eq!(out, ["Statuses.DIVERGING.MEASURED@queue-trend"]);
 }
@@ -190,12 +195,17 @@ fn storm_rules_count_events_within_a_window() {
     let yaml = "packs: {}\nrules:\n- name: restarts\n  metric: app.restarts\n  storm: {events: 3, within: 1m}\n";
     let mut h = Harness::new(yaml);
     let mut out = Vec::new();
-    for v in [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0] {
+    for v in [
+        0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0,
+    ] {
         out.extend(common::said(&h.poll(&[p("app.restarts", &[], v)]).signals));
     }
     assert_eq!(
         out,
-        ["Statuses.ERRATIC.CONFIRMED@restarts", "Statuses.STABLE.MEASURED@restarts"]
+        [
+            "Statuses.ERRATIC.CONFIRMED@restarts",
+            "Statuses.STABLE.MEASURED@restarts"
+        ]
     );
 }
 
@@ -221,7 +231,11 @@ fn user_rules_read_sums_from_otlp_as_well_as_gauges() {
     let mut h = Harness::new(yaml);
     let send = |h: &mut Harness, v: f64| {
         h.now += 10 * SECOND;
-        let mut req = common::request(&[("service.name", "orders")], &[p("orders-processed-count", &[], v)], h.now);
+        let mut req = common::request(
+            &[("service.name", "orders")],
+            &[p("orders-processed-count", &[], v)],
+            h.now,
+        );
         for m in &mut req.resource_metrics[0].scope_metrics[0].metrics {
             if let Some(Data::Gauge(g)) = m.data.take() {
                 m.data = Some(Data::Sum(Sum {

@@ -17,7 +17,13 @@ use kafka_obs_api::{ComponentConfigError, parse_component_config};
 use kafka_obs_signal::{LevelSpec, SignalKind, SubjectBuilder, statuses};
 
 /// The names of the built-in packs, as written under `packs`.
-pub const PACK_NAMES: [&str; 5] = ["kafka-producer", "kafka-consumer", "kafka", "jvm", "targets"];
+pub const PACK_NAMES: [&str; 5] = [
+    "kafka-producer",
+    "kafka-consumer",
+    "kafka",
+    "jvm",
+    "targets",
+];
 
 /// Parameters of the trend detector (P8, B5, user `trend` rules); see `trend.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -50,7 +56,10 @@ impl Default for TrendParams {
 impl TrendParams {
     fn check(&self) -> Result<(), ComponentConfigError> {
         if self.rising_polls < 2 {
-            return Err(err("rising_polls", "must be at least 2 (a rise needs two readings)"));
+            return Err(err(
+                "rising_polls",
+                "must be at least 2 (a rise needs two readings)",
+            ));
         }
         if !(self.growth > 1.0 && self.growth.is_finite()) {
             return Err(err("growth", "must be a finite factor above 1.0, e.g. 2.0"));
@@ -101,8 +110,14 @@ impl Default for ProducerPack {
 
 impl ProducerPack {
     fn check(&self) -> Result<(), ComponentConfigError> {
-        check_fraction("buffer_overflow_utilization", self.buffer_overflow_utilization)?;
-        check_fraction("buffer_pressure_utilization", self.buffer_pressure_utilization)?;
+        check_fraction(
+            "buffer_overflow_utilization",
+            self.buffer_overflow_utilization,
+        )?;
+        check_fraction(
+            "buffer_pressure_utilization",
+            self.buffer_pressure_utilization,
+        )?;
         if self.buffer_pressure_utilization >= self.buffer_overflow_utilization {
             return Err(err(
                 "buffer_pressure_utilization",
@@ -110,7 +125,9 @@ impl ProducerPack {
             ));
         }
         check_fraction("batch_size_dead_band", self.batch_size_dead_band)?;
-        self.latency_trend.check().map_err(|e| e.within("latency_trend"))?;
+        self.latency_trend
+            .check()
+            .map_err(|e| e.within("latency_trend"))?;
         check_non_negative("error_rate_threshold", self.error_rate_threshold)?;
         check_non_negative("retry_rate_threshold", self.retry_rate_threshold)
     }
@@ -171,24 +188,39 @@ impl ConsumerPack {
     fn check(&self) -> Result<(), ComponentConfigError> {
         check_positive("lag_overflow", self.lag_overflow)?;
         if !(self.lag_growth_factor > 1.0 && self.lag_growth_factor.is_finite()) {
-            return Err(err("lag_growth_factor", "must be a finite factor above 1.0"));
+            return Err(err(
+                "lag_growth_factor",
+                "must be a finite factor above 1.0",
+            ));
         }
         check_non_negative("lag_floor", self.lag_floor)?;
         if !(3..=64).contains(&self.lag_window) {
             return Err(err("lag_window", "must be between 3 and 64 readings"));
         }
         if self.lag_min_rising < 2 || self.lag_min_rising > self.lag_window {
-            return Err(err("lag_min_rising", "must be at least 2 and at most lag_window"));
+            return Err(err(
+                "lag_min_rising",
+                "must be at least 2 and at most lag_window",
+            ));
         }
         if self.stall_polls < 2 || self.stall_polls > self.lag_window {
-            return Err(err("stall_polls", "must be at least 2 and at most lag_window"));
+            return Err(err(
+                "stall_polls",
+                "must be at least 2 and at most lag_window",
+            ));
         }
         check_positive("fetch_latency_degraded_ms", self.fetch_latency_degraded_ms)?;
         check_positive("commit_latency_sla_ms", self.commit_latency_sla_ms)?;
         if self.rebalance_storm_interval.is_zero() {
-            return Err(err("rebalance_storm_interval", "must be above zero, e.g. 60s"));
+            return Err(err(
+                "rebalance_storm_interval",
+                "must be above zero, e.g. 60s",
+            ));
         }
-        check_positive("rebalance_latency_degraded_ms", self.rebalance_latency_degraded_ms)?;
+        check_positive(
+            "rebalance_latency_degraded_ms",
+            self.rebalance_latency_degraded_ms,
+        )?;
         if self.max_poll_interval.is_zero() {
             return Err(err("max_poll_interval", "must be above zero, e.g. 300s"));
         }
@@ -271,7 +303,10 @@ impl Default for BrokerPack {
 
 impl BrokerPack {
     fn check(&self) -> Result<(), ComponentConfigError> {
-        check_non_negative("under_replicated_threshold", self.under_replicated_threshold)?;
+        check_non_negative(
+            "under_replicated_threshold",
+            self.under_replicated_threshold,
+        )?;
         check_non_negative("offline_threshold", self.offline_threshold)?;
         if self.controller_down_polls == 0 {
             return Err(err("controller_down_polls", "must be at least 1"));
@@ -662,7 +697,10 @@ impl SignalsConfig {
         let packs = raw.packs.unwrap_or_else(Packs::all);
         packs.check()?;
         if raw.heartbeat_every == 0 {
-            return Err(err("heartbeat_every", "must be at least 1 (1 = every evaluation)"));
+            return Err(err(
+                "heartbeat_every",
+                "must be at least 1 (1 = every evaluation)",
+            ));
         }
         check_fraction("hysteresis", raw.hysteresis)?;
         let c = raw.confidence;
@@ -683,8 +721,9 @@ impl SignalsConfig {
         }
         let subjects = match raw.subject.levels {
             None => SubjectBuilder::default(),
-            Some(levels) => SubjectBuilder::new(levels)
-                .map_err(|e| err("subject::levels", e.to_string()))?,
+            Some(levels) => {
+                SubjectBuilder::new(levels).map_err(|e| err("subject::levels", e.to_string()))?
+            }
         };
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (i, rule) in raw.rules.into_iter().enumerate() {
@@ -693,7 +732,10 @@ impl SignalsConfig {
             if rules.iter().any(|r: &UserRule| r.name == parsed.name) {
                 return Err(err(
                     format!("rules::{i}::name"),
-                    format!("`{}` is used by another rule; names must be unique", parsed.name),
+                    format!(
+                        "`{}` is used by another rule; names must be unique",
+                        parsed.name
+                    ),
                 ));
             }
             rules.push(parsed);
@@ -791,7 +833,9 @@ fn resolve_rule(raw: RawRule, default_hysteresis: f64) -> Result<UserRule, Compo
             min: i.min,
         }
     } else if let Some(t) = raw.trend {
-        t.detector.check().map_err(|e| e.within("detector").within("trend"))?;
+        t.detector
+            .check()
+            .map_err(|e| e.within("detector").within("trend"))?;
         UserKind::Trend {
             emit: kind(&t.emit).map_err(|e| e.within("trend"))?,
             detector: t.detector,
@@ -854,12 +898,18 @@ fn bands(raw: Vec<RawBand>) -> Result<Vec<Band>, ComponentConfigError> {
                 if let Some(prev) = out.last().and_then(|p| p.above)
                     && a <= prev
                 {
-                    return Err(err(at("::above"), "bands must be in rising order of `above`"));
+                    return Err(err(
+                        at("::above"),
+                        "bands must be in rising order of `above`",
+                    ));
                 }
             }
         }
         let emit = kind(&b.emit).map_err(|e| ComponentConfigError::new(at("::emit"), e.message))?;
-        out.push(Band { above: b.above, emit });
+        out.push(Band {
+            above: b.above,
+            emit,
+        });
     }
     Ok(out)
 }
@@ -877,7 +927,10 @@ fn check_fraction(key: &str, v: f64) -> Result<(), ComponentConfigError> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(err(key, format!("{v} is not a fraction between 0 and 1 (e.g. 0.8 for 80 %)")))
+        Err(err(
+            key,
+            format!("{v} is not a fraction between 0 and 1 (e.g. 0.8 for 80 %)"),
+        ))
     }
 }
 
@@ -961,8 +1014,10 @@ mod tests {
         ))
         .expect_err("pressure above overflow");
         assert_eq!(e.path, "packs::kafka-producer::buffer_pressure_utilization");
-        let e = SignalsConfig::parse(&yaml("packs: {kafka: {request_latency_trend: {growth: 1}}}"))
-            .expect_err("growth");
+        let e = SignalsConfig::parse(&yaml(
+            "packs: {kafka: {request_latency_trend: {growth: 1}}}",
+        ))
+        .expect_err("growth");
         assert_eq!(e.path, "packs::kafka::request_latency_trend::growth");
     }
 }

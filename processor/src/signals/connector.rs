@@ -158,7 +158,9 @@ impl SignalsConnector {
         let after = self.engine.stats();
         self.counters.points.add(after.points - before.points);
         self.counters.signals.add(after.signals - before.signals);
-        self.counters.refused.add(after.refused_series - before.refused_series);
+        self.counters
+            .refused
+            .add(after.refused_series - before.refused_series);
         self.counters.series.set(self.engine.series() as i64);
         self.counters.subjects.set(self.engine.subjects() as i64);
     }

@@ -27,7 +27,9 @@
 use std::collections::HashMap;
 
 use kafka_obs_signal::{
-    Attributes, Evidence, Signal, SignalKind, Subject, SubjectBuilder, otlp::status, probes,
+    Attributes, Evidence, Signal, SignalKind, Subject, SubjectBuilder,
+    otlp::status,
+    probes,
     statuses::{Confidence, Sign},
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -459,7 +461,9 @@ impl Engine {
                 }
             }
             let key = row_key(resource_hash, attrs_hash, route.reader.tag());
-            if !self.rows.contains_key(&key) && !self.create_row(key, route.reader, resource, resource_hash, point) {
+            if !self.rows.contains_key(&key)
+                && !self.create_row(key, route.reader, resource, resource_hash, point)
+            {
                 continue;
             }
             let Some(row) = self.rows.get_mut(&key) else {
@@ -497,7 +501,10 @@ impl Engine {
             self.stats.refused_series += 1;
             let max = self.config.max_series;
             self.warn_once(63, || {
-                tracing::warn!(max_series = max, "signals: series limit reached; new series are ignored (counted)");
+                tracing::warn!(
+                    max_series = max,
+                    "signals: series limit reached; new series are ignored (counted)"
+                );
             });
             return false;
         }
@@ -537,7 +544,7 @@ impl Engine {
         let attributes = point
             .attributes
             .iter()
-            .filter(|kv| !self.level_keys.iter().any(|k| *k == kv.key))
+            .filter(|kv| !self.level_keys.contains(&kv.key))
             .filter_map(|kv| {
                 let v = point.attributes.attribute(&kv.key)?;
                 Some((kv.key.clone(), v.into_owned()))
@@ -677,7 +684,10 @@ impl Engine {
         if let Some(value) = controller {
             let cluster = cluster_of(&subject.subject);
             let cid = subject_id(&cluster);
-            self.clusters.entry(cid).or_default().record(key, value, row.time);
+            self.clusters
+                .entry(cid)
+                .or_default()
+                .record(key, value, row.time);
             if !self.touched_clusters.contains(&cid) {
                 self.touched_clusters.push(cid);
             }
@@ -693,7 +703,9 @@ impl Engine {
         };
         let since = now.saturating_sub(self.config.stale_after.as_nanos() as u64);
         for &cid in &self.touched_clusters {
-            let (Some(cluster), Some(subject)) = (self.clusters.get_mut(&cid), self.subjects.get_mut(&cid)) else {
+            let (Some(cluster), Some(subject)) =
+                (self.clusters.get_mut(&cid), self.subjects.get_mut(&cid))
+            else {
                 continue;
             };
             self.readings.clear();
@@ -874,14 +886,21 @@ fn reader_of(state: &RowState) -> Reader {
 
 /// The identity of a subject: a hash of its levels and values.
 fn subject_id(subject: &Subject) -> u64 {
-    subject.segments().iter().fold(0x9e37_79b9_7f4a_7c15, |h, s| {
-        fmix(h ^ hash_str(s.level()).rotate_left(17) ^ hash_str(s.value()))
-    })
+    subject
+        .segments()
+        .iter()
+        .fold(0x9e37_79b9_7f4a_7c15, |h, s| {
+            fmix(h ^ hash_str(s.level()).rotate_left(17) ^ hash_str(s.value()))
+        })
 }
 
 /// The cluster a subject belongs to: its segments up to the `cluster` level, or the root.
 fn cluster_of(subject: &Subject) -> Subject {
-    match subject.segments().iter().position(|s| s.level() == "cluster") {
+    match subject
+        .segments()
+        .iter()
+        .position(|s| s.level() == "cluster")
+    {
         Some(i) => Subject::from_pairs(
             subject.segments()[..=i]
                 .iter()

@@ -169,7 +169,11 @@ impl Tracker {
         kind: impl FnOnce(u16) -> Option<SignalKind>,
     ) -> Option<SignalKind> {
         let step = self.advance(state, time);
-        if step.changed { kind(step.streak) } else { None }
+        if step.changed {
+            kind(step.streak)
+        } else {
+            None
+        }
     }
 }
 
@@ -327,7 +331,11 @@ mod tests {
         let agreement = ConfidenceParams::default();
         let mut t = Tracker::default();
         let kind = |state: u8, streak: u16| {
-            let sign = if state == 0 { Sign::Stable } else { Sign::Degraded };
+            let sign = if state == 0 {
+                Sign::Stable
+            } else {
+                Sign::Degraded
+            };
             Some(status_kind(sign, Confidence::Tentative, streak, &agreement))
         };
         assert_eq!(t.observe(0, 1, |s| kind(0, s)), None);
@@ -338,7 +346,10 @@ mod tests {
         assert_eq!(t.observe(1, 3, |s| kind(1, s)), None);
         assert_eq!(t.observe(1, 4, |s| kind(1, s)), None);
         assert_eq!(t.streak(), 3);
-        assert_eq!(agreement.raise(Confidence::Tentative, t.streak()), Confidence::Confirmed);
+        assert_eq!(
+            agreement.raise(Confidence::Tentative, t.streak()),
+            Confidence::Confirmed
+        );
         assert_eq!(t.since(), 2);
         assert_eq!(
             t.observe(0, 6, |s| kind(0, s)),
@@ -347,5 +358,4 @@ mod tests {
         assert_eq!(t.observe(0, 7, |s| kind(0, s)), None);
         assert!(std::mem::size_of::<Tracker>() <= 16);
     }
-
 }

@@ -111,13 +111,10 @@ impl TrendDetector {
         let band = p.flat_band * previous.abs();
         let falls = value < previous - band;
 
-        let run_rise = self.rising >= p.rising_polls
-            && grew(self.rising_base, previous, p.growth);
+        let run_rise = self.rising >= p.rising_polls && grew(self.rising_base, previous, p.growth);
         let mut slope = 0.0;
-        let slope_rise = value > previous
-            && p.window >= 4
-            && self.window.len() == usize::from(p.window)
-            && {
+        let slope_rise =
+            value > previous && p.window >= 4 && self.window.len() == usize::from(p.window) && {
                 let (s, start, end) = theil_sen(&self.window);
                 slope = s;
                 start > 0.0 && end >= p.growth * start
@@ -127,7 +124,11 @@ impl TrendDetector {
             && self.falling_base > 0.0
             && previous * p.growth <= self.falling_base;
 
-        self.calm = if falls { 0 } else { self.calm.saturating_add(1) };
+        self.calm = if falls {
+            0
+        } else {
+            self.calm.saturating_add(1)
+        };
         self.state = match self.state {
             _ if rise => Trend::Diverging,
             Trend::Diverging if falls => Trend::Converging,
@@ -243,7 +244,9 @@ mod tests {
 
     #[test]
     fn a_rise_settles_on_a_plateau_and_converges_when_it_falls() {
-        let states = run(&[50.0, 150.0, 500.0, 500.0, 500.0, 410.0, 320.0, 230.0, 140.0, 50.0]);
+        let states = run(&[
+            50.0, 150.0, 500.0, 500.0, 500.0, 410.0, 320.0, 230.0, 140.0, 50.0,
+        ]);
         assert_eq!(states[2], Trend::Diverging);
         assert_eq!(states[3], Trend::Diverging);
         assert_eq!(states[4], Trend::Stable);

@@ -56,7 +56,9 @@ impl Default for UserRow {
 /// A Statuses kind raised by agreement; other kinds as they are.
 fn raised(kind: SignalKind, streak: u16, agreement: &ConfidenceParams) -> SignalKind {
     match kind {
-        SignalKind::Statuses(sign, base) => SignalKind::Statuses(sign, agreement.raise(base, streak)),
+        SignalKind::Statuses(sign, base) => {
+            SignalKind::Statuses(sign, agreement.raise(base, streak))
+        }
         other => other,
     }
 }
@@ -82,7 +84,14 @@ pub fn evaluate(
         UserKind::Threshold { bands, hysteresis } => {
             if let Some(v) = fresh_value(&r.vals, mask, METRIC) {
                 let level = band_level(v, bands, r.tracker.state(), *hysteresis);
-                emit_band(r, level, bands, Evidence::rule(name).with("value", v), &agreement, sink);
+                emit_band(
+                    r,
+                    level,
+                    bands,
+                    Evidence::rule(name).with("value", v),
+                    &agreement,
+                    sink,
+                );
             }
             band_reading(r, index, bands, &agreement, sink);
         }
@@ -114,7 +123,10 @@ pub fn evaluate(
                     _ => None,
                 }
             } else {
-                match (num.or_else(|| den.and(known(&r.vals, METRIC))), known(&r.vals, DENOMINATOR)) {
+                match (
+                    num.or_else(|| den.and(known(&r.vals, METRIC))),
+                    known(&r.vals, DENOMINATOR),
+                ) {
                     (Some(n), Some(d)) if d != 0.0 && (num.is_some() || den.is_some()) => {
                         Some((n / d, n, d))
                     }
@@ -137,11 +149,19 @@ pub fn evaluate(
                 let hit = matches!(step, CounterStep::Increase(d) if d >= *min);
                 match step {
                     CounterStep::Increase(d) if d >= *min => {
-                        sink.emit(*emit, Evidence::rule(name).with("delta", d).with("total", v).threshold(*min));
+                        sink.emit(
+                            *emit,
+                            Evidence::rule(name)
+                                .with("delta", d)
+                                .with("total", v)
+                                .threshold(*min),
+                        );
                     }
                     CounterStep::Reset { previous } => sink.emit(
                         SignalKind::Counters(counters::Sign::Reset),
-                        Evidence::rule(name).with("previous", previous).with("total", v),
+                        Evidence::rule(name)
+                            .with("previous", previous)
+                            .with("total", v),
                     ),
                     _ => {}
                 }
@@ -160,14 +180,29 @@ pub fn evaluate(
                 let evidence = trend.evidence();
                 let (level, kind) = match state {
                     Trend::Diverging => (2, Some(*emit)),
-                    Trend::Converging => (1, emit.status().map(|_| {
-                        SignalKind::Statuses(statuses::Sign::Converging, statuses::Confidence::Measured)
-                    })),
-                    Trend::Stable => (0, emit.status().map(|_| {
-                        SignalKind::Statuses(statuses::Sign::Stable, statuses::Confidence::Measured)
-                    })),
+                    Trend::Converging => (
+                        1,
+                        emit.status().map(|_| {
+                            SignalKind::Statuses(
+                                statuses::Sign::Converging,
+                                statuses::Confidence::Measured,
+                            )
+                        }),
+                    ),
+                    Trend::Stable => (
+                        0,
+                        emit.status().map(|_| {
+                            SignalKind::Statuses(
+                                statuses::Sign::Stable,
+                                statuses::Confidence::Measured,
+                            )
+                        }),
+                    ),
                 };
-                if let Some(kind) = r.tracker.observe(level, t, |s| kind.map(|k| raised(k, s, &agreement))) {
+                if let Some(kind) = r
+                    .tracker
+                    .observe(level, t, |s| kind.map(|k| raised(k, s, &agreement)))
+                {
                     sink.emit(
                         kind,
                         Evidence::rule(name)
@@ -182,7 +217,11 @@ pub fn evaluate(
                 }
             }
         }
-        UserKind::Storm { emit, events, within } => {
+        UserKind::Storm {
+            emit,
+            events,
+            within,
+        } => {
             if let Some(v) = fresh_value(&r.vals, mask, METRIC) {
                 match r.numerator.observe(v) {
                     CounterStep::Increase(d) => r.events.push_back((t, d)),
@@ -190,7 +229,9 @@ pub fn evaluate(
                         r.events.clear();
                         sink.emit(
                             SignalKind::Counters(counters::Sign::Reset),
-                            Evidence::rule(name).with("previous", previous).with("total", v),
+                            Evidence::rule(name)
+                                .with("previous", previous)
+                                .with("total", v),
                         );
                     }
                     _ => {}
@@ -207,10 +248,18 @@ pub fn evaluate(
                 let kind = if level == 1 {
                     Some(*emit)
                 } else {
-                    emit.status().map(|_| SignalKind::Statuses(statuses::Sign::Stable, statuses::Confidence::Measured))
+                    emit.status().map(|_| {
+                        SignalKind::Statuses(statuses::Sign::Stable, statuses::Confidence::Measured)
+                    })
                 };
-                if let Some(kind) = r.tracker.observe(level, t, |s| kind.map(|k| raised(k, s, &agreement))) {
-                    let span = r.events.front().map_or(0.0, |(at, _)| t.saturating_sub(*at) as f64 / 1e9);
+                if let Some(kind) = r
+                    .tracker
+                    .observe(level, t, |s| kind.map(|k| raised(k, s, &agreement)))
+                {
+                    let span = r
+                        .events
+                        .front()
+                        .map_or(0.0, |(at, _)| t.saturating_sub(*at) as f64 / 1e9);
                     sink.emit(
                         kind,
                         Evidence::rule(name)
@@ -225,9 +274,7 @@ pub fn evaluate(
             }
         }
         UserKind::Absence { recover, .. } => {
-            if fresh_value(&r.vals, mask, METRIC).is_some()
-                && r.tracker.state() == 1
-            {
+            if fresh_value(&r.vals, mask, METRIC).is_some() && r.tracker.state() == 1 {
                 let kind = *recover;
                 if let Some(kind) = r.tracker.observe(0, t, |_| kind) {
                     sink.emit(kind, Evidence::rule(name).with("absent", 0.0));
@@ -238,7 +285,13 @@ pub fn evaluate(
 }
 
 /// Absence rules: called by the engine's sweep for a series silent since `last_seen`.
-pub fn check_absence(r: &mut UserRow, rule: &UserRule, last_seen: u64, now: u64, sink: &mut Sink<'_>) {
+pub fn check_absence(
+    r: &mut UserRow,
+    rule: &UserRule,
+    last_seen: u64,
+    now: u64,
+    sink: &mut Sink<'_>,
+) {
     let UserKind::Absence { after, emit, .. } = &rule.kind else {
         return;
     };
@@ -272,7 +325,10 @@ fn emit_band(
     sink: &mut Sink<'_>,
 ) {
     let band = bands[usize::from(level).min(bands.len() - 1)];
-    if let Some(kind) = r.tracker.observe(level, sink.time, |s| Some(raised(band.emit, s, agreement))) {
+    if let Some(kind) = r
+        .tracker
+        .observe(level, sink.time, |s| Some(raised(band.emit, s, agreement)))
+    {
         let evidence = match band.above.or_else(|| bands.get(1).and_then(|b| b.above)) {
             Some(t) => evidence.threshold(t),
             None => evidence,
@@ -294,7 +350,9 @@ fn band_reading(
     let band = bands[usize::from(r.tracker.state()).min(bands.len() - 1)];
     let kind = raised(band.emit, r.tracker.streak(), agreement);
     if let Some(status) = kind.default_status() {
-        let confidence = kind.status().map_or(statuses::Confidence::Measured, |(_, c)| c);
+        let confidence = kind
+            .status()
+            .map_or(statuses::Confidence::Measured, |(_, c)| c);
         sink.status_index(index, status, confidence);
     }
 }

@@ -27,7 +27,10 @@ pub struct P {
 pub fn p(metric: &str, attrs: &[(&str, &str)], value: f64) -> P {
     P {
         metric: metric.to_string(),
-        attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         value,
     }
 }

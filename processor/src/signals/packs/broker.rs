@@ -36,11 +36,27 @@ const SLOTS: usize = 6;
 
 /// The metric-name table: what the `kafka` preset calls each input.
 pub const METRICS: &[Input] = &[
-    input("kafka.partition.under_replicated", Reader::Broker, UNDER_REPLICATED),
+    input(
+        "kafka.partition.under_replicated",
+        Reader::Broker,
+        UNDER_REPLICATED,
+    ),
     input("kafka.partition.offline", Reader::Broker, OFFLINE),
-    input("kafka.controller.active.count", Reader::Broker, ACTIVE_CONTROLLER),
-    input("kafka.network.processor.avg.idle.percent", Reader::Broker, NETWORK_IDLE),
-    input("kafka.request.handler.avg.idle.percent", Reader::Broker, HANDLER_IDLE),
+    input(
+        "kafka.controller.active.count",
+        Reader::Broker,
+        ACTIVE_CONTROLLER,
+    ),
+    input(
+        "kafka.network.processor.avg.idle.percent",
+        Reader::Broker,
+        NETWORK_IDLE,
+    ),
+    input(
+        "kafka.request.handler.avg.idle.percent",
+        Reader::Broker,
+        HANDLER_IDLE,
+    ),
     input("kafka.unclean.election.rate", Reader::Broker, UNCLEAN),
     Input {
         metric: "kafka.isr.operation.count",
@@ -116,8 +132,19 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
     let t = sink.time;
     let agreement = c.confidence;
     if let Some(v) = fresh_value(&r.vals, mask, UNDER_REPLICATED) {
-        let level = ladder(v, &[p.under_replicated_threshold], r.under_replicated.state(), c.hysteresis, false, false);
-        let sign = if level == 1 { Sign::Degraded } else { Sign::Stable };
+        let level = ladder(
+            v,
+            &[p.under_replicated_threshold],
+            r.under_replicated.state(),
+            c.hysteresis,
+            false,
+            false,
+        );
+        let sign = if level == 1 {
+            Sign::Degraded
+        } else {
+            Sign::Stable
+        };
         if let Some(kind) = r.under_replicated.observe(level, t, |streak| {
             Some(status_kind(sign, Confidence::Confirmed, streak, &agreement))
         }) {
@@ -130,29 +157,77 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
         }
     }
     if r.under_replicated.streak() > 0 {
-        let sign = if r.under_replicated.state() == 1 { Sign::Degraded } else { Sign::Stable };
-        sink.status(Rule::B1, sign, agreement.raise(Confidence::Confirmed, r.under_replicated.streak()));
+        let sign = if r.under_replicated.state() == 1 {
+            Sign::Degraded
+        } else {
+            Sign::Stable
+        };
+        sink.status(
+            Rule::B1,
+            sign,
+            agreement.raise(Confidence::Confirmed, r.under_replicated.streak()),
+        );
     }
 
     if let Some(v) = fresh_value(&r.vals, mask, OFFLINE) {
-        let level = ladder(v, &[p.offline_threshold], r.offline.state(), c.hysteresis, false, false);
-        threshold_status(&mut r.offline, level, Sign::Defective, Rule::B2, "offline_partitions", v, p.offline_threshold, c, sink);
+        let level = ladder(
+            v,
+            &[p.offline_threshold],
+            r.offline.state(),
+            c.hysteresis,
+            false,
+            false,
+        );
+        threshold_status(
+            &mut r.offline,
+            level,
+            Sign::Defective,
+            Rule::B2,
+            "offline_partitions",
+            v,
+            p.offline_threshold,
+            c,
+            sink,
+        );
     }
     status_reading(&r.offline, Sign::Defective, Rule::B2, c, sink);
 
     for (slot, tracker, min, bad, name) in [
-        (NETWORK_IDLE, &mut r.network, p.network_idle_min, resources::Sign::Timeout, "network_idle"),
-        (HANDLER_IDLE, &mut r.handler, p.request_handler_idle_min, resources::Sign::Deny, "request_handler_idle"),
+        (
+            NETWORK_IDLE,
+            &mut r.network,
+            p.network_idle_min,
+            resources::Sign::Timeout,
+            "network_idle",
+        ),
+        (
+            HANDLER_IDLE,
+            &mut r.handler,
+            p.request_handler_idle_min,
+            resources::Sign::Deny,
+            "request_handler_idle",
+        ),
     ] {
         if let Some(v) = fresh_value(&r.vals, mask, slot) {
             let level = ladder(v, &[min], tracker.state(), c.hysteresis, false, true);
-            let kind = SignalKind::Resources(if level == 1 { bad } else { resources::Sign::Grant });
+            let kind = SignalKind::Resources(if level == 1 {
+                bad
+            } else {
+                resources::Sign::Grant
+            });
             if let Some(kind) = tracker.observe(level, t, |_| Some(kind)) {
-                sink.emit(kind, Evidence::rule(Rule::B6.name()).with(name, v).threshold(min));
+                sink.emit(
+                    kind,
+                    Evidence::rule(Rule::B6.name()).with(name, v).threshold(min),
+                );
             }
         }
         if tracker.streak() > 0 {
-            let kind = SignalKind::Resources(if tracker.state() == 1 { bad } else { resources::Sign::Grant });
+            let kind = SignalKind::Resources(if tracker.state() == 1 {
+                bad
+            } else {
+                resources::Sign::Grant
+            });
             sink.reading_of(Rule::B6, kind, Confidence::Measured);
         }
     }
@@ -163,13 +238,19 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
             CounterStep::Reset { previous } => {
                 sink.emit(
                     SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::B7.name()).with("previous", previous).with("total", v),
+                    Evidence::rule(Rule::B7.name())
+                        .with("previous", previous)
+                        .with("total", v),
                 );
                 (0, 0.0)
             }
             CounterStep::First | CounterStep::Same => (0, 0.0),
         };
-        let sign = if level == 1 { Sign::Defective } else { Sign::Stable };
+        let sign = if level == 1 {
+            Sign::Defective
+        } else {
+            Sign::Stable
+        };
         if let Some(kind) = r.unclean_state.observe(level, t, |streak| {
             Some(status_kind(sign, Confidence::Measured, streak, &agreement))
         }) {
@@ -192,18 +273,28 @@ pub fn evaluate_isr(r: &mut IsrRow, mask: u32, sink: &mut Sink<'_>) {
     match r.shrinks.observe(v) {
         CounterStep::Increase(delta) => sink.emit(
             SignalKind::Members(members::Sign::Evict, members::Dimension::Peer),
-            Evidence::rule(Rule::B4.name()).with("isr_shrinks", delta).with("total", v),
+            Evidence::rule(Rule::B4.name())
+                .with("isr_shrinks", delta)
+                .with("total", v),
         ),
         CounterStep::Reset { previous } => sink.emit(
             SignalKind::Counters(counters::Sign::Reset),
-            Evidence::rule(Rule::B4.name()).with("previous", previous).with("total", v),
+            Evidence::rule(Rule::B4.name())
+                .with("previous", previous)
+                .with("total", v),
         ),
         CounterStep::First | CounterStep::Same => {}
     }
 }
 
 /// B5.
-pub fn evaluate_request(r: &mut RequestRow, mask: u32, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate_request(
+    r: &mut RequestRow,
+    mask: u32,
+    p: &BrokerPack,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     if let Some(v) = fresh_value(&r.vals, mask, 0) {
         let trend = r.trend.observe(v, &p.request_latency_trend);
         let (state, sign) = trend_sign(trend);
@@ -228,7 +319,11 @@ pub fn evaluate_request(r: &mut RequestRow, mask: u32, p: &BrokerPack, c: &Commo
             1 => Trend::Converging,
             _ => Trend::Stable,
         });
-        sink.status(Rule::B5, sign, c.confidence.raise(Confidence::Measured, r.state.streak()));
+        sink.status(
+            Rule::B5,
+            sign,
+            c.confidence.raise(Confidence::Measured, r.state.streak()),
+        );
     }
 }
 
@@ -267,7 +362,11 @@ impl ClusterState {
     pub fn evaluate(&mut self, since: u64, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
         self.members.retain(|m| m.2 >= since);
         let sum: f64 = self.members.iter().map(|m| m.1).sum();
-        self.zero_polls = if sum <= 0.0 { self.zero_polls.saturating_add(1) } else { 0 };
+        self.zero_polls = if sum <= 0.0 {
+            self.zero_polls.saturating_add(1)
+        } else {
+            0
+        };
         let level = if self.zero_polls >= p.controller_down_polls {
             2
         } else if self.zero_polls >= 1 {

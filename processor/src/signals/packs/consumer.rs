@@ -46,17 +46,57 @@ pub const PARTITION_LAG: u8 = 0;
 /// The metric-name table: what the `kafka-consumer` preset calls each input.
 pub const METRICS: &[Input] = &[
     input("kafka.consumer.records-lag-max", Reader::Consumer, LAG_MAX),
-    input("kafka.consumer.total.records-consumed-rate", Reader::Consumer, CONSUMED_RATE),
-    input("kafka.consumer.total.bytes-consumed-rate", Reader::Consumer, BYTES_RATE),
-    input("kafka.consumer.fetch-latency-avg", Reader::Consumer, FETCH_LATENCY),
-    input("kafka.consumer.assigned-partitions", Reader::Consumer, ASSIGNED),
-    input("kafka.consumer.commit-latency-avg", Reader::Consumer, COMMIT_LATENCY),
+    input(
+        "kafka.consumer.total.records-consumed-rate",
+        Reader::Consumer,
+        CONSUMED_RATE,
+    ),
+    input(
+        "kafka.consumer.total.bytes-consumed-rate",
+        Reader::Consumer,
+        BYTES_RATE,
+    ),
+    input(
+        "kafka.consumer.fetch-latency-avg",
+        Reader::Consumer,
+        FETCH_LATENCY,
+    ),
+    input(
+        "kafka.consumer.assigned-partitions",
+        Reader::Consumer,
+        ASSIGNED,
+    ),
+    input(
+        "kafka.consumer.commit-latency-avg",
+        Reader::Consumer,
+        COMMIT_LATENCY,
+    ),
     input("kafka.consumer.commit-rate", Reader::Consumer, COMMIT_RATE),
-    input("kafka.consumer.rebalance-latency-avg", Reader::Consumer, REBALANCE_LATENCY),
-    input("kafka.consumer.rebalance-total", Reader::Consumer, REBALANCE_TOTAL),
-    input("kafka.consumer.last-rebalance-seconds-ago", Reader::Consumer, LAST_REBALANCE_AGO),
-    input("kafka.consumer.last-poll-seconds-ago", Reader::Consumer, LAST_POLL_AGO),
-    input("kafka.consumer.records-lag", Reader::Partition, PARTITION_LAG),
+    input(
+        "kafka.consumer.rebalance-latency-avg",
+        Reader::Consumer,
+        REBALANCE_LATENCY,
+    ),
+    input(
+        "kafka.consumer.rebalance-total",
+        Reader::Consumer,
+        REBALANCE_TOTAL,
+    ),
+    input(
+        "kafka.consumer.last-rebalance-seconds-ago",
+        Reader::Consumer,
+        LAST_REBALANCE_AGO,
+    ),
+    input(
+        "kafka.consumer.last-poll-seconds-ago",
+        Reader::Consumer,
+        LAST_POLL_AGO,
+    ),
+    input(
+        "kafka.consumer.records-lag",
+        Reader::Partition,
+        PARTITION_LAG,
+    ),
 ];
 
 /// The attribute keys that name a partition's client row (for its consumption rate).
@@ -105,7 +145,9 @@ impl ClientRow {
     /// partitions. `None` when the rate is unknown.
     pub fn partition_rate(&self) -> Option<f64> {
         let rate = known(&self.vals, CONSUMED_RATE)?;
-        let partitions = known(&self.vals, ASSIGNED).filter(|p| *p >= 1.0).unwrap_or(1.0);
+        let partitions = known(&self.vals, ASSIGNED)
+            .filter(|p| *p >= 1.0)
+            .unwrap_or(1.0);
         Some(rate / partitions)
     }
 }
@@ -140,9 +182,17 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
     // C1-C3: records-lag-max.
     if let Some(lag) = fresh_value(&r.vals, mask, LAG_MAX) {
         let before = r.lag.state();
-        let over = ladder(lag, &[p.lag_overflow], u8::from(before == 2), c.hysteresis, false, false) == 1;
+        let over = ladder(
+            lag,
+            &[p.lag_overflow],
+            u8::from(before == 2),
+            c.hysteresis,
+            false,
+            false,
+        ) == 1;
         let previous = r.previous_lag.replace(lag);
-        let doubled = previous.is_some_and(|prev| lag > p.lag_growth_factor * prev && lag > p.lag_floor);
+        let doubled =
+            previous.is_some_and(|prev| lag > p.lag_growth_factor * prev && lag > p.lag_floor);
         let still_rising = before == 1 && previous.is_some_and(|prev| lag > prev);
         let state = if over {
             2
@@ -171,7 +221,9 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
             if state == 2 && before != 2 {
                 sink.emit(
                     SignalKind::Queues(queues::Sign::Overflow),
-                    Evidence::rule(Rule::C1.name()).with("lag", lag).threshold(p.lag_overflow),
+                    Evidence::rule(Rule::C1.name())
+                        .with("lag", lag)
+                        .threshold(p.lag_overflow),
                 );
             }
             sink.emit(kind, e);
@@ -188,8 +240,25 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
 
     // C6: fetch latency.
     if let Some(v) = fresh_value(&r.vals, mask, FETCH_LATENCY) {
-        let level = ladder(v, &[p.fetch_latency_degraded_ms], r.fetch.state(), c.hysteresis, false, false);
-        threshold_status(&mut r.fetch, level, Sign::Degraded, Rule::C6, "fetch_latency_ms", v, p.fetch_latency_degraded_ms, c, sink);
+        let level = ladder(
+            v,
+            &[p.fetch_latency_degraded_ms],
+            r.fetch.state(),
+            c.hysteresis,
+            false,
+            false,
+        );
+        threshold_status(
+            &mut r.fetch,
+            level,
+            Sign::Degraded,
+            Rule::C6,
+            "fetch_latency_ms",
+            v,
+            p.fetch_latency_degraded_ms,
+            c,
+            sink,
+        );
     }
     status_reading(&r.fetch, Sign::Degraded, Rule::C6, c, sink);
 
@@ -208,7 +277,10 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
         } else {
             resources::Sign::Grant
         };
-        if let Some(kind) = r.assignment.observe(level, t, |_| Some(SignalKind::Resources(sign))) {
+        if let Some(kind) = r
+            .assignment
+            .observe(level, t, |_| Some(SignalKind::Resources(sign)))
+        {
             let mut e = Evidence::rule(Rule::C7.name()).with("assigned_partitions", assigned);
             if let Some(total) = known(&r.vals, REBALANCE_TOTAL) {
                 e = e.with("rebalance_total", total);
@@ -231,7 +303,14 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
     if latency.is_some() || rate.is_some() {
         let slow = latency.map(|l| {
             let before = u8::from(r.commit.state() == 1);
-            ladder(l, &[p.commit_latency_sla_ms], before, c.hysteresis, false, false) == 1
+            ladder(
+                l,
+                &[p.commit_latency_sla_ms],
+                before,
+                c.hysteresis,
+                false,
+                false,
+            ) == 1
         });
         let consuming = known(&r.vals, CONSUMED_RATE).is_some_and(|v| v > 0.0)
             && known(&r.vals, ASSIGNED).is_some_and(|v| v > 0.0);
@@ -255,7 +334,11 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
         }
     }
     if r.commit.streak() > 0 {
-        sink.reading_of(Rule::C8, commit_kind(r.commit.state()), Confidence::Measured);
+        sink.reading_of(
+            Rule::C8,
+            commit_kind(r.commit.state()),
+            Confidence::Measured,
+        );
     }
 
     // C9: rebalance storms.
@@ -275,7 +358,9 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
                 let storm = delta >= 2.0 || gap.is_some_and(|g| g < interval);
                 if storm {
                     if r.storm.state() == 0 {
-                        r.storm_start = previous.filter(|_| gap.is_some_and(|g| g < interval)).unwrap_or(at);
+                        r.storm_start = previous
+                            .filter(|_| gap.is_some_and(|g| g < interval))
+                            .unwrap_or(at);
                         r.storm_count = if previous.is_some() && gap.is_some_and(|g| g < interval) {
                             delta + 1.0
                         } else {
@@ -289,7 +374,10 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
                     }) {
                         let mut e = Evidence::rule(Rule::C9.name())
                             .with("rebalances", r.storm_count)
-                            .with("span_seconds", at.saturating_sub(r.storm_start) as f64 / NANOS)
+                            .with(
+                                "span_seconds",
+                                at.saturating_sub(r.storm_start) as f64 / NANOS,
+                            )
                             .threshold(p.rebalance_storm_interval.as_secs_f64());
                         if let Some(g) = gap {
                             e = e.with("interval_seconds", g as f64 / NANOS);
@@ -302,14 +390,17 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
                 r.last_rebalance_at = None;
                 sink.emit(
                     SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::C9.name()).with("previous", previous).with("total", total),
+                    Evidence::rule(Rule::C9.name())
+                        .with("previous", previous)
+                        .with("total", total),
                 );
             }
             CounterStep::Same => {}
         }
     }
     if r.storm.state() == 1
-        && r.last_rebalance_at.is_none_or(|last| t.saturating_sub(last) >= interval)
+        && r.last_rebalance_at
+            .is_none_or(|last| t.saturating_sub(last) >= interval)
         && let Some(kind) = r.storm.observe(0, t, |_| {
             Some(SignalKind::Statuses(Sign::Stable, Confidence::Confirmed))
         })
@@ -319,7 +410,10 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
             kind,
             Evidence::rule(Rule::C9.name())
                 .with("rebalances", r.storm_count)
-                .with("span_seconds", end.saturating_sub(r.storm_start) as f64 / NANOS)
+                .with(
+                    "span_seconds",
+                    end.saturating_sub(r.storm_start) as f64 / NANOS,
+                )
                 .threshold(p.rebalance_storm_interval.as_secs_f64()),
         );
     }
@@ -329,8 +423,25 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
 
     // C10: slow rebalances.
     if let Some(v) = fresh_value(&r.vals, mask, REBALANCE_LATENCY) {
-        let level = ladder(v, &[p.rebalance_latency_degraded_ms], r.slow_rebalance.state(), c.hysteresis, false, false);
-        threshold_status(&mut r.slow_rebalance, level, Sign::Degraded, Rule::C10, "rebalance_latency_ms", v, p.rebalance_latency_degraded_ms, c, sink);
+        let level = ladder(
+            v,
+            &[p.rebalance_latency_degraded_ms],
+            r.slow_rebalance.state(),
+            c.hysteresis,
+            false,
+            false,
+        );
+        threshold_status(
+            &mut r.slow_rebalance,
+            level,
+            Sign::Degraded,
+            Rule::C10,
+            "rebalance_latency_ms",
+            v,
+            p.rebalance_latency_degraded_ms,
+            c,
+            sink,
+        );
     }
     status_reading(&r.slow_rebalance, Sign::Degraded, Rule::C10, c, sink);
 
@@ -372,7 +483,10 @@ pub fn evaluate_partition(
     };
     let verdict = r.window.observe(lag, rate, p);
     let kind = SignalKind::Statuses(verdict.status, verdict.confidence);
-    if let Some(kind) = r.tracker.observe(verdict.status.rank(), sink.time, |_| Some(kind)) {
+    if let Some(kind) = r
+        .tracker
+        .observe(verdict.status.rank(), sink.time, |_| Some(kind))
+    {
         let mut e = Evidence::rule(Rule::C4.name())
             .with("lag", lag)
             .with("window_readings", f64::from(verdict.window_readings))
@@ -427,14 +541,33 @@ pub(crate) fn threshold_status(
     if let Some(kind) = tracker.observe(level.min(1), sink.time, |streak| {
         Some(status_kind(sign, Confidence::Measured, streak, &agreement))
     }) {
-        sink.emit(kind, Evidence::rule(rule.name()).with(name, value).threshold(threshold));
+        sink.emit(
+            kind,
+            Evidence::rule(rule.name())
+                .with(name, value)
+                .threshold(threshold),
+        );
     }
 }
 
 /// The current reading of a [`threshold_status`] rule, for the subject's status.
-pub(crate) fn status_reading(tracker: &Tracker, bad: Sign, rule: Rule, c: &Common, sink: &mut Sink<'_>) {
+pub(crate) fn status_reading(
+    tracker: &Tracker,
+    bad: Sign,
+    rule: Rule,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     if tracker.streak() > 0 {
-        let sign = if tracker.state() >= 1 { bad } else { Sign::Stable };
-        sink.status(rule, sign, c.confidence.raise(Confidence::Measured, tracker.streak()));
+        let sign = if tracker.state() >= 1 {
+            bad
+        } else {
+            Sign::Stable
+        };
+        sink.status(
+            rule,
+            sign,
+            c.confidence.raise(Confidence::Measured, tracker.streak()),
+        );
     }
 }

@@ -84,7 +84,14 @@ pub fn evaluate_heap(r: &mut HeapRow, mask: u32, p: &JvmPack, c: &Common, sink: 
     {
         let ratio = used / max;
         let thresholds = [p.heap_diverging, p.heap_degraded, p.heap_defective];
-        let level = ladder(ratio, &thresholds, r.heap.state(), c.hysteresis, true, false);
+        let level = ladder(
+            ratio,
+            &thresholds,
+            r.heap.state(),
+            c.hysteresis,
+            true,
+            false,
+        );
         let sign = heap_sign(level);
         let agreement = c.confidence;
         if let Some(kind) = r.heap.observe(level, sink.time, |streak| {
@@ -112,11 +119,15 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut
         match r.count.observe(v) {
             CounterStep::Increase(delta) => sink.emit(
                 SignalKind::Counters(counters::Sign::Increment),
-                Evidence::rule(Rule::J2.name()).with("delta", delta).with("total", v),
+                Evidence::rule(Rule::J2.name())
+                    .with("delta", delta)
+                    .with("total", v),
             ),
             CounterStep::Reset { previous } => sink.emit(
                 SignalKind::Counters(counters::Sign::Reset),
-                Evidence::rule(Rule::J2.name()).with("previous", previous).with("total", v),
+                Evidence::rule(Rule::J2.name())
+                    .with("previous", previous)
+                    .with("total", v),
             ),
             CounterStep::First | CounterStep::Same => {}
         }
@@ -131,7 +142,9 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut
             CounterStep::Reset { previous } => {
                 sink.emit(
                     SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::J3.name()).with("previous", previous).with("total", v),
+                    Evidence::rule(Rule::J3.name())
+                        .with("previous", previous)
+                        .with("total", v),
                 );
                 None
             }
@@ -141,9 +154,26 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut
             && wall_ms > 0.0
         {
             let fraction = grew_ms / wall_ms;
-            let level = ladder(fraction, &[p.gc_pause_fraction], r.pause.state(), c.hysteresis, false, false);
+            let level = ladder(
+                fraction,
+                &[p.gc_pause_fraction],
+                r.pause.state(),
+                c.hysteresis,
+                false,
+                false,
+            );
             let before = r.pause.state();
-            threshold_status(&mut r.pause, level, Sign::Degraded, Rule::J3, "gc_time_fraction", fraction, p.gc_pause_fraction, c, sink);
+            threshold_status(
+                &mut r.pause,
+                level,
+                Sign::Degraded,
+                Rule::J3,
+                "gc_time_fraction",
+                fraction,
+                p.gc_pause_fraction,
+                c,
+                sink,
+            );
             if r.pause.state() != before
                 && let Some(last) = sink.out.last_mut()
             {

@@ -139,7 +139,8 @@ impl Sink<'_> {
 
     /// Emits one signal about another subject (a roll-up).
     pub fn emit_at(&mut self, subject: Subject, kind: SignalKind, evidence: Evidence) {
-        let mut signal = Signal::new(subject, kind, evidence, self.time).from_source(self.source_id);
+        let mut signal =
+            Signal::new(subject, kind, evidence, self.time).from_source(self.source_id);
         for (k, v) in self.attributes {
             signal.attributes.insert(k.clone(), v.clone());
         }

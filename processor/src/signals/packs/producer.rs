@@ -41,14 +41,42 @@ const SLOTS: usize = 8;
 
 /// The metric-name table: what the `kafka-producer` preset calls each input.
 pub const METRICS: &[Input] = &[
-    input("kafka.producer.buffer-available-bytes", Reader::Producer, AVAILABLE),
+    input(
+        "kafka.producer.buffer-available-bytes",
+        Reader::Producer,
+        AVAILABLE,
+    ),
     input("kafka.producer.buffer-total-bytes", Reader::Producer, TOTAL),
-    input("kafka.producer.buffer-exhausted-total", Reader::Producer, EXHAUSTED),
-    input("kafka.producer.batch-size-avg", Reader::Producer, BATCH_SIZE),
-    input("kafka.producer.record-send-rate", Reader::Producer, SEND_RATE),
-    input("kafka.producer.request-latency-avg", Reader::Producer, LATENCY),
-    input("kafka.producer.record-error-rate", Reader::Producer, ERROR_RATE),
-    input("kafka.producer.record-retry-rate", Reader::Producer, RETRY_RATE),
+    input(
+        "kafka.producer.buffer-exhausted-total",
+        Reader::Producer,
+        EXHAUSTED,
+    ),
+    input(
+        "kafka.producer.batch-size-avg",
+        Reader::Producer,
+        BATCH_SIZE,
+    ),
+    input(
+        "kafka.producer.record-send-rate",
+        Reader::Producer,
+        SEND_RATE,
+    ),
+    input(
+        "kafka.producer.request-latency-avg",
+        Reader::Producer,
+        LATENCY,
+    ),
+    input(
+        "kafka.producer.record-error-rate",
+        Reader::Producer,
+        ERROR_RATE,
+    ),
+    input(
+        "kafka.producer.record-retry-rate",
+        Reader::Producer,
+        RETRY_RATE,
+    ),
 ];
 
 /// State of one producer client or producer topic.
@@ -96,7 +124,14 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
     {
         let utilization = 1.0 - avail / total;
         let thresholds = [p.buffer_pressure_utilization, p.buffer_overflow_utilization];
-        let level = ladder(utilization, &thresholds, r.buffer.state(), c.hysteresis, false, false);
+        let level = ladder(
+            utilization,
+            &thresholds,
+            r.buffer.state(),
+            c.hysteresis,
+            false,
+            false,
+        );
         let kind = match level {
             2 => SignalKind::Queues(queues::Sign::Overflow),
             1 => LIMIT,
@@ -120,7 +155,11 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
     }
     match r.buffer.state() {
         2 => {
-            sink.reading_of(Rule::P1, SignalKind::Queues(queues::Sign::Overflow), Confidence::Measured);
+            sink.reading_of(
+                Rule::P1,
+                SignalKind::Queues(queues::Sign::Overflow),
+                Confidence::Measured,
+            );
             rollup = rollup.max(Sign::Degraded);
         }
         1 => rollup = rollup.max(Sign::Diverging),
@@ -133,7 +172,9 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
             CounterStep::Increase(delta) => {
                 sink.emit(
                     SignalKind::Counters(counters::Sign::Increment),
-                    Evidence::rule(Rule::P5.name()).with("delta", delta).with("total", v),
+                    Evidence::rule(Rule::P5.name())
+                        .with("delta", delta)
+                        .with("total", v),
                 );
                 sink.emit(
                     SignalKind::Queues(queues::Sign::Overflow),
@@ -142,7 +183,9 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
             }
             CounterStep::Reset { previous } => sink.emit(
                 SignalKind::Counters(counters::Sign::Reset),
-                Evidence::rule(Rule::P5.name()).with("previous", previous).with("total", v),
+                Evidence::rule(Rule::P5.name())
+                    .with("previous", previous)
+                    .with("total", v),
             ),
             CounterStep::First | CounterStep::Same => {}
         }
@@ -189,10 +232,9 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
             Trend::Diverging => (2, Sign::Diverging, Confidence::Measured),
         };
         let agreement = c.confidence;
-        if let Some(kind) = r
-            .latency_state
-            .observe(state, t, |streak| Some(status_kind(sign, base, streak, &agreement)))
-        {
+        if let Some(kind) = r.latency_state.observe(state, t, |streak| {
+            Some(status_kind(sign, base, streak, &agreement))
+        }) {
             let e = r.latency.evidence();
             sink.emit(
                 kind,
@@ -210,14 +252,23 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
         _ => Sign::Stable,
     };
     if r.latency_state.streak() > 0 {
-        let conf = c.confidence.raise(Confidence::Measured, r.latency_state.streak());
+        let conf = c
+            .confidence
+            .raise(Confidence::Measured, r.latency_state.streak());
         sink.status(Rule::P8, latency_sign, conf);
     }
     rollup = rollup.max(latency_sign);
 
     // P9: errors.
     if let Some(v) = fresh_value(&r.vals, mask, ERROR_RATE) {
-        let level = ladder(v, &[p.error_rate_threshold], r.errors.state(), c.hysteresis, false, false);
+        let level = ladder(
+            v,
+            &[p.error_rate_threshold],
+            r.errors.state(),
+            c.hysteresis,
+            false,
+            false,
+        );
         let kind = probe(level);
         if let Some(kind) = r.errors.observe(level, t, |_| Some(kind)) {
             sink.emit(
@@ -237,9 +288,18 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
 
     // P10: retries.
     if let Some(v) = fresh_value(&r.vals, mask, RETRY_RATE) {
-        let level = ladder(v, &[p.retry_rate_threshold], r.retries.state(), c.hysteresis, false, false);
-        let kind = (level == 1)
-            .then_some(SignalKind::Services(services::Sign::Retry, services::Dimension::Caller));
+        let level = ladder(
+            v,
+            &[p.retry_rate_threshold],
+            r.retries.state(),
+            c.hysteresis,
+            false,
+            false,
+        );
+        let kind = (level == 1).then_some(SignalKind::Services(
+            services::Sign::Retry,
+            services::Dimension::Caller,
+        ));
         if let Some(kind) = r.retries.observe(level, t, |_| kind) {
             sink.emit(
                 kind,
@@ -258,11 +318,21 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
     if client_level && any_fresh {
         let agreement = c.confidence;
         let kind = r.rollup.observe(rollup.rank(), t, |streak| {
-            Some(status_kind(rollup, Confidence::Tentative, streak, &agreement))
+            Some(status_kind(
+                rollup,
+                Confidence::Tentative,
+                streak,
+                &agreement,
+            ))
         });
         if let Some(kind) = kind {
-            let mut e = Evidence::rule(Rule::P11.name()).with("agreeing_polls", f64::from(r.rollup.streak()));
-            if let Some(u) = avail.zip(total).filter(|(_, t)| *t > 0.0).map(|(a, t)| 1.0 - a / t) {
+            let mut e = Evidence::rule(Rule::P11.name())
+                .with("agreeing_polls", f64::from(r.rollup.streak()));
+            if let Some(u) = avail
+                .zip(total)
+                .filter(|(_, t)| *t > 0.0)
+                .map(|(a, t)| 1.0 - a / t)
+            {
                 e = e.with("utilization", u);
             }
             if let Some(v) = known(&r.vals, LATENCY) {

@@ -76,7 +76,10 @@ pub fn evaluate(r: &mut TargetRow, mask: u32, p: &TargetsPack, sink: &mut Sink<'
             if let Some(kind) = r.down.observe(0, sink.time, |_| {
                 Some(SignalKind::Statuses(Sign::Stable, Confidence::Measured))
             }) {
-                sink.emit(kind, Evidence::rule(Rule::T1.name()).with("failed_polls", 0.0));
+                sink.emit(
+                    kind,
+                    Evidence::rule(Rule::T1.name()).with("failed_polls", 0.0),
+                );
             }
         }
     }
