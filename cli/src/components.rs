@@ -9,7 +9,7 @@ pub fn registry() -> Registry {
         receivers: kafka_obs_receiver::factories(),
         processors: kafka_obs_processor::factories(),
         exporters: kafka_obs_exporter::factories(),
-        connectors: Vec::new(),
+        connectors: kafka_obs_processor::connectors(),
         extensions: kafka_obs_extension::factories(),
     }
 }

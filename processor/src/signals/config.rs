@@ -1020,4 +1020,60 @@ mod tests {
         .expect_err("growth");
         assert_eq!(e.path, "packs::kafka::request_latency_trend::growth");
     }
+
+    #[test]
+    fn testdata_loads_to_the_expected_values() {
+        let all: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(include_str!("../../testdata/signals.yaml")).expect("yaml");
+        let defaults = SignalsConfig::parse(&all["signals"]).expect("defaults");
+        let mut expected = SignalsConfig::default();
+        expected.source_id = defaults.source_id.clone();
+        assert_eq!(defaults, expected);
+
+        let c = SignalsConfig::parse(&all["signals/custom"]).expect("custom");
+        let producer = c.packs.producer.expect("producer on");
+        assert_eq!(producer.buffer_overflow_utilization, 0.9);
+        assert_eq!(producer.latency_trend.rising_polls, 4);
+        assert_eq!(producer.latency_trend.window, 0);
+        assert_eq!(producer.error_rate_threshold, 0.0);
+        let consumer = c.packs.consumer.expect("consumer on");
+        assert_eq!(consumer.lag_overflow, 50_000.0);
+        assert_eq!(consumer.max_poll_interval, Duration::from_secs(600));
+        assert_eq!(consumer.lag_window, 10);
+        assert!(c.packs.broker.is_none() && c.packs.jvm.is_none() && c.packs.targets.is_none());
+        assert_eq!(c.heartbeat_every, 12);
+        assert_eq!(c.confidence.confirmed_after, 5);
+        assert_eq!(c.stale_after, Duration::from_secs(60));
+        assert_eq!(c.max_series, 50_000);
+        assert_eq!(c.source_id, "sidecar-7");
+        assert_eq!(c.subjects.levels().len(), 4);
+        let names: Vec<&str> = c.rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "latency-band",
+                "failure-share",
+                "processed",
+                "depth-trend",
+                "restarts",
+                "heartbeat"
+            ]
+        );
+        assert_eq!(
+            c.rules[0].matches,
+            [("route".to_string(), "/pay".to_string())]
+        );
+        assert!(matches!(
+            &c.rules[1].kind,
+            UserKind::Ratio {
+                of_increase: true,
+                each_increase: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            &c.rules[4].kind,
+            UserKind::Storm { events: 3, .. }
+        ));
+    }
 }

@@ -208,3 +208,133 @@ impl Connector for SignalsConnector {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kafka_obs_api::{
+        ComponentId, ComponentKind, HealthRegistry, Host, Output, OverflowPolicy, Route, Telemetry,
+    };
+    use kafka_obs_signal::otlp::logs::from_export_request;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+        number_data_point,
+    };
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    fn lag_request(lag: f64) -> ExportMetricsServiceRequest {
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                    attributes: vec![kv("service.name", "inventory")],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "kafka.consumer.records-lag-max".into(),
+                        data: Some(Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint {
+                                attributes: vec![kv("client-id", "inventory-consumer")],
+                                value: Some(number_data_point::Value::AsDouble(lag)),
+                                ..Default::default()
+                            }],
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    fn route(kind: &str) -> (Output, mpsc::Receiver<Batch>) {
+        let (tx, rx) = mpsc::channel(16);
+        let output = Output::new(vec![Route {
+            target: kind.to_string(),
+            tx,
+            policy: OverflowPolicy::Block,
+            dropped: Counter::default(),
+        }]);
+        (output, rx)
+    }
+
+    #[tokio::test]
+    async fn metrics_in_signals_and_status_gauge_out() {
+        let factory = SignalsConnectorFactory;
+        assert_eq!(factory.meta().type_name, "signals");
+        assert_eq!(factory.routes().len(), 2);
+        let config = factory
+            .validate(&serde_yaml_ng::from_str("packs: {kafka-consumer: }").expect("yaml"))
+            .expect("valid");
+        let id: ComponentId = "signals".parse().expect("id");
+        let telemetry = Telemetry::new();
+        let ctx = BuildContext {
+            id: id.clone(),
+            telemetry: telemetry.component(ComponentKind::Connector, &id),
+            health: HealthRegistry::default(),
+            host: Host::default(),
+            kinds: vec![DataKind::Metrics],
+        };
+        let connector = config.build(&ctx).expect("builds");
+        let (logs, mut logs_rx) = route("logs");
+        let (metrics, mut metrics_rx) = route("metrics");
+        let outputs = Outputs::new(BTreeMap::from([
+            (DataKind::Logs, logs),
+            (DataKind::Metrics, metrics),
+        ]));
+        let (tx, rx) = mpsc::channel(4);
+        let run = connector.run(
+            rx,
+            outputs,
+            RunContext {
+                id: id.clone(),
+                telemetry: ctx.telemetry.clone(),
+                health: ctx.health.clone(),
+                shutdown: CancellationToken::new(),
+            },
+        );
+        let task = tokio::spawn(run);
+        tx.send(Batch::Metrics(lag_request(12_000.0)))
+            .await
+            .expect("sent");
+        drop(tx);
+        task.await.expect("joins").expect("runs");
+
+        let mut signals = Vec::new();
+        while let Ok(batch) = logs_rx.try_recv() {
+            let Batch::Logs(request) = batch else {
+                panic!("logs route got {:?}", batch.kind());
+            };
+            signals.extend(from_export_request(&request).expect("decodes"));
+        }
+        let kinds: Vec<String> = signals.iter().map(|s| s.kind.to_string()).collect();
+        assert_eq!(kinds, ["Queues.OVERFLOW", "Statuses.DEGRADED.CONFIRMED"]);
+        assert_eq!(
+            signals[0].subject.qualified(),
+            "service=inventory/client=inventory-consumer"
+        );
+        let Ok(Batch::Metrics(status)) = metrics_rx.try_recv() else {
+            panic!("no status gauge");
+        };
+        let metric = &status.resource_metrics[0].scope_metrics[0].metrics[0];
+        assert_eq!(metric.name, "kafka_obs.status");
+        let samples = telemetry.render_prometheus();
+        assert!(
+            samples.contains("kafka_obs_signals_emitted_total{connector=\"signals\"} 2"),
+            "{samples}"
+        );
+    }
+}
