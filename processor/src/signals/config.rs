@@ -1026,8 +1026,10 @@ mod tests {
         let all: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(include_str!("../../testdata/signals.yaml")).expect("yaml");
         let defaults = SignalsConfig::parse(&all["signals"]).expect("defaults");
-        let mut expected = SignalsConfig::default();
-        expected.source_id = defaults.source_id.clone();
+        let expected = SignalsConfig {
+            source_id: defaults.source_id.clone(),
+            ..SignalsConfig::default()
+        };
         assert_eq!(defaults, expected);
 
         let c = SignalsConfig::parse(&all["signals/custom"]).expect("custom");
