@@ -314,6 +314,25 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
                 }
             }
         }
+        // A connector and a receiver/exporter may share a type name (`signals`), but a
+        // reference must say which one it means.
+        for (list, role, names, metas) in [
+            (&p.receivers, "receivers", &receiver_names, &receiver_metas),
+            (&p.exporters, "exporters", &exporter_names, &exporter_metas),
+        ] {
+            for r in list {
+                if lookup(names, r, metas).is_some()
+                    && lookup(&connector_names, r, &connector_metas).is_some()
+                {
+                    errors.push(
+                        format!("{ppath}::{role}"),
+                        format!(
+                            "`{r}` is defined both under `{role}:` and under `connectors:`; give one of them a name (e.g. `{r}/stream`) and reference that"
+                        ),
+                    );
+                }
+            }
+        }
         for r in &p.receivers {
             let path = format!("{ppath}::receivers");
             if let Some(id) = lookup(&receiver_names, r, &receiver_metas) {

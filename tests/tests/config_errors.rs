@@ -210,6 +210,21 @@ fn cases() -> Vec<Case> {
             &["receivers::otlp::protocols"],
         ),
         case(
+            "a receiver in a pipeline of a signal it cannot produce",
+            "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [jmx]\n      exporters: [debug]\n",
+            &["service::pipelines::logs::receivers", "receiver `jmx` cannot produce logs; it produces metrics"],
+        ),
+        case(
+            "a connector used on one side only",
+            "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\nconnectors:\n  signals:\nservice:\n  pipelines:\n    metrics:\n      receivers: [jmx]\n      exporters: [signals]\n",
+            &["connectors::signals", "as an exporter in one pipeline and as a receiver in another"],
+        ),
+        case(
+            "an unknown JMX preset",
+            "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\n    target_system: jvm,kafka-streams\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [jmx]\n      exporters: [debug]\n",
+            &["receivers::jmx::target_system", "kafka-streams"],
+        ),
+        case(
             "an alias defined twice",
             "exporters:\n  debug:\n  file:\n    path: /tmp/x\n  file/a:\n    path: /tmp/y\nreceivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n  otlp_grpc:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [debug]\n",
             &["receivers::otlp_grpc", "same component as `otlp`"],
