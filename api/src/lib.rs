@@ -12,6 +12,7 @@ pub mod data;
 pub mod health;
 pub mod id;
 pub mod output;
+pub mod storage;
 pub mod telemetry;
 
 pub use component::{
@@ -25,4 +26,7 @@ pub use data::{Batch, DataKind};
 pub use health::{ComponentStatus, HealthRegistry};
 pub use id::{ComponentId, ComponentKind, PipelineId};
 pub use output::{Output, OverflowPolicy, Route, SendError};
+pub use storage::{
+    PersistentQueue, PushOutcome, QueuedRecord, Storage, StorageCapability, StorageError,
+};
 pub use telemetry::{ComponentTelemetry, Counter, Gauge, Telemetry};

@@ -1,0 +1,671 @@
+//! Exporter `kafka`: the seed's "Option 2, Kafka monitoring Kafka". Batches become records
+//! on a topic per signal (logs, which carry the signal events, default to
+//! `__kafka-obs-signals`), encoded `otlp_proto` or `otlp_json` as OpenTelemetry's
+//! kafkareceiver reads them, one record per resource keyed by its source so a source's records
+//! land on one partition in order.
+//!
+//! The client is `rdkafka` (librdkafka, built from source without cmake), with
+//! `required_acks: all` and idempotence on by default: librdkafka's own retries then keep
+//! order and never duplicate within a partition. Each attempt waits for every record's
+//! delivery report; records that failed for a transient reason are retried by the shared
+//! retry layer (only those), a record that is too large or refused for good is dropped and
+//! counted, never retried. The producer is created on the first send, inside the runtime, so
+//! `build` starts no librdkafka threads.
+
+mod encode;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use rdkafka::ClientConfig;
+use rdkafka::client::Client;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use serde::Deserialize;
+
+use kafka_obs_api::config::de;
+use kafka_obs_api::{
+    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterConfig,
+    ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+};
+
+pub use encode::{Encoding, Keying, RECORD_OVERHEAD, Record, encode_value, record_key, records};
+
+use crate::delivery::{
+    self, DEFAULT_TIMEOUT, DeliveryError, DeliveryExporter, DeliverySettings, Outcome, RawQueue,
+    RawRetry, Transport,
+};
+use crate::resource_split::{key_of, per_resource};
+
+static META: FactoryMeta = FactoryMeta {
+    type_name: "kafka",
+    aliases: &[],
+    stability: Stability::Alpha,
+    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+    description: "Produces OTLP (protobuf or JSON) to Kafka topics, keyed by source, acks=all + idempotence",
+};
+
+/// The topic the signal events go to by default (the seed's).
+pub const SIGNALS_TOPIC: &str = "__kafka-obs-signals";
+
+/// Makes `kafka` exporters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KafkaExporterFactory;
+
+impl ExporterFactory for KafkaExporterFactory {
+    fn meta(&self) -> &FactoryMeta {
+        &META
+    }
+
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
+        Ok(Box::new(KafkaConfig::parse(config)?))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawSignal {
+    topic: Option<String>,
+    encoding: Encoding,
+}
+
+/// `required_acks`: `all` (or -1), 1 or 0, as a number or a string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawAcks {
+    Number(i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawProducer {
+    max_message_bytes: usize,
+    required_acks: RawAcks,
+    compression: String,
+    flush_max_messages: usize,
+    #[serde(deserialize_with = "de::duration")]
+    linger: Duration,
+}
+
+impl Default for RawProducer {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1_000_000,
+            required_acks: RawAcks::Text("all".into()),
+            compression: "none".into(),
+            flush_max_messages: 0,
+            linger: Duration::from_millis(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawSasl {
+    mechanism: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawKafkaTls {
+    insecure: bool,
+    ca_file: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuth {
+    sasl: Option<RawSasl>,
+    tls: Option<RawKafkaTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    brokers: Vec<String>,
+    client_id: String,
+    logs: RawSignal,
+    metrics: RawSignal,
+    traces: RawSignal,
+    partition_logs_by_resource_attributes: bool,
+    partition_metrics_by_resource_attributes: bool,
+    partition_traces_by_resource_attributes: bool,
+    producer: RawProducer,
+    auth: RawAuth,
+    #[serde(deserialize_with = "de::duration")]
+    timeout: Duration,
+    retry_on_failure: RawRetry,
+    sending_queue: RawQueue,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            brokers: vec!["localhost:9092".into()],
+            client_id: "kafka-obs".into(),
+            logs: RawSignal::default(),
+            metrics: RawSignal::default(),
+            traces: RawSignal::default(),
+            partition_logs_by_resource_attributes: false,
+            partition_metrics_by_resource_attributes: false,
+            partition_traces_by_resource_attributes: false,
+            producer: RawProducer::default(),
+            auth: RawAuth::default(),
+            timeout: DEFAULT_TIMEOUT,
+            retry_on_failure: RawRetry::default(),
+            sending_queue: RawQueue::default(),
+        }
+    }
+}
+
+/// Where and how one signal is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalTarget {
+    pub topic: String,
+    pub encoding: Encoding,
+    pub keying: Keying,
+}
+
+/// The validated configuration of a `kafka` exporter.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// metrics, logs, traces.
+    pub targets: [SignalTarget; 3],
+    pub max_message_bytes: usize,
+    /// librdkafka properties (bootstrap servers, acks, idempotence, compression, auth).
+    pub properties: Vec<(String, String)>,
+    pub delivery: DeliverySettings,
+}
+
+fn target(
+    raw: &RawSignal,
+    key: &str,
+    default_topic: &str,
+    by_attrs: bool,
+) -> Result<SignalTarget, ComponentConfigError> {
+    let topic = raw
+        .topic
+        .clone()
+        .unwrap_or_else(|| default_topic.to_string());
+    if topic.is_empty()
+        || topic.len() > 249
+        || !topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(ComponentConfigError::new(
+            "topic",
+            format!(
+                "{topic:?} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)"
+            ),
+        )
+        .within(key));
+    }
+    Ok(SignalTarget {
+        topic,
+        encoding: raw.encoding,
+        keying: Keying {
+            by_resource_attributes: by_attrs,
+        },
+    })
+}
+
+impl KafkaConfig {
+    pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
+        let raw: RawConfig = parse_component_config(value)?;
+        if raw.brokers.is_empty() || raw.brokers.iter().any(|b| b.trim().is_empty()) {
+            return Err(ComponentConfigError::new(
+                "brokers",
+                "must not be empty; list host:port addresses such as [kafka-1:9092]",
+            ));
+        }
+        if let Some(b) = raw.brokers.iter().find(|b| !b.contains(':')) {
+            return Err(ComponentConfigError::new(
+                "brokers",
+                format!("{b:?} is not host:port, such as kafka-1:9092"),
+            ));
+        }
+        let targets = [
+            target(
+                &raw.metrics,
+                "metrics",
+                "otlp_metrics",
+                raw.partition_metrics_by_resource_attributes,
+            )?,
+            target(
+                &raw.logs,
+                "logs",
+                SIGNALS_TOPIC,
+                raw.partition_logs_by_resource_attributes,
+            )?,
+            target(
+                &raw.traces,
+                "traces",
+                "otlp_spans",
+                raw.partition_traces_by_resource_attributes,
+            )?,
+        ];
+        let p = &raw.producer;
+        let perr = |k: &str, m: String| ComponentConfigError::new(k, m).within("producer");
+        if p.max_message_bytes < 1024 {
+            return Err(perr(
+                "max_message_bytes",
+                "must be at least 1024 (the broker's default is 1000000)".into(),
+            ));
+        }
+        let acks = match &p.required_acks {
+            RawAcks::Number(-1) => "all",
+            RawAcks::Number(0) => "0",
+            RawAcks::Number(1) => "1",
+            RawAcks::Text(t) if t == "all" || t == "-1" => "all",
+            RawAcks::Text(t) if t == "1" => "1",
+            RawAcks::Text(t) if t == "0" => "0",
+            other => {
+                return Err(perr(
+                    "required_acks",
+                    format!("{other:?} is not one of all (-1), 1, 0"),
+                ));
+            }
+        };
+        let compression = p.compression.as_str();
+        if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&compression) {
+            return Err(perr(
+                "compression",
+                format!("{compression:?} is not one of none, gzip, snappy, lz4, zstd"),
+            ));
+        }
+        let delivery = delivery::resolve(raw.timeout, &raw.retry_on_failure, &raw.sending_queue)?;
+        let mut props: Vec<(String, String)> = vec![
+            ("bootstrap.servers".into(), raw.brokers.join(",")),
+            ("client.id".into(), raw.client_id.clone()),
+            ("acks".into(), acks.into()),
+            // Idempotence keeps order and prevents duplicates across librdkafka's own
+            // retries; it requires acks=all.
+            ("enable.idempotence".into(), (acks == "all").to_string()),
+            ("compression.type".into(), compression.into()),
+            (
+                "message.max.bytes".into(),
+                (p.max_message_bytes + RECORD_OVERHEAD).to_string(),
+            ),
+            // librdkafka gives up on a record just before our attempt ends, so its report
+            // arrives (and a stuck producer can be replaced) and a retry never races an old
+            // copy still queued inside the client.
+            (
+                "message.timeout.ms".into(),
+                (delivery.timeout.as_millis() * 9 / 10).max(1).to_string(),
+            ),
+            ("linger.ms".into(), p.linger.as_millis().to_string()),
+        ];
+        if p.flush_max_messages > 0 {
+            props.push((
+                "batch.num.messages".into(),
+                p.flush_max_messages.to_string(),
+            ));
+        }
+        auth_properties(&raw.auth, &mut props)?;
+        Ok(Self {
+            targets,
+            max_message_bytes: p.max_message_bytes,
+            properties: props,
+            delivery,
+        })
+    }
+
+    /// The transport alone (no producer yet), for tests and benchmarks.
+    pub fn transport(&self) -> KafkaTransport {
+        KafkaTransport {
+            properties: self.properties.clone(),
+            producer: Mutex::new(None),
+            targets: self.targets.clone(),
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+}
+
+/// `auth.sasl` and `auth.tls` as librdkafka properties.
+fn auth_properties(
+    auth: &RawAuth,
+    props: &mut Vec<(String, String)>,
+) -> Result<(), ComponentConfigError> {
+    let tls = auth.tls.as_ref().filter(|t| !t.insecure);
+    let sasl = auth.sasl.as_ref();
+    let protocol = match (sasl.is_some(), tls.is_some()) {
+        (true, true) => "sasl_ssl",
+        (true, false) => "sasl_plaintext",
+        (false, true) => "ssl",
+        (false, false) => "plaintext",
+    };
+    props.push(("security.protocol".into(), protocol.into()));
+    if let Some(s) = sasl {
+        let err = |k: &str, m: &str| {
+            ComponentConfigError::new(k, m)
+                .within("sasl")
+                .within("auth")
+        };
+        let mechanism = s.mechanism.as_deref().unwrap_or("PLAIN");
+        if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism) {
+            return Err(err(
+                "mechanism",
+                "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+            ));
+        }
+        let user = s.username.as_deref().filter(|u| !u.is_empty());
+        let pass = s.password.as_deref();
+        let (Some(user), Some(pass)) = (user, pass) else {
+            return Err(err(
+                "username",
+                "username and password are required with sasl",
+            ));
+        };
+        props.push(("sasl.mechanism".into(), mechanism.into()));
+        props.push(("sasl.username".into(), user.into()));
+        props.push(("sasl.password".into(), pass.into()));
+    }
+    if let Some(t) = tls {
+        if let Some(ca) = &t.ca_file {
+            props.push(("ssl.ca.location".into(), ca.clone()));
+        }
+        match (&t.cert_file, &t.key_file) {
+            (Some(c), Some(k)) => {
+                props.push(("ssl.certificate.location".into(), c.clone()));
+                props.push(("ssl.key.location".into(), k.clone()));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ComponentConfigError::new(
+                    "cert_file",
+                    "cert_file and key_file go together",
+                )
+                .within("tls")
+                .within("auth"));
+            }
+        }
+        if t.insecure_skip_verify {
+            props.push(("enable.ssl.certificate.verification".into(), "false".into()));
+        }
+    }
+    Ok(())
+}
+
+impl ExporterConfig for KafkaConfig {
+    fn queue(&self) -> QueueSettings {
+        self.delivery.queue.runtime_queue()
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+        Ok(Box::new(DeliveryExporter::build(
+            self.transport(),
+            self.delivery.clone(),
+            ctx,
+        )?))
+    }
+}
+
+/// Produces the records of one batch and waits for their delivery reports.
+pub struct KafkaTransport {
+    properties: Vec<(String, String)>,
+    /// Created on first use; replaced after a fatal error (an idempotent producer cannot
+    /// continue after one, e.g. when a restarted broker forgot its producer id).
+    producer: Mutex<Option<Arc<FutureProducer>>>,
+    targets: [SignalTarget; 3],
+    max_message_bytes: usize,
+}
+
+fn target_index(kind: DataKind) -> usize {
+    match kind {
+        DataKind::Metrics => 0,
+        DataKind::Logs => 1,
+        DataKind::Traces => 2,
+    }
+}
+
+/// Errors that no retry can fix.
+fn is_permanent(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+        )
+    )
+}
+
+impl KafkaTransport {
+    fn producer(&self) -> Result<Arc<FutureProducer>, DeliveryError> {
+        let mut slot = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = slot.as_ref() {
+            return Ok(p.clone());
+        }
+        let mut cc = ClientConfig::new();
+        for (k, v) in &self.properties {
+            cc.set(k, v);
+        }
+        let p = Arc::new(cc.create::<FutureProducer>().map_err(|e| {
+            DeliveryError::permanent(format!("cannot create the Kafka producer: {e}"))
+        })?);
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Drops a producer that hit a fatal error or timed out a whole attempt, so the next
+    /// attempt starts a fresh one. An idempotent producer cannot continue after a fatal
+    /// error, and one whose broker lost its state (a restarted in-memory broker, a new
+    /// cluster behind the same address) can wait on its old producer id forever.
+    fn reset_if_stuck(&self, producer: &Arc<FutureProducer>, timed_out: bool) {
+        let client: &Client<_> = producer.client();
+        let fatal = client.fatal_error();
+        if fatal.is_none() && !timed_out {
+            return;
+        }
+        match &fatal {
+            Some((code, reason)) => {
+                tracing::warn!(?code, %reason, "Kafka producer hit a fatal error; starting a new one");
+            }
+            None => tracing::warn!("Kafka records timed out; starting a new producer"),
+        }
+        let old = {
+            let mut slot = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.as_ref().is_some_and(|p| Arc::ptr_eq(p, producer)) {
+                slot.take()
+            } else {
+                None
+            }
+        };
+        // Destroying a client may wait on its threads: not on a runtime worker.
+        if let Some(old) = old {
+            tokio::task::spawn_blocking(move || drop(old));
+        }
+    }
+
+    /// Waits until everything produced so far is delivered (benchmarks, shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        let p = self
+            .producer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(p) = p {
+            let _ = p.flush(timeout);
+        }
+    }
+
+    async fn produce(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
+        let producer = self.producer()?;
+        let target = &self.targets[target_index(batch.kind())];
+        let (recs, oversized) = records(
+            batch.clone(),
+            target.encoding,
+            &target.keying,
+            self.max_message_bytes,
+        )
+        .map_err(DeliveryError::permanent)?;
+        let mut outcome = Outcome::default();
+        for o in &oversized {
+            let items = o.batch.item_count() as u64;
+            outcome.rejected += items;
+            outcome.reason = Some(format!(
+                "a single item needs a {}-byte record, over producer::max_message_bytes ({}); dropped",
+                o.bytes, self.max_message_bytes
+            ));
+        }
+        // Enqueue every record in order first (librdkafka keeps that order per partition),
+        // then wait for the delivery reports.
+        let mut waiting = Vec::with_capacity(recs.len());
+        for rec in recs {
+            let fut = loop {
+                let r = FutureRecord::to(&target.topic)
+                    .key(&rec.key)
+                    .payload(&rec.value);
+                match producer.send_result(r) {
+                    Ok(f) => break Ok(f),
+                    Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => break Err(e),
+                }
+            };
+            waiting.push((rec.batch, fut));
+        }
+        let mut failed: Option<Batch> = None;
+        let mut last_error = String::new();
+        let mut timed_out = false;
+        for (part, fut) in waiting {
+            let items = part.item_count() as u64;
+            let result = match fut {
+                Ok(f) => match f.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(e),
+                    Err(_) => Err(KafkaError::Canceled),
+                },
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => outcome.delivered += items,
+                Err(e) if is_permanent(&e) => {
+                    outcome.rejected += items;
+                    outcome.reason = Some(format!("topic {}: {e}", target.topic));
+                }
+                Err(e) => {
+                    timed_out |= e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageTimedOut);
+                    last_error = format!("topic {}: {e}", target.topic);
+                    match &mut failed {
+                        None => failed = Some(part),
+                        Some(f) => {
+                            let _ = f.append(part);
+                        }
+                    }
+                }
+            }
+        }
+        if failed.is_some() {
+            self.reset_if_stuck(&producer, timed_out);
+        }
+        match failed {
+            None => Ok(outcome),
+            Some(rest) => Err(DeliveryError::Retryable {
+                reason: last_error,
+                remaining: Some(rest),
+                partial: outcome,
+                throttle: None,
+            }),
+        }
+    }
+}
+
+impl Transport for KafkaTransport {
+    fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+        self.produce(batch).boxed()
+    }
+
+    /// One part per resource, keyed like its record, so one source stays in order.
+    fn keyed(&self, batch: Batch) -> Vec<(Option<u64>, Batch)> {
+        let keying = &self.targets[target_index(batch.kind())].keying;
+        per_resource(batch)
+            .into_iter()
+            .map(|p| {
+                (
+                    Some(key_of(&record_key(p.resource.as_ref(), keying))),
+                    p.batch,
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    fn prop<'a>(c: &'a KafkaConfig, k: &str) -> Option<&'a str> {
+        c.properties
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn defaults_are_safe_and_familiar() {
+        let c = KafkaConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
+        assert_eq!(c.targets[1].topic, SIGNALS_TOPIC);
+        assert_eq!(c.targets[0].topic, "otlp_metrics");
+        assert_eq!(c.targets[2].topic, "otlp_spans");
+        assert_eq!(c.targets[1].encoding, Encoding::OtlpProto);
+        assert_eq!(prop(&c, "acks"), Some("all"));
+        assert_eq!(prop(&c, "enable.idempotence"), Some("true"));
+        assert_eq!(prop(&c, "security.protocol"), Some("plaintext"));
+        assert_eq!(c.max_message_bytes, 1_000_000);
+        assert_eq!(c.delivery, DeliverySettings::default());
+    }
+
+    #[test]
+    fn testdata_matches_the_typed_config() {
+        let c = KafkaConfig::parse(&yaml(include_str!("../testdata/kafka.yaml"))).unwrap();
+        assert_eq!(prop(&c, "bootstrap.servers"), Some("k1:9092,k2:9092"));
+        assert_eq!(prop(&c, "client.id"), Some("sidecar-1"));
+        assert_eq!(prop(&c, "acks"), Some("1"));
+        assert_eq!(prop(&c, "enable.idempotence"), Some("false"));
+        assert_eq!(prop(&c, "compression.type"), Some("zstd"));
+        assert_eq!(prop(&c, "batch.num.messages"), Some("500"));
+        assert_eq!(prop(&c, "security.protocol"), Some("sasl_ssl"));
+        assert_eq!(prop(&c, "sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(prop(&c, "ssl.ca.location"), Some("/etc/kafka/ca.pem"));
+        assert_eq!(c.targets[1].encoding, Encoding::OtlpJson);
+        assert_eq!(c.targets[1].topic, "signals-json");
+        assert!(c.targets[0].keying.by_resource_attributes);
+        assert_eq!(c.max_message_bytes, 500_000);
+    }
+
+    #[test]
+    fn errors_name_their_key() {
+        let e = KafkaConfig::parse(&yaml("brokers: []")).unwrap_err();
+        assert_eq!(e.path, "brokers");
+        let e = KafkaConfig::parse(&yaml("logs: {topic: 'bad topic'}")).unwrap_err();
+        assert_eq!(e.path, "logs::topic");
+        let e = KafkaConfig::parse(&yaml("producer: {required_acks: 2}")).unwrap_err();
+        assert_eq!(e.path, "producer::required_acks");
+        let e = KafkaConfig::parse(&yaml("producer: {compression: brotli}")).unwrap_err();
+        assert_eq!(e.path, "producer::compression");
+        let e = KafkaConfig::parse(&yaml("auth: {sasl: {mechanism: PLAIN}}")).unwrap_err();
+        assert_eq!(e.path, "auth::sasl::username");
+        let e = KafkaConfig::parse(&yaml("logs: {encoding: avro}")).unwrap_err();
+        assert_eq!(e.path, "logs::encoding");
+    }
+}

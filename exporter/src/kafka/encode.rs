@@ -1,0 +1,240 @@
+//! Batches as Kafka records: one record per resource (so a source's data is one keyed stream),
+//! encoded as `otlp_proto` (an `Export*ServiceRequest` in protobuf) or `otlp_json` (the same
+//! request as OTLP/JSON), which is what OpenTelemetry's kafkareceiver reads. A record over the
+//! size limit is split in halves until each part fits; a single item that cannot fit is
+//! refused with its size.
+
+use prost::Message;
+use serde::Deserialize;
+
+use kafka_obs_api::Batch;
+
+use crate::otlp_json;
+use crate::resource_split::{attribute_text, per_resource, resource_identity};
+
+/// Record encodings, named as the Collector's kafka exporter names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    #[default]
+    OtlpProto,
+    OtlpJson,
+}
+
+/// Bytes a record needs beyond key and value (record header, batch share); kept generous
+/// so a record we accept is never refused by the broker for size.
+pub const RECORD_OVERHEAD: usize = 128;
+
+/// One record ready to produce, with the part of the batch it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub batch: Batch,
+}
+
+/// A single item that cannot fit in one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Oversized {
+    pub bytes: usize,
+    pub batch: Batch,
+}
+
+/// How records are keyed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Keying {
+    /// `partition_*_by_resource_attributes`: the key is every resource attribute.
+    pub by_resource_attributes: bool,
+}
+
+/// The record key of a resource: its source (`service.instance.id`, the signal source id)
+/// when present, else (or with `by_resource_attributes`) all its attributes.
+pub fn record_key(
+    resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>,
+    keying: &Keying,
+) -> String {
+    if !keying.by_resource_attributes
+        && let Some(source) = resource.and_then(|r| {
+            r.attributes
+                .iter()
+                .find(|kv| kv.key == "service.instance.id")
+                .and_then(|kv| attribute_text(kv.value.as_ref()))
+        })
+    {
+        return source;
+    }
+    resource_identity(resource, &[])
+}
+
+pub fn encode_value(batch: &Batch, encoding: Encoding) -> Result<Vec<u8>, String> {
+    match encoding {
+        Encoding::OtlpProto => Ok(match batch {
+            Batch::Metrics(r) => r.encode_to_vec(),
+            Batch::Logs(r) => r.encode_to_vec(),
+            Batch::Traces(r) => r.encode_to_vec(),
+        }),
+        Encoding::OtlpJson => otlp_json::to_json_line(batch)
+            .map(String::into_bytes)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The records of `batch`, each at most `max_bytes`, plus the items that cannot fit.
+pub fn records(
+    batch: Batch,
+    encoding: Encoding,
+    keying: &Keying,
+    max_bytes: usize,
+) -> Result<(Vec<Record>, Vec<Oversized>), String> {
+    let mut out = Vec::new();
+    let mut oversized = Vec::new();
+    for part in per_resource(batch) {
+        let key = record_key(part.resource.as_ref(), keying).into_bytes();
+        fit(
+            part.batch,
+            &key,
+            encoding,
+            max_bytes,
+            &mut out,
+            &mut oversized,
+        )?;
+    }
+    Ok((out, oversized))
+}
+
+fn fit(
+    batch: Batch,
+    key: &[u8],
+    encoding: Encoding,
+    max_bytes: usize,
+    out: &mut Vec<Record>,
+    oversized: &mut Vec<Oversized>,
+) -> Result<(), String> {
+    let value = encode_value(&batch, encoding)?;
+    let size = value.len() + key.len() + RECORD_OVERHEAD;
+    if size <= max_bytes {
+        out.push(Record {
+            key: key.to_vec(),
+            value,
+            batch,
+        });
+        return Ok(());
+    }
+    let items = batch.item_count();
+    if items <= 1 {
+        oversized.push(Oversized { bytes: size, batch });
+        return Ok(());
+    }
+    let mut rest = batch;
+    let Some(front) = rest.split_off_front(items / 2) else {
+        oversized.push(Oversized {
+            bytes: size,
+            batch: rest,
+        });
+        return Ok(());
+    };
+    fit(front, key, encoding, max_bytes, out, oversized)?;
+    fit(rest, key, encoding, max_bytes, out, oversized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    fn s(v: &str) -> Option<AnyValue> {
+        Some(AnyValue {
+            value: Some(Value::StringValue(v.into())),
+        })
+    }
+
+    fn batch(sources: &[&str], per: usize, body: usize) -> Batch {
+        Batch::Logs(ExportLogsServiceRequest {
+            resource_logs: sources
+                .iter()
+                .map(|src| ResourceLogs {
+                    resource: Some(Resource {
+                        attributes: vec![
+                            KeyValue {
+                                key: "service.name".into(),
+                                value: s("kafka-obs"),
+                                ..Default::default()
+                            },
+                            KeyValue {
+                                key: "service.instance.id".into(),
+                                value: s(src),
+                                ..Default::default()
+                            },
+                        ],
+                        ..Default::default()
+                    }),
+                    scope_logs: vec![ScopeLogs {
+                        log_records: (0..per)
+                            .map(|i| LogRecord {
+                                time_unix_nano: i as u64,
+                                body: s(&"x".repeat(body)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn one_record_per_source_keyed_by_source() {
+        let (recs, over) = records(
+            batch(&["a", "b"], 3, 10),
+            Encoding::OtlpProto,
+            &Keying::default(),
+            1 << 20,
+        )
+        .unwrap();
+        assert!(over.is_empty());
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].key, b"a");
+        assert_eq!(recs[1].batch.item_count(), 3);
+        let keyed = Keying {
+            by_resource_attributes: true,
+        };
+        let (recs, _) = records(batch(&["a"], 1, 1), Encoding::OtlpJson, &keyed, 1 << 20).unwrap();
+        assert_eq!(recs[0].key, b"service.instance.id=a,service.name=kafka-obs");
+        assert!(recs[0].value.starts_with(b"{\"resourceLogs\""));
+    }
+
+    #[test]
+    fn oversized_records_split_and_single_items_are_refused() {
+        let (recs, over) = records(
+            batch(&["a"], 100, 100),
+            Encoding::OtlpProto,
+            &Keying::default(),
+            2000,
+        )
+        .unwrap();
+        assert!(over.is_empty());
+        assert!(recs.len() > 5);
+        assert!(
+            recs.iter()
+                .all(|r| r.value.len() + r.key.len() + RECORD_OVERHEAD <= 2000)
+        );
+        assert_eq!(
+            recs.iter().map(|r| r.batch.item_count()).sum::<usize>(),
+            100
+        );
+        let (recs, over) = records(
+            batch(&["a"], 3, 5000),
+            Encoding::OtlpProto,
+            &Keying::default(),
+            2000,
+        )
+        .unwrap();
+        assert!(recs.is_empty());
+        assert_eq!(over.len(), 3);
+    }
+}

@@ -1,0 +1,418 @@
+//! Exporter `otlp` (alias `otlp_grpc`): OTLP over gRPC to a Collector or any OTLP backend,
+//! for metrics, logs and traces, with the Collector's keys (`endpoint`, `tls`, `headers`,
+//! `compression`, `timeout`, `retry_on_failure`, `sending_queue`).
+//!
+//! The transport sends one `Export*ServiceRequest` per batch and classifies failures the way
+//! the OTLP specification says: UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED,
+//! CANCELLED, OUT_OF_RANGE and DATA_LOSS are retried; everything else (INVALID_ARGUMENT,
+//! UNAUTHENTICATED, ...) is a permanent refusal. A `partial_success` reply is logged and its
+//! rejected count is counted, never retried. The channel connects lazily on the first send
+//! (inside the runtime), so `build` spawns nothing.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+
+use kafka_obs_api::config::de;
+use kafka_obs_api::{
+    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterConfig,
+    ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+};
+
+use crate::delivery::{
+    self, DEFAULT_TIMEOUT, DeliveryError, DeliveryExporter, DeliverySettings, Outcome, RawQueue,
+    RawRetry, Transport,
+};
+use crate::tls::TlsConfig;
+
+static META: FactoryMeta = FactoryMeta {
+    type_name: "otlp",
+    aliases: &["otlp_grpc"],
+    stability: Stability::Beta,
+    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+    description: "Sends OTLP over gRPC (TLS, headers, gzip) with retries and a memory or disk queue",
+};
+
+/// Makes `otlp` exporters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OtlpGrpcExporterFactory;
+
+impl ExporterFactory for OtlpGrpcExporterFactory {
+    fn meta(&self) -> &FactoryMeta {
+        &META
+    }
+
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
+        Ok(Box::new(OtlpGrpcConfig::parse(config)?))
+    }
+}
+
+/// `compression` of the OTLP exporters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    #[default]
+    Gzip,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    endpoint: Option<String>,
+    tls: TlsConfig,
+    headers: BTreeMap<String, String>,
+    compression: Compression,
+    #[serde(deserialize_with = "de::duration")]
+    timeout: Duration,
+    retry_on_failure: RawRetry,
+    sending_queue: RawQueue,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            tls: TlsConfig::default(),
+            headers: BTreeMap::new(),
+            compression: Compression::Gzip,
+            timeout: DEFAULT_TIMEOUT,
+            retry_on_failure: RawRetry::default(),
+            sending_queue: RawQueue::default(),
+        }
+    }
+}
+
+/// The validated configuration of an `otlp` exporter.
+#[derive(Debug, Clone)]
+pub struct OtlpGrpcConfig {
+    /// `http://host:port` (plaintext) or `https://host:port`.
+    pub uri: String,
+    pub tls: TlsConfig,
+    pub headers: MetadataMap,
+    pub compression: Compression,
+    pub delivery: DeliverySettings,
+}
+
+impl OtlpGrpcConfig {
+    pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
+        let raw: RawConfig = parse_component_config(value)?;
+        let endpoint = raw
+            .endpoint
+            .filter(|e| !e.trim().is_empty())
+            .ok_or_else(|| {
+                ComponentConfigError::new(
+                    "endpoint",
+                    "required: the backend's gRPC address, such as collector.example.com:4317",
+                )
+            })?;
+        raw.tls.validate()?;
+        let uri = grpc_uri(&endpoint, &raw.tls)?;
+        let mut headers = MetadataMap::new();
+        for (k, v) in &raw.headers {
+            let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                ComponentConfigError::new(k.clone(), "not a valid gRPC header name")
+                    .within("headers")
+            })?;
+            let value = MetadataValue::try_from(v.as_str()).map_err(|_| {
+                ComponentConfigError::new(k.clone(), "not a valid header value (printable ASCII)")
+                    .within("headers")
+            })?;
+            headers.insert(key, value);
+        }
+        let delivery = delivery::resolve(raw.timeout, &raw.retry_on_failure, &raw.sending_queue)?;
+        Ok(Self {
+            uri,
+            tls: raw.tls,
+            headers,
+            compression: raw.compression,
+            delivery,
+        })
+    }
+
+    /// The transport alone, for tests and benchmarks that drive it without a pipeline.
+    pub fn transport(&self) -> Result<GrpcTransport, BuildError> {
+        let mut endpoint = Endpoint::from_shared(self.uri.clone())
+            .map_err(|e| BuildError::Other(format!("endpoint {}: {e}", self.uri)))?
+            .connect_timeout(self.delivery.timeout)
+            .tcp_nodelay(true);
+        if self.uri.starts_with("https://") {
+            // `origin` keeps the authority the certificate is checked against.
+            endpoint = endpoint.origin(
+                self.uri
+                    .parse()
+                    .map_err(|e| BuildError::Other(format!("endpoint {}: {e}", self.uri)))?,
+            );
+        }
+        let tls = if self.uri.starts_with("https://") {
+            Some(
+                self.tls
+                    .client_config(&[])
+                    .map_err(|e| BuildError::Other(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Ok(GrpcTransport {
+            endpoint,
+            tls,
+            server_name: self
+                .tls
+                .server_name()
+                .map_err(|e| BuildError::Other(e.to_string()))?,
+            channel: OnceLock::new(),
+            headers: self.headers.clone(),
+            gzip: self.compression == Compression::Gzip,
+        })
+    }
+}
+
+/// `host:port` with the scheme the TLS settings call for; an explicit `http://` means
+/// plaintext, as in the Collector.
+fn grpc_uri(endpoint: &str, tls: &TlsConfig) -> Result<String, ComponentConfigError> {
+    let e = endpoint.trim();
+    let (plain, rest) = if let Some(r) = e.strip_prefix("http://") {
+        (true, r)
+    } else if let Some(r) = e.strip_prefix("https://") {
+        (false, r)
+    } else {
+        (tls.insecure, e)
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || !rest.contains(':') || rest.contains('/') {
+        return Err(ComponentConfigError::new(
+            "endpoint",
+            format!("{endpoint:?} is not host:port, such as collector.example.com:4317"),
+        ));
+    }
+    if plain && !tls.insecure && e.starts_with("http://") {
+        tracing::debug!(endpoint = e, "http:// endpoint: plaintext gRPC");
+    }
+    Ok(format!(
+        "{}://{rest}",
+        if plain || tls.insecure {
+            "http"
+        } else {
+            "https"
+        }
+    ))
+}
+
+impl ExporterConfig for OtlpGrpcConfig {
+    fn queue(&self) -> QueueSettings {
+        self.delivery.queue.runtime_queue()
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+        Ok(Box::new(DeliveryExporter::build(
+            self.transport()?,
+            self.delivery.clone(),
+            ctx,
+        )?))
+    }
+}
+
+/// Sends OTLP requests on one lazily connected HTTP/2 channel (requests multiplex).
+pub struct GrpcTransport {
+    endpoint: Endpoint,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    server_name: Option<rustls::pki_types::ServerName<'static>>,
+    channel: OnceLock<Channel>,
+    headers: MetadataMap,
+    gzip: bool,
+}
+
+impl GrpcTransport {
+    fn channel(&self) -> Channel {
+        self.channel
+            .get_or_init(|| match &self.tls {
+                None => self.endpoint.connect_lazy(),
+                Some(tls) => {
+                    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config((**tls).clone())
+                        .https_only();
+                    let builder = match &self.server_name {
+                        Some(name) => builder.with_server_name_resolver(
+                            hyper_rustls::FixedServerNameResolver::new(name.clone()),
+                        ),
+                        None => builder,
+                    };
+                    self.endpoint
+                        .connect_with_connector_lazy(builder.enable_http2().build())
+                }
+            })
+            .clone()
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        *req.metadata_mut() = self.headers.clone();
+        req
+    }
+
+    async fn export(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
+        let items = batch.item_count() as u64;
+        let channel = self.channel();
+        let partial = match batch {
+            Batch::Metrics(r) => {
+                let mut c = MetricsServiceClient::new(channel);
+                if self.gzip {
+                    c = c
+                        .send_compressed(CompressionEncoding::Gzip)
+                        .accept_compressed(CompressionEncoding::Gzip);
+                }
+                let resp = c
+                    .export(self.request(r.clone()))
+                    .await
+                    .map_err(status_error)?;
+                resp.into_inner()
+                    .partial_success
+                    .map(|p| (p.rejected_data_points, p.error_message))
+            }
+            Batch::Logs(r) => {
+                let mut c = LogsServiceClient::new(channel);
+                if self.gzip {
+                    c = c
+                        .send_compressed(CompressionEncoding::Gzip)
+                        .accept_compressed(CompressionEncoding::Gzip);
+                }
+                let resp = c
+                    .export(self.request(r.clone()))
+                    .await
+                    .map_err(status_error)?;
+                resp.into_inner()
+                    .partial_success
+                    .map(|p| (p.rejected_log_records, p.error_message))
+            }
+            Batch::Traces(r) => {
+                let mut c = TraceServiceClient::new(channel);
+                if self.gzip {
+                    c = c
+                        .send_compressed(CompressionEncoding::Gzip)
+                        .accept_compressed(CompressionEncoding::Gzip);
+                }
+                let resp = c
+                    .export(self.request(r.clone()))
+                    .await
+                    .map_err(status_error)?;
+                resp.into_inner()
+                    .partial_success
+                    .map(|p| (p.rejected_spans, p.error_message))
+            }
+        };
+        Ok(partial_outcome(items, partial))
+    }
+}
+
+/// What a reply's `partial_success` means for the counters.
+pub(crate) fn partial_outcome(items: u64, partial: Option<(i64, String)>) -> Outcome {
+    match partial {
+        Some((rejected, message)) if rejected > 0 => {
+            let rejected = (rejected as u64).min(items);
+            Outcome {
+                delivered: items - rejected,
+                rejected,
+                reason: Some(if message.is_empty() {
+                    "no reason given".into()
+                } else {
+                    message
+                }),
+            }
+        }
+        Some((_, message)) if !message.is_empty() => {
+            tracing::warn!(%message, "backend accepted the batch with a warning");
+            Outcome::all(items)
+        }
+        _ => Outcome::all(items),
+    }
+}
+
+/// The OTLP specification's retryable gRPC codes.
+pub(crate) fn status_error(status: tonic::Status) -> DeliveryError {
+    use tonic::Code;
+    let reason = format!("gRPC {:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::Unavailable
+        | Code::ResourceExhausted
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::Cancelled
+        | Code::OutOfRange
+        | Code::DataLoss => DeliveryError::retryable(reason),
+        _ => DeliveryError::permanent(reason),
+    }
+}
+
+impl Transport for GrpcTransport {
+    fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+        self.export(batch).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn testdata_matches_the_typed_config() {
+        let c = OtlpGrpcConfig::parse(&yaml(include_str!("../testdata/otlp.yaml"))).unwrap();
+        assert_eq!(c.uri, "http://127.0.0.1:4317");
+        assert_eq!(c.compression, Compression::None);
+        assert_eq!(c.headers.get("x-tenant").unwrap(), "acme");
+        assert_eq!(c.delivery.timeout, Duration::from_secs(2));
+        assert_eq!(c.delivery.queue.num_consumers, 4);
+        assert_eq!(
+            c.delivery.retry.initial_interval,
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn defaults_and_schemes() {
+        let c = OtlpGrpcConfig::parse(&yaml("endpoint: collector:4317")).unwrap();
+        assert_eq!(c.uri, "https://collector:4317");
+        assert_eq!(c.compression, Compression::Gzip);
+        assert_eq!(c.delivery, DeliverySettings::default());
+        let c = OtlpGrpcConfig::parse(&yaml("endpoint: http://collector:4317")).unwrap();
+        assert_eq!(c.uri, "http://collector:4317");
+        let e = OtlpGrpcConfig::parse(&yaml("compression: gzip")).unwrap_err();
+        assert_eq!(e.path, "endpoint");
+        let e = OtlpGrpcConfig::parse(&yaml("endpoint: c:1\ncompression: brotli")).unwrap_err();
+        assert_eq!(e.path, "compression");
+        let e =
+            OtlpGrpcConfig::parse(&yaml("endpoint: c:1\nheaders: {\"bad key\": v}")).unwrap_err();
+        assert_eq!(e.path, "headers::bad key");
+    }
+
+    #[test]
+    fn codes_split_into_retryable_and_permanent() {
+        assert!(matches!(
+            status_error(tonic::Status::unavailable("x")),
+            DeliveryError::Retryable { .. }
+        ));
+        assert!(matches!(
+            status_error(tonic::Status::invalid_argument("x")),
+            DeliveryError::Permanent { .. }
+        ));
+        let o = partial_outcome(10, Some((3, "bad points".into())));
+        assert_eq!((o.delivered, o.rejected), (7, 3));
+    }
+}

@@ -1,0 +1,461 @@
+//! Exporter `otlp_http` (alias `otlphttp`): OTLP over HTTP/1.1 (`POST /v1/metrics`,
+//! `/v1/logs`, `/v1/traces`), protobuf or JSON, optionally gzipped, as the Collector's
+//! otlphttp exporter.
+//!
+//! Failures are classified as the OTLP/HTTP specification says: 429, 502, 503 and 504 are
+//! retried (honouring `Retry-After`), connection errors too; any other status is a permanent
+//! refusal whose body (a `google.rpc.Status`, or text) is put into the log line. A 200 reply
+//! with `partial_success` is logged and its rejected count counted.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use flate2::Compression as GzLevel;
+use flate2::write::GzEncoder;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost::Message;
+use serde::Deserialize;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+
+use kafka_obs_api::config::de;
+use kafka_obs_api::{
+    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterConfig,
+    ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+};
+
+use crate::delivery::{
+    self, DEFAULT_TIMEOUT, DeliveryError, DeliveryExporter, DeliverySettings, Outcome, RawQueue,
+    RawRetry, Transport,
+};
+use crate::otlp::{Compression, partial_outcome};
+use crate::otlp_json;
+use crate::tls::TlsConfig;
+
+static META: FactoryMeta = FactoryMeta {
+    type_name: "otlp_http",
+    aliases: &["otlphttp"],
+    stability: Stability::Beta,
+    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+    description: "Sends OTLP over HTTP (protobuf or JSON, gzip) with retries and a memory or disk queue",
+};
+
+/// Largest reply body read (replies are small; this bounds a misbehaving server).
+const MAX_REPLY: usize = 1 << 20;
+
+/// Makes `otlp_http` exporters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OtlpHttpExporterFactory;
+
+impl ExporterFactory for OtlpHttpExporterFactory {
+    fn meta(&self) -> &FactoryMeta {
+        &META
+    }
+
+    fn validate(
+        &self,
+        config: &serde_yaml_ng::Value,
+    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
+        Ok(Box::new(OtlpHttpConfig::parse(config)?))
+    }
+}
+
+/// `encoding` of the HTTP body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    Proto,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    endpoint: Option<String>,
+    metrics_endpoint: Option<String>,
+    logs_endpoint: Option<String>,
+    traces_endpoint: Option<String>,
+    tls: TlsConfig,
+    headers: BTreeMap<String, String>,
+    compression: Compression,
+    encoding: Encoding,
+    #[serde(deserialize_with = "de::duration")]
+    timeout: Duration,
+    retry_on_failure: RawRetry,
+    sending_queue: RawQueue,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            metrics_endpoint: None,
+            logs_endpoint: None,
+            traces_endpoint: None,
+            tls: TlsConfig::default(),
+            headers: BTreeMap::new(),
+            compression: Compression::Gzip,
+            encoding: Encoding::Proto,
+            timeout: DEFAULT_TIMEOUT,
+            retry_on_failure: RawRetry::default(),
+            sending_queue: RawQueue::default(),
+        }
+    }
+}
+
+/// The validated configuration of an `otlp_http` exporter.
+#[derive(Debug, Clone)]
+pub struct OtlpHttpConfig {
+    /// Full URL per signal (metrics, logs, traces).
+    pub urls: [Uri; 3],
+    pub tls: TlsConfig,
+    pub headers: HeaderMap,
+    pub compression: Compression,
+    pub encoding: Encoding,
+    pub delivery: DeliverySettings,
+}
+
+fn parse_url(key: &str, text: &str) -> Result<Uri, ComponentConfigError> {
+    let uri: Uri = text.trim().parse().map_err(|_| {
+        ComponentConfigError::new(
+            key,
+            format!("{text:?} is not a URL, such as http://collector:4318"),
+        )
+    })?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") if uri.authority().is_some() => Ok(uri),
+        _ => Err(ComponentConfigError::new(
+            key,
+            format!("{text:?} needs http:// or https:// and a host, such as http://collector:4318"),
+        )),
+    }
+}
+
+impl OtlpHttpConfig {
+    pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
+        let raw: RawConfig = parse_component_config(value)?;
+        raw.tls.validate()?;
+        let base = raw
+            .endpoint
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| e.trim().trim_end_matches('/').to_string());
+        let signal = |key: &str,
+                      own: &Option<String>,
+                      path: &str|
+         -> Result<Uri, ComponentConfigError> {
+            match (own, &base) {
+                (Some(url), _) => parse_url(key, url),
+                (None, Some(b)) => parse_url("endpoint", &format!("{b}{path}")),
+                (None, None) => Err(ComponentConfigError::new(
+                    "endpoint",
+                    "required (or metrics_endpoint, logs_endpoint and traces_endpoint): the base URL, such as http://collector:4318",
+                )),
+            }
+        };
+        let urls = [
+            signal("metrics_endpoint", &raw.metrics_endpoint, "/v1/metrics")?,
+            signal("logs_endpoint", &raw.logs_endpoint, "/v1/logs")?,
+            signal("traces_endpoint", &raw.traces_endpoint, "/v1/traces")?,
+        ];
+        let mut headers = HeaderMap::new();
+        for (k, v) in &raw.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                ComponentConfigError::new(k.clone(), "not a valid HTTP header name")
+                    .within("headers")
+            })?;
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                ComponentConfigError::new(k.clone(), "not a valid header value").within("headers")
+            })?;
+            headers.insert(name, value);
+        }
+        let delivery = delivery::resolve(raw.timeout, &raw.retry_on_failure, &raw.sending_queue)?;
+        Ok(Self {
+            urls,
+            tls: raw.tls,
+            headers,
+            compression: raw.compression,
+            encoding: raw.encoding,
+            delivery,
+        })
+    }
+
+    /// The transport alone, for tests and benchmarks.
+    pub fn transport(&self) -> Result<HttpTransport, BuildError> {
+        let needs_tls = self.urls.iter().any(|u| u.scheme_str() == Some("https"));
+        let tls = if needs_tls && !self.tls.insecure {
+            self.tls
+                .client_config(&[])
+                .map_err(|e| BuildError::Other(e.to_string()))?
+        } else {
+            // Plain http: a config with no roots is never used for a handshake.
+            TlsConfig {
+                insecure_skip_verify: true,
+                ..TlsConfig::default()
+            }
+            .client_config(&[])
+            .map_err(|e| BuildError::Other(e.to_string()))?
+        };
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http();
+        let builder = match self
+            .tls
+            .server_name()
+            .map_err(|e| BuildError::Other(e.to_string()))?
+        {
+            Some(name) => {
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let connector = builder.enable_http1().build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(HttpTransport {
+            client,
+            urls: self.urls.clone(),
+            headers: self.headers.clone(),
+            gzip: self.compression == Compression::Gzip,
+            encoding: self.encoding,
+        })
+    }
+}
+
+impl ExporterConfig for OtlpHttpConfig {
+    fn queue(&self) -> QueueSettings {
+        self.delivery.queue.runtime_queue()
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+        Ok(Box::new(DeliveryExporter::build(
+            self.transport()?,
+            self.delivery.clone(),
+            ctx,
+        )?))
+    }
+}
+
+/// POSTs one request per batch over a pooled HTTP/1.1 client.
+pub struct HttpTransport {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    urls: [Uri; 3],
+    headers: HeaderMap,
+    gzip: bool,
+    encoding: Encoding,
+}
+
+/// The request body of `batch` in `encoding`.
+pub fn encode_body(batch: &Batch, encoding: Encoding) -> Result<Vec<u8>, DeliveryError> {
+    match encoding {
+        Encoding::Proto => Ok(match batch {
+            Batch::Metrics(r) => r.encode_to_vec(),
+            Batch::Logs(r) => r.encode_to_vec(),
+            Batch::Traces(r) => r.encode_to_vec(),
+        }),
+        Encoding::Json => otlp_json::to_json_line(batch)
+            .map(String::into_bytes)
+            .map_err(|e| DeliveryError::permanent(e.to_string())),
+    }
+}
+
+pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), GzLevel::fast());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+impl HttpTransport {
+    async fn post(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
+        let items = batch.item_count() as u64;
+        let kind = batch.kind();
+        let url = self.urls[match kind {
+            DataKind::Metrics => 0,
+            DataKind::Logs => 1,
+            DataKind::Traces => 2,
+        }]
+        .clone();
+        let mut body = encode_body(batch, self.encoding)?;
+        let mut req = Request::builder().method(Method::POST).uri(url.clone());
+        if let Some(h) = req.headers_mut() {
+            h.extend(self.headers.clone());
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(match self.encoding {
+                    Encoding::Proto => "application/x-protobuf",
+                    Encoding::Json => "application/json",
+                }),
+            );
+            if self.gzip {
+                h.insert(
+                    http::header::CONTENT_ENCODING,
+                    HeaderValue::from_static("gzip"),
+                );
+            }
+        }
+        if self.gzip {
+            body = gzip(&body);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| DeliveryError::permanent(format!("cannot build the request: {e}")))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| DeliveryError::retryable(format!("POST {url}: {e}")))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let json_reply = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let body = Limited::new(resp.into_body(), MAX_REPLY)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        if status.is_success() {
+            return Ok(partial_outcome(items, partial_of(kind, &body, json_reply)));
+        }
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        let reason = format!("POST {url}: HTTP {status}: {text}");
+        match status {
+            StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Err(DeliveryError::Retryable {
+                reason,
+                remaining: None,
+                partial: Outcome::default(),
+                throttle: retry_after,
+            }),
+            _ => Err(DeliveryError::permanent(reason)),
+        }
+    }
+}
+
+/// `(rejected, message)` from a success reply, in whichever encoding it came.
+fn partial_of(kind: DataKind, body: &[u8], json: bool) -> Option<(i64, String)> {
+    if body.is_empty() {
+        return None;
+    }
+    if json {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let p = v.get("partialSuccess")?;
+        let key = match kind {
+            DataKind::Metrics => "rejectedDataPoints",
+            DataKind::Logs => "rejectedLogRecords",
+            DataKind::Traces => "rejectedSpans",
+        };
+        let rejected = match p.get(key) {
+            Some(serde_json::Value::String(s)) => s.parse().ok()?,
+            Some(n) => n.as_i64()?,
+            None => 0,
+        };
+        let message = p
+            .get("errorMessage")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string();
+        return Some((rejected, message));
+    }
+    match kind {
+        DataKind::Metrics => ExportMetricsServiceResponse::decode(body)
+            .ok()?
+            .partial_success
+            .map(|p| (p.rejected_data_points, p.error_message)),
+        DataKind::Logs => ExportLogsServiceResponse::decode(body)
+            .ok()?
+            .partial_success
+            .map(|p| (p.rejected_log_records, p.error_message)),
+        DataKind::Traces => ExportTraceServiceResponse::decode(body)
+            .ok()?
+            .partial_success
+            .map(|p| (p.rejected_spans, p.error_message)),
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+        self.post(batch).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn testdata_matches_the_typed_config() {
+        let c = OtlpHttpConfig::parse(&yaml(include_str!("../testdata/otlp_http.yaml"))).unwrap();
+        assert_eq!(c.urls[0].to_string(), "http://127.0.0.1:4318/v1/metrics");
+        assert_eq!(c.urls[1].to_string(), "http://127.0.0.1:9999/custom/logs");
+        assert_eq!(c.encoding, Encoding::Json);
+        assert_eq!(c.compression, Compression::None);
+        assert_eq!(c.headers.get("authorization").unwrap(), "Bearer x");
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let c = OtlpHttpConfig::parse(&yaml("endpoint: https://c:4318/")).unwrap();
+        assert_eq!(c.urls[2].to_string(), "https://c:4318/v1/traces");
+        assert_eq!(
+            (c.encoding, c.compression),
+            (Encoding::Proto, Compression::Gzip)
+        );
+        assert_eq!(c.delivery, DeliverySettings::default());
+        let e = OtlpHttpConfig::parse(&yaml("encoding: json")).unwrap_err();
+        assert_eq!(e.path, "endpoint");
+        let e = OtlpHttpConfig::parse(&yaml("endpoint: c:4318")).unwrap_err();
+        assert_eq!(e.path, "endpoint");
+        let e = OtlpHttpConfig::parse(&yaml("endpoint: http://c:1\nencoding: xml")).unwrap_err();
+        assert_eq!(e.path, "encoding");
+    }
+
+    #[test]
+    fn partial_success_in_both_encodings() {
+        let json = br#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"bad"}}"#;
+        assert_eq!(
+            partial_of(DataKind::Logs, json, true),
+            Some((2, "bad".into()))
+        );
+        let proto = ExportLogsServiceResponse {
+            partial_success: Some(
+                opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess {
+                    rejected_log_records: 3,
+                    error_message: "x".into(),
+                },
+            ),
+        }
+        .encode_to_vec();
+        assert_eq!(
+            partial_of(DataKind::Logs, &proto, false),
+            Some((3, "x".into()))
+        );
+    }
+}
