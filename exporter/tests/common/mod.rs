@@ -565,12 +565,7 @@ pub fn signal_batch(source: &str, first: u64, n: u64, noise: u64) -> Batch {
             .expect("subject");
             let mut evidence = Evidence::rule("P1");
             evidence.values.insert("utilization".into(), 0.97);
-            let mut s = Signal::new(
-                subject,
-                kind,
-                evidence,
-                1_700_000_000_000_000_000 + seq,
-            );
+            let mut s = Signal::new(subject, kind, evidence, 1_700_000_000_000_000_000 + seq);
             s.source_id = source.to_string();
             s.sequence = seq;
             s
