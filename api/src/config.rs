@@ -47,8 +47,12 @@ pub fn parse_component_config<T: DeserializeOwned + Default>(
         let path = e
             .path()
             .iter()
-            .map(|seg| seg.to_string())
-            .filter(|s| s != "?")
+            .filter_map(|seg| match seg {
+                // List items read `rules::0`, the same form the config crate uses for lines.
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                serde_path_to_error::Segment::Unknown => None,
+                other => Some(other.to_string()),
+            })
             .collect::<Vec<_>>()
             .join("::");
         ComponentConfigError::new(path, e.into_inner().to_string())
@@ -185,6 +189,19 @@ mod tests {
             e.message
         );
         assert_eq!(e.within("otlp").path, "otlp::inner::tmeout");
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Listed {
+        items: Vec<Inner>,
+    }
+
+    #[test]
+    fn list_items_are_plain_indexes() {
+        let e = parse_component_config::<Listed>(&yaml("items: [{timeout: 1s}, {timeout: x}]"))
+            .unwrap_err();
+        assert_eq!(e.path, "items::1::timeout");
     }
 
     #[test]

@@ -71,12 +71,7 @@ impl JmxReceiverConfig {
             // `jmx:` with no body: say what is missing rather than "nothing to collect".
             return config::RawConfig::default().resolve();
         }
-        parse_component_config::<config::RawConfig>(value)
-            .map_err(|mut e| {
-                e.path = list_indices_plain(&e.path);
-                e
-            })?
-            .resolve()
+        parse_component_config::<config::RawConfig>(value)?.resolve()
     }
 
     /// The JMX client's connection options for every endpoint.
@@ -193,20 +188,6 @@ impl Receiver for JmxReceiver {
         }
         .boxed()
     }
-}
-
-/// `rules::[0]::bean` (how serde paths print list items) as `rules::0::bean`, the form every
-/// other error of this receiver uses.
-fn list_indices_plain(path: &str) -> String {
-    path.split("::")
-        .map(|seg| {
-            seg.strip_prefix('[')
-                .and_then(|s| s.strip_suffix(']'))
-                .filter(|s| s.chars().all(|c| c.is_ascii_digit()))
-                .unwrap_or(seg)
-        })
-        .collect::<Vec<_>>()
-        .join("::")
 }
 
 /// Runs one task per endpoint on this thread until they all stop (after shutdown).
