@@ -655,6 +655,24 @@ mod tests {
         assert_eq!(client(pinned).host_for(&s), "configured.example");
     }
 
+    /// Every public future can be spawned on a multi-threaded runtime.
+    #[test]
+    fn futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let name = ObjectName::wildcard();
+        send(&JmxClient::connect(
+            Endpoint::new("127.0.0.1", 1),
+            ConnectOptions::default(),
+        ));
+        let mut c = client(ConnectOptions::default());
+        send(&c.query_names(&name));
+        let mut c = client(ConnectOptions::default());
+        send(&c.get_attributes(&name, &["A"]));
+        let mut c = client(ConnectOptions::default());
+        send(&c.get_attribute(&name, "A"));
+        send(&client(ConnectOptions::default()).close());
+    }
+
     #[test]
     fn credentials_do_not_leak_into_logs() {
         let text = format!("{:?}", Credentials::new("monitor", "s3cret"));

@@ -531,18 +531,16 @@ impl Connection {
         target: &ObjId,
         op: i32,
         hash: i64,
-        args: &dyn Fn(&mut StreamWriter),
+        args: &(dyn Fn(&mut StreamWriter) + Sync),
         kind: ReturnKind,
     ) -> Result<ReturnMessage, JmxError> {
-        let mut w = StreamWriter::new();
+        // `Sync` on `args` keeps this future (and every client future above it) `Send`.
+        let mut w = StreamWriter::with_prefix(&[msg::CALL]);
         target.write(&mut w);
         w.write_i32(op);
         w.write_i64(hash);
         args(&mut w);
-        let stream = w.finish();
-        let mut message = Vec::with_capacity(stream.len() + 1);
-        message.push(msg::CALL);
-        message.extend_from_slice(&stream);
+        let message = w.finish();
         let timeout = self.params.read_timeout;
         match tokio::time::timeout(timeout, self.exchange(&message, kind)).await {
             Ok(r) => r,

@@ -3,6 +3,7 @@
 //! 1. Poll latency of the `kafka-producer,kafka-consumer,jvm` presets against one scenario JVM:
 //!    our poller (client + OTLP conversion) beside the JDK's own JMX client doing the same
 //!    queryNames/getAttributes (`benches/java/JmxPollBench.java`), both warmed up, same target.
+//!    The JDK client runs right after ours, against the same JVM.
 //! 2. A sidecar `kafka-obs` (release build) polling that JVM and writing to a file: RSS and CPU at
 //!    a 10 s interval, and CPU per poll from a 100 ms interval run (the 10 s figure extrapolated
 //!    from it), beside the Java client's RSS.
@@ -10,7 +11,13 @@
 //!    (`-Xmx32m`) round-robin; its CPU time per poll gives polls per CPU-second × 10 s.
 //!
 //! Run: `cargo build --release -p kafka-obs && cargo bench -p kafka-obs-receiver --bench jmx_poll`
-//! (`KAFKA_OBS_BIN` picks another binary; `JMX_BENCH_TARGETS` the JVM count, default 20).
+//! (`KAFKA_OBS_BIN` picks another binary; `JMX_BENCH_TARGETS` the JVM count, default 20;
+//! `JMX_BENCH_SECTIONS` a subset of `latency,sidecar,targets`).
+//!
+//! Section 1 prints one line per variant of our poller, interleaved in the same run: the same
+//! calls as the JDK client (no name cache, one session), then as the receiver polls (names
+//! cached and re-queried every 6th poll, as the default 60 s refresh at a 10 s interval does)
+//! over 1 to 4 sessions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_obs_api::{ComponentId, ComponentKind, Telemetry};
-use kafka_obs_receiver::jmx::{JmxReceiverConfig, PollOutcome, TargetPoller, TargetSettings};
+use kafka_obs_receiver::jmx::{JmxReceiverConfig, PollOutcome, TargetPoller};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_testkit::scenario::ScenarioJvm;
@@ -37,13 +44,8 @@ fn config(port: u16) -> JmxReceiverConfig {
 
 fn poller(config: &JmxReceiverConfig, telemetry: &Telemetry) -> TargetPoller {
     let id: ComponentId = "jmx/bench".parse().unwrap();
-    let settings = TargetSettings {
-        receiver: id.to_string(),
-        options: config.connect_options(),
-        timeout: config.timeout,
-        interval: Duration::from_secs(10),
-        resource_attributes: BTreeMap::new(),
-    };
+    let mut settings = config.target_settings(&id.to_string());
+    settings.interval = Duration::from_secs(10);
     TargetPoller::new(
         config.endpoints[0].clone(),
         Arc::new(config.plan().unwrap()),
@@ -114,33 +116,94 @@ fn release_bin() -> PathBuf {
     bin
 }
 
+/// How our poller is set up for one latency column.
+struct Variant {
+    label: String,
+    connections: usize,
+    /// Every how many polls the names are queried again (1 = every poll).
+    refresh_every: usize,
+}
+
+fn variants() -> Vec<Variant> {
+    let mut v = vec![Variant {
+        label: "same calls as the JDK client (no name cache, 1 session)".into(),
+        connections: 1,
+        refresh_every: 1,
+    }];
+    // The receiver's default refresh is 60 s at a 10 s interval: every 6th poll queries.
+    for connections in 1..=4 {
+        v.push(Variant {
+            label: format!(
+                "as the receiver polls: name cache (refresh every 6th poll), {connections} session{}",
+                if connections == 1 { "" } else { "s" }
+            ),
+            connections,
+            refresh_every: 6,
+        });
+    }
+    v
+}
+
 /// Section 1.
 fn poll_latency(rt: &tokio::runtime::Runtime, scenario: &ScenarioJvm) -> u64 {
     let config = config(scenario.jmx_port());
     let telemetry = Telemetry::new();
-    let mut p = poller(&config, &telemetry);
-    let (warm, iters) = (100, 1000);
+    let variants = variants();
+    let mut pollers: Vec<TargetPoller> = variants
+        .iter()
+        .map(|v| {
+            let mut c = config.clone();
+            c.connections_per_target = v.connections;
+            c.mbean_refresh_interval = Duration::from_secs(3600);
+            poller(&c, &telemetry)
+        })
+        .collect();
+    // Interleaved in rounds of 100 polls, so a change of load on the shared machine hits every
+    // variant alike.
+    let (warm, rounds, per_round) = (100, 10, 100);
+    let iters = rounds * per_round;
     let mut shape = (0, 0);
-    let us: Vec<u64> = rt.block_on(async {
-        for _ in 0..warm {
-            if let (_, PollOutcome::Up { mbeans, points }) = p.poll().await {
-                shape = (mbeans, points);
+    let mut us: Vec<Vec<u64>> = variants.iter().map(|_| Vec::with_capacity(iters)).collect();
+    rt.block_on(async {
+        for (p, v) in pollers.iter_mut().zip(&variants) {
+            for i in 0..warm {
+                if i % v.refresh_every == 0 {
+                    p.forget_names();
+                }
+                if let (_, PollOutcome::Up { mbeans, points }) = p.poll().await {
+                    shape = (mbeans, points);
+                }
             }
         }
-        let mut us = Vec::with_capacity(iters);
-        for _ in 0..iters {
-            let t = Instant::now();
-            let (_, outcome) = p.poll().await;
-            us.push(t.elapsed().as_micros() as u64);
-            assert!(matches!(outcome, PollOutcome::Up { .. }), "{outcome:?}");
+        for _ in 0..rounds {
+            for ((p, v), us) in pollers.iter_mut().zip(&variants).zip(us.iter_mut()) {
+                for i in 0..per_round {
+                    if i % v.refresh_every == 0 {
+                        p.forget_names();
+                    }
+                    let t = Instant::now();
+                    let (_, outcome) = p.poll().await;
+                    us.push(t.elapsed().as_micros() as u64);
+                    assert!(
+                        matches!(outcome, PollOutcome::Up { mbeans, .. } if mbeans == shape.0),
+                        "{outcome:?}"
+                    );
+                }
+            }
         }
-        us
     });
-    let (p50, p90, p99, mean) = percentiles(us);
     println!(
-        "poll latency, ours (Rust client + OTLP conversion): {} MBeans, {} data points per poll; p50 {p50} us, p90 {p90} us, p99 {p99} us, mean {mean} us ({iters} polls after {warm} warm-up)",
+        "poll latency, ours (Rust client + OTLP conversion): {} MBeans, {} data points per poll; {iters} polls per variant after {warm} warm-up, interleaved in rounds of {per_round}",
         shape.0, shape.1
     );
+    for (v, us) in variants.iter().zip(us) {
+        let (p50, p90, p99, mean) = percentiles(us);
+        println!(
+            "  {}: p50 {p50} us, p90 {p90} us, p99 {p99} us, mean {mean} us",
+            v.label
+        );
+    }
+    drop(pollers);
 
     // The same work with the JDK's JMX client.
     let spec_dir = tempfile::tempdir().unwrap();
@@ -383,8 +446,18 @@ fn main() {
         .start()
         .expect("scenario JVM");
     scenario.ticks(3).expect("ticks");
-    let java_rss = poll_latency(&rt, &scenario);
-    sidecar_rss_cpu(&scenario, java_rss);
+    let sections =
+        std::env::var("JMX_BENCH_SECTIONS").unwrap_or_else(|_| "latency,sidecar,targets".into());
+    let java_rss = if sections.contains("latency") {
+        poll_latency(&rt, &scenario)
+    } else {
+        0
+    };
+    if sections.contains("sidecar") {
+        sidecar_rss_cpu(&scenario, java_rss);
+    }
     drop(scenario);
-    targets_per_core(&rt);
+    if sections.contains("targets") {
+        targets_per_core(&rt);
+    }
 }

@@ -168,3 +168,80 @@ async fn jvm_restart_reconnects_and_counters_reset() {
     assert!(r.self_metric("kafka_obs_jmx_poll_failures_total") >= 1);
     r.stop().await;
 }
+
+/// Poll start time of a batch (the time of its `kafka_obs.target.up` point).
+fn poll_time(batch: &kafka_obs_api::Batch) -> u64 {
+    points(batch)
+        .into_iter()
+        .find(|p| p.metric == "kafka_obs.target.up")
+        .map(|p| p.time_ns)
+        .expect("target.up")
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[tokio::test]
+async fn a_new_client_appears_within_the_refresh_period_and_a_closed_one_stops_at_once() {
+    let scenario = ScenarioJvm::builder()
+        .paused()
+        .producers(&["order-producer", "late-producer"])
+        .start()
+        .expect("scenario JVM");
+    scenario.tick().unwrap();
+    let late = "kafka.producer:client-id=late-producer,*";
+    scenario.unregister(late).unwrap();
+    let refresh = Duration::from_secs(2);
+    let mut r = Running::start(&format!(
+        "{{endpoint: '127.0.0.1:{}', target_system: kafka-producer, collection_interval: 200ms, timeout: 5s, mbean_refresh_interval: 2s, connections_per_target: 2}}",
+        scenario.jmx_port()
+    ));
+    let has = |b: &kafka_obs_api::Batch, id: &str| {
+        find(
+            &points(b),
+            "kafka.producer.buffer-total-bytes",
+            &[("client-id", id)],
+        )
+        .is_some()
+    };
+    let first = r
+        .until(Duration::from_secs(20), |b| {
+            up(b) == 1.0 && has(b, "order-producer")
+        })
+        .await;
+    assert!(!has(&first, "late-producer"));
+
+    // A client that registers after the names were cached shows within the refresh period (the
+    // deadline adds an interval and some slack for this shared machine).
+    scenario.register(late).unwrap();
+    let b = r
+        .until(refresh + Duration::from_secs(2), |b| {
+            has(b, "late-producer")
+        })
+        .await;
+    assert_eq!(up(&b), 1.0);
+    let ps = points(&b);
+    let topic = find(
+        &ps,
+        "kafka.producer.record-send-rate",
+        &[("client-id", "late-producer"), ("topic", "orders")],
+    );
+    assert!(topic.is_some(), "its per-topic MBeans too");
+
+    // A client that closes stops at the first poll that starts after it is gone.
+    scenario
+        .unregister("kafka.producer:client-id=order-producer,*")
+        .unwrap();
+    let gone_at = now_ns();
+    let b = r
+        .until(Duration::from_secs(5), |b| poll_time(b) > gone_at)
+        .await;
+    assert!(!has(&b, "order-producer"), "closed client stopped at once");
+    assert!(has(&b, "late-producer"));
+    assert_eq!(r.self_metric("kafka_obs_jmx_poll_failures_total"), 0);
+    r.stop().await;
+}

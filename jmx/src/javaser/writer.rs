@@ -31,7 +31,14 @@ impl Default for StreamWriter {
 impl StreamWriter {
     /// Starts a stream (writes magic and version).
     pub fn new() -> Self {
+        Self::with_prefix(&[])
+    }
+
+    /// Starts a stream after `prefix` (a JRMP message byte), so the whole message is built in
+    /// one buffer and sent without a copy.
+    pub fn with_prefix(prefix: &[u8]) -> Self {
         let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(prefix);
         out.extend_from_slice(&STREAM_MAGIC.to_be_bytes());
         out.extend_from_slice(&STREAM_VERSION.to_be_bytes());
         StreamWriter {

@@ -11,7 +11,9 @@
 //!   username: monitor                   # password: ${env:JMX_PASSWORD}
 //!   tls: {ca_file: ca.pem, verify_hostname: false}
 //!   resource_attributes: {service.name: orders}
-//!   max_concurrent_polls: 16
+//!   max_concurrent_polls: 16           # JMX sessions in use at once, all endpoints together
+//!   connections_per_target: 2           # parallel sessions per endpoint (a poll's reads are split)
+//!   mbean_refresh_interval: 60s         # re-run queryNames for bean patterns this often (0s: every poll)
 //!   rules: [...]                        # OpenTelemetry JMX rule YAML, see rules.rs
 //! ```
 //!
@@ -34,6 +36,14 @@ use super::rules::{self, RawRule, Rule};
 pub const DEFAULT_COLLECTION_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_CONCURRENT_POLLS: usize = 16;
+/// Parallel JMX sessions per endpoint. JRMP carries one call at a time per connection; the
+/// benchmark (BENCHMARKS.md, JMX receiver) measured 1, 2, 3 and 4 on the preset set.
+pub const DEFAULT_CONNECTIONS_PER_TARGET: usize = 2;
+/// More sessions than this per JVM only add threads on the target.
+pub const MAX_CONNECTIONS_PER_TARGET: usize = 8;
+/// How long the MBean names a bean pattern matched are reused before `queryNames` runs again
+/// (every 6th poll at the default 10 s interval).
+pub const DEFAULT_MBEAN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The validated configuration of one `jmx` receiver.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +59,11 @@ pub struct JmxReceiverConfig {
     pub tls: Option<TlsSettings>,
     pub resource_attributes: BTreeMap<String, String>,
     pub max_concurrent_polls: usize,
+    /// Sessions per endpoint that read MBeans in parallel (each holds a `max_concurrent_polls`
+    /// permit while it polls).
+    pub connections_per_target: usize,
+    /// How long `queryNames` results are reused; zero queries on every poll.
+    pub mbean_refresh_interval: Duration,
     /// The user's rules (the presets' are added at build time).
     pub rules: Vec<Rule>,
     /// Connect to the host the JVM advertises in its stubs instead of the configured one.
@@ -128,6 +143,10 @@ pub(crate) struct RawConfig {
     resource_attributes: BTreeMap<String, String>,
     #[serde(default)]
     max_concurrent_polls: Option<usize>,
+    #[serde(default)]
+    connections_per_target: Option<usize>,
+    #[serde(default, deserialize_with = "de::opt_duration")]
+    mbean_refresh_interval: Option<Duration>,
     #[serde(default)]
     rules: Vec<RawRule>,
     #[serde(default)]
@@ -221,6 +240,15 @@ impl RawConfig {
         if max_concurrent_polls == 0 {
             return Err(err("max_concurrent_polls", "must be at least 1"));
         }
+        let connections_per_target = self
+            .connections_per_target
+            .unwrap_or(DEFAULT_CONNECTIONS_PER_TARGET);
+        if !(1..=MAX_CONNECTIONS_PER_TARGET).contains(&connections_per_target) {
+            return Err(err(
+                "connections_per_target",
+                format!("must be between 1 and {MAX_CONNECTIONS_PER_TARGET}"),
+            ));
+        }
         for key in self.resource_attributes.keys() {
             if key.trim().is_empty() {
                 return Err(err("resource_attributes", "an attribute key is empty"));
@@ -236,6 +264,10 @@ impl RawConfig {
             tls,
             resource_attributes: self.resource_attributes,
             max_concurrent_polls,
+            connections_per_target,
+            mbean_refresh_interval: self
+                .mbean_refresh_interval
+                .unwrap_or(DEFAULT_MBEAN_REFRESH_INTERVAL),
             rules,
             use_advertised_host: self.use_advertised_host,
             pin_to_endpoint: self.pin_to_endpoint,
@@ -388,6 +420,8 @@ mod tests {
             tls: None,
             resource_attributes: BTreeMap::new(),
             max_concurrent_polls: DEFAULT_MAX_CONCURRENT_POLLS,
+            connections_per_target: DEFAULT_CONNECTIONS_PER_TARGET,
+            mbean_refresh_interval: DEFAULT_MBEAN_REFRESH_INTERVAL,
             rules: Vec::new(),
             use_advertised_host: false,
             pin_to_endpoint: false,
@@ -433,6 +467,8 @@ mod tests {
                 ("service.name".into(), "orders".into()),
             ]),
             max_concurrent_polls: 4,
+            connections_per_target: 3,
+            mbean_refresh_interval: Duration::ZERO,
             rules: vec![Rule {
                 beans: vec![ObjectName::parse("com.example.orders:type=OrderMetrics").unwrap()],
                 metrics: vec![MetricDef {
@@ -529,6 +565,16 @@ mod tests {
                 "endpoint: 'h:1'\ntarget_system: jvm\nmax_concurrent_polls: 0",
                 "max_concurrent_polls",
                 "at least 1",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\nconnections_per_target: 0",
+                "connections_per_target",
+                "between 1 and 8",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\nmbean_refresh_interval: soon",
+                "mbean_refresh_interval",
+                "",
             ),
             (
                 "endpoint: 'h:1'\ntarget_system: jvm\ntls: {insecure_skip_verify: true}",

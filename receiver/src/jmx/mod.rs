@@ -3,14 +3,15 @@
 //!
 //! Modules, in data-flow order: [`config`] (OpenTelemetry's jmxreceiver keys, validated),
 //! [`presets`] (the `target_system` rule tables) and [`rules`] (OpenTelemetry's JMX rule YAML),
-//! `scrape` (one poll: queryNames for patterns, one batched getAttributes per MBean),
-//! `convert` (readings to OTLP, cumulative start times and resets, `kafka_obs.target.up`),
-//! `target` (one task per endpoint: timeout, health, backoff, self-metrics).
+//! `scrape` (one poll: cached queryNames for patterns, one batched getAttributes per MBean,
+//! spread over a few sessions), `convert` (readings to OTLP, cumulative start times and resets,
+//! `kafka_obs.target.up`), `target` (one task per endpoint: sessions, timeout, health, backoff,
+//! self-metrics).
 //!
 //! `build` checks the TLS files and compiles the plan; it connects to nothing (a JVM that is
 //! down at start-up is a target that is down, not a failed start). `run` spawns one task per
-//! endpoint, bounded by `max_concurrent_polls`, and returns once all of them have stopped after
-//! `ctx.shutdown`.
+//! endpoint on the collector's runtime, with the sessions in use bounded by
+//! `max_concurrent_polls`, and returns once all of them have stopped after `ctx.shutdown`.
 
 pub mod config;
 mod convert;
@@ -90,6 +91,19 @@ impl JmxReceiverConfig {
         o
     }
 
+    /// What every endpoint's poller is configured with.
+    pub fn target_settings(&self, receiver: &str) -> TargetSettings {
+        TargetSettings {
+            receiver: receiver.to_owned(),
+            options: self.connect_options(),
+            timeout: self.timeout,
+            interval: self.collection_interval,
+            resource_attributes: self.resource_attributes.clone(),
+            connections: self.connections_per_target,
+            mbean_refresh_interval: self.mbean_refresh_interval,
+        }
+    }
+
     /// The poll plan: the presets' rules and the user's.
     pub fn plan(&self) -> Result<Plan, ComponentConfigError> {
         Ok(Plan::new(self.all_rules()?))
@@ -138,13 +152,7 @@ impl Receiver for JmxReceiver {
                 return Ok(());
             };
             let config = &self.config;
-            let settings = TargetSettings {
-                receiver: ctx.id.to_string(),
-                options: config.connect_options(),
-                timeout: config.timeout,
-                interval: config.collection_interval,
-                resource_attributes: config.resource_attributes.clone(),
-            };
+            let settings = config.target_settings(&ctx.id.to_string());
             let task = target::TaskContext {
                 output,
                 semaphore: Arc::new(Semaphore::new(config.max_concurrent_polls)),
@@ -160,70 +168,30 @@ impl Receiver for JmxReceiver {
                 presets = %config.target_systems.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),
                 rules = self.plan.rules().len(),
                 interval_ms = config.collection_interval.as_millis() as u64,
+                connections_per_target = config.connections_per_target,
+                mbean_refresh_ms = config.mbean_refresh_interval.as_millis() as u64,
                 "jmx receiver started"
             );
-            // The JMX client's futures are not `Send` yet (its call path holds a
-            // `&dyn Fn` across an await), so the pollers run on a thread of their own with a
-            // current-thread runtime. That also keeps polling off the pipeline's workers.
-            let endpoints = config.endpoints.clone();
-            let plan = self.plan.clone();
-            let telemetry = ctx.telemetry.clone();
-            let id = ctx.id.to_string();
-            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
-            std::thread::Builder::new()
-                .name(format!("jmx-poll-{id}"))
-                .spawn(move || {
-                    let _ = done_tx.send(poll_all(endpoints, plan, settings, task, telemetry));
-                })?;
-            match done_rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(RunError::Other(e)),
-                Err(_) => {
-                    return Err(RunError::Other(format!(
-                        "receivers::{id}: the JMX poller thread ended unexpectedly"
-                    )));
+            // One task per endpoint on the collector's runtime; each ends promptly once
+            // `ctx.shutdown` is cancelled (every await in it races the token).
+            let mut tasks = JoinSet::new();
+            for endpoint in &config.endpoints {
+                let poller =
+                    TargetPoller::new(endpoint.clone(), self.plan.clone(), &settings, &ctx.telemetry);
+                tasks.spawn(target::run_target(poller, task.clone()));
+            }
+            drop(task);
+            while let Some(joined) = tasks.join_next().await {
+                if let Err(e) = joined
+                    && e.is_panic()
+                {
+                    error!(receiver = %ctx.id, error = %e, "a JMX target task panicked; the other targets keep polling");
                 }
             }
             Ok(())
         }
         .boxed()
     }
-}
-
-/// Runs one task per endpoint on this thread until they all stop (after shutdown).
-fn poll_all(
-    endpoints: Vec<kafka_obs_jmx::Endpoint>,
-    plan: Arc<Plan>,
-    settings: TargetSettings,
-    task: target::TaskContext,
-    telemetry: kafka_obs_api::ComponentTelemetry,
-) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            format!(
-                "receivers::{}: cannot start the JMX poller runtime: {e}",
-                settings.receiver
-            )
-        })?;
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async move {
-        let mut tasks = JoinSet::new();
-        for endpoint in endpoints {
-            let poller = TargetPoller::new(endpoint, plan.clone(), &settings, &telemetry);
-            tasks.spawn_local(target::run_target(poller, task.clone()));
-        }
-        drop(task);
-        while let Some(joined) = tasks.join_next().await {
-            if let Err(e) = joined
-                && e.is_panic()
-            {
-                error!(receiver = %settings.receiver, error = %e, "a JMX target task panicked; the other targets keep polling");
-            }
-        }
-    });
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,15 +2,31 @@
 //! batched `getAttributes`, and turn the values into readings.
 //!
 //! The [`Plan`] is computed once per receiver: every distinct bean pattern with the rules that
-//! use it. A poll asks `queryNames` only for real patterns (a plain name is read directly; if it
-//! is not registered the server says so and the MBean is skipped), merges the MBeans matched by
-//! several patterns, and requests the union of the attributes its rules need. Errors about one
-//! MBean (not found, an attribute missing, a getter that threw) skip that MBean with one warning;
-//! errors about the connection fail the poll, which the caller turns into `target.up = 0`.
-//! NaN and infinities (Kafka's "no sample yet") yield no reading.
+//! use it. `queryNames` runs only for real patterns (a plain name is read directly; if it is not
+//! registered the server says so and the MBean is skipped), and its answers are kept in a
+//! [`NameCache`] between polls, so a steady-state poll is one `getAttributes` per MBean and
+//! nothing else. The cache's rules, which decide how fast new and vanished MBeans show:
+//!
+//! - a pattern is queried again once `mbean_refresh_interval` has passed since its last query
+//!   (zero: on every poll), so new clients, topics and partitions appear within that period;
+//! - a read that answers `InstanceNotFoundException` drops that MBean from the cache at once (its
+//!   series stop with that poll) and makes the patterns that matched it *hot*: they are queried
+//!   on every poll for the next refresh period, because a vanished client is usually coming back
+//!   (a restart, a rebalance) and should reappear within one interval;
+//! - a new JVM start time (a restart behind a transparent reconnect) or a failed poll empties
+//!   the cache.
+//!
+//! The calls of a poll are independent, so they are spread over the target's sessions (one call
+//! at a time per JRMP connection): each session takes the next pending call until none is left.
+//! The due `queryNames` calls run first, then every read, the `Runtime` start time included.
+//! Errors about one MBean (not found, an attribute missing, a getter that threw) skip that MBean
+//! with one warning; errors about the connection fail the poll, which the caller turns into
+//! `target.up = 0`. NaN and infinities (Kafka's "no sample yet") yield no reading.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
@@ -23,20 +39,20 @@ pub(crate) trait MBeanSource {
     fn query_names(
         &mut self,
         pattern: &ObjectName,
-    ) -> impl Future<Output = Result<Vec<ObjectName>, JmxError>>;
+    ) -> impl Future<Output = Result<Vec<ObjectName>, JmxError>> + Send;
 
     fn get_attributes(
         &mut self,
         name: &ObjectName,
         attributes: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, Value)>, JmxError>>;
+    ) -> impl Future<Output = Result<Vec<(String, Value)>, JmxError>> + Send;
 }
 
 impl MBeanSource for JmxClient {
     fn query_names(
         &mut self,
         pattern: &ObjectName,
-    ) -> impl Future<Output = Result<Vec<ObjectName>, JmxError>> {
+    ) -> impl Future<Output = Result<Vec<ObjectName>, JmxError>> + Send {
         JmxClient::query_names(self, pattern)
     }
 
@@ -44,7 +60,7 @@ impl MBeanSource for JmxClient {
         &mut self,
         name: &ObjectName,
         attributes: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, Value)>, JmxError>> {
+    ) -> impl Future<Output = Result<Vec<(String, Value)>, JmxError>> + Send {
         JmxClient::get_attributes(self, name, attributes)
     }
 }
@@ -180,86 +196,305 @@ fn about_one_mbean(e: &JmxError) -> bool {
     )
 }
 
-/// Polls `source` once according to `plan`.
-pub(crate) async fn scrape<S: MBeanSource>(
-    source: &mut S,
-    plan: &Plan,
-    warnings: &mut Warnings,
-    endpoint: &str,
-) -> Result<Scrape, JmxError> {
-    let mut out = Scrape::default();
-    match source
-        .get_attributes(&plan.runtime, &["StartTime".to_owned()])
-        .await
-    {
-        Ok(values) => {
-            out.jvm_start_ms = values
-                .iter()
-                .find(|(k, _)| k == "StartTime")
-                .and_then(|(_, v)| v.as_i64());
+/// `queryNames` answers kept between polls, per bean pattern of the [`Plan`] (see the module
+/// docs for the rules).
+#[derive(Debug)]
+pub struct NameCache {
+    refresh: Duration,
+    /// By index into the plan's patterns.
+    entries: HashMap<usize, Cached>,
+    jvm_start_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// Canonical name and name, in the server's order.
+    names: Vec<(String, ObjectName)>,
+    queried_at: Instant,
+    /// Queried on every poll until then (an MBean it matched vanished).
+    hot_until: Option<Instant>,
+}
+
+impl NameCache {
+    /// A cache that re-queries each pattern every `refresh` (zero: on every poll).
+    pub fn new(refresh: Duration) -> Self {
+        NameCache {
+            refresh,
+            entries: HashMap::new(),
+            jvm_start_ms: None,
         }
-        Err(e) if about_one_mbean(&e) => {
-            debug!(endpoint, error = %e, "no JVM start time; counter resets are detected by value only");
-        }
-        Err(e) => return Err(e),
     }
 
-    // Every MBean to read, with the rules that apply to it (a name may match several patterns).
-    let mut targets: BTreeMap<String, (ObjectName, Vec<usize>)> = BTreeMap::new();
-    for q in &plan.queries {
-        let names = if q.pattern.is_pattern() {
-            match source.query_names(&q.pattern).await {
-                Ok(names) => names,
-                Err(e) if about_one_mbean(&e) => {
-                    if warnings.first(format!("query {}", q.pattern)) {
-                        warn!(endpoint, pattern = %q.pattern, error = %e, "cannot list MBeans; skipping this pattern");
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            vec![q.pattern.clone()]
+    /// Whether pattern `query` must be queried on a poll starting at `now`.
+    fn due(&self, query: usize, now: Instant) -> bool {
+        let Some(c) = self.entries.get(&query) else {
+            return true;
         };
-        for name in names {
+        if self.refresh.is_zero() || c.hot_until.is_some_and(|t| now < t) {
+            return true;
+        }
+        // A twentieth of slack, so a refresh every 60 s at a 10 s interval is every 6th poll
+        // even when the polls start a little early.
+        now.saturating_duration_since(c.queried_at) + self.refresh / 20 >= self.refresh
+    }
+
+    fn store(&mut self, query: usize, names: Vec<ObjectName>, now: Instant) {
+        let names = names.into_iter().map(|n| (n.canonical(), n)).collect();
+        let hot_until = self
+            .entries
+            .get(&query)
+            .and_then(|c| c.hot_until)
+            .filter(|&t| now < t);
+        self.entries.insert(
+            query,
+            Cached {
+                names,
+                queried_at: now,
+                hot_until,
+            },
+        );
+    }
+
+    fn forget(&mut self, query: usize) {
+        self.entries.remove(&query);
+    }
+
+    fn names(&self, query: usize) -> &[(String, ObjectName)] {
+        self.entries
+            .get(&query)
+            .map(|c| c.names.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The MBean `canonical` is gone: stop reading it, and watch its patterns closely.
+    fn vanished(&mut self, canonical: &str, now: Instant) {
+        for c in self.entries.values_mut() {
+            if let Some(i) = c.names.iter().position(|(k, _)| k == canonical) {
+                c.names.remove(i);
+                c.hot_until = Some(now + self.refresh);
+            }
+        }
+    }
+
+    /// A different JVM start time than before: a new JVM, whose MBeans may differ.
+    fn jvm_started(&mut self, start_ms: Option<i64>) {
+        let Some(start) = start_ms else { return };
+        if self.jvm_start_ms.is_some_and(|prev| prev != start) {
+            self.entries.clear();
+        }
+        self.jvm_start_ms = Some(start);
+    }
+
+    /// Forgets everything (after a failed poll: the next one queries every pattern).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.jvm_start_ms = None;
+    }
+
+    /// How many patterns have cached names.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One call of a poll.
+enum Job<'a> {
+    Query(&'a ObjectName),
+    Read(&'a ObjectName, &'a [String]),
+}
+
+enum JobOut {
+    Names(Vec<ObjectName>),
+    Values(Vec<(String, Value)>),
+}
+
+/// Runs `jobs` over `sessions`, each session taking the next pending job until none is left
+/// (so a slow reply holds back one session, not the poll). Stops handing out jobs after an error
+/// about the connection. Results come back in `jobs` order; `None` for jobs never started.
+async fn run_jobs<S: MBeanSource + Send>(
+    sessions: &mut [S],
+    jobs: &[Job<'_>],
+) -> Vec<Option<Result<JobOut, JmxError>>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = sessions.iter_mut().take(jobs.len()).map(|session| {
+        let (next, failed) = (&next, &failed);
+        async move {
+            let mut done = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let result = match job {
+                    Job::Query(pattern) => session.query_names(pattern).await.map(JobOut::Names),
+                    Job::Read(name, attributes) => session
+                        .get_attributes(name, attributes)
+                        .await
+                        .map(JobOut::Values),
+                };
+                if result.as_ref().is_err_and(|e| !about_one_mbean(e)) {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                done.push((i, result));
+            }
+            done
+        }
+    });
+    let finished = futures::future::join_all(workers).await;
+    let mut results: Vec<Option<Result<JobOut, JmxError>>> = jobs.iter().map(|_| None).collect();
+    for (i, result) in finished.into_iter().flatten() {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
+        }
+    }
+    results
+}
+
+/// The first connection-level error among `results`, if any.
+fn first_fatal(results: &mut [Option<Result<JobOut, JmxError>>]) -> Option<JmxError> {
+    let i = results
+        .iter()
+        .position(|r| matches!(r, Some(Err(e)) if !about_one_mbean(e)))?;
+    match results.get_mut(i).and_then(Option::take) {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Polls once according to `plan`, spreading the calls over `sessions` (at least one).
+pub(crate) async fn scrape<S: MBeanSource + Send>(
+    sessions: &mut [S],
+    plan: &Plan,
+    cache: &mut NameCache,
+    warnings: &mut Warnings,
+    endpoint: &str,
+    now: Instant,
+) -> Result<Scrape, JmxError> {
+    if sessions.is_empty() {
+        return Err(JmxError::Closed);
+    }
+    // 1. queryNames for the patterns that are due.
+    let due: Vec<usize> = plan
+        .queries
+        .iter()
+        .enumerate()
+        .filter(|(i, q)| q.pattern.is_pattern() && cache.due(*i, now))
+        .map(|(i, _)| i)
+        .collect();
+    if !due.is_empty() {
+        let jobs: Vec<Job<'_>> = due
+            .iter()
+            .filter_map(|&i| plan.queries.get(i))
+            .map(|q| Job::Query(&q.pattern))
+            .collect();
+        let mut results = run_jobs(sessions, &jobs).await;
+        if let Some(e) = first_fatal(&mut results) {
+            return Err(e);
+        }
+        for (&i, result) in due.iter().zip(results) {
+            match result {
+                Some(Ok(JobOut::Names(names))) => cache.store(i, names, now),
+                Some(Err(e)) => {
+                    cache.forget(i);
+                    let pattern = plan.queries.get(i).map(|q| q.pattern.to_string());
+                    if warnings.first(format!("query {}", pattern.as_deref().unwrap_or("?"))) {
+                        warn!(endpoint, pattern, error = %e, "cannot list MBeans; skipping this pattern");
+                    }
+                }
+                _ => cache.forget(i),
+            }
+        }
+        debug!(endpoint, queried = due.len(), "queryNames refreshed");
+    }
+
+    // 2. Every MBean to read, with the rules that apply to it (a name may match several
+    //    patterns), from the cache.
+    let mut targets: BTreeMap<String, (ObjectName, Vec<usize>)> = BTreeMap::new();
+    for (i, q) in plan.queries.iter().enumerate() {
+        let mut add = |canonical: String, name: &ObjectName| {
             let entry = targets
-                .entry(name.canonical())
-                .or_insert_with(|| (name, Vec::new()));
+                .entry(canonical)
+                .or_insert_with(|| (name.clone(), Vec::new()));
             for &r in &q.rules {
                 if !entry.1.contains(&r) {
                     entry.1.push(r);
                 }
             }
+        };
+        if q.pattern.is_pattern() {
+            for (canonical, name) in cache.names(i) {
+                add(canonical.clone(), name);
+            }
+        } else {
+            add(q.pattern.canonical(), &q.pattern);
         }
     }
+    let reads: Vec<(String, ObjectName, Vec<usize>, Vec<String>)> = targets
+        .into_iter()
+        .map(|(canonical, (name, rule_ids))| {
+            let wanted: BTreeSet<&str> = rule_ids
+                .iter()
+                .filter_map(|&r| plan.rules.get(r))
+                .flat_map(Rule::attributes)
+                .collect();
+            let wanted = wanted.into_iter().map(str::to_owned).collect();
+            (canonical, name, rule_ids, wanted)
+        })
+        .collect();
 
-    for (name, rule_ids) in targets.into_values() {
-        let wanted: BTreeSet<&str> = rule_ids
-            .iter()
-            .filter_map(|&r| plan.rules.get(r))
-            .flat_map(Rule::attributes)
-            .collect();
-        let wanted: Vec<String> = wanted.into_iter().map(str::to_owned).collect();
-        let values = match source.get_attributes(&name, &wanted).await {
-            Ok(values) => values,
-            // Not registered (a plain name that does not exist here, or it just went away).
-            Err(JmxError::InstanceNotFound { .. }) => continue,
-            Err(e) if about_one_mbean(&e) => {
-                if warnings.first(format!("read {}", name.canonical())) {
+    // 3. Read them all, the JVM's start time first.
+    let start_time = ["StartTime".to_owned()];
+    let jobs: Vec<Job<'_>> = std::iter::once(Job::Read(&plan.runtime, &start_time))
+        .chain(reads.iter().map(|(_, n, _, a)| Job::Read(n, a)))
+        .collect();
+    let mut results = run_jobs(sessions, &jobs).await;
+    if let Some(e) = first_fatal(&mut results) {
+        return Err(e);
+    }
+    let mut results = results.into_iter();
+    let mut out = Scrape::default();
+    match results.next().flatten() {
+        Some(Ok(JobOut::Values(values))) => {
+            out.jvm_start_ms = values
+                .iter()
+                .find(|(k, _)| k == "StartTime")
+                .and_then(|(_, v)| v.as_i64());
+            cache.jvm_started(out.jvm_start_ms);
+        }
+        Some(Err(e)) => {
+            debug!(endpoint, error = %e, "no JVM start time; counter resets are detected by value only");
+        }
+        _ => {}
+    }
+    for ((canonical, name, rule_ids, _), result) in reads.iter().zip(results) {
+        let values = match result {
+            Some(Ok(JobOut::Values(values))) => values,
+            // Gone (a closed client, a revoked partition), or a plain name not registered here.
+            Some(Err(JmxError::InstanceNotFound { .. })) => {
+                cache.vanished(canonical, now);
+                continue;
+            }
+            Some(Err(e)) => {
+                if warnings.first(format!("read {canonical}")) {
                     warn!(endpoint, mbean = %name, error = %e, "cannot read MBean; skipping it");
                 }
                 continue;
             }
-            Err(e) => return Err(e),
+            _ => continue,
         };
         out.mbeans += 1;
         let values: HashMap<&str, &Value> = values.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        for &r in &rule_ids {
+        for &r in rule_ids {
             let Some(rule) = plan.rules.get(r) else {
                 continue;
             };
             for (m, def) in rule.metrics.iter().enumerate() {
-                if let Some(reading) = read_metric(def, &name, &values, warnings, endpoint) {
+                if let Some(reading) = read_metric(def, name, &values, warnings, endpoint) {
                     out.readings.push(Reading {
                         rule: r,
                         metric: m,
@@ -397,7 +632,11 @@ pub(crate) mod tests {
                     .map(|(n, _)| n.clone())
                     .collect())
             };
-            std::future::ready(r)
+            // Yield once, as a network call would, so parallel sessions interleave.
+            async move {
+                tokio::task::yield_now().await;
+                r
+            }
         }
 
         fn get_attributes(
@@ -424,7 +663,10 @@ pub(crate) mod tests {
                         .collect()),
                 }
             };
-            std::future::ready(r)
+            async move {
+                tokio::task::yield_now().await;
+                r
+            }
         }
     }
 
@@ -434,10 +676,177 @@ pub(crate) mod tests {
     }
 
     fn run(server: &mut FakeServer, plan: &Plan) -> Result<Scrape, JmxError> {
+        let mut cache = NameCache::new(Duration::ZERO);
+        run_at(
+            std::slice::from_mut(server),
+            plan,
+            &mut cache,
+            Instant::now(),
+        )
+    }
+
+    fn run_at(
+        sessions: &mut [FakeServer],
+        plan: &Plan,
+        cache: &mut NameCache,
+        now: Instant,
+    ) -> Result<Scrape, JmxError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        rt.block_on(scrape(server, plan, &mut Warnings::default(), "fake:1"))
+        rt.block_on(scrape(
+            sessions,
+            plan,
+            cache,
+            &mut Warnings::default(),
+            "fake:1",
+            now,
+        ))
+    }
+
+    /// The client-ids a poll read producer metrics for.
+    fn clients(plan: &Plan, s: &Scrape) -> BTreeSet<String> {
+        by_metric(plan, s)
+            .into_iter()
+            .flat_map(|(_, attrs, _)| attrs)
+            .filter(|(k, _)| k == "client-id")
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    const CLIENTS: &str = r#"
+rules:
+  - bean: kafka.producer:type=producer-metrics,client-id=*
+    metricAttribute: {client-id: param(client-id)}
+    mapping: {rate: }
+"#;
+
+    fn producer(server: FakeServer, id: &str) -> FakeServer {
+        server.with(
+            &format!("kafka.producer:type=producer-metrics,client-id={id}"),
+            &[("rate", Value::Double(1.0))],
+        )
+    }
+
+    fn ids(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn cached_names_skip_query_names_until_the_refresh_period_ends() {
+        let plan = plan(CLIENTS);
+        let mut cache = NameCache::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let mut server = [producer(FakeServer::default(), "a")];
+        let s = run_at(&mut server, &plan, &mut cache, t0).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["a"]));
+        assert_eq!(server[0].calls, 3, "Runtime + queryNames + one read");
+
+        // A new client registers: not seen while the names are fresh, and no queryNames.
+        server[0] = producer(server[0].clone(), "b");
+        server[0].calls = 0;
+        for secs in [10, 20, 50] {
+            let s = run_at(
+                &mut server,
+                &plan,
+                &mut cache,
+                t0 + Duration::from_secs(secs),
+            )
+            .unwrap();
+            assert_eq!(clients(&plan, &s), ids(&["a"]), "at {secs} s");
+        }
+        assert_eq!(server[0].calls, 6, "Runtime + one read, three times");
+
+        // The refresh period is over (with a little slack for early polls): it appears.
+        let s = run_at(&mut server, &plan, &mut cache, t0 + Duration::from_secs(58)).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["a", "b"]));
+    }
+
+    #[test]
+    fn a_vanished_mbean_stops_at_once_and_its_pattern_is_watched() {
+        let plan = plan(CLIENTS);
+        let mut cache = NameCache::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let mut server = [producer(producer(FakeServer::default(), "a"), "b")];
+        let s = run_at(&mut server, &plan, &mut cache, t0).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["a", "b"]));
+
+        // `a` closes: the very next poll has no reading for it (its read fails, cache or not).
+        server[0]
+            .beans
+            .remove("kafka.producer:client-id=a,type=producer-metrics");
+        let t1 = t0 + Duration::from_secs(10);
+        let s = run_at(&mut server, &plan, &mut cache, t1).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["b"]));
+        assert_eq!(s.mbeans, 1, "only b was read");
+
+        // Not read again (it left the cache), and its pattern is re-queried on every poll for
+        // a refresh period: a client that comes back shows at the next poll.
+        server[0].calls = 0;
+        let s = run_at(&mut server, &plan, &mut cache, t1 + Duration::from_secs(10)).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["b"]));
+        assert_eq!(server[0].calls, 3, "Runtime + queryNames + b");
+        server[0] = producer(server[0].clone(), "a");
+        let s = run_at(&mut server, &plan, &mut cache, t1 + Duration::from_secs(20)).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["a", "b"]));
+
+        // After the watch period, back to the schedule.
+        server[0].calls = 0;
+        let s = run_at(&mut server, &plan, &mut cache, t1 + Duration::from_secs(61)).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["a", "b"]));
+        assert_eq!(server[0].calls, 3, "Runtime + a + b, no queryNames");
+    }
+
+    #[test]
+    fn a_new_jvm_start_time_or_a_failed_poll_empties_the_cache() {
+        let plan = plan(CLIENTS);
+        let mut cache = NameCache::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let runtime = |start: i64| {
+            FakeServer::default().with(
+                "java.lang:type=Runtime",
+                &[("StartTime", Value::Long(start))],
+            )
+        };
+        let mut server = [producer(runtime(1), "a")];
+        run_at(&mut server, &plan, &mut cache, t0).unwrap();
+        assert_eq!(cache.len(), 1);
+        // Same JVM: the cache stays.
+        run_at(&mut server, &plan, &mut cache, t0 + Duration::from_secs(10)).unwrap();
+        assert_eq!(cache.len(), 1);
+        // Restarted JVM with another client: cleared, so the next poll finds `b`.
+        server[0] = producer(runtime(2), "b");
+        let s = run_at(&mut server, &plan, &mut cache, t0 + Duration::from_secs(20)).unwrap();
+        assert!(clients(&plan, &s).is_empty(), "a is gone, b not yet known");
+        assert!(cache.is_empty());
+        let s = run_at(&mut server, &plan, &mut cache, t0 + Duration::from_secs(30)).unwrap();
+        assert_eq!(clients(&plan, &s), ids(&["b"]));
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn calls_spread_over_sessions_and_read_the_same() {
+        let plan = plan(CLIENTS);
+        let mut one = FakeServer::default();
+        for id in ["a", "b", "c", "d", "e"] {
+            one = producer(one, id);
+        }
+        let single = run(&mut one.clone(), &plan).unwrap();
+        let mut sessions = [one.clone(), one.clone(), one];
+        let mut cache = NameCache::new(Duration::ZERO);
+        let parallel = run_at(&mut sessions, &plan, &mut cache, Instant::now()).unwrap();
+        assert_eq!(by_metric(&plan, &parallel), by_metric(&plan, &single));
+        let calls: Vec<usize> = sessions.iter().map(|s| s.calls).collect();
+        assert_eq!(
+            calls.iter().sum::<usize>(),
+            7,
+            "1 query + Runtime + 5 reads: {calls:?}"
+        );
+        assert!(
+            calls.iter().all(|&c| c >= 1),
+            "every session worked: {calls:?}"
+        );
     }
 
     type Flat = (String, Vec<(String, String)>, Number);

@@ -1,7 +1,10 @@
 //! One endpoint's life: connect, poll every interval, report health, back off while it is down.
 //!
-//! Each endpoint gets its own task and its own [`TargetPoller`]; a semaphore shared by the
-//! receiver bounds how many poll at once. A poll is bounded by `timeout` (connect included) and
+//! Each endpoint gets its own task and its own [`TargetPoller`], which keeps up to
+//! `connections_per_target` JMX sessions and the [`NameCache`] of its bean patterns. A semaphore
+//! shared by the receiver bounds how many sessions poll at once (`max_concurrent_polls`): a task
+//! waits for one permit, takes more if they are free (up to `connections_per_target`), and polls
+//! over as many sessions as it holds permits, so parallel reads never exceed the bound. A poll is bounded by `timeout` (connect included) and
 //! can never take the task down: every failure becomes `kafka_obs.target.up = 0` in the output,
 //! a count in `kafka_obs_jmx_poll_failures_total`, and one log line when the target changes
 //! state (not one per poll). While a target is down, connection attempts back off exponentially
@@ -11,6 +14,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures::future::join_all;
+
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -19,7 +24,7 @@ use kafka_obs_api::{Batch, ComponentTelemetry, Counter, Gauge, Output};
 use kafka_obs_jmx::{ConnectOptions, Endpoint, JmxClient, JmxError};
 
 use super::convert::{self, SeriesTracker};
-use super::scrape::{self, Plan, Warnings};
+use super::scrape::{self, NameCache, Plan, Warnings};
 
 /// Backoff never waits longer than this between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -86,8 +91,12 @@ pub struct TargetPoller {
     options: ConnectOptions,
     plan: Arc<Plan>,
     timeout: Duration,
-    client: Option<JmxClient>,
+    /// Connected sessions (connected lazily, up to `connections`).
+    sessions: Vec<JmxClient>,
+    connections: usize,
+    /// Sum of the sessions' transparent reconnects, already counted.
     client_reconnects: u64,
+    names: NameCache,
     tracker: SeriesTracker,
     warnings: Warnings,
     resource: opentelemetry_proto::tonic::resource::v1::Resource,
@@ -120,6 +129,10 @@ pub struct TargetSettings {
     pub timeout: Duration,
     pub interval: Duration,
     pub resource_attributes: std::collections::BTreeMap<String, String>,
+    /// Sessions per target (at least 1).
+    pub connections: usize,
+    /// `queryNames` results are reused this long (zero: every poll).
+    pub mbean_refresh_interval: Duration,
 }
 
 impl TargetPoller {
@@ -141,8 +154,10 @@ impl TargetPoller {
             options: settings.options.clone(),
             plan,
             timeout: settings.timeout,
-            client: None,
+            sessions: Vec::new(),
+            connections: settings.connections.max(1),
             client_reconnects: 0,
+            names: NameCache::new(settings.mbean_refresh_interval),
             tracker: SeriesTracker::default(),
             warnings: Warnings::default(),
             state: State::Unknown,
@@ -156,8 +171,26 @@ impl TargetPoller {
         &self.label
     }
 
-    /// One interval's work: poll (or skip while backing off) and build the batch to send.
+    /// Drops the cached `queryNames` answers, so the next poll queries every pattern (what a
+    /// scheduled refresh does; the benchmark uses it to reproduce the refresh rate of a real
+    /// interval in a tight loop).
+    pub fn forget_names(&mut self) {
+        self.names.clear();
+    }
+
+    /// Sessions this poller uses when it may use them all.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// One interval's work over all `connections` sessions: poll (or skip while backing off)
+    /// and build the batch to send.
     pub async fn poll(&mut self) -> (Batch, PollOutcome) {
+        self.poll_with(self.connections).await
+    }
+
+    /// [`poll`](Self::poll) over at most `sessions` sessions (the permits the task holds).
+    pub async fn poll_with(&mut self, sessions: usize) -> (Batch, PollOutcome) {
         let now_ns = unix_nanos();
         if self.skip > 0 {
             self.skip -= 1;
@@ -174,17 +207,21 @@ impl TargetPoller {
             return (batch, PollOutcome::Skipped);
         }
         self.metrics.polls.inc();
-        let had_client = self.client.is_some();
+        let had_sessions = self.sessions.len();
         let started = Instant::now();
+        let want = sessions.clamp(1, self.connections);
         let result = tokio::time::timeout(
             self.timeout,
             poll_target(
-                &mut self.client,
+                &mut self.sessions,
+                want,
                 &self.endpoint,
                 &self.options,
                 &self.plan,
+                &mut self.names,
                 &mut self.warnings,
                 &self.label,
+                started,
             ),
         )
         .await;
@@ -195,7 +232,7 @@ impl TargetPoller {
             Ok(r) => r,
             Err(_) => Err(PollError::Timeout(self.timeout)),
         };
-        self.count_connects(had_client);
+        self.count_connects(had_sessions);
         match result {
             Ok(scrape) => {
                 self.tracker.begin(scrape.jvm_start_ms, now_ns);
@@ -219,9 +256,11 @@ impl TargetPoller {
                 )
             }
             Err(e) => {
-                // The connection's state is unknown after any failure: start afresh next time.
-                self.client = None;
+                // The connections' state is unknown after any failure: start afresh next time,
+                // names included (the JVM may have restarted with other MBeans).
+                self.sessions.clear();
                 self.client_reconnects = 0;
+                self.names.clear();
                 let error = e.to_string();
                 self.mark_down(&error);
                 let batch = convert::to_batch(
@@ -237,21 +276,19 @@ impl TargetPoller {
         }
     }
 
-    /// Counts sessions: a fresh connect, and the client's own transparent reconnects.
-    fn count_connects(&mut self, had_client: bool) {
-        if let Some(client) = &self.client {
-            if !had_client {
-                self.metrics.connects.inc();
-                self.client_reconnects = 0;
-            }
-            let reconnects = client.stats().reconnects;
-            let new = reconnects.saturating_sub(self.client_reconnects);
-            if new > 0 {
-                self.metrics.connects.add(new);
-                debug!(receiver = %self.receiver, endpoint = %self.label, "JMX session re-established");
-            }
-            self.client_reconnects = reconnects;
+    /// Counts sessions: fresh connects, and the clients' own transparent reconnects.
+    fn count_connects(&mut self, had_sessions: usize) {
+        let fresh = self.sessions.len().saturating_sub(had_sessions) as u64;
+        if fresh > 0 {
+            self.metrics.connects.add(fresh);
         }
+        let reconnects: u64 = self.sessions.iter().map(|c| c.stats().reconnects).sum();
+        let new = reconnects.saturating_sub(self.client_reconnects);
+        if new > 0 {
+            self.metrics.connects.add(new);
+            debug!(receiver = %self.receiver, endpoint = %self.label, reconnects = new, "JMX session re-established");
+        }
+        self.client_reconnects = reconnects;
     }
 
     fn mark_up(&mut self, mbeans: usize, points: usize) {
@@ -290,17 +327,19 @@ impl TargetPoller {
         self.state = State::Down;
     }
 
-    /// Closes the JMX session politely (bounded).
-    pub async fn close(mut self) {
-        if let Some(client) = self.client.take() {
+    /// Closes the JMX sessions politely (together, bounded).
+    pub async fn close(self) {
+        let label = &self.label;
+        let closing = self.sessions.into_iter().map(|client| async move {
             match tokio::time::timeout(CLOSE_GRACE, client.close()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    debug!(endpoint = %self.label, error = %e, "closing the JMX session failed")
+                    debug!(endpoint = %label, error = %e, "closing a JMX session failed")
                 }
-                Err(_) => debug!(endpoint = %self.label, "closing the JMX session timed out"),
+                Err(_) => debug!(endpoint = %label, "closing a JMX session timed out"),
             }
-        }
+        });
+        join_all(closing).await;
     }
 }
 
@@ -317,24 +356,42 @@ enum PollError {
     Timeout(Duration),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn poll_target(
-    client: &mut Option<JmxClient>,
+    sessions: &mut Vec<JmxClient>,
+    want: usize,
     endpoint: &Endpoint,
     options: &ConnectOptions,
     plan: &Plan,
+    names: &mut NameCache,
     warnings: &mut Warnings,
     label: &str,
+    now: Instant,
 ) -> Result<scrape::Scrape, PollError> {
-    if client.is_none() {
-        let c = JmxClient::connect(endpoint.clone(), options.clone())
-            .await
-            .map_err(PollError::Connect)?;
-        *client = Some(c);
+    if sessions.len() < want {
+        // Connect the missing sessions together. The first one must succeed (else the target
+        // is down); an extra one that fails is tried again next poll.
+        let missing = want - sessions.len();
+        let attempts = (0..missing).map(|_| JmxClient::connect(endpoint.clone(), options.clone()));
+        let mut first_error = None;
+        for result in join_all(attempts).await {
+            match result {
+                Ok(c) => sessions.push(c),
+                Err(e) => {
+                    debug!(endpoint = %label, error = %e, "JMX session could not be opened");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if sessions.is_empty() {
+            return Err(PollError::Connect(first_error.unwrap_or(JmxError::Closed)));
+        }
     }
-    let Some(c) = client.as_mut() else {
+    let use_now = want.min(sessions.len());
+    let Some(active) = sessions.get_mut(..use_now) else {
         return Err(PollError::Poll(JmxError::Closed));
     };
-    scrape::scrape(c, plan, warnings, label)
+    scrape::scrape(active, plan, names, warnings, label, now)
         .await
         .map_err(PollError::Poll)
 }
@@ -378,11 +435,18 @@ pub async fn run_target(mut poller: TargetPoller, ctx: TaskContext) {
             p = ctx.semaphore.clone().acquire_owned() => p,
         };
         let Ok(permit) = permit else { break };
+        // More sessions only with permits that are free now: never wait for them.
+        let extra = (1..poller.connections()).rev().find_map(|n| {
+            let n = u32::try_from(n).ok()?;
+            ctx.semaphore.clone().try_acquire_many_owned(n).ok()
+        });
+        let sessions = 1 + extra.as_ref().map_or(0, |p| p.num_permits());
         let (batch, _outcome) = tokio::select! {
             biased;
             _ = ctx.shutdown.cancelled() => break,
-            r = poller.poll() => r,
+            r = poller.poll_with(sessions) => r,
         };
+        drop(extra);
         drop(permit);
         let items = batch.item_count() as u64;
         tokio::select! {

@@ -16,7 +16,7 @@ use kafka_obs_api::{
     Output, Outputs, OverflowPolicy, ReceiverConfig, Route, RunContext, RunError, Telemetry,
 };
 use kafka_obs_jmx::Endpoint;
-use kafka_obs_receiver::jmx::{JmxReceiverConfig, TargetPoller, TargetSettings};
+use kafka_obs_receiver::jmx::{JmxReceiverConfig, TargetPoller};
 
 /// The business rules for the scenario's `com.example.orders:type=OrderMetrics` (A1-A4).
 pub const BUSINESS_RULES: &str = r#"
@@ -121,13 +121,7 @@ pub fn poller(config: &JmxReceiverConfig) -> TargetPoller {
     let plan = Arc::new(config.plan().expect("plan"));
     let id: ComponentId = "jmx/test".parse().unwrap();
     let telemetry = Telemetry::new().component(ComponentKind::Receiver, &id);
-    let settings = TargetSettings {
-        receiver: id.to_string(),
-        options: config.connect_options(),
-        timeout: config.timeout,
-        interval: config.collection_interval,
-        resource_attributes: config.resource_attributes.clone(),
-    };
+    let settings = config.target_settings(&id.to_string());
     TargetPoller::new(config.endpoints[0].clone(), plan, &settings, &telemetry)
 }
 
