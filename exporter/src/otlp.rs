@@ -10,7 +10,7 @@
 //! (inside the runtime), so `build` spawns nothing.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -174,7 +174,7 @@ impl OtlpGrpcConfig {
                 .tls
                 .server_name()
                 .map_err(|e| BuildError::Other(e.to_string()))?,
-            channel: OnceLock::new(),
+            channel: Mutex::new(None),
             headers: self.headers.clone(),
             gzip: self.compression == Compression::Gzip,
         })
@@ -231,31 +231,45 @@ pub struct GrpcTransport {
     endpoint: Endpoint,
     tls: Option<Arc<rustls::ClientConfig>>,
     server_name: Option<rustls::pki_types::ServerName<'static>>,
-    channel: OnceLock<Channel>,
+    /// Created on first use; dropped after a connection failure so the next attempt dials
+    /// afresh instead of reusing a channel stuck on the old failure.
+    channel: Mutex<Option<Channel>>,
     headers: MetadataMap,
     gzip: bool,
 }
 
 impl GrpcTransport {
     fn channel(&self) -> Channel {
-        self.channel
-            .get_or_init(|| match &self.tls {
-                None => self.endpoint.connect_lazy(),
-                Some(tls) => {
-                    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-                        .with_tls_config((**tls).clone())
-                        .https_only();
-                    let builder = match &self.server_name {
-                        Some(name) => builder.with_server_name_resolver(
-                            hyper_rustls::FixedServerNameResolver::new(name.clone()),
-                        ),
-                        None => builder,
-                    };
-                    self.endpoint
-                        .connect_with_connector_lazy(builder.enable_http2().build())
-                }
-            })
-            .clone()
+        let mut slot = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert_with(|| match &self.tls {
+            None => self.endpoint.connect_lazy(),
+            Some(tls) => {
+                let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((**tls).clone())
+                    .https_only();
+                let builder = match &self.server_name {
+                    Some(name) => builder.with_server_name_resolver(
+                        hyper_rustls::FixedServerNameResolver::new(name.clone()),
+                    ),
+                    None => builder,
+                };
+                self.endpoint
+                    .connect_with_connector_lazy(builder.enable_http2().build())
+            }
+        })
+        .clone()
+    }
+
+    /// Forgets the channel after a transport failure (see `channel`).
+    fn reset(&self, status: &tonic::Status) {
+        if status.code() == tonic::Code::Unavailable {
+            *self.channel.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+
+    fn failed(&self, status: tonic::Status) -> DeliveryError {
+        self.reset(&status);
+        status_error(status)
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -278,7 +292,7 @@ impl GrpcTransport {
                 let resp = c
                     .export(self.request(r.clone()))
                     .await
-                    .map_err(status_error)?;
+                    .map_err(|s| self.failed(s))?;
                 resp.into_inner()
                     .partial_success
                     .map(|p| (p.rejected_data_points, p.error_message))
@@ -293,7 +307,7 @@ impl GrpcTransport {
                 let resp = c
                     .export(self.request(r.clone()))
                     .await
-                    .map_err(status_error)?;
+                    .map_err(|s| self.failed(s))?;
                 resp.into_inner()
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
@@ -308,7 +322,7 @@ impl GrpcTransport {
                 let resp = c
                     .export(self.request(r.clone()))
                     .await
-                    .map_err(status_error)?;
+                    .map_err(|s| self.failed(s))?;
                 resp.into_inner()
                     .partial_success
                     .map(|p| (p.rejected_spans, p.error_message))

@@ -129,13 +129,16 @@ impl QueueConfig {
                 policy: OverflowPolicy::Block,
             };
         }
-        let capacity = if self.storage.is_some() {
-            DISK_FRONT_QUEUE
-        } else {
-            self.queue_size
-        };
+        if self.storage.is_some() {
+            // The pipeline waits for the disk write (milliseconds), never for the destination:
+            // nothing is dropped before it is on disk, and a full disk applies `on_full`.
+            return QueueSettings {
+                capacity: DISK_FRONT_QUEUE,
+                policy: OverflowPolicy::Block,
+            };
+        }
         QueueSettings {
-            capacity,
+            capacity: self.queue_size,
             policy: if self.block_on_overflow {
                 OverflowPolicy::Block
             } else {
@@ -307,7 +310,13 @@ mod tests {
             ..RawQueue::default()
         };
         let d = resolve(DEFAULT_TIMEOUT, &RawRetry::default(), &q).unwrap();
-        assert_eq!(d.queue.runtime_queue().capacity, DISK_FRONT_QUEUE);
+        assert_eq!(
+            d.queue.runtime_queue(),
+            QueueSettings {
+                capacity: DISK_FRONT_QUEUE,
+                policy: OverflowPolicy::Block
+            }
+        );
         let q = RawQueue {
             enabled: false,
             ..RawQueue::default()

@@ -374,30 +374,30 @@ impl FileQueue {
         Ok(())
     }
 
-    /// Drops the oldest segment if none of its records is in flight; returns how many
-    /// undelivered records that discarded.
+    /// Drops the oldest segment none of whose records is in flight (never the one being
+    /// written); returns how many undelivered records that discarded.
     fn evict_oldest(&self, st: &mut State) -> Option<u64> {
-        if st.segments.len() < 2 {
-            return None;
+        let last = st.segments.len().checked_sub(1)?;
+        let pos = (0..last).find(|&i| {
+            let (first, end) = (st.segments[i].first_index, st.segments[i + 1].first_index);
+            st.in_flight.range(first..end).next().is_none()
+        })?;
+        let first = st.segments[pos].first_index;
+        let end = st.segments[pos + 1].first_index;
+        let from = first.max(st.watermark);
+        let done = st.acked.range(from..end).count() as u64;
+        let discarded = end.saturating_sub(from).saturating_sub(done);
+        for index in from..end {
+            st.acked.insert(index);
         }
-        let first = st.segments[0].first_index;
-        let end = st.segments[1].first_index;
-        if st.in_flight.range(first..end).next().is_some() {
-            return None;
-        }
-        let done = st.acked.range(first..end).count() as u64;
-        let below = st.watermark.clamp(first, end) - first;
-        let discarded = (end - first).saturating_sub(done + below);
-        let seg = st.segments.pop_front()?;
+        let seg = st.segments.remove(pos)?;
         st.total_size -= seg.size;
         let _ = fs::remove_file(&seg.path);
-        st.acked = st.acked.split_off(&end);
-        st.watermark = st.watermark.max(end);
-        st.cursor_dirty = true;
-        if st.read_segment < end {
+        if st.read_segment == first {
             st.read_segment = end;
             st.read_offset = 0;
         }
+        self.advance(st);
         Some(discarded)
     }
 
