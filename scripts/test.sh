@@ -48,4 +48,4 @@ log "building kafka-obs"
 cargo build --workspace --bins --quiet
 
 log "running the test suite"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ComponentConfigError;
 use crate::data::{Batch, DataKind};
-use crate::health::HealthRegistry;
+use crate::health::{ComponentStatus, HealthRegistry};
 use crate::id::ComponentId;
 use crate::output::{Output, OverflowPolicy};
 use crate::telemetry::ComponentTelemetry;
@@ -135,6 +135,26 @@ pub struct RunContext {
     /// Receivers and extensions: stop now. Processors and exporters: the drain deadline passed,
     /// abandon what is left (they otherwise end when their input closes).
     pub shutdown: CancellationToken,
+}
+
+impl RunContext {
+    /// The key of this component in the [`HealthRegistry`] (`exporter/file`).
+    pub fn health_key(&self) -> String {
+        format!("{}/{}", self.telemetry.kind(), self.id)
+    }
+
+    /// The component still runs but cannot do its job (a disk error, a backend refusing
+    /// everything); the health check answers 503 naming it until [`RunContext::report_ok`].
+    pub fn report_error(&self, reason: impl Into<String>) {
+        self.health
+            .set(&self.health_key(), ComponentStatus::Failed(reason.into()));
+    }
+
+    /// The component recovered from a reported error.
+    pub fn report_ok(&self) {
+        self.health
+            .set(&self.health_key(), ComponentStatus::Running);
+    }
 }
 
 /// Where a receiver or connector sends each kind of data it produces.

@@ -116,11 +116,19 @@ pub enum MetricsLevel {
     Detailed,
 }
 
+/// One entry of `metrics.readers`: exactly one of `pull` or `periodic`. (A struct of options
+/// rather than an enum: externally tagged enums do not deserialize from an untyped YAML value.)
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-pub(crate) enum RawReader {
-    Pull { exporter: RawPullExporter },
-    Periodic(RawPeriodic),
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReader {
+    pub pull: Option<RawPull>,
+    pub periodic: Option<RawPeriodic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPull {
+    pub exporter: RawPullExporter,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,10 +181,17 @@ pub(crate) struct RawTraces {
     pub processors: Vec<RawSpanProcessor>,
 }
 
+/// One entry of `traces.processors`; `batch` is the only kind.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-pub(crate) enum RawSpanProcessor {
-    Batch { exporter: RawPushExporter },
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSpanProcessor {
+    pub batch: RawBatchSpanProcessor,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBatchSpanProcessor {
+    pub exporter: RawPushExporter,
 }
 
 /// Where the collector pushes its own telemetry over OTLP/gRPC.

@@ -14,7 +14,7 @@ use serde_yaml_ng::Value;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{
     DEFAULT_METRICS_ADDRESS, MetricsLevel, MetricsSettings, OtlpPushSettings, RawConfig, RawOtlp,
-    RawReader, RawSpanProcessor, RawTelemetry, TelemetrySettings, TracesSettings,
+    RawTelemetry, TelemetrySettings, TracesSettings,
 };
 use crate::source::Source;
 
@@ -610,14 +610,12 @@ fn telemetry(raw: &RawTelemetry, errors: &mut Errors) -> TelemetrySettings {
     let mut otlp = None;
     for (i, reader) in raw.metrics.readers.iter().enumerate() {
         let path = format!("service::telemetry::metrics::readers::{i}");
-        match reader {
-            RawReader::Pull { exporter } => {
-                address = Some(format!(
-                    "{}:{}",
-                    exporter.prometheus.host, exporter.prometheus.port
-                ));
+        match (&reader.pull, &reader.periodic) {
+            (Some(pull), None) => {
+                let p = &pull.exporter.prometheus;
+                address = Some(format!("{}:{}", p.host, p.port));
             }
-            RawReader::Periodic(p) => {
+            (None, Some(p)) => {
                 otlp = otlp_push(
                     &p.exporter.otlp,
                     Duration::from_millis(p.interval),
@@ -625,6 +623,7 @@ fn telemetry(raw: &RawTelemetry, errors: &mut Errors) -> TelemetrySettings {
                     errors,
                 );
             }
+            _ => errors.push(path, "a reader is either `pull: {exporter: {prometheus: {host, port}}}` or `periodic: {interval, exporter: {otlp: {protocol, endpoint}}}`"),
         }
     }
     let metrics = if raw.metrics.level == MetricsLevel::None {
@@ -642,9 +641,8 @@ fn telemetry(raw: &RawTelemetry, errors: &mut Errors) -> TelemetrySettings {
     };
     let mut traces = TracesSettings::default();
     for (i, p) in raw.traces.processors.iter().enumerate() {
-        let RawSpanProcessor::Batch { exporter } = p;
         traces.otlp = otlp_push(
-            &exporter.otlp,
+            &p.batch.exporter.otlp,
             Duration::from_secs(5),
             &format!("service::telemetry::traces::processors::{i}::batch::exporter::otlp"),
             errors,

@@ -260,12 +260,11 @@ impl FileExporter {
         let (tx, rx) = mpsc::channel::<Command>(WRITE_BUFFER);
         let (done_tx, done_rx) = oneshot::channel::<std::io::Result<()>>();
         let writer = self.writer;
-        let telemetry = self.telemetry.clone();
-        let id = self.id.clone();
+        let writer_ctx = ctx.clone();
         std::thread::Builder::new()
             .name("file-exporter".into())
             .spawn(move || {
-                let result = writer.run(rx, &telemetry, &id);
+                let result = writer.run(rx, &writer_ctx);
                 let _ = done_tx.send(result);
             })?;
         let mut tick = tokio::time::interval(self.flush_interval);

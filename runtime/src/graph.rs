@@ -13,6 +13,7 @@ use kafka_obs_config::Config;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Batches a pipeline's input (and each hop between its processors) holds: small, because
 /// these queues only smooth scheduling; the capacity that matters is the exporters'.
@@ -245,17 +246,28 @@ impl Service {
                     }]),
                 );
                 let rc = run_ctx(&c, exporters_abort.clone());
-                chain.push((format!("processor/{id}@{pid}"), proc_.run(srx, out, rc)));
+                chain.push((
+                    label(ComponentKind::Processor, &id),
+                    proc_.run(srx, out, rc),
+                ));
             }
             // The pipeline input feeds the first stage (or the fan-out directly).
             let head = next_output;
             let pump_name = format!("pipeline/{pid}");
+            let pipeline = pid.to_string();
             chain.push((
                 pump_name,
                 Box::pin(async move {
                     while let Some(b) = rx.recv().await {
+                        // One span per batch, so the collector's own traces show its work.
+                        let span = tracing::info_span!(
+                            "pipeline",
+                            pipeline = %pipeline,
+                            data_type = %b.kind(),
+                            items = b.item_count()
+                        );
                         // A drop on an exporter route is counted there; keep going for the others.
-                        let _ = head.send(b).await;
+                        let _ = head.send(b).instrument(span).await;
                     }
                     Ok(())
                 }),

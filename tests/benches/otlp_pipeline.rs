@@ -65,8 +65,11 @@ fn pipeline(bin: &Path, requests: &[ExportMetricsServiceRequest], format: &str) 
             .arg(&cfg),
     )
     .expect("start kafka-obs under taskset");
-    wait_for_port(format!("127.0.0.1:{grpc}").parse().expect("addr"), Duration::from_secs(20))
-        .expect("collector up");
+    wait_for_port(
+        format!("127.0.0.1:{grpc}").parse().expect("addr"),
+        Duration::from_secs(20),
+    )
+    .expect("collector up");
     let requests = requests.to_vec();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -76,7 +79,11 @@ fn pipeline(bin: &Path, requests: &[ExportMetricsServiceRequest], format: &str) 
     let elapsed = runtime.block_on(async move {
         let client = metrics_client(grpc).await;
         for r in 0..50 {
-            client.clone().export(metrics_request(r, POINTS)).await.expect("warm-up");
+            client
+                .clone()
+                .export(metrics_request(r, POINTS))
+                .await
+                .expect("warm-up");
         }
         let start = Instant::now();
         let per_task = requests.len().div_ceil(IN_FLIGHT);
@@ -104,7 +111,11 @@ fn pipeline(bin: &Path, requests: &[ExportMetricsServiceRequest], format: &str) 
 
 fn main() {
     let bin = release_bin();
-    assert!(bin.is_file(), "{} missing: cargo build --release -p kafka-obs", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} missing: cargo build --release -p kafka-obs",
+        bin.display()
+    );
     let requests: Vec<ExportMetricsServiceRequest> =
         (0..REQUESTS).map(|r| metrics_request(r, POINTS)).collect();
     let encoded: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
@@ -119,7 +130,9 @@ fn main() {
     let pipeline_json = pipeline(&bin, &requests, "json");
 
     println!("otlp -> batch -> file, collector pinned to 1 core (taskset -c 0)");
-    println!("  requests: {REQUESTS} x {POINTS} points ({avg_bytes} bytes each), {IN_FLIGHT} in flight");
+    println!(
+        "  requests: {REQUESTS} x {POINTS} points ({avg_bytes} bytes each), {IN_FLIGHT} in flight"
+    );
     println!("  protobuf decode + encode (1 thread)    : {bare:>10.0} points/s");
     println!("  protobuf decode + OTLP JSON encode     : {bare_json:>10.0} points/s");
     println!(

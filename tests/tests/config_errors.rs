@@ -211,13 +211,19 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "a receiver in a pipeline of a signal it cannot produce",
-            "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [jmx]\n      exporters: [debug]\n",
-            &["service::pipelines::logs::receivers", "receiver `jmx` cannot produce logs; it produces metrics"],
+            "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\n    target_system: jvm\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [jmx]\n      exporters: [debug]\n",
+            &[
+                "service::pipelines::logs::receivers",
+                "receiver `jmx` cannot produce logs; it produces metrics",
+            ],
         ),
         case(
             "a connector used on one side only",
-            "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\nconnectors:\n  signals:\nservice:\n  pipelines:\n    metrics:\n      receivers: [jmx]\n      exporters: [signals]\n",
-            &["connectors::signals", "as an exporter in one pipeline and as a receiver in another"],
+            "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\n    target_system: jvm\nconnectors:\n  signals:\nservice:\n  pipelines:\n    metrics:\n      receivers: [jmx]\n      exporters: [signals]\n",
+            &[
+                "connectors::signals",
+                "as an exporter in one pipeline and as a receiver in another",
+            ],
         ),
         case(
             "an unknown JMX preset",

@@ -212,3 +212,147 @@ service:
         "{text}"
     );
 }
+
+#[test]
+fn health_check_names_a_component_that_cannot_write() {
+    let (health, grpc) = (free_port(), free_port());
+    // /dev/full accepts the open and fails every write with ENOSPC: a real disk-full.
+    let _collector = Collector::start(&format!(
+        "extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+exporters:
+  file:
+    path: /dev/full
+    flush_interval: 100ms
+service:
+  extensions: [health_check]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [file]
+"
+    ));
+    let addr = format!("127.0.0.1:{health}").parse().unwrap();
+    assert_eq!(
+        http_get(addr, "/").unwrap().0,
+        200,
+        "healthy before any write"
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = metrics_client(grpc).await;
+        client.export(metrics_request(1, 10)).await.unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = http_get(addr, "/").unwrap();
+        if status == 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("exporter/file") && body.contains("/dev/full"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_metrics_and_spans_are_pushed_over_otlp() {
+    let mut sink = fake_opentelemetry_collector::FakeCollectorServer::start()
+        .await
+        .unwrap();
+    let grpc = free_port();
+    let out = tempfile::tempdir().unwrap();
+    let endpoint = sink.endpoint();
+    let collector = Collector::start(&format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+exporters:
+  file:
+    path: {}/out.jsonl
+service:
+  telemetry:
+    resource:
+      deployment: test
+    metrics:
+      readers:
+        - periodic:
+            interval: 300
+            exporter:
+              otlp:
+                protocol: grpc
+                endpoint: {endpoint}
+    traces:
+      processors:
+        - batch:
+            exporter:
+              otlp:
+                protocol: grpc
+                endpoint: {endpoint}
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [file]
+",
+        out.path().display()
+    ));
+    let mut client = metrics_client(grpc).await;
+    for req in 0..5 {
+        client.export(metrics_request(req, 4)).await.unwrap();
+    }
+    // Self-metrics arrive as OTLP with the accepted count.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut accepted = None;
+    let mut seen = Vec::new();
+    while accepted != Some(20) && Instant::now() < deadline {
+        for batch in sink.exported_metrics(1, Duration::from_secs(2)).await {
+            // The fake server's types are only reachable through their JSON form.
+            let metrics = serde_json::to_value(&batch.metrics).unwrap();
+            seen.push(metrics.to_string());
+            for m in metrics.as_array().into_iter().flatten() {
+                if m["name"] == "kafka_obs_receiver_accepted_items" {
+                    let points = &m["data"]["Sum"]["data_points"];
+                    accepted = points
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        // The fake server keeps attribute values in their Debug form.
+                        .filter(|p| {
+                            p["attributes"]["data_type"]
+                                .as_str()
+                                .is_some_and(|v| v.contains("\"metrics\""))
+                        })
+                        .find_map(|p| p["value"]["AsInt"].as_i64());
+                }
+            }
+        }
+    }
+    assert_eq!(
+        accepted,
+        Some(20),
+        "accepted items pushed over OTLP; received:\n{}\ncollector log:\n{}",
+        seen.last().map(String::as_str).unwrap_or("nothing"),
+        collector.stderr()
+    );
+    // The collector's own spans: one per batch through the pipeline.
+    let spans = sink.exported_spans(5, Duration::from_secs(15)).await;
+    assert!(
+        spans.iter().any(|s| s.name == "pipeline"
+            && s.attributes
+                .get("pipeline")
+                .is_some_and(|v| v.contains("metrics"))),
+        "{spans:?}"
+    );
+    drop(collector);
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use kafka_obs_api::{Batch, ComponentTelemetry};
+use kafka_obs_api::{Batch, RunContext};
 
 use super::{FileConfig, FileFormat, Rotation};
 use crate::otlp_json;
@@ -68,12 +68,16 @@ impl FileWriter {
     }
 
     /// Serves commands until the channel closes, then flushes and fsyncs.
+    /// Write errors are counted, logged and reported to the health check (which answers 503
+    /// naming this exporter) until a flush succeeds again.
     pub(crate) fn run(
         mut self,
         mut rx: mpsc::Receiver<Command>,
-        telemetry: &ComponentTelemetry,
-        id: &str,
+        ctx: &RunContext,
     ) -> io::Result<()> {
+        let telemetry = &ctx.telemetry;
+        let id = ctx.id.to_string();
+        let mut failing = false;
         while let Some(command) = rx.blocking_recv() {
             match command {
                 Command::Write(batch) => {
@@ -82,6 +86,11 @@ impl FileWriter {
                         Ok(()) => telemetry.sent(kind).add(items),
                         Err(e) => {
                             telemetry.send_failed(kind).add(items);
+                            failing = true;
+                            ctx.report_error(format!(
+                                "cannot write to {}: {e}",
+                                self.path.display()
+                            ));
                             tracing::error!(
                                 exporter = %id,
                                 path = %self.path.display(),
@@ -96,6 +105,12 @@ impl FileWriter {
                 Command::Flush => {
                     if let Err(e) = self.out.flush() {
                         tracing::error!(exporter = %id, path = %self.path.display(), error = %e, "cannot flush the file");
+                        failing = true;
+                        ctx.report_error(format!("cannot flush {}: {e}", self.path.display()));
+                    } else if failing {
+                        // Only a flush proves the data reached the file.
+                        failing = false;
+                        ctx.report_ok();
                     }
                 }
             }
