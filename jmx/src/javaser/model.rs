@@ -4,6 +4,8 @@
 //! back-references and cycles (an exception whose `cause` is itself) need no reference counting
 //! and cannot leak. Nothing here interprets Java classes; that is [`crate::value`]'s job.
 
+use std::sync::Arc;
+
 /// Index of a node in a [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ref(pub u32);
@@ -33,9 +35,10 @@ pub enum FieldValue {
 pub struct FieldDesc {
     /// Type code: `B C D F I J S Z` for primitives, `L` or `[` for references.
     pub type_code: u8,
-    pub name: String,
+    /// Shared with every object's [`ClassData`] (no copy per object read).
+    pub name: Arc<str>,
     /// The JVM type signature of reference fields (`Ljava/lang/String;`).
-    pub class_name: Option<String>,
+    pub class_name: Option<Arc<str>>,
 }
 
 /// A class descriptor (`TC_CLASSDESC` or `TC_PROXYCLASSDESC`).
@@ -64,7 +67,7 @@ pub enum Annotation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassData {
     pub class: Ref,
-    pub fields: Vec<(String, FieldValue)>,
+    pub fields: Vec<(Arc<str>, FieldValue)>,
     pub annotation: Vec<Annotation>,
 }
 
@@ -202,7 +205,7 @@ impl Graph {
             .iter()
             .rev()
             .flat_map(|cd| cd.fields.iter())
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| &**n == name)
             .map(|(_, v)| v)
     }
 

@@ -6,6 +6,11 @@
 
 /// Encodes `s` as modified UTF-8 (no length prefix).
 pub fn encode(s: &str) -> Vec<u8> {
+    // Fast path: plain ASCII without NUL is identical in both encodings (every name a JMX
+    // client writes).
+    if s.bytes().all(|b| b != 0 && b < 0x80) {
+        return s.as_bytes().to_vec();
+    }
     let mut out = Vec::with_capacity(s.len());
     for unit in s.encode_utf16() {
         match unit {

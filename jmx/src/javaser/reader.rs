@@ -10,6 +10,8 @@
 //!   again) from one that is wrong (any other error), because JRMP replies are not framed and the
 //!   transport parses as bytes arrive.
 
+use std::sync::Arc;
+
 use super::model::{
     Annotation, ArrayData, ClassData, ClassDesc, FieldDesc, FieldValue, Graph, Node, Object, Prim,
     Ref,
@@ -520,7 +522,7 @@ impl<'a> StreamReader<'a> {
                     .graph
                     .string(r)
                     .ok_or_else(|| self.malformed("field type name is not a string"))?;
-                Some(s.to_owned())
+                Some(Arc::from(s))
             }
             other => {
                 return Err(DecodeError::Malformed {
@@ -531,7 +533,7 @@ impl<'a> StreamReader<'a> {
         };
         Ok(FieldDesc {
             type_code,
-            name,
+            name: Arc::from(name),
             class_name,
         })
     }
@@ -569,38 +571,49 @@ impl<'a> StreamReader<'a> {
         let chain = self.hierarchy(class)?;
         let mut data = Vec::with_capacity(chain.len());
         for class_ref in chain {
-            let desc = self
+            // Only the field list is copied (names are shared `Arc`s), not the whole descriptor:
+            // this runs for every object of every reply.
+            let (flags, fields) = self
                 .graph
                 .class_desc(class_ref)
-                .cloned()
+                .map(|d| (d.flags, d.fields.clone()))
                 .ok_or_else(|| self.malformed("missing class descriptor"))?;
-            data.push(self.read_class_data(class_ref, &desc)?);
+            data.push(self.read_class_data(class_ref, flags, &fields)?);
         }
         self.set_node(r, Node::Object(Object { class, data }));
         Ok(r)
     }
 
-    fn read_class_data(&mut self, class: Ref, desc: &ClassDesc) -> Result<ClassData> {
-        let mut fields = Vec::new();
+    fn read_class_data(
+        &mut self,
+        class: Ref,
+        flags: u8,
+        desc_fields: &[FieldDesc],
+    ) -> Result<ClassData> {
+        let mut fields = Vec::with_capacity(desc_fields.len());
         let mut annotation = Vec::new();
-        if desc.flags & sc::SERIALIZABLE != 0 {
+        if flags & sc::SERIALIZABLE != 0 {
             // Primitive values come first, then references, each group in descriptor order.
-            for f in desc.fields.iter().filter(|f| f.class_name.is_none()) {
+            for f in desc_fields.iter().filter(|f| f.class_name.is_none()) {
                 let value = self.read_prim(f.type_code)?;
                 fields.push((f.name.clone(), FieldValue::Prim(value)));
             }
-            for f in desc.fields.iter().filter(|f| f.class_name.is_some()) {
+            for f in desc_fields.iter().filter(|f| f.class_name.is_some()) {
                 let value = self.read_object()?;
                 fields.push((f.name.clone(), FieldValue::Object(value)));
             }
-            if desc.flags & sc::WRITE_METHOD != 0 {
+            if flags & sc::WRITE_METHOD != 0 {
                 annotation = self.read_annotation()?;
             }
-        } else if desc.flags & sc::EXTERNALIZABLE != 0 {
-            if desc.flags & sc::BLOCK_DATA == 0 {
+        } else if flags & sc::EXTERNALIZABLE != 0 {
+            if flags & sc::BLOCK_DATA == 0 {
+                let name = self
+                    .graph
+                    .class_desc(class)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default();
                 return Err(self.malformed(format!(
-                    "{} is externalizable in the old protocol version 1, which cannot be parsed",
-                    desc.name
+                    "{name} is externalizable in the old protocol version 1, which cannot be parsed"
                 )));
             }
             annotation = self.read_annotation()?;

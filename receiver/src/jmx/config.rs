@@ -12,7 +12,7 @@
 //!   tls: {ca_file: ca.pem, verify_hostname: false}
 //!   resource_attributes: {service.name: orders}
 //!   max_concurrent_polls: 16           # JMX sessions in use at once, all endpoints together
-//!   connections_per_target: 2           # parallel sessions per endpoint (a poll's reads are split)
+//!   connections_per_target: 3           # parallel sessions per endpoint (a poll's reads are split)
 //!   mbean_refresh_interval: 60s         # re-run queryNames for bean patterns this often (0s: every poll)
 //!   rules: [...]                        # OpenTelemetry JMX rule YAML, see rules.rs
 //! ```
@@ -38,7 +38,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_CONCURRENT_POLLS: usize = 16;
 /// Parallel JMX sessions per endpoint. JRMP carries one call at a time per connection; the
 /// benchmark (BENCHMARKS.md, JMX receiver) measured 1, 2, 3 and 4 on the preset set.
-pub const DEFAULT_CONNECTIONS_PER_TARGET: usize = 2;
+pub const DEFAULT_CONNECTIONS_PER_TARGET: usize = 3;
 /// More sessions than this per JVM only add threads on the target.
 pub const MAX_CONNECTIONS_PER_TARGET: usize = 8;
 /// How long the MBean names a bean pattern matched are reused before `queryNames` runs again
