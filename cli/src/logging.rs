@@ -2,6 +2,8 @@
 //!
 //! Logs go to stderr so stdout stays free for the `debug` exporter's output.
 
+use std::io::IsTerminal;
+
 use kafka_obs_config::{LogEncoding, TelemetrySettings};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -65,7 +67,12 @@ pub fn init(settings: &TelemetrySettings) -> Result<Guard, String> {
             )
             .try_init(),
         LogEncoding::Console => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    // Colour only for a terminal: log files and `kubectl logs` get plain text.
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
     result.map_err(|e| e.to_string())?;
