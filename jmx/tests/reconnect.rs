@@ -32,8 +32,9 @@ async fn idle_drop_reconnects_transparently() {
         client.get_attribute(&values(), "IntValue").await.unwrap(),
         Value::Int(42)
     );
-    // Well past the server's idle timeout: it has closed our RMIConnection.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // Well past the server's idle timeout (6x, so a loaded machine's slow timer thread still
+    // gets there): it has closed our RMIConnection.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     assert_eq!(
         client.get_attribute(&values(), "IntValue").await.unwrap(),
         Value::Int(42)
