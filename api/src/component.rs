@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::capability::{Capability, ExtensionRef};
 use crate::config::ComponentConfigError;
 use crate::data::{Batch, DataKind};
 use crate::health::{ComponentStatus, HealthRegistry};
@@ -208,6 +209,10 @@ pub trait ReceiverConfig: Send + Sync + Debug {
     fn listen_addresses(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// The extensions its config names (`auth.authenticator`), checked at validation.
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        Vec::new()
+    }
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError>;
 }
 
@@ -257,6 +262,11 @@ pub trait ExporterConfig: Send + Sync + Debug {
     fn listen_addresses(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// The extensions its config names (`auth.authenticator`, `sending_queue.storage`),
+    /// checked at validation.
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        Vec::new()
+    }
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError>;
 }
 
@@ -295,6 +305,10 @@ pub trait Connector: Send {
 
 pub trait ExtensionFactory: Send + Sync {
     fn meta(&self) -> &FactoryMeta;
+    /// What its instances offer other components through the [`Host`].
+    fn provides(&self) -> &'static [Capability] {
+        &[]
+    }
     fn validate(
         &self,
         config: &serde_yaml_ng::Value,

@@ -6,6 +6,8 @@
 //! Data is OTLP as decoded by `opentelemetry-proto` (the same role the Collector's pdata plays),
 //! so a receiver that speaks OTLP hands on what it decoded without a copy into another model.
 
+pub mod auth;
+pub mod capability;
 pub mod component;
 pub mod config;
 pub mod data;
@@ -15,6 +17,8 @@ pub mod output;
 pub mod storage;
 pub mod telemetry;
 
+pub use auth::{AuthCapability, AuthError, Authenticator, RawAuthSettings};
+pub use capability::{Capability, ExtensionRef};
 pub use component::{
     BuildContext, BuildError, Connector, ConnectorConfig, ConnectorFactory, Exporter,
     ExporterConfig, ExporterFactory, Extension, ExtensionConfig, ExtensionFactory, FactoryMeta,
