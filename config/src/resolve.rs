@@ -452,6 +452,71 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         .filter_map(|id| extensions.remove(&id).map(|e| (id, e)))
         .collect();
 
+    // Every extension a component names must be defined, enabled, and offer what is asked.
+    let mut references = Vec::new();
+    for (id, e) in &receivers {
+        references.extend(
+            e.config
+                .extension_refs()
+                .into_iter()
+                .map(|r| (format!("receivers::{id}"), r)),
+        );
+    }
+    for (id, e) in &exporters {
+        references.extend(
+            e.config
+                .extension_refs()
+                .into_iter()
+                .map(|r| (format!("exporters::{id}"), r)),
+        );
+    }
+    for (prefix, r) in references {
+        let written = r.id.to_string();
+        let path = format!("{prefix}::{}", r.path);
+        let Some(id) = lookup(&extension_names, &written, &extension_metas) else {
+            errors.push(path, undefined("extension", &written, &extension_names));
+            continue;
+        };
+        let provides = registry
+            .extensions
+            .iter()
+            .find(|f| f.meta().type_name == id.type_name())
+            .map(|f| f.provides())
+            .unwrap_or(&[]);
+        if !provides.contains(&r.capability) {
+            let offering: Vec<&str> = registry
+                .extensions
+                .iter()
+                .filter(|f| f.provides().contains(&r.capability))
+                .map(|f| f.meta().type_name)
+                .collect();
+            errors.push(
+                path,
+                format!(
+                    "extension `{written}` is not {} {} (extensions that are: {})",
+                    if r.capability.as_str().starts_with('a') {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    r.capability,
+                    if offering.is_empty() {
+                        "none".to_string()
+                    } else {
+                        offering.join(", ")
+                    }
+                ),
+            );
+        } else if !extensions.iter().any(|(e, _)| *e == id) {
+            errors.push(
+                path,
+                format!(
+                    "extension `{written}` is defined but not enabled; add it to service::extensions"
+                ),
+            );
+        }
+    }
+
     // Two listeners on one address would fail at start; say so now, naming both keys.
     let mut listeners: Vec<(String, String)> = Vec::new();
     for (id, e) in &receivers {
@@ -667,5 +732,165 @@ mod tests {
         assert!(!same_socket("127.0.0.1:4317", "127.0.0.1:4318"));
         assert!(!same_socket("127.0.0.1:0", "127.0.0.1:0"));
         assert!(same_socket("[::]:8888", "127.0.0.1:8888"));
+    }
+
+    mod references {
+        use super::*;
+        use kafka_obs_api::{
+            BuildContext, BuildError, Capability, Exporter, ExporterConfig, Extension,
+            ExtensionRef, Receiver, Stability,
+        };
+
+        /// A receiver or exporter whose body is `{uses: <extension id>}`.
+        #[derive(Debug)]
+        struct Uses(Option<ComponentId>, Capability);
+
+        fn uses(v: &Value, capability: Capability) -> Uses {
+            Uses(
+                v.get("uses")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok()),
+                capability,
+            )
+        }
+
+        impl Uses {
+            fn refs(&self) -> Vec<ExtensionRef> {
+                self.0
+                    .iter()
+                    .map(|id| ExtensionRef::new("auth::authenticator", id.clone(), self.1))
+                    .collect()
+            }
+        }
+
+        impl ReceiverConfig for Uses {
+            fn extension_refs(&self) -> Vec<ExtensionRef> {
+                self.refs()
+            }
+            fn build(&self, _: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
+                Err(BuildError::Other("not in this test".into()))
+            }
+        }
+
+        impl ExporterConfig for Uses {
+            fn extension_refs(&self) -> Vec<ExtensionRef> {
+                self.refs()
+            }
+            fn build(&self, _: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+                Err(BuildError::Other("not in this test".into()))
+            }
+        }
+
+        #[derive(Debug)]
+        struct NoExtension;
+
+        impl ExtensionConfig for NoExtension {
+            fn build(&self, _: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
+                Err(BuildError::Other("not in this test".into()))
+            }
+        }
+
+        fn meta(type_name: &'static str, kinds: &'static [DataKind]) -> FactoryMeta {
+            FactoryMeta {
+                type_name,
+                aliases: &[],
+                stability: Stability::Alpha,
+                kinds,
+                description: "test",
+            }
+        }
+
+        struct Rx(FactoryMeta);
+        impl ReceiverFactory for Rx {
+            fn meta(&self) -> &FactoryMeta {
+                &self.0
+            }
+            fn validate(&self, v: &Value) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError> {
+                Ok(Box::new(uses(v, Capability::Auth)))
+            }
+        }
+
+        struct Ex(FactoryMeta);
+        impl ExporterFactory for Ex {
+            fn meta(&self) -> &FactoryMeta {
+                &self.0
+            }
+            fn validate(&self, v: &Value) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
+                Ok(Box::new(uses(v, Capability::Auth)))
+            }
+        }
+
+        struct Ext(FactoryMeta, &'static [Capability]);
+        impl ExtensionFactory for Ext {
+            fn meta(&self) -> &FactoryMeta {
+                &self.0
+            }
+            fn provides(&self) -> &'static [Capability] {
+                self.1
+            }
+            fn validate(
+                &self,
+                _: &Value,
+            ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
+                Ok(Box::new(NoExtension))
+            }
+        }
+
+        fn registry() -> Registry {
+            Registry {
+                receivers: vec![Box::new(Rx(meta("rx", &[DataKind::Logs])))],
+                exporters: vec![Box::new(Ex(meta("ex", &[DataKind::Logs])))],
+                extensions: vec![
+                    Box::new(Ext(meta("tokenauth", &[]), &[Capability::Auth])),
+                    Box::new(Ext(meta("disk", &[]), &[Capability::Storage])),
+                ],
+                ..Registry::default()
+            }
+        }
+
+        fn check(yaml: &str) -> Result<Config, ConfigErrors> {
+            let source = Source::from_texts(&[("c.yaml".into(), yaml.to_string())])?;
+            resolve(&source, &registry())
+        }
+
+        const GRAPH: &str = "service:\n  extensions: [tokenauth/a, disk]\n  pipelines:\n    logs:\n      receivers: [rx]\n      exporters: [ex]\nextensions:\n  tokenauth/a:\n  tokenauth/off:\n  disk:\n";
+
+        fn errors(body_rx: &str, body_ex: &str) -> Vec<(String, String)> {
+            let yaml = format!("receivers:\n  rx: {body_rx}\nexporters:\n  ex: {body_ex}\n{GRAPH}");
+            match check(&yaml) {
+                Ok(_) => Vec::new(),
+                Err(e) => e.0.into_iter().map(|e| (e.path, e.message)).collect(),
+            }
+        }
+
+        #[test]
+        fn a_defined_enabled_authenticator_passes() {
+            assert_eq!(errors("{uses: tokenauth/a}", "{uses: tokenauth/a}"), vec![]);
+            assert_eq!(errors("{}", "{}"), vec![]);
+        }
+
+        #[test]
+        fn missing_disabled_or_wrong_kind_is_refused_at_its_key() {
+            let e = errors("{uses: tokenauth/nope}", "{}");
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].0, "receivers::rx::auth::authenticator");
+            assert!(e[0].1.contains("`tokenauth/nope` is not defined"), "{e:?}");
+
+            let e = errors("{}", "{uses: tokenauth/off}");
+            assert_eq!(e[0].0, "exporters::ex::auth::authenticator");
+            assert!(
+                e[0].1
+                    .contains("not enabled; add it to service::extensions"),
+                "{e:?}"
+            );
+
+            let e = errors("{uses: disk}", "{}");
+            assert_eq!(e[0].0, "receivers::rx::auth::authenticator");
+            assert!(
+                e[0].1
+                    .contains("`disk` is not an authenticator (extensions that are: tokenauth)"),
+                "{e:?}"
+            );
+        }
     }
 }
