@@ -20,9 +20,9 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, Extension, ExtensionConfig,
-    ExtensionFactory, FactoryMeta, PersistentQueue, RunContext, RunError, Stability, Storage,
-    StorageCapability, StorageError, parse_component_config,
+    BuildContext, BuildError, Capability, ComponentConfigError, ComponentTelemetry, Extension,
+    ExtensionConfig, ExtensionFactory, FactoryMeta, PersistentQueue, RunContext, RunError,
+    Stability, Storage, StorageCapability, StorageError, parse_component_config,
 };
 
 pub use queue::{FileQueue, QueueOptions};
@@ -136,6 +136,10 @@ pub struct Factory;
 impl ExtensionFactory for Factory {
     fn meta(&self) -> &FactoryMeta {
         &META
+    }
+
+    fn provides(&self) -> &'static [Capability] {
+        &[Capability::Storage]
     }
 
     fn validate(

@@ -1,5 +1,7 @@
-//! Extensions: components outside the pipelines that serve the operator or other components.
+//! Extensions: components outside the pipelines that serve the operator or other components
+//! (health checks, disk queues for exporters, authentication for receivers and exporters).
 
+pub mod bearertokenauth;
 pub mod file_storage;
 pub mod health_check;
 
@@ -10,5 +12,6 @@ pub fn factories() -> Vec<Box<dyn ExtensionFactory>> {
     vec![
         Box::new(health_check::Factory),
         Box::new(file_storage::Factory),
+        Box::new(bearertokenauth::Factory),
     ]
 }
