@@ -566,7 +566,7 @@ pub mod duration {
         }
         match Raw::deserialize(d)? {
             Raw::Text(s) => parse(&s).map_err(D::Error::custom),
-            Raw::Number(n) if n == 0.0 => Ok(Duration::ZERO),
+            Raw::Number(0.0) => Ok(Duration::ZERO),
             Raw::Number(n) => Err(D::Error::custom(format!(
                 "invalid duration {n}: a duration needs a unit, such as {n}s or {n}ms"
             ))),
@@ -596,6 +596,7 @@ mod situation {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
     use kafka_obs_signal::{probes, queues, resources};

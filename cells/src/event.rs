@@ -91,8 +91,6 @@ pub enum Suppression {
     Duplicate,
     /// The global rate limit (`notify.rate_limit`) was exhausted.
     RateLimited,
-    /// An update within `notify.update_interval` of the previous one.
-    TooSoon,
     /// A close of an incident whose opening was never notified.
     NotOpened,
 }

@@ -76,13 +76,20 @@
 //! [`Hierarchy::incidents`]) as JSON. For scale-out it owns the clusters whose
 //! [`cluster_key`] hashes to it and calls [`Hierarchy::drop_cluster`] when one moves away.
 
+mod actors;
+mod cell;
 mod config;
 mod event;
 mod hash;
 mod hierarchy;
 mod incident;
+mod intern;
 mod model;
+mod query;
 mod view;
+
+#[cfg(test)]
+mod tests;
 
 pub use config::{
     ConfigError, CorrelationConfig, DampingConfig, HierarchyConfig, IncidentConfig, NotifyConfig,
