@@ -403,6 +403,10 @@ impl ExporterConfig for KafkaConfig {
         self.delivery.queue.runtime_queue()
     }
 
+    fn extension_refs(&self) -> Vec<kafka_obs_api::ExtensionRef> {
+        crate::auth::extension_refs(None, &self.delivery)
+    }
+
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
             self.transport(),

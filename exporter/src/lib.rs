@@ -3,10 +3,11 @@
 //! Each exporter lives in its own module and is listed once in [`factories`]. [`otlp_json`] is
 //! the OTLP/JSON line codec the file, debug and Kafka exporters share; [`delivery`] is the
 //! timeout/retry/queue layer every network exporter (`otlp`, `otlp_http`, `signals`, `kafka`)
-//! shares; [`tls`] their client TLS.
+//! shares; [`tls`] their client TLS and [`auth`] the headers of an authenticator extension.
 
 use kafka_obs_api::ExporterFactory;
 
+pub mod auth;
 pub mod debug;
 pub mod delivery;
 pub mod file;

@@ -1,6 +1,6 @@
 //! Exporter `otlp` (alias `otlp_grpc`): OTLP over gRPC to a Collector or any OTLP backend,
 //! for metrics, logs and traces, with the Collector's keys (`endpoint`, `tls`, `headers`,
-//! `compression`, `timeout`, `retry_on_failure`, `sending_queue`).
+//! `auth`, `compression`, `timeout`, `retry_on_failure`, `sending_queue`).
 //!
 //! The transport sends one `Export*ServiceRequest` per batch and classifies failures the way
 //! the OTLP specification says: UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED,
@@ -26,8 +26,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterConfig,
-    ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+    AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, DataKind,
+    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
+    RawAuthSettings, Stability, parse_component_config,
 };
 
 use crate::delivery::{
@@ -76,6 +77,7 @@ struct RawConfig {
     endpoint: Option<String>,
     tls: TlsConfig,
     headers: BTreeMap<String, String>,
+    auth: Option<RawAuthSettings>,
     compression: Compression,
     #[serde(deserialize_with = "de::duration")]
     timeout: Duration,
@@ -89,6 +91,7 @@ impl Default for RawConfig {
             endpoint: None,
             tls: TlsConfig::default(),
             headers: BTreeMap::new(),
+            auth: None,
             compression: Compression::Gzip,
             timeout: DEFAULT_TIMEOUT,
             retry_on_failure: RawRetry::default(),
@@ -104,6 +107,8 @@ pub struct OtlpGrpcConfig {
     pub uri: String,
     pub tls: TlsConfig,
     pub headers: MetadataMap,
+    /// `auth::authenticator`: the extension whose headers go on every request.
+    pub auth: Option<ComponentId>,
     pub compression: Compression,
     pub delivery: DeliverySettings,
 }
@@ -139,6 +144,7 @@ impl OtlpGrpcConfig {
             uri,
             tls: raw.tls,
             headers,
+            auth: crate::auth::parse(raw.auth.as_ref())?,
             compression: raw.compression,
             delivery,
         })
@@ -176,6 +182,7 @@ impl OtlpGrpcConfig {
                 .map_err(|e| BuildError::Other(e.to_string()))?,
             channel: Mutex::new(None),
             headers: self.headers.clone(),
+            auth: None,
             gzip: self.compression == Compression::Gzip,
         })
     }
@@ -217,9 +224,14 @@ impl ExporterConfig for OtlpGrpcConfig {
         self.delivery.queue.runtime_queue()
     }
 
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
+    }
+
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
-            self.transport()?,
+            self.transport()?
+                .with_auth(crate::auth::client(self.auth.as_ref(), ctx)?),
             self.delivery.clone(),
             ctx,
         )?))
@@ -235,10 +247,17 @@ pub struct GrpcTransport {
     /// afresh instead of reusing a channel stuck on the old failure.
     channel: Mutex<Option<Channel>>,
     headers: MetadataMap,
+    auth: Option<AuthCapability>,
     gzip: bool,
 }
 
 impl GrpcTransport {
+    /// Adds an authenticator's headers to every request.
+    pub fn with_auth(mut self, auth: Option<AuthCapability>) -> Self {
+        self.auth = auth;
+        self
+    }
+
     fn channel(&self) -> Channel {
         let mut slot = self.channel.lock().unwrap_or_else(|e| e.into_inner());
         slot.get_or_insert_with(|| match &self.tls {
@@ -262,7 +281,7 @@ impl GrpcTransport {
 
     /// Forgets the channel after a transport failure (see `channel`).
     fn reset(&self, status: &tonic::Status) {
-        if status.code() == tonic::Code::Unavailable {
+        if status.code() == tonic::Code::Unavailable || is_local_failure(status) {
             *self.channel.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
     }
@@ -272,10 +291,11 @@ impl GrpcTransport {
         status_error(status)
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, DeliveryError> {
         let mut req = tonic::Request::new(message);
         *req.metadata_mut() = self.headers.clone();
-        req
+        crate::auth::add_grpc(self.auth.as_ref(), req.metadata_mut())?;
+        Ok(req)
     }
 
     async fn export(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
@@ -290,7 +310,7 @@ impl GrpcTransport {
                         .accept_compressed(CompressionEncoding::Gzip);
                 }
                 let resp = c
-                    .export(self.request(r.clone()))
+                    .export(self.request(r.clone())?)
                     .await
                     .map_err(|s| self.failed(s))?;
                 resp.into_inner()
@@ -305,7 +325,7 @@ impl GrpcTransport {
                         .accept_compressed(CompressionEncoding::Gzip);
                 }
                 let resp = c
-                    .export(self.request(r.clone()))
+                    .export(self.request(r.clone())?)
                     .await
                     .map_err(|s| self.failed(s))?;
                 resp.into_inner()
@@ -320,7 +340,7 @@ impl GrpcTransport {
                         .accept_compressed(CompressionEncoding::Gzip);
                 }
                 let resp = c
-                    .export(self.request(r.clone()))
+                    .export(self.request(r.clone())?)
                     .await
                     .map_err(|s| self.failed(s))?;
                 resp.into_inner()
@@ -355,10 +375,27 @@ pub(crate) fn partial_outcome(items: u64, partial: Option<(i64, String)>) -> Out
     }
 }
 
-/// The OTLP specification's retryable gRPC codes.
+/// A status tonic made up locally because the connection failed (the server never answered):
+/// UNKNOWN "transport error" with the cause attached, such as a TLS alert after the handshake.
+fn is_local_failure(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unknown && std::error::Error::source(status).is_some()
+}
+
+/// The OTLP specification's retryable gRPC codes; a connection that broke before any answer
+/// is retryable too, as the Collector treats it.
 pub(crate) fn status_error(status: tonic::Status) -> DeliveryError {
     use tonic::Code;
-    let reason = format!("gRPC {:?}: {}", status.code(), status.message());
+    let mut reason = format!("gRPC {:?}: {}", status.code(), status.message());
+    if let Some(cause) = std::error::Error::source(&status) {
+        let cause = crate::otlp_http::error_chain(cause);
+        if !reason.contains(&cause) {
+            reason.push_str(": ");
+            reason.push_str(&cause);
+        }
+    }
+    if is_local_failure(&status) {
+        return DeliveryError::retryable(reason);
+    }
     match status.code() {
         Code::Unavailable
         | Code::ResourceExhausted
@@ -424,6 +461,21 @@ mod tests {
         ));
         assert!(matches!(
             status_error(tonic::Status::invalid_argument("x")),
+            DeliveryError::Permanent { .. }
+        ));
+        // A connection that broke before the server answered (tonic says UNKNOWN and
+        // attaches the cause) is retried, and the cause is in the reason.
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::other(
+            "received fatal alert: CertificateRequired",
+        )));
+        match status_error(broken) {
+            DeliveryError::Retryable { reason, .. } => {
+                assert!(reason.contains("CertificateRequired"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            status_error(tonic::Status::unknown("the server said so")),
             DeliveryError::Permanent { .. }
         ));
         let o = partial_outcome(10, Some((3, "bad points".into())));

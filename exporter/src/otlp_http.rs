@@ -31,8 +31,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterConfig,
-    ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+    AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, DataKind,
+    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
+    RawAuthSettings, Stability, parse_component_config,
 };
 
 use crate::delivery::{
@@ -89,6 +90,7 @@ struct RawConfig {
     traces_endpoint: Option<String>,
     tls: TlsConfig,
     headers: BTreeMap<String, String>,
+    auth: Option<RawAuthSettings>,
     compression: Compression,
     encoding: Encoding,
     #[serde(deserialize_with = "de::duration")]
@@ -106,6 +108,7 @@ impl Default for RawConfig {
             traces_endpoint: None,
             tls: TlsConfig::default(),
             headers: BTreeMap::new(),
+            auth: None,
             compression: Compression::Gzip,
             encoding: Encoding::Proto,
             timeout: DEFAULT_TIMEOUT,
@@ -122,6 +125,8 @@ pub struct OtlpHttpConfig {
     pub urls: [Uri; 3],
     pub tls: TlsConfig,
     pub headers: HeaderMap,
+    /// `auth::authenticator`: the extension whose headers go on every request.
+    pub auth: Option<ComponentId>,
     pub compression: Compression,
     pub encoding: Encoding,
     pub delivery: DeliverySettings,
@@ -186,6 +191,7 @@ impl OtlpHttpConfig {
             urls,
             tls: raw.tls,
             headers,
+            auth: crate::auth::parse(raw.auth.as_ref())?,
             compression: raw.compression,
             encoding: raw.encoding,
             delivery,
@@ -229,6 +235,7 @@ impl OtlpHttpConfig {
             client,
             urls: self.urls.clone(),
             headers: self.headers.clone(),
+            auth: None,
             gzip: self.compression == Compression::Gzip,
             encoding: self.encoding,
         })
@@ -240,9 +247,14 @@ impl ExporterConfig for OtlpHttpConfig {
         self.delivery.queue.runtime_queue()
     }
 
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
+    }
+
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
-            self.transport()?,
+            self.transport()?
+                .with_auth(crate::auth::client(self.auth.as_ref(), ctx)?),
             self.delivery.clone(),
             ctx,
         )?))
@@ -254,6 +266,7 @@ pub struct HttpTransport {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     urls: [Uri; 3],
     headers: HeaderMap,
+    auth: Option<AuthCapability>,
     gzip: bool,
     encoding: Encoding,
 }
@@ -280,6 +293,12 @@ pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
 }
 
 impl HttpTransport {
+    /// Adds an authenticator's headers to every request.
+    pub fn with_auth(mut self, auth: Option<AuthCapability>) -> Self {
+        self.auth = auth;
+        self
+    }
+
     async fn post(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
         let items = batch.item_count() as u64;
         let kind = batch.kind();
@@ -293,6 +312,7 @@ impl HttpTransport {
         let mut req = Request::builder().method(Method::POST).uri(url.clone());
         if let Some(h) = req.headers_mut() {
             h.extend(self.headers.clone());
+            crate::auth::add_http(self.auth.as_ref(), h)?;
             h.insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static(match self.encoding {
@@ -313,11 +333,10 @@ impl HttpTransport {
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| DeliveryError::permanent(format!("cannot build the request: {e}")))?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| DeliveryError::retryable(format!("POST {url}: {e}")))?;
+        let resp =
+            self.client.request(req).await.map_err(|e| {
+                DeliveryError::retryable(format!("POST {url}: {}", error_chain(&e)))
+            })?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -353,6 +372,22 @@ impl HttpTransport {
             _ => Err(DeliveryError::permanent(reason)),
         }
     }
+}
+
+/// An error with its causes (`client error (Connect): invalid peer certificate: UnknownIssuer`):
+/// hyper's own message alone does not say what went wrong with the connection.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// `(rejected, message)` from a success reply, in whichever encoding it came.

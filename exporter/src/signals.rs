@@ -28,8 +28,9 @@ use tonic::transport::Endpoint;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, Counter, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+    AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, Counter,
+    DataKind, Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
+    RawAuthSettings, Stability, parse_component_config,
 };
 use kafka_obs_proto::aggregator::v1::signal_aggregator_client::SignalAggregatorClient;
 use kafka_obs_proto::aggregator::v1::{Ack, AckStatus, SignalEnvelope};
@@ -79,6 +80,7 @@ struct RawConfig {
     endpoint: Option<String>,
     tls: TlsConfig,
     headers: BTreeMap<String, String>,
+    auth: Option<RawAuthSettings>,
     compression: Compression,
     max_in_flight: usize,
     #[serde(deserialize_with = "de::duration")]
@@ -93,6 +95,7 @@ impl Default for RawConfig {
             endpoint: None,
             tls: TlsConfig::default(),
             headers: BTreeMap::new(),
+            auth: None,
             compression: Compression::Gzip,
             max_in_flight: 1000,
             timeout: DEFAULT_TIMEOUT,
@@ -108,6 +111,8 @@ pub struct SignalsConfig {
     pub uri: String,
     pub tls: TlsConfig,
     pub headers: MetadataMap,
+    /// `auth::authenticator`: the extension whose headers open every stream.
+    pub auth: Option<ComponentId>,
     pub compression: Compression,
     /// Envelopes sent and not yet acked, at most.
     pub max_in_flight: usize,
@@ -167,6 +172,7 @@ impl SignalsConfig {
             uri,
             tls: raw.tls,
             headers,
+            auth: crate::auth::parse(raw.auth.as_ref())?,
             compression: raw.compression,
             max_in_flight: raw.max_in_flight,
             delivery,
@@ -179,6 +185,17 @@ impl SignalsConfig {
         telemetry: &kafka_obs_api::ComponentTelemetry,
         id: &str,
         stop: CancellationToken,
+    ) -> Result<(SignalsTransport, BoxFuture<'static, ()>), BuildError> {
+        self.transport_with_auth(telemetry, id, stop, None)
+    }
+
+    /// [`SignalsConfig::transport`] with an authenticator whose headers open every stream.
+    pub fn transport_with_auth(
+        &self,
+        telemetry: &kafka_obs_api::ComponentTelemetry,
+        id: &str,
+        stop: CancellationToken,
+        auth: Option<AuthCapability>,
     ) -> Result<(SignalsTransport, BoxFuture<'static, ()>), BuildError> {
         let endpoint = Endpoint::from_shared(self.uri.clone())
             .map_err(|e| BuildError::Other(format!("endpoint {}: {e}", self.uri)))?
@@ -205,6 +222,7 @@ impl SignalsConfig {
                     .server_name()
                     .map_err(|e| BuildError::Other(e.to_string()))?,
                 headers: self.headers.clone(),
+                auth,
                 gzip: self.compression == Compression::Gzip,
             }),
             submit: submit_rx,
@@ -242,10 +260,15 @@ impl ExporterConfig for SignalsConfig {
         self.delivery.queue.runtime_queue()
     }
 
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
+    }
+
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         let stop = CancellationToken::new();
+        let auth = crate::auth::client(self.auth.as_ref(), ctx)?;
         let (transport, session) =
-            self.transport(&ctx.telemetry, &ctx.id.to_string(), stop.clone())?;
+            self.transport_with_auth(&ctx.telemetry, &ctx.id.to_string(), stop.clone(), auth)?;
         Ok(Box::new(
             DeliveryExporter::build(transport, self.delivery.clone(), ctx)?
                 .with_background(session, stop),
@@ -399,6 +422,7 @@ struct Dial {
     tls: Option<Arc<rustls::ClientConfig>>,
     server_name: Option<rustls::pki_types::ServerName<'static>>,
     headers: MetadataMap,
+    auth: Option<AuthCapability>,
     gzip: bool,
 }
 
@@ -446,6 +470,8 @@ impl Dial {
         let outbound = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let mut req = tonic::Request::new(outbound);
         *req.metadata_mut() = self.headers.clone();
+        crate::auth::add_grpc(self.auth.as_ref(), req.metadata_mut())
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let acks = client.stream_signals(req).await?.into_inner();
         Ok((tx, acks))
     }

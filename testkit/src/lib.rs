@@ -5,7 +5,10 @@
 //! Every child process a test starts is owned by a guard that kills it on drop, so a panicking
 //! test leaves nothing running; every wait is bounded.
 //!
+//! - [`certs`]: a throwaway PKI (CA, server and client certificates) for TLS tests.
 //! - [`net`]: free loopback ports and waiting for a port to accept.
+//! - [`otlp_peer`]: an independent OTLP receiver (Python grpcio + `http.server`), optionally
+//!   over TLS or mutual TLS and optionally requiring a bearer token.
 //! - [`process`]: [`process::ChildGuard`], a child process killed on drop.
 //! - [`java`]: compiling JDK-only Java fixtures with `javac` (cached) and starting JVMs with a
 //!   JMX agent on a loopback port.
@@ -14,8 +17,10 @@
 //! - [`peers`]: locating the test peers (`jmxquery`, `tansu`, `otelcol`) that `./scripts/test.sh`
 //!   installs into `.venv-peers`.
 
+pub mod certs;
 pub mod java;
 pub mod net;
+pub mod otlp_peer;
 pub mod peers;
 pub mod process;
 pub mod scenario;

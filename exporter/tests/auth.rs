@@ -1,0 +1,144 @@
+//! `auth: {authenticator: bearertokenauth}` on the `otlp` and `otlp_http` exporters against an
+//! independent Python receiver that requires `Authorization: Bearer <token>`: the extension is
+//! built from its YAML as the runtime would, its capability put in the host, and every request
+//! carries the header. A wrong token is refused by the server (UNAUTHENTICATED / 401), which is
+//! permanent: counted as failed, not retried. A missing authenticator fails the build.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use kafka_obs_api::{
+    ComponentId, ComponentKind, ExporterConfig, ExtensionConfig, HealthRegistry, Host, Telemetry,
+};
+use kafka_obs_exporter::otlp::OtlpGrpcConfig;
+use kafka_obs_exporter::otlp_http::OtlpHttpConfig;
+use kafka_obs_testkit::otlp_peer::{PyOtlpReceiver, ReceiverOptions};
+
+fn yaml(s: &str) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(s).unwrap()
+}
+
+/// A host offering `bearertokenauth` built from `body`, as the runtime builds extensions.
+fn host_with_token(body: &str) -> Host {
+    let id: ComponentId = "bearertokenauth".parse().unwrap();
+    let config = kafka_obs_extension::bearertokenauth::Config::parse(&yaml(body)).unwrap();
+    let t = Telemetry::new();
+    let ctx = kafka_obs_api::BuildContext {
+        telemetry: t.component(ComponentKind::Extension, &id),
+        id: id.clone(),
+        health: HealthRegistry::new(),
+        host: Host::default(),
+        kinds: Vec::new(),
+    };
+    let ext = config.build(&ctx).unwrap();
+    let mut host = Host::default();
+    host.insert(id, ext.capability().unwrap());
+    host
+}
+
+fn receiver() -> PyOtlpReceiver {
+    PyOtlpReceiver::start(&ReceiverOptions {
+        token: Some("s3cret".into()),
+        ..ReceiverOptions::default()
+    })
+    .expect("the Python OTLP receiver (peers venv)")
+}
+
+const AUTH: &str = "auth: {authenticator: bearertokenauth}\nretry_on_failure: {initial_interval: 20ms, max_elapsed_time: 5s}";
+
+fn grpc(py: &PyOtlpReceiver) -> Arc<dyn ExporterConfig> {
+    Arc::new(
+        OtlpGrpcConfig::parse(&yaml(&format!(
+            "endpoint: http://127.0.0.1:{}\n{AUTH}",
+            py.grpc_port
+        )))
+        .unwrap(),
+    )
+}
+
+fn http(py: &PyOtlpReceiver) -> Arc<dyn ExporterConfig> {
+    Arc::new(
+        OtlpHttpConfig::parse(&yaml(&format!(
+            "endpoint: http://127.0.0.1:{}\n{AUTH}",
+            py.http_port
+        )))
+        .unwrap(),
+    )
+}
+
+async fn send_all(config: &dyn ExporterConfig, host: Host) -> Telemetry {
+    let running = Running::start(config, "otlp/auth", host);
+    for i in 0..4 {
+        running.tx.send(logs("a", i * 5, 5)).await.unwrap();
+        running.tx.send(metrics("b", i * 2, 2)).await.unwrap();
+        running.tx.send(traces("c", i, 1)).await.unwrap();
+    }
+    running.finish(Duration::from_secs(20)).await
+}
+
+async fn the_token_goes_on_every_request(transport: &str) {
+    let py = receiver();
+    let config = if transport == "grpc" {
+        grpc(&py)
+    } else {
+        http(&py)
+    };
+    let t = send_all(config.as_ref(), host_with_token("token: s3cret")).await;
+    eventually(Duration::from_secs(10), || {
+        py.seqs(transport, "logs").len() == 20
+    })
+    .await;
+    let accepted = py.accepted(transport);
+    assert_eq!(accepted.len(), 12, "{accepted:?}");
+    assert!(accepted.iter().all(|l| l["auth"] == "Bearer s3cret"));
+    assert!(py.refused(transport).is_empty());
+    let mut got = py.seqs(transport, "logs");
+    got.sort();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 32);
+
+    // The server refuses a wrong token for good: counted, not retried.
+    let t = send_all(config.as_ref(), host_with_token("token: wrong")).await;
+    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 0);
+    assert_eq!(
+        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
+        32
+    );
+    assert_eq!(counter(&t, "kafka_obs_exporter_retries_total", &[]), 0);
+    eventually(Duration::from_secs(5), || py.refused(transport).len() == 12).await;
+    let refused = py.refused(transport);
+    assert_eq!(refused.len(), 12, "one attempt per batch: {refused:?}");
+    assert!(refused.iter().all(|l| l["auth"] == "Bearer wrong"));
+    assert_eq!(py.accepted(transport).len(), 12, "nothing more arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_sends_the_bearer_token_on_every_request() {
+    the_token_goes_on_every_request("grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sends_the_bearer_token_on_every_request() {
+    the_token_goes_on_every_request("http").await;
+}
+
+#[test]
+fn an_authenticator_the_host_lacks_fails_the_build_naming_the_key() {
+    let config = OtlpHttpConfig::parse(&yaml(
+        "endpoint: http://127.0.0.1:1\nauth: {authenticator: bearertokenauth/absent}",
+    ))
+    .unwrap();
+    let (ctx, _) = build_ctx("otlp_http", Host::default());
+    let e = config.build(&ctx).err().expect("build fails").to_string();
+    assert!(
+        e.contains(
+            "auth::authenticator: bearertokenauth/absent is not a running authenticator extension"
+        ),
+        "{e}"
+    );
+}
