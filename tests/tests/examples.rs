@@ -1,11 +1,36 @@
 //! Every example configuration under `examples/` passes `kafka-obs validate` on its embedded
-//! defaults, so the documentation never shows a config that does not start.
+//! defaults, so the documentation never shows a config that does not start. A variable an
+//! example requires (`${env:NAME}` without a default, such as the sidecar's AGGREGATOR_URL)
+//! gets the value from [`REQUIRED_ENV`], which must know every such variable.
 
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 
 use kafka_obs_tests::kafka_obs_bin;
+
+/// Values for the variables examples require, as a user would set them.
+const REQUIRED_ENV: &[(&str, &str)] = &[("AGGREGATOR_URL", "http://kafka-obs-aggregator:50051")];
+
+/// The `${env:NAME}` references of a YAML text that have no default (comments ignored).
+fn required_variables(text: &str) -> Vec<String> {
+    let Ok(value) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) else {
+        return Vec::new(); // validate reports the syntax error
+    };
+    let plain = serde_yaml_ng::to_string(&value).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut rest = plain.as_str();
+    while let Some(start) = rest.find("${env:") {
+        let after = &rest[start + 6..];
+        let end = after.find('}').unwrap_or(after.len());
+        let reference = &after[..end];
+        if !reference.contains(":-") {
+            out.push(reference.to_string());
+        }
+        rest = &after[end..];
+    }
+    out
+}
 
 #[test]
 fn every_example_config_validates() {
@@ -25,12 +50,20 @@ fn every_example_config_validates() {
         ) {
             continue;
         }
-        let out = Command::new(kafka_obs_bin())
-            .arg("validate")
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut command = Command::new(kafka_obs_bin());
+        command.arg("validate").arg("--config").arg(&path);
+        for name in required_variables(&text) {
+            let Some((_, value)) = REQUIRED_ENV.iter().find(|(n, _)| *n == name) else {
+                failures.push(format!(
+                    "{}: requires ${{env:{name}}}; add a value to REQUIRED_ENV in tests/tests/examples.rs",
+                    path.display()
+                ));
+                continue;
+            };
+            command.env(&name, value);
+        }
+        let out = command.output().unwrap();
         checked += 1;
         if !out.status.success() {
             failures.push(format!(
