@@ -16,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::capability::{Capability, ExtensionRef};
 use crate::config::ComponentConfigError;
-use crate::data::{Batch, DataKind};
+use crate::data::DataKind;
 use crate::health::{ComponentStatus, HealthRegistry};
 use crate::id::ComponentId;
 use crate::output::{Output, OverflowPolicy};
+use crate::receipt::Parcel;
 use crate::telemetry::ComponentTelemetry;
 
 /// How far a component is from stable, as the Collector labels it.
@@ -241,7 +242,7 @@ pub trait Processor: Send {
     /// Reads until `input` closes, then flushes what it holds to `output` and returns.
     fn run(
         self: Box<Self>,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         output: Output,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>>;
@@ -259,6 +260,12 @@ pub trait ExporterConfig: Send + Sync + Debug {
     fn queue(&self) -> QueueSettings {
         QueueSettings::default()
     }
+    /// True when the exporter settles each parcel's receipt itself, once the data is safe
+    /// (written to a persistent queue, or consumed). Otherwise the receipt is accepted as soon
+    /// as the batch is in the exporter's queue.
+    fn settles_receipts(&self) -> bool {
+        false
+    }
     fn listen_addresses(&self) -> Vec<(String, String)> {
         Vec::new()
     }
@@ -275,7 +282,7 @@ pub trait Exporter: Send {
     /// counting what it could not deliver).
     fn run(
         self: Box<Self>,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>>;
 }
@@ -297,7 +304,7 @@ pub trait ConnectorConfig: Send + Sync + Debug {
 pub trait Connector: Send {
     fn run(
         self: Box<Self>,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         outputs: Outputs,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>>;

@@ -14,6 +14,7 @@ pub mod data;
 pub mod health;
 pub mod id;
 pub mod output;
+pub mod receipt;
 pub mod storage;
 pub mod telemetry;
 
@@ -30,6 +31,7 @@ pub use data::{Batch, DataKind};
 pub use health::{ComponentStatus, HealthRegistry};
 pub use id::{ComponentId, ComponentKind, PipelineId};
 pub use output::{Output, OverflowPolicy, Route, SendError};
+pub use receipt::{Acceptance, Parcel, Receipt, Refused};
 pub use storage::{
     PersistentQueue, PushOutcome, QueuedRecord, Storage, StorageCapability, StorageError,
 };

@@ -130,7 +130,7 @@ async fn run_built(
     let started = Instant::now();
     let task = tokio::spawn(exporter.run(rx, run));
     for b in input {
-        tx.send(b).await.unwrap();
+        tx.send(b.into()).await.unwrap();
     }
     drop(tx);
     task.await.unwrap().unwrap();

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use kafka_obs_api::{
     Batch, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, RunContext, RunError, Stability,
+    ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError, Stability,
     parse_component_config,
 };
 
@@ -175,7 +175,7 @@ impl DebugExporter {
 
     async fn export(
         self,
-        mut input: mpsc::Receiver<Batch>,
+        mut input: mpsc::Receiver<Parcel>,
         ctx: RunContext,
     ) -> Result<(), RunError> {
         let (tx, rx) = mpsc::channel::<Chunk>(WRITE_BUFFER);
@@ -200,7 +200,7 @@ impl DebugExporter {
             let batch = tokio::select! {
                 biased;
                 () = ctx.shutdown.cancelled() => break,
-                b = input.recv() => match b {
+                b = input.recv() => match b.map(Parcel::accept) {
                     Some(b) => b,
                     None => {
                         // Input closed: let the writer print what it holds, unless the
@@ -240,7 +240,7 @@ impl DebugExporter {
         }
         // Shutdown deadline: what is still queued will not be printed.
         input.close();
-        while let Ok(batch) = input.try_recv() {
+        while let Ok(batch) = input.try_recv().map(Parcel::accept) {
             renderer
                 .telemetry
                 .send_failed(batch.kind())
@@ -282,7 +282,7 @@ fn write_loop(
 impl Exporter for DebugExporter {
     fn run(
         self: Box<Self>,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>> {
         (*self).export(input, ctx).boxed()
@@ -380,7 +380,7 @@ mod tests {
         };
         let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
         for b in batches {
-            tx.send(b).await.expect("open");
+            tx.send(b.into()).await.expect("open");
         }
         drop(tx);
         task.await.expect("no panic").expect("ok");
@@ -483,8 +483,8 @@ mod tests {
             shutdown: CancellationToken::new(),
         };
         let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
-        tx.send(logs()).await.expect("open");
-        tx.send(logs()).await.expect("open");
+        tx.send(logs().into()).await.expect("open");
+        tx.send(logs().into()).await.expect("open");
         drop(tx);
         tokio::time::timeout(Duration::from_secs(10), task)
             .await

@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, RunContext, RunError, Stability,
+    BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, Exporter,
+    ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError, Stability,
     parse_component_config,
 };
 
@@ -254,7 +254,7 @@ pub struct FileExporter {
 impl FileExporter {
     async fn export(
         self,
-        mut input: mpsc::Receiver<Batch>,
+        mut input: mpsc::Receiver<Parcel>,
         ctx: RunContext,
     ) -> Result<(), RunError> {
         let (tx, rx) = mpsc::channel::<Command>(WRITE_BUFFER);
@@ -278,6 +278,7 @@ impl FileExporter {
                     let _ = tx.try_send(Command::Flush);
                 }
                 batch = input.recv() => {
+                    let batch = batch.map(Parcel::accept);
                     let Some(batch) = batch else {
                         drop(tx);
                         return finish(&self.id, done_rx, &ctx).await;
@@ -301,7 +302,7 @@ impl FileExporter {
         // The drain deadline passed: count what will not be written, then let the writer
         // flush what it already has while we return.
         input.close();
-        while let Ok(batch) = input.try_recv() {
+        while let Ok(batch) = input.try_recv().map(Parcel::accept) {
             self.telemetry
                 .send_failed(batch.kind())
                 .add(batch.item_count() as u64);
@@ -336,7 +337,7 @@ async fn finish(
 impl Exporter for FileExporter {
     fn run(
         self: Box<Self>,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>> {
         (*self).export(input, ctx).boxed()

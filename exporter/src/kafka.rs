@@ -407,6 +407,10 @@ impl ExporterConfig for KafkaConfig {
         crate::auth::extension_refs(None, &self.delivery)
     }
 
+    fn settles_receipts(&self) -> bool {
+        self.delivery.queue.is_persistent()
+    }
+
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
             self.transport(),

@@ -247,6 +247,10 @@ impl ExporterConfig for OtlpHttpConfig {
         self.delivery.queue.runtime_queue()
     }
 
+    fn settles_receipts(&self) -> bool {
+        self.delivery.queue.is_persistent()
+    }
+
     fn extension_refs(&self) -> Vec<ExtensionRef> {
         crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
     }

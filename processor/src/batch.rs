@@ -21,8 +21,8 @@ use tokio::time::Instant;
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
     Batch, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, Counter, DataKind,
-    FactoryMeta, Output, Processor, ProcessorConfig, ProcessorFactory, RunContext, RunError,
-    SendError, Stability, parse_component_config,
+    FactoryMeta, Output, Parcel, Processor, ProcessorConfig, ProcessorFactory, Receipt, RunContext,
+    RunError, SendError, Stability, parse_component_config,
 };
 
 pub const DEFAULT_SEND_BATCH_SIZE: usize = 8192;
@@ -166,6 +166,8 @@ pub struct BatchProcessor {
     config: BatchConfig,
     counters: Counters,
     pending: Option<Batch>,
+    /// The receipts of every batch joined into `pending`.
+    pending_receipt: Receipt,
     pending_items: usize,
     /// When the oldest buffered item has waited `timeout`.
     deadline: Option<Instant>,
@@ -182,6 +184,7 @@ impl BatchProcessor {
                 by_kind: [None, None, None],
             },
             pending: None,
+            pending_receipt: Receipt::none(),
             pending_items: 0,
             deadline: None,
         }
@@ -189,10 +192,12 @@ impl BatchProcessor {
 
     /// Adds a batch to the buffer. Returns a batch of another kind that was buffered (and must be
     /// sent first) in the unusual case of one processor seeing two signals.
-    fn absorb(&mut self, batch: Batch) -> Option<Batch> {
+    fn absorb(&mut self, parcel: Parcel) -> Option<Parcel> {
+        let Parcel { batch, receipt } = parcel;
         let items = batch.item_count();
         self.counters.get(batch.kind()).0.add(items as u64);
         if items == 0 {
+            receipt.accept();
             return None;
         }
         let mut evicted = None;
@@ -201,10 +206,15 @@ impl BatchProcessor {
             None => Some(batch),
         };
         if let Some(batch) = batch {
-            evicted = self.pending.replace(batch);
+            let old_receipt = std::mem::take(&mut self.pending_receipt);
+            evicted = self
+                .pending
+                .replace(batch)
+                .map(|old| Parcel::new(old, old_receipt));
             self.pending_items = 0;
             self.deadline = None;
         }
+        self.pending_receipt.merge(receipt);
         self.pending_items += items;
         if self.deadline.is_none() {
             self.deadline = Some(Instant::now() + self.config.timeout);
@@ -213,20 +223,23 @@ impl BatchProcessor {
     }
 
     /// Takes the next outgoing batch from the front of the buffer, at most the max size.
-    fn take_chunk(&mut self) -> Option<Batch> {
+    /// A part split off the front carries a share of every buffered receipt: its senders hear
+    /// back once all parts holding their data were accepted.
+    fn take_chunk(&mut self) -> Option<Parcel> {
         let pending = self.pending.as_mut()?;
         let chunk = match self
             .config
             .send_batch_max_size
             .and_then(|max| pending.split_off_front(max))
         {
-            Some(front) => front,
+            Some(front) => Parcel::new(front, self.pending_receipt.clone()),
             None => {
                 self.deadline = None;
-                self.pending.take()?
+                let rest = self.pending.take()?;
+                Parcel::new(rest, std::mem::take(&mut self.pending_receipt))
             }
         };
-        self.pending_items = self.pending_items.saturating_sub(chunk.item_count());
+        self.pending_items = self.pending_items.saturating_sub(chunk.batch.item_count());
         if self.pending.is_none() {
             self.pending_items = 0;
         }
@@ -242,11 +255,11 @@ impl BatchProcessor {
     }
 
     /// Sends one batch; `false` if the shutdown deadline passed while waiting for room.
-    async fn emit(&mut self, batch: Batch, output: &Output, ctx: &RunContext) -> bool {
-        let items = batch.item_count();
-        let kind = batch.kind();
+    async fn emit(&mut self, parcel: Parcel, output: &Output, ctx: &RunContext) -> bool {
+        let items = parcel.batch.item_count();
+        let kind = parcel.batch.kind();
         tokio::select! {
-            result = output.send(batch) => {
+            result = output.send(parcel) => {
                 self.counters.get(kind).1.add(items as u64);
                 if let Err(e @ SendError::Closed { .. }) = result {
                     tracing::warn!(processor = %self.id, data_type = %kind, items, error = %e, "next stage is closed");
@@ -290,6 +303,8 @@ impl BatchProcessor {
     }
 
     fn abandon(&mut self) {
+        std::mem::take(&mut self.pending_receipt)
+            .refuse("shutdown deadline passed in the batch processor");
         if let Some(pending) = self.pending.take() {
             let kind = pending.kind();
             self.counters.get(kind).2.add(self.pending_items as u64);
@@ -306,7 +321,7 @@ impl BatchProcessor {
 
     async fn process(
         mut self,
-        mut input: mpsc::Receiver<Batch>,
+        mut input: mpsc::Receiver<Parcel>,
         output: Output,
         ctx: RunContext,
     ) -> Result<(), RunError> {
@@ -345,9 +360,9 @@ impl BatchProcessor {
                 // What is still queued in front of us reached this processor and is lost
                 // with it: count it as received and dropped.
                 input.close();
-                while let Ok(batch) = input.try_recv() {
-                    let items = batch.item_count() as u64;
-                    let (incoming, _, dropped) = self.counters.get(batch.kind());
+                while let Ok(parcel) = input.try_recv() {
+                    let items = parcel.batch.item_count() as u64;
+                    let (incoming, _, dropped) = self.counters.get(parcel.batch.kind());
                     incoming.add(items);
                     dropped.add(items);
                 }
@@ -360,7 +375,7 @@ impl BatchProcessor {
 impl Processor for BatchProcessor {
     fn run(
         self: Box<Self>,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         output: Output,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>> {
@@ -469,9 +484,22 @@ mod tests {
         }
     }
 
+    /// The next stage, accepting what it receives.
+    struct Out(mpsc::Receiver<Parcel>);
+
+    impl Out {
+        async fn recv(&mut self) -> Option<Batch> {
+            self.0.recv().await.map(Parcel::accept)
+        }
+
+        fn try_recv(&mut self) -> Result<Batch, mpsc::error::TryRecvError> {
+            self.0.try_recv().map(Parcel::accept)
+        }
+    }
+
     struct Harness {
         tx: mpsc::Sender<Batch>,
-        out: mpsc::Receiver<Batch>,
+        out: Out,
         shutdown: CancellationToken,
         telemetry: ComponentTelemetry,
         task: tokio::task::JoinHandle<Result<(), RunError>>,
@@ -489,12 +517,23 @@ mod tests {
             kinds: vec![DataKind::Logs],
         };
         let processor = config.build(&ctx).expect("builds");
-        let (tx, input) = mpsc::channel(16);
-        let (out_tx, out) = mpsc::channel(out_capacity);
+        // The tests speak in batches; adapters wrap them into parcels and accept what comes out.
+        let (tx, mut batches_in) = mpsc::channel::<Batch>(1);
+        let (parcels_tx, input) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(b) = batches_in.recv().await {
+                if parcels_tx.send(Parcel::from(b)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let (out_tx, out) = mpsc::channel::<Parcel>(out_capacity);
+        let out = Out(out);
         let output = Output::new(vec![Route {
             target: "next".into(),
             tx: out_tx,
             policy: OverflowPolicy::Block,
+            passes_receipt: true,
             dropped: Counter::default(),
         }]);
         let shutdown = CancellationToken::new();
@@ -667,6 +706,51 @@ mod tests {
             sizes.push(b.item_count());
         }
         assert_eq!(sizes, vec![3, 3, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn senders_hear_back_once_the_joined_batch_is_accepted() {
+        let config = parse("send_batch_size: 10\ntimeout: 1h").expect("valid");
+        let id: ComponentId = "batch".parse().expect("id");
+        let telemetry = Telemetry::new().component(ComponentKind::Processor, &id);
+        let ctx = BuildContext {
+            id: id.clone(),
+            telemetry: telemetry.clone(),
+            health: HealthRegistry::new(),
+            host: Default::default(),
+            kinds: vec![DataKind::Logs],
+        };
+        let processor = config.build(&ctx).expect("builds");
+        let (tx, input) = mpsc::channel(4);
+        let (out_tx, mut out) = mpsc::channel::<Parcel>(4);
+        let output = Output::new(vec![Route {
+            target: "next".into(),
+            tx: out_tx,
+            policy: OverflowPolicy::Block,
+            passes_receipt: true,
+            dropped: Counter::default(),
+        }]);
+        let run_ctx = RunContext {
+            id,
+            telemetry,
+            health: HealthRegistry::new(),
+            shutdown: CancellationToken::new(),
+        };
+        tokio::spawn(processor.run(input, output, run_ctx));
+        let (r1, first) = Receipt::new();
+        let (r2, second) = Receipt::new();
+        tx.send(Parcel::new(logs(0, 4), r1)).await.expect("open");
+        tx.send(Parcel::new(logs(4, 6), r2)).await.expect("open");
+        let joined = out.recv().await.expect("one batch of 10");
+        assert_eq!(joined.batch.item_count(), 10);
+        let mut first = Box::pin(first.wait());
+        assert!(
+            futures::poll!(&mut first).is_pending(),
+            "not accepted before the next stage accepts"
+        );
+        joined.receipt.refuse("exporter queue full");
+        assert!(first.await.is_err());
+        assert!(second.wait().await.is_err(), "both senders must resend");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentId, ComponentKind, ComponentStatus, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, PipelineId, Route, RunContext, RunError,
+    BuildContext, BuildError, ComponentId, ComponentKind, ComponentStatus, DataKind,
+    HealthRegistry, Host, Output, OverflowPolicy, Parcel, PipelineId, Route, RunContext, RunError,
     Telemetry, component::Outputs,
 };
 use kafka_obs_config::Config;
@@ -164,31 +164,32 @@ impl Service {
         let mut exporter_queues = BTreeMap::new();
         for (id, e) in &config.exporters {
             let q = e.config.queue();
-            let (tx, rx) = mpsc::channel::<Batch>(q.capacity.max(1));
-            exporter_queues.insert(id.clone(), (tx, q.policy));
+            let (tx, rx) = mpsc::channel::<Parcel>(q.capacity.max(1));
+            exporter_queues.insert(id.clone(), (tx, q.policy, e.config.settles_receipts()));
             exporter_inputs.insert(id.clone(), rx);
         }
         let mut connector_inputs = BTreeMap::new();
         let mut connector_txs = BTreeMap::new();
         for id in config.connectors.keys() {
-            let (tx, rx) = mpsc::channel::<Batch>(CONNECTOR_QUEUE);
+            let (tx, rx) = mpsc::channel::<Parcel>(CONNECTOR_QUEUE);
             connector_txs.insert(id.clone(), tx);
             connector_inputs.insert(id.clone(), rx);
         }
 
         // 3. Pipelines: input channel -> processor chain -> fan-out.
-        let mut pipeline_inputs: BTreeMap<PipelineId, mpsc::Sender<Batch>> = BTreeMap::new();
+        let mut pipeline_inputs: BTreeMap<PipelineId, mpsc::Sender<Parcel>> = BTreeMap::new();
         let mut middle_tasks: Vec<Task> = Vec::new();
         for (pid, p) in &config.pipelines {
-            let (tx, mut rx) = mpsc::channel::<Batch>(PIPELINE_QUEUE);
+            let (tx, mut rx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
             pipeline_inputs.insert(pid.clone(), tx);
             let mut exporters_out = Vec::new();
             for id in &p.exporters {
-                if let Some((etx, policy)) = exporter_queues.get(id) {
+                if let Some((etx, policy, settles)) = exporter_queues.get(id) {
                     exporters_out.push(Route {
                         target: format!("exporter/{id}"),
                         tx: etx.clone(),
                         policy: *policy,
+                        passes_receipt: *settles,
                         dropped: telemetry.counter(
                             "kafka_obs_exporter_enqueue_failed_items_total",
                             "Items dropped because an exporter's queue was full.",
@@ -203,6 +204,7 @@ impl Service {
                         target: format!("connector/{id}"),
                         tx: ctx_tx.clone(),
                         policy: OverflowPolicy::Block,
+                        passes_receipt: true,
                         dropped: telemetry.counter(
                             "kafka_obs_connector_dropped_items_total",
                             "Items a connector's input dropped.",
@@ -235,13 +237,14 @@ impl Service {
             let mut next_output = final_output;
             let mut chain: Vec<Task> = Vec::new();
             for (id, c, proc_) in stages.into_iter().rev() {
-                let (stx, srx) = mpsc::channel::<Batch>(PIPELINE_QUEUE);
+                let (stx, srx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
                 let out = std::mem::replace(
                     &mut next_output,
                     Output::new(vec![Route {
                         target: format!("processor/{id} in {pid}"),
                         tx: stx,
                         policy: OverflowPolicy::Block,
+                        passes_receipt: true,
                         dropped: Default::default(),
                     }]),
                 );
@@ -263,8 +266,8 @@ impl Service {
                         let span = tracing::info_span!(
                             "pipeline",
                             pipeline = %pipeline,
-                            data_type = %b.kind(),
-                            items = b.item_count()
+                            data_type = %b.batch.kind(),
+                            items = b.batch.item_count()
                         );
                         // A drop on an exporter route is counted there; keep going for the others.
                         let _ = head.send(b).instrument(span).await;
@@ -277,7 +280,7 @@ impl Service {
         // Queue depth gauges, sampled through weak handles so they never keep a queue open.
         let sampled: Vec<_> = exporter_queues
             .iter()
-            .map(|(id, (tx, _))| {
+            .map(|(id, (tx, _, _))| {
                 let labels = [("exporter", id.to_string())];
                 let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 telemetry
@@ -328,6 +331,7 @@ impl Service {
                         target: format!("pipeline/{pid}"),
                         tx: tx.clone(),
                         policy: OverflowPolicy::Block,
+                        passes_receipt: true,
                         dropped: Default::default(),
                     });
                 }

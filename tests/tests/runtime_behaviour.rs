@@ -125,7 +125,7 @@ async fn sigterm_under_load_flushes_everything_accepted() {
 processors:
   batch:
     send_batch_size: 100000
-    timeout: 30s
+    timeout: 300ms
 exporters:
   file:
     path: {}/out.jsonl
@@ -139,19 +139,28 @@ service:
         out.path().display()
     );
     let mut collector = Collector::start(&yaml);
-    // The batch processor holds up to 30 s of data: only the shutdown flush can write it.
-    let sender = tokio::spawn(async move {
-        let mut client = metrics_client(grpc).await;
-        let mut acked = Vec::new();
-        for req in 0..1_000_000u64 {
-            match client.export(metrics_request(req, 10)).await {
-                Ok(_) => acked.push(req as i64),
-                Err(_) => break,
+    // A request is answered once its data left the batch processor (300 ms), so the senders
+    // run in parallel lanes. At SIGTERM the file exporter's queue must be written out: every
+    // request answered OK must be in the file. Requests still waiting are answered "retry".
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut lanes = Vec::new();
+    for lane in 0..32u64 {
+        let acked = acked.clone();
+        lanes.push(tokio::spawn(async move {
+            let mut client = metrics_client(grpc).await;
+            for i in 0..1_000_000u64 {
+                let req = i * 32 + lane;
+                match client.export(metrics_request(req, 10)).await {
+                    Ok(_) => acked.lock().unwrap().push(req as i64),
+                    Err(_) => break,
+                }
             }
-        }
-        acked
-    });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+        }));
+    }
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 64 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let status = tokio::task::spawn_blocking(move || {
         let s = collector.terminate(Duration::from_secs(20));
         (s, collector)
@@ -160,11 +169,15 @@ service:
     .unwrap();
     let (status, collector) = status;
     assert_eq!(status.code(), Some(0), "{}", collector.stderr());
-    let acked = sender.await.unwrap();
+    for l in lanes {
+        let _ = tokio::time::timeout(Duration::from_secs(10), l).await;
+    }
+    let acked = acked.lock().unwrap().clone();
     assert!(
-        acked.len() > 10,
-        "the load ran ({} requests acked)",
-        acked.len()
+        acked.len() >= 64,
+        "the load ran ({} requests acked)\n{}",
+        acked.len(),
+        collector.stderr()
     );
     let in_file: BTreeSet<i64> = request_ids_in_file(
         &std::fs::read_to_string(out.path().join("out.jsonl")).unwrap_or_default(),

@@ -120,6 +120,12 @@ impl Default for QueueConfig {
 pub const DISK_FRONT_QUEUE: usize = 64;
 
 impl QueueConfig {
+    /// True with `storage`: a batch is accepted once it is on disk, so the exporter settles
+    /// receipts itself (see `driver::run_on_disk`).
+    pub fn is_persistent(&self) -> bool {
+        self.enabled && self.storage.is_some()
+    }
+
     /// The runtime's input queue for this exporter.
     pub fn runtime_queue(&self) -> QueueSettings {
         if !self.enabled {

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentTelemetry, Counter, DataKind, Exporter,
+    Batch, BuildContext, BuildError, ComponentTelemetry, Counter, DataKind, Exporter, Parcel,
     PersistentQueue, PushOutcome, RunContext, RunError, StorageCapability,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -128,7 +128,7 @@ impl<T: Transport> DeliveryExporter<T> {
 
     async fn run_inner(
         mut self,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         ctx: RunContext,
     ) -> Result<(), RunError> {
         let background = self
@@ -163,7 +163,7 @@ impl<T: Transport> DeliveryExporter<T> {
 impl<T: Transport> Exporter for DeliveryExporter<T> {
     fn run(
         self: Box<Self>,
-        input: mpsc::Receiver<Batch>,
+        input: mpsc::Receiver<Parcel>,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>> {
         (*self).run_inner(input, ctx).boxed()
@@ -303,7 +303,7 @@ async fn send_to(
 
 async fn run_in_memory<T: Transport>(
     exp: &DeliveryExporter<T>,
-    mut input: mpsc::Receiver<Batch>,
+    mut input: mpsc::Receiver<Parcel>,
     lanes: &mut Lanes,
     ctx: &RunContext,
 ) -> Result<(), RunError> {
@@ -312,7 +312,7 @@ async fn run_in_memory<T: Transport>(
         let batch = tokio::select! {
             biased;
             () = ctx.shutdown.cancelled() => break,
-            b = input.recv() => b,
+            b = input.recv() => b.map(Parcel::accept),
         };
         let Some(batch) = batch else {
             return Ok(());
@@ -329,7 +329,7 @@ async fn run_in_memory<T: Transport>(
     }
     // Deadline passed: count what is still queued.
     input.close();
-    while let Ok(batch) = input.try_recv() {
+    while let Ok(batch) = input.try_recv().map(Parcel::accept) {
         abandon(&counters, &batch, &exp.id);
     }
     Ok(())
@@ -343,7 +343,7 @@ fn abandon(counters: &[Counters; 3], batch: &Batch, id: &str) {
 
 async fn run_on_disk<T: Transport>(
     exp: &DeliveryExporter<T>,
-    mut input: mpsc::Receiver<Batch>,
+    mut input: mpsc::Receiver<Parcel>,
     lanes: &mut Lanes,
     ctx: &RunContext,
     disk: Disk,
@@ -383,7 +383,11 @@ async fn run_on_disk<T: Transport>(
                     () = shutdown.cancelled() => break,
                     b = input.recv() => b,
                 };
-                let Some(batch) = batch else { break };
+                let Some(Parcel { batch, receipt }) = batch else {
+                    break;
+                };
+                // The sender hears "accepted" only once every part is on disk.
+                let mut refusal = None;
                 for (key, part) in transport.keyed(batch) {
                     let k = kind_index(part.kind());
                     let items = part.item_count() as u64;
@@ -397,18 +401,28 @@ async fn run_on_disk<T: Transport>(
                         Ok(false) => {
                             full[k].add(items);
                             tracing::error!(exporter = %id, items, "disk queue full (file_storage max_size); batch dropped");
+                            refusal.get_or_insert_with(|| {
+                                format!("the disk queue of exporter {id} is full")
+                            });
                         }
                         Err(e) => {
                             full[k].add(items);
                             tracing::error!(exporter = %id, items, error = %e, "cannot write to the disk queue; batch dropped");
+                            refusal.get_or_insert_with(|| {
+                                format!("exporter {id} cannot write its disk queue: {e}")
+                            });
                         }
                     }
+                }
+                match refusal {
+                    None => receipt.accept(),
+                    Some(reason) => receipt.refuse(reason),
                 }
             }
             // Deadline passed (or input closed): what is still queued in memory was never
             // accepted onto the disk.
             input.close();
-            while let Ok(batch) = input.try_recv() {
+            while let Ok(batch) = input.try_recv().map(Parcel::accept) {
                 telemetry
                     .send_failed(batch.kind())
                     .add(batch.item_count() as u64);

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
     Batch, BuildContext, ComponentId, ComponentKind, ComponentTelemetry, DataKind, Exporter,
-    HealthRegistry, RunContext,
+    HealthRegistry, Parcel, RunContext,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
@@ -95,7 +95,7 @@ fn errors_name_the_path() {
 }
 
 struct Run {
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<Parcel>,
     task: tokio::task::JoinHandle<Result<(), kafka_obs_api::RunError>>,
     telemetry: ComponentTelemetry,
 }
@@ -129,7 +129,7 @@ fn start(config: &FileConfig) -> Run {
 impl Run {
     async fn write_all(self, batches: &[Batch]) -> ComponentTelemetry {
         for b in batches {
-            self.tx.send(b.clone()).await.expect("open");
+            self.tx.send(b.clone().into()).await.expect("open");
         }
         drop(self.tx);
         self.task
@@ -234,7 +234,7 @@ async fn flush_interval_makes_data_visible_before_close() {
     let mut cfg = config(&path);
     cfg.flush_interval = Duration::from_millis(20);
     let run = start(&cfg);
-    run.tx.send(logs()).await.expect("open");
+    run.tx.send(logs().into()).await.expect("open");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_to_string(&path)
         .unwrap_or_default()

@@ -43,7 +43,7 @@ use tonic::codec::CompressionEncoding;
 
 use kafka_obs_api::{
     Batch, BuildContext, ComponentId, ComponentKind, DataKind, ExporterConfig, HealthRegistry,
-    Host, RunContext, RunError, Telemetry,
+    Host, Parcel, RunContext, RunError, Telemetry,
 };
 use kafka_obs_testkit::process::ChildGuard;
 
@@ -162,9 +162,22 @@ pub fn build_ctx(id: &str, host: Host) -> (BuildContext, Telemetry) {
     (ctx, t)
 }
 
+/// The exporter's input queue, fed with bare batches (nobody waits on their receipts).
+pub struct Input(mpsc::Sender<Parcel>);
+
+impl Input {
+    pub async fn send(&self, batch: Batch) -> Result<(), mpsc::error::SendError<Parcel>> {
+        self.0.send(batch.into()).await
+    }
+
+    pub fn try_send(&self, batch: Batch) -> Result<(), mpsc::error::TrySendError<Parcel>> {
+        self.0.try_send(batch.into())
+    }
+}
+
 /// A running exporter: push batches, then `finish` closes the input and waits.
 pub struct Running {
-    pub tx: mpsc::Sender<Batch>,
+    pub tx: Input,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<Result<(), RunError>>,
     pub telemetry: Telemetry,
@@ -184,7 +197,7 @@ impl Running {
         };
         let task = tokio::spawn(exporter.run(rx, run));
         Running {
-            tx,
+            tx: Input(tx),
             shutdown,
             task,
             telemetry,

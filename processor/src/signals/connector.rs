@@ -30,8 +30,8 @@ use tokio::sync::mpsc;
 
 use kafka_obs_api::{
     Batch, BuildContext, BuildError, ComponentConfigError, Connector, ConnectorConfig,
-    ConnectorFactory, Counter, DataKind, FactoryMeta, Gauge, Outputs, RunContext, RunError,
-    Stability,
+    ConnectorFactory, Counter, DataKind, FactoryMeta, Gauge, Outputs, Parcel, Receipt, RunContext,
+    RunError, Stability,
 };
 use kafka_obs_signal::otlp::{ExportResource, logs, status};
 
@@ -133,13 +133,24 @@ fn now_unix_nano() -> u64 {
 }
 
 impl SignalsConnector {
-    async fn deliver(&self, evaluation: Evaluation, outputs: &Outputs, id: &str) {
+    /// Sends what an evaluation produced; each output carries a share of `receipt` (the
+    /// input's), so the input's sender hears back once the derived data is safe too.
+    async fn deliver(
+        &self,
+        evaluation: Evaluation,
+        receipt: &Receipt,
+        outputs: &Outputs,
+        id: &str,
+    ) {
         let source = self.engine.config().source_id.as_str();
         if let Some(out) = outputs.get(DataKind::Logs)
             && !evaluation.signals.is_empty()
         {
             let request = logs::to_export_request(&evaluation.signals, &self.resource);
-            if let Err(e) = out.send(Batch::Logs(request)).await {
+            if let Err(e) = out
+                .send(Parcel::new(Batch::Logs(request), receipt.clone()))
+                .await
+            {
                 tracing::warn!(connector = %id, error = %e, "signals: could not pass signals on");
             }
         }
@@ -148,7 +159,10 @@ impl SignalsConnector {
         {
             let metric = status::status_gauge(evaluation.status_points);
             let request = status::to_metrics_request(metric, source, &self.resource);
-            if let Err(e) = out.send(Batch::Metrics(request)).await {
+            if let Err(e) = out
+                .send(Parcel::new(Batch::Metrics(request), receipt.clone()))
+                .await
+            {
                 tracing::warn!(connector = %id, error = %e, "signals: could not pass the status gauge on");
             }
         }
@@ -169,7 +183,7 @@ impl SignalsConnector {
 impl Connector for SignalsConnector {
     fn run(
         mut self: Box<Self>,
-        mut input: mpsc::Receiver<Batch>,
+        mut input: mpsc::Receiver<Parcel>,
         outputs: Outputs,
         ctx: RunContext,
     ) -> BoxFuture<'static, Result<(), RunError>> {
@@ -179,16 +193,19 @@ impl Connector for SignalsConnector {
             sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let before = self.engine.stats();
-                let evaluation = tokio::select! {
-                    batch = input.recv() => match batch {
-                        Some(Batch::Metrics(request)) => self.engine.evaluate(&request, now_unix_nano()),
+                let (evaluation, receipt) = tokio::select! {
+                    parcel = input.recv() => match parcel {
+                        Some(Parcel { batch: Batch::Metrics(request), receipt }) => {
+                            (self.engine.evaluate(&request, now_unix_nano()), receipt)
+                        }
                         Some(other) => {
-                            tracing::debug!(connector = %id, data_type = %other.kind(), "signals: only metrics are read");
+                            tracing::debug!(connector = %id, data_type = %other.batch.kind(), "signals: only metrics are read");
+                            other.receipt.accept();
                             continue;
                         }
                         None => break,
                     },
-                    _ = sweep.tick() => self.engine.sweep(now_unix_nano()),
+                    _ = sweep.tick() => (self.engine.sweep(now_unix_nano()), Receipt::none()),
                     () = ctx.shutdown.cancelled() => break,
                 };
                 self.account(before);
@@ -200,8 +217,10 @@ impl Connector for SignalsConnector {
                         series = self.engine.series(),
                         "signals: evaluated"
                     );
-                    self.deliver(evaluation, &outputs, &id).await;
+                    self.deliver(evaluation, &receipt, &outputs, &id).await;
                 }
+                // The input is consumed (its state is in the engine); derived data holds shares.
+                receipt.accept();
             }
             Ok(())
         }
@@ -260,12 +279,13 @@ mod tests {
         }
     }
 
-    fn route(kind: &str) -> (Output, mpsc::Receiver<Batch>) {
+    fn route(kind: &str) -> (Output, mpsc::Receiver<Parcel>) {
         let (tx, rx) = mpsc::channel(16);
         let output = Output::new(vec![Route {
             target: kind.to_string(),
             tx,
             policy: OverflowPolicy::Block,
+            passes_receipt: false,
             dropped: Counter::default(),
         }]);
         (output, rx)
@@ -307,14 +327,15 @@ mod tests {
             },
         );
         let task = tokio::spawn(run);
-        tx.send(Batch::Metrics(lag_request(12_000.0)))
+        tx.send(Batch::Metrics(lag_request(12_000.0)).into())
             .await
             .expect("sent");
         drop(tx);
         task.await.expect("joins").expect("runs");
 
         let mut signals = Vec::new();
-        while let Ok(batch) = logs_rx.try_recv() {
+        while let Ok(parcel) = logs_rx.try_recv() {
+            let batch = parcel.batch;
             let Batch::Logs(request) = batch else {
                 panic!("logs route got {:?}", batch.kind());
             };
@@ -326,7 +347,11 @@ mod tests {
             signals[0].subject.qualified(),
             "service=inventory/client=inventory-consumer"
         );
-        let Ok(Batch::Metrics(status)) = metrics_rx.try_recv() else {
+        let Ok(Parcel {
+            batch: Batch::Metrics(status),
+            ..
+        }) = metrics_rx.try_recv()
+        else {
             panic!("no status gauge");
         };
         let metric = &status.resource_metrics[0].scope_metrics[0].metrics[0];

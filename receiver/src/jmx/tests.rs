@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::{
     Batch, BuildContext, ComponentId, ComponentKind, Counter, DataKind, HealthRegistry, Host,
-    Output, OverflowPolicy, Route, RunContext, Telemetry,
+    Output, OverflowPolicy, Parcel, Route, RunContext, Telemetry,
 };
 
 use super::*;
 
 struct Harness {
-    rx: mpsc::Receiver<Batch>,
+    rx: mpsc::Receiver<Parcel>,
     telemetry: Telemetry,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), RunError>>,
@@ -44,6 +44,7 @@ fn start(yaml: &str) -> Harness {
         target: "metrics pipeline".into(),
         tx,
         policy: OverflowPolicy::Block,
+        passes_receipt: false,
         dropped: Counter::default(),
     }]);
     let shutdown = CancellationToken::new();
@@ -67,10 +68,12 @@ fn start(yaml: &str) -> Harness {
 
 impl Harness {
     async fn next(&mut self) -> Batch {
-        tokio::time::timeout(Duration::from_secs(20), self.rx.recv())
-            .await
-            .expect("a batch within 20s")
-            .expect("channel open")
+        tokio::time::timeout(Duration::from_secs(20), async {
+            self.rx.recv().await.map(|p| p.batch)
+        })
+        .await
+        .expect("a batch within 20s")
+        .expect("channel open")
     }
 
     fn metric(&self, name: &str) -> i64 {

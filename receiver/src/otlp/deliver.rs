@@ -3,8 +3,21 @@
 //! The answer to the sender depends only on what the pipeline did with the batch, so both
 //! transports map the same [`Delivery`] onto their own status codes: accepted (OK), partially
 //! refused (OK with `partial_success`), or not taken at all (`UNAVAILABLE` / 503, retryable).
+//!
+//! The answer waits for the pipeline's receipt: "accepted" means every exporter has the items
+//! in its queue, or on disk when the queue is persistent, so a sender never hears OK for data a
+//! `kill -9` could still lose.
 
-use kafka_obs_api::{Batch, ComponentTelemetry, DataKind, Output, SendError};
+use std::time::Duration;
+
+use kafka_obs_api::{
+    Batch, ComponentTelemetry, DataKind, Output, Parcel, Receipt, Refused, SendError,
+};
+use tokio_util::sync::CancellationToken;
+
+/// How long a request waits for the pipeline to accept its items before the sender is asked to
+/// retry (a stuck pipeline must not hold connections forever).
+const ACCEPT_WITHIN: Duration = Duration::from_secs(30);
 
 /// What became of one request's items.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +41,10 @@ pub(crate) struct Sink {
     pub(crate) output: Output,
     pub(crate) telemetry: ComponentTelemetry,
     pub(crate) id: String,
+    /// Fires when the receiver stops: requests still waiting for acceptance are answered
+    /// "retry" then, because the stages that would accept them drain only after the
+    /// receivers have stopped.
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Sink {
@@ -37,11 +54,31 @@ impl Sink {
             // Nothing to carry; an empty request is a success for the sender.
             return Delivery::Accepted;
         }
-        match self.output.send(batch).await {
-            Ok(()) => {
-                self.telemetry.accepted(self.kind).add(items as u64);
-                Delivery::Accepted
-            }
+        let (receipt, acceptance) = Receipt::new();
+        match self.output.send(Parcel::new(batch, receipt)).await {
+            Ok(()) => match tokio::select! {
+                verdict = acceptance.wait_for(ACCEPT_WITHIN) => verdict,
+                () = self.shutdown.cancelled() => Err(Refused("the collector is shutting down".into())),
+            } {
+                Ok(()) => {
+                    self.telemetry.accepted(self.kind).add(items as u64);
+                    Delivery::Accepted
+                }
+                Err(refused) => {
+                    self.telemetry.refused(self.kind).add(items as u64);
+                    tracing::warn!(
+                        receiver = %self.id,
+                        transport,
+                        data_type = %self.kind,
+                        items,
+                        error = %refused,
+                        "pipeline did not accept a request; asked the sender to retry"
+                    );
+                    Delivery::Unavailable {
+                        message: refused.to_string(),
+                    }
+                }
+            },
             Err(e @ SendError::Dropped { .. }) => {
                 let rejected = match &e {
                     SendError::Dropped { items, .. } => *items,

@@ -139,6 +139,7 @@ impl OtlpReceiver {
                     output: output.clone(),
                     telemetry: self.telemetry.clone(),
                     id: self.id.clone(),
+                    shutdown: ctx.shutdown.clone(),
                 })
             })
             .collect();

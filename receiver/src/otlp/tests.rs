@@ -35,7 +35,7 @@ use tonic::codec::CompressionEncoding;
 use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
     Batch, BuildContext, ComponentId, ComponentKind, ComponentTelemetry, Counter, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, Receiver, Route, RunContext, RunError,
+    HealthRegistry, Host, Output, OverflowPolicy, Parcel, Receiver, Route, RunContext, RunError,
 };
 
 use super::OtlpReceiverConfig;
@@ -138,7 +138,7 @@ fn traces(spans: usize) -> ExportTraceServiceRequest {
 struct Harness {
     grpc: SocketAddr,
     http: SocketAddr,
-    rx: BTreeMap<DataKind, mpsc::Receiver<Batch>>,
+    rx: BTreeMap<DataKind, mpsc::Receiver<Parcel>>,
     telemetry: ComponentTelemetry,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), RunError>>,
@@ -173,6 +173,7 @@ fn start(yaml: &str, kinds: &[DataKind], policy: OverflowPolicy, capacity: usize
                 target: format!("{kind} pipeline"),
                 tx,
                 policy,
+                passes_receipt: false,
                 dropped: Counter::default(),
             }]),
         );
@@ -199,10 +200,12 @@ fn start(yaml: &str, kinds: &[DataKind], policy: OverflowPolicy, capacity: usize
 impl Harness {
     async fn next(&mut self, kind: DataKind) -> Batch {
         let rx = self.rx.get_mut(&kind).expect("kind has a pipeline");
-        tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .expect("a batch within 10s")
-            .expect("channel open")
+        tokio::time::timeout(Duration::from_secs(10), async {
+            rx.recv().await.map(|p| p.batch)
+        })
+        .await
+        .expect("a batch within 10s")
+        .expect("channel open")
     }
 
     async fn stop(self) {

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::{
     Batch, BuildContext, ComponentId, ComponentKind, Counter, DataKind, HealthRegistry, Host,
-    Output, Outputs, OverflowPolicy, ReceiverConfig, Route, RunContext, RunError, Telemetry,
+    Output, Outputs, OverflowPolicy, Parcel, ReceiverConfig, Route, RunContext, RunError,
+    Telemetry,
 };
 use kafka_obs_jmx::Endpoint;
 use kafka_obs_receiver::jmx::{JmxReceiverConfig, TargetPoller};
@@ -131,7 +132,7 @@ pub fn endpoint(port: u16) -> Endpoint {
 
 /// A running receiver whose metrics pipeline is a channel.
 pub struct Running {
-    pub rx: mpsc::Receiver<Batch>,
+    pub rx: mpsc::Receiver<Parcel>,
     pub telemetry: Telemetry,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), RunError>>,
@@ -156,6 +157,7 @@ impl Running {
             target: "metrics pipeline".into(),
             tx,
             policy: OverflowPolicy::Block,
+            passes_receipt: false,
             dropped: Counter::default(),
         }]);
         let shutdown = CancellationToken::new();
@@ -178,7 +180,7 @@ impl Running {
     }
 
     pub async fn next(&mut self, within: Duration) -> Batch {
-        tokio::time::timeout(within, self.rx.recv())
+        tokio::time::timeout(within, async { self.rx.recv().await.map(|p| p.batch) })
             .await
             .expect("a batch in time")
             .expect("receiver running")
@@ -189,7 +191,7 @@ impl Running {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let b = tokio::time::timeout(left, self.rx.recv())
+            let b = tokio::time::timeout(left, async { self.rx.recv().await.map(|p| p.batch) })
                 .await
                 .expect("the expected batch in time")
                 .expect("receiver running");
