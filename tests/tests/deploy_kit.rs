@@ -499,6 +499,65 @@ fn dockerfile_builds_the_cli_binary_from_the_context_and_runs_it_unprivileged() 
     );
 }
 
+/// Shared libraries gcr.io/distroless/cc-debian12 ships (glibc, libgcc, libstdc++, OpenSSL 3).
+const DISTROLESS_CC_LIBS: &[&str] = &[
+    "linux-vdso.so.1",
+    "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+    "libgomp.so.1",
+    "libssl.so.3",
+    "libcrypto.so.3",
+];
+
+#[test]
+fn the_runtime_image_has_every_library_the_binary_links() {
+    let Ok(out) = Command::new("ldd").arg(kafka_obs_bin()).output() else {
+        panic!("ldd is needed to check the binary's shared libraries");
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, stages) = parse_dockerfile(&read("Dockerfile"));
+    let builder_env: Vec<&str> = stages[0]
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "ENV")
+        .flat_map(|i| i.args.split_whitespace())
+        .collect();
+    // Libraries the Dockerfile's builder links statically instead.
+    let static_in_image: Vec<&str> = [("LIBZ_SYS_STATIC=1", "libz.so.1")]
+        .into_iter()
+        .filter(|(setting, _)| builder_env.contains(setting))
+        .map(|(_, lib)| lib)
+        .collect();
+    let linked: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|l| l.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert!(linked.iter().any(|l| l == "libc.so.6"), "{linked:?}");
+    let missing: Vec<&String> = linked
+        .iter()
+        .filter(|l| {
+            !DISTROLESS_CC_LIBS.contains(&l.as_str()) && !static_in_image.contains(&l.as_str())
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the binary links {missing:?}, which gcr.io/distroless/cc-debian12 does not have: link them statically in the Dockerfile's builder or pick another runtime image"
+    );
+}
+
 #[test]
 fn dockerignore_keeps_every_workspace_member_in_the_build_context() {
     let patterns = dockerignore();

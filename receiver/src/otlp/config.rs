@@ -5,6 +5,8 @@
 //!   grpc:                      # present (even empty) = enabled
 //!     endpoint: 127.0.0.1:4317
 //!     max_recv_msg_size_mib: 4
+//!     tls: {cert_file: server.pem, key_file: server.key, client_ca_file: ca.pem}
+//!     auth: {authenticator: bearertokenauth}
 //!   http:
 //!     endpoint: 127.0.0.1:4318
 //!     max_request_body_size: 20MiB
@@ -18,8 +20,10 @@
 
 use serde::{Deserialize, Deserializer};
 
-use kafka_obs_api::ComponentConfigError;
 use kafka_obs_api::config::de;
+use kafka_obs_api::{ComponentConfigError, ComponentId, RawAuthSettings};
+
+use super::security::{RawServerTls, ServerTls};
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
@@ -43,6 +47,10 @@ pub struct GrpcSettings {
     pub max_recv_msg_size: usize,
     /// HTTP/2 streams per connection; `None` = no limit.
     pub max_concurrent_streams: Option<u32>,
+    /// Serve TLS (`None`: plaintext).
+    pub tls: Option<ServerTls>,
+    /// The authenticator extension every request must pass.
+    pub auth: Option<ComponentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +61,10 @@ pub struct HttpSettings {
     pub traces_url_path: String,
     pub metrics_url_path: String,
     pub logs_url_path: String,
+    /// Serve TLS (`None`: plaintext).
+    pub tls: Option<ServerTls>,
+    /// The authenticator extension every request must pass.
+    pub auth: Option<ComponentId>,
 }
 
 impl Default for GrpcSettings {
@@ -61,6 +73,8 @@ impl Default for GrpcSettings {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_string(),
             max_recv_msg_size: mib(DEFAULT_MAX_RECV_MSG_SIZE_MIB),
             max_concurrent_streams: None,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -73,6 +87,8 @@ impl Default for HttpSettings {
             traces_url_path: "/v1/traces".to_string(),
             metrics_url_path: "/v1/metrics".to_string(),
             logs_url_path: "/v1/logs".to_string(),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -115,6 +131,8 @@ struct RawGrpc {
     max_recv_msg_size_mib: u64,
     /// 0 means no limit.
     max_concurrent_streams: u32,
+    tls: Option<RawServerTls>,
+    auth: Option<RawAuthSettings>,
 }
 
 impl Default for RawGrpc {
@@ -123,6 +141,8 @@ impl Default for RawGrpc {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_string(),
             max_recv_msg_size_mib: DEFAULT_MAX_RECV_MSG_SIZE_MIB,
             max_concurrent_streams: 0,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -137,6 +157,8 @@ struct RawHttp {
     traces_url_path: String,
     metrics_url_path: String,
     logs_url_path: String,
+    tls: Option<RawServerTls>,
+    auth: Option<RawAuthSettings>,
 }
 
 impl Default for RawHttp {
@@ -148,6 +170,8 @@ impl Default for RawHttp {
             traces_url_path: d.traces_url_path,
             metrics_url_path: d.metrics_url_path,
             logs_url_path: d.logs_url_path,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -192,6 +216,8 @@ fn resolve_grpc(raw: RawGrpc) -> Result<GrpcSettings, ComponentConfigError> {
         max_recv_msg_size: mib(size_mib),
         max_concurrent_streams: (raw.max_concurrent_streams > 0)
             .then_some(raw.max_concurrent_streams),
+        tls: raw.tls.map(RawServerTls::resolve).transpose()?,
+        auth: resolve_auth(raw.auth.as_ref())?,
     })
 }
 
@@ -223,7 +249,16 @@ fn resolve_http(raw: RawHttp) -> Result<HttpSettings, ComponentConfigError> {
         traces_url_path: traces,
         metrics_url_path: metrics,
         logs_url_path: logs,
+        tls: raw.tls.map(RawServerTls::resolve).transpose()?,
+        auth: resolve_auth(raw.auth.as_ref())?,
     })
+}
+
+fn resolve_auth(
+    raw: Option<&RawAuthSettings>,
+) -> Result<Option<ComponentId>, ComponentConfigError> {
+    raw.map(|a| a.resolve().map_err(|e| e.within("auth")))
+        .transpose()
 }
 
 /// `host:port`, `[v6]:port` or `:port` (all interfaces), with a numeric port.
@@ -321,6 +356,12 @@ mod tests {
                     endpoint: "0.0.0.0:14317".into(),
                     max_recv_msg_size: 16 << 20,
                     max_concurrent_streams: Some(64),
+                    tls: Some(ServerTls {
+                        cert_file: "/etc/kafka-obs/server.pem".into(),
+                        key_file: "/etc/kafka-obs/server.key".into(),
+                        client_ca_file: Some("/etc/kafka-obs/clients-ca.pem".into()),
+                    }),
+                    auth: Some("bearertokenauth/in".parse().expect("id")),
                 }),
                 http: Some(HttpSettings {
                     endpoint: "[::1]:14318".into(),
@@ -328,6 +369,12 @@ mod tests {
                     traces_url_path: "/otlp/traces".into(),
                     metrics_url_path: "/otlp/metrics".into(),
                     logs_url_path: "/v1/logs".into(),
+                    tls: Some(ServerTls {
+                        cert_file: "/etc/kafka-obs/server.pem".into(),
+                        key_file: "/etc/kafka-obs/server.key".into(),
+                        client_ca_file: None,
+                    }),
+                    auth: None,
                 }),
             }
         );
@@ -369,6 +416,26 @@ mod tests {
             (
                 "protocols: {http: {traces_url_path: '/x/{id}'}}",
                 "protocols::http::traces_url_path",
+            ),
+            (
+                "protocols: {grpc: {tls: {key_file: k.pem}}}",
+                "protocols::grpc::tls::cert_file",
+            ),
+            (
+                "protocols: {http: {tls: {cert_file: c.pem}}}",
+                "protocols::http::tls::key_file",
+            ),
+            (
+                "protocols: {http: {tls: {ca_file: c.pem}}}",
+                "protocols::http::tls::ca_file",
+            ),
+            (
+                "protocols: {grpc: {auth: {authenticator: ''}}}",
+                "protocols::grpc::auth::authenticator",
+            ),
+            (
+                "protocols: {http: {auth: {token: x}}}",
+                "protocols::http::auth::token",
             ),
         ];
         for (yaml, path) in cases {

@@ -3,6 +3,8 @@
 //! Only the signals that have a pipeline get a service; tonic answers `UNIMPLEMENTED` for the
 //! others, which is what an OTLP client expects from a server that does not take a signal.
 //! Requests may be gzip-compressed; responses are compressed when the client accepts it.
+//! With `auth`, an interceptor refuses a request without valid credentials (UNAUTHENTICATED)
+//! before it is decoded; with `tls`, only connections that finished a handshake are served.
 
 use std::future::Future;
 use std::net::TcpListener as StdTcpListener;
@@ -26,6 +28,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -34,6 +37,7 @@ use kafka_obs_api::{Batch, RunError};
 
 use super::config::GrpcSettings;
 use super::deliver::{Delivery, Sink};
+use super::security::Security;
 
 const TRANSPORT: &str = "grpc";
 
@@ -106,52 +110,87 @@ impl TraceService for Handler {
     }
 }
 
+/// The authenticator's check in front of every service (a no-op without `auth`).
+#[derive(Clone)]
+struct Authenticate(Security);
+
+impl tonic::service::Interceptor for Authenticate {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let headers = request.metadata().clone().into_headers();
+        self.0
+            .authenticate(&headers)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        Ok(request)
+    }
+}
+
 /// Serves until `shutdown` completes, then stops accepting and lets in-flight calls finish.
 pub(crate) async fn serve(
     listener: StdTcpListener,
     settings: GrpcSettings,
+    security: Security,
     sinks: Vec<Sink>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let limit = settings.max_recv_msg_size;
+    let guard = Authenticate(security.clone());
     let mut metrics = None;
     let mut logs = None;
     let mut traces = None;
     for sink in sinks {
         match sink.kind {
             kafka_obs_api::DataKind::Metrics => {
-                metrics = Some(
+                metrics = Some(InterceptedService::new(
                     MetricsServiceServer::new(Handler(sink))
                         .accept_compressed(CompressionEncoding::Gzip)
                         .send_compressed(CompressionEncoding::Gzip)
                         .max_decoding_message_size(limit),
-                );
+                    guard.clone(),
+                ));
             }
             kafka_obs_api::DataKind::Logs => {
-                logs = Some(
+                logs = Some(InterceptedService::new(
                     LogsServiceServer::new(Handler(sink))
                         .accept_compressed(CompressionEncoding::Gzip)
                         .send_compressed(CompressionEncoding::Gzip)
                         .max_decoding_message_size(limit),
-                );
+                    guard.clone(),
+                ));
             }
             kafka_obs_api::DataKind::Traces => {
-                traces = Some(
+                traces = Some(InterceptedService::new(
                     TraceServiceServer::new(Handler(sink))
                         .accept_compressed(CompressionEncoding::Gzip)
                         .send_compressed(CompressionEncoding::Gzip)
                         .max_decoding_message_size(limit),
-                );
+                    guard.clone(),
+                ));
             }
         }
     }
-    Server::builder()
+    let router = Server::builder()
         .max_concurrent_streams(settings.max_concurrent_streams)
         .add_optional_service(metrics)
         .add_optional_service(logs)
-        .add_optional_service(traces)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-        .await
-        .map_err(|e| RunError::Other(format!("OTLP/gRPC server on {}: {e}", settings.endpoint)))
+        .add_optional_service(traces);
+    let served = match security.tls.clone() {
+        None => {
+            router
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+                .await
+        }
+        Some(config) => {
+            let mut ready = security.tls_incoming(listener, config);
+            let incoming = futures::stream::poll_fn(move |cx| {
+                ready
+                    .poll_recv(cx)
+                    .map(|c| c.map(|(conn, _)| Ok::<_, std::io::Error>(conn)))
+            });
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| RunError::Other(format!("OTLP/gRPC server on {}: {e}", settings.endpoint)))
 }

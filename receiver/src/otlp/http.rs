@@ -4,7 +4,9 @@
 //! optionally `Content-Encoding: gzip`. Replies use the request's content type, as the OTLP
 //! spec asks: an `Export*ServiceResponse` on success (with `partial_success` when a pipeline
 //! refused part of it) and a `google.rpc.Status` on failure. Sizes are checked on the wire and
-//! again after decompression, so a small gzip bomb cannot blow up memory.
+//! again after decompression, so a small gzip bomb cannot blow up memory. With `auth`, a
+//! request without valid credentials is answered 401 before its body is read; with `tls`, only
+//! connections that finished a handshake are served.
 
 use std::future::Future;
 use std::io::Read;
@@ -28,6 +30,7 @@ use kafka_obs_api::{Batch, DataKind, RunError};
 
 use super::config::HttpSettings;
 use super::deliver::{Delivery, Sink};
+use super::security::{Security, TlsListener};
 
 const TRANSPORT: &str = "http";
 const PROTOBUF: &str = "application/x-protobuf";
@@ -77,6 +80,7 @@ const CODE_INVALID_ARGUMENT: i32 = 3;
 const CODE_NOT_FOUND: i32 = 5;
 const CODE_RESOURCE_EXHAUSTED: i32 = 8;
 const CODE_UNAVAILABLE: i32 = 14;
+const CODE_UNAUTHENTICATED: i32 = 16;
 
 fn status_body(encoding: Encoding, code: i32, message: &str) -> Vec<u8> {
     match encoding {
@@ -434,14 +438,43 @@ fn router(settings: &HttpSettings, sinks: &[Sink]) -> Router {
 pub(crate) async fn serve(
     listener: StdTcpListener,
     settings: HttpSettings,
+    security: Security,
     sinks: Vec<Sink>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    axum::serve(listener, router(&settings, &sinks))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| RunError::Other(format!("OTLP/HTTP server on {}: {e}", settings.endpoint)))
+    let guard = security.clone();
+    let app = router(&settings, &sinks).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let guard = guard.clone();
+            async move {
+                match guard.authenticate(request.headers()) {
+                    Ok(()) => next.run(request).await,
+                    Err(e) => error_response(
+                        StatusCode::UNAUTHORIZED,
+                        Encoding::from_headers(request.headers()).unwrap_or(Encoding::Json),
+                        CODE_UNAUTHENTICATED,
+                        &e.to_string(),
+                    ),
+                }
+            }
+        },
+    ));
+    let served = match security.tls.clone() {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            let local = listener.local_addr()?;
+            let ready = security.tls_incoming(listener, config);
+            axum::serve(TlsListener { ready, local }, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| RunError::Other(format!("OTLP/HTTP server on {}: {e}", settings.endpoint)))
 }
 
 #[cfg(test)]

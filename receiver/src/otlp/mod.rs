@@ -3,12 +3,14 @@
 //! `build` binds both sockets (so a taken port fails before anything runs) and spawns nothing;
 //! `run` serves until shutdown, then closes the listeners and lets in-flight requests finish.
 //! Each decoded request becomes one [`Batch`](kafka_obs_api::Batch) sent to the pipelines of its
-//! signal; the transports differ only in how they decode and how they answer.
+//! signal; the transports differ only in how they decode and how they answer. Each protocol may
+//! serve TLS and require an authenticator extension ([`security`]).
 
 mod config;
 mod deliver;
 mod grpc;
 mod http;
+mod security;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -17,13 +19,15 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, FactoryMeta,
-    Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability,
-    parse_component_config,
+    BuildContext, BuildError, Capability, ComponentConfigError, ComponentTelemetry, DataKind,
+    ExtensionRef, FactoryMeta, Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext,
+    RunError, Stability, parse_component_config,
 };
 
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
 use deliver::Sink;
+use security::Security;
+pub use security::ServerTls;
 
 /// How long in-flight requests may take to finish after shutdown before we stop waiting.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
@@ -65,12 +69,20 @@ impl OtlpReceiverConfig {
         let grpc = self
             .grpc
             .as_ref()
-            .map(|s| Ok::<_, BuildError>((listen(&s.endpoint)?, s.clone())))
+            .map(|s| {
+                let security =
+                    Security::build(s.tls.as_ref(), s.auth.as_ref(), &[b"h2"], "grpc", ctx)?;
+                Ok::<_, BuildError>((listen(&s.endpoint)?, s.clone(), security))
+            })
             .transpose()?;
         let http = self
             .http
             .as_ref()
-            .map(|s| Ok::<_, BuildError>((listen(&s.endpoint)?, s.clone())))
+            .map(|s| {
+                let security =
+                    Security::build(s.tls.as_ref(), s.auth.as_ref(), &[b"http/1.1"], "http", ctx)?;
+                Ok::<_, BuildError>((listen(&s.endpoint)?, s.clone(), security))
+            })
             .transpose()?;
         Ok(OtlpReceiver {
             grpc,
@@ -105,6 +117,21 @@ impl ReceiverConfig for OtlpReceiverConfig {
         out
     }
 
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        let grpc = self.grpc.as_ref().and_then(|g| g.auth.as_ref());
+        let http = self.http.as_ref().and_then(|h| h.auth.as_ref());
+        [("grpc", grpc), ("http", http)]
+            .into_iter()
+            .filter_map(|(protocol, id)| {
+                Some(ExtensionRef::new(
+                    format!("protocols::{protocol}::auth::authenticator"),
+                    id?.clone(),
+                    Capability::Auth,
+                ))
+            })
+            .collect()
+    }
+
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         Ok(Box::new(self.bind(ctx)?))
     }
@@ -113,8 +140,8 @@ impl ReceiverConfig for OtlpReceiverConfig {
 /// A built `otlp` receiver: bound sockets, not yet serving.
 #[derive(Debug)]
 pub struct OtlpReceiver {
-    grpc: Option<(TcpListener, GrpcSettings)>,
-    http: Option<(TcpListener, HttpSettings)>,
+    grpc: Option<(TcpListener, GrpcSettings, Security)>,
+    http: Option<(TcpListener, HttpSettings, Security)>,
     telemetry: ComponentTelemetry,
     id: String,
 }
@@ -122,12 +149,12 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// The bound gRPC address (useful with port 0).
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.grpc.as_ref().and_then(|(l, _, _)| l.local_addr().ok())
     }
 
     /// The bound HTTP address (useful with port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.http.as_ref().and_then(|(l, _, _)| l.local_addr().ok())
     }
 
     async fn serve(self, outputs: Outputs, ctx: RunContext) -> Result<(), RunError> {
@@ -154,9 +181,10 @@ impl OtlpReceiver {
         );
         let shutdown = ctx.shutdown.clone();
         let grpc = match self.grpc {
-            Some((listener, settings)) => grpc::serve(
+            Some((listener, settings, security)) => grpc::serve(
                 listener,
                 settings,
+                security,
                 sinks.clone(),
                 shutdown.clone().cancelled_owned(),
             )
@@ -164,9 +192,10 @@ impl OtlpReceiver {
             None => futures::future::ready(Ok(())).boxed(),
         };
         let http = match self.http {
-            Some((listener, settings)) => http::serve(
+            Some((listener, settings, security)) => http::serve(
                 listener,
                 settings,
+                security,
                 sinks,
                 shutdown.clone().cancelled_owned(),
             )
