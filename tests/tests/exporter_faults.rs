@@ -1,4 +1,4 @@
-//! Exporter fault tests on the real binary: a backend down for a while, `kill -9` with the disk
+//! Exporter fault tests on the real binary: a backend down for 30 s, `kill -9` with the disk
 //! queue, a damaged queue file, the disk cap, and one dead exporter beside two live ones.
 //! The backend is a recording OTLP gRPC server in this process that can refuse everything
 //! (UNAVAILABLE) and be switched on. Retry intervals are short here (100 ms .. 1 s).
@@ -165,45 +165,97 @@ async fn send(grpc: u16, range: std::ops::Range<u64>, points: usize) {
     }
 }
 
+/// The issue's fault case: the backend is down for 30 s while data keeps coming, then up.
+/// The first 15 s nothing listens (connection refused), the next 15 s it answers UNAVAILABLE.
+/// Retries use the default `max_elapsed_time` (300 s), with short intervals so the test ends
+/// soon after the backend returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backend_down_for_a_while_then_up_delivers_everything_with_retries_counted() {
+async fn backend_down_for_30s_then_up_delivers_everything_with_retries_counted() {
+    const REQUESTS: i64 = 300;
+    const POINTS: usize = 10;
+    const OUTAGE: Duration = Duration::from_secs(30);
     let (grpc, backend_port) = (free_port(), free_port());
-    let yaml = config(grpc, &otlp_exporter("otlp", backend_port, ""), "otlp", "");
-    let collector = Collector::start(&yaml);
-    send(grpc, 0..200, 10).await;
-    // Down (nothing listens) for 5 s: retries pile up, nothing is lost.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let retries = collector.metric("kafka_obs_exporter_retries_total", &["exporter=\"otlp\""]);
-    assert!(retries > 0.0, "{}", collector.metrics());
+    let exporter = format!(
+        "  otlp:
+    endpoint: 127.0.0.1:{backend_port}
+    tls: {{insecure: true}}
+    timeout: 2s
+    retry_on_failure:
+      initial_interval: 500ms
+      max_interval: 5s
+"
+    );
+    let collector = Collector::start(&config(grpc, &exporter, "otlp", ""));
+    let metric = |name: &str| collector.metric(name, &["exporter=\"otlp\""]);
+    let started = Instant::now();
+    // Data keeps coming for the whole outage: one request every 100 ms.
+    let sender = tokio::spawn(async move {
+        let mut client = metrics_client(grpc).await;
+        for req in 0..REQUESTS as u64 {
+            tokio::time::sleep_until((started + Duration::from_millis(100) * req as u32).into())
+                .await;
+            client
+                .export(metrics_request(req, POINTS))
+                .await
+                .unwrap_or_else(|e| panic!("request {req} refused: {e}"));
+        }
+    });
+
+    // Phase 1: nothing listens.
+    tokio::time::sleep_until((started + OUTAGE / 2).into()).await;
+    let retries_refused = metric("kafka_obs_exporter_retries_total");
+    assert!(retries_refused > 0.0, "{}", collector.metrics());
+    // Phase 2: the backend listens but refuses everything.
     let backend = Backend::default();
+    backend.down.store(true, Ordering::SeqCst);
     let _served = serve(backend.clone(), backend_port).await;
+    tokio::time::sleep_until((started + OUTAGE - Duration::from_secs(2)).into()).await;
+    // Still down: retries kept growing, batches wait in the queue, nothing failed or dropped.
+    let retries_unavailable = metric("kafka_obs_exporter_retries_total");
     assert!(
-        wait_until(Duration::from_secs(30), || backend.distinct().len() == 200).await,
-        "delivered {} of 200 requests\n{}",
+        retries_unavailable > retries_refused,
+        "retries {retries_refused} -> {retries_unavailable}"
+    );
+    assert!(metric("kafka_obs_exporter_queue_size") > 0.0, "{}", collector.metrics());
+    assert_eq!(metric("kafka_obs_exporter_sent_items_total"), 0.0);
+    assert_eq!(metric("kafka_obs_exporter_send_failed_items_total"), 0.0);
+    assert_eq!(metric("kafka_obs_exporter_enqueue_failed_items_total"), 0.0);
+    assert!(backend.distinct().is_empty());
+    tokio::time::sleep_until((started + OUTAGE).into()).await;
+    backend.down.store(false, Ordering::SeqCst);
+    let up_at = started.elapsed();
+    sender.await.unwrap();
+
+    assert!(
+        wait_until(Duration::from_secs(25), || backend.distinct().len()
+            == REQUESTS as usize)
+        .await,
+        "delivered {} of {REQUESTS} requests\n{}",
         backend.distinct().len(),
         collector.stderr()
     );
-    assert_eq!(
-        backend.points(),
-        2000,
-        "at least once, and here exactly once"
+    let drained_in = started.elapsed() - up_at;
+    // Nothing lost; a duplicate could only come from a retried attempt (at least once).
+    let points = backend.points();
+    let duplicates = points - REQUESTS as usize * POINTS;
+    let retries = metric("kafka_obs_exporter_retries_total");
+    assert!(
+        duplicates as f64 <= retries * POINTS as f64,
+        "{duplicates} duplicate points, {retries} retries"
     );
-    assert_eq!(
-        collector.metric(
-            "kafka_obs_exporter_send_failed_items_total",
-            &["exporter=\"otlp\""]
-        ),
-        0.0
-    );
+    let sent = || metric("kafka_obs_exporter_sent_items_total");
     // The backend records a request before the exporter sees the reply and counts it.
-    let sent = || {
-        collector.metric(
-            "kafka_obs_exporter_sent_items_total",
-            &["exporter=\"otlp\""],
-        )
-    };
-    wait_until(Duration::from_secs(10), || sent() >= 2000.0).await;
-    assert_eq!(sent(), 2000.0);
+    wait_until(Duration::from_secs(10), || {
+        sent() >= (REQUESTS as usize * POINTS) as f64
+    })
+    .await;
+    assert!(sent() >= (REQUESTS as usize * POINTS) as f64);
+    assert_eq!(metric("kafka_obs_exporter_send_failed_items_total"), 0.0);
+    assert_eq!(metric("kafka_obs_exporter_enqueue_failed_items_total"), 0.0);
+    eprintln!(
+        "30 s outage: {REQUESTS} requests ({} points) all delivered {drained_in:?} after the backend came back; {duplicates} duplicate points; retries {retries_refused} (refused) -> {retries_unavailable} (unavailable) -> {retries} (end)",
+        REQUESTS as usize * POINTS
+    );
 }
 
 fn kill9(collector: &Collector) {
