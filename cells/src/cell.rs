@@ -31,7 +31,78 @@ pub(crate) struct Reading {
     /// Engine time it arrived.
     pub received: u64,
     pub threshold: Option<f64>,
-    pub evidence: Vec<(Sym, f64)>,
+    pub evidence: EvidenceBuf,
+}
+
+/// Evidence values kept inline in a reading.
+const INLINE_EVIDENCE: usize = 2;
+
+/// A reading's named evidence values: the first two inline (a heartbeat's evidence is then
+/// updated in place, in the cell's own cache lines), up to [`MAX_EVIDENCE`] in all.
+#[derive(Debug, Default)]
+pub(crate) struct EvidenceBuf {
+    inline: [(Sym, f64); INLINE_EVIDENCE],
+    len: u8,
+    more: Vec<(Sym, f64)>,
+}
+
+impl EvidenceBuf {
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(Sym, f64)> {
+        self.inline[..self.len().min(INLINE_EVIDENCE)]
+            .iter()
+            .chain(self.more.iter())
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut (Sym, f64)> {
+        if i >= self.len() {
+            None
+        } else if i < INLINE_EVIDENCE {
+            Some(&mut self.inline[i])
+        } else {
+            self.more.get_mut(i - INLINE_EVIDENCE)
+        }
+    }
+
+    /// Appends a value; `total` is how many the reading will hold (for an exact allocation).
+    pub fn push(&mut self, entry: (Sym, f64), total: usize) {
+        let i = self.len();
+        if i < INLINE_EVIDENCE {
+            self.inline[i] = entry;
+        } else {
+            self.more.reserve_exact(
+                total
+                    .saturating_sub(INLINE_EVIDENCE + self.more.len())
+                    .max(1),
+            );
+            self.more.push(entry);
+        }
+        self.len += 1;
+    }
+
+    /// Removes the values from position `n` on and returns their names.
+    pub fn truncate(&mut self, n: usize) -> impl Iterator<Item = Sym> + '_ {
+        let old = self.len();
+        let n = n.min(old);
+        self.len = n as u8;
+        let inline_dropped = self.inline[n.min(INLINE_EVIDENCE)..old.min(INLINE_EVIDENCE)]
+            .iter()
+            .map(|e| e.0)
+            .collect::<Vec<_>>();
+        let from = n.saturating_sub(INLINE_EVIDENCE).min(self.more.len());
+        inline_dropped
+            .into_iter()
+            .chain(self.more.drain(from..).map(|e| e.0))
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.more.capacity() * std::mem::size_of::<(Sym, f64)>()
+    }
 }
 
 impl Reading {
@@ -44,9 +115,73 @@ impl Reading {
     pub fn release(&self, strings: &mut Interner) {
         strings.release(self.rule);
         strings.release(self.source);
-        for (name, _) in &self.evidence {
+        for (name, _) in self.evidence.iter() {
             strings.release(*name);
         }
+    }
+}
+
+/// A cell's readings: the first one inline (most cells have one, and a heartbeat then touches
+/// no other memory), the rest in a vector.
+#[derive(Debug, Default)]
+pub(crate) struct Readings {
+    first: Option<Reading>,
+    more: Vec<Reading>,
+}
+
+impl Readings {
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = &Reading> {
+        self.first.iter().chain(self.more.iter())
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut Reading> {
+        match i {
+            0 => self.first.as_mut(),
+            _ => self.more.get_mut(i - 1),
+        }
+    }
+
+    pub fn push(&mut self, reading: Reading) -> usize {
+        if self.first.is_none() {
+            self.first = Some(reading);
+            0
+        } else {
+            self.more.reserve_exact(1);
+            self.more.push(reading);
+            self.more.len()
+        }
+    }
+
+    pub fn swap_remove(&mut self, i: usize) -> Option<Reading> {
+        if i == 0 {
+            let removed = self.first.take();
+            self.first = self.more.pop();
+            removed
+        } else if i <= self.more.len() {
+            Some(self.more.swap_remove(i - 1))
+        } else {
+            None
+        }
+    }
+
+    /// Removes every reading.
+    pub fn take_all(&mut self) -> impl Iterator<Item = Reading> {
+        let first = self.first.take();
+        let more = std::mem::take(&mut self.more);
+        first.into_iter().chain(more)
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.more.capacity() * size_of::<Reading>()
+            + self.iter().map(|r| r.evidence.heap_bytes()).sum::<usize>()
     }
 }
 
@@ -57,13 +192,31 @@ pub(crate) struct Membership {
     pub member: u32,
 }
 
+/// One cell. `repr(C)` with the fields an ingest touches first, so a heartbeat reads two
+/// cache lines of the cell; aligned to a cache line.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Cell {
+    // ---- hot: every ingest and roll-up ----
+    /// Engine time something of the cell may next change without a signal (`u64::MAX`:
+    /// nothing). Never later than the real next change; earlier only costs a look.
+    pub wake: u64,
+    /// Engine time of the last signal on this cell or below.
+    pub last_seen: u64,
+    pub path_hash: u64,
+    /// A second, independent hash of the path: with `path_hash`, 128 bits that identify it.
+    pub path_check: u64,
+    /// Damping: engine time the roll-up started to differ from what is shown.
+    pub pending_since: Option<u64>,
+    pub readings: Readings,
+    /// Live children's roll-ups, counted per [`Status::bucket`].
+    pub counts: Option<Box<[u32; BUCKETS]>>,
+    /// Engine times of the recent changes of `raw_situation`, oldest first.
+    pub transitions: Vec<u64>,
     pub parent: u32,
     pub generation: u32,
     pub level: Sym,
     pub value: Sym,
-    pub kind: CellKind,
     pub depth: u8,
     pub used: bool,
     pub stale: bool,
@@ -75,31 +228,24 @@ pub(crate) struct Cell {
     pub raw_situation: situations::Sign,
     /// Situation of `own` when the cell's trouble began or last escalated.
     pub trouble_situation: situations::Sign,
+    pub kind: CellKind,
     pub own: Option<Status>,
     pub rolled: Option<Status>,
     pub shown: Option<Status>,
     pub situation: Situation,
-    /// Damping: engine time the roll-up started to differ from what is shown.
-    pub pending_since: Option<u64>,
-    /// Engine time of the last signal on this cell or below.
-    pub last_seen: u64,
+    // ---- cold: trouble, queries, structure changes ----
     /// Signal time the cell's own trouble began.
     pub trouble_since: Option<u64>,
     pub membership: Option<Membership>,
-    pub path_hash: u64,
-    pub readings: Vec<Reading>,
     pub scorecard: Option<Box<Scorecard>>,
-    /// Live children's roll-ups, counted per [`Status::bucket`].
-    pub counts: Option<Box<[u32; BUCKETS]>>,
     pub children: Vec<u32>,
-    /// Engine times of the recent changes of `raw_situation`, oldest first.
-    pub transitions: Vec<u64>,
     pub history: VecDeque<HistoryEntry>,
 }
 
 impl Cell {
     pub fn new(parent: u32, generation: u32, level: Sym, value: Sym, kind: CellKind) -> Self {
         Self {
+            wake: u64::MAX,
             parent,
             generation,
             level,
@@ -121,7 +267,8 @@ impl Cell {
             trouble_since: None,
             membership: None,
             path_hash: 0,
-            readings: Vec::new(),
+            path_check: 0,
+            readings: Readings::default(),
             scorecard: None,
             counts: None,
             children: Vec::new(),
@@ -152,6 +299,10 @@ impl Cell {
     pub fn record(&mut self, time_ns: u64, capacity: usize) {
         if self.history.len() >= capacity {
             self.history.pop_front();
+        } else if self.history.len() == self.history.capacity() {
+            // Grow by a few entries at a time: most cells change rarely.
+            self.history
+                .reserve_exact(if self.history.is_empty() { 1 } else { 2 });
         }
         self.history.push_back(HistoryEntry {
             time_ns,
@@ -164,13 +315,7 @@ impl Cell {
     /// Heap bytes this cell owns (not counting interned strings or index entries).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let readings = self.readings.capacity() * size_of::<Reading>()
-            + self
-                .readings
-                .iter()
-                .map(|r| r.evidence.capacity() * size_of::<(Sym, f64)>())
-                .sum::<usize>();
-        readings
+        self.readings.heap_bytes()
             + self
                 .scorecard
                 .as_ref()

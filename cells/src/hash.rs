@@ -59,14 +59,85 @@ impl Hasher for FxHasher {
     #[inline]
     fn finish(&self) -> u64 {
         // fmix64 of MurmurHash3, so the low bits the table uses depend on every input bit.
-        let mut h = self.hash;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        fmix(self.hash)
     }
 }
 
 /// `BuildHasher` for the engine's maps.
 pub(crate) type Fx = BuildHasherDefault<FxHasher>;
+
+/// Two independent lanes over the same bytes, for a 128-bit identity of a subject path: the
+/// first keys the path index, the second confirms a hit without comparing every segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PathHasher {
+    a: u64,
+    b: u64,
+}
+
+const SEED_B: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Default for PathHasher {
+    fn default() -> Self {
+        Self { a: 0, b: SEED_B }
+    }
+}
+
+impl PathHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.a = (self.a.rotate_left(5) ^ word).wrapping_mul(SEED);
+        self.b = (self.b.rotate_left(23) ^ word).wrapping_mul(0xd6e8_feb8_6659_fd93);
+    }
+
+    #[inline]
+    pub fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        // The length closes every string, so `ab|c` and `a|bc` differ.
+        self.add(u64::from_le_bytes(word) ^ ((bytes.len() as u64) << 56) ^ 0xff);
+    }
+
+    /// The two lanes, each avalanched.
+    #[inline]
+    pub fn finish(&self) -> (u64, u64) {
+        (fmix(self.a), fmix(self.b ^ 0x2545_f491_4f6c_dd1d))
+    }
+}
+
+#[inline]
+fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_boundaries_change_the_hash() {
+        let hash = |parts: &[&str]| {
+            let mut h = PathHasher::default();
+            for p in parts {
+                h.write(p.as_bytes());
+            }
+            h.finish()
+        };
+        assert_ne!(hash(&["ab", "c"]), hash(&["a", "bc"]));
+        assert_ne!(hash(&["", "x"]), hash(&["x", ""]));
+        assert_ne!(hash(&["12345678", ""]), hash(&["12345678"]));
+        assert_eq!(hash(&["topic", "orders"]), hash(&["topic", "orders"]));
+        let (a, b) = hash(&["cluster", "prod"]);
+        assert_ne!(a, b);
+    }
+}

@@ -3,26 +3,30 @@
 //! variability); `actors.rs` holds correlation, incidents and notifications; `query.rs` the
 //! read-only snapshots.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    hash::Hasher,
-};
+use std::collections::{HashMap, VecDeque};
 
 use kafka_obs_signal::{Scorecard, Signal, Subject, situations, statuses};
 use serde::Serialize;
 
 use crate::{
     actors::{Incidents, TroubleChange},
-    cell::{Cell, MAX_EVIDENCE, NO_BUCKET, Reading},
+    cell::{Cell, EvidenceBuf, MAX_EVIDENCE, NO_BUCKET, Reading},
     config::{ConfigError, HierarchyConfig, Settings},
     event::Event,
-    hash::{Fx, FxHasher},
+    hash::{Fx, PathHasher},
     intern::{Interner, Sym},
     model::{BUCKETS, CellId, CellKind, Situation, Status},
+    slab::{CHUNK, CHUNK_BITS, Slab},
 };
 
 /// Subjects deeper than this are refused (a real hierarchy has about six levels).
 pub(crate) const MAX_DEPTH: usize = 32;
+/// An ancestor's `last_seen` is only moved when it is older than this, and the walk up stops
+/// at the first ancestor that is fresh enough (its own ancestors are at least as fresh), so a
+/// heartbeat usually touches its cell and its parent only. Staleness is measured in minutes;
+/// cells with children wait this much longer before going stale, so a parent never goes stale
+/// before its children.
+pub(crate) const TOUCH_GRANULARITY: u64 = 100_000_000;
 
 /// What became of one ingested signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,10 +110,10 @@ pub(crate) struct Levels {
 pub struct Hierarchy {
     config: HierarchyConfig,
     pub(crate) settings: Settings,
-    pub(crate) cells: Vec<Cell>,
-    /// Per slot: the engine time something may next change without a signal (`u64::MAX`:
-    /// nothing). Never later than the real next change; earlier only costs a look.
-    wake: Vec<u64>,
+    pub(crate) cells: Slab<Cell>,
+    /// Per chunk of the slab: the earliest `Cell::wake` in it, so `tick` looks only at
+    /// chunks with something due.
+    chunk_wake: Vec<u64>,
     free: Vec<u32>,
     pub(crate) live: usize,
     pub(crate) strings: Interner,
@@ -142,15 +146,17 @@ impl Hierarchy {
         };
         strings.retain(levels.empty);
         let mut root = Cell::new(u32::MAX, 0, levels.empty, levels.empty, CellKind::Root);
-        root.path_hash = FxHasher::default().finish();
+        (root.path_hash, root.path_check) = PathHasher::default().finish();
         let mut paths = HashMap::default();
         paths.insert(root.path_hash, 0);
+        let mut cells = Slab::default();
+        cells.push(root);
         Ok(Self {
             config,
             incidents: Incidents::new(&settings),
             settings,
-            cells: vec![root],
-            wake: vec![u64::MAX],
+            cells,
+            chunk_wake: vec![u64::MAX],
             free: Vec::new(),
             live: 1,
             strings,
@@ -233,10 +239,22 @@ impl Hierarchy {
     /// the work that is due.
     pub fn tick_into(&mut self, now_ns: u64, out: &mut Vec<Event>) {
         let now = self.advance(now_ns);
-        for idx in 0..self.wake.len() {
-            if self.wake[idx] <= now {
-                self.wake_cell(idx as u32, now, out);
+        for chunk in 0..self.chunk_wake.len() {
+            if self.chunk_wake[chunk] > now {
+                continue;
             }
+            let first = chunk * CHUNK;
+            let last = (first + CHUNK).min(self.cells.len());
+            for idx in first..last {
+                if self.cells[idx].wake <= now {
+                    self.wake_cell(idx as u32, now, out);
+                }
+            }
+            let mut earliest = u64::MAX;
+            for idx in first..last {
+                earliest = earliest.min(self.cells[idx].wake);
+            }
+            self.chunk_wake[chunk] = earliest;
         }
         self.incidents_tick(now, out);
         self.compact_stale_queue();
@@ -294,8 +312,8 @@ impl Hierarchy {
     /// Heap and inline bytes the cells' own state takes (slots, readings, rings, counts),
     /// without interned names and index maps: a lower bound for memory per cell.
     pub fn cell_state_bytes(&self) -> usize {
-        self.cells.capacity() * std::mem::size_of::<Cell>()
-            + self.wake.capacity() * 8
+        self.cells.slot_bytes()
+            + self.chunk_wake.capacity() * 8
             + self.cells.iter().map(Cell::heap_bytes).sum::<usize>()
     }
 
@@ -327,8 +345,8 @@ impl Hierarchy {
             return None;
         }
         let hash = path_hash(subject);
-        if let Some(&idx) = self.paths.get(&hash)
-            && self.matches(idx, subject)
+        if let Some(&idx) = self.paths.get(&hash.0)
+            && self.matches(idx, subject, hash.1)
         {
             return Some(idx);
         }
@@ -341,23 +359,12 @@ impl Hierarchy {
         Some(cur)
     }
 
-    fn matches(&self, idx: u32, subject: &Subject) -> bool {
-        let segs = subject.segments();
-        let mut cur = idx;
-        let c = &self.cells[cur as usize];
-        if !c.used || usize::from(c.depth) != segs.len() {
-            return false;
-        }
-        for seg in segs.iter().rev() {
-            let c = &self.cells[cur as usize];
-            if self.strings.resolve(c.value) != seg.value()
-                || self.strings.resolve(c.level) != seg.level()
-            {
-                return false;
-            }
-            cur = c.parent;
-        }
-        true
+    /// The cell the path index found is the subject's: same depth and the same second hash
+    /// (two independent 64-bit hashes of the path agree).
+    #[inline]
+    fn matches(&self, idx: u32, subject: &Subject, check: u64) -> bool {
+        let c = &self.cells[idx as usize];
+        c.used && usize::from(c.depth) == subject.depth() && c.path_check == check
     }
 
     /// Finds or creates the cell of `subject`, touches it and its ancestors (fresh, revived);
@@ -367,8 +374,8 @@ impl Hierarchy {
             return None;
         }
         let hash = path_hash(subject);
-        let leaf = match self.paths.get(&hash) {
-            Some(&idx) if self.matches(idx, subject) => idx,
+        let leaf = match self.paths.get(&hash.0) {
+            Some(&idx) if self.matches(idx, subject, hash.1) => idx,
             _ => self.create_path(subject, now, out)?,
         };
         self.touch(leaf, now, out);
@@ -381,7 +388,7 @@ impl Hierarchy {
         self.prefix.push(0);
         let mut cur = 0u32;
         let segs = subject.segments();
-        let mut hasher = FxHasher::default();
+        let mut hasher = PathHasher::default();
         let mut existing = 0;
         for seg in segs {
             let found = self
@@ -424,18 +431,27 @@ impl Hierarchy {
                 None => {
                     let i = self.cells.len() as u32;
                     self.cells.push(Cell::new(cur, 0, level, value, kind));
-                    self.wake.push(u64::MAX);
+                    if (i as usize) >> CHUNK_BITS >= self.chunk_wake.len() {
+                        self.chunk_wake.push(u64::MAX);
+                    }
                     i
                 }
             };
             let cell = &mut self.cells[idx as usize];
             cell.depth = depth;
-            cell.last_seen = now;
-            cell.path_hash = hasher.finish();
+            // `touch` sets it, and walks on to the older ancestors.
+            cell.last_seen = 0;
+            (cell.path_hash, cell.path_check) = hasher.finish();
             self.paths.insert(cell.path_hash, idx);
             self.index.insert((cur, level, value), idx);
-            self.cells[cur as usize].children.push(idx);
-            self.wake[idx as usize] = now.saturating_add(self.settings.stale_after);
+            let children = &mut self.cells[cur as usize].children;
+            children.reserve_exact(if children.len() < 4 {
+                1
+            } else {
+                children.len() / 2
+            });
+            children.push(idx);
+            self.set_wake(idx, now.saturating_add(self.settings.stale_after));
             self.live += 1;
             self.stats.created_cells += 1;
             cur = idx;
@@ -450,6 +466,9 @@ impl Hierarchy {
         loop {
             let history_len = self.settings.history_len;
             let c = &mut self.cells[idx as usize];
+            if idx != leaf && !c.stale && c.last_seen.saturating_add(TOUCH_GRANULARITY) > now {
+                break;
+            }
             c.last_seen = c.last_seen.max(now);
             if c.stale {
                 c.stale = false;
@@ -501,7 +520,9 @@ impl Hierarchy {
             let Some(pos) = pos else {
                 return false;
             };
-            let r = &mut cell.readings[pos];
+            let Some(r) = cell.readings.get_mut(pos) else {
+                return false;
+            };
             r.kind = signal.kind;
             r.status = None;
             r.time_unix = signal.time_unix_nano;
@@ -537,7 +558,9 @@ impl Hierarchy {
                         .enumerate()
                         .min_by_key(|(_, r)| r.received)
                         .map_or(0, |(i, _)| i);
-                    cell.readings.swap_remove(oldest).release(strings);
+                    if let Some(r) = cell.readings.swap_remove(oldest) {
+                        r.release(strings);
+                    }
                     self.stats.evicted_readings += 1;
                 }
                 cell.readings.push(Reading {
@@ -548,12 +571,13 @@ impl Hierarchy {
                     time_unix: 0,
                     received: 0,
                     threshold: None,
-                    evidence: Vec::new(),
-                });
-                cell.readings.len() - 1
+                    evidence: EvidenceBuf::default(),
+                })
             }
         };
-        let r = &mut cell.readings[pos];
+        let Some(r) = cell.readings.get_mut(pos) else {
+            return false;
+        };
         r.kind = signal.kind;
         r.status = Some(status);
         r.time_unix = signal.time_unix_nano;
@@ -609,7 +633,8 @@ impl Hierarchy {
             if (changed || force) && !c.stale {
                 self.report(idx, now, out);
             }
-            self.wake[idx as usize] = self.next_wake(idx);
+            let wake = self.next_wake(idx);
+            self.set_wake(idx, wake);
             force = false;
             if idx == 0 {
                 break;
@@ -651,6 +676,7 @@ impl Hierarchy {
             if c.transitions.len() >= s.volatile_at as usize {
                 c.transitions.remove(0);
             }
+            c.transitions.reserve_exact(1);
             c.transitions.push(now);
         }
         let horizon = now.saturating_sub(s.variability_window);
@@ -718,6 +744,23 @@ impl Hierarchy {
         }
     }
 
+    /// How long after its `last_seen` a cell goes stale.
+    #[inline]
+    fn stale_deadline(&self, c: &Cell) -> u64 {
+        if c.children.is_empty() {
+            self.settings.stale_after
+        } else {
+            self.settings.stale_after.saturating_add(TOUCH_GRANULARITY)
+        }
+    }
+
+    #[inline]
+    fn set_wake(&mut self, idx: u32, wake: u64) {
+        self.cells[idx as usize].wake = wake;
+        let chunk = &mut self.chunk_wake[idx as usize >> CHUNK_BITS];
+        *chunk = (*chunk).min(wake);
+    }
+
     /// The earliest engine time anything of the cell may change on its own.
     fn next_wake(&self, idx: u32) -> u64 {
         let s = &self.settings;
@@ -727,13 +770,13 @@ impl Hierarchy {
             wake = c.last_seen.saturating_add(if c.stale {
                 s.forget_after
             } else {
-                s.stale_after
+                self.stale_deadline(c)
             });
         }
         if c.stale {
             return wake;
         }
-        for r in &c.readings {
+        for r in c.readings.iter() {
             if r.status.is_some() && r.live(self.now, s.reading_ttl) {
                 wake = wake.min(r.received.saturating_add(s.reading_ttl));
             }
@@ -757,7 +800,7 @@ impl Hierarchy {
         let s = &self.settings;
         let c = &self.cells[idx as usize];
         if !c.used {
-            self.wake[idx as usize] = u64::MAX;
+            self.cells[idx as usize].wake = u64::MAX;
             return;
         }
         if idx != 0 && c.stale {
@@ -767,11 +810,12 @@ impl Hierarchy {
                 self.stats.forgotten_cells += n as u64;
                 self.refresh(parent, now, false, out);
             } else {
-                self.wake[idx as usize] = self.next_wake(idx);
+                let wake = self.next_wake(idx);
+                self.set_wake(idx, wake);
             }
             return;
         }
-        if idx != 0 && c.last_seen.saturating_add(s.stale_after) <= now {
+        if idx != 0 && c.last_seen.saturating_add(self.stale_deadline(c)) <= now {
             self.go_stale(idx, now, out);
             return;
         }
@@ -902,13 +946,13 @@ impl Hierarchy {
             self.index.remove(&(cell.parent, cell.level, cell.value));
             self.strings.release(cell.level);
             self.strings.release(cell.value);
-            for r in cell.readings.drain(..) {
+            for r in cell.readings.take_all() {
                 r.release(&mut self.strings);
             }
             if cell.stale {
                 self.stale_count -= 1;
             }
-            self.wake[idx as usize] = u64::MAX;
+            self.cells[idx as usize].wake = u64::MAX;
             self.free.push(idx);
             self.live -= 1;
         }
@@ -963,6 +1007,7 @@ impl Hierarchy {
 
 fn update_evidence(r: &mut Reading, signal: &Signal, strings: &mut Interner, stats: &mut Stats) {
     r.threshold = signal.evidence.threshold;
+    let total = signal.evidence.values.len().min(MAX_EVIDENCE);
     let mut n = 0;
     for (name, &value) in signal.evidence.values.iter().take(MAX_EVIDENCE) {
         if let Some(slot) = r.evidence.get_mut(n) {
@@ -972,12 +1017,15 @@ fn update_evidence(r: &mut Reading, signal: &Signal, strings: &mut Interner, sta
             }
             slot.1 = value;
         } else {
-            r.evidence.push((strings.acquire(name), value));
+            r.evidence.push((strings.acquire(name), value), total);
         }
         n += 1;
     }
-    for (name, _) in r.evidence.drain(n..) {
-        strings.release(name);
+    if r.evidence.len() > n {
+        let dropped: Vec<Sym> = r.evidence.truncate(n).collect();
+        for name in dropped {
+            strings.release(name);
+        }
     }
     let total = signal.evidence.values.len();
     if total > MAX_EVIDENCE {
@@ -986,16 +1034,14 @@ fn update_evidence(r: &mut Reading, signal: &Signal, strings: &mut Interner, sta
 }
 
 #[inline]
-fn hash_segment(h: &mut FxHasher, level: &str, value: &str) {
+fn hash_segment(h: &mut PathHasher, level: &str, value: &str) {
     h.write(level.as_bytes());
-    h.write_u8(0xff);
     h.write(value.as_bytes());
-    h.write_u8(0xfe);
 }
 
-/// The hash of a whole subject, as cells store it in `path_hash`.
-pub(crate) fn path_hash(subject: &Subject) -> u64 {
-    let mut h = FxHasher::default();
+/// The two hashes of a whole subject, as cells store them in `path_hash` and `path_check`.
+pub(crate) fn path_hash(subject: &Subject) -> (u64, u64) {
+    let mut h = PathHasher::default();
     for seg in subject.segments() {
         hash_segment(&mut h, seg.level(), seg.value());
     }
@@ -1022,7 +1068,7 @@ impl Hierarchy {
                 if !k.used || k.parent != i {
                     return Err(format!("cell {i}: child {child} is not its child"));
                 }
-                if !c.stale && k.last_seen > c.last_seen {
+                if !c.stale && k.last_seen > c.last_seen.saturating_add(TOUCH_GRANULARITY) {
                     return Err(format!("cell {i}: child {child} has newer news"));
                 }
                 if !k.stale && c.stale {

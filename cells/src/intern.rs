@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 use crate::hash::Fx;
 
 /// An interned string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Sym(pub u32);
 
 #[derive(Debug, Default)]

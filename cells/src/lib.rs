@@ -86,8 +86,11 @@ mod incident;
 mod intern;
 mod model;
 mod query;
+mod slab;
 mod view;
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;
 
