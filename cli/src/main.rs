@@ -3,6 +3,7 @@
 //! outcome to an exit code with a one-paragraph explanation.
 
 mod components;
+mod demo;
 mod logging;
 
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Command {
     Components,
     /// Print the merged, env-expanded configuration.
     PrintConfig,
+    /// Play the seed's demo: service JVMs, a sidecar per service, the central hierarchy and
+    /// its web view, through normal traffic, trouble and recovery (needs a JDK).
+    Demo(demo::DemoArgs),
 }
 
 fn load(files: &[PathBuf]) -> Result<Config, ConfigErrors> {
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
+        Some(Command::Demo(args)) => demo::run(args),
         None => run(&cli.config),
     }
 }

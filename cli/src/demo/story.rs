@@ -1,0 +1,111 @@
+//! The demo's story (the seed's "Demo Enhancement Plan"): what each service JVM plays, when.
+//!
+//! Durations are for `--speed 1` (about two and a half minutes); the story divides them by the
+//! speed. Each chapter sends scenario commands (scenario/README.md) to the JVMs it names.
+
+use std::time::Duration;
+
+/// The JVMs of the story.
+pub const ORDER: &str = "order-service";
+pub const INVENTORY: &str = "inventory-service";
+pub const BROKER: &str = "broker-1";
+
+/// Producer buffer 97 % full (3 % of the 32 MiB `buffer.memory` available), pinned while the
+/// next phase plays so the pressure and the failures it causes overlap, as in the seed.
+const PIN_BUFFER_FULL: &str = "set kafka.producer:type=producer-metrics,client-id=order-producer buffer-available-bytes 1006632";
+
+#[derive(Debug, Clone)]
+pub struct Chapter {
+    pub title: &'static str,
+    /// What the operator should see, shown under the progress line.
+    pub expect: &'static str,
+    pub length: Duration,
+    pub commands: Vec<(&'static str, &'static str)>,
+}
+
+pub fn chapters() -> Vec<Chapter> {
+    let s = Duration::from_secs;
+    vec![
+        Chapter {
+            title: "normal traffic",
+            expect: "every cell STABLE, situations NORMAL",
+            length: s(15),
+            commands: vec![],
+        },
+        Chapter {
+            title: "broker-1 loses in-sync replicas",
+            expect: "broker-1: under-replicated partitions (broker JMX sees this)",
+            length: s(10),
+            commands: vec![(BROKER, "phase under-replicated")],
+        },
+        Chapter {
+            title: "producer buffer pressure in order-service",
+            expect: "order-producer: buffer filling, then full (only the client's JMX sees this)",
+            length: s(20),
+            commands: vec![(ORDER, "phase buffer-pressure")],
+        },
+        Chapter {
+            title: "order validation failures",
+            expect: "order-service: business failures; the incident chain explains them",
+            length: s(15),
+            commands: vec![(ORDER, PIN_BUFFER_FULL), (ORDER, "phase error-burst")],
+        },
+        Chapter {
+            title: "consumer lag spike in inventory-service",
+            expect: "inventory-consumer: records-lag-max jumps, then drains",
+            length: s(20),
+            commands: vec![
+                (ORDER, "unset all"),
+                (ORDER, "phase normal"),
+                (INVENTORY, "phase lag-spike"),
+            ],
+        },
+        Chapter {
+            title: "rebalance storm: consumers added and removed",
+            expect: "inventory-consumer: repeated rebalances, partitions revoked and reassigned",
+            length: s(15),
+            commands: vec![(INVENTORY, "phase rebalance-storm")],
+        },
+        Chapter {
+            title: "request latency diverging (75 -> 500 ms), caught early",
+            expect: "order-producer: latency trend DIVERGING before any threshold fires",
+            length: s(20),
+            commands: vec![
+                (INVENTORY, "phase recovery"),
+                (ORDER, "phase latency-divergence"),
+            ],
+        },
+        Chapter {
+            title: "recovery",
+            expect: "everything back to STABLE / NORMAL; incidents close",
+            length: s(25),
+            commands: vec![
+                (ORDER, "phase recovery"),
+                (INVENTORY, "phase recovery"),
+                (BROKER, "phase recovery"),
+            ],
+        },
+    ]
+}
+
+/// The whole story's length at `speed`.
+pub fn total(chapters: &[Chapter], speed: f64) -> Duration {
+    chapters.iter().map(|c| scaled(c.length, speed)).sum()
+}
+
+pub fn scaled(d: Duration, speed: f64) -> Duration {
+    Duration::from_secs_f64(d.as_secs_f64() / speed.max(0.01))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_story_fits_in_three_minutes_and_ends_in_recovery() {
+        let c = chapters();
+        assert!(total(&c, 1.0) <= Duration::from_secs(180));
+        assert_eq!(c.last().map(|c| c.title), Some("recovery"));
+        assert_eq!(total(&c, 10.0), total(&c, 1.0) / 10);
+    }
+}
