@@ -197,26 +197,28 @@ impl Hierarchy {
     pub fn ingest_into(&mut self, signal: &Signal, now_ns: u64, out: &mut Vec<Event>) -> Ingested {
         let now = self.advance(now_ns);
         self.stats.signals += 1;
-        let Some(leaf) = self.resolve(&signal.subject, now, out) else {
+        let Some((leaf, revived)) = self.resolve(&signal.subject, now, out) else {
             self.stats.refused += 1;
             return Ingested::Refused;
         };
         let status = self.settings.readings.status_of(&signal.kind);
-        let stored = self.apply_reading(leaf, signal, status, now);
+        let applied = self.apply_reading(leaf, signal, status, now);
         let onset = if signal.time_unix_nano == 0 {
             now
         } else {
             signal.time_unix_nano
         };
         let change = self.update_own(leaf, now, onset);
-        self.refresh(leaf, now, true, out);
+        // A heartbeat that changes nothing skips the Reporters and keeps the cell's (earlier)
+        // wake time; a new reading key or a revival may bring an earlier one.
+        self.refresh(leaf, now, revived || applied == Some(true), out);
         while let Some(cell) = self.revived.pop() {
             self.refresh(cell, now, true, out);
         }
         if change != TroubleChange::None {
             self.on_trouble(leaf, change, now, out);
         }
-        if stored {
+        if applied.is_some() {
             Ingested::Applied
         } else {
             self.stats.no_reading += 1;
@@ -368,8 +370,14 @@ impl Hierarchy {
     }
 
     /// Finds or creates the cell of `subject`, touches it and its ancestors (fresh, revived);
-    /// `None` if there is no room or the subject is too deep.
-    fn resolve(&mut self, subject: &Subject, now: u64, out: &mut Vec<Event>) -> Option<u32> {
+    /// `None` if there is no room or the subject is too deep; with the cell, whether it was
+    /// stale.
+    fn resolve(
+        &mut self,
+        subject: &Subject,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) -> Option<(u32, bool)> {
         if subject.depth() > MAX_DEPTH {
             return None;
         }
@@ -378,8 +386,8 @@ impl Hierarchy {
             Some(&idx) if self.matches(idx, subject, hash.1) => idx,
             _ => self.create_path(subject, now, out)?,
         };
-        self.touch(leaf, now, out);
-        Some(leaf)
+        let revived = self.touch(leaf, now, out);
+        Some((leaf, revived))
     }
 
     fn create_path(&mut self, subject: &Subject, now: u64, out: &mut Vec<Event>) -> Option<u32> {
@@ -461,8 +469,9 @@ impl Hierarchy {
 
     /// Marks the cell and its ancestors fresh; stale ones come back (and are refreshed by the
     /// caller from `self.revived`).
-    fn touch(&mut self, leaf: u32, now: u64, out: &mut Vec<Event>) {
+    fn touch(&mut self, leaf: u32, now: u64, out: &mut Vec<Event>) -> bool {
         let mut idx = leaf;
+        let mut leaf_revived = false;
         loop {
             let history_len = self.settings.history_len;
             let c = &mut self.cells[idx as usize];
@@ -482,7 +491,9 @@ impl Hierarchy {
                     stale: false,
                     time_ns: now,
                 });
-                if idx != leaf {
+                if idx == leaf {
+                    leaf_revived = true;
+                } else {
                     self.revived.push(idx);
                 }
             }
@@ -493,18 +504,20 @@ impl Hierarchy {
         }
         // Refresh the deepest revived cell first.
         self.revived.reverse();
+        leaf_revived
     }
 
     // ---- Observers ------------------------------------------------------------------------
 
-    /// Stores the signal's reading; false if it has no status and no reading to replace.
+    /// Stores the signal's reading: `None` if it has no status and no reading to replace,
+    /// else whether it is a new key.
     fn apply_reading(
         &mut self,
         idx: u32,
         signal: &Signal,
         status: Option<statuses::Sign>,
         now: u64,
-    ) -> bool {
+    ) -> Option<bool> {
         let instrument = signal.kind.instrument();
         let rule = signal.evidence.rule.as_str();
         let source = signal.source_id.as_str();
@@ -517,18 +530,13 @@ impl Hierarchy {
         });
         let Some(sign) = status else {
             // A sign without a reading clears the reading of its own key, if there is one.
-            let Some(pos) = pos else {
-                return false;
-            };
-            let Some(r) = cell.readings.get_mut(pos) else {
-                return false;
-            };
+            let r = cell.readings.get_mut(pos?)?;
             r.kind = signal.kind;
             r.status = None;
             r.time_unix = signal.time_unix_nano;
             r.received = now;
             update_evidence(r, signal, strings, &mut self.stats);
-            return true;
+            return Some(false);
         };
         let status = match signal.kind.status() {
             Some((sign, confidence)) => Status::new(sign, confidence),
@@ -548,6 +556,7 @@ impl Hierarchy {
                 )
             }
         };
+        let new_key = pos.is_none();
         let pos = match pos {
             Some(pos) => pos,
             None => {
@@ -575,15 +584,13 @@ impl Hierarchy {
                 })
             }
         };
-        let Some(r) = cell.readings.get_mut(pos) else {
-            return false;
-        };
+        let r = cell.readings.get_mut(pos)?;
         r.kind = signal.kind;
         r.status = Some(status);
         r.time_unix = signal.time_unix_nano;
         r.received = now;
         update_evidence(r, signal, strings, &mut self.stats);
-        true
+        Some(new_key)
     }
 
     /// Recomputes the cell's own status and says how its trouble changed.
@@ -630,11 +637,14 @@ impl Hierarchy {
             let rolled = c.own.max(c.worst_child());
             let changed = rolled != c.rolled;
             c.rolled = rolled;
+            let wake_unset = c.wake == u64::MAX;
             if (changed || force) && !c.stale {
                 self.report(idx, now, out);
             }
-            let wake = self.next_wake(idx);
-            self.set_wake(idx, wake);
+            if changed || force || wake_unset {
+                let wake = self.next_wake(idx);
+                self.set_wake(idx, wake);
+            }
             force = false;
             if idx == 0 {
                 break;
@@ -845,7 +855,7 @@ impl Hierarchy {
         });
         // A stale cell is out of trouble: it says nothing any more.
         let change = self.update_own(idx, now, now);
-        self.refresh(idx, now, false, out);
+        self.refresh(idx, now, true, out);
         if change != TroubleChange::None {
             self.on_trouble(idx, change, now, out);
         }

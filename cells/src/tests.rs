@@ -1328,3 +1328,10 @@ fn a_time_going_backwards_is_clamped() {
         .expect("exists");
     assert_eq!(view.last_update_ns, T0 + 10 * S);
 }
+
+#[test]
+fn the_engine_can_move_between_threads() {
+    fn send<T: Send + Sync>() {}
+    send::<Hierarchy>();
+    send::<Event>();
+}
