@@ -24,6 +24,7 @@ pub mod otlp_peer;
 pub mod peers;
 pub mod process;
 pub mod scenario;
+pub mod tansu;
 
 use std::path::PathBuf;
 
