@@ -298,6 +298,15 @@ pub trait ConnectorFactory: Send + Sync {
 }
 
 pub trait ConnectorConfig: Send + Sync + Debug {
+    /// `(key path, host:port)` of every socket it will listen on (a query API), to catch
+    /// duplicates.
+    fn listen_addresses(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// The extensions its config names (`api::auth::authenticator`), checked at validation.
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        Vec::new()
+    }
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Connector>, BuildError>;
 }
 

@@ -9,7 +9,10 @@ pub fn registry() -> Registry {
         receivers: kafka_obs_receiver::factories(),
         processors: kafka_obs_processor::factories(),
         exporters: kafka_obs_exporter::factories(),
-        connectors: kafka_obs_processor::connectors(),
+        connectors: kafka_obs_processor::connectors()
+            .into_iter()
+            .chain(kafka_obs_central::connectors())
+            .collect(),
         extensions: kafka_obs_extension::factories(),
     }
 }

@@ -470,6 +470,14 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
                 .map(|r| (format!("exporters::{id}"), r)),
         );
     }
+    for (id, e) in &connectors {
+        references.extend(
+            e.config
+                .extension_refs()
+                .into_iter()
+                .map(|r| (format!("connectors::{id}"), r)),
+        );
+    }
     for (prefix, r) in references {
         let written = r.id.to_string();
         let path = format!("{prefix}::{}", r.path);
@@ -533,6 +541,14 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
                 .listen_addresses()
                 .into_iter()
                 .map(|(k, a)| (format!("exporters::{id}::{k}"), a)),
+        );
+    }
+    for (id, e) in &connectors {
+        listeners.extend(
+            e.config
+                .listen_addresses()
+                .into_iter()
+                .map(|(k, a)| (format!("connectors::{id}::{k}"), a)),
         );
     }
     for (id, e) in &extensions {

@@ -1,0 +1,490 @@
+//! The query API and the live web view, served by one listener.
+//!
+//! The engine lives in the connector's task and is never locked: the HTTP side asks it
+//! questions over a bounded channel (each with a oneshot for the answer, owned snapshot types
+//! that serialize here, off the engine's task), and reads the live snapshot (tree, incidents,
+//! totals) that the engine publishes on a `watch` whenever something changed, at most every
+//! `api.publish_interval`. Server-sent events push each new snapshot to the page.
+//!
+//! Endpoints (JSON unless noted; `subject` is a qualified path such as
+//! `cluster=prod/broker=2`, empty or absent for the root):
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /` | the web page (HTML) |
+//! | `GET /api/v1/tree?subject=&depth=` | the subtree (`depth` levels, default `api.tree_depth`) |
+//! | `GET /api/v1/cell?subject=` | one cell: view, readings with evidence, history, children |
+//! | `GET /api/v1/history?subject=` | the cell's history ring |
+//! | `GET /api/v1/incidents` | `{open: [...], closed: [...]}` with chains |
+//! | `GET /api/v1/incidents/{id}` | one incident |
+//! | `GET /api/v1/snapshot` | the live snapshot the page shows |
+//! | `GET /api/v1/events` | server-sent events: `snapshot` with the same JSON on each change |
+//! | `GET /api/v1/health` | totals and `status: ok` |
+//!
+//! With `api.auth`, every request (the page too) must pass the authenticator; a browser that
+//! cannot send a header may put the token in the `access_token` query parameter (RFC 6750
+//! section 2.3; checked as `Authorization: Bearer <token>`), and the page passes it on.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::{Stream, StreamExt};
+use kafka_obs_api::{AuthCapability, Counter, Gauge, RunError};
+use kafka_obs_cells::{
+    CellDetail, CellNode, HistoryEntry, Incident, IncidentId, IncidentsView, Stats,
+};
+use kafka_obs_signal::Subject;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// The page, one self-contained file.
+const PAGE: &str = include_str!("page.html");
+
+/// How long a query waits for the engine before answering 503.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A question for the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Question {
+    /// The subtree under a subject.
+    Tree { subject: Subject, depth: usize },
+    /// One cell in detail.
+    Cell(Subject),
+    /// One cell's history.
+    History(Subject),
+    /// Open and recent closed incidents.
+    Incidents,
+    /// One incident.
+    Incident(IncidentId),
+    /// Totals.
+    Health,
+}
+
+/// The engine's answer.
+#[derive(Debug)]
+pub enum Answer {
+    Tree(Option<CellNode>),
+    Cell(Option<Box<CellDetail>>),
+    History(Option<Vec<HistoryEntry>>),
+    Incidents(IncidentsView),
+    Incident(Option<Box<Incident>>),
+    Health(Health),
+}
+
+/// A question with its reply channel.
+#[derive(Debug)]
+pub struct Ask {
+    pub query: Question,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// `GET /api/v1/health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// Always `ok` when the engine answers.
+    pub status: &'static str,
+    /// The engine's totals.
+    pub stats: Stats,
+    /// Arrival of the last signal (ns since the epoch), if any.
+    pub last_signal_unix_nano: Option<u64>,
+    /// Signal records that did not decode.
+    pub bad_records: u64,
+    /// Clusters dropped after their partitions were revoked.
+    pub dropped_clusters: u64,
+}
+
+/// What the live view shows; published by the engine on each change.
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    /// Increases with every publication.
+    pub version: u64,
+    /// When it was taken (ns since the epoch).
+    pub time_unix_nano: u64,
+    /// The tree from the root, `api.tree_depth` levels deep.
+    pub tree: Option<CellNode>,
+    /// Open and recent closed incidents.
+    pub incidents: IncidentsView,
+    /// The engine's totals.
+    pub stats: Stats,
+    #[serde(skip)]
+    json: OnceLock<String>,
+}
+
+impl Snapshot {
+    /// A snapshot.
+    pub fn new(
+        version: u64,
+        time_unix_nano: u64,
+        tree: Option<CellNode>,
+        incidents: IncidentsView,
+        stats: Stats,
+    ) -> Self {
+        Self {
+            version,
+            time_unix_nano,
+            tree,
+            incidents,
+            stats,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// Its JSON, serialized once whoever asks first.
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(self).unwrap_or_else(|_| "{}".into()))
+    }
+}
+
+/// The API's self-metrics.
+#[derive(Debug, Clone, Default)]
+pub struct ApiCounters {
+    /// Requests answered.
+    pub requests: Counter,
+    /// Requests refused by the authenticator.
+    pub unauthorized: Counter,
+    /// Queries the engine did not answer in time (503).
+    pub unavailable: Counter,
+    /// Live-view (SSE) clients connected now.
+    pub sse_clients: Gauge,
+}
+
+#[derive(Clone)]
+struct AppState {
+    auth: Option<AuthCapability>,
+    queries: mpsc::Sender<Ask>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    tree_depth: usize,
+    counters: ApiCounters,
+    stop: CancellationToken,
+}
+
+/// The bound listener and what the handlers need; built at build time, run as a task.
+pub struct ApiServer {
+    listener: std::net::TcpListener,
+    state: AppState,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("listener", &self.listener.local_addr().ok())
+            .finish()
+    }
+}
+
+impl ApiServer {
+    /// A server on a bound listener.
+    pub fn new(
+        listener: std::net::TcpListener,
+        auth: Option<AuthCapability>,
+        queries: mpsc::Sender<Ask>,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        tree_depth: usize,
+        counters: ApiCounters,
+    ) -> Self {
+        Self {
+            listener,
+            state: AppState {
+                auth,
+                queries,
+                snapshots,
+                tree_depth,
+                counters,
+                stop: CancellationToken::new(),
+            },
+        }
+    }
+
+    /// Serves until `stop` fires; live-view streams end with it.
+    pub async fn run(self, stop: CancellationToken) -> Result<(), RunError> {
+        let Self {
+            listener,
+            mut state,
+        } = self;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        state.stop = stop.clone();
+        let app = router(state);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .map_err(RunError::Io)
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/index.html", get(page))
+        .route("/api/v1/tree", get(tree))
+        .route("/api/v1/cell", get(cell))
+        .route("/api/v1/history", get(history))
+        .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/incidents/{id}", get(incident))
+        .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/health", get(health))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() }).to_string();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn json_ok(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn to_json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_string(value) {
+        Ok(text) => json_ok(text),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(auth) = &state.auth
+        && let Err(e) = auth.authenticate(request.headers())
+    {
+        let from_query = Query::<HashMap<String, String>>::try_from_uri(request.uri())
+            .ok()
+            .and_then(|q| q.0.get("access_token").cloned())
+            .and_then(|token| HeaderValue::from_str(&format!("Bearer {token}")).ok())
+            .is_some_and(|value| {
+                let mut headers = HeaderMap::new();
+                headers.insert(header::AUTHORIZATION, value);
+                auth.authenticate(&headers).is_ok()
+            });
+        if !from_query {
+            state.counters.unauthorized.inc();
+            let mut response = json_error(StatusCode::UNAUTHORIZED, e.to_string());
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kafka-obs\""),
+            );
+            return response;
+        }
+    }
+    state.counters.requests.inc();
+    next.run(request).await
+}
+
+async fn page() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; see /api/v1/health, /api/v1/tree, /api/v1/cell?subject=, /api/v1/incidents",
+    )
+}
+
+// The error is the response to send; a handler returns it at once.
+#[allow(clippy::result_large_err)]
+async fn ask(state: &AppState, query: Question) -> Result<Answer, Response> {
+    let (reply, answer) = oneshot::channel();
+    let unavailable = |what: &str| {
+        state.counters.unavailable.inc();
+        json_error(StatusCode::SERVICE_UNAVAILABLE, what.to_string())
+    };
+    match state.queries.try_send(Ask { query, reply }) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            return Err(unavailable("the engine is busy; try again"));
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            return Err(unavailable("the engine has stopped"));
+        }
+    }
+    match tokio::time::timeout(QUERY_TIMEOUT, answer).await {
+        Ok(Ok(a)) => Ok(a),
+        Ok(Err(_)) => Err(unavailable("the engine has stopped")),
+        Err(_) => Err(unavailable("the engine did not answer in time")),
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn subject_param(params: &HashMap<String, String>) -> Result<Subject, Response> {
+    match params.get("subject").map(|s| s.trim()) {
+        None | Some("") => Ok(Subject::root()),
+        Some(text) => text.parse().map_err(|e| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "subject {text:?}: {e}; write a qualified path such as cluster=prod/broker=2"
+                ),
+            )
+        }),
+    }
+}
+
+fn missing(subject: &Subject) -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        format!("no cell {:?}", subject.qualified()),
+    )
+}
+
+async fn tree(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let subject = match subject_param(&params) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let depth = match params.get("depth").map(|d| d.parse::<usize>()) {
+        None => state.tree_depth,
+        Some(Ok(d)) if d <= 64 => d,
+        Some(_) => return json_error(StatusCode::BAD_REQUEST, "depth must be 0-64"),
+    };
+    match ask(
+        &state,
+        Question::Tree {
+            subject: subject.clone(),
+            depth,
+        },
+    )
+    .await
+    {
+        Ok(Answer::Tree(Some(node))) => to_json(&node),
+        Ok(_) => missing(&subject),
+        Err(r) => r,
+    }
+}
+
+async fn cell(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let subject = match subject_param(&params) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match ask(&state, Question::Cell(subject.clone())).await {
+        Ok(Answer::Cell(Some(detail))) => to_json(&detail),
+        Ok(_) => missing(&subject),
+        Err(r) => r,
+    }
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let subject = match subject_param(&params) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match ask(&state, Question::History(subject.clone())).await {
+        Ok(Answer::History(Some(h))) => to_json(&h),
+        Ok(_) => missing(&subject),
+        Err(r) => r,
+    }
+}
+
+async fn incidents(State(state): State<AppState>) -> Response {
+    match ask(&state, Question::Incidents).await {
+        Ok(Answer::Incidents(view)) => to_json(&view),
+        Ok(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected answer"),
+        Err(r) => r,
+    }
+}
+
+async fn incident(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<IncidentId>() else {
+        return json_error(StatusCode::BAD_REQUEST, "an incident id is a number");
+    };
+    match ask(&state, Question::Incident(id)).await {
+        Ok(Answer::Incident(Some(i))) => to_json(&i),
+        Ok(_) => json_error(StatusCode::NOT_FOUND, format!("no incident {id}")),
+        Err(r) => r,
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match ask(&state, Question::Health).await {
+        Ok(Answer::Health(h)) => to_json(&h),
+        Ok(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected answer"),
+        Err(r) => r,
+    }
+}
+
+async fn snapshot(State(state): State<AppState>) -> Response {
+    let snap = state.snapshots.borrow().clone();
+    json_ok(snap.json().to_string())
+}
+
+/// Counts a live-view client for as long as its stream lives.
+struct ClientSlot(Gauge);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.add(-1);
+    }
+}
+
+async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let mut rx = state.snapshots.clone();
+    rx.mark_changed();
+    state.counters.sse_clients.add(1);
+    let slot = ClientSlot(state.counters.sse_clients.clone());
+    let stream = futures::stream::unfold((rx, slot), |(mut rx, slot)| async move {
+        rx.changed().await.ok()?;
+        let snap = rx.borrow_and_update().clone();
+        let event = SseEvent::default()
+            .event("snapshot")
+            .id(snap.version.to_string())
+            .data(snap.json());
+        Some((Ok(event), (rx, slot)))
+    })
+    .take_until(state.stop.clone().cancelled_owned());
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,484 @@
+//! The YAML of connector `hierarchy`, and its validation into [`HierarchySettings`].
+//!
+//! The engine's own keys (`stale_after`, `damping`, `observer`, `reporter`, `correlation`,
+//! `incidents`, ...) are the `kafka_obs_cells` configuration types, embedded as they are, so
+//! their defaults and documentation live in one place. `notify` holds both the engine's
+//! notification policy (`min_situation`, `dedupe_interval`, `update_interval`, `rate_limit`)
+//! and the channels the connector delivers to (`webhook`, `log`, `command`): one place to
+//! read how an incident reaches people. `api` is the query API and web view.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Uri};
+use kafka_obs_api::{
+    Capability, ComponentConfigError, ComponentId, ExtensionRef, RawAuthSettings,
+    parse_component_config,
+};
+use kafka_obs_cells::{
+    CorrelationConfig, DampingConfig, Hierarchy, HierarchyConfig, IncidentConfig, NotifyConfig,
+    ObserverConfig, RateLimitConfig, ReporterConfig, duration,
+};
+use kafka_obs_signal::situations;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    #[serde(with = "duration")]
+    stale_after: Duration,
+    #[serde(with = "duration")]
+    forget_after: Duration,
+    max_cells: usize,
+    max_readings_per_cell: usize,
+    history_len: usize,
+    source_id: String,
+    damping: DampingConfig,
+    observer: ObserverConfig,
+    reporter: ReporterConfig,
+    correlation: CorrelationConfig,
+    incidents: IncidentConfig,
+    notify: RawNotify,
+    #[serde(with = "duration")]
+    tick_interval: Duration,
+    export: RawExport,
+    api: RawApi,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        let h = HierarchyConfig::default();
+        Self {
+            stale_after: h.stale_after,
+            forget_after: h.forget_after,
+            max_cells: h.max_cells,
+            max_readings_per_cell: h.max_readings_per_cell,
+            history_len: h.history_len,
+            source_id: h.source_id,
+            damping: h.damping,
+            observer: h.observer,
+            reporter: h.reporter,
+            correlation: h.correlation,
+            incidents: h.incidents,
+            notify: RawNotify::default(),
+            tick_interval: Duration::from_secs(1),
+            export: RawExport::default(),
+            api: RawApi::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawNotify {
+    min_situation: String,
+    #[serde(with = "duration")]
+    dedupe_interval: Duration,
+    #[serde(with = "duration")]
+    update_interval: Duration,
+    rate_limit: RateLimitConfig,
+    webhook: Option<RawWebhook>,
+    log: bool,
+    command: bool,
+}
+
+impl Default for RawNotify {
+    fn default() -> Self {
+        let n = NotifyConfig::default();
+        Self {
+            min_situation: n.min_situation.as_str().to_string(),
+            dedupe_interval: n.dedupe_interval,
+            update_interval: n.update_interval,
+            rate_limit: n.rate_limit,
+            webhook: None,
+            log: true,
+            command: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWebhook {
+    endpoint: String,
+    #[serde(with = "duration")]
+    timeout: Duration,
+    headers: BTreeMap<String, String>,
+    max_attempts: u32,
+    #[serde(with = "duration")]
+    retry_interval: Duration,
+    queue_size: usize,
+    send_resolved: bool,
+}
+
+impl Default for RawWebhook {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            timeout: Duration::from_secs(5),
+            headers: BTreeMap::new(),
+            max_attempts: 3,
+            retry_interval: Duration::from_secs(1),
+            queue_size: 100,
+            send_resolved: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawExport {
+    #[serde(with = "duration")]
+    status_interval: Duration,
+    status_changes: bool,
+    traces: bool,
+}
+
+impl Default for RawExport {
+    fn default() -> Self {
+        Self {
+            status_interval: Duration::from_secs(30),
+            status_changes: false,
+            traces: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawApi {
+    enabled: bool,
+    endpoint: String,
+    auth: Option<RawAuthSettings>,
+    #[serde(with = "duration")]
+    publish_interval: Duration,
+    tree_depth: usize,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            endpoint: "127.0.0.1:8080".into(),
+            auth: None,
+            publish_interval: Duration::from_millis(500),
+            tree_depth: 8,
+        }
+    }
+}
+
+/// Where and how incidents are posted in Alertmanager's webhook shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSettings {
+    /// `http://` or `https://` URL the alerts are POSTed to.
+    pub endpoint: Uri,
+    /// Per attempt.
+    pub timeout: Duration,
+    /// Extra request headers (`Authorization`, ...).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Attempts per notification (1 = no retry).
+    pub max_attempts: u32,
+    /// Pause between attempts (doubled after each).
+    pub retry_interval: Duration,
+    /// Notifications waiting to be posted; beyond it new ones are dropped and counted.
+    pub queue_size: usize,
+    /// Post the close (with `endsAt`) too.
+    pub send_resolved: bool,
+}
+
+/// The query API and web view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiSettings {
+    /// `host:port` to listen on.
+    pub endpoint: String,
+    /// The authenticator extension checking every request.
+    pub auth: Option<ComponentId>,
+    /// The live view gets a new snapshot at most this often.
+    pub publish_interval: Duration,
+    /// Levels of the tree below the root in the live snapshot.
+    pub tree_depth: usize,
+}
+
+/// The validated configuration of one `hierarchy` connector.
+#[derive(Debug, Clone)]
+pub struct HierarchySettings {
+    /// The engine's configuration (validated: `Hierarchy::new` accepts it).
+    pub engine: HierarchyConfig,
+    /// How often the engine's clock advances without signals.
+    pub tick_interval: Duration,
+    /// Notification channels.
+    pub webhook: Option<WebhookSettings>,
+    /// Log each performed notification.
+    pub notify_log: bool,
+    /// Emit an Actors COMMAND signal for each performed notification.
+    pub notify_command: bool,
+    /// Status gauge of every cell this often (0: never).
+    pub status_interval: Duration,
+    /// Export each cell's status changes (Statuses signals) besides its situation changes.
+    pub status_changes: bool,
+    /// Export closed incidents as traces.
+    pub traces: bool,
+    /// The query API, if enabled.
+    pub api: Option<ApiSettings>,
+}
+
+fn err(path: &str, message: impl Into<String>) -> ComponentConfigError {
+    ComponentConfigError::new(path, message)
+}
+
+fn parse_webhook(raw: &RawWebhook) -> Result<WebhookSettings, ComponentConfigError> {
+    let path = "notify::webhook";
+    if raw.endpoint.trim().is_empty() {
+        return Err(err(
+            &format!("{path}::endpoint"),
+            "must be set, e.g. http://alertmanager:9093/api/v2/alerts",
+        ));
+    }
+    let endpoint: Uri = raw.endpoint.trim().parse().map_err(|e| {
+        err(
+            &format!("{path}::endpoint"),
+            format!("{:?} is not a URL: {e}", raw.endpoint),
+        )
+    })?;
+    if !matches!(endpoint.scheme_str(), Some("http" | "https")) || endpoint.host().is_none() {
+        return Err(err(
+            &format!("{path}::endpoint"),
+            format!(
+                "{:?} must be an http:// or https:// URL with a host",
+                raw.endpoint
+            ),
+        ));
+    }
+    if raw.timeout.is_zero() {
+        return Err(err(
+            &format!("{path}::timeout"),
+            "must be above zero, e.g. 5s",
+        ));
+    }
+    if raw.max_attempts == 0 || raw.max_attempts > 20 {
+        return Err(err(
+            &format!("{path}::max_attempts"),
+            "must be between 1 (no retry) and 20",
+        ));
+    }
+    if raw.queue_size == 0 {
+        return Err(err(&format!("{path}::queue_size"), "must be at least 1"));
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &raw.headers {
+        let key = format!("{path}::headers::{name}");
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| err(&key, "is not an HTTP header name"))?;
+        let v = HeaderValue::from_str(value)
+            .map_err(|_| err(&key, "is not a valid header value (printable ASCII)"))?;
+        headers.push((n, v));
+    }
+    Ok(WebhookSettings {
+        endpoint,
+        timeout: raw.timeout,
+        headers,
+        max_attempts: raw.max_attempts,
+        retry_interval: raw.retry_interval,
+        queue_size: raw.queue_size,
+        send_resolved: raw.send_resolved,
+    })
+}
+
+fn parse_api(raw: &RawApi) -> Result<Option<ApiSettings>, ComponentConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    let endpoint = raw.endpoint.trim();
+    let valid = endpoint.parse::<SocketAddr>().is_ok()
+        || endpoint
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !valid {
+        return Err(err(
+            "api::endpoint",
+            format!("{endpoint:?} is not host:port, e.g. 127.0.0.1:8080"),
+        ));
+    }
+    let auth = raw
+        .auth
+        .as_ref()
+        .map(|a| a.resolve().map_err(|e| e.within("auth").within("api")))
+        .transpose()?;
+    if raw.publish_interval < Duration::from_millis(50) {
+        return Err(err(
+            "api::publish_interval",
+            "must be at least 50ms (the live view needs no more)",
+        ));
+    }
+    if raw.tree_depth == 0 || raw.tree_depth > 64 {
+        return Err(err("api::tree_depth", "must be between 1 and 64"));
+    }
+    Ok(Some(ApiSettings {
+        endpoint: endpoint.to_string(),
+        auth,
+        publish_interval: raw.publish_interval,
+        tree_depth: raw.tree_depth,
+    }))
+}
+
+impl HierarchySettings {
+    /// Parses and checks a `hierarchy` connector's body; pure.
+    pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
+        let raw: RawConfig = parse_component_config(value)?;
+        let min_situation: situations::Sign = raw.notify.min_situation.parse().map_err(|e| {
+            err(
+                "notify::min_situation",
+                format!("{e}; write WARNING or CRITICAL"),
+            )
+        })?;
+        let engine = HierarchyConfig {
+            stale_after: raw.stale_after,
+            forget_after: raw.forget_after,
+            max_cells: raw.max_cells,
+            max_readings_per_cell: raw.max_readings_per_cell,
+            history_len: raw.history_len,
+            source_id: raw.source_id.clone(),
+            damping: raw.damping,
+            observer: raw.observer.clone(),
+            reporter: raw.reporter,
+            correlation: raw.correlation,
+            incidents: raw.incidents,
+            notify: NotifyConfig {
+                min_situation,
+                dedupe_interval: raw.notify.dedupe_interval,
+                update_interval: raw.notify.update_interval,
+                rate_limit: raw.notify.rate_limit,
+            },
+        };
+        // The engine's own check (pure: builds an empty tree); its keys are ours too.
+        Hierarchy::new(engine.clone()).map_err(|e| err(&e.key, e.message))?;
+        if raw.tick_interval < Duration::from_millis(10) {
+            return Err(err("tick_interval", "must be at least 10ms, e.g. 1s"));
+        }
+        let webhook = raw.notify.webhook.as_ref().map(parse_webhook).transpose()?;
+        Ok(Self {
+            engine,
+            tick_interval: raw.tick_interval,
+            webhook,
+            notify_log: raw.notify.log,
+            notify_command: raw.notify.command,
+            status_interval: raw.export.status_interval,
+            status_changes: raw.export.status_changes,
+            traces: raw.export.traces,
+            api: parse_api(&raw.api)?,
+        })
+    }
+
+    /// The API's listener, for the duplicate-port check.
+    pub fn listen_addresses(&self) -> Vec<(String, String)> {
+        self.api
+            .iter()
+            .map(|a| ("api::endpoint".to_string(), a.endpoint.clone()))
+            .collect()
+    }
+
+    /// The authenticator the API names.
+    pub fn extension_refs(&self) -> Vec<ExtensionRef> {
+        self.api
+            .iter()
+            .filter_map(|a| a.auth.clone())
+            .map(|id| ExtensionRef::new("api::auth::authenticator", id, Capability::Auth))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<HierarchySettings, ComponentConfigError> {
+        HierarchySettings::parse(&serde_yaml_ng::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn empty_body_is_all_defaults() {
+        let s = HierarchySettings::parse(&serde_yaml_ng::Value::Null).unwrap();
+        assert_eq!(s.engine, HierarchyConfig::default());
+        assert_eq!(s.tick_interval, Duration::from_secs(1));
+        assert!(s.webhook.is_none());
+        assert!(s.notify_log && !s.notify_command && s.traces && !s.status_changes);
+        let api = s.api.as_ref().unwrap();
+        assert_eq!(api.endpoint, "127.0.0.1:8080");
+        assert_eq!(
+            s.listen_addresses(),
+            vec![("api::endpoint".to_string(), "127.0.0.1:8080".to_string())]
+        );
+        assert!(s.extension_refs().is_empty());
+    }
+
+    #[test]
+    fn testdata_matches_the_typed_config() {
+        let text = include_str!("../testdata/hierarchy.yaml");
+        let s = parse(text).unwrap();
+        assert_eq!(s.engine.stale_after, Duration::from_secs(120));
+        assert_eq!(s.engine.damping.clear_after, Duration::from_secs(30));
+        assert_eq!(s.engine.notify.min_situation, situations::Sign::Warning);
+        assert_eq!(s.engine.notify.rate_limit.burst, 10);
+        let w = s.webhook.unwrap();
+        assert_eq!(
+            w.endpoint.to_string(),
+            "http://alertmanager:9093/api/v2/alerts"
+        );
+        assert_eq!(w.headers.len(), 1);
+        assert_eq!(w.max_attempts, 3);
+        let api = s.api.unwrap();
+        assert_eq!(api.endpoint, "0.0.0.0:8080");
+        assert_eq!(
+            api.auth.map(|a| a.to_string()).as_deref(),
+            Some("bearertokenauth")
+        );
+        assert!(s.notify_command);
+        assert_eq!(s.status_interval, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (
+                "notify: {webhook: {timeout: 1s}}",
+                "notify::webhook::endpoint",
+            ),
+            (
+                "notify: {webhook: {endpoint: ftp://x/}}",
+                "notify::webhook::endpoint",
+            ),
+            (
+                "notify: {webhook: {endpoint: 'http://x/', max_attempts: 0}}",
+                "notify::webhook::max_attempts",
+            ),
+            ("notify: {min_situation: NORMAL}", "notify::min_situation"),
+            ("notify: {min_situation: LOUD}", "notify::min_situation"),
+            ("api: {endpoint: nowhere}", "api::endpoint"),
+            (
+                "api: {auth: {authenticator: ''}}",
+                "api::auth::authenticator",
+            ),
+            ("api: {tree_depth: 0}", "api::tree_depth"),
+            ("damping: {clear: 1s}", "damping::clear"),
+            ("stale_after: 0s", "stale_after"),
+            ("tick_interval: 1ms", "tick_interval"),
+            ("reporter: {volatile_at: 99}", "reporter::volatile_at"),
+            ("bogus: 1", "bogus"),
+        ];
+        for (yaml, path) in cases {
+            let e = parse(yaml).err().unwrap_or_else(|| panic!("{yaml} passed"));
+            assert_eq!(e.path, path, "{yaml}: {e}");
+        }
+        let e = parse("stale_after: 30").err().unwrap();
+        assert!(e.message.contains("unit"), "{e}");
+    }
+
+    #[test]
+    fn api_can_be_switched_off() {
+        let s = parse("api: {enabled: false}").unwrap();
+        assert!(s.api.is_none());
+        assert!(s.listen_addresses().is_empty());
+    }
+}
