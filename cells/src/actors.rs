@@ -244,7 +244,7 @@ impl Hierarchy {
         if escalated {
             inc.situation = situation;
         }
-        let snapshot = self.snapshot_open(id, now);
+        let snapshot = self.open_snapshot(id);
         if let Some(snapshot) = snapshot {
             out.push(Event::IncidentUpdated(Box::new(snapshot)));
         }
@@ -327,7 +327,7 @@ impl Hierarchy {
             member: 0,
         });
         self.stats.incidents_opened += 1;
-        if let Some(snapshot) = self.snapshot_open(id, now) {
+        if let Some(snapshot) = self.open_snapshot(id) {
             out.push(Event::IncidentOpened(Box::new(snapshot)));
         }
         self.notify_open(id, now, out);
@@ -360,7 +360,7 @@ impl Hierarchy {
             incident: id,
             member: pos,
         });
-        if let Some(snapshot) = self.snapshot_open(id, now) {
+        if let Some(snapshot) = self.open_snapshot(id) {
             out.push(Event::IncidentUpdated(Box::new(snapshot)));
         }
         self.notify_update(id, escalated, now, out);
@@ -510,7 +510,7 @@ impl Hierarchy {
             Some(inc) if !inc.notified && inc.situation >= min => inc.attempted = true,
             _ => return,
         }
-        let Some(snapshot) = self.snapshot_open(id, now) else {
+        let Some(snapshot) = self.open_snapshot(id) else {
             return;
         };
         let dedupe = self.settings.dedupe_interval;
@@ -592,7 +592,7 @@ impl Hierarchy {
         inc.update_pending = false;
         inc.last_notify = now;
         let n = inc.updates;
-        let Some(snapshot) = self.snapshot_open(id, now) else {
+        let Some(snapshot) = self.open_snapshot(id) else {
             return;
         };
         self.stats.notifications += 1;
@@ -658,8 +658,9 @@ impl Hierarchy {
         let snapshot = self.snapshot(&inc, IncidentState::Closed, Some(now));
         self.stats.incidents_closed += 1;
         out.push(Event::IncidentClosed(Box::new(snapshot.clone())));
-        let suppressed = if inc.notified {
-            // Never refused: an opened notification is always closed. Uses a token if any.
+        // A notified opening is always closed (never refused; it uses a token if there is
+        // one); a suppressed one is closed as suppressed too; one never due, not at all.
+        let close = if inc.notified {
             self.take_token(now);
             self.stats.notifications += 1;
             Some(None)
@@ -668,7 +669,7 @@ impl Hierarchy {
         } else {
             None
         };
-        if let Some(suppressed) = suppressed {
+        if let Some(suppressed) = close {
             let action = self.action(
                 ActionKind::NotifyClose,
                 actors::Sign::Affirm,
@@ -759,15 +760,10 @@ impl Hierarchy {
 
     // ---- snapshots ------------------------------------------------------------------------
 
-    fn snapshot_open(&self, id: IncidentId, now: u64) -> Option<Incident> {
-        let _ = now;
-        let inc = self.incidents.open.get(&id)?;
-        Some(self.snapshot(inc, IncidentState::Open, None))
-    }
-
     /// Snapshot of an open incident by id.
     pub(crate) fn open_snapshot(&self, id: IncidentId) -> Option<Incident> {
-        self.snapshot_open(id, self.now)
+        let inc = self.incidents.open.get(&id)?;
+        Some(self.snapshot(inc, IncidentState::Open, None))
     }
 
     fn snapshot(&self, inc: &Open, state: IncidentState, closed: Option<u64>) -> Incident {
