@@ -52,8 +52,12 @@ pub fn yaml(t: &Targets<'_>) -> String {
       kafka.cluster: demo"
         );
         if *target == "kafka,jvm" {
-            // A broker is a broker cell, not a service.
-            y.push_str("      broker.id: \"1\"\n");
+            // A broker is a broker cell, not a service; name its instance (default: the
+            // JMX endpoint, a random port here).
+            let _ = writeln!(
+                y,
+                "      broker.id: \"1\"\n      service.instance.id: {service}"
+            );
         } else {
             let _ = writeln!(
                 y,
