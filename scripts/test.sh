@@ -4,7 +4,8 @@
 #   ./scripts/test.sh            # everything
 #   ./scripts/test.sh -p kafka-obs-config   # extra arguments go to `cargo test`
 #
-# Installs: a JDK with javac (Debian openjdk-17-jdk-headless) for the JMX targets, and a Python
+# Installs: a JDK with javac (Debian openjdk-17-jdk-headless) for the JMX targets, Debian's
+# chromium for the web view test, and a Python
 # virtualenv at .venv-peers with the pinned test peers (OpenTelemetry SDK clients, the
 # otelcol-contrib binary, the tansu Kafka broker, the jmxquery jar). Every service a test needs
 # is started by that test on 127.0.0.1 and stopped when it ends.
@@ -19,6 +20,14 @@ if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
+fi
+
+# Headless Chromium for the web view test (tests/tests/central.rs), driven over DevTools.
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (web view test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
 fi
 
 PEERS=(
