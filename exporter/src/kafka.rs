@@ -31,7 +31,9 @@ use kafka_obs_api::{
     ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
 };
 
-pub use encode::{Encoding, Keying, RECORD_OVERHEAD, Record, encode_value, record_key, records};
+pub use encode::{
+    Encoding, KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, encode_value, record_key, records,
+};
 
 use crate::delivery::{
     self, DEFAULT_TIMEOUT, DeliveryError, DeliveryExporter, DeliverySettings, Outcome, RawQueue,
@@ -72,6 +74,8 @@ impl ExporterFactory for KafkaExporterFactory {
 struct RawSignal {
     topic: Option<String>,
     encoding: Encoding,
+    /// `source` or `cluster` (logs only); default `cluster` for logs, `source` otherwise.
+    key_by: Option<KeyBy>,
 }
 
 /// `required_acks`: `all` (or -1), 1 or 0, as a number or a string.
@@ -212,11 +216,23 @@ fn target(
         )
         .within(key));
     }
+    let key_by = match (raw.key_by, key) {
+        (Some(KeyBy::Cluster), "logs") | (None, "logs") => KeyBy::Cluster,
+        (Some(KeyBy::Cluster), _) => {
+            return Err(ComponentConfigError::new(
+                "key_by",
+                "only logs carry signal events with a cluster; use `source` here",
+            )
+            .within(key));
+        }
+        (Some(KeyBy::Source), _) | (None, _) => KeyBy::Source,
+    };
     Ok(SignalTarget {
         topic,
         encoding: raw.encoding,
         keying: Keying {
             by_resource_attributes: by_attrs,
+            key_by,
         },
     })
 }
@@ -636,6 +652,8 @@ mod tests {
         assert_eq!(c.targets[0].topic, "otlp_metrics");
         assert_eq!(c.targets[2].topic, "otlp_spans");
         assert_eq!(c.targets[1].encoding, Encoding::OtlpProto);
+        assert_eq!(c.targets[1].keying.key_by, KeyBy::Cluster);
+        assert_eq!(c.targets[0].keying.key_by, KeyBy::Source);
         assert_eq!(prop(&c, "acks"), Some("all"));
         assert_eq!(prop(&c, "enable.idempotence"), Some("true"));
         assert_eq!(prop(&c, "security.protocol"), Some("plaintext"));
@@ -675,5 +693,9 @@ mod tests {
         assert_eq!(e.path, "auth::sasl::username");
         let e = KafkaConfig::parse(&yaml("logs: {encoding: avro}")).unwrap_err();
         assert_eq!(e.path, "logs::encoding");
+        let e = KafkaConfig::parse(&yaml("metrics: {key_by: cluster}")).unwrap_err();
+        assert_eq!(e.path, "metrics::key_by");
+        let c = KafkaConfig::parse(&yaml("logs: {key_by: source}")).unwrap();
+        assert_eq!(c.targets[1].keying.key_by, KeyBy::Source);
     }
 }

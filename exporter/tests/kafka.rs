@@ -150,10 +150,20 @@ retry_on_failure: {{initial_interval: 100ms, max_interval: 1s, max_elapsed_time:
     .unwrap()
 }
 
-fn assert_complete_and_ordered(got: &[(String, String, u64)], sources: usize, per: u64) {
+/// `cluster_key`: the key every record has (signals keyed by their cluster, the default);
+/// `None`: each record is keyed by its signal source (`key_by: source`).
+fn assert_complete_and_ordered(
+    got: &[(String, String, u64)],
+    sources: usize,
+    per: u64,
+    cluster_key: Option<&str>,
+) {
     let mut by_source: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for (key, src, seq) in got {
-        assert_eq!(key, src, "record key is the signal source");
+        match cluster_key {
+            Some(cluster) => assert_eq!(key, cluster, "record key is the signal's cluster"),
+            None => assert_eq!(key, src, "record key is the signal source"),
+        }
         by_source.entry(src).or_default().push(*seq);
     }
     assert_eq!(by_source.len(), sources);
@@ -177,10 +187,15 @@ async fn ten_thousand_signals_in_proto_and_json_read_back_in_order() {
     const SOURCES: usize = 20;
     const PER: u64 = 500;
     for (json, extra) in [
-        (false, "producer: {compression: lz4}"),
+        // Keyed by source here (all signals are about one cluster, which the default
+        // `key_by: cluster` would put on one partition).
+        (
+            false,
+            "logs: {key_by: source}\nproducer: {compression: lz4}",
+        ),
         (
             true,
-            "logs: {topic: signals-json, encoding: otlp_json}\nproducer: {compression: gzip}",
+            "logs: {topic: signals-json, encoding: otlp_json, key_by: source}\nproducer: {compression: gzip}",
         ),
     ] {
         let cfg = exporter_config(&tansu.brokers(), extra);
@@ -214,7 +229,7 @@ async fn ten_thousand_signals_in_proto_and_json_read_back_in_order() {
         .await
         .unwrap();
         assert_eq!(got.len(), want, "json={json}");
-        assert_complete_and_ordered(&got, SOURCES, PER);
+        assert_complete_and_ordered(&got, SOURCES, PER, None);
     }
 }
 
@@ -262,7 +277,7 @@ async fn oversized_batches_split_and_an_oversized_record_is_dropped_and_counted(
     })
     .await
     .unwrap();
-    assert_complete_and_ordered(&got, 1, 200);
+    assert_complete_and_ordered(&got, 1, 200, Some("prod"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

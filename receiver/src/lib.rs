@@ -6,12 +6,17 @@
 use kafka_obs_api::ReceiverFactory;
 
 pub mod jmx;
+pub mod kafka;
+mod listen;
 pub mod otlp;
+pub mod signals;
 
 /// Every receiver type this crate provides, one line each.
 pub fn factories() -> Vec<Box<dyn ReceiverFactory>> {
     vec![
         Box::new(otlp::OtlpReceiverFactory),
         Box::new(jmx::JmxReceiverFactory),
+        Box::new(signals::SignalsReceiverFactory),
+        Box::new(kafka::KafkaReceiverFactory),
     ]
 }

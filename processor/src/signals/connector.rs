@@ -78,6 +78,10 @@ impl ConnectorConfig for SignalsConfig {
         Ok(Box::new(SignalsConnector {
             engine: Engine::new(self.clone()),
             resource: ExportResource::default(),
+            // Starts at the wall clock, so a restarted sidecar numbers above everything it
+            // sent before and an aggregator's (source, sequence) dedupe never mistakes a new
+            // signal for a resend.
+            next_sequence: now_unix_nano().max(1),
             counters: Counters {
                 points: t.counter(
                     "kafka_obs_signals_data_points_total",
@@ -123,6 +127,10 @@ struct Counters {
 pub struct SignalsConnector {
     engine: Engine,
     resource: ExportResource,
+    /// The sequence the next emitted signal gets: per source (this connector's
+    /// `source_id`), increasing by one per signal, what the signal stream's acks and the
+    /// aggregator's duplicate detection refer to.
+    next_sequence: u64,
     counters: Counters,
 }
 
@@ -136,12 +144,16 @@ impl SignalsConnector {
     /// Sends what an evaluation produced; each output carries a share of `receipt` (the
     /// input's), so the input's sender hears back once the derived data is safe too.
     async fn deliver(
-        &self,
-        evaluation: Evaluation,
+        &mut self,
+        mut evaluation: Evaluation,
         receipt: &Receipt,
         outputs: &Outputs,
         id: &str,
     ) {
+        for signal in &mut evaluation.signals {
+            signal.sequence = self.next_sequence;
+            self.next_sequence = self.next_sequence.wrapping_add(1);
+        }
         let source = self.engine.config().source_id.as_str();
         if let Some(out) = outputs.get(DataKind::Logs)
             && !evaluation.signals.is_empty()
@@ -343,6 +355,12 @@ mod tests {
         }
         let kinds: Vec<String> = signals.iter().map(|s| s.kind.to_string()).collect();
         assert_eq!(kinds, ["Queues.OVERFLOW", "Statuses.DEGRADED.CONFIRMED"]);
+        // One source, numbered consecutively from a start above any earlier run's.
+        assert!(
+            signals[0].sequence > 1_600_000_000_000_000_000,
+            "{signals:?}"
+        );
+        assert_eq!(signals[1].sequence, signals[0].sequence + 1);
         assert_eq!(
             signals[0].subject.qualified(),
             "service=inventory/client=inventory-consumer"

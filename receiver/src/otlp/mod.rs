@@ -10,7 +10,7 @@ mod config;
 mod deliver;
 mod grpc;
 mod http;
-mod security;
+pub(crate) mod security;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -26,6 +26,8 @@ use kafka_obs_api::{
 
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
 use deliver::Sink;
+/// OTLP/JSON decoding, shared with the `kafka` receiver's `otlp_json` records.
+pub(crate) use http::decode_json;
 use security::Security;
 pub use security::ServerTls;
 

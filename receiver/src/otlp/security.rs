@@ -167,16 +167,35 @@ impl Security {
         transport: &'static str,
         ctx: &BuildContext,
     ) -> Result<Self, BuildError> {
-        let prefix = format!("protocols::{transport}");
+        Self::build_at(
+            &format!("protocols::{transport}::"),
+            tls,
+            auth,
+            alpn,
+            transport,
+            ctx,
+        )
+    }
+
+    /// [`Security::build`] for keys under `prefix` (`""` for a receiver whose `tls` and `auth`
+    /// are top-level keys, such as `signals`), so errors name the right path.
+    pub(crate) fn build_at(
+        prefix: &str,
+        tls: Option<&ServerTls>,
+        auth: Option<&ComponentId>,
+        alpn: &[&[u8]],
+        transport: &'static str,
+        ctx: &BuildContext,
+    ) -> Result<Self, BuildError> {
         let tls = tls
             .map(|t| t.server_config(alpn))
             .transpose()
-            .map_err(|e| BuildError::Other(format!("{prefix}::{e}")))?;
+            .map_err(|e| BuildError::Other(format!("{prefix}{e}")))?;
         let auth = match auth {
             None => None,
             Some(id) => Some((*ctx.host.get::<AuthCapability>(id).ok_or_else(|| {
                 BuildError::Other(format!(
-                    "{prefix}::auth::authenticator: {id} is not a running authenticator extension; declare it under extensions (e.g. bearertokenauth) and list it in service::extensions"
+                    "{prefix}auth::authenticator: {id} is not a running authenticator extension; declare it under extensions (e.g. bearertokenauth) and list it in service::extensions"
                 ))
             })?).clone()),
         };

@@ -1,0 +1,516 @@
+//! The `kafka` receiver's configuration: OpenTelemetry's kafkareceiver keys where they apply.
+//!
+//! ```yaml
+//! receivers:
+//!   kafka:
+//!     brokers: [kafka-1:9092]
+//!     topic: __kafka-obs-signals        # the logs topic (or logs: {topic, encoding})
+//!     encoding: otlp_proto              # otlp_proto | otlp_json
+//!     metrics: {topic: otlp_metrics, encoding: otlp_proto}
+//!     group_id: kafka-obs
+//!     client_id: kafka-obs
+//!     initial_offset: latest            # latest | earliest
+//!     session_timeout: 10s
+//!     heartbeat_interval: 3s
+//!     max_in_flight: 256
+//!     rebuild: {max_records: 10000, window: 30m}
+//!     auth: {sasl: {...}, tls: {...}}
+//! ```
+//!
+//! Offsets are always committed by the receiver itself, after the pipeline accepted a record
+//! (the Collector's `autocommit` has no equivalent: committing on a timer would commit data
+//! the pipeline has not taken).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use kafka_obs_api::config::de;
+use kafka_obs_api::{ComponentConfigError, DataKind};
+
+/// The topic the signal events travel on by default (the seed's, as the kafka exporter's).
+pub const SIGNALS_TOPIC: &str = "__kafka-obs-signals";
+
+/// Record encodings, named as the Collector names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    #[default]
+    OtlpProto,
+    OtlpJson,
+}
+
+/// Where a new consumer group starts: the Collector's `initial_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialOffset {
+    #[default]
+    Latest,
+    Earliest,
+}
+
+impl InitialOffset {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Latest => "latest",
+            Self::Earliest => "earliest",
+        }
+    }
+}
+
+/// One signal's topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSettings {
+    pub topic: String,
+    pub encoding: Encoding,
+}
+
+/// How a newly assigned partition's state is rebuilt: the records before the committed
+/// offset that are replayed (marked `kafka_obs.replay = true`) before live consumption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildSettings {
+    /// Records replayed per partition at most; 0 turns the rebuild off.
+    pub max_records: u64,
+    /// Only records younger than this are replayed (by their Kafka timestamp).
+    pub window: Option<Duration>,
+}
+
+impl Default for RebuildSettings {
+    fn default() -> Self {
+        Self {
+            max_records: 10_000,
+            window: None,
+        }
+    }
+}
+
+/// The validated configuration of one `kafka` receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaReceiverConfig {
+    pub logs: TopicSettings,
+    pub metrics: TopicSettings,
+    pub traces: TopicSettings,
+    pub group_id: String,
+    pub session_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// Records handed to the pipeline and not yet accepted, at most.
+    pub max_in_flight: usize,
+    pub rebuild: RebuildSettings,
+    /// librdkafka properties: bootstrap servers, client id, group, timeouts, auth.
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaReceiverConfig {
+    /// The topic settings of one signal.
+    pub fn topic(&self, kind: DataKind) -> &TopicSettings {
+        match kind {
+            DataKind::Logs => &self.logs,
+            DataKind::Metrics => &self.metrics,
+            DataKind::Traces => &self.traces,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawTopic {
+    topic: Option<String>,
+    encoding: Option<Encoding>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawRebuild {
+    max_records: Option<u64>,
+    #[serde(deserialize_with = "de::opt_duration")]
+    window: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawSasl {
+    mechanism: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawKafkaTls {
+    insecure: bool,
+    ca_file: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuth {
+    sasl: Option<RawSasl>,
+    tls: Option<RawKafkaTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawConfig {
+    brokers: Vec<String>,
+    /// The Collector's older top-level keys: here they set the logs topic.
+    topic: Option<String>,
+    encoding: Option<Encoding>,
+    logs: RawTopic,
+    metrics: RawTopic,
+    traces: RawTopic,
+    group_id: String,
+    client_id: String,
+    initial_offset: InitialOffset,
+    #[serde(deserialize_with = "de::duration")]
+    session_timeout: Duration,
+    #[serde(deserialize_with = "de::duration")]
+    heartbeat_interval: Duration,
+    max_in_flight: usize,
+    rebuild: RawRebuild,
+    auth: RawAuth,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            brokers: vec!["localhost:9092".into()],
+            topic: None,
+            encoding: None,
+            logs: RawTopic::default(),
+            metrics: RawTopic::default(),
+            traces: RawTopic::default(),
+            group_id: "kafka-obs".into(),
+            client_id: "kafka-obs".into(),
+            initial_offset: InitialOffset::Latest,
+            // The Collector's kafkareceiver defaults.
+            session_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(3),
+            max_in_flight: 256,
+            rebuild: RawRebuild::default(),
+            auth: RawAuth::default(),
+        }
+    }
+}
+
+fn check_topic(topic: &str, key: &str) -> Result<(), ComponentConfigError> {
+    if topic.is_empty()
+        || topic.len() > 249
+        || !topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(ComponentConfigError::new(
+            key,
+            format!(
+                "{topic:?} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn topic_settings(
+    raw: &RawTopic,
+    section: &str,
+    default_topic: &str,
+) -> Result<TopicSettings, ComponentConfigError> {
+    let topic = raw
+        .topic
+        .clone()
+        .unwrap_or_else(|| default_topic.to_string());
+    check_topic(&topic, "topic").map_err(|e| e.within(section))?;
+    Ok(TopicSettings {
+        topic,
+        encoding: raw.encoding.unwrap_or_default(),
+    })
+}
+
+fn millis(d: Duration) -> String {
+    d.as_millis().to_string()
+}
+
+impl RawConfig {
+    pub(crate) fn resolve(self) -> Result<KafkaReceiverConfig, ComponentConfigError> {
+        if self.brokers.is_empty() || self.brokers.iter().any(|b| b.trim().is_empty()) {
+            return Err(ComponentConfigError::new(
+                "brokers",
+                "must not be empty; list host:port addresses such as [kafka-1:9092]",
+            ));
+        }
+        if let Some(b) = self.brokers.iter().find(|b| !b.contains(':')) {
+            return Err(ComponentConfigError::new(
+                "brokers",
+                format!("{b:?} is not host:port, such as kafka-1:9092"),
+            ));
+        }
+        let mut logs_raw = self.logs.clone();
+        if let Some(topic) = &self.topic {
+            if logs_raw.topic.is_some() {
+                return Err(ComponentConfigError::new(
+                    "topic",
+                    "set the logs topic once: either `topic` or `logs::topic`",
+                ));
+            }
+            check_topic(topic, "topic")?;
+            logs_raw.topic = Some(topic.clone());
+        }
+        if let Some(encoding) = self.encoding {
+            if logs_raw.encoding.is_some() {
+                return Err(ComponentConfigError::new(
+                    "encoding",
+                    "set the logs encoding once: either `encoding` or `logs::encoding`",
+                ));
+            }
+            logs_raw.encoding = Some(encoding);
+        }
+        let logs = topic_settings(&logs_raw, "logs", SIGNALS_TOPIC)?;
+        let metrics = topic_settings(&self.metrics, "metrics", "otlp_metrics")?;
+        let traces = topic_settings(&self.traces, "traces", "otlp_spans")?;
+        for (a, b, key) in [
+            (&logs, &metrics, "metrics"),
+            (&logs, &traces, "traces"),
+            (&metrics, &traces, "traces"),
+        ] {
+            if a.topic == b.topic {
+                return Err(ComponentConfigError::new(
+                    "topic",
+                    format!(
+                        "{:?} is already the topic of another signal; a record does not say which signal it holds, so give each signal its own topic",
+                        a.topic
+                    ),
+                )
+                .within(key));
+            }
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(ComponentConfigError::new("group_id", "must not be empty"));
+        }
+        if self.session_timeout < Duration::from_secs(1) {
+            return Err(ComponentConfigError::new(
+                "session_timeout",
+                "must be at least 1s (brokers refuse shorter sessions; 10s is usual)",
+            ));
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.session_timeout {
+            return Err(ComponentConfigError::new(
+                "heartbeat_interval",
+                "must be above 0 and below session_timeout (a third of it is usual)",
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(ComponentConfigError::new(
+                "max_in_flight",
+                "must be at least 1",
+            ));
+        }
+        let rebuild = RebuildSettings {
+            max_records: self
+                .rebuild
+                .max_records
+                .unwrap_or(RebuildSettings::default().max_records),
+            window: self.rebuild.window.filter(|w| !w.is_zero()),
+        };
+        let mut properties: Vec<(String, String)> = vec![
+            ("bootstrap.servers".into(), self.brokers.join(",")),
+            ("client.id".into(), self.client_id.clone()),
+            ("group.id".into(), self.group_id.clone()),
+            // The receiver commits itself, only what the pipeline accepted.
+            ("enable.auto.commit".into(), "false".into()),
+            ("enable.auto.offset.store".into(), "false".into()),
+            (
+                "auto.offset.reset".into(),
+                self.initial_offset.as_str().into(),
+            ),
+            ("session.timeout.ms".into(), millis(self.session_timeout)),
+            (
+                "heartbeat.interval.ms".into(),
+                millis(self.heartbeat_interval),
+            ),
+        ];
+        auth_properties(&self.auth, &mut properties)?;
+        Ok(KafkaReceiverConfig {
+            logs,
+            metrics,
+            traces,
+            group_id: self.group_id,
+            session_timeout: self.session_timeout,
+            heartbeat_interval: self.heartbeat_interval,
+            max_in_flight: self.max_in_flight,
+            rebuild,
+            properties,
+        })
+    }
+}
+
+/// `auth.sasl` and `auth.tls` as librdkafka properties (the kafka exporter's keys).
+fn auth_properties(
+    auth: &RawAuth,
+    props: &mut Vec<(String, String)>,
+) -> Result<(), ComponentConfigError> {
+    let tls = auth.tls.as_ref().filter(|t| !t.insecure);
+    let sasl = auth.sasl.as_ref();
+    let protocol = match (sasl.is_some(), tls.is_some()) {
+        (true, true) => "sasl_ssl",
+        (true, false) => "sasl_plaintext",
+        (false, true) => "ssl",
+        (false, false) => "plaintext",
+    };
+    props.push(("security.protocol".into(), protocol.into()));
+    if let Some(s) = sasl {
+        let err = |k: &str, m: &str| {
+            ComponentConfigError::new(k, m)
+                .within("sasl")
+                .within("auth")
+        };
+        let mechanism = s.mechanism.as_deref().unwrap_or("PLAIN");
+        if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism) {
+            return Err(err(
+                "mechanism",
+                "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+            ));
+        }
+        let user = s.username.as_deref().filter(|u| !u.is_empty());
+        let (Some(user), Some(pass)) = (user, s.password.as_deref()) else {
+            return Err(err(
+                "username",
+                "username and password are required with sasl",
+            ));
+        };
+        props.push(("sasl.mechanism".into(), mechanism.into()));
+        props.push(("sasl.username".into(), user.into()));
+        props.push(("sasl.password".into(), pass.into()));
+    }
+    if let Some(t) = tls {
+        if let Some(ca) = &t.ca_file {
+            props.push(("ssl.ca.location".into(), ca.clone()));
+        }
+        match (&t.cert_file, &t.key_file) {
+            (Some(c), Some(k)) => {
+                props.push(("ssl.certificate.location".into(), c.clone()));
+                props.push(("ssl.key.location".into(), k.clone()));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ComponentConfigError::new(
+                    "cert_file",
+                    "cert_file and key_file go together",
+                )
+                .within("tls")
+                .within("auth"));
+            }
+        }
+        if t.insecure_skip_verify {
+            props.push(("enable.ssl.certificate.verification".into(), "false".into()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_obs_api::parse_component_config;
+
+    fn parse(yaml: &str) -> Result<KafkaReceiverConfig, ComponentConfigError> {
+        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("test yaml");
+        parse_component_config::<RawConfig>(&value)?.resolve()
+    }
+
+    fn prop<'a>(c: &'a KafkaReceiverConfig, k: &str) -> Option<&'a str> {
+        c.properties
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn testdata_matches_the_typed_config() {
+        let text = include_str!("../../testdata/kafka.yaml");
+        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).expect("testdata yaml");
+        let map = value.as_mapping().expect("a map of receiver ids");
+        let get = |id: &str| {
+            let body = map.get(id).unwrap_or_else(|| panic!("{id} in testdata"));
+            parse_component_config::<RawConfig>(body)
+                .and_then(RawConfig::resolve)
+                .unwrap_or_else(|e| panic!("{id}: {e}"))
+        };
+        let d = get("kafka");
+        assert_eq!(d.logs.topic, SIGNALS_TOPIC);
+        assert_eq!(d.logs.encoding, Encoding::OtlpProto);
+        assert_eq!(d.metrics.topic, "otlp_metrics");
+        assert_eq!(d.traces.topic, "otlp_spans");
+        assert_eq!(d.group_id, "kafka-obs");
+        assert_eq!(d.session_timeout, Duration::from_secs(10));
+        assert_eq!(d.heartbeat_interval, Duration::from_secs(3));
+        assert_eq!(d.max_in_flight, 256);
+        assert_eq!(d.rebuild, RebuildSettings::default());
+        assert_eq!(prop(&d, "bootstrap.servers"), Some("localhost:9092"));
+        assert_eq!(prop(&d, "client.id"), Some("kafka-obs"));
+        assert_eq!(prop(&d, "auto.offset.reset"), Some("latest"));
+        assert_eq!(prop(&d, "enable.auto.commit"), Some("false"));
+        assert_eq!(prop(&d, "security.protocol"), Some("plaintext"));
+
+        let c = get("kafka/central");
+        assert_eq!(c.logs.topic, "signals-json");
+        assert_eq!(c.logs.encoding, Encoding::OtlpJson);
+        assert_eq!(c.metrics.topic, "broker-metrics");
+        assert_eq!(c.group_id, "central");
+        assert_eq!(c.session_timeout, Duration::from_secs(6));
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
+        assert_eq!(c.max_in_flight, 64);
+        assert_eq!(
+            c.rebuild,
+            RebuildSettings {
+                max_records: 500,
+                window: Some(Duration::from_secs(1800)),
+            }
+        );
+        assert_eq!(prop(&c, "bootstrap.servers"), Some("k1:9092,k2:9092"));
+        assert_eq!(prop(&c, "client.id"), Some("central-1"));
+        assert_eq!(prop(&c, "auto.offset.reset"), Some("earliest"));
+        assert_eq!(prop(&c, "session.timeout.ms"), Some("6000"));
+        assert_eq!(prop(&c, "heartbeat.interval.ms"), Some("1000"));
+        assert_eq!(prop(&c, "security.protocol"), Some("sasl_ssl"));
+        assert_eq!(prop(&c, "sasl.mechanism"), Some("SCRAM-SHA-512"));
+
+        let n = get("kafka/newer_keys");
+        assert_eq!(n.logs.topic, "sig");
+        assert_eq!(n.logs.encoding, Encoding::OtlpJson);
+        assert_eq!(n.rebuild.max_records, 0, "rebuild off");
+    }
+
+    #[test]
+    fn errors_name_their_key() {
+        for (yaml, path) in [
+            ("brokers: []", "brokers"),
+            ("brokers: [k1]", "brokers"),
+            ("topic: 'bad topic'", "topic"),
+            ("logs: {topic: 'a b'}", "logs::topic"),
+            ("topic: a\nlogs: {topic: b}", "topic"),
+            (
+                "encoding: otlp_json\nlogs: {encoding: otlp_proto}",
+                "encoding",
+            ),
+            ("encoding: avro", "encoding"),
+            ("metrics: {topic: __kafka-obs-signals}", "metrics::topic"),
+            ("initial_offset: newest", "initial_offset"),
+            ("session_timeout: 500ms", "session_timeout"),
+            (
+                "session_timeout: 6s\nheartbeat_interval: 6s",
+                "heartbeat_interval",
+            ),
+            ("session_timeout: 10", "session_timeout"),
+            ("max_in_flight: 0", "max_in_flight"),
+            ("group_id: ' '", "group_id"),
+            ("rebuild: {max_record: 3}", "rebuild::max_record"),
+            ("auth: {sasl: {mechanism: PLAIN}}", "auth::sasl::username"),
+            ("autocommit: {enable: true}", "autocommit"),
+        ] {
+            let e = parse(yaml).expect_err(yaml);
+            assert_eq!(e.path, path, "{yaml}: {e}");
+        }
+    }
+}

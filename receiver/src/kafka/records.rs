@@ -1,0 +1,357 @@
+//! Kafka records as batches, and the in-band control records of the scale-out protocol.
+//!
+//! A record's value is an OTLP `Export*ServiceRequest`, as protobuf (`otlp_proto`) or OTLP/JSON
+//! (`otlp_json`), which is what the `kafka` exporter (and OpenTelemetry's) writes. Every
+//! resource of a decoded record gets the topic and partition it was read from
+//! (`messaging.destination.name`, `messaging.destination.partition.id`, OpenTelemetry's
+//! messaging names), so a consumer downstream knows which partition a cell's data came from;
+//! a replayed record's log records get `kafka_obs.replay = true`. A partition rebalance is
+//! announced with one log record per topic whose `event_name` is `kafka_obs.partitions_revoked`
+//! or `kafka_obs.partitions_assigned`, with the topic and the partitions (an array of strings).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value::Value,
+};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use kafka_obs_api::{Batch, DataKind};
+
+use super::config::Encoding;
+
+/// Resource attribute: the topic a record was read from.
+pub const TOPIC: &str = "messaging.destination.name";
+/// Resource attribute: the partition a record was read from (a string, as OpenTelemetry's
+/// messaging conventions have it).
+pub const PARTITION: &str = "messaging.destination.partition.id";
+/// Control-record attribute: the partitions revoked or assigned (an array of strings).
+pub const PARTITION_IDS: &str = "messaging.destination.partition.ids";
+/// Log-record attribute (bool): replayed to rebuild state after an assignment.
+pub const REPLAY: &str = "kafka_obs.replay";
+/// `event_name` of the control record for partitions taken away from this consumer.
+pub const REVOKED: &str = "kafka_obs.partitions_revoked";
+/// `event_name` of the control record for partitions given to this consumer.
+pub const ASSIGNED: &str = "kafka_obs.partitions_assigned";
+
+/// Why a record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the record has no value")]
+    Empty,
+    #[error("not an OTLP {kind} request in protobuf: {source}")]
+    Proto {
+        kind: DataKind,
+        #[source]
+        source: prost::DecodeError,
+    },
+    #[error("not an OTLP {kind} request in JSON: {source}")]
+    Json {
+        kind: DataKind,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn string(v: impl Into<String>) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(Value::StringValue(v.into())),
+    })
+}
+
+fn kv(key: &str, value: Option<AnyValue>) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value,
+        ..KeyValue::default()
+    }
+}
+
+/// Sets `key` on a resource, replacing a value already there.
+fn set(resource: &mut Option<Resource>, key: &str, value: &str) {
+    let r = resource.get_or_insert_with(Resource::default);
+    match r.attributes.iter_mut().find(|a| a.key == key) {
+        Some(a) => a.value = string(value),
+        None => r.attributes.push(kv(key, string(value))),
+    }
+}
+
+/// Decodes one record's value as `kind`, labels its resources with where it came from, and
+/// marks replayed log records.
+pub(crate) fn decode(
+    value: &[u8],
+    kind: DataKind,
+    encoding: Encoding,
+    topic: &str,
+    partition: i32,
+    replay: bool,
+) -> Result<Batch, RecordError> {
+    if value.is_empty() {
+        return Err(RecordError::Empty);
+    }
+    let mut batch = match encoding {
+        Encoding::OtlpProto => {
+            let proto = |source| RecordError::Proto { kind, source };
+            match kind {
+                DataKind::Logs => {
+                    Batch::Logs(ExportLogsServiceRequest::decode(value).map_err(proto)?)
+                }
+                DataKind::Metrics => {
+                    Batch::Metrics(ExportMetricsServiceRequest::decode(value).map_err(proto)?)
+                }
+                DataKind::Traces => {
+                    Batch::Traces(ExportTraceServiceRequest::decode(value).map_err(proto)?)
+                }
+            }
+        }
+        Encoding::OtlpJson => {
+            let json = |source| RecordError::Json { kind, source };
+            match kind {
+                DataKind::Logs => Batch::Logs(crate::otlp::decode_json(value).map_err(json)?),
+                DataKind::Metrics => Batch::Metrics(crate::otlp::decode_json(value).map_err(json)?),
+                DataKind::Traces => Batch::Traces(crate::otlp::decode_json(value).map_err(json)?),
+            }
+        }
+    };
+    let partition = partition.to_string();
+    let label = |resource: &mut Option<Resource>| {
+        set(resource, TOPIC, topic);
+        set(resource, PARTITION, &partition);
+    };
+    match &mut batch {
+        Batch::Logs(r) => {
+            for rl in &mut r.resource_logs {
+                label(&mut rl.resource);
+                if replay {
+                    for record in rl.scope_logs.iter_mut().flat_map(|s| &mut s.log_records) {
+                        record.attributes.retain(|a| a.key != REPLAY);
+                        record.attributes.push(kv(
+                            REPLAY,
+                            Some(AnyValue {
+                                value: Some(Value::BoolValue(true)),
+                            }),
+                        ));
+                    }
+                }
+            }
+        }
+        Batch::Metrics(r) => r
+            .resource_metrics
+            .iter_mut()
+            .for_each(|m| label(&mut m.resource)),
+        Batch::Traces(r) => r
+            .resource_spans
+            .iter_mut()
+            .for_each(|s| label(&mut s.resource)),
+    }
+    Ok(batch)
+}
+
+/// Which way partitions moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Movement {
+    Assigned,
+    Revoked,
+}
+
+/// The control record announcing that `partitions` of `topic` were assigned or revoked.
+pub(crate) fn control(
+    movement: Movement,
+    topic: &str,
+    partitions: &[i32],
+    group: &str,
+    receiver: &str,
+) -> Batch {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let (event, verb) = match movement {
+        Movement::Assigned => (ASSIGNED, "assigned to"),
+        Movement::Revoked => (REVOKED, "revoked from"),
+    };
+    let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+    let record = LogRecord {
+        time_unix_nano: now,
+        observed_time_unix_nano: now,
+        severity_number: SeverityNumber::Info.into(),
+        severity_text: "INFO".into(),
+        body: string(format!(
+            "partitions {} of {topic} {verb} this consumer (group {group})",
+            list.join(",")
+        )),
+        attributes: vec![
+            kv(TOPIC, string(topic)),
+            kv(
+                PARTITION_IDS,
+                Some(AnyValue {
+                    value: Some(Value::ArrayValue(ArrayValue {
+                        values: list
+                            .iter()
+                            .map(|p| AnyValue {
+                                value: Some(Value::StringValue(p.clone())),
+                            })
+                            .collect(),
+                    })),
+                }),
+            ),
+        ],
+        event_name: event.to_string(),
+        ..LogRecord::default()
+    };
+    Batch::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", string("kafka-obs")),
+                    kv("messaging.system", string("kafka")),
+                    kv("messaging.consumer.group.name", string(group)),
+                    kv(TOPIC, string(topic)),
+                ],
+                ..Resource::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: format!("kafka-obs/receiver/{receiver}"),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records: vec![record],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logs() -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![
+                        kv("service.instance.id", string("pod-a")),
+                        kv(PARTITION, string("stale")),
+                    ],
+                    ..Resource::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord::default(), LogRecord::default()],
+                    ..ScopeLogs::default()
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+        attrs
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.as_ref()?.value.as_ref())
+    }
+
+    #[test]
+    fn resources_learn_their_origin_and_replays_are_marked() {
+        let bytes = logs().encode_to_vec();
+        let Batch::Logs(live) =
+            decode(&bytes, DataKind::Logs, Encoding::OtlpProto, "sig", 3, false).expect("decodes")
+        else {
+            panic!("logs");
+        };
+        let res = &live.resource_logs[0]
+            .resource
+            .as_ref()
+            .expect("resource")
+            .attributes;
+        assert_eq!(attr(res, TOPIC), Some(&Value::StringValue("sig".into())));
+        assert_eq!(attr(res, PARTITION), Some(&Value::StringValue("3".into())));
+        assert_eq!(
+            res.iter().filter(|a| a.key == PARTITION).count(),
+            1,
+            "replaced"
+        );
+        let records = &live.resource_logs[0].scope_logs[0].log_records;
+        assert!(
+            records
+                .iter()
+                .all(|r| attr(&r.attributes, REPLAY).is_none())
+        );
+
+        let Batch::Logs(replayed) =
+            decode(&bytes, DataKind::Logs, Encoding::OtlpProto, "sig", 3, true).expect("decodes")
+        else {
+            panic!("logs");
+        };
+        let records = &replayed.resource_logs[0].scope_logs[0].log_records;
+        assert!(
+            records
+                .iter()
+                .all(|r| attr(&r.attributes, REPLAY) == Some(&Value::BoolValue(true)))
+        );
+    }
+
+    #[test]
+    fn json_and_bad_values() {
+        let json = br#"{"resourceLogs":[{"resource":{"attributes":[]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"5","body":{"stringValue":"x"}}]}]}]}"#;
+        let batch = decode(json, DataKind::Logs, Encoding::OtlpJson, "t", 0, false).expect("json");
+        assert_eq!(batch.item_count(), 1);
+        assert!(matches!(
+            decode(b"", DataKind::Logs, Encoding::OtlpProto, "t", 0, false),
+            Err(RecordError::Empty)
+        ));
+        assert!(matches!(
+            decode(
+                &[0xff, 0xff, 0xff],
+                DataKind::Logs,
+                Encoding::OtlpProto,
+                "t",
+                0,
+                false
+            ),
+            Err(RecordError::Proto { .. })
+        ));
+        assert!(matches!(
+            decode(
+                b"{not json",
+                DataKind::Metrics,
+                Encoding::OtlpJson,
+                "t",
+                0,
+                false
+            ),
+            Err(RecordError::Json { .. })
+        ));
+    }
+
+    #[test]
+    fn control_records_name_topic_and_partitions() {
+        let Batch::Logs(r) = control(Movement::Revoked, "sig", &[0, 3], "central", "kafka") else {
+            panic!("logs");
+        };
+        let record = &r.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(record.event_name, REVOKED);
+        assert_eq!(
+            attr(&record.attributes, TOPIC),
+            Some(&Value::StringValue("sig".into()))
+        );
+        let Some(Value::ArrayValue(ids)) = attr(&record.attributes, PARTITION_IDS) else {
+            panic!("ids");
+        };
+        let ids: Vec<_> = ids.values.iter().filter_map(|v| v.value.clone()).collect();
+        assert_eq!(
+            ids,
+            [
+                Value::StringValue("0".into()),
+                Value::StringValue("3".into())
+            ]
+        );
+    }
+}
