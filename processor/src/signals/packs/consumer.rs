@@ -235,6 +235,14 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
             1 => (Sign::Diverging, Confidence::Measured, Rule::C2),
             _ => (Sign::Stable, Confidence::Confirmed, Rule::C3),
         };
+        // C1-C3 are one ladder recorded under three rule names: overwrite the two not in
+        // force with the mildest reading, so a subject's status (and its heartbeat) does not
+        // keep an earlier DEGRADED of C1 after the lag fell back to C3's STABLE.
+        for other in [Rule::C1, Rule::C2, Rule::C3] {
+            if other != rule {
+                sink.status(other, Sign::Stable, Confidence::Tentative);
+            }
+        }
         sink.status(rule, sign, agreement.raise(base, r.lag.streak()));
     }
 
