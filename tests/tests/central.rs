@@ -995,3 +995,63 @@ fn web_view_in_headless_chromium_shows_the_tree_colours_and_the_chain() {
     drop(page);
     let _ = chromium.terminate(Duration::from_secs(5));
 }
+
+// ---- validation: the API's listener and authenticator are checked like a receiver's ----------
+
+#[test]
+fn validation_names_a_taken_api_port_and_a_missing_authenticator() {
+    let out = kafka_obs_tests::validate(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: 127.0.0.1:8080}
+connectors:
+  hierarchy:
+    api:
+      auth: {authenticator: bearertokenauth}
+    notify:
+      webhook: {endpoint: 'ftp://nowhere/'}
+exporters:
+  debug:
+service:
+  pipelines:
+    logs/in: {receivers: [otlp], exporters: [hierarchy]}
+    logs/out: {receivers: [hierarchy], exporters: [debug]}
+"#,
+    );
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("connectors::hierarchy::notify::webhook::endpoint"),
+        "{text}"
+    );
+    let out = kafka_obs_tests::validate(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: 127.0.0.1:8080}
+connectors:
+  hierarchy:
+    api:
+      auth: {authenticator: bearertokenauth}
+exporters:
+  debug:
+service:
+  pipelines:
+    logs/in: {receivers: [otlp], exporters: [hierarchy]}
+    logs/out: {receivers: [hierarchy], exporters: [debug]}
+"#,
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("connectors::hierarchy::api::endpoint: listen address 127.0.0.1:8080 is already used by receivers::otlp::protocols::grpc::endpoint"),
+        "{text}"
+    );
+    assert!(
+        text.contains("connectors::hierarchy::api::auth::authenticator: extension `bearertokenauth` is not defined"),
+        "{text}"
+    );
+}
