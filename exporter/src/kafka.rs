@@ -20,7 +20,8 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use rdkafka::ClientConfig;
-use rdkafka::client::Client;
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde::Deserialize;
@@ -343,6 +344,7 @@ impl KafkaConfig {
         KafkaTransport {
             properties: self.properties.clone(),
             producer: Mutex::new(None),
+            events: ClientEvents::default(),
             targets: self.targets.clone(),
             max_message_bytes: self.max_message_bytes,
         }
@@ -436,12 +438,75 @@ impl ExporterConfig for KafkaConfig {
     }
 }
 
+/// What librdkafka says about its connections. A TLS handshake or SASL failure never reaches
+/// a delivery report (those only say that a record timed out); it comes through the client
+/// context. This one logs it through `tracing` and keeps the last one, so a failed attempt can
+/// say why ("SSL handshake failed: ... certificate verify failed").
+#[derive(Clone, Default)]
+pub struct ClientEvents {
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl ClientEvents {
+    /// The last client error since the last delivered record, if any.
+    fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn clear(&self) {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    fn remember(&self, reason: &str, generic: bool) {
+        let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        // "1/1 brokers are down" follows the error that says why; keep the why.
+        if !(generic && last.is_some()) {
+            *last = Some(reason.to_string());
+        }
+    }
+}
+
+impl ClientContext for ClientEvents {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        // A broken connection (a TLS server that refused our missing client certificate
+        // after the handshake, say) is only a FAIL log line, never an error callback.
+        if facility == "FAIL" {
+            self.remember(message, false);
+        }
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility, message)
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, message),
+            RDKafkaLogLevel::Notice => tracing::info!(target: "librdkafka", facility, message),
+            RDKafkaLogLevel::Info => tracing::debug!(target: "librdkafka", facility, message),
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, message),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, reason, "Kafka client error");
+        let generic = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
+        self.remember(reason, generic);
+    }
+}
+
 /// Produces the records of one batch and waits for their delivery reports.
 pub struct KafkaTransport {
     properties: Vec<(String, String)>,
     /// Created on first use; replaced after a fatal error (an idempotent producer cannot
     /// continue after one, e.g. when a restarted broker forgot its producer id).
-    producer: Mutex<Option<Arc<FutureProducer>>>,
+    producer: Mutex<Option<Arc<FutureProducer<ClientEvents>>>>,
+    events: ClientEvents,
     targets: [SignalTarget; 3],
     max_message_bytes: usize,
 }
@@ -469,7 +534,7 @@ fn is_permanent(e: &KafkaError) -> bool {
 }
 
 impl KafkaTransport {
-    fn producer(&self) -> Result<Arc<FutureProducer>, DeliveryError> {
+    fn producer(&self) -> Result<Arc<FutureProducer<ClientEvents>>, DeliveryError> {
         let mut slot = self.producer.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = slot.as_ref() {
             return Ok(p.clone());
@@ -478,9 +543,12 @@ impl KafkaTransport {
         for (k, v) in &self.properties {
             cc.set(k, v);
         }
-        let p = Arc::new(cc.create::<FutureProducer>().map_err(|e| {
-            DeliveryError::permanent(format!("cannot create the Kafka producer: {e}"))
-        })?);
+        // Down to the FAIL lines that say why a connection closed (see `ClientEvents`).
+        cc.set_log_level(RDKafkaLogLevel::Info);
+        let p: Arc<FutureProducer<ClientEvents>> =
+            Arc::new(cc.create_with_context(self.events.clone()).map_err(|e| {
+                DeliveryError::permanent(format!("cannot create the Kafka producer: {e}"))
+            })?);
         *slot = Some(p.clone());
         Ok(p)
     }
@@ -489,7 +557,7 @@ impl KafkaTransport {
     /// attempt starts a fresh one. An idempotent producer cannot continue after a fatal
     /// error, and one whose broker lost its state (a restarted in-memory broker, a new
     /// cluster behind the same address) can wait on its old producer id forever.
-    fn reset_if_stuck(&self, producer: &Arc<FutureProducer>, timed_out: bool) {
+    fn reset_if_stuck(&self, producer: &Arc<FutureProducer<ClientEvents>>, timed_out: bool) {
         let client: &Client<_> = producer.client();
         let fatal = client.fatal_error();
         if fatal.is_none() && !timed_out {
@@ -597,6 +665,11 @@ impl KafkaTransport {
         }
         if failed.is_some() {
             self.reset_if_stuck(&producer, timed_out);
+            if let Some(cause) = self.events.last_error() {
+                last_error = format!("{last_error} (last client error: {cause})");
+            }
+        } else if outcome.delivered > 0 {
+            self.events.clear();
         }
         match failed {
             None => Ok(outcome),
@@ -677,6 +750,69 @@ mod tests {
         assert_eq!(c.targets[1].topic, "signals-json");
         assert!(c.targets[0].keying.by_resource_attributes);
         assert_eq!(c.max_message_bytes, 500_000);
+    }
+
+    #[test]
+    fn tls_and_sasl_pass_through_to_librdkafka() {
+        let c = KafkaConfig::parse(&yaml(
+            "auth: {tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem, insecure_skip_verify: true}}",
+        ))
+        .unwrap();
+        assert_eq!(prop(&c, "security.protocol"), Some("ssl"));
+        assert_eq!(prop(&c, "ssl.ca.location"), Some("/ca.pem"));
+        assert_eq!(prop(&c, "ssl.certificate.location"), Some("/c.pem"));
+        assert_eq!(prop(&c, "ssl.key.location"), Some("/k.pem"));
+        assert_eq!(
+            prop(&c, "enable.ssl.certificate.verification"),
+            Some("false")
+        );
+        let c = KafkaConfig::parse(&yaml(
+            "auth: {sasl: {mechanism: SCRAM-SHA-256, username: u, password: p}}",
+        ))
+        .unwrap();
+        assert_eq!(prop(&c, "security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(prop(&c, "sasl.mechanism"), Some("SCRAM-SHA-256"));
+        assert_eq!(prop(&c, "sasl.username"), Some("u"));
+        assert_eq!(prop(&c, "sasl.password"), Some("p"));
+        assert_eq!(prop(&c, "ssl.ca.location"), None);
+        // `insecure: true` under tls means no TLS at all.
+        let c =
+            KafkaConfig::parse(&yaml("auth: {tls: {insecure: true, ca_file: /ca.pem}}")).unwrap();
+        assert_eq!(prop(&c, "security.protocol"), Some("plaintext"));
+        let e = KafkaConfig::parse(&yaml("auth: {tls: {cert_file: /c.pem}}")).unwrap_err();
+        assert_eq!(e.path, "auth::tls::cert_file");
+    }
+
+    #[test]
+    fn client_events_keep_the_reason_not_the_generic_follow_up() {
+        let events = ClientEvents::default();
+        events.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: unknown-user",
+        );
+        events.error(
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        assert_eq!(
+            events.last_error().as_deref(),
+            Some("SASL authentication error: unknown-user")
+        );
+        events.log(
+            RDKafkaLogLevel::Info,
+            "FAIL",
+            "Disconnected: SSL connection closed by peer",
+        );
+        assert_eq!(
+            events.last_error().as_deref(),
+            Some("Disconnected: SSL connection closed by peer")
+        );
+        events.clear();
+        events.error(
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        assert_eq!(events.last_error().as_deref(), Some("1/1 brokers are down"));
     }
 
     #[test]

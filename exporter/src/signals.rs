@@ -132,8 +132,10 @@ impl SignalsConfig {
         let e = endpoint.trim();
         // `grpc://` is how the seed writes AGGREGATOR_URL: plaintext gRPC, like `http://`.
         let (plain, rest) = match (
-            e.strip_prefix("http://").or_else(|| e.strip_prefix("grpc://")),
-            e.strip_prefix("https://").or_else(|| e.strip_prefix("grpcs://")),
+            e.strip_prefix("http://")
+                .or_else(|| e.strip_prefix("grpc://")),
+            e.strip_prefix("https://")
+                .or_else(|| e.strip_prefix("grpcs://")),
         ) {
             (Some(r), _) => (true, r),
             (_, Some(r)) => (false, r),
@@ -681,7 +683,10 @@ mod tests {
         assert_eq!(d.uri, "https://agg:50051");
         assert_eq!(d.max_in_flight, 1000);
         let seed = SignalsConfig::parse(&yaml("endpoint: grpc://central:50051")).unwrap();
-        assert_eq!(seed.uri, "http://central:50051", "the seed's AGGREGATOR_URL form");
+        assert_eq!(
+            seed.uri, "http://central:50051",
+            "the seed's AGGREGATOR_URL form"
+        );
         assert_eq!(d.delivery, DeliverySettings::default());
         assert_eq!(
             SignalsConfig::parse(&yaml("max_in_flight: 5"))
