@@ -173,7 +173,6 @@ fn the_demo_story_over_otlp() {
 }
 
 #[test]
-#[ignore = "enabled once the central kafka receiver lands"]
 fn the_demo_story_over_a_kafka_topic() {
     let tansu = Tansu::start().expect("tansu");
     tansu

@@ -83,7 +83,9 @@ pub fn yaml(t: &Targets<'_>) -> String {
     brokers: [{brokers}]
     topic: {topic}
     group_id: kafka-obs-demo
-    initial_offset: earliest"
+    initial_offset: earliest
+    session_timeout: 6s
+    heartbeat_interval: 1s"
             );
         }
     }
@@ -135,7 +137,8 @@ connectors:
                 y,
                 "  kafka/sidecar:
     brokers: [{brokers}]
-    topic: {topic}"
+    logs:
+      topic: {topic}"
             );
             ("kafka/sidecar", "kafka/central")
         }
