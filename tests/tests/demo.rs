@@ -186,3 +186,21 @@ fn the_demo_story_over_a_kafka_topic() {
     ]);
     check(&seen, &context);
 }
+
+#[test]
+fn the_demo_without_a_jdk_says_what_to_install() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(kafka_obs_bin())
+        .args(["demo", "--plain", "--web"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .env_clear()
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("needs a JDK") && err.contains("openjdk-17-jdk-headless"),
+        "{err}"
+    );
+}
