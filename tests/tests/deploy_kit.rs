@@ -35,6 +35,12 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use serde_json::Value as Json;
@@ -43,6 +49,7 @@ use tonic::codec::CompressionEncoding;
 
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::process::ChildGuard;
+use kafka_obs_testkit::tansu::Tansu;
 use kafka_obs_tests::{Collector, CollectorOptions, http_get, kafka_obs_bin};
 
 fn root() -> PathBuf {
@@ -261,44 +268,129 @@ fn yaml_str<'a>(v: &'a Yaml, path: &[&str]) -> Option<&'a str> {
     yaml_get(v, path).and_then(Yaml::as_str)
 }
 
-/// The ports a kafka-obs configuration listens on (extensions, receiver protocols, self-metrics),
-/// after env expansion.
-fn listening_ports(config_text: &str, env: &BTreeMap<String, String>) -> BTreeSet<u16> {
+/// One address a kafka-obs configuration listens on: the config key that sets it, the host it
+/// binds and the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listener {
+    key: String,
+    host: String,
+    port: u16,
+}
+
+impl Listener {
+    fn new(key: String, address: &str) -> Self {
+        let (host, _) = address
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("{key}: no port in {address:?}"));
+        Listener {
+            key,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: port_of(address),
+        }
+    }
+
+    /// Reachable from outside the container (not bound to loopback).
+    fn is_public(&self) -> bool {
+        !matches!(self.host.as_str(), "127.0.0.1" | "localhost" | "::1")
+    }
+}
+
+/// The component type of an id (`signals/in` -> `signals`).
+fn type_of(id: &str) -> &str {
+    id.split('/').next().unwrap_or(id)
+}
+
+/// What a kafka-obs configuration listens on, after env expansion: enabled extensions with an
+/// `endpoint`, the `otlp` receivers' protocols, `signals` receivers, the `hierarchy`
+/// connectors' API and the self-metrics, each with its default when the key is absent.
+/// Receivers and connectors count when a pipeline uses them (the others are never started).
+fn listeners(config_text: &str, env: &BTreeMap<String, String>) -> Vec<Listener> {
     let config = parse_expanded(config_text, env);
-    let mut ports = BTreeSet::new();
-    let enabled: Vec<&str> = yaml_get(&config, &["service", "extensions"])
-        .and_then(Yaml::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(Yaml::as_str)
-        .collect();
+    let mut out = Vec::new();
+    let strings = |v: Option<&Yaml>| -> Vec<String> {
+        v.and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(Yaml::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let enabled = strings(yaml_get(&config, &["service", "extensions"]));
+    let mut used = BTreeSet::new();
+    if let Some(pipelines) = yaml_get(&config, &["service", "pipelines"]).and_then(Yaml::as_mapping)
+    {
+        for body in pipelines.values() {
+            used.extend(strings(body.get("receivers")));
+            used.extend(strings(body.get("exporters")));
+        }
+    }
     if let Some(extensions) = config.get("extensions").and_then(Yaml::as_mapping) {
         for (id, body) in extensions {
             let id = id.as_str().unwrap();
-            if enabled.contains(&id)
+            if enabled.iter().any(|e| e == id)
                 && let Some(e) = yaml_str(body, &["endpoint"])
             {
-                ports.insert(port_of(e));
+                out.push(Listener::new(format!("extensions::{id}::endpoint"), e));
             }
         }
     }
     if let Some(receivers) = config.get("receivers").and_then(Yaml::as_mapping) {
-        for body in receivers.values() {
-            if let Some(protocols) = body.get("protocols").and_then(Yaml::as_mapping) {
-                for p in protocols.values() {
-                    if let Some(e) = yaml_str(p, &["endpoint"]) {
-                        ports.insert(port_of(e));
+        for (id, body) in receivers {
+            let id = id.as_str().unwrap();
+            if !used.contains(id) {
+                continue;
+            }
+            match type_of(id) {
+                "otlp" => {
+                    for (protocol, default) in
+                        [("grpc", "127.0.0.1:4317"), ("http", "127.0.0.1:4318")]
+                    {
+                        if let Some(p) = yaml_get(body, &["protocols", protocol]) {
+                            out.push(Listener::new(
+                                format!("receivers::{id}::protocols::{protocol}::endpoint"),
+                                yaml_str(p, &["endpoint"]).unwrap_or(default),
+                            ));
+                        }
                     }
                 }
+                "signals" => out.push(Listener::new(
+                    format!("receivers::{id}::endpoint"),
+                    yaml_str(body, &["endpoint"]).unwrap_or("127.0.0.1:50051"),
+                )),
+                _ => {}
+            }
+        }
+    }
+    if let Some(connectors) = config.get("connectors").and_then(Yaml::as_mapping) {
+        for (id, body) in connectors {
+            let id = id.as_str().unwrap();
+            if used.contains(id)
+                && type_of(id) == "hierarchy"
+                && yaml_get(body, &["api", "enabled"]) != Some(&Yaml::Bool(false))
+            {
+                out.push(Listener::new(
+                    format!("connectors::{id}::api::endpoint"),
+                    yaml_str(body, &["api", "endpoint"]).unwrap_or("127.0.0.1:8080"),
+                ));
             }
         }
     }
     if yaml_str(&config, &["service", "telemetry", "metrics", "level"]) != Some("none") {
-        let address = yaml_str(&config, &["service", "telemetry", "metrics", "address"])
-            .unwrap_or("127.0.0.1:8888");
-        ports.insert(port_of(address));
+        out.push(Listener::new(
+            "service::telemetry::metrics::address".into(),
+            yaml_str(&config, &["service", "telemetry", "metrics", "address"])
+                .unwrap_or("127.0.0.1:8888"),
+        ));
     }
-    ports
+    out
+}
+
+/// The ports of [`listeners`].
+fn listening_ports(config_text: &str, env: &BTreeMap<String, String>) -> BTreeSet<u16> {
+    listeners(config_text, env).iter().map(|l| l.port).collect()
 }
 
 /// The repository path a builder `install` command copies to `dest`, if any.
@@ -662,7 +754,7 @@ fn seq<'a>(v: &'a Yaml, path: &[&str]) -> Vec<&'a Yaml> {
         .unwrap_or_default()
 }
 
-/// The sidecar container (its image is kafka-obs) of a Deployment.
+/// The kafka-obs container (its image is kafka-obs) of a Deployment.
 fn kafka_obs_container(deployment: &Yaml) -> &Yaml {
     seq(deployment, &["spec", "template", "spec", "containers"])
         .into_iter()
@@ -670,12 +762,44 @@ fn kafka_obs_container(deployment: &Yaml) -> &Yaml {
         .expect("a kafka-obs container")
 }
 
+/// Whether the Deployment's pod runs an application next to kafka-obs (the sidecar model).
+fn has_application(deployment: &Yaml) -> bool {
+    seq(deployment, &["spec", "template", "spec", "containers"])
+        .into_iter()
+        .any(|c| {
+            !yaml_str(c, &["image"])
+                .unwrap_or("")
+                .starts_with("kafka-obs")
+        })
+}
+
+/// The Deployment whose pod runs an application with the kafka-obs sidecar.
+fn sidecar_deployment(all: &BTreeMap<String, Vec<Yaml>>) -> &Yaml {
+    all.values()
+        .flatten()
+        .find(|d| kind(d).1 == "Deployment" && has_application(d))
+        .expect("the sidecar Deployment")
+}
+
+/// The Deployment that runs kafka-obs alone (the central aggregator).
+fn central_deployment(all: &BTreeMap<String, Vec<Yaml>>) -> &Yaml {
+    all.values()
+        .flatten()
+        .find(|d| kind(d).1 == "Deployment" && !has_application(d))
+        .expect("the central Deployment")
+}
+
+/// A pod name as a Deployment's ReplicaSet would make it.
+fn pod_name(deployment: &Yaml) -> String {
+    format!(
+        "{}-5d9c7-x2x4q",
+        yaml_str(deployment, &["metadata", "name"]).unwrap()
+    )
+}
+
 /// A container's env as the kubelet would set it (plus HOSTNAME = the pod name).
 fn container_env(deployment: &Yaml, container: &Yaml) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::from([(
-        "HOSTNAME".to_string(),
-        "order-service-5d9c7-x2x4q".to_string(),
-    )]);
+    let mut env = BTreeMap::from([("HOSTNAME".to_string(), pod_name(deployment))]);
     for e in seq(container, &["env"]) {
         let name = yaml_str(e, &["name"]).unwrap().to_string();
         let value = if let Some(v) = yaml_str(e, &["value"]) {
@@ -694,7 +818,7 @@ fn container_env(deployment: &Yaml, container: &Yaml) -> BTreeMap<String, String
                 .unwrap_or_else(|| panic!("env {name}: the pod has no label {label}"))
                 .to_string()
             } else if field == "metadata.name" {
-                "order-service-5d9c7-x2x4q".to_string()
+                pod_name(deployment)
             } else {
                 panic!("env {name}: fieldRef {field} not handled here")
             }
@@ -704,13 +828,30 @@ fn container_env(deployment: &Yaml, container: &Yaml) -> BTreeMap<String, String
     env
 }
 
-/// The kafka-obs config a container runs: the image's --config path in its mounted ConfigMap.
+/// Which example each kafka-obs ConfigMap holds, verbatim.
+const CONFIG_MAPS: &[(&str, &str)] = &[
+    ("kafka-obs-sidecar", "examples/sidecar.yaml"),
+    ("kafka-obs-central", "examples/aggregator.yaml"),
+];
+
+/// The kafka-obs config a container runs: the image's --config path in its mounted ConfigMap,
+/// with the ConfigMap's name.
 fn mounted_config<'a>(
     all: &'a BTreeMap<String, Vec<Yaml>>,
     deployment: &Yaml,
     container: &Yaml,
-) -> &'a str {
+) -> (&'a str, &'a str) {
     let config_path = Path::new("/etc/kafka-obs/config.yaml");
+    let args: Vec<&str> = seq(container, &["args"])
+        .into_iter()
+        .chain(seq(container, &["command"]))
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert!(
+        args.is_empty(),
+        "the kafka-obs container runs the image's default command (--config {}): {args:?}",
+        config_path.display()
+    );
     for mount in seq(container, &["volumeMounts"]) {
         let mount_path = yaml_str(mount, &["mountPath"]).unwrap();
         let Ok(key) = config_path.strip_prefix(mount_path) else {
@@ -724,14 +865,83 @@ fn mounted_config<'a>(
         let map_name = yaml_str(volume, &["configMap", "name"]).expect("a configMap volume");
         let map = find(all, "ConfigMap", map_name)
             .unwrap_or_else(|| panic!("ConfigMap {map_name} is not in deploy/kubernetes/"));
-        return yaml_str(map, &["data", key.to_str().unwrap()])
+        let config = yaml_str(map, &["data", key.to_str().unwrap()])
             .unwrap_or_else(|| panic!("ConfigMap {map_name} has no key {}", key.display()));
+        let map_name = yaml_str(map, &["metadata", "name"]).unwrap();
+        return (map_name, config);
     }
     panic!("nothing is mounted at {}", config_path.display())
 }
 
+/// A container's ports by name.
+fn container_ports(container: &Yaml) -> BTreeMap<String, u16> {
+    seq(container, &["ports"])
+        .into_iter()
+        .map(|p| {
+            (
+                yaml_str(p, &["name"])
+                    .expect("named container ports")
+                    .to_string(),
+                yaml_get(p, &["containerPort"])
+                    .and_then(Yaml::as_u64)
+                    .unwrap() as u16,
+            )
+        })
+        .collect()
+}
+
+/// A port given by name or number, as a container port number.
+fn resolve_port(port: &Yaml, ports: &BTreeMap<String, u16>) -> Option<u16> {
+    match port {
+        Yaml::String(n) => ports.get(n.as_str()).copied(),
+        other => other
+            .as_u64()
+            .map(|p| p as u16)
+            .filter(|p| ports.values().any(|v| v == p)),
+    }
+}
+
+/// Whether a selector's labels are all on the Deployment's pods.
+fn selects(selector: &Yaml, deployment: &Yaml) -> bool {
+    selector.as_mapping().is_some_and(|m| {
+        !m.is_empty()
+            && m.iter().all(|(k, v)| {
+                yaml_get(
+                    deployment,
+                    &[
+                        "spec",
+                        "template",
+                        "metadata",
+                        "labels",
+                        k.as_str().unwrap(),
+                    ],
+                ) == Some(v)
+            })
+    })
+}
+
+/// The Deployment a Service selects and the Service port `port` leads to: (deployment, the
+/// container port it targets).
+fn service_target<'a>(
+    all: &'a BTreeMap<String, Vec<Yaml>>,
+    service: &Yaml,
+    port: u16,
+) -> Option<(&'a Yaml, u16)> {
+    let selector = yaml_get(service, &["spec", "selector"])?;
+    let deployment = all
+        .values()
+        .flatten()
+        .find(|d| kind(d).1 == "Deployment" && selects(selector, d))?;
+    let p = seq(service, &["spec", "ports"])
+        .into_iter()
+        .find(|p| yaml_get(p, &["port"]).and_then(Yaml::as_u64) == Some(u64::from(port)))?;
+    let target = yaml_get(p, &["targetPort"]).or_else(|| yaml_get(p, &["port"]))?;
+    let ports = container_ports(kafka_obs_container(deployment));
+    Some((deployment, resolve_port(target, &ports)?))
+}
+
 #[test]
-fn kubernetes_manifests_fit_together_and_the_sidecar_config_validates() {
+fn kubernetes_manifests_fit_together_and_every_config_validates() {
     let all = manifests();
     let mut deployments = 0;
     for (file, docs) in &all {
@@ -766,29 +976,24 @@ fn kubernetes_manifests_fit_together_and_the_sidecar_config_validates() {
         listed, files,
         "kustomization.yaml resources vs deploy/kubernetes/*.yaml"
     );
+    // Every ConfigMap is an example, verbatim.
+    for map in all.values().flatten().filter(|d| kind(d).1 == "ConfigMap") {
+        let name = yaml_str(map, &["metadata", "name"]).unwrap();
+        assert!(
+            CONFIG_MAPS.iter().any(|(n, _)| *n == name),
+            "ConfigMap {name}: add it to CONFIG_MAPS with the example it holds"
+        );
+    }
 
     for deployment in all.values().flatten().filter(|d| kind(d).1 == "Deployment") {
         deployments += 1;
         let name = yaml_str(deployment, &["metadata", "name"]).unwrap();
-        let selector = yaml_get(deployment, &["spec", "selector", "matchLabels"])
-            .and_then(Yaml::as_mapping)
-            .expect("matchLabels");
-        for (k, v) in selector {
-            assert_eq!(
-                yaml_get(
-                    deployment,
-                    &[
-                        "spec",
-                        "template",
-                        "metadata",
-                        "labels",
-                        k.as_str().unwrap()
-                    ]
-                ),
-                Some(v),
-                "{name}: the selector must match the pod labels"
-            );
-        }
+        let selector =
+            yaml_get(deployment, &["spec", "selector", "matchLabels"]).expect("matchLabels");
+        assert!(
+            selects(selector, deployment),
+            "{name}: the selector must match the pod labels"
+        );
         let volumes: BTreeSet<&str> = seq(deployment, &["spec", "template", "spec", "volumes"])
             .into_iter()
             .map(|v| yaml_str(v, &["name"]).unwrap())
@@ -803,38 +1008,31 @@ fn kubernetes_manifests_fit_together_and_the_sidecar_config_validates() {
                     "{cname} mounts {v}, which is not a volume"
                 );
             }
-            let ports: BTreeMap<&str, u16> = seq(container, &["ports"])
-                .into_iter()
-                .map(|p| {
-                    (
-                        yaml_str(p, &["name"]).expect("named container ports"),
-                        yaml_get(p, &["containerPort"])
-                            .and_then(Yaml::as_u64)
-                            .unwrap() as u16,
-                    )
-                })
-                .collect();
+            let ports = container_ports(container);
             for probe in ["livenessProbe", "readinessProbe"] {
                 if let Some(port) = yaml_get(container, &[probe, "httpGet", "port"]) {
-                    let ok = match port {
-                        Yaml::String(n) => ports.contains_key(n.as_str()),
-                        other => ports
-                            .values()
-                            .any(|p| Some(u64::from(*p)) == other.as_u64()),
-                    };
-                    assert!(ok, "{cname}: {probe} port {port:?} is not a container port");
+                    assert!(
+                        resolve_port(port, &ports).is_some(),
+                        "{cname}: {probe} port {port:?} is not a container port"
+                    );
                 }
             }
         }
 
-        // The sidecar: its config is examples/sidecar.yaml and validates with this env.
-        let sidecar = kafka_obs_container(deployment);
-        let env = container_env(deployment, sidecar);
-        let config = mounted_config(&all, deployment, sidecar);
+        // The kafka-obs container: its config is an example, verbatim, and validates with
+        // the env the Deployment gives it.
+        let kafka_obs = kafka_obs_container(deployment);
+        let env = container_env(deployment, kafka_obs);
+        let (map_name, config) = mounted_config(&all, deployment, kafka_obs);
+        let example = CONFIG_MAPS
+            .iter()
+            .find(|(n, _)| *n == map_name)
+            .map(|(_, e)| *e)
+            .unwrap();
         assert_eq!(
             config,
-            read("examples/sidecar.yaml"),
-            "ConfigMap config.yaml must be examples/sidecar.yaml verbatim (copy it over)"
+            read(example),
+            "ConfigMap {map_name} config.yaml must be {example} verbatim (copy it over)"
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
@@ -848,50 +1046,128 @@ fn kubernetes_manifests_fit_together_and_the_sidecar_config_validates() {
             .unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "{name}: {example} with the Deployment's env:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
 
-        // Container ports are the config's listeners; probes go to the health check's path.
-        let declared: BTreeSet<u16> = seq(sidecar, &["ports"])
-            .into_iter()
-            .map(|p| {
-                yaml_get(p, &["containerPort"])
-                    .and_then(Yaml::as_u64)
-                    .unwrap() as u16
-            })
-            .collect();
+        // Container ports are the config's listeners, and each listens beyond loopback (the
+        // kubelet probes, Prometheus scrapes, Services forward to the pod's address).
+        let ports = container_ports(kafka_obs);
+        let declared: BTreeSet<u16> = ports.values().copied().collect();
+        let listening = listeners(config, &env);
         assert_eq!(
             declared,
-            listening_ports(config, &env),
-            "{name}: container ports vs config"
+            listening.iter().map(|l| l.port).collect(),
+            "{name}: container ports vs the listeners of {example}: {listening:?}"
         );
+        for l in &listening {
+            assert!(
+                l.is_public(),
+                "{name}: {example} binds {} to {}, which is not reachable from outside the container",
+                l.key,
+                l.host
+            );
+        }
+        // Probes go to the health check's port and path.
         let parsed = parse_expanded(config, &env);
         let health_path = yaml_str(&parsed, &["extensions", "health_check", "path"]).unwrap_or("/");
+        let health_port = listening
+            .iter()
+            .find(|l| l.key == "extensions::health_check::endpoint")
+            .unwrap_or_else(|| panic!("{name}: {example} has no health_check endpoint"))
+            .port;
         for probe in ["livenessProbe", "readinessProbe"] {
             assert_eq!(
-                yaml_str(sidecar, &[probe, "httpGet", "path"]),
+                yaml_str(kafka_obs, &[probe, "httpGet", "path"]),
                 Some(health_path),
                 "{name}: {probe} path"
             );
+            assert_eq!(
+                yaml_get(kafka_obs, &[probe, "httpGet", "port"])
+                    .and_then(|p| resolve_port(p, &ports)),
+                Some(health_port),
+                "{name}: {probe} port"
+            );
         }
-        // A read-only root file system needs the disk queue on a writable volume.
-        if yaml_get(sidecar, &["securityContext", "readOnlyRootFilesystem"])
-            == Some(&Yaml::Bool(true))
+        // A pod-scraping Prometheus is sent to the self-metrics port.
+        if let Some(port) = yaml_str(
+            deployment,
+            &[
+                "spec",
+                "template",
+                "metadata",
+                "annotations",
+                "prometheus.io/port",
+            ],
+        ) {
+            let metrics = listening
+                .iter()
+                .find(|l| l.key == "service::telemetry::metrics::address")
+                .unwrap();
+            assert_eq!(port, metrics.port.to_string(), "{name}: prometheus.io/port");
+        }
+        // A read-only root file system needs a disk queue on a writable volume.
+        let file_storage = seq(&parsed, &["service", "extensions"])
+            .into_iter()
+            .any(|e| e.as_str().is_some_and(|e| type_of(e) == "file_storage"));
+        if file_storage
+            && yaml_get(kafka_obs, &["securityContext", "readOnlyRootFilesystem"])
+                == Some(&Yaml::Bool(true))
         {
             let queue = yaml_str(&parsed, &["extensions", "file_storage", "directory"])
                 .unwrap_or("/var/lib/kafka-obs/file_storage");
             assert!(
-                seq(sidecar, &["volumeMounts"]).into_iter().any(|m| {
+                seq(kafka_obs, &["volumeMounts"]).into_iter().any(|m| {
                     queue.starts_with(yaml_str(m, &["mountPath"]).unwrap())
                         && yaml_get(m, &["readOnly"]) != Some(&Yaml::Bool(true))
                 }),
                 "{name}: the disk queue {queue} is not on a writable volume"
             );
         }
+        // A token file the config reads comes from a Secret volume with that key.
+        for (id, ext) in parsed
+            .get("extensions")
+            .and_then(Yaml::as_mapping)
+            .into_iter()
+            .flatten()
+        {
+            let Some(file) = yaml_str(ext, &["filename"]) else {
+                continue;
+            };
+            let id = id.as_str().unwrap();
+            let file = Path::new(file);
+            let (mount, volume) = seq(kafka_obs, &["volumeMounts"])
+                .into_iter()
+                .find_map(|m| {
+                    let mount = Path::new(yaml_str(m, &["mountPath"]).unwrap());
+                    file.starts_with(mount).then(|| {
+                        (
+                            mount,
+                            seq(deployment, &["spec", "template", "spec", "volumes"])
+                                .into_iter()
+                                .find(|v| yaml_str(v, &["name"]) == yaml_str(m, &["name"]))
+                                .unwrap(),
+                        )
+                    })
+                })
+                .unwrap_or_else(|| {
+                    panic!("{name}: extensions::{id}::filename {file:?} is on no volume")
+                });
+            let secret = yaml_get(volume, &["secret"])
+                .unwrap_or_else(|| panic!("{name}: {file:?} should come from a Secret volume"));
+            let relative = file.strip_prefix(mount).unwrap().to_str().unwrap();
+            let items = seq(secret, &["items"]);
+            assert!(
+                items.is_empty()
+                    || items
+                        .iter()
+                        .any(|i| yaml_str(i, &["path"]) == Some(relative)),
+                "{name}: the Secret volume has no item with path {relative}"
+            );
+        }
         // The image's user (Dockerfile USER) is the one the pod asks for.
         if let Some(uid) =
-            yaml_get(sidecar, &["securityContext", "runAsUser"]).and_then(Yaml::as_u64)
+            yaml_get(kafka_obs, &["securityContext", "runAsUser"]).and_then(Yaml::as_u64)
         {
             let (_, stages) = parse_dockerfile(&read("Dockerfile"));
             let user = stages
@@ -905,18 +1181,72 @@ fn kubernetes_manifests_fit_together_and_the_sidecar_config_validates() {
                 .clone();
             assert_eq!(user.split(':').next(), Some(uid.to_string().as_str()));
         }
-        // The app's JMX port is the one the sidecar reads.
-        let options = java_tool_options(deployment);
-        let jmx_port = options
-            .split_whitespace()
-            .find_map(|o| o.strip_prefix("-Dcom.sun.management.jmxremote.port="))
-            .expect("jmxremote.port in JAVA_TOOL_OPTIONS");
-        assert_eq!(
-            env.get("JMX_URL").map(|u| port_of(u).to_string()),
-            Some(jmx_port.to_string())
-        );
+        if has_application(deployment) {
+            // The app's JMX port is the one the sidecar reads.
+            let options = java_tool_options(deployment);
+            let jmx_port = options
+                .split_whitespace()
+                .find_map(|o| o.strip_prefix("-Dcom.sun.management.jmxremote.port="))
+                .expect("jmxremote.port in JAVA_TOOL_OPTIONS");
+            assert_eq!(
+                env.get("JMX_URL").map(|u| port_of(u).to_string()),
+                Some(jmx_port.to_string())
+            );
+        }
+        // A hierarchy fed by a gRPC stream or OTLP runs as one replica: a sidecar's stream
+        // lands on one replica, so several would each see part of a cluster. Scale-out is the
+        // kafka receiver's consumer group (see the manifest's comment).
+        let streamed = listening.iter().any(|l| {
+            l.key.starts_with("receivers::signals") || l.key.starts_with("receivers::otlp")
+        });
+        let hierarchy = listening
+            .iter()
+            .any(|l| l.key.starts_with("connectors::hierarchy"));
+        if hierarchy && streamed {
+            assert_eq!(
+                yaml_get(deployment, &["spec", "replicas"]).and_then(Yaml::as_u64),
+                Some(1),
+                "{name}: replicas"
+            );
+        }
     }
-    assert!(deployments >= 1, "no Deployment in deploy/kubernetes/");
+    assert!(deployments >= 2, "the sidecar and central Deployments");
+
+    // Every Service selects a Deployment's pods and targets its container ports.
+    for service in all.values().flatten().filter(|d| kind(d).1 == "Service") {
+        let name = yaml_str(service, &["metadata", "name"]).unwrap();
+        for p in seq(service, &["spec", "ports"]) {
+            let port = yaml_get(p, &["port"]).and_then(Yaml::as_u64).unwrap() as u16;
+            assert!(
+                service_target(&all, service, port).is_some(),
+                "Service {name} port {port}: no Deployment's pods behind it with that target port"
+            );
+        }
+    }
+
+    // The sidecar's AGGREGATOR_URL is a Service of the kit leading to the central config's
+    // `signals` receiver.
+    let sidecar = sidecar_deployment(&all);
+    let env = container_env(sidecar, kafka_obs_container(sidecar));
+    let url = &env["AGGREGATOR_URL"];
+    let authority = url.split_once("://").map_or(url.as_str(), |(_, a)| a);
+    let (host, port) = authority.trim_end_matches('/').rsplit_once(':').unwrap();
+    let service = find(&all, "Service", host)
+        .unwrap_or_else(|| panic!("AGGREGATOR_URL {url}: no Service {host} in deploy/kubernetes/"));
+    let (central, target) = service_target(&all, service, port.parse().unwrap())
+        .unwrap_or_else(|| panic!("AGGREGATOR_URL {url}: Service {host} has no port {port}"));
+    let central_container = kafka_obs_container(central);
+    let central_env = container_env(central, central_container);
+    let (_, central_config) = mounted_config(&all, central, central_container);
+    let listener = listeners(central_config, &central_env)
+        .into_iter()
+        .find(|l| l.port == target)
+        .unwrap();
+    assert!(
+        listener.key.starts_with("receivers::signals"),
+        "AGGREGATOR_URL {url} leads to {}, not to a signals receiver",
+        listener.key
+    );
 }
 
 /// The JAVA_TOOL_OPTIONS of the application container (the one that is not kafka-obs).
@@ -1273,6 +1603,7 @@ fn legend_labels(legend: &str) -> Vec<String> {
 struct Recorder {
     metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
     logs: Arc<Mutex<Vec<ExportLogsServiceRequest>>>,
+    traces: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
 }
 
 #[tonic::async_trait]
@@ -1294,6 +1625,17 @@ impl LogsService for Recorder {
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.logs.lock().unwrap().push(request.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Recorder {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.traces.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
 
@@ -1551,14 +1893,154 @@ async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// An Alertmanager stand-in: answers every POST with 200 and keeps the JSON bodies.
+#[derive(Clone, Default)]
+struct Alertmanager {
+    posts: Arc<Mutex<Vec<Json>>>,
+}
+
+impl Alertmanager {
+    /// Serves on `listener` until the task is aborted.
+    async fn serve(self, listener: tokio::net::TcpListener) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let posts = self.posts.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = match tokio::time::timeout(
+                        Duration::from_secs(30),
+                        stream.read(&mut chunk),
+                    )
+                    .await
+                    {
+                        Ok(Ok(n)) if n > 0 => n,
+                        _ => return,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    if let Ok(v) = serde_json::from_slice(&buf[end + 4..end + 4 + len]) {
+                        posts.lock().unwrap().push(v);
+                    }
+                    buf.drain(..end + 4 + len);
+                    if stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    /// The alerts posted so far (each POST is an array of alerts).
+    fn alerts(&self) -> Vec<Json> {
+        self.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p.as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+/// The config with every listener moved to a free loopback port (a shared test machine) and
+/// `changes` applied, env expanded as kafka-obs would; the new addresses by listener key.
+fn on_loopback(
+    config_text: &str,
+    env: &BTreeMap<String, String>,
+    changes: &[(&str, &str)],
+) -> (String, BTreeMap<String, String>) {
+    let mut config = parse_expanded(config_text, env);
+    let mut moved = BTreeMap::new();
+    let set = |config: &mut Yaml, key: &str, value: &str| {
+        let path: Vec<&str> = key.split("::").collect();
+        let mut node = config;
+        for k in &path {
+            let map = node
+                .as_mapping_mut()
+                .unwrap_or_else(|| panic!("{key}: not a mapping above {k}"));
+            node = map
+                .entry(Yaml::String(k.to_string()))
+                .or_insert(Yaml::Mapping(Default::default()));
+        }
+        *node = Yaml::String(value.to_string());
+    };
+    for l in listeners(config_text, env) {
+        if l.key == "service::telemetry::metrics::address" {
+            continue; // Collector::start_with picks the self-metrics address
+        }
+        let address = format!("127.0.0.1:{}", free_port());
+        set(&mut config, &l.key, &address);
+        moved.insert(l.key, address);
+    }
+    for (key, value) in changes {
+        set(&mut config, key, value);
+    }
+    (serde_yaml_ng::to_string(&config).unwrap(), moved)
+}
+
+/// The address of the first listener whose key starts with `prefix`.
+fn moved_to<'a>(moved: &'a BTreeMap<String, String>, prefix: &str) -> &'a str {
+    moved
+        .iter()
+        .find(|(k, _)| k.starts_with(prefix))
+        .map(|(_, a)| a.as_str())
+        .unwrap_or_else(|| panic!("no listener {prefix}* in {moved:?}"))
+}
+
+/// Resource attributes and data point attributes of every `kafka_obs.status` point recorded.
+fn status_points(
+    requests: &[ExportMetricsServiceRequest],
+) -> Vec<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let strings = |kvs: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
+        kvs.iter()
+            .filter_map(|a| Some((a.key.clone(), string_value(a.value.as_ref())?)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut out = Vec::new();
+    for rm in requests.iter().flat_map(|r| &r.resource_metrics) {
+        let resource = strings(rm.resource.as_ref().map_or(&[][..], |r| &r.attributes));
+        for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            if let (true, Some(Data::Gauge(g))) = (m.name == "kafka_obs.status", &m.data) {
+                for p in &g.data_points {
+                    out.push((resource.clone(), strings(&p.attributes)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The whole kit at once, as the manifests wire it: a JVM started with the sidecar
+/// Deployment's `JAVA_TOOL_OPTIONS`; the sidecar (its ConfigMap config, its Deployment's env)
+/// streaming signals to the central aggregator (the central ConfigMap config and Deployment
+/// env) and sending OTLP to a recorder in this process; `examples/broker.yaml` against the
+/// same JVM's broker MBeans, writing signals to a real Kafka-protocol broker (tansu); the
+/// central posting incidents to an Alertmanager stand-in and exporting to the recorder. A
+/// consumer lag pinned high makes a cell WARNING, so an incident opens and is notified.
+/// Then every dashboard query must name only metrics and labels found in what was recorded
+/// (translated as OpenTelemetry's Prometheus translation does) or scraped from the three
+/// processes' self-metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_queries_use_only_what_the_sidecar_and_broker_kits_emit() {
+async fn dashboard_queries_use_only_what_the_kit_emits() {
     let all = manifests();
-    let deployment = all
-        .values()
-        .flatten()
-        .find(|d| kind(d).1 == "Deployment")
-        .expect("the sidecar Deployment");
+    let deployment = sidecar_deployment(&all);
+    let central_deployment = central_deployment(&all);
 
     // The application JVM, started with the Deployment's JAVA_TOOL_OPTIONS (and no JMX flags of
     // our own): the scenario JVM plays a Kafka client and a broker.
@@ -1578,7 +2060,7 @@ async fn dashboard_queries_use_only_what_the_sidecar_and_broker_kits_emit() {
         .stderr(Stdio::from(
             std::fs::File::create(work.path().join("jvm.err")).unwrap(),
         ));
-    let _jvm = ChildGuard::spawn(&mut java).unwrap();
+    let mut jvm = ChildGuard::spawn(&mut java).unwrap();
     wait_for_port(
         format!("127.0.0.1:{jmx_port}").parse().unwrap(),
         Duration::from_secs(30),
@@ -1614,33 +2096,98 @@ async fn dashboard_queries_use_only_what_the_sidecar_and_broker_kits_emit() {
                 LogsServiceServer::new(recorder.clone())
                     .accept_compressed(CompressionEncoding::Gzip),
             )
+            .add_service(
+                TraceServiceServer::new(recorder.clone())
+                    .accept_compressed(CompressionEncoding::Gzip),
+            )
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
+    let otlp_endpoint = format!("http://127.0.0.1:{otlp_port}");
 
-    // The sidecar: the ConfigMap's config with the Deployment's env; only the addresses that
-    // would clash on a shared test machine move to free loopback ports.
+    // The Kafka cluster being watched (brokers write signals to its topic, the central reads
+    // them and writes commands) and Alertmanager.
+    let tansu = tokio::task::block_in_place(Tansu::start).expect("tansu");
+    for (topic, partitions) in [("__kafka-obs-signals", 3), ("kafka-obs-commands", 1)] {
+        tokio::task::block_in_place(|| tansu.create_topic(topic, partitions)).unwrap();
+    }
+    let alertmanager = Alertmanager::default();
+    let am_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let am_port = am_listener.local_addr().unwrap().port();
+    let am_server = tokio::spawn(alertmanager.clone().serve(am_listener));
+
+    // The central aggregator: its ConfigMap's config with its Deployment's env; listeners move
+    // to free loopback ports, and the status gauge is exported every second instead of 30 s.
+    let central_container = kafka_obs_container(central_deployment);
+    let mut central_env = container_env(central_deployment, central_container);
+    let token = "kit-test-token-0123456789";
+    let token_file = work.path().join("api-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    central_env.insert("API_TOKEN_FILE".into(), token_file.display().to_string());
+    for (name, value) in [
+        ("OTLP_ENDPOINT", otlp_endpoint.clone()),
+        (
+            "ALERTMANAGER_URL",
+            format!("http://127.0.0.1:{am_port}/api/v2/alerts"),
+        ),
+        ("KAFKA_BROKERS", tansu.brokers()),
+    ] {
+        assert!(
+            central_env.contains_key(name),
+            "the central Deployment sets {name}"
+        );
+        central_env.insert(name.into(), value);
+    }
+    let (_, central_config) = mounted_config(&all, central_deployment, central_container);
+    let hierarchy_id = parse_expanded(central_config, &central_env)
+        .get("connectors")
+        .and_then(Yaml::as_mapping)
+        .and_then(|c| {
+            c.keys()
+                .filter_map(Yaml::as_str)
+                .find(|id| type_of(id) == "hierarchy")
+                .map(str::to_string)
+        })
+        .expect("a hierarchy connector in the central config");
+    let status_interval = format!("connectors::{hierarchy_id}::export::status_interval");
+    let (central_config, central_addresses) = on_loopback(
+        central_config,
+        &central_env,
+        &[(status_interval.as_str(), "1s")],
+    );
+    let central = tokio::task::block_in_place(|| {
+        Collector::start_with(
+            &central_config,
+            CollectorOptions {
+                env: central_env.clone().into_iter().collect(),
+                ..Default::default()
+            },
+        )
+    });
+
+    // The sidecar: the ConfigMap's config with the Deployment's env; the JVM, the recorder
+    // and the central's signals receiver at the addresses they have here.
     let sidecar_container = kafka_obs_container(deployment);
     let mut env = container_env(deployment, sidecar_container);
     env.insert(
         "JMX_URL".into(),
         env["JMX_URL"].replace("9999", &jmx_port.to_string()),
     );
-    env.insert(
-        "OTLP_ENDPOINT".into(),
-        format!("http://127.0.0.1:{otlp_port}"),
-    );
+    env.insert("OTLP_ENDPOINT".into(), otlp_endpoint.clone());
     env.insert(
         "AGGREGATOR_URL".into(),
-        format!("http://127.0.0.1:{}", free_port()),
+        format!(
+            "http://{}",
+            moved_to(&central_addresses, "receivers::signals")
+        ),
     );
     env.insert("COLLECTION_INTERVAL".into(), "1s".into());
     env.insert(
         "QUEUE_DIR".into(),
         work.path().join("sidecar-queue").display().to_string(),
     );
-    let health = free_port();
-    let config = mounted_config(&all, deployment, sidecar_container)
-        .replace("0.0.0.0:13133", &format!("127.0.0.1:{health}"));
+    let (_, config) = mounted_config(&all, deployment, sidecar_container);
+    let (config, sidecar_addresses) = on_loopback(config, &env, &[]);
+    let health = moved_to(&sidecar_addresses, "extensions::health_check").to_string();
     let sidecar = tokio::task::block_in_place(|| {
         Collector::start_with(
             &config,
@@ -1651,31 +2198,24 @@ async fn dashboard_queries_use_only_what_the_sidecar_and_broker_kits_emit() {
         )
     });
 
-    // The broker kit against the same JVM's broker MBeans.
-    let broker_env = vec![
+    // The broker kit against the same JVM's broker MBeans, writing signals to the topic.
+    let broker_env = BTreeMap::from([
         ("BROKER_JMX".to_string(), format!("127.0.0.1:{jmx_port}")),
-        (
-            "OTLP_ENDPOINT".to_string(),
-            format!("http://127.0.0.1:{otlp_port}"),
-        ),
-        (
-            "KAFKA_BROKERS".to_string(),
-            format!("127.0.0.1:{}", free_port()),
-        ),
+        ("OTLP_ENDPOINT".to_string(), otlp_endpoint.clone()),
+        ("KAFKA_BROKERS".to_string(), tansu.brokers()),
         ("COLLECTION_INTERVAL".to_string(), "1s".to_string()),
         (
             "QUEUE_DIR".to_string(),
             work.path().join("broker-queue").display().to_string(),
         ),
         ("HOSTNAME".to_string(), "kafka-1".to_string()),
-    ];
-    let broker_config = read("examples/broker.yaml")
-        .replace("0.0.0.0:13133", &format!("127.0.0.1:{}", free_port()));
+    ]);
+    let (broker_config, _) = on_loopback(&read("examples/broker.yaml"), &broker_env, &[]);
     let broker = tokio::task::block_in_place(|| {
         Collector::start_with(
             &broker_config,
             CollectorOptions {
-                env: broker_env,
+                env: broker_env.into_iter().collect(),
                 ..Default::default()
             },
         )
@@ -1714,17 +2254,14 @@ async fn dashboard_queries_use_only_what_the_sidecar_and_broker_kits_emit() {
         sidecar.stderr(),
         broker.stderr()
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The sidecar reads the JVM and its liveness/readiness path answers.
     assert_eq!(
         tokio::task::block_in_place(|| sidecar.metric("kafka_obs_jmx_target_up", &[])),
         1.0
     );
-    let (status, body) = tokio::task::block_in_place(|| {
-        http_get(format!("127.0.0.1:{health}").parse().unwrap(), "/")
-    })
-    .unwrap();
+    let (status, body) =
+        tokio::task::block_in_place(|| http_get(health.parse().unwrap(), "/")).unwrap();
     assert_eq!(status, 200, "{body}");
     // Signals travel as OTLP log events too.
     let signal_events = recorder
@@ -1739,13 +2276,101 @@ async fn dashboard_queries_use_only_what_the_sidecar_and_broker_kits_emit() {
         .count();
     assert!(signal_events > 0, "no signal events over OTLP");
 
+    // Trouble: the consumer's lag pinned far above the C1 threshold (10 000). The sidecar's
+    // signals reach the central over the stream; the consumer's cell turns WARNING, an
+    // incident opens and Alertmanager hears of it.
+    let pin = format!(
+        "set {} records-lag-max 50000\n",
+        kafka_obs_testkit::scenario::names::consumer_fetch(
+            kafka_obs_testkit::scenario::names::DEFAULT_CONSUMER
+        )
+    );
+    {
+        use std::io::Write;
+        let stdin = jvm.child_mut().stdin.as_mut().unwrap();
+        stdin.write_all(pin.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    // The central's signal receivers: the stream the sidecar's AGGREGATOR_URL names, and the
+    // topic the broker kit writes to when the central reads it.
+    let intake: Vec<String> = parse_expanded(&central_config, &central_env)
+        .get("receivers")
+        .and_then(Yaml::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, _)| id.as_str())
+        .filter(|id| matches!(type_of(id), "signals" | "kafka"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        intake.iter().any(|id| type_of(id) == "signals"),
+        "the central config has a signals receiver"
+    );
+    let took_signals = |metrics: &str, id: &str| {
+        kafka_obs_tests::metric_value(
+            metrics,
+            "kafka_obs_receiver_accepted_items_total",
+            &[&format!("receiver=\"{id}\""), "data_type=\"logs\""],
+        ) > 0.0
+    };
+    let notified = {
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let warning = status_points(&recorder.metrics.lock().unwrap())
+                .iter()
+                .any(|(_, p)| {
+                    p.get("rule").map(String::as_str) == Some("cells.rollup")
+                        && p.get("situation").map(String::as_str) == Some("WARNING")
+                });
+            let alerted = alertmanager
+                .alerts()
+                .iter()
+                .any(|a| a["annotations"]["action"] == "open");
+            let metrics = tokio::task::block_in_place(|| central.metrics());
+            let value = |name: &str| kafka_obs_tests::metric_value(&metrics, name, &[]);
+            let done = warning
+                && alerted
+                && value("kafka_obs_hierarchy_incidents_open") >= 1.0
+                && value("kafka_obs_hierarchy_webhook_sent_total") >= 1.0
+                && intake.iter().all(|id| took_signals(&metrics, id));
+            if done || Instant::now() > end {
+                break done;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    assert!(
+        notified,
+        "no incident notified, or a receiver of {intake:?} idle, in 60 s; alerts {:?}\n--- central ---\n{}\n{}\n--- sidecar ---\n{}\n--- broker ---\n{}",
+        alertmanager.alerts(),
+        tokio::task::block_in_place(|| central.metrics()),
+        central.stderr(),
+        sidecar.stderr(),
+        broker.stderr()
+    );
+    // The API answers with the token from the file the Deployment mounts, and only with it.
+    let api: std::net::SocketAddr = moved_to(&central_addresses, "connectors::hierarchy")
+        .parse()
+        .unwrap();
+    let (status, body) = tokio::task::block_in_place(|| {
+        http_get(api, &format!("/api/v1/health?access_token={token}"))
+    })
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = tokio::task::block_in_place(|| http_get(api, "/api/v1/health")).unwrap();
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
     let mut emitted = prometheus_series(&recorder.metrics.lock().unwrap());
-    for c in [&sidecar, &broker] {
+    for c in [&sidecar, &broker, &central] {
         scraped_series(&tokio::task::block_in_place(|| c.metrics()), &mut emitted);
     }
     server.abort();
+    am_server.abort();
     drop(sidecar);
     drop(broker);
+    drop(central);
+    drop(tansu);
 
     let mut problems = Vec::new();
     let queries = dashboard_queries(&dashboard());
