@@ -12,33 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use kafka_obs_api::{
-    ComponentId, ComponentKind, ExporterConfig, ExtensionConfig, HealthRegistry, Host, Telemetry,
-};
+use kafka_obs_api::{ExporterConfig, Host, Telemetry};
 use kafka_obs_exporter::otlp::OtlpGrpcConfig;
 use kafka_obs_exporter::otlp_http::OtlpHttpConfig;
 use kafka_obs_testkit::otlp_peer::{PyOtlpReceiver, ReceiverOptions};
 
 fn yaml(s: &str) -> serde_yaml_ng::Value {
     serde_yaml_ng::from_str(s).unwrap()
-}
-
-/// A host offering `bearertokenauth` built from `body`, as the runtime builds extensions.
-fn host_with_token(body: &str) -> Host {
-    let id: ComponentId = "bearertokenauth".parse().unwrap();
-    let config = kafka_obs_extension::bearertokenauth::Config::parse(&yaml(body)).unwrap();
-    let t = Telemetry::new();
-    let ctx = kafka_obs_api::BuildContext {
-        telemetry: t.component(ComponentKind::Extension, &id),
-        id: id.clone(),
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: Vec::new(),
-    };
-    let ext = config.build(&ctx).unwrap();
-    let mut host = Host::default();
-    host.insert(id, ext.capability().unwrap());
-    host
 }
 
 fn receiver() -> PyOtlpReceiver {

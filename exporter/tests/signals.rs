@@ -1,7 +1,8 @@
 //! `signals` against a small SignalAggregator written here: it acks, drops the stream midway
 //! without acking the tail, goes away entirely and comes back on the same port. Every signal
 //! must arrive at least once, each source's first deliveries in sequence order, reconnects and
-//! resends visible in self-metrics, non-signal records skipped and counted.
+//! resends visible in self-metrics, non-signal records skipped and counted. With
+//! `auth.authenticator`, every stream opens with the authenticator's header.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,6 +34,8 @@ struct Aggregator {
     streams: Arc<AtomicUsize>,
     /// On the first stream, break it after this many envelopes (0: never).
     break_first_after: usize,
+    /// The `authorization` metadata each stream opened with.
+    authorization: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<Ack, Status>> + Send>>;
@@ -46,6 +49,13 @@ impl SignalAggregator for Aggregator {
         request: Request<Streaming<SignalEnvelope>>,
     ) -> Result<Response<AckStream>, Status> {
         let stream_no = self.streams.fetch_add(1, Ordering::SeqCst);
+        self.authorization.lock().unwrap().push(
+            request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        );
         let mut inbound = request.into_inner();
         let (tx, mut rx) = mpsc::channel::<Result<Ack, Status>>(4096);
         let seen = self.seen.clone();
@@ -250,4 +260,36 @@ async fn a_dead_aggregator_never_blocks_the_input() {
     let t = running.finish(Duration::from_secs(40)).await;
     let distinct: BTreeSet<u64> = agg.seen.lock().unwrap().iter().map(|(_, s)| *s).collect();
     assert_eq!(distinct.len() as u64, accepted, "{}", t.render_prometheus());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_opens_with_the_authenticators_header() {
+    let agg = Aggregator {
+        break_first_after: 5,
+        ..Aggregator::default()
+    };
+    let (port, _server) = serve(agg.clone(), 0).await;
+    let config = config(port, "auth: {authenticator: bearertokenauth}");
+    let running = Running::start(
+        &config,
+        "signals/auth",
+        host_with_token("token: agg-s3cret"),
+    );
+    running
+        .tx
+        .send(signal_batch("pod-a", 0, 20, 0))
+        .await
+        .unwrap();
+    let t = running.finish(Duration::from_secs(20)).await;
+    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 20);
+    let auth = agg.authorization.lock().unwrap().clone();
+    assert!(
+        auth.len() >= 2,
+        "the stream broke once and was reopened: {auth:?}"
+    );
+    assert!(
+        auth.iter()
+            .all(|a| a.as_deref() == Some("Bearer agg-s3cret")),
+        "{auth:?}"
+    );
 }

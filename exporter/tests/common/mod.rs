@@ -175,6 +175,27 @@ impl Input {
     }
 }
 
+/// A host offering `bearertokenauth` built from `body`, as the runtime builds extensions.
+pub fn host_with_token(body: &str) -> Host {
+    let id: ComponentId = "bearertokenauth".parse().unwrap();
+    let config = kafka_obs_extension::bearertokenauth::Config::parse(
+        &serde_yaml_ng::from_str(body).unwrap(),
+    )
+    .unwrap();
+    let t = Telemetry::new();
+    let ctx = BuildContext {
+        telemetry: t.component(ComponentKind::Extension, &id),
+        id: id.clone(),
+        health: HealthRegistry::new(),
+        host: Host::default(),
+        kinds: Vec::new(),
+    };
+    let ext = kafka_obs_api::ExtensionConfig::build(&config, &ctx).unwrap();
+    let mut host = Host::default();
+    host.insert(id, ext.capability().unwrap());
+    host
+}
+
 /// A running exporter: push batches, then `finish` closes the input and waits.
 pub struct Running {
     pub tx: Input,
