@@ -5,15 +5,22 @@
 //!   crate's, the runtime stage is distroless and not root, and it exposes exactly the ports of
 //!   the configuration it runs by default.
 //! - `deploy/kubernetes/`: every manifest parses with a known apiVersion/kind, the kustomization
-//!   lists them all, selectors, volumes, probes and ports fit together, and the sidecar's
-//!   ConfigMap is `examples/sidecar.yaml` and passes `kafka-obs validate` with the env the
-//!   Deployment gives it.
-//! - `deploy/grafana/kafka-obs.json`: the end-to-end test starts a JVM with the Deployment's
-//!   `JAVA_TOOL_OPTIONS`, runs the sidecar (ConfigMap config, Deployment env) and
-//!   `examples/broker.yaml` against it, records what they send to an OTLP server in this
-//!   process and scrapes their self-metrics, translates the OTLP names as OpenTelemetry's
-//!   Prometheus translation does, and requires every metric, label matcher, grouping label and
-//!   legend label of every panel and template query to be among them.
+//!   lists them all, selectors, volumes, probes and ports fit together; each kafka-obs
+//!   container's ConfigMap is an example verbatim (`examples/sidecar.yaml`,
+//!   `examples/aggregator.yaml`) and passes `kafka-obs validate` with the env its Deployment
+//!   gives it; its container ports are exactly the config's listeners, none bound to loopback;
+//!   probes reach the health check; token files come from Secret volumes; Services target
+//!   container ports, and the sidecar's AGGREGATOR_URL leads through the aggregator's Service
+//!   to the central config's `signals` receiver.
+//! - `deploy/grafana/kafka-obs.json`: the end-to-end test runs the kit as the manifests wire
+//!   it: a JVM started with the sidecar Deployment's `JAVA_TOOL_OPTIONS`; the sidecar
+//!   (ConfigMap config, Deployment env) streaming signals to the central aggregator (its
+//!   ConfigMap and env); `examples/broker.yaml` writing signals to a tansu topic the central
+//!   reads; an Alertmanager stand-in that must get the incident a pinned consumer lag opens.
+//!   It records what they send to an OTLP server in this process and scrapes their
+//!   self-metrics, translates the OTLP names as OpenTelemetry's Prometheus translation does,
+//!   and requires every metric, label matcher, grouping label and legend label of every panel
+//!   and template query to be among them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
