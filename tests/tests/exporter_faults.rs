@@ -216,7 +216,11 @@ async fn backend_down_for_30s_then_up_delivers_everything_with_retries_counted()
         retries_unavailable > retries_refused,
         "retries {retries_refused} -> {retries_unavailable}"
     );
-    assert!(metric("kafka_obs_exporter_queue_size") > 0.0, "{}", collector.metrics());
+    assert!(
+        metric("kafka_obs_exporter_queue_size") > 0.0,
+        "{}",
+        collector.metrics()
+    );
     assert_eq!(metric("kafka_obs_exporter_sent_items_total"), 0.0);
     assert_eq!(metric("kafka_obs_exporter_send_failed_items_total"), 0.0);
     assert_eq!(metric("kafka_obs_exporter_enqueue_failed_items_total"), 0.0);
@@ -395,7 +399,22 @@ async fn the_disk_cap_applies_the_configured_policy_and_counts() {
             ),
         );
         let collector = Collector::start(&yaml);
-        send(grpc, 0..300, 10).await;
+        // With drop_newest a request that no longer fits on disk is refused to its sender
+        // (retry later): the receiver answers only for what is safe.
+        let mut client = metrics_client(grpc).await;
+        let mut refused = 0;
+        for req in 0..300u64 {
+            if let Err(e) = client.export(metrics_request(req, 10)).await {
+                assert_eq!(e.code(), tonic::Code::Unavailable, "{policy}: {e}");
+                assert!(e.message().contains("disk queue"), "{policy}: {e}");
+                refused += 1;
+            }
+        }
+        assert_eq!(
+            refused > 0,
+            policy == "drop_newest",
+            "{policy}: {refused} requests refused"
+        );
         assert!(
             wait_until(Duration::from_secs(20), || collector.metric(counter, &[])
                 > 0.0)
