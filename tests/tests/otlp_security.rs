@@ -133,7 +133,10 @@ fn arrived(py: &PyOtlpReceiver, first: i64) -> (Vec<i64>, Vec<i64>) {
         v.sort();
         v
     };
-    (keep(py.seqs("http", "traces")), keep(py.seqs("http", "logs")))
+    (
+        keep(py.seqs("http", "traces")),
+        keep(py.seqs("http", "logs")),
+    )
 }
 
 fn wait_arrived(py: &PyOtlpReceiver, first: i64) -> bool {
@@ -169,7 +172,11 @@ fn python_sdk_over_tls_and_bearer_token_into_our_receiver_and_out_with_our_token
         ("http", &http_tls, "t-previous"),
     ] {
         let v = sdk_send(protocol, endpoint, first, &["--ca", &ca, "--token", token]);
-        assert!(ok(&v), "{protocol} with {token}: {v}\n{}", collector.stderr());
+        assert!(
+            ok(&v),
+            "{protocol} with {token}: {v}\n{}",
+            collector.stderr()
+        );
         assert!(
             wait_arrived(&downstream, first),
             "{protocol}: run {first} downstream: {:?}\n{}",
@@ -241,7 +248,11 @@ fn python_sdk_over_tls_and_bearer_token_into_our_receiver_and_out_with_our_token
         first,
         &["--plaintext", "--token", "t-current"],
     );
-    assert!(handshakes("otlp/tls", "grpc") > 0.0, "{}", collector.metrics());
+    assert!(
+        handshakes("otlp/tls", "grpc") > 0.0,
+        "{}",
+        collector.metrics()
+    );
     first += 100;
 
     // Mutual TLS: with our client certificate accepted, without it refused at the handshake.
@@ -275,7 +286,12 @@ fn python_sdk_over_tls_and_bearer_token_into_our_receiver_and_out_with_our_token
     }
 
     // After all that, the receiver still serves.
-    let v = sdk_send("http", &http_tls, first, &["--ca", &ca, "--token", "t-current"]);
+    let v = sdk_send(
+        "http",
+        &http_tls,
+        first,
+        &["--ca", &ca, "--token", "t-current"],
+    );
     assert!(ok(&v), "{v}");
     assert!(wait_arrived(&downstream, first));
     assert!(downstream.refused("http").is_empty());
@@ -336,7 +352,10 @@ service:
         ] {
             assert!(text.contains(path), "{ext}: {path} missing in\n{text}");
         }
-        assert!(text.contains(message), "{ext}: {message:?} missing in\n{text}");
+        assert!(
+            text.contains(message),
+            "{ext}: {message:?} missing in\n{text}"
+        );
     }
     let out = kafka_obs_tests::validate(&body("bearertokenauth", "bearertokenauth"));
     assert!(
