@@ -56,6 +56,10 @@ static META: FactoryMeta = FactoryMeta {
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 const RETRY_ACK_DELAY: Duration = Duration::from_secs(1);
+/// After a stream ended, how long acks still buffered on it are read before resending.
+const ACK_DRAIN: Duration = Duration::from_millis(500);
+/// Sources whose accepted sequences are remembered at most (a sidecar has one or a few).
+const MAX_REMEMBERED_SOURCES: usize = 1024;
 
 /// Makes `signals` exporters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -233,6 +237,7 @@ impl SignalsConfig {
             }),
             submit: submit_rx,
             pending: BTreeMap::new(),
+            accepted: Accepted::new((self.max_in_flight as u64).saturating_mul(4).max(4096)),
             id: id.to_string(),
             reconnects: telemetry.counter(
                 "kafka_obs_exporter_stream_reconnects_total",
@@ -436,12 +441,78 @@ struct Dial {
     gzip: bool,
 }
 
+/// Accepted sequences per source as merged ranges (a source numbers consecutively, so this
+/// is usually one range), the last `window` below each source's highest.
+struct Accepted {
+    sources: BTreeMap<String, BTreeMap<u64, u64>>,
+    window: u64,
+}
+
+impl Accepted {
+    fn new(window: u64) -> Self {
+        Self {
+            sources: BTreeMap::new(),
+            window,
+        }
+    }
+
+    fn contains(&self, source: &str, seq: u64) -> bool {
+        self.sources.get(source).is_some_and(|ranges| {
+            ranges
+                .range(..=seq)
+                .next_back()
+                .is_some_and(|(_, end)| *end >= seq)
+        })
+    }
+
+    fn insert(&mut self, source: &str, seq: u64) {
+        if self.contains(source, seq) {
+            return;
+        }
+        if !self.sources.contains_key(source) && self.sources.len() >= MAX_REMEMBERED_SOURCES {
+            self.sources.pop_first();
+        }
+        let window = self.window;
+        let ranges = self.sources.entry(source.to_string()).or_default();
+        let (mut start, mut end) = (seq, seq);
+        if let Some((&s, &e)) = ranges.range(..seq).next_back()
+            && e.checked_add(1) == Some(seq)
+        {
+            ranges.remove(&s);
+            start = s;
+        }
+        if let Some(next) = seq.checked_add(1)
+            && let Some(e) = ranges.remove(&next)
+        {
+            end = e;
+        }
+        ranges.insert(start, end);
+        let high = ranges.last_key_value().map_or(end, |(_, e)| *e);
+        let low = high.saturating_sub(window);
+        while let Some((&s, &e)) = ranges.first_key_value() {
+            if s >= low {
+                break;
+            }
+            ranges.remove(&s);
+            if e >= low {
+                ranges.insert(low, e);
+                break;
+            }
+        }
+    }
+}
+
 /// Owns the stream: connects, sends, matches acks to waiters, reconnects and resends.
 struct Session {
     dial: Arc<Dial>,
     submit: mpsc::Receiver<Submit>,
     /// Unacked envelopes by source, then sequence.
     pending: BTreeMap<String, BTreeMap<u64, Entry>>,
+    /// Recently accepted sequences per source (start -> end ranges), so an attempt the
+    /// retry layer sends again after a timeout does not resend what the aggregator already
+    /// accepted: after an aggregator restart its duplicate detection is empty, and the
+    /// resend would be stored twice.
+    accepted: Accepted,
     id: String,
     reconnects: Counter,
     resent: Counter,
@@ -489,6 +560,14 @@ impl Dial {
 
 impl Session {
     fn add(&mut self, s: Submit) {
+        if self
+            .accepted
+            .contains(&s.envelope.source_id, s.envelope.sequence)
+        {
+            // A retried attempt: this one was accepted before the attempt timed out.
+            let _ = s.done.send(Answer::Accepted);
+            return;
+        }
         let source = self
             .pending
             .entry(s.envelope.source_id.clone())
@@ -529,8 +608,12 @@ impl Session {
             }
             AckStatus::Unspecified => return,
         };
+        let mut accepted = Vec::new();
         for seq in done {
             if let Some(entry) = source.remove(&seq) {
+                if status != AckStatus::Rejected {
+                    accepted.push(seq);
+                }
                 for w in entry.waiters {
                     let _ = w.send(if status == AckStatus::Rejected {
                         Answer::Rejected(format!(
@@ -545,6 +628,9 @@ impl Session {
         }
         if source.is_empty() {
             self.pending.remove(&ack.source_id);
+        }
+        for seq in accepted {
+            self.accepted.insert(&ack.source_id, seq);
         }
     }
 
@@ -658,6 +744,22 @@ impl Session {
                     () = stop.cancelled() => return,
                 }
             }
+            // The stream may have ended on our side first (a send failed because the
+            // aggregator finished the call): acks it sent before that are still buffered.
+            // Read them, so what was accepted is not resent (and stored twice by an
+            // aggregator whose duplicate detection restarted empty).
+            let drain = tokio::time::sleep(ACK_DRAIN);
+            tokio::pin!(drain);
+            loop {
+                tokio::select! {
+                    ack = acks.message() => match ack {
+                        Ok(Some(ack)) => self.answer(&ack),
+                        Ok(None) | Err(_) => break,
+                    },
+                    () = &mut drain => break,
+                    () = stop.cancelled() => return,
+                }
+            }
             for e in self.pending.values_mut().flat_map(BTreeMap::values_mut) {
                 e.sent = false;
             }
@@ -694,5 +796,24 @@ mod tests {
                 .path,
             "endpoint"
         );
+    }
+
+    #[test]
+    fn accepted_sequences_are_remembered_as_ranges_within_a_window() {
+        let mut a = Accepted::new(10);
+        for seq in [3, 1, 2, 5] {
+            a.insert("pod", seq);
+        }
+        assert!(a.contains("pod", 1) && a.contains("pod", 3) && a.contains("pod", 5));
+        assert!(!a.contains("pod", 4), "a gap stays open");
+        assert!(!a.contains("other", 1));
+        a.insert("pod", 4);
+        assert_eq!(a.sources["pod"].len(), 1, "one range 1..=5");
+        a.insert("pod", 30);
+        assert!(
+            !a.contains("pod", 5),
+            "more than the window below the highest"
+        );
+        assert!(a.contains("pod", 30));
     }
 }

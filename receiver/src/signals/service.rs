@@ -314,6 +314,13 @@ async fn admit(
     for a in now {
         answer(acks, a).await;
     }
+    tracing::trace!(
+        receiver = %shared.id,
+        envelopes = envelopes.len(),
+        fresh = fresh.len(),
+        duplicates,
+        "signal envelopes read"
+    );
     if fresh.is_empty() {
         return None;
     }
