@@ -909,3 +909,116 @@ service:
         started.elapsed()
     );
 }
+
+// ---- the signal stream over TLS with a bearer token -----------------------------------------
+
+#[test]
+fn signal_stream_over_tls_with_a_bearer_token_refuses_a_wrong_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = kafka_obs_testkit::certs::TestPki::generate(dir.path()).unwrap();
+    let out = dir.path().join("central.jsonl");
+    let port = free_port();
+    let central = Collector::start(&format!(
+        r#"
+extensions:
+  bearertokenauth/sidecars:
+    tokens: [t-good]
+receivers:
+  signals/in:
+    endpoint: 127.0.0.1:{port}
+    tls: {{cert_file: {}, key_file: {}}}
+    auth: {{authenticator: bearertokenauth/sidecars}}
+exporters:
+  file/out:
+    path: {}
+    flush_interval: 100ms
+service:
+  extensions: [bearertokenauth/sidecars]
+  pipelines:
+    logs:
+      receivers: [signals/in]
+      exporters: [file/out]
+"#,
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        out.display()
+    ));
+    wait_for_port(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let sidecar = |token: &str| {
+        let otlp = free_port();
+        let c = Collector::start(&format!(
+            r#"
+extensions:
+  bearertokenauth/central:
+    token: {token}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{otlp}
+exporters:
+  signals:
+    endpoint: https://127.0.0.1:{port}
+    tls: {{ca_file: {}}}
+    auth: {{authenticator: bearertokenauth/central}}
+    timeout: 2s
+    retry_on_failure: {{initial_interval: 200ms, max_interval: 1s}}
+service:
+  extensions: [bearertokenauth/central]
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [signals]
+"#,
+            pki.ca.display()
+        ));
+        (c, Sender::new(otlp))
+    };
+    let (_good, good_sender) = sidecar("t-good");
+    let (_bad, bad_sender) = sidecar("t-bad");
+    bad_sender.send(&[signal(
+        "cluster=prod/service=x",
+        "pod-bad",
+        1,
+        statuses::Sign::Stable,
+    )]);
+    good_sender.send(
+        &(1..=50)
+            .map(|q| {
+                signal(
+                    "cluster=prod/service=y",
+                    "pod-good",
+                    q,
+                    statuses::Sign::Stable,
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let seen = wait_until(
+        "the good sidecar's 50 signals",
+        Duration::from_secs(30),
+        || {
+            let seen = tally(std::slice::from_ref(&out));
+            (seen.len() >= 50).then_some(seen)
+        },
+    );
+    wait_until("the wrong token refused", Duration::from_secs(30), || {
+        (central.metric(
+            "kafka_obs_receiver_unauthenticated_requests_total",
+            &["receiver=\"signals/in\""],
+        ) >= 1.0)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let seen_now = tally(std::slice::from_ref(&out));
+    assert_eq!(
+        seen_now.len(),
+        50,
+        "only the good sidecar's signals: {seen:?}"
+    );
+    assert!(seen_now.keys().all(|(src, _)| src == "pod-good"));
+}
