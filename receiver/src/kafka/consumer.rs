@@ -46,6 +46,8 @@ const POLL: Duration = Duration::from_millis(100);
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
 /// Broker requests made during a rebalance (committed offsets, watermarks, times).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most one consumer-error log line per this interval.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long a revoke (and a stop) waits for the verdicts of records already handed on.
 pub(crate) const SETTLE_GRACE: Duration = Duration::from_secs(5);
 
@@ -490,9 +492,8 @@ impl ClientContext for Ctx {
             RDKafkaLogLevel::Warning => {
                 tracing::warn!(receiver = %id, fac, "librdkafka: {message}")
             }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(receiver = %id, fac, "librdkafka: {message}");
-            }
+            RDKafkaLogLevel::Notice => tracing::info!(receiver = %id, fac, "librdkafka: {message}"),
+            RDKafkaLogLevel::Info => tracing::debug!(receiver = %id, fac, "librdkafka: {message}"),
             RDKafkaLogLevel::Debug => tracing::debug!(receiver = %id, fac, "librdkafka: {message}"),
         }
     }
@@ -563,6 +564,10 @@ pub(crate) fn run(consumer: BaseConsumer<Ctx>, stop: CancellationToken) {
     let ctx = consumer.context().clone();
     let spec = &ctx.spec;
     let mut last_commit = Instant::now();
+    // Consumer errors repeat while their cause lasts (a missing topic, a broker down): log the
+    // first, then at most one line per interval with how many there were.
+    let mut errors_since_log = 0u64;
+    let mut last_error_log: Option<Instant> = None;
     while !stop.is_cancelled() {
         {
             let mut st = ctx.lock();
@@ -577,7 +582,17 @@ pub(crate) fn run(consumer: BaseConsumer<Ctx>, stop: CancellationToken) {
         match consumer.poll(POLL) {
             None => {}
             Some(Err(error)) => {
-                tracing::warn!(receiver = %spec.id, %error, "Kafka consumer error");
+                errors_since_log += 1;
+                if last_error_log.is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY) {
+                    tracing::warn!(
+                        receiver = %spec.id,
+                        %error,
+                        errors = errors_since_log,
+                        "Kafka consumer error"
+                    );
+                    errors_since_log = 0;
+                    last_error_log = Some(Instant::now());
+                }
                 std::thread::sleep(POLL);
             }
             Some(Ok(message)) => {
