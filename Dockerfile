@@ -6,6 +6,7 @@
 #   docker run --rm -e JMX_URL=host.docker.internal:9999 \
 #       -e AGGREGATOR_URL=http://kafka-obs-aggregator:50051 kafka-obs:0.1.0
 #   docker run --rm -v $PWD/my.yaml:/etc/kafka-obs/config.yaml:ro kafka-obs:0.1.0
+#   docker build --build-arg FEATURES= -t kafka-obs:0.1.0-slim .   # the slim sidecar build
 #
 # The default configuration is examples/sidecar.yaml (the seed's Deployment Model 2: JMX_URL
 # and AGGREGATOR_URL from the environment). Ports: 13133 health check, 8888 self-metrics.
@@ -19,6 +20,10 @@
 # builder below, CA certificates), no shell and no package manager. zlib, which it lacks, is
 # linked statically (LIBZ_SYS_STATIC=1); tests/tests/deploy_kit.rs checks the binary's `ldd`
 # against this list. Its `nonroot` variant runs as uid/gid 65532.
+#
+# FEATURES picks the cargo features: `kafka` (the default) has the Kafka receiver and exporter;
+# empty is the slim sidecar build (JMX and OTLP in; OTLP, signal stream and files out), which
+# leaves out librdkafka and OpenSSL and runs in about 1.7 MiB less memory (BENCHMARKS.md).
 
 ARG RUST_VERSION=1.95
 
@@ -29,6 +34,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+ARG FEATURES=kafka
 # The whole workspace (see .dockerignore): cargo needs every member's manifest.
 COPY . .
 ENV LIBZ_SYS_STATIC=1 \
@@ -36,7 +42,7 @@ ENV LIBZ_SYS_STATIC=1 \
     CARGO_TERM_COLOR=never
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p kafka-obs \
+    cargo build --release --locked -p kafka-obs --no-default-features --features "${FEATURES}" \
  && install -D -m 0755 target/release/kafka-obs /out/kafka-obs \
  && install -D -m 0644 examples/sidecar.yaml /out/config.yaml \
  && install -d -m 0750 /out/var-lib-kafka-obs

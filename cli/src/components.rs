@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use kafka_obs_config::Registry;
+use kafka_obs_api::ComponentKind;
+use kafka_obs_config::{LeftOut, Registry};
 
 pub fn registry() -> Registry {
     Registry {
@@ -14,8 +15,29 @@ pub fn registry() -> Registry {
             .chain(kafka_obs_central::connectors())
             .collect(),
         extensions: kafka_obs_extension::factories(),
+        left_out: left_out(cfg!(feature = "kafka")),
     }
 }
+
+/// What a build without the `kafka` feature (the slim sidecar build) leaves out.
+fn left_out(kafka: bool) -> Vec<LeftOut> {
+    if kafka {
+        return Vec::new();
+    }
+    [ComponentKind::Receiver, ComponentKind::Exporter]
+        .into_iter()
+        .map(|kind| LeftOut {
+            kind,
+            type_name: "kafka",
+            why: KAFKA_LEFT_OUT,
+        })
+        .collect()
+}
+
+/// Why a slim build has no `kafka` receiver or exporter, and what to do.
+pub const KAFKA_LEFT_OUT: &str = "this binary was built without the `kafka` cargo feature (the slim \
+sidecar build, without librdkafka); use the full build (`cargo build --release`, the default) or send \
+over `otlp` or `signals`";
 
 /// `kafka-obs components`: kind, type (aliases), signals, stability, description.
 pub fn table(registry: &Registry) -> String {
@@ -50,4 +72,33 @@ pub fn table(registry: &Registry) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_without_kafka_says_so_at_both_kafka_keys() {
+        let mut registry = registry();
+        registry.receivers.retain(|f| f.meta().type_name != "kafka");
+        registry.exporters.retain(|f| f.meta().type_name != "kafka");
+        registry.left_out = left_out(false);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let yaml = "receivers:\n  kafka:\nexporters:\n  kafka/out:\nservice:\n  pipelines:\n    logs:\n      receivers: [kafka]\n      exporters: [kafka/out]\n";
+        std::fs::write(&path, yaml).unwrap();
+        let errors = kafka_obs_config::load(&[path], &registry).unwrap_err().0;
+        for (key, kind) in [
+            ("receivers::kafka", "receiver"),
+            ("exporters::kafka/out", "exporter"),
+        ] {
+            let e = errors.iter().find(|e| e.path == key).unwrap();
+            assert_eq!(
+                e.message,
+                format!("{kind} type `kafka` is not in this build: {KAFKA_LEFT_OUT}")
+            );
+        }
+        assert!(left_out(true).is_empty());
+    }
 }

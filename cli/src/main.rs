@@ -105,10 +105,11 @@ fn run(files: &[PathBuf]) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = sidecar_workers(&config) {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -151,6 +152,17 @@ fn run(files: &[PathBuf]) -> ExitCode {
     })
 }
 
+/// A sidecar, where every receiver polls JMX, runs on one worker thread: one core polls about
+/// 3000 JVMs every 10 s (BENCHMARKS.md, "Targets per core"), and each further worker adds its
+/// stack and a malloc arena to the RSS (BENCHMARKS.md, "Sidecar RSS and CPU"). Anything else
+/// (an OTLP or Kafka intake, the central hierarchy) gets tokio's one worker per core, and
+/// `TOKIO_WORKER_THREADS` overrides both.
+fn sidecar_workers(config: &Config) -> Option<usize> {
+    let sidecar =
+        !config.receivers.is_empty() && config.receivers.keys().all(|id| id.type_name() == "jmx");
+    (sidecar && std::env::var_os("TOKIO_WORKER_THREADS").is_none()).then_some(1)
+}
+
 async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
@@ -170,5 +182,31 @@ async fn wait_for_signal() -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(receivers: &str, names: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let yaml = format!(
+            "receivers:\n{receivers}exporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [{names}]\n      exporters: [debug]\n"
+        );
+        std::fs::write(&path, yaml).unwrap();
+        load(&[path]).unwrap()
+    }
+
+    #[test]
+    fn a_jmx_only_sidecar_runs_on_one_worker_anything_else_on_one_per_core() {
+        if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+            return; // the override wins, by design
+        }
+        let jmx = "  jmx/a:\n    endpoint: 127.0.0.1:1\n    target_system: jvm\n  jmx/b:\n    endpoint: 127.0.0.1:2\n    target_system: jvm\n";
+        assert_eq!(sidecar_workers(&config(jmx, "jmx/a, jmx/b")), Some(1));
+        let mixed = format!("{jmx}  otlp:\n    protocols:\n      grpc:\n");
+        assert_eq!(sidecar_workers(&config(&mixed, "jmx/a, jmx/b, otlp")), None);
     }
 }

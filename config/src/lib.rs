@@ -17,7 +17,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     LogEncoding, LogSettings, MetricsSettings, OtlpPushSettings, TelemetrySettings, TracesSettings,
 };
-pub use resolve::{Config, Pipeline, Registry};
+pub use resolve::{Config, LeftOut, Pipeline, Registry};
 pub use source::Source;
 
 /// Reads, merges, expands and validates `files` against the known component types.

@@ -26,6 +26,17 @@ pub struct Registry {
     pub exporters: Vec<Box<dyn ExporterFactory>>,
     pub connectors: Vec<Box<dyn ConnectorFactory>>,
     pub extensions: Vec<Box<dyn ExtensionFactory>>,
+    /// Types this build was made without (a cargo feature left out), so that a config naming
+    /// one hears why it is missing instead of "unknown type".
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A component type left out of this build, and what to do about it.
+#[derive(Debug, Clone)]
+pub struct LeftOut {
+    pub kind: ComponentKind,
+    pub type_name: &'static str,
+    pub why: &'static str,
 }
 
 impl Registry {
@@ -126,7 +137,7 @@ fn section<F: ?Sized, C: ?Sized>(
     factories: &[Box<F>],
     meta_of: impl Fn(&F) -> &FactoryMeta,
     validate: impl Fn(&F, &Value) -> Result<Box<C>, ComponentConfigError>,
-    known: &str,
+    registry: &Registry,
     errors: &mut Errors,
 ) -> (
     BTreeMap<ComponentId, Entry<C>>,
@@ -147,13 +158,22 @@ fn section<F: ?Sized, C: ?Sized>(
             .iter()
             .find(|f| meta_of(f).answers_to(id.type_name()))
         else {
-            errors.push(
-                path,
-                format!(
-                    "unknown {kind} type `{}`; known {kind} types: {known}",
-                    id.type_name()
+            let message = match registry
+                .left_out
+                .iter()
+                .find(|l| l.kind == kind && l.type_name == id.type_name())
+            {
+                Some(l) => format!(
+                    "{kind} type `{}` is not in this build: {}",
+                    l.type_name, l.why
                 ),
-            );
+                None => format!(
+                    "unknown {kind} type `{}`; known {kind} types: {}",
+                    id.type_name(),
+                    registry.known(kind)
+                ),
+            };
+            errors.push(path, message);
             continue;
         };
         let meta = meta_of(factory).clone();
@@ -208,7 +228,7 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         &registry.receivers,
         |f| f.meta(),
         |f, v| f.validate(v),
-        &registry.known(ComponentKind::Receiver),
+        registry,
         &mut errors,
     );
     let (mut processors, processor_names) = section(
@@ -217,7 +237,7 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         &registry.processors,
         |f| f.meta(),
         |f, v| f.validate(v),
-        &registry.known(ComponentKind::Processor),
+        registry,
         &mut errors,
     );
     let (mut exporters, exporter_names) = section(
@@ -226,7 +246,7 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         &registry.exporters,
         |f| f.meta(),
         |f, v| f.validate(v),
-        &registry.known(ComponentKind::Exporter),
+        registry,
         &mut errors,
     );
     let (mut connectors, connector_names) = section(
@@ -235,7 +255,7 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         &registry.connectors,
         |f| f.meta(),
         |f, v| f.validate(v),
-        &registry.known(ComponentKind::Connector),
+        registry,
         &mut errors,
     );
     let (mut extensions, extension_names) = section(
@@ -244,7 +264,7 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         &registry.extensions,
         |f| f.meta(),
         |f, v| f.validate(v),
-        &registry.known(ComponentKind::Extension),
+        registry,
         &mut errors,
     );
     let connector_routes: BTreeMap<ComponentId, &'static [(DataKind, DataKind)]> = connector_names
@@ -906,6 +926,33 @@ mod tests {
                 e[0].1
                     .contains("`disk` is not an authenticator (extensions that are: tokenauth)"),
                 "{e:?}"
+            );
+        }
+
+        #[test]
+        fn a_type_left_out_of_the_build_says_why_and_an_unknown_one_lists_the_known() {
+            let mut registry = registry();
+            registry.left_out.push(LeftOut {
+                kind: ComponentKind::Exporter,
+                type_name: "kafka",
+                why: "built without the `kafka` feature",
+            });
+            let yaml = "receivers:\n  rx:\nexporters:\n  kafka/out:\n  nope:\nservice:\n  pipelines:\n    logs:\n      receivers: [rx]\n      exporters: [kafka/out, nope]\n";
+            let source = Source::from_texts(&[("c.yaml".into(), yaml.to_string())]).unwrap();
+            let e = resolve(&source, &registry).unwrap_err().0;
+            let at = |path: &str| {
+                e.iter()
+                    .find(|e| e.path == path)
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default()
+            };
+            assert_eq!(
+                at("exporters::kafka/out"),
+                "exporter type `kafka` is not in this build: built without the `kafka` feature"
+            );
+            assert_eq!(
+                at("exporters::nope"),
+                "unknown exporter type `nope`; known exporter types: ex"
             );
         }
     }

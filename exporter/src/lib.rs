@@ -11,6 +11,7 @@ pub mod auth;
 pub mod debug;
 pub mod delivery;
 pub mod file;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod otlp;
 pub mod otlp_http;
@@ -27,6 +28,7 @@ pub fn factories() -> Vec<Box<dyn ExporterFactory>> {
         Box::new(otlp::OtlpGrpcExporterFactory),
         Box::new(otlp_http::OtlpHttpExporterFactory),
         Box::new(signals::SignalsExporterFactory),
+        #[cfg(feature = "kafka")]
         Box::new(kafka::KafkaExporterFactory),
     ]
 }

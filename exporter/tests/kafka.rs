@@ -4,6 +4,7 @@
 //! or dropped and counted; a broker restart mid-stream still delivers what came after.
 //! Records are counted as consumed (tansu's high watermarks count batches, not records).
 
+#![cfg(feature = "kafka")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -9,6 +9,7 @@
 //! (it cannot hold users before authentication is on, so no run succeeds), which the failure
 //! reason names.
 
+#![cfg(feature = "kafka")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -11,7 +11,8 @@
 //!    (`-Xmx32m`) round-robin; its CPU time per poll gives polls per CPU-second × 10 s.
 //!
 //! Run: `cargo build --release -p kafka-obs && cargo bench -p kafka-obs-receiver --bench jmx_poll`
-//! (`KAFKA_OBS_BIN` picks another binary; `JMX_BENCH_TARGETS` the JVM count, default 20;
+//! (`KAFKA_OBS_BIN` picks another binary, `KAFKA_OBS_REF_BIN` runs others (`:`-separated)
+//! beside it in the sidecar section; `JMX_BENCH_TARGETS` the JVM count, default 20;
 //! `JMX_BENCH_SECTIONS` a subset of `latency,sidecar,targets`).
 //!
 //! Section 1 prints one line per variant of our poller, interleaved in the same run: the same
@@ -95,6 +96,36 @@ fn rss_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Rss of the process's mappings from `/proc/<pid>/smaps`, in KiB, grouped as BENCHMARKS.md
+/// shows them: the executable, OpenSSL (when linked dynamically), the other shared libraries and
+/// anonymous memory (heap, stacks, malloc arenas).
+fn smaps_kib(pid: u32) -> BTreeMap<&'static str, u64> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut groups = BTreeMap::new();
+    let mut group = "anonymous";
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let path = words.nth(4).unwrap_or("");
+            group = if path.is_empty() || path.starts_with('[') {
+                "anonymous"
+            } else if Path::new(path) == exe {
+                "executable"
+            } else if path.contains("libcrypto") || path.contains("libssl") {
+                "OpenSSL (shared)"
+            } else {
+                "other shared libraries"
+            };
+        } else if first == "Rss:" {
+            let kib: u64 = words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            *groups.entry(group).or_insert(0) += kib;
+        }
+    }
+    groups
 }
 
 fn release_bin() -> PathBuf {
@@ -276,8 +307,14 @@ const BUSINESS: &str = "
           payment-gateway-failures: {metric: payment.gateway.failures, type: counter}
 ";
 
-/// Runs the sidecar for `run` at `interval`; returns (polls, cpu s, rss KiB, peak KiB).
-fn sidecar(port: u16, interval: &str, run: Duration) -> (usize, f64, u64, u64) {
+/// Runs the sidecar for `run` at `interval`; returns (polls, cpu s, rss KiB, peak KiB) and its
+/// smaps breakdown at the end.
+fn sidecar(
+    bin: &Path,
+    port: u16,
+    interval: &str,
+    run: Duration,
+) -> (usize, f64, u64, u64, BTreeMap<&'static str, u64>) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("metrics.jsonl");
     let metrics_port = free_port();
@@ -304,7 +341,7 @@ service:
     );
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let mut cmd = Command::new(release_bin());
+    let mut cmd = Command::new(bin);
     cmd.arg("--config")
         .arg(&config)
         .stdin(Stdio::null())
@@ -324,25 +361,40 @@ service:
         last = rss_kib(pid);
     }
     let cpu = cpu_seconds(&format!("/proc/{pid}/stat"));
+    let smaps = smaps_kib(pid);
     let _ = guard.terminate(Duration::from_secs(10));
     let polls = std::fs::read_to_string(&out)
         .unwrap_or_default()
         .lines()
         .count();
-    (polls, cpu, last.0, last.1)
+    (polls, cpu, last.0, last.1, smaps)
 }
 
 /// Section 2.
 fn sidecar_rss_cpu(scenario: &ScenarioJvm, java_rss_kib: u64) {
     let port = scenario.jmx_port();
-    let (polls, cpu, rss, peak) = sidecar(port, "10s", Duration::from_secs(35));
-    println!(
-        "sidecar at 10 s for 35 s: {polls} polls written; RSS {:.1} MiB (peak {:.1} MiB); CPU {cpu:.2} s in total, start-up included ({:.3} % of one core)",
-        rss as f64 / 1024.0,
-        peak as f64 / 1024.0,
-        cpu / 35.0 * 100.0
-    );
-    let (polls, cpu, rss, peak) = sidecar(port, "100ms", Duration::from_secs(20));
+    let bin = release_bin();
+    // `KAFKA_OBS_REF_BIN`: other builds (say, the slim one, or an earlier commit), `:`-separated,
+    // run the same way right after, so the RSS figures come from one run on the same JVM.
+    let references: Vec<PathBuf> = std::env::var_os("KAFKA_OBS_REF_BIN")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    for bin in std::iter::once(&bin).chain(&references) {
+        let label = bin.display();
+        let (polls, cpu, rss, peak, smaps) = sidecar(bin, port, "10s", Duration::from_secs(35));
+        println!(
+            "sidecar ({label}) at 10 s for 35 s: {polls} polls written; RSS {:.1} MiB (peak {:.1} MiB); CPU {cpu:.2} s in total, start-up included ({:.3} % of one core)",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            cpu / 35.0 * 100.0
+        );
+        let smaps: Vec<String> = smaps
+            .iter()
+            .map(|(group, kib)| format!("{group} {:.2} MiB", *kib as f64 / 1024.0))
+            .collect();
+        println!("  its RSS by mapping (smaps): {}", smaps.join(", "));
+    }
+    let (polls, cpu, rss, peak, _) = sidecar(&bin, port, "100ms", Duration::from_secs(20));
     let per_poll_ms = cpu / polls.max(1) as f64 * 1000.0;
     println!(
         "sidecar at 100 ms for 20 s: {polls} polls written; RSS {:.1} MiB (peak {:.1} MiB); CPU {cpu:.2} s = {per_poll_ms:.3} ms per poll (start-up included) -> at 10 s: {:.4} % of one core",

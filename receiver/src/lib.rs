@@ -6,6 +6,7 @@
 use kafka_obs_api::ReceiverFactory;
 
 pub mod jmx;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 mod listen;
 pub mod otlp;
@@ -17,6 +18,7 @@ pub fn factories() -> Vec<Box<dyn ReceiverFactory>> {
         Box::new(otlp::OtlpReceiverFactory),
         Box::new(jmx::JmxReceiverFactory),
         Box::new(signals::SignalsReceiverFactory),
+        #[cfg(feature = "kafka")]
         Box::new(kafka::KafkaReceiverFactory),
     ]
 }

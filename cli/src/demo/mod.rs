@@ -99,6 +99,9 @@ async fn play(args: DemoArgs) -> anyhow::Result<()> {
             args.speed
         );
     }
+    if matches!(args.via, Transport::Kafka) && !cfg!(feature = "kafka") {
+        anyhow::bail!("--via kafka: {}", crate::components::KAFKA_LEFT_OUT);
+    }
     if TcpListener::bind(args.web).is_err() {
         anyhow::bail!(
             "{} is in use; pick another address for the web view with --web 127.0.0.1:<port>",

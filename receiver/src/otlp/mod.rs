@@ -27,6 +27,7 @@ use kafka_obs_api::{
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
 use deliver::Sink;
 /// OTLP/JSON decoding, shared with the `kafka` receiver's `otlp_json` records.
+#[cfg(feature = "kafka")]
 pub(crate) use http::decode_json;
 use security::Security;
 pub use security::ServerTls;
