@@ -7,14 +7,16 @@ cache holds the file in large folios), so one function run at start-up keeps the
 in the process's RSS. Without an order, the few MB of code a sidecar runs are spread over most
 of the 14 MB of .text and nearly all of it ends up resident (BENCHMARKS.md, "Sidecar RSS").
 
-How: build the binary without the order (KAFKA_OBS_PLAIN_LINK=1), run it as the JMX bench's
-sidecar (jmx receiver -> file exporter against the scenario JVM) under valgrind's callgrind,
-take every function that executed, and write one linker-script pattern per function. The
-patterns drop the symbol hash (`17h<16 hex>E`) and crate disambiguators (`Cs<base62>_`),
-which change with the profile, Cargo.lock and rustc version: a pattern then matches every
-instance of a generic function, a little more than ran, but the file stays valid across those
-changes. Patterns that match one function come first, generic families after them, densest
-first. A function that no longer exists simply matches nothing.
+How: build the full and the slim binary without the order (KAFKA_OBS_PLAIN_LINK=1), run each
+as the JMX bench's sidecar (jmx receiver -> file exporter against the scenario JVM) under
+valgrind's callgrind, take every function that executed, and write one linker-script pattern
+per function, the union of both builds. Symbols are v0-mangled (.cargo/config.toml), so a
+name carries a generic instance's type arguments and a pattern matches that instance only. The
+patterns drop what changes with the profile, the features, Cargo.lock and the rustc version:
+crate disambiguators (`Cs<base62>_`), v0 back-references (`B<base62>_`), legacy symbol hashes
+(`17h<16 hex>E`) and `.llvm.<n>` suffixes. Patterns that match only functions that ran come
+first, those that match more after them, densest first. A function that no longer exists
+simply matches nothing.
 
     scripts/link-order.py            # build, profile, write cli/link-order.ld
     cargo build --release -p kafka-obs   # relinks the binary with it
@@ -28,6 +30,7 @@ import bisect
 import collections
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,11 +85,18 @@ def target_dir():
 
 
 def build():
+    """The full and the slim build, linked without the order (their function names differ a
+    little: generic instances and impl numbering follow the crates' features)."""
     env = dict(os.environ, KAFKA_OBS_PLAIN_LINK="1")
-    subprocess.run(
-        ["cargo", "build", "--release", "-p", "kafka-obs"], cwd=ROOT, env=env, check=True
-    )
-    return target_dir() / "release" / "kafka-obs"
+    out = []
+    for name, flags in [("full", []), ("slim", ["--no-default-features"])]:
+        subprocess.run(
+            ["cargo", "build", "--release", "-p", "kafka-obs", *flags], cwd=ROOT, env=env, check=True
+        )
+        copy = target_dir() / "release" / f"kafka-obs.{name}-unordered"
+        shutil.copy2(target_dir() / "release" / "kafka-obs", copy)
+        out.append(copy)
+    return out
 
 
 def start_jvm(tmp):
@@ -203,10 +213,17 @@ def functions(binary):
 def pattern(name):
     name = re.sub(r"17h[0-9a-f]{16}E(\.llvm\.\d+)?$", "17h*", name)
     name = re.sub(r"\.llvm\.\d+$", "*", name)
-    return re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)
+    name = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)
+    if name.startswith("_R"):
+        # v0 back-references (`B<offset>_`) count bytes of the name, so they move when a crate
+        # disambiguator changes length.
+        name = re.sub(r"B[0-9A-Za-z]*_", "B*_", name)
+    return name
 
 
-def write_script(funcs, addrs, out, seconds):
+def ran_patterns(funcs, addrs):
+    """Patterns of the functions that ran, in address order, and whether each matches only
+    functions that ran (a single) or more (a generic family, with its share that ran)."""
     starts = [f[0] for f in funcs]
     ran = set()
     for addr in addrs:
@@ -226,44 +243,63 @@ def write_script(funcs, addrs, out, seconds):
             if p not in used:
                 order.append(p)
             used[p] += funcs[i][1]
-    single = [p for p in order if used[p] == matched[p]]
-    families = sorted(
-        (p for p in order if used[p] < matched[p]), key=lambda p: -used[p] / matched[p]
-    )
+    share = {p: used[p] / matched[p] for p in order}
     ran_bytes = sum(funcs[i][1] for i in ran)
-    group_bytes = sum(matched[p] for p in order)
+    print(
+        f"{len(ran)} functions ran ({ran_bytes // 1024} KiB), "
+        f"{sum(matched[p] for p in order) // 1024} KiB matched by their patterns"
+    )
+    return order, share
+
+
+def write_script(profiles, out, seconds):
+    """One script for every profiled build: the union of their patterns."""
+    order, share = [], {}
+    for build_order, build_share in profiles:
+        for p in build_order:
+            if p not in share:
+                order.append(p)
+            share[p] = max(share.get(p, 0.0), build_share[p])
+    single = [p for p in order if share[p] >= 1.0]
+    families = sorted((p for p in order if share[p] < 1.0), key=lambda p: -share[p])
     with open(out, "w") as f:
         f.write(
             "/* Generated by scripts/link-order.py: do not edit. The functions a sidecar runs\n"
-            f"   (jmx -> file, {seconds} s under callgrind), placed together before .text by\n"
-            "   cli/build.rs on x86_64 Linux release builds. Why: BENCHMARKS.md, sidecar RSS. */\n"
+            f"   (jmx -> file, {seconds} s under callgrind, full and slim builds), placed together\n"
+            "   before .text by cli/build.rs on x86_64 Linux release builds. Why: BENCHMARKS.md,\n"
+            "   sidecar RSS. */\n"
         )
         f.write("SECTIONS\n{\n  .text.sidecar : {\n")
         for p in single + families + EXTRA_PATTERNS:
             f.write(f"    *(.text.{p} .text.unlikely.{p})\n")
         f.write("  }\n}\nINSERT BEFORE .text;\n")
-    print(
-        f"{len(ran)} functions ran ({ran_bytes // 1024} KiB); {len(single)} single patterns and "
-        f"{len(families)} generic families matching {group_bytes // 1024} KiB -> {out}"
-    )
+    print(f"{len(single)} single patterns and {len(families)} generic families -> {out}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", help="profile this binary (built without the order) instead of building")
+    ap.add_argument(
+        "--bin",
+        action="append",
+        help="profile this binary (linked without the order) instead of building; repeatable",
+    )
     ap.add_argument("--seconds", type=int, default=40, help="how long the sidecar runs (default 40)")
     ap.add_argument("--out", default=str(OUT), help=f"where to write (default {OUT})")
     args = ap.parse_args()
-    binary = Path(args.bin) if args.bin else build()
+    binaries = [Path(b) for b in args.bin] if args.bin else build()
+    profiles = []
     with tempfile.TemporaryDirectory(prefix="link-order.") as tmp:
         tmp = Path(tmp)
         jvm, port = start_jvm(tmp)
         try:
-            callgrind_out = profile(binary, port, tmp, args.seconds)
+            for binary in binaries:
+                callgrind_out = profile(binary, port, tmp, args.seconds)
+                addrs = executed_addresses(callgrind_out, binary)
+                profiles.append(ran_patterns(functions(binary), addrs))
         finally:
             jvm.kill()
             jvm.wait()
-        write_script(functions(binary), executed_addresses(callgrind_out, binary), args.out, args.seconds)
+    write_script(profiles, args.out, args.seconds)
 
 
 if __name__ == "__main__":
