@@ -131,14 +131,20 @@ impl Default for RawWebhook {
 struct RawExport {
     #[serde(with = "duration")]
     status_interval: Duration,
+    status_batch_size: usize,
     status_changes: bool,
     traces: bool,
 }
+
+/// Points per status gauge request: ~300 bytes each encoded, so about 1.2 MB, well under the
+/// 4 MiB an OTLP/gRPC receiver takes by default, however many cells there are.
+pub const DEFAULT_STATUS_BATCH_SIZE: usize = 4096;
 
 impl Default for RawExport {
     fn default() -> Self {
         Self {
             status_interval: Duration::from_secs(30),
+            status_batch_size: DEFAULT_STATUS_BATCH_SIZE,
             status_changes: false,
             traces: true,
         }
@@ -215,6 +221,8 @@ pub struct HierarchySettings {
     pub notify_command: bool,
     /// Status gauge of every cell this often (0: never).
     pub status_interval: Duration,
+    /// At most this many points per status gauge request (the snapshot is split).
+    pub status_batch_size: usize,
     /// Export each cell's status changes (Statuses signals) besides its situation changes.
     pub status_changes: bool,
     /// Export closed incidents as traces.
@@ -357,6 +365,12 @@ impl HierarchySettings {
             return Err(err("tick_interval", "must be at least 10ms, e.g. 1s"));
         }
         let webhook = raw.notify.webhook.as_ref().map(parse_webhook).transpose()?;
+        if raw.export.status_batch_size == 0 {
+            return Err(err(
+                "export::status_batch_size",
+                "must be at least 1 (points per status gauge request), e.g. 4096",
+            ));
+        }
         Ok(Self {
             engine,
             tick_interval: raw.tick_interval,
@@ -364,6 +378,7 @@ impl HierarchySettings {
             notify_log: raw.notify.log,
             notify_command: raw.notify.command,
             status_interval: raw.export.status_interval,
+            status_batch_size: raw.export.status_batch_size,
             status_changes: raw.export.status_changes,
             traces: raw.export.traces,
             api: parse_api(&raw.api)?,
@@ -436,11 +451,16 @@ mod tests {
         );
         assert!(s.notify_command);
         assert_eq!(s.status_interval, Duration::from_secs(15));
+        assert_eq!(s.status_batch_size, 2000);
     }
 
     #[test]
     fn errors_name_the_key() {
         let cases = [
+            (
+                "export: {status_batch_size: 0}",
+                "export::status_batch_size",
+            ),
             (
                 "notify: {webhook: {timeout: 1s}}",
                 "notify::webhook::endpoint",

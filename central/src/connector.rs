@@ -623,12 +623,19 @@ impl Core {
         if points.is_empty() {
             return;
         }
-        let request = output::status_request(points, self.source_id(), &self.export);
-        if let Err(e) = out
-            .send(Parcel::new(Batch::Metrics(request), Receipt::none()))
-            .await
-        {
-            tracing::warn!(connector = %id, error = %e, "hierarchy: could not pass the status gauge on");
+        for request in output::status_requests(
+            points,
+            self.settings.status_batch_size,
+            self.source_id(),
+            &self.export,
+        ) {
+            if let Err(e) = out
+                .send(Parcel::new(Batch::Metrics(request), Receipt::none()))
+                .await
+            {
+                tracing::warn!(connector = %id, error = %e, "hierarchy: could not pass the status gauge on");
+                return;
+            }
         }
     }
 

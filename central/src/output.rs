@@ -122,6 +122,24 @@ pub fn status_request(
     status::to_metrics_request(status::status_gauge(points), source_id, export)
 }
 
+/// The status gauge for `points`, at most `batch_size` points per request, so that a large
+/// hierarchy does not make one request bigger than a receiver takes.
+pub fn status_requests(
+    points: Vec<NumberDataPoint>,
+    batch_size: usize,
+    source_id: &str,
+    export: &ExportResource,
+) -> Vec<ExportMetricsServiceRequest> {
+    let batch_size = batch_size.max(1);
+    let mut requests = Vec::with_capacity(points.len().div_ceil(batch_size));
+    let mut points = points.into_iter().peekable();
+    while points.peek().is_some() {
+        let chunk: Vec<NumberDataPoint> = points.by_ref().take(batch_size).collect();
+        requests.push(status_request(chunk, source_id, export));
+    }
+    requests
+}
+
 /// FNV-1a, 64 bits: a small stable hash for deterministic ids.
 fn fnv(parts: &[&[u8]]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -551,3 +551,71 @@ api: {{endpoint: '127.0.0.1:{port}', publish_interval: 50ms}}
     drop(r.tx);
     let _ = tokio::time::timeout(Duration::from_secs(10), r.task).await;
 }
+
+/// A hierarchy of ~20 000 cells: the status gauge leaves in requests of at most
+/// `export.status_batch_size` points (default 4096), each well under the 4 MiB an OTLP/gRPC
+/// receiver takes, and together they cover every live cell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_hierarchy_s_status_gauge_is_split_under_the_grpc_limit() {
+    let mut r = start("source_id: central-1\nexport: {status_interval: 500ms}\n");
+    let stable = SignalKind::Statuses(statuses::Sign::Stable, statuses::Confidence::Measured);
+    let mut leaves = Vec::new();
+    for t in 0..40 {
+        for p in 0..500 {
+            leaves.push(format!(
+                "cluster=prod/broker={}/topic=t-{t}/partition={p}",
+                t % 6
+            ));
+        }
+    }
+    for chunk in leaves.chunks(2000) {
+        let batch: Vec<Signal> = chunk
+            .iter()
+            .map(|path| signal(path, stable, "H", now()))
+            .collect();
+        send(&r, logs_of(&batch)).await;
+    }
+
+    let mut subjects = std::collections::HashSet::new();
+    let mut sizes = Vec::new();
+    wait_for("a status gauge covering every leaf", async || {
+        while let Ok(parcel) = r.metrics.try_recv() {
+            let Batch::Metrics(m) = parcel.batch else {
+                continue;
+            };
+            let points = match &m.resource_metrics[0].scope_metrics[0].metrics[0].data {
+                Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Gauge(g)) => {
+                    &g.data_points
+                }
+                other => panic!("not a gauge: {other:?}"),
+            };
+            sizes.push((points.len(), prost::Message::encoded_len(&m)));
+            for point in points {
+                let subject = point.attributes.iter().find(|a| a.key == "subject");
+                if let Some(Value::StringValue(s)) = subject
+                    .and_then(|a| a.value.as_ref())
+                    .and_then(|v| v.value.clone())
+                {
+                    subjects.insert(s);
+                }
+            }
+        }
+        // Leaves and the broker, topic and cluster cells above them.
+        (subjects.len() > leaves.len()).then_some(())
+    })
+    .await;
+    assert!(sizes.iter().all(|(n, _)| *n <= 4096), "{sizes:?}");
+    assert!(
+        sizes.iter().any(|(n, _)| *n == 4096),
+        "split at 4096: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|(_, bytes)| *bytes < 4 * 1024 * 1024),
+        "{sizes:?}"
+    );
+    drop(r.tx);
+    tokio::time::timeout(Duration::from_secs(10), r.task)
+        .await
+        .expect("stops when its input closes")
+        .unwrap();
+}

@@ -69,6 +69,21 @@ fn kv(k: &str, v: &str) -> KeyValue {
     }
 }
 
+/// The UCUM unit a self-metric's name ends in. Counts get none: unit `1` would make a
+/// Prometheus translation name every gauge `<name>_ratio`, and then the pushed series would not
+/// match the scraped ones the dashboard and alerts use.
+fn unit_of(name: &str) -> &'static str {
+    if name.ends_with("_bytes") {
+        "By"
+    } else if name.ends_with("_microseconds") {
+        "us"
+    } else if name.ends_with("_seconds") {
+        "s"
+    } else {
+        ""
+    }
+}
+
 /// The registry as one OTLP request (counters as cumulative monotonic sums).
 pub fn snapshot_to_otlp(
     samples: &[Sample],
@@ -96,7 +111,7 @@ pub fn snapshot_to_otlp(
                 metrics.push(Metric {
                     name: name.to_string(),
                     description: s.help.to_string(),
-                    unit: "1".into(),
+                    unit: unit_of(name).into(),
                     data: Some(match s.kind {
                         InstrumentKind::Counter => Data::Sum(Sum {
                             data_points: Vec::new(),
@@ -175,4 +190,46 @@ pub fn push_otlp(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_come_from_the_name_and_counts_have_none() {
+        let telemetry = Telemetry::default();
+        telemetry
+            .counter("kafka_obs_storage_damaged_bytes_total", "h", &[])
+            .add(3);
+        telemetry
+            .gauge("kafka_obs_exporter_queue_size", "h", &[])
+            .set(2);
+        telemetry
+            .gauge("kafka_obs_jmx_poll_duration_microseconds", "h", &[])
+            .set(7);
+        let req = snapshot_to_otlp(&telemetry.snapshot(), &[], 0);
+        let units: Vec<(String, String)> = req.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .map(|m| (m.name.clone(), m.unit.clone()))
+            .collect();
+        let unit = |name: &str| {
+            units
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, u)| u.as_str())
+        };
+        assert_eq!(
+            unit("kafka_obs_storage_damaged_bytes"),
+            Some("By"),
+            "{units:?}"
+        );
+        assert_eq!(unit("kafka_obs_exporter_queue_size"), Some(""), "{units:?}");
+        assert_eq!(
+            unit("kafka_obs_jmx_poll_duration_microseconds"),
+            Some("us"),
+            "{units:?}"
+        );
+    }
 }
