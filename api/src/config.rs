@@ -65,6 +65,38 @@ pub mod de {
 
     use serde::{Deserialize, Deserializer, de::Error};
 
+    /// A map of text values (attributes, headers, matches) that also takes YAML numbers and
+    /// booleans as their text, so `broker.id: 1` and `broker.id: ${env:BROKER_ID}` (which takes
+    /// the variable's YAML type) both mean "1". A number is read as YAML reads it first:
+    /// `1.10` is "1.1" and `0x1F` is "31"; quote it to keep it as written.
+    pub fn text_map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+        use serde_yaml_ng::Value;
+        let raw = std::collections::BTreeMap::<String, Value>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    Value::String(s) => s,
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    other => {
+                        let shape = match other {
+                            Value::Null => "nothing",
+                            Value::Sequence(_) => "a list",
+                            Value::Mapping(_) => "a map",
+                            _ => "a tagged value",
+                        };
+                        return Err(D::Error::custom(format!(
+                            "`{key}` is {shape}; give it a text, number or boolean value"
+                        )));
+                    }
+                };
+                Ok((key, text))
+            })
+            .collect()
+    }
+
     /// A duration with units, as the Collector writes them: `10s`, `250ms`, `1m30s`, `1h`.
     pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let raw = RawDuration::deserialize(d)?;
@@ -169,6 +201,40 @@ mod tests {
 
     fn yaml(s: &str) -> serde_yaml_ng::Value {
         serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Attrs {
+        #[serde(deserialize_with = "de::text_map")]
+        attributes: std::collections::BTreeMap<String, String>,
+    }
+
+    #[test]
+    fn text_maps_take_numbers_and_booleans_as_their_text() {
+        let c: Attrs = parse_component_config(&yaml(
+            "attributes: {broker.id: 1, ratio: 0.5, on: true, name: orders}",
+        ))
+        .unwrap();
+        let got: Vec<(&str, &str)> = c
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("broker.id", "1"),
+                ("name", "orders"),
+                ("on", "true"),
+                ("ratio", "0.5")
+            ]
+        );
+        let e = parse_component_config::<Attrs>(&yaml("attributes: {a: [1]}")).unwrap_err();
+        assert_eq!(e.path, "attributes");
+        assert!(e.message.contains("`a` is a list"), "{e}");
+        let e = parse_component_config::<Attrs>(&yaml("attributes: {a: }")).unwrap_err();
+        assert!(e.message.contains("`a` is nothing"), "{e}");
     }
 
     #[test]

@@ -104,6 +104,7 @@ struct RawWebhook {
     endpoint: String,
     #[serde(with = "duration")]
     timeout: Duration,
+    #[serde(deserialize_with = "kafka_obs_api::config::de::text_map")]
     headers: BTreeMap<String, String>,
     max_attempts: u32,
     #[serde(with = "duration")]

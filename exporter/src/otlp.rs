@@ -76,6 +76,7 @@ pub enum Compression {
 struct RawConfig {
     endpoint: Option<String>,
     tls: TlsConfig,
+    #[serde(deserialize_with = "kafka_obs_api::config::de::text_map")]
     headers: BTreeMap<String, String>,
     auth: Option<RawAuthSettings>,
     compression: Compression,

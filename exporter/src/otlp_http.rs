@@ -89,6 +89,7 @@ struct RawConfig {
     logs_endpoint: Option<String>,
     traces_endpoint: Option<String>,
     tls: TlsConfig,
+    #[serde(deserialize_with = "kafka_obs_api::config::de::text_map")]
     headers: BTreeMap<String, String>,
     auth: Option<RawAuthSettings>,
     compression: Compression,

@@ -83,6 +83,7 @@ impl ExporterFactory for SignalsExporterFactory {
 struct RawConfig {
     endpoint: Option<String>,
     tls: TlsConfig,
+    #[serde(deserialize_with = "kafka_obs_api::config::de::text_map")]
     headers: BTreeMap<String, String>,
     auth: Option<RawAuthSettings>,
     compression: Compression,

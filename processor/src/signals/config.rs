@@ -544,7 +544,11 @@ struct RawAbsence {
 struct RawRule {
     name: String,
     metric: String,
-    #[serde(default, rename = "match")]
+    #[serde(
+        default,
+        rename = "match",
+        deserialize_with = "kafka_obs_api::config::de::text_map"
+    )]
     matches: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     threshold: Option<RawThreshold>,

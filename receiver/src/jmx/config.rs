@@ -139,7 +139,7 @@ pub(crate) struct RawConfig {
     password: Option<String>,
     #[serde(default)]
     tls: Option<RawTls>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "kafka_obs_api::config::de::text_map")]
     resource_attributes: BTreeMap<String, String>,
     #[serde(default)]
     max_concurrent_polls: Option<usize>,
