@@ -56,5 +56,9 @@ export KAFKA_OBS_VENV="$VENV"
 log "building kafka-obs"
 cargo build --workspace --bins --quiet
 
+# The slim sidecar build (no librdkafka, no OpenSSL) must keep compiling too.
+log "checking the slim build (--no-default-features)"
+cargo check -p kafka-obs -p kafka-obs-receiver -p kafka-obs-exporter --no-default-features --quiet
+
 log "running the test suite"
 cargo test --workspace --no-fail-fast "$@"
