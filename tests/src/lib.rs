@@ -35,6 +35,11 @@ pub fn kafka_obs_bin() -> PathBuf {
 
 /// `kafka-obs validate` on one in-memory config.
 pub fn validate(yaml: &str) -> Output {
+    validate_with_env(yaml, &[])
+}
+
+/// `kafka-obs validate` on `yaml` with `env` set (for `${env:...}` references).
+pub fn validate_with_env(yaml: &str, env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, yaml).expect("write config");
@@ -42,6 +47,7 @@ pub fn validate(yaml: &str) -> Output {
         .arg("validate")
         .arg("--config")
         .arg(&path)
+        .envs(env.iter().copied())
         .output()
         .expect("run kafka-obs validate")
 }

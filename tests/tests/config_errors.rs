@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use kafka_obs_tests::{kafka_obs_bin, validate};
+use kafka_obs_tests::{kafka_obs_bin, validate, validate_with_env};
 
 const OK_PIPELINE: &str = "
 receivers:
@@ -381,26 +381,12 @@ fn components_lists_types_signals_and_stability() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("kafka-obs "));
 }
 
-/// `kafka-obs validate` on `yaml`, with `env` set.
-fn validate(yaml: &str, env: &[(&str, &str)]) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    Command::new(kafka_obs_bin())
-        .arg("validate")
-        .arg("--config")
-        .arg(&path)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
-
 /// A whole `${env:...}` value takes the variable's YAML type, as in the Collector; text maps
 /// (resource attributes, headers, rule matches) take a number or boolean as its text, so a
 /// numeric broker id from the environment is the attribute "1", not a type error.
 #[test]
 fn a_numeric_env_value_is_text_where_text_is_wanted() {
-    let out = validate(
+    let out = validate_with_env(
         "receivers:\n  jmx:\n    endpoint: 127.0.0.1:1\n    target_system: kafka\n    resource_attributes:\n      broker.id: ${env:KOBS_BROKER_ID}\n      kafka.cluster: prod\nexporters:\n  otlp:\n    endpoint: 127.0.0.1:4317\n    headers:\n      x-tenant: ${env:KOBS_TENANT}\nservice:\n  pipelines:\n    metrics:\n      receivers: [jmx]\n      exporters: [otlp]\n",
         &[("KOBS_BROKER_ID", "1"), ("KOBS_TENANT", "42")],
     );
@@ -410,7 +396,7 @@ fn a_numeric_env_value_is_text_where_text_is_wanted() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A list where text is wanted is still refused, at its key.
-    let out = validate(
+    let out = validate_with_env(
         "receivers:\n  jmx:\n    endpoint: 127.0.0.1:1\n    target_system: kafka\n    resource_attributes:\n      broker.id: [1]\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [jmx]\n      exporters: [debug]\n",
         &[],
     );
