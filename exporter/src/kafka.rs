@@ -110,31 +110,6 @@ impl Default for RawProducer {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawSasl {
-    mechanism: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawKafkaTls {
-    insecure: bool,
-    ca_file: Option<String>,
-    cert_file: Option<String>,
-    key_file: Option<String>,
-    insecure_skip_verify: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawAuth {
-    sasl: Option<RawSasl>,
-    tls: Option<RawKafkaTls>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
@@ -147,7 +122,7 @@ struct RawConfig {
     partition_metrics_by_resource_attributes: bool,
     partition_traces_by_resource_attributes: bool,
     producer: RawProducer,
-    auth: RawAuth,
+    auth: kafka_obs_kafka_auth::Auth,
     #[serde(deserialize_with = "de::duration")]
     timeout: Duration,
     retry_on_failure: RawRetry,
@@ -166,7 +141,7 @@ impl Default for RawConfig {
             partition_metrics_by_resource_attributes: false,
             partition_traces_by_resource_attributes: false,
             producer: RawProducer::default(),
-            auth: RawAuth::default(),
+            auth: kafka_obs_kafka_auth::Auth::default(),
             timeout: DEFAULT_TIMEOUT,
             retry_on_failure: RawRetry::default(),
             sending_queue: RawQueue::default(),
@@ -330,7 +305,7 @@ impl KafkaConfig {
                 p.flush_max_messages.to_string(),
             ));
         }
-        auth_properties(&raw.auth, &mut props)?;
+        kafka_obs_kafka_auth::properties(&raw.auth, &mut props)?;
         Ok(Self {
             targets,
             max_message_bytes: p.max_message_bytes,
@@ -349,71 +324,6 @@ impl KafkaConfig {
             max_message_bytes: self.max_message_bytes,
         }
     }
-}
-
-/// `auth.sasl` and `auth.tls` as librdkafka properties.
-fn auth_properties(
-    auth: &RawAuth,
-    props: &mut Vec<(String, String)>,
-) -> Result<(), ComponentConfigError> {
-    let tls = auth.tls.as_ref().filter(|t| !t.insecure);
-    let sasl = auth.sasl.as_ref();
-    let protocol = match (sasl.is_some(), tls.is_some()) {
-        (true, true) => "sasl_ssl",
-        (true, false) => "sasl_plaintext",
-        (false, true) => "ssl",
-        (false, false) => "plaintext",
-    };
-    props.push(("security.protocol".into(), protocol.into()));
-    if let Some(s) = sasl {
-        let err = |k: &str, m: &str| {
-            ComponentConfigError::new(k, m)
-                .within("sasl")
-                .within("auth")
-        };
-        let mechanism = s.mechanism.as_deref().unwrap_or("PLAIN");
-        if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism) {
-            return Err(err(
-                "mechanism",
-                "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
-            ));
-        }
-        let user = s.username.as_deref().filter(|u| !u.is_empty());
-        let pass = s.password.as_deref();
-        let (Some(user), Some(pass)) = (user, pass) else {
-            return Err(err(
-                "username",
-                "username and password are required with sasl",
-            ));
-        };
-        props.push(("sasl.mechanism".into(), mechanism.into()));
-        props.push(("sasl.username".into(), user.into()));
-        props.push(("sasl.password".into(), pass.into()));
-    }
-    if let Some(t) = tls {
-        if let Some(ca) = &t.ca_file {
-            props.push(("ssl.ca.location".into(), ca.clone()));
-        }
-        match (&t.cert_file, &t.key_file) {
-            (Some(c), Some(k)) => {
-                props.push(("ssl.certificate.location".into(), c.clone()));
-                props.push(("ssl.key.location".into(), k.clone()));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(ComponentConfigError::new(
-                    "cert_file",
-                    "cert_file and key_file go together",
-                )
-                .within("tls")
-                .within("auth"));
-            }
-        }
-        if t.insecure_skip_verify {
-            props.push(("enable.ssl.certificate.verification".into(), "false".into()));
-        }
-    }
-    Ok(())
 }
 
 impl ExporterConfig for KafkaConfig {

@@ -126,31 +126,6 @@ struct RawRebuild {
     window: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawSasl {
-    mechanism: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawKafkaTls {
-    insecure: bool,
-    ca_file: Option<String>,
-    cert_file: Option<String>,
-    key_file: Option<String>,
-    insecure_skip_verify: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawAuth {
-    sasl: Option<RawSasl>,
-    tls: Option<RawKafkaTls>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawConfig {
@@ -170,7 +145,7 @@ pub(crate) struct RawConfig {
     heartbeat_interval: Duration,
     max_in_flight: usize,
     rebuild: RawRebuild,
-    auth: RawAuth,
+    auth: kafka_obs_kafka_auth::Auth,
 }
 
 impl Default for RawConfig {
@@ -190,7 +165,7 @@ impl Default for RawConfig {
             heartbeat_interval: Duration::from_secs(3),
             max_in_flight: 256,
             rebuild: RawRebuild::default(),
-            auth: RawAuth::default(),
+            auth: kafka_obs_kafka_auth::Auth::default(),
         }
     }
 }
@@ -330,7 +305,7 @@ impl RawConfig {
                 millis(self.heartbeat_interval),
             ),
         ];
-        auth_properties(&self.auth, &mut properties)?;
+        kafka_obs_kafka_auth::properties(&self.auth, &mut properties)?;
         Ok(KafkaReceiverConfig {
             logs,
             metrics,
@@ -343,70 +318,6 @@ impl RawConfig {
             properties,
         })
     }
-}
-
-/// `auth.sasl` and `auth.tls` as librdkafka properties (the kafka exporter's keys).
-fn auth_properties(
-    auth: &RawAuth,
-    props: &mut Vec<(String, String)>,
-) -> Result<(), ComponentConfigError> {
-    let tls = auth.tls.as_ref().filter(|t| !t.insecure);
-    let sasl = auth.sasl.as_ref();
-    let protocol = match (sasl.is_some(), tls.is_some()) {
-        (true, true) => "sasl_ssl",
-        (true, false) => "sasl_plaintext",
-        (false, true) => "ssl",
-        (false, false) => "plaintext",
-    };
-    props.push(("security.protocol".into(), protocol.into()));
-    if let Some(s) = sasl {
-        let err = |k: &str, m: &str| {
-            ComponentConfigError::new(k, m)
-                .within("sasl")
-                .within("auth")
-        };
-        let mechanism = s.mechanism.as_deref().unwrap_or("PLAIN");
-        if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism) {
-            return Err(err(
-                "mechanism",
-                "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
-            ));
-        }
-        let user = s.username.as_deref().filter(|u| !u.is_empty());
-        let (Some(user), Some(pass)) = (user, s.password.as_deref()) else {
-            return Err(err(
-                "username",
-                "username and password are required with sasl",
-            ));
-        };
-        props.push(("sasl.mechanism".into(), mechanism.into()));
-        props.push(("sasl.username".into(), user.into()));
-        props.push(("sasl.password".into(), pass.into()));
-    }
-    if let Some(t) = tls {
-        if let Some(ca) = &t.ca_file {
-            props.push(("ssl.ca.location".into(), ca.clone()));
-        }
-        match (&t.cert_file, &t.key_file) {
-            (Some(c), Some(k)) => {
-                props.push(("ssl.certificate.location".into(), c.clone()));
-                props.push(("ssl.key.location".into(), k.clone()));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(ComponentConfigError::new(
-                    "cert_file",
-                    "cert_file and key_file go together",
-                )
-                .within("tls")
-                .within("auth"));
-            }
-        }
-        if t.insecure_skip_verify {
-            props.push(("enable.ssl.certificate.verification".into(), "false".into()));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
