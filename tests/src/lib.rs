@@ -338,3 +338,49 @@ pub mod otlp {
         out
     }
 }
+
+/// The complete lines of a file another process is appending to (the last, possibly
+/// half-written line left out).
+pub fn complete_lines(file: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let done = text.rsplit_once('\n').map(|(d, _)| d).unwrap_or("");
+    done.lines().map(str::to_owned).collect()
+}
+
+/// Sends signal events to a collector's OTLP/gRPC receiver on 127.0.0.1; `send` returns once
+/// the collector answered OK (after its pipeline accepted them).
+pub struct SignalSender {
+    rt: tokio::runtime::Runtime,
+    port: u16,
+}
+
+impl SignalSender {
+    pub fn new(port: u16) -> Self {
+        Self {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime"),
+            port,
+        }
+    }
+
+    pub fn send(&self, signals: &[kafka_obs_signal::Signal]) {
+        use kafka_obs_signal::otlp::{ExportResource, logs};
+        use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+        let request = logs::to_export_request(signals, &ExportResource::default());
+        self.rt.block_on(async {
+            let channel =
+                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", self.port))
+                    .expect("a valid endpoint")
+                    .timeout(Duration::from_secs(10))
+                    .connect()
+                    .await
+                    .expect("connect to the collector's OTLP receiver");
+            LogsServiceClient::new(channel)
+                .export(request)
+                .await
+                .expect("the collector accepts the signals");
+        });
+    }
+}

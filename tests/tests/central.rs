@@ -25,13 +25,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_obs_signal::otlp::{ExportResource, logs};
 use kafka_obs_signal::{Evidence, Signal, SignalKind, statuses};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_testkit::scenario::{Role, ScenarioJvm, names};
-use kafka_obs_tests::{Collector, CollectorOptions};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use kafka_obs_tests::{Collector, CollectorOptions, SignalSender};
 use serde_json::Value;
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -190,41 +188,6 @@ service:
 
     fn incidents(&self) -> Value {
         get_json(self.api, "/api/v1/incidents").expect("incidents")
-    }
-}
-
-/// Sends signals to the central collector over OTLP/gRPC (answered once ingested).
-struct Sender {
-    rt: tokio::runtime::Runtime,
-    port: u16,
-}
-
-impl Sender {
-    fn new(port: u16) -> Self {
-        Self {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            port,
-        }
-    }
-
-    fn send(&self, signals: &[Signal]) {
-        let request = logs::to_export_request(signals, &ExportResource::default());
-        self.rt.block_on(async {
-            let channel =
-                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", self.port))
-                    .unwrap()
-                    .timeout(Duration::from_secs(10))
-                    .connect()
-                    .await
-                    .expect("connect to the central collector");
-            LogsServiceClient::new(channel)
-                .export(request)
-                .await
-                .expect("the central collector accepts the signals");
-        });
     }
 }
 
@@ -627,7 +590,7 @@ fn a_flapping_partition_makes_its_parent_volatile_and_notifies_once() {
         "",
         "",
     );
-    let sender = Sender::new(central.otlp);
+    let sender = SignalSender::new(central.otlp);
     let topic = "cluster=flap/broker=3/topic=orders";
     let partition = format!("{topic}/partition=0");
     sender.send(&[
@@ -840,7 +803,7 @@ fn web_view_in_headless_chromium_shows_the_tree_colours_and_the_chain() {
         "",
         "",
     );
-    let sender = Sender::new(central.otlp);
+    let sender = SignalSender::new(central.otlp);
     let broker = "cluster=web/broker=1";
     let producer = "cluster=web/service=order-service/client=order-producer";
     sender.send(&[

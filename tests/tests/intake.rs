@@ -23,13 +23,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_obs_signal::otlp::{ExportResource, logs};
 use kafka_obs_signal::{Evidence, Signal, SignalKind, statuses};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::scenario::{Role, ScenarioJvm};
 use kafka_obs_testkit::tansu::Tansu;
-use kafka_obs_tests::{Collector, CollectorOptions, http_get};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use kafka_obs_tests::{Collector, CollectorOptions, SignalSender, complete_lines, http_get};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
@@ -88,41 +86,6 @@ fn signal(subject: &str, source: &str, seq: u64, sign: statuses::Sign) -> Signal
     s
 }
 
-/// Sends signal events to a collector's OTLP/gRPC receiver (answered once accepted).
-struct Sender {
-    rt: tokio::runtime::Runtime,
-    port: u16,
-}
-
-impl Sender {
-    fn new(port: u16) -> Self {
-        Self {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            port,
-        }
-    }
-
-    fn send(&self, signals: &[Signal]) {
-        let request = logs::to_export_request(signals, &ExportResource::default());
-        self.rt.block_on(async {
-            let channel =
-                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", self.port))
-                    .unwrap()
-                    .timeout(Duration::from_secs(10))
-                    .connect()
-                    .await
-                    .expect("connect to the sidecar");
-            LogsServiceClient::new(channel)
-                .export(request)
-                .await
-                .expect("the sidecar accepts the signals");
-        });
-    }
-}
-
 /// One signal record read back from a file exporter's output.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Got {
@@ -139,11 +102,9 @@ fn num(v: &Value) -> Option<u64> {
 
 /// The signal events in a file exporter's output (complete lines only).
 fn signals_in(file: &Path) -> Vec<Got> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let done = text.rsplit_once('\n').map(|(d, _)| d).unwrap_or("");
     let mut out = Vec::new();
-    for line in done.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
+    for line in complete_lines(file) {
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
         for rl in v["resourceLogs"].as_array().into_iter().flatten() {
@@ -290,7 +251,7 @@ service:
       exporters: [signals]
 "#
     ));
-    let sender = Sender::new(sidecar_otlp);
+    let sender = SignalSender::new(sidecar_otlp);
     let requests = PER_SOURCE / PER_REQUEST;
     for round in 0..requests {
         let signals: Vec<Signal> = SOURCES
@@ -453,7 +414,7 @@ service:
       exporters: [kafka/proto, kafka/json]
 "#
     ));
-    let sender = Sender::new(sidecar_otlp);
+    let sender = SignalSender::new(sidecar_otlp);
     let send_range = |range: std::ops::Range<u64>| {
         for chunk in range.collect::<Vec<_>>().chunks(50) {
             let signals: Vec<Signal> = chunk
@@ -832,7 +793,7 @@ service:
 "#
     ));
     let clusters: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
-    let sender = Sender::new(sidecar_otlp);
+    let sender = SignalSender::new(sidecar_otlp);
     let mut seq = 1;
     let mut signals = Vec::new();
     for c in &clusters {
@@ -976,7 +937,7 @@ service:
 "#,
             pki.ca.display()
         ));
-        (c, Sender::new(otlp))
+        (c, SignalSender::new(otlp))
     };
     let (_good, good_sender) = sidecar("t-good");
     let (_bad, bad_sender) = sidecar("t-bad");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kafka_obs_testkit::scenario::{Role, ScenarioJvm};
-use kafka_obs_tests::{Collector, CollectorOptions};
+use kafka_obs_tests::{Collector, CollectorOptions, complete_lines};
 use serde_json::Value;
 
 /// One signal read back from the logs file.
@@ -30,12 +30,6 @@ impl Seen {
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-}
-
-fn complete_lines(file: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let done = text.rsplit_once('\n').map(|(d, _)| d).unwrap_or("");
-    done.lines().map(str::to_owned).collect()
 }
 
 /// Times of the polls in the metrics file (from `kafka_obs.target.up`).
