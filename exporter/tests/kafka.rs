@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -22,72 +21,9 @@ use kafka_obs_api::{Batch, Host};
 use kafka_obs_exporter::kafka::KafkaConfig;
 use kafka_obs_exporter::otlp_json::from_json_line;
 use kafka_obs_signal::otlp::logs::from_export_request;
-use kafka_obs_testkit::net::{free_port, wait_for_port};
-use kafka_obs_testkit::peers::tansu_bin;
-use kafka_obs_testkit::process::ChildGuard;
+use kafka_obs_testkit::net::free_port;
+use kafka_obs_testkit::tansu::Tansu;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-
-struct Tansu {
-    port: u16,
-    guard: Option<ChildGuard>,
-}
-
-impl Tansu {
-    fn start(port: u16) -> Tansu {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let mut cmd = Command::new(tansu_bin().expect("tansu"));
-        cmd.args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://tansu/",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        let guard = ChildGuard::spawn(&mut cmd).expect("start tansu");
-        wait_for_port(
-            format!("127.0.0.1:{port}").parse().unwrap(),
-            Duration::from_secs(10),
-        )
-        .expect("tansu listens");
-        Tansu {
-            port,
-            guard: Some(guard),
-        }
-    }
-
-    fn create_topic(&self, topic: &str, partitions: u32) {
-        let status = Command::new(tansu_bin().unwrap())
-            .args([
-                "topic",
-                "create",
-                "--broker",
-                &format!("tcp://127.0.0.1:{}", self.port),
-                "--partitions",
-                &partitions.to_string(),
-                topic,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("tansu topic create");
-        assert!(status.success(), "topic create {topic}");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut g) = self.guard.take() {
-            let _ = g.terminate(Duration::from_secs(5));
-        }
-    }
-
-    fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
 
 /// Reads `topic` from the beginning until `want` signals were decoded or `timeout` passed.
 /// Returns (record key, source, sequence) in consumption order, per partition in order.
@@ -182,9 +118,13 @@ fn assert_complete_and_ordered(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_signals_in_proto_and_json_read_back_in_order() {
-    let tansu = Tansu::start(free_port());
-    tansu.create_topic("__kafka-obs-signals", 3);
-    tansu.create_topic("signals-json", 3);
+    let tansu = Tansu::start().expect("start tansu");
+    tansu
+        .create_topic("__kafka-obs-signals", 3)
+        .expect("create the topic");
+    tansu
+        .create_topic("signals-json", 3)
+        .expect("create the topic");
     const SOURCES: usize = 20;
     const PER: u64 = 500;
     for (json, extra) in [
@@ -236,8 +176,10 @@ async fn ten_thousand_signals_in_proto_and_json_read_back_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_batches_split_and_an_oversized_record_is_dropped_and_counted() {
-    let tansu = Tansu::start(free_port());
-    tansu.create_topic("__kafka-obs-signals", 3);
+    let tansu = Tansu::start().expect("start tansu");
+    tansu
+        .create_topic("__kafka-obs-signals", 3)
+        .expect("create the topic");
     let cfg = exporter_config(&tansu.brokers(), "producer: {max_message_bytes: 4096}");
     let running = Running::start(&cfg, "kafka", Host::default());
     // 200 signals of one source: far more than 4 KiB in one request, so it is split.
@@ -284,8 +226,10 @@ async fn oversized_batches_split_and_an_oversized_record_is_dropped_and_counted(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_still_delivers() {
     let port = free_port();
-    let mut tansu = Tansu::start(port);
-    tansu.create_topic("__kafka-obs-signals", 3);
+    let mut tansu = Tansu::start_on(port).expect("start tansu");
+    tansu
+        .create_topic("__kafka-obs-signals", 3)
+        .expect("create the topic");
     // Defaults: acks=all with idempotence. The restarted in-memory broker has forgotten the
     // producer id, so the exporter must start a new producer to get going again.
     let cfg = exporter_config(&tansu.brokers(), "");
@@ -313,8 +257,10 @@ async fn a_broker_restart_mid_stream_still_delivers() {
             .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let tansu = Tansu::start(port);
-    tansu.create_topic("__kafka-obs-signals", 3);
+    let tansu = Tansu::start_on(port).expect("start tansu");
+    tansu
+        .create_topic("__kafka-obs-signals", 3)
+        .expect("create the topic");
     let t = running.finish(Duration::from_secs(90)).await;
     assert_eq!(
         counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),

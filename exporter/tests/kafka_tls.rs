@@ -29,53 +29,11 @@ use kafka_obs_api::Host;
 use kafka_obs_exporter::delivery::Transport;
 use kafka_obs_exporter::kafka::{KafkaConfig, SIGNALS_TOPIC};
 use kafka_obs_testkit::certs::TestPki;
-use kafka_obs_testkit::net::{free_port, wait_for_port};
-use kafka_obs_testkit::peers::{python, tansu_bin};
+use kafka_obs_testkit::net::free_port;
+use kafka_obs_testkit::peers::python;
 use kafka_obs_testkit::process::ChildGuard;
+use kafka_obs_testkit::tansu::Tansu;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-
-/// tansu on a plaintext port, advertising `advertised` (the proxy) to clients.
-fn tansu(port: u16, advertised: u16, extra: &[&str]) -> ChildGuard {
-    let mut cmd = Command::new(tansu_bin().expect("tansu"));
-    cmd.args([
-        "broker",
-        "--listener-url",
-        &format!("tcp://127.0.0.1:{port}"),
-        "--advertised-listener-url",
-        &format!("tcp://127.0.0.1:{advertised}"),
-        "--storage-engine",
-        "memory://tansu/",
-    ])
-    .args(extra)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let guard = ChildGuard::spawn(&mut cmd).expect("start tansu");
-    wait_for_port(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(10),
-    )
-    .expect("tansu listens");
-    guard
-}
-
-fn create_topic(port: u16, topic: &str) {
-    let status = Command::new(tansu_bin().unwrap())
-        .args([
-            "topic",
-            "create",
-            "--broker",
-            &format!("tcp://127.0.0.1:{port}"),
-            "--partitions",
-            "1",
-            topic,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("tansu topic create");
-    assert!(status.success(), "topic create {topic}");
-}
 
 /// The TLS-terminating proxy (`testkit/python/tls_proxy.py`) on `port`, in front of `target`.
 /// Returns the proxy and the lines it printed (one per connection).
@@ -122,7 +80,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     /// What the proxy printed: `{"accepted": true, "client_cn": ...}` or `{"refused": ...}`.
     connections: Arc<Mutex<Vec<String>>>,
-    _broker: ChildGuard,
+    _broker: Tansu,
     _proxy: ChildGuard,
 }
 
@@ -130,8 +88,11 @@ fn setup(client_ca: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::generate(dir.path()).unwrap();
     let (broker_port, proxy_port) = (free_port(), free_port());
-    let broker = tansu(broker_port, proxy_port, &[]);
-    create_topic(broker_port, SIGNALS_TOPIC);
+    // tansu on a plaintext port, advertising the proxy to clients.
+    let broker = Tansu::start_with(broker_port, proxy_port, &[]).expect("start tansu");
+    broker
+        .create_topic(SIGNALS_TOPIC, 1)
+        .expect("create the topic");
     let (proxy, connections) = proxy(&pki, proxy_port, broker_port, client_ca);
     Setup {
         pki,
@@ -306,7 +267,7 @@ async fn mutual_tls_sends_our_client_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sasl_scram_credentials_reach_the_broker_and_its_refusal_is_named() {
     let port = free_port();
-    let _broker = tansu(port, port, &["--authentication"]);
+    let _broker = Tansu::start_with(port, port, &["--authentication"]).expect("start tansu");
     let config = exporter(
         &format!("127.0.0.1:{port}"),
         "{sasl: {mechanism: SCRAM-SHA-512, username: obs, password: s3cret}}",

@@ -23,17 +23,23 @@ impl Tansu {
     }
 
     pub fn start_on(port: u16) -> io::Result<Tansu> {
-        let url = format!("tcp://127.0.0.1:{port}");
+        Self::start_with(port, port, &[])
+    }
+
+    /// Listens on `port` and tells clients to connect to `advertised` (a proxy in front of it,
+    /// say), with `extra` broker flags (`--authentication`).
+    pub fn start_with(port: u16, advertised: u16, extra: &[&str]) -> io::Result<Tansu> {
         let mut cmd = Command::new(tansu_bin()?);
         cmd.args([
             "broker",
             "--listener-url",
-            &url,
+            &format!("tcp://127.0.0.1:{port}"),
             "--advertised-listener-url",
-            &url,
+            &format!("tcp://127.0.0.1:{advertised}"),
             "--storage-engine",
             "memory://tansu/",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
