@@ -21,21 +21,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, ConnectorFactory, Counter, DataKind,
-    HealthRegistry, Host, Output, Outputs, OverflowPolicy, Parcel, Receipt, Route, RunContext,
-    Telemetry,
-};
+use kafka_obs_api::{Batch, Parcel, Receipt};
 use kafka_obs_cells::{Hierarchy, HierarchyConfig};
-use kafka_obs_central::HierarchyConnectorFactory;
 use kafka_obs_signal::otlp::{ExportResource, logs};
 use kafka_obs_signal::{Evidence, Signal, SignalKind, statuses};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 const NS: u64 = 1_000_000_000;
 
@@ -148,20 +144,6 @@ fn reference(requests: Vec<ExportLogsServiceRequest>) -> (usize, f64) {
     (n, start.elapsed().as_secs_f64())
 }
 
-fn route(name: &str) -> (Output, mpsc::Receiver<Parcel>) {
-    let (tx, rx) = mpsc::channel(256);
-    (
-        Output::new(vec![Route {
-            target: name.into(),
-            tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: false,
-            dropped: Counter::default(),
-        }]),
-        rx,
-    )
-}
-
 async fn drain(mut rx: mpsc::Receiver<Parcel>) -> usize {
     let mut n = 0;
     while let Some(parcel) = rx.recv().await {
@@ -175,46 +157,14 @@ async fn drain(mut rx: mpsc::Receiver<Parcel>) -> usize {
 async fn through_connector(
     requests: Vec<ExportLogsServiceRequest>,
 ) -> (usize, f64, Vec<Duration>, usize) {
-    let factory = HierarchyConnectorFactory;
-    let config = factory
-        .validate(&serde_yaml_ng::from_str("source_id: bench\napi: {enabled: false}\n").unwrap())
-        .unwrap();
-    let id: ComponentId = "hierarchy".parse().unwrap();
-    let telemetry = Telemetry::new();
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.component(ComponentKind::Connector, &id),
-        health: HealthRegistry::default(),
-        host: Host::default(),
-        kinds: vec![DataKind::Logs],
-    };
-    let connector = config.build(&ctx).unwrap();
-    let (l, logs_rx) = route("logs");
-    let (m, metrics_rx) = route("metrics");
-    let (t, traces_rx) = route("traces");
-    let outputs = Outputs::new(BTreeMap::from([
-        (DataKind::Logs, l),
-        (DataKind::Metrics, m),
-        (DataKind::Traces, t),
-    ]));
+    let running = common::start("source_id: bench\napi: {enabled: false}\n");
     let drains = [
-        tokio::spawn(drain(logs_rx)),
-        tokio::spawn(drain(metrics_rx)),
-        tokio::spawn(drain(traces_rx)),
+        tokio::spawn(drain(running.logs)),
+        tokio::spawn(drain(running.metrics)),
+        tokio::spawn(drain(running.traces)),
     ];
-    let (tx, rx) = mpsc::channel(16);
-    let shutdown = CancellationToken::new();
-    let run = connector.run(
-        rx,
-        outputs,
-        RunContext {
-            id,
-            telemetry: ctx.telemetry.clone(),
-            health: ctx.health.clone(),
-            shutdown: shutdown.clone(),
-        },
-    );
-    let task = tokio::spawn(run);
+    let tx = running.tx;
+    let task = running.task;
 
     let signals: usize = requests
         .iter()
@@ -261,7 +211,7 @@ async fn through_connector(
     }
     sender.await.unwrap();
     let elapsed = start.elapsed().as_secs_f64();
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
     let mut outputs = 0;
     for d in drains {
         outputs += d.await.unwrap();

@@ -4,15 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, ConnectorFactory, Counter, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, Parcel, Receipt, Route, RunContext, Telemetry,
-};
-use kafka_obs_central::HierarchyConnectorFactory;
+use kafka_obs_api::{Batch, Parcel, Receipt};
 use kafka_obs_central::input::{PARTITION, PARTITION_IDS, REPLAY, REVOKED, TOPIC};
 use kafka_obs_signal::otlp::{ExportResource, logs};
 use kafka_obs_signal::{Evidence, Signal, SignalKind, probes, queues, statuses};
@@ -23,7 +18,9 @@ use serde_json::Value as Json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+
+mod common;
+use common::{Running, start};
 
 const BROKER: &str = "cluster=prod/broker=2";
 const PRODUCER: &str = "cluster=prod/service=order-service/instance=pod-1/client=order-producer";
@@ -125,76 +122,6 @@ async fn get(port: u16, path: &str) -> (u16, String) {
         .map(|x| x.1.to_string())
         .unwrap_or_default();
     (status, body)
-}
-
-struct Running {
-    tx: mpsc::Sender<Parcel>,
-    logs: mpsc::Receiver<Parcel>,
-    traces: mpsc::Receiver<Parcel>,
-    metrics: mpsc::Receiver<Parcel>,
-    task: tokio::task::JoinHandle<()>,
-    telemetry: Telemetry,
-}
-
-fn route(name: &str) -> (Output, mpsc::Receiver<Parcel>) {
-    let (tx, rx) = mpsc::channel(256);
-    (
-        Output::new(vec![Route {
-            target: name.into(),
-            tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: false,
-            dropped: Counter::default(),
-        }]),
-        rx,
-    )
-}
-
-fn start(yaml: &str) -> Running {
-    let factory = HierarchyConnectorFactory;
-    let config = factory
-        .validate(&serde_yaml_ng::from_str(yaml).unwrap())
-        .unwrap();
-    let id: ComponentId = "hierarchy".parse().unwrap();
-    let telemetry = Telemetry::new();
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.component(ComponentKind::Connector, &id),
-        health: HealthRegistry::default(),
-        host: Host::default(),
-        kinds: vec![DataKind::Logs],
-    };
-    let connector = config.build(&ctx).unwrap();
-    let (l, logs) = route("logs");
-    let (m, metrics) = route("metrics");
-    let (t, traces) = route("traces");
-    let outputs = kafka_obs_api::Outputs::new(BTreeMap::from([
-        (DataKind::Logs, l),
-        (DataKind::Metrics, m),
-        (DataKind::Traces, t),
-    ]));
-    let (tx, rx) = mpsc::channel(16);
-    let run = connector.run(
-        rx,
-        outputs,
-        RunContext {
-            id,
-            telemetry: ctx.telemetry.clone(),
-            health: ctx.health.clone(),
-            shutdown: CancellationToken::new(),
-        },
-    );
-    let task = tokio::spawn(async move {
-        run.await.unwrap();
-    });
-    Running {
-        tx,
-        logs,
-        traces,
-        metrics,
-        task,
-        telemetry,
-    }
 }
 
 async fn send(r: &Running, request: ExportLogsServiceRequest) {
