@@ -13,7 +13,7 @@
 //!   situation; [`Scorecard`] turns status readings into a confidence.
 //! - [`Subject`] and [`SubjectBuilder`]: hierarchical names built from resource attributes and
 //!   MBean keys with a configurable key set.
-//! - [`Signal`] and [`Evidence`].
+//! - [`Signal`] and [`Evidence`]; [`condition`]: a condition's onset and recovery on the wire.
 //! - [`otlp`]: signals as OpenTelemetry events and statuses as the `kafka_obs.status` gauge;
 //!   [`proto`]: signals as kafka-obs's protobuf messages and the seed's stream envelope.
 //!   Both directions are lossless; decoding returns [`DecodeError`] instead of panicking.
@@ -47,6 +47,7 @@
 //! ```
 
 mod builder;
+pub mod condition;
 mod describe;
 mod error;
 pub mod instruments;
