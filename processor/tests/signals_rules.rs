@@ -1,4 +1,4 @@
-//! Table-driven tests of every rule of `kafka-signal-rules.md`, with the seed's numbers where it
+//! Table-driven tests of every rule of `docs/rules.md`, with the seed's numbers where it
 //! gives them. Each case is a sequence of polls (10 s apart) and, per poll, the signals the
 //! rules emit, written `Instrument.SIGN[.DIMENSION]@rule`.
 

@@ -1,4 +1,4 @@
-//! The fourteen instruments of `serventis.md`: what was *witnessed*, one module each with its
+//! The fourteen instruments of `docs/vocabulary.md`: what was *witnessed*, one module each with its
 //! `Sign` and, where the instrument has one, its `Dimension`.
 //!
 //! Instruments only report what happened (a queue refused an enqueue, a probe failed);

@@ -19,7 +19,7 @@ use crate::{
 };
 
 vocabulary! {
-    /// The instruments and universal languages of `serventis.md`, by canonical name.
+    /// The instruments and universal languages of `docs/vocabulary.md`, by canonical name.
     /// Singular forms parse too (`Queue`), as do the seed's `Monitors` (now Statuses) and
     /// `Reporters` (now Situations).
     pub enum Instrument as "instrument" {
@@ -221,7 +221,7 @@ macro_rules! signal_kinds {
 
             /// Builds a kind from names, checking that the sign belongs to the instrument and
             /// that the dimension is given exactly when the instrument has one. Names are
-            /// matched ignoring case, with the aliases of `serventis.md`'s mapping table.
+            /// matched ignoring case, with the aliases of `docs/vocabulary.md`'s mapping table.
             /// An empty or blank `dimension` counts as none.
             pub fn from_parts(
                 instrument: Instrument,
@@ -357,7 +357,7 @@ impl SignalKind {
     }
 
     /// The default status reading of this sign, the canonical per-sign readings of
-    /// `serventis.md` that Observers start from:
+    /// `docs/vocabulary.md` that Observers start from:
     ///
     /// | signal | status |
     /// |---|---|

@@ -1,4 +1,4 @@
-//! The universal languages of `serventis.md`: what subscribers *derive* from instruments.
+//! The universal languages of `docs/vocabulary.md`: what subscribers *derive* from instruments.
 //! Statuses, Systems and Trends orient (what state is it in), Situations decide (how urgent),
 //! Outcomes, Actors and Agents act.
 //!
@@ -80,7 +80,7 @@ pub mod statuses {
             }
         }
 
-        /// [`Sign::situation`] with the optional escalation of `serventis.md`: when
+        /// [`Sign::situation`] with the optional escalation of `docs/vocabulary.md`: when
         /// `escalate_confirmed_degraded` is set, a CONFIRMED DEGRADED reads as CRITICAL.
         pub const fn situation_with(
             self,

@@ -1,7 +1,7 @@
 //! The Serventis signal vocabulary as Rust types, and signals on the wire.
 //!
 //! kafka-obs turns Kafka and JVM metrics into *signals*:
-//! `subject × instrument × sign [× dimension] + evidence` (see `docs/serventis.md`).
+//! `subject × instrument × sign [× dimension] + evidence` (see `docs/vocabulary.md`).
 //! This crate is the shared language of everything downstream of the rules:
 //!
 //! - [`instruments`] and [`languages`]: every instrument and universal language with its

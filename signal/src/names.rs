@@ -2,7 +2,7 @@
 //! `ALL`, `as_str()` (the canonical name), `Display`, and a forgiving `FromStr`.
 //!
 //! Parsing is case-insensitive, treats `-` and space like `_` (`half-open` is `HALF_OPEN`), and
-//! accepts the aliases listed beside a variant: the older or seed names that `serventis.md`
+//! accepts the aliases listed beside a variant: the older or seed names that `docs/vocabulary.md`
 //! maps to exactly one current name. Ambiguous old names (the seed's `Queue.PRESSURE`) are
 //! deliberately not aliases: they have no single meaning to map to.
 
@@ -64,7 +64,7 @@ macro_rules! vocabulary {
             /// Every canonical name, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$($text),+];
 
-            /// The canonical name, as `serventis.md` spells it.
+            /// The canonical name, as `docs/vocabulary.md` spells it.
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $text),+

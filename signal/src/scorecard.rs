@@ -1,4 +1,4 @@
-//! The confidence "scorecard" of `serventis.md`: a decayed vote count per status, kept per
+//! The confidence "scorecard" of `docs/vocabulary.md`: a decayed vote count per status, kept per
 //! subject, that turns a stream of status readings into a leading status with a confidence.
 //!
 //! Every reading multiplies all buckets by `decay` (0.95) and adds `weight` (0.05) to the one
@@ -12,7 +12,7 @@
 
 use crate::languages::statuses::{Confidence, Sign};
 
-/// The knobs of a [`Scorecard`]; [`Default`] gives the values of `serventis.md`.
+/// The knobs of a [`Scorecard`]; [`Default`] gives the values of `docs/vocabulary.md`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScorecardParams {
     /// Factor every bucket is multiplied by on each reading (0.95).

@@ -115,7 +115,7 @@ mod tests {
             .map(|m| (m.name.clone(), m.kind, m.unit.clone()))
     }
 
-    /// Every MBean and attribute of the rule book's table (kafka-signal-rules.md) is read.
+    /// Every MBean and attribute of the rule book's table (docs/rules.md) is read.
     #[test]
     fn presets_cover_the_rule_book() {
         use TargetSystem::*;
