@@ -6,6 +6,7 @@ mod common;
 
 use common::{Harness, P, SECOND, all, p, said};
 use kafka_obs_signal::otlp::status::STATUS_METRIC;
+use kafka_obs_signal::statuses::Sign;
 
 const PRODUCER: &[(&str, &str)] = &[("client-id", "order-producer")];
 const PRODUCER_TOPIC: &[(&str, &str)] = &[("client-id", "order-producer"), ("topic", "orders")];
@@ -48,10 +49,18 @@ fn p1_p2_p3_buffer_pressure_and_overflow_with_hysteresis() {
             (buffer(0.96), &["Queues.OVERFLOW@P1"]),
             (buffer(0.96), &[]),
             (buffer(0.93), &[]), // above 0.95 - 5 %: still OVERFLOW
-            (buffer(0.90), &["Systems.LIMIT.SPACE@P2"]),
+            (buffer(0.90), &["Queues.ENQUEUE@P1"]), // P1 recovers, P2 still holds
             (buffer(0.78), &[]), // above 0.80 - 5 %: still LIMIT
-            (buffer(0.70), &["Queues.ENQUEUE@P3"]),
+            (buffer(0.70), &["Systems.NORMAL.SPACE@P2"]),
             (buffer(0.70), &[]),
+            (
+                buffer(0.97),
+                &["Systems.LIMIT.SPACE@P2", "Queues.OVERFLOW@P1"],
+            ),
+            (
+                buffer(0.10),
+                &["Queues.ENQUEUE@P1", "Systems.NORMAL.SPACE@P2"],
+            ),
         ],
     );
 }
@@ -92,7 +101,8 @@ fn p5_exhaustions_are_increments_and_overflows_and_a_reset_is_a_reset() {
                 &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"],
             ),
             // The client restarted: the counter began again. Not an increment of a huge delta.
-            (exhausted(1.0), &["Counters.RESET@P5"]),
+            // No exhaustion in this poll: the overflow is over.
+            (exhausted(1.0), &["Counters.RESET@P5", "Queues.ENQUEUE@P5"]),
             (
                 exhausted(3.0),
                 &["Counters.INCREMENT@P5", "Queues.OVERFLOW@P5"],
@@ -279,11 +289,18 @@ fn c1_c2_c3_a_lag_spike_and_its_recovery() {
             (lag(2500.0), &[]), // still DIVERGING
             (
                 lag(12000.0),
-                &["Queues.OVERFLOW@C1", "Statuses.DEGRADED.CONFIRMED@C1"],
+                &[
+                    "Statuses.STABLE.MEASURED@C2", // C2 ends as C1 begins
+                    "Queues.OVERFLOW@C1",
+                    "Statuses.DEGRADED.CONFIRMED@C1",
+                ],
             ),
             (lag(12000.0), &[]),
             (lag(9600.0), &[]), // above 10 000 - 5 %
-            (lag(9000.0), &["Statuses.STABLE.CONFIRMED@C3"]),
+            (
+                lag(9000.0),
+                &["Queues.ENQUEUE@C1", "Statuses.STABLE.CONFIRMED@C1"],
+            ),
             (lag(6000.0), &[]),
         ],
     );
@@ -609,27 +626,34 @@ fn b1_subject_is_the_broker() {
 }
 
 #[test]
-fn b3_no_active_controller_in_the_cluster_is_down() {
+fn b3_each_broker_states_whether_it_is_the_controller_and_never_puts_the_cluster_down() {
     let mut h = broker_harness();
     let controller = |v| vec![p("kafka.controller.active.count", &[], v)];
-    assert!(h.said(&controller(1.0)).is_empty());
+    let e = h.poll(&controller(1.0));
+    assert_eq!(said(&e.signals), ["Members.ELECT.SELF@B3"]);
+    assert_eq!(e.signals[0].subject.qualified(), "cluster=prod/broker=1");
+    assert_eq!(
+        e.signals[0].evidence.get("active_controller_count"),
+        Some(1.0)
+    );
+    // Unchanged: quiet until the heartbeat restates it (a restarted central learns it).
+    for _ in 0..5 {
+        assert!(h.said(&controller(1.0)).is_empty());
+    }
+    assert_eq!(h.said(&controller(1.0)), ["Members.ELECT.SELF@B3"]);
+    // The controller moved to another broker: this one resigns. Nothing about the cluster,
+    // and nothing that reads as trouble: the hierarchy decides B3 over every broker.
     let e = h.poll(&controller(0.0));
-    assert_eq!(said(&e.signals), ["Statuses.DEFECTIVE.MEASURED@B3"]);
-    assert_eq!(e.signals[0].subject.qualified(), "cluster=prod");
-    assert_eq!(h.said(&controller(0.0)), ["Statuses.DOWN.CONFIRMED@B3"]);
-    assert_eq!(h.said(&controller(1.0)), ["Statuses.STABLE.MEASURED@B3"]);
-
-    // Two brokers: one active controller is enough.
-    let mut h = broker_harness();
-    for _ in 0..3 {
-        h.resource = BROKER.to_vec();
-        h.poll(&controller(0.0));
-        h.resource = vec![("kafka.cluster", "prod"), ("broker.id", "2")];
-        let e = h.poll(&controller(1.0));
+    assert_eq!(said(&e.signals), ["Members.RESIGN.SELF@B3"]);
+    for _ in 0..20 {
+        let e = h.poll(&controller(0.0));
         assert!(
-            said(&e.signals).iter().all(|s| !s.contains("DOWN")),
+            e.signals
+                .iter()
+                .all(|s| s.subject.qualified() == "cluster=prod/broker=1"
+                    && s.status().is_none_or(|(sign, _)| sign == Sign::Stable)),
             "{:?}",
-            said(&e.signals)
+            all(&e.signals)
         );
     }
 }
@@ -709,7 +733,11 @@ fn t2_a_vanished_client_goes_stale_not_down() {
     let mut stale = Vec::new();
     for _ in 0..5 {
         let e = h.poll(&consumer);
-        stale.extend(all(&e.signals).into_iter().filter(|s| !s.contains("@C")));
+        stale.extend(
+            all(&e.signals)
+                .into_iter()
+                .filter(|s| !s.contains("@C") && !s.contains("@status")),
+        );
     }
     assert_eq!(stale, ["Probes.DISCONNECT.OUTBOUND@T2#stale"], "{stale:?}");
     assert!(!stale.iter().any(|s| s.contains("DOWN")));
@@ -755,9 +783,9 @@ fn a_steady_subject_announces_itself_once_then_heartbeats_every_sixth_evaluation
     assert_eq!(
         seen,
         [
-            "0:Statuses.STABLE.TENTATIVE@P11#first-status",
-            "6:Statuses.STABLE.CONFIRMED@P11#heartbeat",
-            "12:Statuses.STABLE.CONFIRMED@P11#heartbeat"
+            "0:Statuses.STABLE.TENTATIVE@status#first-status",
+            "6:Statuses.STABLE.CONFIRMED@status#heartbeat",
+            "12:Statuses.STABLE.CONFIRMED@status#heartbeat"
         ]
     );
 }

@@ -88,6 +88,7 @@ fn the_example_expresses_a1_to_a4() {
         run(&mut h, &b),
         [
             "Counters.INCREMENT@A1",
+            "Probes.SUCCEED.INBOUND@A2", // no new failure: A2's condition recovers
             "Services.CALL.CALLER@A4",
             "Services.EXPIRE.CALLER@A3",
             "Services.SUCCESS.CALLER@A4"
@@ -143,7 +144,14 @@ fn threshold_rules_match_attributes_and_keep_hysteresis() {
     assert_eq!(poll(250.0), ["Sensors.ABOVE.THRESHOLD@checkout-slow"]);
     assert_eq!(poll(1200.0), ["Statuses.DEGRADED.MEASURED@checkout-slow"]);
     assert!(poll(960.0).is_empty()); // above 1000 - 5 %
-    assert_eq!(poll(900.0), ["Sensors.ABOVE.THRESHOLD@checkout-slow"]);
+    // DEGRADED ends (its recovery under the same rule and instrument); ABOVE is no condition.
+    assert_eq!(
+        poll(900.0),
+        [
+            "Sensors.ABOVE.THRESHOLD@checkout-slow",
+            "Statuses.STABLE.MEASURED@checkout-slow"
+        ]
+    );
     assert_eq!(poll(100.0), ["Sensors.NOMINAL.THRESHOLD@checkout-slow"]);
 }
 

@@ -144,7 +144,10 @@ mod tests {
         for kind in SignalKind::all() {
             let back = kind.recovery();
             assert_eq!(back.instrument(), kind.instrument(), "{kind}");
-            assert_eq!(back.dimension_str().is_some(), kind.dimension_str().is_some());
+            assert_eq!(
+                back.dimension_str().is_some(),
+                kind.dimension_str().is_some()
+            );
             if let Some(status) = back.default_status() {
                 assert!(
                     status <= statuses::Sign::Converging,

@@ -277,9 +277,6 @@ pub struct BrokerPack {
     pub under_replicated_threshold: f64,
     /// B2: offline partitions above which the broker is DEFECTIVE (0).
     pub offline_threshold: f64,
-    /// B3: consecutive polls with no active controller in the cluster before DOWN (2; the
-    /// first such poll is DEFECTIVE).
-    pub controller_down_polls: u16,
     /// B5: the request-time p99 trend detector.
     pub request_latency_trend: TrendParams,
     /// B6: NetworkProcessorAvgIdlePercent below which the network threads TIMEOUT (0.3).
@@ -293,7 +290,6 @@ impl Default for BrokerPack {
         Self {
             under_replicated_threshold: 0.0,
             offline_threshold: 0.0,
-            controller_down_polls: 2,
             request_latency_trend: TrendParams::default(),
             network_idle_min: 0.3,
             request_handler_idle_min: 0.1,
@@ -308,9 +304,6 @@ impl BrokerPack {
             self.under_replicated_threshold,
         )?;
         check_non_negative("offline_threshold", self.offline_threshold)?;
-        if self.controller_down_polls == 0 {
-            return Err(err("controller_down_polls", "must be at least 1"));
-        }
         self.request_latency_trend
             .check()
             .map_err(|e| e.within("request_latency_trend"))?;

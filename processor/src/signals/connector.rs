@@ -247,6 +247,7 @@ mod tests {
     use kafka_obs_api::{
         ComponentId, ComponentKind, HealthRegistry, Host, Output, OverflowPolicy, Route, Telemetry,
     };
+    use kafka_obs_signal::condition;
     use kafka_obs_signal::otlp::logs::from_export_request;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -354,7 +355,23 @@ mod tests {
             signals.extend(from_export_request(&request).expect("decodes"));
         }
         let kinds: Vec<String> = signals.iter().map(|s| s.kind.to_string()).collect();
-        assert_eq!(kinds, ["Queues.OVERFLOW", "Statuses.DEGRADED.CONFIRMED"]);
+        // C1's onset, then the subject's first status with its conditions.
+        assert_eq!(
+            kinds,
+            [
+                "Queues.OVERFLOW",
+                "Statuses.DEGRADED.CONFIRMED",
+                "Statuses.DEGRADED.CONFIRMED"
+            ]
+        );
+        assert_eq!(signals[2].evidence.rule, condition::STATUS_RULE);
+        assert_eq!(
+            signals[2]
+                .attributes
+                .get(condition::CURRENT)
+                .map(String::as_str),
+            Some("C1")
+        );
         // One source, numbered consecutively from a start above any earlier run's.
         assert!(
             signals[0].sequence > 1_600_000_000_000_000_000,
@@ -376,7 +393,7 @@ mod tests {
         assert_eq!(metric.name, "kafka_obs.status");
         let samples = telemetry.render_prometheus();
         assert!(
-            samples.contains("kafka_obs_signals_emitted_total{connector=\"signals\"} 2"),
+            samples.contains("kafka_obs_signals_emitted_total{connector=\"signals\"} 3"),
             "{samples}"
         );
     }

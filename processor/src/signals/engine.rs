@@ -11,12 +11,24 @@
 //!    are "no reading": the row counts as seen, the value is not stored.
 //! 2. **Evaluate.** Every row that got data runs its rules once, with all of this request's
 //!    readings in place (so `available / total` uses both), emitting signals on change of
-//!    state and recording each rule's status reading for the row's subject. Then B3 runs on
-//!    the clusters whose brokers reported.
+//!    state and recording each rule's current reading for the row's subject. Then the row's
+//!    **conditions** are settled (see below).
 //! 3. **Subjects.** Each subject that got data gets one `kafka_obs.status` point: the worst
-//!    status over all its rules' readings (ties to the higher confidence). A subject announces
-//!    its status once when first seen (unless a rule just did), then says nothing while it
-//!    does not change, except a heartbeat every `heartbeat_every` (6) evaluations.
+//!    status over its rows' *current* readings (ties to the higher confidence; STABLE when
+//!    none). Its status is stated as a Statuses signal under rule id `status`, with the list of
+//!    current conditions (`kafka_obs_signal::condition`), when first seen, whenever the status
+//!    or that list changes, and as a heartbeat every `heartbeat_every` (6) evaluations.
+//!
+//! **Conditions** (docs/rules.md, "Conditions"). A rule reports its reading for a row on every
+//! evaluation of that row; a reading worse than CONVERGING is a condition that *holds*. A row's
+//! readings are replaced as a whole on each evaluation, so a rule that stops reporting a
+//! condition has ended it: no rule can leave a status behind. The engine, not the rule, keeps
+//! the life cycle ([`Held`]): the signals a rule emits while its condition holds are its onset
+//! (attribute `kafka_obs.condition=onset`); when it stops holding, the rule's own signal of the
+//! same instrument under the same rule id is the recovery, and where the rule emitted none the
+//! engine emits the instrument's normal sign (`SignalKind::recovery`) itself, with
+//! `held_seconds`. A signal that reads as trouble from a rule that reported no reading (an
+//! event: a buffer exhaustion, an unclean election) is a condition for that one evaluation.
 //!
 //! [`Engine::sweep`] (also run from `evaluate` every few seconds of `now`) marks subjects
 //! without data for `stale_after` as stale (T2: one Probes DISCONNECT, then no points and no
@@ -27,7 +39,7 @@
 use std::collections::HashMap;
 
 use kafka_obs_signal::{
-    Attributes, Evidence, Signal, SignalKind, Subject, SubjectBuilder,
+    Attributes, Evidence, Signal, SignalKind, Subject, SubjectBuilder, condition,
     otlp::status,
     probes,
     statuses::{Confidence, Sign},
@@ -36,6 +48,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, metric::Data, number_data_point};
 
+use super::condition::{Held, RowSignals, is_condition, settle};
 use super::config::{SignalsConfig, UserKind};
 use super::packs::{
     Common, FIRST_USER_RULE, Input, Reader, Rule, RuleIndex, Sink, broker, consumer, jvm, producer,
@@ -128,6 +141,8 @@ struct Row {
     evaluations: u8,
     /// Point attributes that are not subject levels, carried on its signals.
     attributes: Vec<(String, String)>,
+    /// Its rules' conditions that hold.
+    held: Vec<Held>,
     state: RowState,
 }
 
@@ -142,13 +157,16 @@ struct Contribution {
 #[derive(Debug)]
 struct SubjectState {
     subject: Subject,
+    /// The current readings of its rows (each row's replaced on its every evaluation).
     contributions: Vec<Contribution>,
     /// Evaluations since its status was last said.
     quiet: u32,
     last_seen: u64,
     epoch: u32,
-    status_epoch: u32,
     announced: bool,
+    /// The status and conditions last stated.
+    stated: Option<Sign>,
+    stated_rules: Vec<RuleIndex>,
     stale: bool,
     rows: u32,
 }
@@ -161,24 +179,29 @@ impl SubjectState {
             quiet: 0,
             last_seen: 0,
             epoch: 0,
-            status_epoch: 0,
             announced: false,
+            stated: None,
+            stated_rules: Vec::new(),
             stale: false,
             rows: 0,
         }
     }
 
-    fn absorb(&mut self, row: u64, readings: &[(RuleIndex, Sign, Confidence)]) {
+    /// Replaces the row's readings with this evaluation's: what a rule no longer reports no
+    /// longer counts.
+    fn replace(&mut self, row: u64, readings: &[(RuleIndex, Sign, Confidence)]) {
+        self.contributions.retain(|c| c.row != row);
         for &(rule, sign, confidence) in readings {
             match self
                 .contributions
                 .iter_mut()
                 .find(|c| c.row == row && c.rule == rule)
             {
-                Some(c) => {
+                Some(c) if (sign, confidence) > (c.sign, c.confidence) => {
                     c.sign = sign;
                     c.confidence = confidence;
                 }
+                Some(_) => {}
                 None => self.contributions.push(Contribution {
                     row,
                     rule,
@@ -198,6 +221,23 @@ impl SubjectState {
             }
         }
         best
+    }
+
+    /// The rules whose conditions hold, worst first (each once).
+    fn conditions(&self, into: &mut Vec<RuleIndex>) {
+        into.clear();
+        let mut held: Vec<&Contribution> = self
+            .contributions
+            .iter()
+            .filter(|c| is_condition(c.sign))
+            .collect();
+        // By severity, then rule: a confidence that rises does not reorder the list.
+        held.sort_by(|a, b| (b.sign, a.rule).cmp(&(a.sign, b.rule)));
+        for c in held {
+            if !into.contains(&c.rule) {
+                into.push(c.rule);
+            }
+        }
     }
 }
 
@@ -242,12 +282,12 @@ pub struct Engine {
     dispatch: HashMap<String, Vec<Route>, IdBuild>,
     rows: IdMap<Row>,
     subjects: IdMap<SubjectState>,
-    clusters: IdMap<broker::ClusterState>,
     epoch: u32,
     touched_rows: Vec<u64>,
     touched_subjects: Vec<u64>,
-    touched_clusters: Vec<u64>,
     readings: Vec<(RuleIndex, Sign, Confidence)>,
+    /// Scratch: a subject's current conditions.
+    conditions: Vec<RuleIndex>,
     last_sweep: u64,
     warned: u64,
     stats: EngineStats,
@@ -313,6 +353,7 @@ impl Engine {
             common: Common {
                 hysteresis: config.hysteresis,
                 confidence: config.confidence,
+                heartbeat_every: config.heartbeat_every,
             },
             builder,
             level_keys,
@@ -320,12 +361,11 @@ impl Engine {
             dispatch,
             rows: IdMap::default(),
             subjects: IdMap::default(),
-            clusters: IdMap::default(),
             epoch: 0,
             touched_rows: Vec::new(),
             touched_subjects: Vec::new(),
-            touched_clusters: Vec::new(),
             readings: Vec::new(),
+            conditions: Vec::new(),
             last_sweep: 0,
             warned: 0,
             stats: EngineStats::default(),
@@ -362,7 +402,6 @@ impl Engine {
         self.epoch = self.epoch.wrapping_add(1).max(1);
         self.touched_rows.clear();
         self.touched_subjects.clear();
-        self.touched_clusters.clear();
         let dispatch = std::mem::take(&mut self.dispatch);
         for rm in &request.resource_metrics {
             let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
@@ -397,7 +436,6 @@ impl Engine {
             self.evaluate_row(key, now, &mut out.signals);
         }
         self.touched_rows = touched;
-        self.evaluate_clusters(now, &mut out.signals);
         self.conclude_subjects(now, &mut out);
         if now >= self.last_sweep.saturating_add(self.sweep_interval()) {
             let swept = self.sweep(now);
@@ -565,6 +603,7 @@ impl Engine {
                 seen: 0,
                 evaluations: 0,
                 attributes,
+                held: Vec::new(),
                 state,
             },
         );
@@ -608,6 +647,7 @@ impl Engine {
         }
         self.readings.clear();
         let packs = &self.config.packs;
+        let start = out.len();
         let mut sink = Sink {
             time: row.time,
             subject: &subject.subject,
@@ -616,10 +656,8 @@ impl Engine {
             common: &self.common,
             out,
             statuses: &mut self.readings,
-            status_emitted: false,
         };
         let mask = row.fresh;
-        let mut controller = None;
         match &mut row.state {
             RowState::Producer(r) => {
                 if let Some(p) = &packs.producer {
@@ -649,9 +687,6 @@ impl Engine {
             RowState::Broker(r) => {
                 if let Some(p) = &packs.broker {
                     broker::evaluate(r, mask, p, &self.common, &mut sink);
-                    if mask & (1 << broker::ACTIVE_CONTROLLER) != 0 {
-                        controller = Some(r.vals[usize::from(broker::ACTIVE_CONTROLLER)]);
-                    }
                 }
             }
             RowState::Isr(r) => broker::evaluate_isr(r, mask, &mut sink),
@@ -671,66 +706,25 @@ impl Engine {
                 }
             }
         }
-        let status_emitted = sink.status_emitted;
-        subject.absorb(key, &self.readings);
+        let time = row.time;
+        settle(
+            &mut row.held,
+            &mut self.readings,
+            out,
+            start,
+            &self.rule_names,
+            &RowSignals {
+                subject: &subject.subject,
+                attributes: &row.attributes,
+                source_id: &self.config.source_id,
+                time,
+            },
+        );
+        subject.replace(key, &self.readings);
         subject.last_seen = now;
-        if status_emitted {
-            subject.status_epoch = self.epoch;
-        }
         if subject.epoch != self.epoch {
             subject.epoch = self.epoch;
             self.touched_subjects.push(row.subject);
-        }
-        if let Some(value) = controller {
-            let cluster = cluster_of(&subject.subject);
-            let cid = subject_id(&cluster);
-            self.clusters
-                .entry(cid)
-                .or_default()
-                .record(key, value, row.time);
-            if !self.touched_clusters.contains(&cid) {
-                self.touched_clusters.push(cid);
-            }
-            self.subjects
-                .entry(cid)
-                .or_insert_with(|| SubjectState::new(cluster));
-        }
-    }
-
-    fn evaluate_clusters(&mut self, now: u64, out: &mut Vec<Signal>) {
-        let Some(p) = self.config.packs.broker else {
-            return;
-        };
-        let since = now.saturating_sub(self.config.stale_after.as_nanos() as u64);
-        for &cid in &self.touched_clusters {
-            let (Some(cluster), Some(subject)) =
-                (self.clusters.get_mut(&cid), self.subjects.get_mut(&cid))
-            else {
-                continue;
-            };
-            self.readings.clear();
-            let time = cluster.members.iter().map(|m| m.2).max().unwrap_or(now);
-            let mut sink = Sink {
-                time,
-                subject: &subject.subject,
-                attributes: &[],
-                source_id: &self.config.source_id,
-                common: &self.common,
-                out,
-                statuses: &mut self.readings,
-                status_emitted: false,
-            };
-            cluster.evaluate(since, &p, &self.common, &mut sink);
-            let emitted = sink.status_emitted;
-            subject.absorb(cid, &self.readings);
-            subject.last_seen = now;
-            if emitted {
-                subject.status_epoch = self.epoch;
-            }
-            if subject.epoch != self.epoch {
-                subject.epoch = self.epoch;
-                self.touched_subjects.push(cid);
-            }
         }
     }
 
@@ -739,48 +733,53 @@ impl Engine {
             let Some(s) = self.subjects.get_mut(sid) else {
                 continue;
             };
-            let Some(worst) = s.worst() else {
+            let worst = s.worst();
+            if worst.is_none() && s.stated.is_none() {
+                // Nothing any rule reads as a status (counters only): nothing to state.
                 continue;
+            }
+            s.conditions(&mut self.conditions);
+            let (sign, confidence) = worst.map_or((Sign::Stable, Confidence::Measured), |w| {
+                (w.sign, w.confidence)
+            });
+            let name = |rule: RuleIndex| {
+                self.rule_names
+                    .get(usize::from(rule))
+                    .map_or("", String::as_str)
             };
-            let rule = self
-                .rule_names
-                .get(usize::from(worst.rule))
-                .map_or("", String::as_str);
             if s.stale {
                 s.stale = false;
                 s.announced = false;
             }
+            let leading = self.conditions.first().map_or("", |r| name(*r));
             out.status_points.push(status::status_data_point(
-                &s.subject,
-                worst.sign,
-                worst.confidence,
-                rule,
-                now,
+                &s.subject, sign, confidence, leading, now,
             ));
-            if s.status_epoch == self.epoch {
-                s.quiet = 0;
-                s.announced = true;
-                continue;
-            }
             s.quiet += 1;
             let reason = if !s.announced {
                 "first-status"
+            } else if s.stated != Some(sign) || s.stated_rules != self.conditions {
+                "change"
             } else if s.quiet >= self.config.heartbeat_every {
                 "heartbeat"
             } else {
                 continue;
             };
             s.announced = true;
+            s.stated = Some(sign);
+            s.stated_rules.clone_from(&self.conditions);
             let polls = s.quiet;
             s.quiet = 0;
+            let current = condition::current_list(self.conditions.iter().map(|r| name(*r)));
             let signal = Signal::new(
                 s.subject.clone(),
-                SignalKind::Statuses(worst.sign, worst.confidence),
-                Evidence::rule(rule).with("quiet_evaluations", f64::from(polls)),
+                SignalKind::Statuses(sign, confidence),
+                Evidence::rule(condition::STATUS_RULE).with("quiet_evaluations", f64::from(polls)),
                 now,
             )
             .from_source(self.config.source_id.as_str())
-            .with_attribute("reason", reason);
+            .with_attribute("reason", reason)
+            .with_attribute(condition::CURRENT, current);
             out.signals.push(signal);
         }
     }
@@ -808,6 +807,7 @@ impl Engine {
                 continue;
             };
             self.readings.clear();
+            let start = out.signals.len();
             let mut sink = Sink {
                 time: now,
                 subject: &subject.subject,
@@ -816,9 +816,21 @@ impl Engine {
                 common: &self.common,
                 out: &mut out.signals,
                 statuses: &mut self.readings,
-                status_emitted: false,
             };
-            user::check_absence(r, rule, row.last_seen, now, &mut sink);
+            user::check_absence(r, FIRST_USER_RULE + *i, rule, row.last_seen, now, &mut sink);
+            settle(
+                &mut row.held,
+                &mut self.readings,
+                &mut out.signals,
+                start,
+                &self.rule_names,
+                &RowSignals {
+                    subject: &subject.subject,
+                    attributes: &row.attributes,
+                    source_id: &self.config.source_id,
+                    time: now,
+                },
+            );
         }
 
         // Stale subjects (T2).
@@ -856,14 +868,7 @@ impl Engine {
             keep
         });
         self.stats.evicted_series += (before - self.rows.len()) as u64;
-        let horizon = now.saturating_sub(ttl);
-        self.clusters.retain(|_, c| {
-            c.members.retain(|m| m.2 >= horizon);
-            !c.members.is_empty()
-        });
-        let clusters = &self.clusters;
-        self.subjects
-            .retain(|sid, s| s.rows > 0 || clusters.contains_key(sid));
+        self.subjects.retain(|_, s| s.rows > 0);
         self.stats.signals += out.signals.len() as u64;
         out
     }
@@ -892,21 +897,4 @@ fn subject_id(subject: &Subject) -> u64 {
         .fold(0x9e37_79b9_7f4a_7c15, |h, s| {
             fmix(h ^ hash_str(s.level()).rotate_left(17) ^ hash_str(s.value()))
         })
-}
-
-/// The cluster a subject belongs to: its segments up to the `cluster` level, or the root.
-fn cluster_of(subject: &Subject) -> Subject {
-    match subject
-        .segments()
-        .iter()
-        .position(|s| s.level() == "cluster")
-    {
-        Some(i) => Subject::from_pairs(
-            subject.segments()[..=i]
-                .iter()
-                .map(|s| (s.level().to_string(), s.value().to_string())),
-        )
-        .unwrap_or_default(),
-        None => Subject::root(),
-    }
 }

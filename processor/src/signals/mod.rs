@@ -4,6 +4,7 @@
 //! - [`engine`]: the pure engine, `ExportMetricsServiceRequest` + now -> signals and status
 //!   gauge points, with per-series state, change-of-state emission, heartbeats, staleness and
 //!   bounded memory;
+//! - [`condition`]: a rule's condition on one row, onset to recovery, kept by the engine;
 //! - [`packs`]: the built-in rule packs (every rule of `kafka-signal-rules.md`), each with its
 //!   metric-name table;
 //! - [`trend`]: the early-warning trend detector (P8, B5, user rules);
@@ -26,6 +27,7 @@
 //! value is back past `t ∓ hysteresis·|t|` (default 5 %): buffer OVERFLOW entered above 0.95
 //! is left at or below 0.9025, LIMIT (above 0.80) at or below 0.76.
 
+pub mod condition;
 pub mod config;
 pub mod connector;
 pub mod engine;

@@ -165,12 +165,15 @@ pub fn evaluate(
                     ),
                     _ => {}
                 }
-                if !matches!(step, CounterStep::First)
-                    && let Some(status) = emit.default_status()
-                {
-                    let sign = if hit { status } else { statuses::Sign::Stable };
-                    sink.status_index(index, sign, statuses::Confidence::Measured);
+                if !matches!(step, CounterStep::First) {
+                    r.tracker.advance(u8::from(hit), t);
                 }
+            }
+            // An increase holds its condition until a poll without one.
+            if r.tracker.state() == 1
+                && let Some(status) = emit.default_status()
+            {
+                sink.status_index(index, status, statuses::Confidence::Measured);
             }
         }
         UserKind::Trend { emit, detector } => {
@@ -212,7 +215,17 @@ pub fn evaluate(
                             .threshold(detector.growth),
                     );
                 }
-                if let Some(SignalKind::Statuses(sign, base)) = kind {
+            }
+            if r.tracker.streak() > 0 {
+                let sign = match r.tracker.state() {
+                    2 => emit.default_status(),
+                    1 => emit.status().map(|_| statuses::Sign::Converging),
+                    _ => emit.status().map(|_| statuses::Sign::Stable),
+                };
+                let base = emit
+                    .status()
+                    .map_or(statuses::Confidence::Measured, |s| s.1);
+                if let Some(sign) = sign {
                     sink.status_index(index, sign, agreement.raise(base, r.tracker.streak()));
                 }
             }
@@ -268,9 +281,11 @@ pub fn evaluate(
                             .threshold(f64::from(*events)),
                     );
                 }
-                if let Some(status) = kind.and_then(|k| k.default_status()) {
-                    sink.status_index(index, status, statuses::Confidence::Measured);
-                }
+            }
+            if r.tracker.state() == 1
+                && let Some(status) = emit.default_status()
+            {
+                sink.status_index(index, status, statuses::Confidence::Measured);
             }
         }
         UserKind::Absence { recover, .. } => {
@@ -287,6 +302,7 @@ pub fn evaluate(
 /// Absence rules: called by the engine's sweep for a series silent since `last_seen`.
 pub fn check_absence(
     r: &mut UserRow,
+    index: RuleIndex,
     rule: &UserRule,
     last_seen: u64,
     now: u64,
@@ -306,6 +322,11 @@ pub fn check_absence(
                     .threshold(after.as_secs_f64()),
             );
         }
+    }
+    if r.tracker.state() == 1 {
+        // Absent: the condition holds until data returns.
+        let status = emit.default_status().unwrap_or(statuses::Sign::Degraded);
+        sink.status_index(index, status, statuses::Confidence::Measured);
     }
 }
 

@@ -1,18 +1,20 @@
-//! Pack `kafka` (the broker): rules B1-B7 on one broker, its request types (`request`), its
-//! ISR operations (`operation`), and B3 on the whole cluster.
+//! Pack `kafka` (the broker): rules B1-B7 on one broker, its request types (`request`) and its
+//! ISR operations (`operation`).
 //!
 //! | rule | reads | emits |
 //! |---|---|---|
 //! | B1 | under-replicated partitions > 0 | Statuses DEGRADED (CONFIRMED) on the broker; STABLE on the way back |
 //! | B2 | offline partitions > 0 | Statuses DEFECTIVE (MEASURED) |
-//! | B3 | active controllers summed over the cluster's brokers == 0 | Statuses DEFECTIVE on the first poll, DOWN (CONFIRMED) from the 2nd, on the cluster |
+//! | B3 | the broker's active-controller count | Members ELECT × SELF (>= 1) / RESIGN × SELF (0) on change and every heartbeat; the central hierarchy decides the cluster DOWN |
 //! | B4 | ISR shrinks count rises | Members EVICT × PEER with the delta |
 //! | B5 | request time p99 rising (the trend detector of P8) | Statuses DIVERGING / CONVERGING / STABLE |
 //! | B6 | network processor idle < 0.3 / request handler idle < 0.1 | Resources TIMEOUT / DENY; GRANT on the way back |
 //! | B7 | unclean leader elections count rises | Statuses DEFECTIVE (MEASURED) while it rises |
 //!
-//! B3 sums the latest value of every broker of the cluster seen within `stale_after`; it
-//! needs every broker (or at least the controller) to be scraped by the same collector.
+//! B3 is decided where every broker is seen: a collector next to one broker sees that broker's
+//! count only, and a broker that is not the controller reports 0 while the cluster is fine. So
+//! each broker states whether it is the controller, and the central hierarchy puts the cluster
+//! DOWN when every live broker says it is not (docs/rules.md, B3).
 
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, members, resources,
@@ -27,8 +29,8 @@ use crate::signals::trend::{Trend, TrendDetector};
 
 const UNDER_REPLICATED: u8 = 0;
 const OFFLINE: u8 = 1;
-/// Slot of `kafka.controller.active.count` (read by the engine for B3).
-pub const ACTIVE_CONTROLLER: u8 = 2;
+/// Slot of `kafka.controller.active.count` (B3).
+const ACTIVE_CONTROLLER: u8 = 2;
 const NETWORK_IDLE: u8 = 3;
 const HANDLER_IDLE: u8 = 4;
 const UNCLEAN: u8 = 5;
@@ -77,6 +79,10 @@ pub struct BrokerRow {
     handler: Tracker,
     unclean: CounterState,
     unclean_state: Tracker,
+    /// B3: 1 while this broker is the controller.
+    controller: Tracker,
+    /// B3: evaluations since the controller state was last stated.
+    controller_quiet: u32,
 }
 
 impl Default for BrokerRow {
@@ -89,6 +95,8 @@ impl Default for BrokerRow {
             handler: Tracker::default(),
             unclean: CounterState::default(),
             unclean_state: Tracker::default(),
+            controller: Tracker::default(),
+            controller_quiet: 0,
         }
     }
 }
@@ -127,10 +135,27 @@ impl Default for RequestRow {
     }
 }
 
-/// B1, B2, B6, B7.
+/// B1, B2, B3, B6, B7.
 pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
     let t = sink.time;
     let agreement = c.confidence;
+    if let Some(v) = fresh_value(&r.vals, mask, ACTIVE_CONTROLLER) {
+        let state = u8::from(v >= 1.0);
+        let step = r.controller.advance(state, t);
+        r.controller_quiet += 1;
+        if step.changed || r.controller_quiet >= c.heartbeat_every.max(1) {
+            r.controller_quiet = 0;
+            let sign = if state == 1 {
+                members::Sign::Elect
+            } else {
+                members::Sign::Resign
+            };
+            sink.emit(
+                SignalKind::Members(sign, members::Dimension::Own),
+                Evidence::rule(Rule::B3.name()).with("active_controller_count", v),
+            );
+        }
+    }
     if let Some(v) = fresh_value(&r.vals, mask, UNDER_REPLICATED) {
         let level = ladder(
             v,
@@ -333,65 +358,5 @@ pub(crate) fn trend_sign(trend: Trend) -> (u8, Sign) {
         Trend::Stable => (0, Sign::Stable),
         Trend::Converging => (1, Sign::Converging),
         Trend::Diverging => (2, Sign::Diverging),
-    }
-}
-
-/// B3: the active controllers of one cluster.
-#[derive(Debug, Clone, Default)]
-pub struct ClusterState {
-    /// `(broker row key, latest value, when)`.
-    pub members: Vec<(u64, f64, u64)>,
-    zero_polls: u16,
-    tracker: Tracker,
-}
-
-impl ClusterState {
-    /// Records a broker's latest active-controller count.
-    pub fn record(&mut self, row: u64, value: f64, time: u64) {
-        match self.members.iter_mut().find(|m| m.0 == row) {
-            Some(m) => {
-                m.1 = value;
-                m.2 = time;
-            }
-            None => self.members.push((row, value, time)),
-        }
-    }
-
-    /// Evaluates the cluster after this evaluation's brokers were recorded, counting only
-    /// brokers seen since `since`.
-    pub fn evaluate(&mut self, since: u64, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
-        self.members.retain(|m| m.2 >= since);
-        let sum: f64 = self.members.iter().map(|m| m.1).sum();
-        self.zero_polls = if sum <= 0.0 {
-            self.zero_polls.saturating_add(1)
-        } else {
-            0
-        };
-        let level = if self.zero_polls >= p.controller_down_polls {
-            2
-        } else if self.zero_polls >= 1 {
-            1
-        } else {
-            0
-        };
-        let (sign, base) = match level {
-            2 => (Sign::Down, Confidence::Confirmed),
-            1 => (Sign::Defective, Confidence::Measured),
-            _ => (Sign::Stable, Confidence::Measured),
-        };
-        let agreement = c.confidence;
-        if let Some(kind) = self.tracker.observe(level, sink.time, |streak| {
-            Some(status_kind(sign, base, streak, &agreement))
-        }) {
-            sink.emit(
-                kind,
-                Evidence::rule(Rule::B3.name())
-                    .with("active_controllers", sum)
-                    .with("brokers", self.members.len() as f64)
-                    .with("polls_without_controller", f64::from(self.zero_polls))
-                    .threshold(f64::from(p.controller_down_polls)),
-            );
-        }
-        sink.status(Rule::B3, sign, agreement.raise(base, self.tracker.streak()));
     }
 }

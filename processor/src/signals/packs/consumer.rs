@@ -3,9 +3,9 @@
 //!
 //! | rule | reads | emits |
 //! |---|---|---|
-//! | C1 | records-lag-max > 10 000 | Queues OVERFLOW + Statuses DEGRADED (CONFIRMED), on entering; left at or below 9 500 |
-//! | C2 | lag > 2 × previous poll's lag and > 100 | Statuses DIVERGING (MEASURED); held while the lag keeps rising |
-//! | C3 | otherwise | Statuses STABLE (CONFIRMED), on the way back |
+//! | C1 | records-lag-max > 10 000 | Queues OVERFLOW + Statuses DEGRADED (CONFIRMED); left at or below 9 500: Queues ENQUEUE + Statuses STABLE under C1 |
+//! | C2 | lag > 2 × previous poll's lag and > 100 | Statuses DIVERGING (MEASURED), held while the lag keeps rising; recovery Statuses STABLE under C2 |
+//! | C3 | otherwise | the normal state (a STABLE reading, no signal of its own) |
 //! | C4 | per-partition records-lag, Burrow's window (see `lag.rs`) | Statuses DIVERGING / DEGRADED / DOWN / CONVERGING / STABLE, confidence from window completeness, `time_lag_seconds` evidence |
 //! | C5 | records-consumed-rate, bytes-consumed-rate | passthrough (C4 uses the rate) |
 //! | C6 | fetch-latency-avg > 500 ms | Statuses DEGRADED (MEASURED) |
@@ -209,41 +209,61 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
             })
         });
         if let Some(kind) = kind {
-            let mut e = match state {
-                2 => Evidence::rule(Rule::C1.name()).threshold(p.lag_overflow),
-                1 => Evidence::rule(Rule::C2.name()).threshold(p.lag_growth_factor),
-                _ => Evidence::rule(Rule::C3.name()),
+            let evidence = |rule: Rule, threshold: f64| {
+                let e = Evidence::rule(rule.name())
+                    .with("lag", lag)
+                    .threshold(threshold);
+                match previous {
+                    Some(prev) => e.with("previous_lag", prev),
+                    None => e,
+                }
+            };
+            // C1 and C2 are conditions; leaving one is its recovery, under its own id (C3,
+            // the normal state, has no signal of its own).
+            match before {
+                2 => {
+                    sink.emit(
+                        SignalKind::Queues(queues::Sign::Enqueue),
+                        evidence(Rule::C1, p.lag_overflow),
+                    );
+                    sink.emit(
+                        SignalKind::Statuses(Sign::Stable, Confidence::Confirmed),
+                        evidence(Rule::C1, p.lag_overflow),
+                    );
+                }
+                1 => sink.emit(
+                    SignalKind::Statuses(Sign::Stable, Confidence::Measured),
+                    evidence(Rule::C2, p.lag_growth_factor),
+                ),
+                _ => {}
             }
-            .with("lag", lag);
-            if let Some(prev) = previous {
-                e = e.with("previous_lag", prev);
+            match state {
+                2 => {
+                    sink.emit(
+                        SignalKind::Queues(queues::Sign::Overflow),
+                        evidence(Rule::C1, p.lag_overflow),
+                    );
+                    sink.emit(kind, evidence(Rule::C1, p.lag_overflow));
+                }
+                1 => sink.emit(kind, evidence(Rule::C2, p.lag_growth_factor)),
+                _ => {}
             }
-            if state == 2 && before != 2 {
-                sink.emit(
-                    SignalKind::Queues(queues::Sign::Overflow),
-                    Evidence::rule(Rule::C1.name())
-                        .with("lag", lag)
-                        .threshold(p.lag_overflow),
-                );
-            }
-            sink.emit(kind, e);
         }
     }
     if r.lag.streak() > 0 {
-        let (sign, base, rule) = match r.lag.state() {
-            2 => (Sign::Degraded, Confidence::Confirmed, Rule::C1),
-            1 => (Sign::Diverging, Confidence::Measured, Rule::C2),
-            _ => (Sign::Stable, Confidence::Confirmed, Rule::C3),
-        };
-        // C1-C3 are one ladder recorded under three rule names: overwrite the two not in
-        // force with the mildest reading, so a subject's status (and its heartbeat) does not
-        // keep an earlier DEGRADED of C1 after the lag fell back to C3's STABLE.
-        for other in [Rule::C1, Rule::C2, Rule::C3] {
-            if other != rule {
-                sink.status(other, Sign::Stable, Confidence::Tentative);
-            }
+        match r.lag.state() {
+            2 => sink.status(
+                Rule::C1,
+                Sign::Degraded,
+                agreement.raise(Confidence::Confirmed, r.lag.streak()),
+            ),
+            1 => sink.status(
+                Rule::C2,
+                Sign::Diverging,
+                agreement.raise(Confidence::Measured, r.lag.streak()),
+            ),
+            _ => sink.status(Rule::C3, Sign::Stable, Confidence::Confirmed),
         }
-        sink.status(rule, sign, agreement.raise(base, r.lag.streak()));
     }
 
     // C6: fetch latency.

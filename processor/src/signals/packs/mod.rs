@@ -113,10 +113,14 @@ pub(crate) const fn input(metric: &'static str, reader: Reader, slot: u8) -> Inp
 pub struct Common {
     pub hysteresis: f64,
     pub confidence: ConfidenceParams,
+    /// Evaluations between restatements of a state that is not a condition (B3's controller).
+    pub heartbeat_every: u32,
 }
 
 /// Where a rule puts what it concluded about one row: signals (emitted at once, in order) and
-/// its current status reading (folded into the subject's status).
+/// its current status reading (folded into the subject's status). A rule reports its reading on
+/// *every* evaluation of the row while its condition holds: the engine ends a condition its
+/// rule no longer reports, with a recovery (`signals/condition.rs`).
 pub struct Sink<'a> {
     /// When the row's readings were taken (ns since the epoch).
     pub time: u64,
@@ -127,25 +131,15 @@ pub struct Sink<'a> {
     pub common: &'a Common,
     pub out: &'a mut Vec<Signal>,
     pub statuses: &'a mut Vec<(RuleIndex, statuses::Sign, statuses::Confidence)>,
-    /// A Statuses signal about this subject was emitted.
-    pub status_emitted: bool,
 }
 
 impl Sink<'_> {
     /// Emits one signal about the row's subject.
     pub fn emit(&mut self, kind: SignalKind, evidence: Evidence) {
-        self.emit_at(self.subject.clone(), kind, evidence);
-    }
-
-    /// Emits one signal about another subject (a roll-up).
-    pub fn emit_at(&mut self, subject: Subject, kind: SignalKind, evidence: Evidence) {
-        let mut signal =
-            Signal::new(subject, kind, evidence, self.time).from_source(self.source_id);
+        let mut signal = Signal::new(self.subject.clone(), kind, evidence, self.time)
+            .from_source(self.source_id);
         for (k, v) in self.attributes {
             signal.attributes.insert(k.clone(), v.clone());
-        }
-        if kind.status().is_some() {
-            self.status_emitted = true;
         }
         tracing::debug!(signal = %kind, subject = %signal.subject, rule = %signal.evidence.rule, "signal");
         self.out.push(signal);

@@ -3,9 +3,9 @@
 //!
 //! | rule | reads | emits |
 //! |---|---|---|
-//! | P1 | utilization `1 - available/total` > 0.95 | Queues OVERFLOW (on entering) |
-//! | P2 | 0.80 < utilization <= 0.95 | Systems LIMIT × SPACE (on entering) |
-//! | P3 | utilization back at or below 0.80 | Queues ENQUEUE (on the way back only) |
+//! | P1 | utilization `1 - available/total` > 0.95 | Queues OVERFLOW; recovery Queues ENQUEUE |
+//! | P2 | utilization > 0.80 | Systems LIMIT × SPACE (a DIVERGING reading); recovery Systems NORMAL × SPACE |
+//! | P3 | utilization back at or below 0.80 | the normal state: the recoveries of P1 and P2, under their ids |
 //! | P4 | buffer-total-bytes | passthrough; P1's `total_bytes` evidence |
 //! | P5 | buffer-exhausted-total rises | Counters INCREMENT (delta) + Queues OVERFLOW; a fall is Counters RESET |
 //! | P6 | batch-size-avg moves > 1 % from the last reported value | Gauges INCREMENT / DECREMENT |
@@ -15,8 +15,8 @@
 //! | P10 | record-retry-rate > 0 | Services RETRY × CALLER |
 //! | P11 | worst of P1, P2, P8, P9 | Statuses for the client, confidence from agreeing polls |
 //!
-//! P1-P3 are one hysteresis ladder: 0.81 is LIMIT and stays LIMIT down to 0.76; OVERFLOW is
-//! left at or below 0.9025 (thresholds minus 5 %).
+//! P1-P3 are one hysteresis ladder with two nested conditions: P2 holds from 0.81 and until
+//! 0.76, P1 (on top of P2) from 0.96 and until 0.9025 (thresholds minus 5 %).
 
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, gauges, probes, queues, services,
@@ -137,33 +137,48 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
             1 => LIMIT,
             _ => SignalKind::Queues(queues::Sign::Enqueue),
         };
-        if let Some(kind) = r.buffer.observe(level, t, |_| Some(kind)) {
-            let (rule, threshold) = match level {
-                2 => (Rule::P1, p.buffer_overflow_utilization),
-                1 => (Rule::P2, p.buffer_pressure_utilization),
-                _ => (Rule::P3, p.buffer_pressure_utilization),
-            };
-            sink.emit(
-                kind,
+        let before = r.buffer.state();
+        if r.buffer.observe(level, t, |_| Some(kind)).is_some() {
+            let evidence = |rule: Rule, threshold: f64| {
                 Evidence::rule(rule.name())
                     .with("utilization", utilization)
                     .with("available_bytes", avail)
                     .with("total_bytes", total)
-                    .threshold(threshold),
-            );
+                    .threshold(threshold)
+            };
+            // Two nested conditions: P2 (pressure) holds from level 1 on, P1 (overflow) at
+            // level 2. Leaving one is its recovery, under its own id.
+            if before == 2 && level < 2 {
+                sink.emit(
+                    SignalKind::Queues(queues::Sign::Enqueue),
+                    evidence(Rule::P1, p.buffer_overflow_utilization),
+                );
+            }
+            if before >= 1 && level == 0 {
+                sink.emit(
+                    SignalKind::Systems(systems::Sign::Normal, systems::Dimension::Space),
+                    evidence(Rule::P2, p.buffer_pressure_utilization),
+                );
+            }
+            if before == 0 && level >= 1 {
+                sink.emit(LIMIT, evidence(Rule::P2, p.buffer_pressure_utilization));
+            }
+            if before < 2 && level == 2 {
+                sink.emit(kind, evidence(Rule::P1, p.buffer_overflow_utilization));
+            }
         }
     }
-    match r.buffer.state() {
-        2 => {
-            sink.reading_of(
-                Rule::P1,
-                SignalKind::Queues(queues::Sign::Overflow),
-                Confidence::Measured,
-            );
-            rollup = rollup.max(Sign::Degraded);
-        }
-        1 => rollup = rollup.max(Sign::Diverging),
-        _ => {}
+    if r.buffer.state() >= 1 {
+        sink.status(Rule::P2, Sign::Diverging, Confidence::Measured);
+        rollup = rollup.max(Sign::Diverging);
+    }
+    if r.buffer.state() == 2 {
+        sink.reading_of(
+            Rule::P1,
+            SignalKind::Queues(queues::Sign::Overflow),
+            Confidence::Measured,
+        );
+        rollup = rollup.max(Sign::Degraded);
     }
 
     // P5: exhaustions are witnessed overflows.
@@ -343,8 +358,11 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
             }
             sink.emit(kind, e);
         }
+    }
+    if client_level && r.rollup.streak() > 0 {
+        let sign = Sign::from_rank(r.rollup.state()).unwrap_or(Sign::Stable);
         let conf = c.confidence.raise(Confidence::Tentative, r.rollup.streak());
-        sink.status(Rule::P11, rollup, conf);
+        sink.status(Rule::P11, sign, conf);
     }
     let _ = SEND_RATE; // P7: passthrough; the value stays in the metrics pipeline.
 }
