@@ -159,3 +159,338 @@ proptest! {
         prop_assert!(transitions >= 18);
     }
 }
+
+// ---- Conditions clear: any history, then healthy polls, ends STABLE everywhere -------------
+
+/// How a history value of an input is drawn, and what the input reads when all is well.
+#[derive(Clone, Copy)]
+enum Input {
+    /// A level drawn from `lo..hi`; healthy at `ok`.
+    Level { lo: f64, hi: f64, ok: f64 },
+    /// A monotonic counter: rises by 0..3 per poll, sometimes restarts; healthy: unchanged.
+    Counter,
+    /// Seconds since an event: drawn from `0..hi`; healthy: growing by the poll interval.
+    Ago { hi: f64 },
+}
+
+const fn level(lo: f64, hi: f64, ok: f64) -> Input {
+    Input::Level { lo, hi, ok }
+}
+
+const P: &[(&str, &str)] = &[("client-id", "p")];
+const C: &[(&str, &str)] = &[("client-id", "c")];
+const PARTITION: &[(&str, &str)] = &[("client-id", "c"), ("topic", "t"), ("partition", "0")];
+
+/// Every input of every built-in pack.
+const INPUTS: &[(&str, &[(&str, &str)], Input)] = &[
+    (
+        "kafka.producer.buffer-available-bytes",
+        P,
+        level(0.0, 1000.0, 900.0),
+    ),
+    (
+        "kafka.producer.buffer-total-bytes",
+        P,
+        level(1000.0, 1000.0, 1000.0),
+    ),
+    ("kafka.producer.buffer-exhausted-total", P, Input::Counter),
+    (
+        "kafka.producer.batch-size-avg",
+        P,
+        level(0.0, 20000.0, 12000.0),
+    ),
+    (
+        "kafka.producer.record-send-rate",
+        P,
+        level(0.0, 5000.0, 1000.0),
+    ),
+    (
+        "kafka.producer.request-latency-avg",
+        P,
+        level(0.0, 2000.0, 5.0),
+    ),
+    ("kafka.producer.record-error-rate", P, level(0.0, 5.0, 0.0)),
+    ("kafka.producer.record-retry-rate", P, level(0.0, 5.0, 0.0)),
+    (
+        "kafka.consumer.records-lag-max",
+        C,
+        level(0.0, 50000.0, 10.0),
+    ),
+    (
+        "kafka.consumer.total.records-consumed-rate",
+        C,
+        level(0.0, 2000.0, 500.0),
+    ),
+    (
+        "kafka.consumer.total.bytes-consumed-rate",
+        C,
+        level(0.0, 1e6, 5e4),
+    ),
+    (
+        "kafka.consumer.fetch-latency-avg",
+        C,
+        level(0.0, 2000.0, 20.0),
+    ),
+    (
+        "kafka.consumer.assigned-partitions",
+        C,
+        level(0.0, 4.0, 3.0),
+    ),
+    (
+        "kafka.consumer.commit-latency-avg",
+        C,
+        level(0.0, 3000.0, 5.0),
+    ),
+    ("kafka.consumer.commit-rate", C, level(0.0, 2.0, 1.0)),
+    (
+        "kafka.consumer.rebalance-latency-avg",
+        C,
+        level(0.0, 10000.0, 100.0),
+    ),
+    ("kafka.consumer.rebalance-total", C, Input::Counter),
+    (
+        "kafka.consumer.last-rebalance-seconds-ago",
+        C,
+        Input::Ago { hi: 120.0 },
+    ),
+    (
+        "kafka.consumer.last-poll-seconds-ago",
+        C,
+        level(0.0, 400.0, 1.0),
+    ),
+    (
+        "kafka.consumer.records-lag",
+        PARTITION,
+        level(0.0, 50000.0, 10.0),
+    ),
+    ("jvm.memory.heap.used", &[], level(0.0, 1e6, 3e5)),
+    ("jvm.memory.heap.max", &[], level(1e6, 1e6, 1e6)),
+    (
+        "jvm.gc.collections.count",
+        &[("name", "G1")],
+        Input::Counter,
+    ),
+    (
+        "jvm.gc.collections.elapsed",
+        &[("name", "G1")],
+        Input::Counter,
+    ),
+    (
+        "kafka.partition.under_replicated",
+        &[],
+        level(0.0, 5.0, 0.0),
+    ),
+    ("kafka.partition.offline", &[], level(0.0, 5.0, 0.0)),
+    ("kafka.controller.active.count", &[], level(0.0, 1.0, 1.0)),
+    (
+        "kafka.network.processor.avg.idle.percent",
+        &[],
+        level(0.0, 1.0, 0.9),
+    ),
+    (
+        "kafka.request.handler.avg.idle.percent",
+        &[],
+        level(0.0, 1.0, 0.9),
+    ),
+    ("kafka.unclean.election.rate", &[], Input::Counter),
+    (
+        "kafka.isr.operation.count",
+        &[("operation", "shrink")],
+        Input::Counter,
+    ),
+    (
+        "kafka.request.time.99p",
+        &[("request", "Produce")],
+        level(0.0, 3000.0, 5.0),
+    ),
+    (
+        "kafka_obs.target.up",
+        &[("endpoint", "jvm:9999")],
+        level(0.0, 1.0, 1.0),
+    ),
+];
+
+/// Healthy polls after the history: longer than every window of the built-in packs (C4's ten
+/// polls, C9's minute, trends, heartbeats) with defaults.
+const HEALTHY_POLLS: usize = 40;
+
+/// One drawn poll: per input, `None` (not reported this poll) or a draw in `0..1`, with a
+/// restart flag for counters.
+type Draw = Vec<Option<(f64, bool)>>;
+
+/// Plays `history` then [`HEALTHY_POLLS`] healthy polls through a fresh engine and returns
+/// every evaluation and the index of the first healthy one.
+fn play(yaml: &str, history: &[Draw]) -> (Vec<kafka_obs_processor::signals::Evaluation>, usize) {
+    let mut h = Harness::new(yaml);
+    let mut counters = vec![0.0f64; INPUTS.len()];
+    let mut out = Vec::new();
+    for draw in history {
+        let mut points = Vec::new();
+        for (i, (metric, attrs, input)) in INPUTS.iter().enumerate() {
+            let Some((u, restart)) = draw[i] else {
+                continue;
+            };
+            let value = match *input {
+                Input::Level { lo, hi, .. } => lo + u * (hi - lo),
+                Input::Counter => {
+                    counters[i] = if restart {
+                        0.0
+                    } else {
+                        counters[i] + (u * 3.0).floor()
+                    };
+                    counters[i]
+                }
+                Input::Ago { hi } => u * hi,
+            };
+            points.push(p(metric, attrs, value));
+        }
+        out.push(h.poll(&points));
+    }
+    let healthy_from = out.len();
+    for k in 0..HEALTHY_POLLS {
+        let points: Vec<P> = INPUTS
+            .iter()
+            .enumerate()
+            .map(|(i, (metric, attrs, input))| {
+                let value = match *input {
+                    Input::Level { ok, .. } => ok,
+                    Input::Counter => counters[i],
+                    Input::Ago { hi } => hi + 10.0 * (k as f64 + 1.0),
+                };
+                p(metric, attrs, value)
+            })
+            .collect();
+        out.push(h.poll(&points));
+    }
+    (out, healthy_from)
+}
+
+/// The life-cycle properties of a run: every recovery follows an onset of the same subject,
+/// rule and instrument; after the healthy polls no condition is open, every subject's last
+/// status point is STABLE and its last stated status is STABLE with no current conditions.
+fn check_conditions_clear(
+    run: &[kafka_obs_processor::signals::Evaluation],
+    healthy_from: usize,
+) -> Result<(), String> {
+    use kafka_obs_signal::condition::{self, Phase};
+    use kafka_obs_signal::otlp::status::attr;
+    use std::collections::BTreeMap;
+
+    let mut open: BTreeMap<(String, String, String), bool> = BTreeMap::new();
+    let mut stated: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (i, e) in run.iter().enumerate() {
+        for s in &e.signals {
+            let key = (
+                s.subject.qualified(),
+                s.evidence.rule.clone(),
+                s.kind.instrument().as_str().to_string(),
+            );
+            match s.phase() {
+                Some(Phase::Onset) => {
+                    open.insert(key, true);
+                }
+                Some(Phase::Recovery) => {
+                    if open.insert(key.clone(), false).is_none() {
+                        return Err(format!(
+                            "poll {i}: recovery {} without an onset: {key:?}",
+                            s.kind
+                        ));
+                    }
+                }
+                None => {}
+            }
+            if s.evidence.rule == condition::STATUS_RULE {
+                let current = s
+                    .attributes
+                    .get(condition::CURRENT)
+                    .cloned()
+                    .unwrap_or_default();
+                stated.insert(s.subject.qualified(), (s.kind.to_string(), current));
+            }
+        }
+    }
+    if let Some((key, _)) = open.iter().find(|(_, held)| **held) {
+        return Err(format!(
+            "still open after {HEALTHY_POLLS} healthy polls: {key:?}"
+        ));
+    }
+    for (subject, (kind, current)) in &stated {
+        if !kind.starts_with("Statuses.STABLE") || !current.is_empty() {
+            return Err(format!(
+                "{subject} last stated {kind} with conditions [{current}]"
+            ));
+        }
+    }
+    let Some(last) = run.last() else {
+        return Ok(());
+    };
+    for point in &last.status_points {
+        let text = |key: &str| {
+            point
+                .attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.as_ref())
+                .map(|v| format!("{:?}", v.value))
+                .unwrap_or_default()
+        };
+        if !text(attr::STATUS).contains("\"STABLE\"") {
+            return Err(format!(
+                "status gauge of {} is {} ({}) after {HEALTHY_POLLS} healthy polls",
+                text(attr::SUBJECT),
+                text(attr::STATUS),
+                text(attr::RULE)
+            ));
+        }
+    }
+    if run.len() > healthy_from && last.status_points.is_empty() {
+        return Err("no status points in the last healthy poll".into());
+    }
+    Ok(())
+}
+
+fn draws() -> impl Strategy<Value = Vec<Draw>> {
+    let one = prop::option::weighted(0.85, (0.0..1.0f64, prop::bool::weighted(0.05)));
+    prop::collection::vec(prop::collection::vec(one, INPUTS.len()), 1..40)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn any_history_then_healthy_polls_clears_every_condition(history in draws()) {
+        let (run, healthy_from) = play("", &history);
+        if let Err(e) = check_conditions_clear(&run, healthy_from) {
+            prop_assert!(false, "{e}");
+        }
+    }
+}
+
+#[test]
+fn a_sticky_rule_is_caught() {
+    // A rule that holds on healthy input (as a rule that forgot to let go would): the check
+    // must fail, naming it; the same history without it passes.
+    let sticky = "rules:\n\
+                  - name: sticky\n\
+                  \x20 metric: kafka.producer.record-send-rate\n\
+                  \x20 threshold:\n\
+                  \x20   bands:\n\
+                  \x20     - {emit: Statuses.STABLE.MEASURED}\n\
+                  \x20     - {above: -1, emit: Statuses.DEGRADED.MEASURED}\n";
+    let history = vec![vec![Some((0.99, false)); INPUTS.len()]; 3];
+    let (run, from) = play("", &history);
+    assert_eq!(check_conditions_clear(&run, from), Ok(()));
+    // The history did put conditions in force, and all of them recovered.
+    let mut onsets: Vec<String> = run
+        .iter()
+        .flat_map(|e| &e.signals)
+        .filter(|s| s.phase() == Some(kafka_obs_signal::condition::Phase::Onset))
+        .map(|s| s.evidence.rule.clone())
+        .collect();
+    onsets.sort();
+    onsets.dedup();
+    assert!(onsets.len() >= 8, "{onsets:?}");
+    let (run, from) = play(sticky, &history);
+    let err = check_conditions_clear(&run, from).expect_err("a sticky rule must be caught");
+    assert!(err.contains("sticky"), "{err}");
+}
