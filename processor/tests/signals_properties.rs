@@ -181,8 +181,11 @@ const P: &[(&str, &str)] = &[("client-id", "p")];
 const C: &[(&str, &str)] = &[("client-id", "c")];
 const PARTITION: &[(&str, &str)] = &[("client-id", "c"), ("topic", "t"), ("partition", "0")];
 
+/// An input: metric name, point attributes, how it is drawn.
+type InputSpec = (&'static str, &'static [(&'static str, &'static str)], Input);
+
 /// Every input of every built-in pack.
-const INPUTS: &[(&str, &[(&str, &str)], Input)] = &[
+const INPUTS: &[InputSpec] = &[
     (
         "kafka.producer.buffer-available-bytes",
         P,
@@ -389,14 +392,13 @@ fn check_conditions_clear(
                 Some(Phase::Onset) => {
                     open.insert(key, true);
                 }
-                Some(Phase::Recovery) => {
-                    if open.insert(key.clone(), false).is_none() {
-                        return Err(format!(
-                            "poll {i}: recovery {} without an onset: {key:?}",
-                            s.kind
-                        ));
-                    }
+                Some(Phase::Recovery) if open.insert(key.clone(), false).is_none() => {
+                    return Err(format!(
+                        "poll {i}: recovery {} without an onset: {key:?}",
+                        s.kind
+                    ));
                 }
+                Some(Phase::Recovery) => {}
                 None => {}
             }
             if s.evidence.rule == condition::STATUS_RULE {
