@@ -130,16 +130,6 @@ impl Service {
             extension_tasks.push((label(ComponentKind::Extension, id), ext.run(rc)));
         }
 
-        // Self-telemetry runs beside the extensions and stops with them, after the exporters.
-        if let Some(address) = &config.telemetry.metrics.address {
-            let (_, fut) = crate::self_telemetry::serve_prometheus(
-                address,
-                telemetry.clone(),
-                extensions_stop.clone(),
-            )
-            .map_err(StartError::Telemetry)?;
-            extension_tasks.push(("telemetry/prometheus".into(), fut));
-        }
         let resource: Vec<(String, String)> = config
             .telemetry
             .resource
@@ -412,6 +402,19 @@ impl Service {
             ));
         }
         drop(pipeline_inputs);
+
+        // Self-telemetry runs beside the extensions and stops with them, after the exporters.
+        // Its listener is bound last, so a /metrics that answers means every component's
+        // listener is bound too (what scripts and tests wait for).
+        if let Some(address) = &config.telemetry.metrics.address {
+            let (_, fut) = crate::self_telemetry::serve_prometheus(
+                address,
+                telemetry.clone(),
+                extensions_stop.clone(),
+            )
+            .map_err(StartError::Telemetry)?;
+            extension_tasks.push(("telemetry/prometheus".into(), fut));
+        }
 
         // Everything is built: start, back to front.
         let spawn_all = |tasks: Vec<Task>| {
