@@ -153,7 +153,8 @@ fn p8_latency_50_150_500_is_diverging() {
             (latency(150.0), &[]),
             (latency(500.0), &["Statuses.DIVERGING.MEASURED@P8"]),
             (latency(900.0), &[]),
-            (latency(900.0), &[]),
+            // Three agreeing polls: the condition is CONFIRMED, and the signal says so once.
+            (latency(900.0), &["Statuses.DIVERGING.CONFIRMED@P8"]),
             (latency(900.0), &["Statuses.STABLE.MEASURED@P8"]), // settled
             (latency(600.0), &[]),
             (latency(300.0), &[]),
@@ -170,6 +171,35 @@ fn p8_a_single_spike_is_not_diverging() {
         .map(|v| (latency(*v), &[][..]))
         .collect();
     table("packs: {kafka-producer: }", &["P8"], &polls);
+}
+
+#[test]
+fn p8_latency_under_min_latency_ms_is_never_diverging() {
+    let latency = |v| vec![p("kafka.producer.request-latency-avg", PRODUCER, v)];
+    // 1 -> 2 -> 3 ms, and on: every poll grows, none is news under the 100 ms floor.
+    let small = [1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0, 89.0];
+    let polls: Vec<(Vec<P>, &[&str])> = small.iter().map(|v| (latency(*v), &[][..])).collect();
+    table("packs: {kafka-producer: }", &["P8"], &polls);
+    // Crossing the floor while rising is a rise.
+    table(
+        "packs: {kafka-producer: }",
+        &["P8"],
+        &[
+            (latency(40.0), &[]),
+            (latency(90.0), &[]),
+            (latency(200.0), &["Statuses.DIVERGING.MEASURED@P8"]),
+        ],
+    );
+    // The floor is a key of latency_trend; 0 turns it off.
+    let mut h = Harness::new("packs: {kafka-producer: {latency_trend: {min_latency_ms: 0}}}");
+    let said: Vec<String> = small[..3]
+        .iter()
+        .flat_map(|v| h.said(&latency(*v)))
+        .filter(|s| s.ends_with("@P8"))
+        .collect();
+    assert_eq!(said, ["Statuses.DIVERGING.MEASURED@P8"]);
+    let e = h.poll(&latency(5.0));
+    assert!(e.signals.iter().all(|s| s.evidence.rule != "P8"));
 }
 
 #[test]
@@ -306,60 +336,144 @@ fn c1_c2_c3_a_lag_spike_and_its_recovery() {
     );
 }
 
+const PARTITION: &[(&str, &str)] = &[
+    ("client-id", "inventory-consumer"),
+    ("topic", "orders"),
+    ("partition", "0"),
+];
+const CONSUMER_TOPIC: &[(&str, &str)] = &[("client-id", "inventory-consumer"), ("topic", "orders")];
+
+/// A partition's lag with the client's rate for its topic and a busy client total.
+fn partition(lag: f64, topic_rate: f64) -> Vec<P> {
+    vec![
+        p(
+            "kafka.consumer.total.records-consumed-rate",
+            CONSUMER,
+            5000.0,
+        ),
+        p("kafka.consumer.assigned-partitions", CONSUMER, 2.0),
+        p(
+            "kafka.consumer.records-consumed-rate",
+            CONSUMER_TOPIC,
+            topic_rate,
+        ),
+        p("kafka.consumer.records-lag", PARTITION, lag),
+    ]
+}
+
 #[test]
 fn c4_partition_lag_by_burrow_rules_with_time_lag() {
-    let partition = [
-        ("client-id", "inventory-consumer"),
-        ("topic", "orders"),
-        ("partition", "0"),
+    let poll = partition;
+    let mut polls: Vec<(Vec<P>, &[&str])> = vec![
+        (poll(100.0, 1000.0), &[]),
+        (poll(60.0, 1000.0), &[]),
+        (poll(1000.0, 200.0), &[]),
+        (poll(2500.0, 200.0), &["Statuses.DIVERGING.TENTATIVE@C4"]),
+        (poll(12000.0, 200.0), &[]),
+        (poll(9000.0, 2500.0), &["Statuses.CONVERGING.TENTATIVE@C4"]),
+        (poll(3000.0, 2500.0), &[]),
+        (poll(100.0, 1000.0), &[]),
+        (poll(60.0, 1000.0), &[]),
+        // A new verdict starts again at TENTATIVE, however many readings came before.
+        (poll(100.0, 1000.0), &["Statuses.STABLE.TENTATIVE@C4"]),
+        // Nothing consumed from the topic while behind (the client's total is busy with other
+        // topics): STALL, then STOP after a window.
+        (poll(100.0, 0.0), &[]),
+        (poll(100.0, 0.0), &[]),
+        (poll(100.0, 0.0), &["Statuses.DEGRADED.TENTATIVE@C4"]),
     ];
-    let poll = |lag: f64, rate: f64| {
-        vec![
-            p("kafka.consumer.total.records-consumed-rate", CONSUMER, rate),
-            p("kafka.consumer.assigned-partitions", CONSUMER, 2.0),
-            p("kafka.consumer.records-lag", &partition, lag),
-        ]
-    };
-    let mut h = table(
-        "packs: {kafka-consumer: }",
-        &["C4"],
-        &[
-            (poll(100.0, 1000.0), &[]),
-            (poll(60.0, 1000.0), &[]),
-            (poll(1000.0, 200.0), &[]),
-            (poll(2500.0, 200.0), &["Statuses.DIVERGING.TENTATIVE@C4"]),
-            (poll(12000.0, 200.0), &[]),
-            (poll(9000.0, 2500.0), &["Statuses.CONVERGING.TENTATIVE@C4"]),
-            (poll(3000.0, 2500.0), &[]),
-            (poll(100.0, 1000.0), &[]),
-            (poll(60.0, 1000.0), &[]),
-            // The tenth reading fills the window: MEASURED from here.
-            (poll(100.0, 1000.0), &["Statuses.STABLE.MEASURED@C4"]),
-            // The consumer stops consuming while behind: STALL, then STOP after a window.
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &["Statuses.DEGRADED.MEASURED@C4"]),
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &[]),
-            (poll(100.0, 0.0), &["Statuses.DOWN.MEASURED@C4"]),
-        ],
-    );
+    for _ in 0..6 {
+        polls.push((poll(100.0, 0.0), &[]));
+    }
+    polls.push((poll(100.0, 0.0), &["Statuses.DOWN.TENTATIVE@C4"]));
+    // A window of agreeing readings: the condition is MEASURED, a new onset says so.
+    for _ in 0..8 {
+        polls.push((poll(100.0, 0.0), &[]));
+    }
+    polls.push((poll(100.0, 0.0), &["Statuses.DOWN.MEASURED@C4"]));
+    let mut h = table("packs: {kafka-consumer: }", &["C4"], &polls);
     let e = h.poll(&poll(5000.0, 500.0));
     let s = e
         .signals
         .iter()
         .find(|s| s.evidence.rule == "C4")
         .expect("C4 signal");
-    // 500 records/s over 2 partitions: 250/s per partition, 5000 behind: 20 s.
-    assert_eq!(s.evidence.get("time_lag_seconds"), Some(20.0));
+    // The topic's 500 records/s, 5000 behind: 10 s at least. The client's 5000/s over its 2
+    // partitions (2 s) is not this partition's pace.
+    assert_eq!(s.evidence.get("time_lag_seconds"), Some(10.0));
+    assert_eq!(s.evidence.get("topic_consumed_rate"), Some(500.0));
+    assert_eq!(s.evidence.get("client_consumed_rate"), Some(5000.0));
     assert_eq!(
         s.subject.qualified(),
         "cluster=prod/service=order-service/instance=pod-1/client=inventory-consumer/topic=orders/partition=0"
     );
+}
+
+#[test]
+fn c4_progress_is_the_partitions_own_a_busy_client_does_not_hide_a_stuck_partition() {
+    // The client consumes 5000/s (its other partitions do); this partition's lag is frozen.
+    let stuck = |lead: Option<f64>| {
+        let mut v = vec![
+            p(
+                "kafka.consumer.total.records-consumed-rate",
+                CONSUMER,
+                5000.0,
+            ),
+            p("kafka.consumer.assigned-partitions", CONSUMER, 6.0),
+            p("kafka.consumer.records-lag", PARTITION, 700.0),
+        ];
+        if let Some(lead) = lead {
+            v.push(p("kafka.consumer.records-lead", PARTITION, lead));
+        }
+        v
+    };
+    // Without the lead the client's rate proves nothing either way: no stall is claimed.
+    let polls: Vec<(Vec<P>, &[&str])> = (0..12).map(|_| (stuck(None), &[][..])).collect();
+    table("packs: {kafka-consumer: }", &["C4"], &polls);
+    // With it, the position that does not move is a stall, then a stop.
+    let mut polls: Vec<(Vec<P>, &[&str])> = vec![
+        (stuck(Some(40.0)), &[]),
+        (stuck(Some(40.0)), &[]),
+        (stuck(Some(40.0)), &[]),
+        (stuck(Some(40.0)), &["Statuses.DEGRADED.TENTATIVE@C4"]),
+    ];
+    for _ in 0..6 {
+        polls.push((stuck(Some(40.0)), &[]));
+    }
+    polls.push((stuck(Some(40.0)), &["Statuses.DOWN.TENTATIVE@C4"]));
+    table("packs: {kafka-consumer: }", &["C4"], &polls);
+}
+
+#[test]
+fn c4_a_position_that_moves_back_is_a_rewind() {
+    let poll = |lag: f64, lead: f64| {
+        let mut v = partition(lag, 50.0);
+        v.push(p("kafka.consumer.records-lead", PARTITION, lead));
+        v
+    };
+    let mut h = table(
+        "packs: {kafka-consumer: }",
+        &["C4"],
+        &[
+            (poll(100.0, 5000.0), &[]),
+            (poll(90.0, 5100.0), &[]),
+            // Retention moved the log start: the lead fell, the lag did not rise.
+            (poll(90.0, 1000.0), &[]),
+            // Production: the lag rose, the lead went on: still nothing.
+            (poll(400.0, 1050.0), &[]),
+        ],
+    );
+    // The consumer seeks back 900: lead -900 (+ 50 consumed), lag +900 (- 50 + 100 produced).
+    let e = h.poll(&poll(1350.0, 200.0));
+    let c4: Vec<_> = e
+        .signals
+        .iter()
+        .filter(|s| s.evidence.rule == "C4")
+        .collect();
+    assert_eq!(c4.len(), 1, "{:?}", said(&e.signals));
+    assert_eq!(c4[0].kind.to_string(), "Statuses.ERRATIC.TENTATIVE");
+    assert_eq!(c4[0].evidence.get("rewound_records"), Some(850.0));
+    assert_eq!(c4[0].evidence.get("lead"), Some(200.0));
 }
 
 #[test]
@@ -488,6 +602,168 @@ fn c9_counter_reset_is_a_reset() {
     );
 }
 
+/// The status the engine states for the subject ending in `end` (its `kafka_obs.status` point).
+fn status_of(e: &kafka_obs_processor::signals::Evaluation, end: &str) -> Option<String> {
+    e.status_points.iter().find_map(|point| {
+        let attr = |k: &str| {
+            point.attributes.iter().find(|a| a.key == k).and_then(|a| {
+                match a.value.as_ref()?.value.as_ref()? {
+                    opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s) => {
+                        Some(s.clone())
+                    }
+                    _ => None,
+                }
+            })
+        };
+        attr("subject")
+            .filter(|s| s.ends_with(end))
+            .and(attr("status"))
+    })
+}
+
+/// Whether a storm holds at `t` (seconds), by the definition: the latest rebalance up to `t`
+/// came less than `interval` after the one before it, and less than `interval` ago.
+fn storm_holds(times: &[u64], t: u64, interval: u64) -> bool {
+    let seen: Vec<u64> = times.iter().copied().filter(|r| *r <= t).collect();
+    match seen.as_slice() {
+        [.., before, last] => last - before < interval && t - last < interval,
+        _ => false,
+    }
+}
+
+/// Polls a consumer whose rebalances happen at `times` (seconds from the start) every `step`
+/// seconds up to `until`; returns, per poll, its time, whether the engine says ERRATIC, and
+/// the C9 signals.
+fn rebalance_run(
+    times: &[u64],
+    step: u64,
+    until: u64,
+    dated: bool,
+) -> Vec<(u64, bool, Vec<String>)> {
+    let mut h = Harness::new("packs: {kafka-consumer: }");
+    h.step = step * SECOND;
+    let mut out = Vec::new();
+    let mut t = 0;
+    while t + step <= until {
+        t += step;
+        let seen: Vec<u64> = times.iter().copied().filter(|r| *r <= t).collect();
+        let mut points = vec![p(
+            "kafka.consumer.rebalance-total",
+            CONSUMER,
+            seen.len() as f64,
+        )];
+        if let (true, Some(last)) = (dated, seen.last()) {
+            points.push(p(
+                "kafka.consumer.last-rebalance-seconds-ago",
+                CONSUMER,
+                (t - last) as f64,
+            ));
+        }
+        let e = h.poll(&points);
+        let erratic = status_of(&e, "inventory-consumer").as_deref() == Some("ERRATIC");
+        let c9 = said(&e.signals)
+            .into_iter()
+            .filter(|s| s.ends_with("@C9"))
+            .collect();
+        out.push((t, erratic, c9));
+    }
+    out
+}
+
+#[test]
+fn c9_a_storm_is_decided_by_the_rebalance_times_not_by_the_poll_interval() {
+    // Storms: 100/130, 400/430/455 (two of them between two 60 s polls), 700/705 (both between
+    // two 60 s polls); 300 and 1000 stand alone.
+    let times = [100, 130, 300, 400, 430, 455, 700, 705, 1000];
+    let mut verdicts = Vec::new();
+    for step in [10, 60] {
+        let run = rebalance_run(&times, step, 1080, true);
+        for (t, erratic, _) in &run {
+            assert_eq!(
+                *erratic,
+                storm_holds(&times, *t, 60),
+                "poll every {step} s, at {t} s"
+            );
+        }
+        let signals: Vec<String> = run.into_iter().flat_map(|(_, _, s)| s).collect();
+        verdicts.push(signals);
+    }
+    assert_eq!(verdicts[0], verdicts[1]);
+    assert_eq!(
+        verdicts[0],
+        [
+            "Statuses.ERRATIC.CONFIRMED@C9",
+            "Statuses.STABLE.CONFIRMED@C9",
+            "Statuses.ERRATIC.CONFIRMED@C9",
+            "Statuses.STABLE.CONFIRMED@C9",
+            "Statuses.ERRATIC.CONFIRMED@C9",
+            "Statuses.STABLE.CONFIRMED@C9"
+        ]
+    );
+}
+
+#[test]
+fn c9_reports_count_and_span_and_ends_without_a_new_rebalance_on_any_evaluation() {
+    // Four rebalances 20-30 s apart, then quiet; after the storm only other consumer metrics
+    // arrive (rebalance-total is not polled at all): the storm still ends on time.
+    let mut h = Harness::new("packs: {kafka-consumer: }");
+    let mut signals = Vec::new();
+    for (total, ago) in [(1.0, 0.0), (1.0, 10.0), (2.0, 0.0), (3.0, 0.0), (3.0, 10.0)] {
+        signals.extend(h.poll(&rebalance(total, ago)).signals);
+    }
+    let e = h.poll(&rebalance(4.0, 5.0)); // the 4th, 25 s after the 3rd
+    assert_eq!(
+        status_of(&e, "inventory-consumer").as_deref(),
+        Some("ERRATIC")
+    );
+    let mut ended = None;
+    for k in 1..=8 {
+        let e = h.poll(&[p("kafka.consumer.last-poll-seconds-ago", CONSUMER, 1.0)]);
+        if let Some(s) = e
+            .signals
+            .iter()
+            .find(|s| s.evidence.rule == "C9" && !s.attributes.contains_key("reason"))
+        {
+            ended = Some((k, s.clone()));
+            break;
+        }
+        assert_eq!(
+            status_of(&e, "inventory-consumer").as_deref(),
+            Some("ERRATIC")
+        );
+    }
+    // The 4th rebalance was at poll 6 - 5 s; 60 s later is 5.5 polls on: the 6th poll after.
+    let (k, stable) = ended.expect("the storm ended");
+    assert_eq!(k, 6);
+    assert_eq!(stable.kind.to_string(), "Statuses.STABLE.CONFIRMED");
+    assert_eq!(stable.evidence.get("rebalances"), Some(4.0));
+    // From the 1st (poll 1) to the 4th (poll 6 - 5 s): 45 s.
+    assert_eq!(stable.evidence.get("span_seconds"), Some(45.0));
+    let onset = signals
+        .iter()
+        .find(|s| s.evidence.rule == "C9")
+        .expect("onset");
+    assert_eq!(onset.evidence.get("rebalances"), Some(2.0));
+    assert_eq!(onset.evidence.get("interval_seconds"), Some(20.0));
+}
+
+#[test]
+fn c9_without_last_rebalance_seconds_ago_the_polls_date_the_rebalances() {
+    let times = [100, 130, 400, 490];
+    let run = rebalance_run(&times, 10, 600, false);
+    for (t, erratic, _) in &run {
+        assert_eq!(*erratic, storm_holds(&times, *t, 60), "at {t} s");
+    }
+    let signals: Vec<String> = run.into_iter().flat_map(|(_, _, s)| s).collect();
+    assert_eq!(
+        signals,
+        [
+            "Statuses.ERRATIC.CONFIRMED@C9",
+            "Statuses.STABLE.CONFIRMED@C9"
+        ]
+    );
+}
+
 #[test]
 fn c10_rebalance_latency_6s_is_degraded() {
     let latency = |v| vec![p("kafka.consumer.rebalance-latency-avg", CONSUMER, v)];
@@ -600,8 +876,8 @@ fn b1_b2_b6_b7_broker_conditions() {
         poll(&mut h, 2.0, 2.0, 0.2, 0.05, 1.0),
         [
             "Statuses.DEFECTIVE.MEASURED@B2",
-            "Resources.TIMEOUT@B6",
-            "Resources.DENY@B6",
+            "Resources.TIMEOUT@B6N",
+            "Resources.DENY@B6H",
             "Statuses.DEFECTIVE.MEASURED@B7"
         ]
     );
@@ -610,11 +886,65 @@ fn b1_b2_b6_b7_broker_conditions() {
         [
             "Statuses.STABLE.CONFIRMED@B1",
             "Statuses.STABLE.MEASURED@B2",
-            "Resources.GRANT@B6",
-            "Resources.GRANT@B6",
+            "Resources.GRANT@B6N",
+            "Resources.GRANT@B6H",
             "Statuses.STABLE.MEASURED@B7"
         ]
     );
+}
+
+#[test]
+fn b6_network_and_request_handler_idle_are_separate_conditions() {
+    let mut h = broker_harness();
+    let mut poll = |net: f64, handler: f64| {
+        let e = h.poll(&[
+            p("kafka.network.processor.avg.idle.percent", &[], net),
+            p("kafka.request.handler.avg.idle.percent", &[], handler),
+        ]);
+        (said(&e.signals), status_of(&e, "1"))
+    };
+    let stable = Some("STABLE".to_string());
+    let degraded = Some("DEGRADED".to_string());
+    assert_eq!(poll(0.9, 0.9), (vec![], stable.clone()));
+    assert_eq!(
+        poll(0.2, 0.9),
+        (vec!["Resources.TIMEOUT@B6N".to_string()], degraded.clone())
+    );
+    assert_eq!(
+        poll(0.2, 0.05),
+        (vec!["Resources.DENY@B6H".to_string()], degraded.clone())
+    );
+    // The network threads recover; the request handlers are still saturated.
+    assert_eq!(
+        poll(0.5, 0.05),
+        (vec!["Resources.GRANT@B6N".to_string()], degraded.clone())
+    );
+    assert_eq!(poll(0.5, 0.08), (vec![], degraded));
+    assert_eq!(
+        poll(0.5, 0.5),
+        (vec!["Resources.GRANT@B6H".to_string()], stable)
+    );
+}
+
+#[test]
+fn b5_request_time_trend_has_the_latency_floor_and_says_when_confirmed() {
+    let mut h = broker_harness();
+    let mut p99 = |v: f64| h.said(&[p("kafka.request.time.99p", &[("request", "Produce")], v)]);
+    // 2 -> 4 -> 8 -> 16 ms: doubling, but a fast broker.
+    for v in [2.0, 4.0, 8.0, 16.0, 32.0, 64.0] {
+        assert!(p99(v).is_empty(), "{v}");
+    }
+    assert_eq!(p99(130.0), ["Statuses.DIVERGING.MEASURED@B5"]);
+    assert!(p99(260.0).is_empty());
+    assert_eq!(p99(520.0), ["Statuses.DIVERGING.CONFIRMED@B5"]);
+    assert!(p99(900.0).is_empty());
+    let mut h = Harness::new("packs: {kafka: {request_latency_trend: {min_latency_ms: 1}}}");
+    h.resource = BROKER.to_vec();
+    let said: Vec<String> = [2.0, 4.0, 8.0]
+        .iter()
+        .flat_map(|v| h.said(&[p("kafka.request.time.99p", &[("request", "Produce")], *v)]))
+        .collect();
+    assert_eq!(said, ["Statuses.DIVERGING.MEASURED@B5"]);
 }
 
 #[test]

@@ -39,6 +39,11 @@ pub struct TrendParams {
     pub settle_polls: u16,
     /// Relative change treated as flat while settling (0.05).
     pub flat_band: f64,
+    /// A reading below this is never part of a rise (0: no floor). Not a key of its own: P8
+    /// and B5 set it from `min_latency_ms` (see [`latency_trend`]); user `trend` rules have
+    /// none.
+    #[serde(skip)]
+    pub floor: f64,
 }
 
 impl Default for TrendParams {
@@ -49,8 +54,62 @@ impl Default for TrendParams {
             window: 8,
             settle_polls: 2,
             flat_band: 0.05,
+            floor: 0.0,
         }
     }
+}
+
+/// The default latency floor of P8 and B5, in ms: 1 -> 2 -> 3 ms triples, but is not news.
+pub const MIN_LATENCY_MS: f64 = 100.0;
+
+impl TrendParams {
+    /// The detector of a latency trend (P8, B5): the defaults with the [`MIN_LATENCY_MS`] floor.
+    pub fn latency() -> Self {
+        Self {
+            floor: MIN_LATENCY_MS,
+            ..Self::default()
+        }
+    }
+}
+
+/// `latency_trend` (P8) and `request_latency_trend` (B5) as written: the trend keys plus
+/// `min_latency_ms`, the floor below which a latency is never DIVERGING.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLatencyTrend {
+    rising_polls: u16,
+    growth: f64,
+    window: u16,
+    settle_polls: u16,
+    flat_band: f64,
+    min_latency_ms: f64,
+}
+
+impl Default for RawLatencyTrend {
+    fn default() -> Self {
+        let d = TrendParams::latency();
+        Self {
+            rising_polls: d.rising_polls,
+            growth: d.growth,
+            window: d.window,
+            settle_polls: d.settle_polls,
+            flat_band: d.flat_band,
+            min_latency_ms: d.floor,
+        }
+    }
+}
+
+/// Reads a [`RawLatencyTrend`] into the detector's parameters, `min_latency_ms` as the floor.
+fn latency_trend<'de, D: Deserializer<'de>>(d: D) -> Result<TrendParams, D::Error> {
+    let raw = RawLatencyTrend::deserialize(d)?;
+    Ok(TrendParams {
+        rising_polls: raw.rising_polls,
+        growth: raw.growth,
+        window: raw.window,
+        settle_polls: raw.settle_polls,
+        flat_band: raw.flat_band,
+        floor: raw.min_latency_ms,
+    })
 }
 
 impl TrendParams {
@@ -73,7 +132,8 @@ impl TrendParams {
         if self.settle_polls == 0 {
             return Err(err("settle_polls", "must be at least 1"));
         }
-        check_fraction("flat_band", self.flat_band)
+        check_fraction("flat_band", self.flat_band)?;
+        check_non_negative("min_latency_ms", self.floor)
     }
 }
 
@@ -87,7 +147,8 @@ pub struct ProducerPack {
     pub buffer_pressure_utilization: f64,
     /// P6: relative change of batch-size-avg that is reported (0.01).
     pub batch_size_dead_band: f64,
-    /// P8: the request-latency-avg trend detector.
+    /// P8: the request-latency-avg trend detector, with its `min_latency_ms` floor (100).
+    #[serde(deserialize_with = "latency_trend")]
     pub latency_trend: TrendParams,
     /// P9: record-error-rate above which sends FAIL (0).
     pub error_rate_threshold: f64,
@@ -101,7 +162,7 @@ impl Default for ProducerPack {
             buffer_overflow_utilization: 0.95,
             buffer_pressure_utilization: 0.80,
             batch_size_dead_band: 0.01,
-            latency_trend: TrendParams::default(),
+            latency_trend: TrendParams::latency(),
             error_rate_threshold: 0.0,
             retry_rate_threshold: 0.0,
         }
@@ -153,7 +214,8 @@ pub struct ConsumerPack {
     pub fetch_latency_degraded_ms: f64,
     /// C8: commit-latency-avg in ms within which a commit is a SUCCESS (1000).
     pub commit_latency_sla_ms: f64,
-    /// C9: a rebalance sooner than this after the previous one is a storm (60s).
+    /// C9: two or more rebalances within this of each other are a storm, which ends once this
+    /// long passes without another (60s).
     #[serde(deserialize_with = "de::duration")]
     pub rebalance_storm_interval: Duration,
     /// C10: rebalance-latency-avg in ms above which rebalancing is DEGRADED (5000).
@@ -277,7 +339,8 @@ pub struct BrokerPack {
     pub under_replicated_threshold: f64,
     /// B2: offline partitions above which the broker is DEFECTIVE (0).
     pub offline_threshold: f64,
-    /// B5: the request-time p99 trend detector.
+    /// B5: the request-time p99 trend detector, with its `min_latency_ms` floor (100).
+    #[serde(deserialize_with = "latency_trend")]
     pub request_latency_trend: TrendParams,
     /// B6: NetworkProcessorAvgIdlePercent below which the network threads TIMEOUT (0.3).
     pub network_idle_min: f64,
@@ -290,7 +353,7 @@ impl Default for BrokerPack {
         Self {
             under_replicated_threshold: 0.0,
             offline_threshold: 0.0,
-            request_latency_trend: TrendParams::default(),
+            request_latency_trend: TrendParams::latency(),
             network_idle_min: 0.3,
             request_handler_idle_min: 0.1,
         }
@@ -1019,6 +1082,48 @@ mod tests {
     }
 
     #[test]
+    fn latency_trends_have_a_floor_that_user_trend_rules_do_not() {
+        let c = SignalsConfig::parse(&serde_yaml_ng::Value::Null).expect("defaults");
+        let floor = |c: &SignalsConfig| {
+            (
+                c.packs.producer.map(|p| p.latency_trend.floor),
+                c.packs.broker.map(|p| p.request_latency_trend.floor),
+            )
+        };
+        assert_eq!(floor(&c), (Some(100.0), Some(100.0)));
+        let c = SignalsConfig::parse(&yaml(
+            "packs: {kafka-producer: {latency_trend: {min_latency_ms: 50, rising_polls: 4}}, kafka: {request_latency_trend: {growth: 3}}}",
+        ))
+        .expect("valid");
+        assert_eq!(floor(&c), (Some(50.0), Some(100.0)));
+        assert_eq!(
+            c.packs.producer.map(|p| p.latency_trend.rising_polls),
+            Some(4)
+        );
+        let e = SignalsConfig::parse(&yaml(
+            "packs: {kafka: {request_latency_trend: {min_latency_ms: -1}}}",
+        ))
+        .expect_err("negative");
+        assert_eq!(
+            e.path,
+            "packs::kafka::request_latency_trend::min_latency_ms"
+        );
+        for key in ["min_latency_ms", "floor"] {
+            let e = SignalsConfig::parse(&yaml(&format!(
+                "rules: [{{name: t, metric: m, trend: {{detector: {{{key}: 5}}}}}}]"
+            )))
+            .expect_err("not a user rule key");
+            assert!(e.message.contains("unknown field"), "{e}");
+        }
+        let c =
+            SignalsConfig::parse(&yaml("rules: [{name: t, metric: m, trend: {}}]")).expect("valid");
+        assert!(matches!(
+            c.rules[0].kind,
+            UserKind::Trend { detector, .. } if detector.floor == 0.0
+        ));
+    }
+
+    #[test]
     fn testdata_loads_to_the_expected_values() {
         let all: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(include_str!("../../testdata/signals.yaml")).expect("yaml");
@@ -1034,6 +1139,7 @@ mod tests {
         assert_eq!(producer.buffer_overflow_utilization, 0.9);
         assert_eq!(producer.latency_trend.rising_polls, 4);
         assert_eq!(producer.latency_trend.window, 0);
+        assert_eq!(producer.latency_trend.floor, 20.0);
         assert_eq!(producer.error_rate_threshold, 0.0);
         let consumer = c.packs.consumer.expect("consumer on");
         assert_eq!(consumer.lag_overflow, 50_000.0);

@@ -50,11 +50,12 @@ use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, metric::Data, num
 
 use super::condition::{Held, RowSignals, is_condition, settle};
 use super::config::{SignalsConfig, UserKind};
+use super::lag::Rates;
 use super::packs::{
     Common, FIRST_USER_RULE, Input, Reader, Rule, RuleIndex, Sink, broker, consumer, jvm, producer,
     targets,
 };
-use super::state::{IdBuild, IdMap, fmix, hash_attrs, hash_attrs_subset, hash_str, row_key};
+use super::state::{IdBuild, IdMap, fmix, hash_attrs, hash_str, row_key};
 use super::user;
 
 /// What one evaluation produced.
@@ -563,14 +564,10 @@ impl Engine {
         let state = match reader {
             Reader::Producer => RowState::Producer(Box::default()),
             Reader::Consumer => RowState::Consumer(Box::default()),
-            Reader::Partition => {
-                let client = row_key(
-                    resource_hash,
-                    hash_attrs_subset(&point.attributes, consumer::CLIENT_KEYS),
-                    Reader::Consumer.tag(),
-                );
-                RowState::Partition(Box::new(consumer::PartitionRow::new(client)))
-            }
+            Reader::Partition => RowState::Partition(Box::new(consumer::PartitionRow::new(
+                resource_hash,
+                &point.attributes,
+            ))),
             Reader::Heap => RowState::Heap(Box::default()),
             Reader::Gc => RowState::Gc(Box::default()),
             Reader::Broker => RowState::Broker(Box::default()),
@@ -611,12 +608,14 @@ impl Engine {
     }
 
     fn evaluate_row(&mut self, key: u64, now: u64, out: &mut Vec<Signal>) {
-        let rate = match self.rows.get(&key).map(|r| &r.state) {
-            Some(RowState::Partition(p)) => match self.rows.get(&p.client).map(|c| &c.state) {
-                Some(RowState::Consumer(c)) => c.partition_rate(),
-                _ => None,
-            },
-            _ => None,
+        let rates = match self.rows.get(&key).map(|r| &r.state) {
+            Some(RowState::Partition(p)) => {
+                p.rates(|k| match self.rows.get(&k).map(|r| &r.state) {
+                    Some(RowState::Consumer(c)) => Some(&**c),
+                    _ => None,
+                })
+            }
+            _ => Rates::default(),
         };
         let Some(row) = self.rows.get_mut(&key) else {
             return;
@@ -671,7 +670,7 @@ impl Engine {
             }
             RowState::Partition(r) => {
                 if let Some(p) = &packs.consumer {
-                    consumer::evaluate_partition(r, mask, rate, p, &mut sink);
+                    consumer::evaluate_partition(r, mask, rates, p, &mut sink);
                 }
             }
             RowState::Heap(r) => {

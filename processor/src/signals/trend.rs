@@ -16,6 +16,12 @@
 //!   reading must be a rise. A step followed by a plateau does not start it (no rise), and a
 //!   lone spike barely moves a median.
 //!
+//! **Floor.** A reading below `floor` is never DIVERGING, however fast it grows: for P8 and B5
+//! that is `min_latency_ms` (100 ms), so `1 -> 2 -> 3 ms` (tripled, but nothing anyone waits
+//! for) is not an alarm. A rise that started below the floor counts once a reading reaches it
+//! (`40 -> 90 -> 200 ms` is DIVERGING at 200), and a rise in progress ends when a reading drops
+//! below it (STABLE, or CONVERGING if it fell by more than the band).
+//!
 //! A rise ends when readings stay flat (within `flat_band`, 5 %) or keep rising only
 //! slightly for `settle_polls` (2) readings (STABLE: it settled), or when a reading falls by
 //! more than the band (CONVERGING). A sustained fall, the mirror of the run test, is also
@@ -119,7 +125,8 @@ impl TrendDetector {
                 slope = s;
                 start > 0.0 && end >= p.growth * start
             };
-        let rise = run_rise || slope_rise;
+        let under_floor = value < p.floor;
+        let rise = (run_rise || slope_rise) && !under_floor;
         let sustained_fall = self.falling >= p.rising_polls
             && self.falling_base > 0.0
             && previous * p.growth <= self.falling_base;
@@ -132,6 +139,7 @@ impl TrendDetector {
         self.state = match self.state {
             _ if rise => Trend::Diverging,
             Trend::Diverging if falls => Trend::Converging,
+            Trend::Diverging if under_floor => Trend::Stable,
             Trend::Diverging | Trend::Converging if self.calm >= p.settle_polls => Trend::Stable,
             Trend::Stable if sustained_fall => Trend::Converging,
             other => other,
@@ -234,6 +242,39 @@ mod tests {
                 run(series)
             );
         }
+    }
+
+    #[test]
+    fn latencies_under_the_floor_are_never_diverging() {
+        let p = TrendParams::latency();
+        let run = |values: &[f64]| {
+            let mut d = TrendDetector::default();
+            values.iter().map(|v| d.observe(*v, &p)).collect::<Vec<_>>()
+        };
+        // Tripled, and the slope test's window is full of growth: still nothing.
+        let small = run(&[1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0, 89.0]);
+        assert!(small.iter().all(|t| *t == Trend::Stable), "{small:?}");
+        // A rise that crosses the floor counts from the first reading at or above it.
+        assert_eq!(run(&[40.0, 90.0, 200.0])[2], Trend::Diverging);
+        // The seed's rise is above the floor where it matters.
+        assert_eq!(run(&[50.0, 150.0, 500.0])[2], Trend::Diverging);
+        // A rise in progress that sinks under the floor without falling much is over.
+        let p = TrendParams {
+            floor: 100.0,
+            flat_band: 0.5,
+            ..TrendParams::default()
+        };
+        let mut d = TrendDetector::default();
+        let states: Vec<_> = [30.0, 70.0, 150.0, 99.0]
+            .iter()
+            .map(|v| d.observe(*v, &p))
+            .collect();
+        assert_eq!(states[2..], [Trend::Diverging, Trend::Stable]);
+        // Without a floor (user rules) small numbers rise like any others.
+        assert_eq!(
+            super::tests::run(&[1.0, 2.0, 4.0]),
+            [Trend::Stable, Trend::Stable, Trend::Diverging]
+        );
     }
 
     #[test]

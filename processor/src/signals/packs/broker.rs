@@ -7,14 +7,20 @@
 //! | B2 | offline partitions > 0 | Statuses DEFECTIVE (MEASURED) |
 //! | B3 | the broker's active-controller count | Members ELECT × SELF (>= 1) / RESIGN × SELF (0) on change and every heartbeat; the central hierarchy decides the cluster DOWN |
 //! | B4 | ISR shrinks count rises | Members EVICT × PEER with the delta |
-//! | B5 | request time p99 rising (the trend detector of P8) | Statuses DIVERGING / CONVERGING / STABLE |
-//! | B6 | network processor idle < 0.3 / request handler idle < 0.1 | Resources TIMEOUT / DENY; GRANT on the way back |
+//! | B5 | request time p99 rising (the trend detector of P8, never below `min_latency_ms`, 100 ms) | Statuses DIVERGING (MEASURED), again when CONFIRMED by agreement; CONVERGING / STABLE after |
+//! | B6N | network processor idle < 0.3 | Resources TIMEOUT; GRANT on the way back (at or above 0.315) |
+//! | B6H | request handler idle < 0.1 | Resources DENY; GRANT on the way back (at or above 0.105) |
 //! | B7 | unclean leader elections count rises | Statuses DEFECTIVE (MEASURED) while it rises |
 //!
 //! B3 is decided where every broker is seen: a collector next to one broker sees that broker's
 //! count only, and a broker that is not the controller reports 0 while the cluster is fine. So
 //! each broker states whether it is the controller, and the central hierarchy puts the cluster
 //! DOWN when every live broker says it is not (docs/rules.md, B3).
+//!
+//! B6 of the rule book is two conditions with two rule ids: the network threads and the
+//! request handlers are separate pools that saturate for different reasons, and a condition is
+//! kept (here and by the central Observers) per rule id, so under one id the recovery of one
+//! pool would hide the other that is still saturated.
 
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, members, resources,
@@ -23,7 +29,7 @@ use kafka_obs_signal::{
 
 use super::consumer::{status_reading, threshold_status};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input};
-use crate::signals::config::BrokerPack;
+use crate::signals::config::{BrokerPack, TrendParams};
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
 use crate::signals::trend::{Trend, TrendDetector};
 
@@ -217,8 +223,10 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
     }
     status_reading(&r.offline, Sign::Defective, Rule::B2, c, sink);
 
-    for (slot, tracker, min, bad, name) in [
+    // B6N, B6H: each pool's idle share is its own condition, with its own state.
+    for (rule, slot, tracker, min, bad, name) in [
         (
+            Rule::B6N,
             NETWORK_IDLE,
             &mut r.network,
             p.network_idle_min,
@@ -226,6 +234,7 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
             "network_idle",
         ),
         (
+            Rule::B6H,
             HANDLER_IDLE,
             &mut r.handler,
             p.request_handler_idle_min,
@@ -243,7 +252,7 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
             if let Some(kind) = tracker.observe(level, t, |_| Some(kind)) {
                 sink.emit(
                     kind,
-                    Evidence::rule(Rule::B6.name()).with(name, v).threshold(min),
+                    Evidence::rule(rule.name()).with(name, v).threshold(min),
                 );
             }
         }
@@ -253,7 +262,7 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
             } else {
                 resources::Sign::Grant
             });
-            sink.reading_of(Rule::B6, kind, Confidence::Measured);
+            sink.reading_of(rule, kind, Confidence::Measured);
         }
     }
 
@@ -320,35 +329,73 @@ pub fn evaluate_request(
     c: &Common,
     sink: &mut Sink<'_>,
 ) {
-    if let Some(v) = fresh_value(&r.vals, mask, 0) {
-        let trend = r.trend.observe(v, &p.request_latency_trend);
-        let (state, sign) = trend_sign(trend);
-        let agreement = c.confidence;
-        if let Some(kind) = r.state.observe(state, sink.time, |streak| {
-            Some(status_kind(sign, Confidence::Measured, streak, &agreement))
-        }) {
-            let e = r.trend.evidence();
-            sink.emit(
-                kind,
-                Evidence::rule(Rule::B5.name())
-                    .with("p99_ms", v)
-                    .with("base_ms", e.base)
-                    .with("growth", e.growth)
-                    .threshold(p.request_latency_trend.growth),
-            );
+    let value = fresh_value(&r.vals, mask, 0);
+    latency_trend(
+        &mut r.trend,
+        &mut r.state,
+        value,
+        &p.request_latency_trend,
+        (Rule::B5, "p99_ms"),
+        c,
+        sink,
+    );
+}
+
+/// P8 and B5: a latency trend as a condition. Feeds `value` (when this evaluation has one) to
+/// the detector; emits the verdict when it changes, and DIVERGING once more when agreeing
+/// evaluations raise it from MEASURED to CONFIRMED (the condition changed while it holds);
+/// reports the current reading on every evaluation. Returns the current status.
+pub(crate) fn latency_trend(
+    detector: &mut TrendDetector,
+    state: &mut Tracker,
+    value: Option<f64>,
+    params: &TrendParams,
+    (rule, value_key): (Rule, &str),
+    c: &Common,
+    sink: &mut Sink<'_>,
+) -> Sign {
+    let agreement = c.confidence;
+    if let Some(v) = value {
+        let (level, sign) = trend_sign(detector.observe(v, params));
+        let step = state.advance(level, sink.time);
+        let confidence = agreement.raise(Confidence::Measured, step.streak);
+        let confirmed = level == 2
+            && !step.changed
+            && confidence == Confidence::Confirmed
+            && agreement.raise(Confidence::Measured, step.streak - 1) != Confidence::Confirmed;
+        if step.changed || confirmed {
+            let e = detector.evidence();
+            let mut evidence = Evidence::rule(rule.name())
+                .with(value_key, v)
+                .with("base_ms", e.base)
+                .with("growth", e.growth)
+                .threshold(params.growth);
+            if params.floor > 0.0 {
+                evidence = evidence.with("min_latency_ms", params.floor);
+            }
+            if confirmed {
+                evidence = evidence.with("agreeing_evaluations", f64::from(step.streak));
+            }
+            sink.emit(SignalKind::Statuses(sign, confidence), evidence);
         }
     }
-    if r.state.streak() > 0 {
-        let (_, sign) = trend_sign(match r.state.state() {
-            2 => Trend::Diverging,
-            1 => Trend::Converging,
-            _ => Trend::Stable,
-        });
+    let (_, sign) = trend_sign(trend_of(state.state()));
+    if state.streak() > 0 {
         sink.status(
-            Rule::B5,
+            rule,
             sign,
-            c.confidence.raise(Confidence::Measured, r.state.streak()),
+            agreement.raise(Confidence::Measured, state.streak()),
         );
+    }
+    sign
+}
+
+/// The trend a [`trend_sign`] tracker state stands for.
+fn trend_of(level: u8) -> Trend {
+    match level {
+        2 => Trend::Diverging,
+        1 => Trend::Converging,
+        _ => Trend::Stable,
     }
 }
 

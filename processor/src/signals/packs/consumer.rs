@@ -6,26 +6,31 @@
 //! | C1 | records-lag-max > 10 000 | Queues OVERFLOW + Statuses DEGRADED (CONFIRMED); left at or below 9 500: Queues ENQUEUE + Statuses STABLE under C1 |
 //! | C2 | lag > 2 × previous poll's lag and > 100 | Statuses DIVERGING (MEASURED), held while the lag keeps rising; recovery Statuses STABLE under C2 |
 //! | C3 | otherwise | the normal state (a STABLE reading, no signal of its own) |
-//! | C4 | per-partition records-lag, Burrow's window (see `lag.rs`) | Statuses DIVERGING / DEGRADED / DOWN / CONVERGING / STABLE, confidence from window completeness, `time_lag_seconds` evidence |
-//! | C5 | records-consumed-rate, bytes-consumed-rate | passthrough (C4 uses the rate) |
+//! | C4 | per-partition records-lag (and records-lead), Burrow's window (see `lag.rs`) | Statuses DOWN / DEGRADED (stall) / ERRATIC (rewind) / DIVERGING / CONVERGING / STABLE on a new verdict, again when agreeing readings raise a condition's confidence; TENTATIVE on each new verdict, MEASURED after a full window of agreeing readings, CONFIRMED after three; `time_lag_seconds` evidence from the topic's rate |
+//! | C5 | total.records-consumed-rate, total.bytes-consumed-rate; records-consumed-rate per topic | passthrough (C4 reads the topic's rate, and a client's zero rate) |
 //! | C6 | fetch-latency-avg > 500 ms | Statuses DEGRADED (MEASURED) |
 //! | C7 | assigned-partitions > 0 / == 0 in a group | Resources GRANT / DENY (GRANT on the way back only) |
 //! | C8 | commit-latency-avg <= 1 s / above / commits stopped while consuming | Services SUCCESS / EXPIRE / FAIL × CALLER |
-//! | C9 | a rebalance < 60 s after the previous one | Statuses ERRATIC (CONFIRMED) with the count and span; STABLE once 60 s pass without one |
+//! | C9 | two or more rebalances within 60 s of each other (dated by last-rebalance-seconds-ago) | Statuses ERRATIC (CONFIRMED) with the count and span; STABLE (CONFIRMED) once 60 s pass without another, judged at every evaluation |
 //! | C10 | rebalance-latency-avg > 5 000 ms | Statuses DEGRADED (MEASURED) |
 //! | C11 | last-poll-seconds-ago > 80 % / > 100 % of max.poll.interval (300 s) | Statuses DEGRADED / DEFECTIVE |
 //!
-//! A consumer is "in a group" once its rebalance-total is above zero (it has joined).
+//! A consumer is "in a group" once its rebalance-total is above zero (it has joined). The
+//! per-topic consumed rate (`client-id`, `topic`) lands on a row of its own, a [`ClientRow`]
+//! keyed by client and topic, on which no client rule has inputs: C4's partitions read it.
 
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, queues, resources, services,
     statuses::{Confidence, Sign},
 };
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::config::ConsumerPack;
-use crate::signals::lag::LagWindow;
-use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
+use crate::signals::lag::{LagReading, LagWindow, Rates};
+use crate::signals::state::{
+    CounterState, CounterStep, Tracker, hash_attrs_subset, ladder, row_key, status_kind,
+};
 
 const LAG_MAX: u8 = 0;
 const CONSUMED_RATE: u8 = 1;
@@ -38,10 +43,14 @@ const REBALANCE_LATENCY: u8 = 7;
 const REBALANCE_TOTAL: u8 = 8;
 const LAST_REBALANCE_AGO: u8 = 9;
 const LAST_POLL_AGO: u8 = 10;
-const SLOTS: usize = 11;
+/// On a (client, topic) row: the client's rate for that topic (C4).
+const TOPIC_RATE: u8 = 11;
+const SLOTS: usize = 12;
 
 /// Per-partition lag (C4).
 pub const PARTITION_LAG: u8 = 0;
+/// Per-partition lead: the position minus the log start offset (C4's REWIND).
+pub const PARTITION_LEAD: u8 = 1;
 
 /// The metric-name table: what the `kafka-consumer` preset calls each input.
 pub const METRICS: &[Input] = &[
@@ -97,10 +106,23 @@ pub const METRICS: &[Input] = &[
         Reader::Partition,
         PARTITION_LAG,
     ),
+    input(
+        "kafka.consumer.records-lead",
+        Reader::Partition,
+        PARTITION_LEAD,
+    ),
+    // With `client-id` and `topic`: a (client, topic) row, which C4's partitions read.
+    input(
+        "kafka.consumer.records-consumed-rate",
+        Reader::Consumer,
+        TOPIC_RATE,
+    ),
 ];
 
-/// The attribute keys that name a partition's client row (for its consumption rate).
-pub const CLIENT_KEYS: &[&str] = &["client-id"];
+/// The attribute keys that name a partition's client row (its total consumption rate).
+const CLIENT_KEYS: &[&str] = &["client-id"];
+/// The attribute keys that name a partition's (client, topic) row (the topic's rate).
+const TOPIC_KEYS: &[&str] = &["client-id", "topic"];
 
 /// State of one consumer client.
 #[derive(Debug, Clone)]
@@ -111,11 +133,7 @@ pub struct ClientRow {
     fetch: Tracker,
     assignment: Tracker,
     commit: Tracker,
-    rebalances: CounterState,
-    last_rebalance_at: Option<u64>,
-    storm: Tracker,
-    storm_start: u64,
-    storm_count: f64,
+    rebalances: Rebalances,
     slow_rebalance: Tracker,
     poll: Tracker,
 }
@@ -129,50 +147,174 @@ impl Default for ClientRow {
             fetch: Tracker::default(),
             assignment: Tracker::default(),
             commit: Tracker::default(),
-            rebalances: CounterState::default(),
-            last_rebalance_at: None,
-            storm: Tracker::default(),
-            storm_start: 0,
-            storm_count: 0.0,
+            rebalances: Rebalances::default(),
             slow_rebalance: Tracker::default(),
             poll: Tracker::default(),
         }
     }
 }
 
-impl ClientRow {
-    /// The per-partition consumption rate (records/s): the client's rate over its assigned
-    /// partitions. `None` when the rate is unknown.
-    pub fn partition_rate(&self) -> Option<f64> {
-        let rate = known(&self.vals, CONSUMED_RATE)?;
-        let partitions = known(&self.vals, ASSIGNED)
-            .filter(|p| *p >= 1.0)
-            .unwrap_or(1.0);
-        Some(rate / partitions)
-    }
-}
-
 /// State of one partition (C4).
 #[derive(Debug, Clone, Default)]
 pub struct PartitionRow {
-    pub vals: [f64; 1],
+    pub vals: [f64; 2],
     window: LagWindow,
-    tracker: Tracker,
-    /// Row key of the client this partition belongs to.
-    pub client: u64,
+    /// Row keys of the client and of the (client, topic) this partition belongs to.
+    client: u64,
+    topic: u64,
 }
 
 impl PartitionRow {
-    pub fn new(client: u64) -> Self {
+    /// The row of the partition whose point has `attributes`, under the resource `resource`.
+    pub fn new(resource: u64, attributes: &[KeyValue]) -> Self {
+        let key = |keys| {
+            row_key(
+                resource,
+                hash_attrs_subset(attributes, keys),
+                Reader::Consumer.tag(),
+            )
+        };
         Self {
-            vals: [f64::NAN],
-            client,
+            vals: [f64::NAN; 2],
+            client: key(CLIENT_KEYS),
+            topic: key(TOPIC_KEYS),
             ..Self::default()
+        }
+    }
+
+    /// The consumption rates that bear on this partition, from its client's rows (`row` finds
+    /// a consumer row by key).
+    pub fn rates<'a>(&self, row: impl Fn(u64) -> Option<&'a ClientRow>) -> Rates {
+        Rates {
+            topic: row(self.topic).and_then(|t| known(&t.vals, TOPIC_RATE)),
+            client: row(self.client).and_then(|c| known(&c.vals, CONSUMED_RATE)),
         }
     }
 }
 
 const NANOS: f64 = 1e9;
+
+/// Rebalance times C9 keeps: at most this many of the latest (within one storm interval).
+const REBALANCE_RING: usize = 16;
+
+/// C9's state: the dated rebalances of the current storm window and the storm they make.
+///
+/// Each rise of `rebalance-total` is dated by `last-rebalance-seconds-ago` (the sample's own
+/// time when that attribute is missing). A rise of `n > 1` in one poll dates only the latest;
+/// the `n - 1` before it happened after the previous reading, and are spread evenly over that
+/// span. So the storm does not depend on the poll interval: with polls no longer apart than
+/// the storm interval, two rebalances less than an interval apart are a storm however they
+/// fall between polls.
+#[derive(Debug, Clone, Default)]
+struct Rebalances {
+    counter: CounterState,
+    /// When `rebalance-total` was last read (ns).
+    read_at: Option<u64>,
+    /// The latest rebalance times, oldest first, none older than one storm interval before
+    /// the newest: a ring of [`REBALANCE_RING`].
+    times: [u64; REBALANCE_RING],
+    head: u8,
+    len: u8,
+    /// The current (or last) storm: rebalances each less than an interval after the one
+    /// before. Its first and latest rebalance, the gap before the latest, and how many.
+    in_storm: bool,
+    storm_start: u64,
+    storm_last: u64,
+    storm_gap: u64,
+    storm_count: u32,
+    /// A storm was found, or grew, in this evaluation.
+    found: bool,
+    tracker: Tracker,
+}
+
+impl Rebalances {
+    fn last(&self) -> Option<u64> {
+        (self.len > 0).then(|| {
+            self.times[(usize::from(self.head) + usize::from(self.len) - 1) % REBALANCE_RING]
+        })
+    }
+
+    fn first(&self) -> Option<u64> {
+        (self.len > 0).then(|| self.times[usize::from(self.head)])
+    }
+
+    fn push(&mut self, at: u64) {
+        if usize::from(self.len) == REBALANCE_RING {
+            self.head = ((usize::from(self.head) + 1) % REBALANCE_RING) as u8;
+            self.len -= 1;
+        }
+        self.times[(usize::from(self.head) + usize::from(self.len)) % REBALANCE_RING] = at;
+        self.len += 1;
+    }
+
+    /// Drops the times at least `interval` before `at`.
+    fn prune(&mut self, at: u64, interval: u64) {
+        while let Some(first) = self.first()
+            && at.saturating_sub(first) >= interval
+        {
+            self.head = ((usize::from(self.head) + 1) % REBALANCE_RING) as u8;
+            self.len -= 1;
+        }
+    }
+
+    /// Records `n` new rebalances, the latest at `latest`; the others after the previous
+    /// reading (or rebalance), spread evenly up to `latest`.
+    fn record(&mut self, n: u64, latest: u64, interval: u64) {
+        if n == 0 {
+            return;
+        }
+        let known = self.last();
+        let latest = latest.max(known.unwrap_or(0));
+        let lower = self
+            .read_at
+            .unwrap_or(latest)
+            .max(known.unwrap_or(0))
+            .min(latest);
+        // Only the last REBALANCE_RING can be kept; older ones of the same poll still count.
+        let skipped = n.saturating_sub(REBALANCE_RING as u64);
+        if skipped > 0 && self.in_storm {
+            self.storm_count = self
+                .storm_count
+                .saturating_add(u32::try_from(skipped).unwrap_or(u32::MAX));
+        }
+        for k in skipped + 1..=n {
+            let at = lower + ((latest - lower) as u128 * u128::from(k) / u128::from(n)) as u64;
+            self.add(at, interval);
+        }
+    }
+
+    /// One dated rebalance, in time order.
+    fn add(&mut self, at: u64, interval: u64) {
+        self.prune(at, interval);
+        match self.last() {
+            Some(previous) => {
+                if !self.in_storm {
+                    self.in_storm = true;
+                    self.storm_start = self.first().unwrap_or(previous);
+                    self.storm_count = u32::from(self.len);
+                }
+                self.storm_count = self.storm_count.saturating_add(1);
+                self.storm_last = at;
+                self.storm_gap = at.saturating_sub(previous);
+                self.found = true;
+            }
+            None => self.in_storm = false,
+        }
+        self.push(at);
+    }
+
+    /// Whether the storm holds at `t`: until a whole interval passed after its latest
+    /// rebalance; a storm found late (polls further apart than the interval) holds for the
+    /// evaluation that found it.
+    fn storm_holds(&mut self, t: u64, interval: u64) -> bool {
+        let found = std::mem::take(&mut self.found);
+        if self.in_storm && (found || t.saturating_sub(self.storm_last) < interval) {
+            return true;
+        }
+        self.in_storm = false;
+        false
+    }
+}
 
 /// Evaluates a client row after this evaluation's readings (`mask`) were stored.
 pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink: &mut Sink<'_>) {
@@ -369,84 +511,58 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
         );
     }
 
-    // C9: rebalance storms.
+    // C9: rebalance storms, decided by the rebalances' times.
     let interval = p.rebalance_storm_interval.as_nanos() as u64;
     if let Some(total) = fresh_value(&r.vals, mask, REBALANCE_TOTAL) {
         let ago = fresh_value(&r.vals, mask, LAST_REBALANCE_AGO).filter(|a| *a >= 0.0);
-        let at = ago.map_or(t, |a| t.saturating_sub((a * NANOS) as u64));
-        match r.rebalances.observe(total) {
-            CounterStep::First => {
-                if total > 0.0 && ago.is_some() {
-                    r.last_rebalance_at = Some(at);
-                }
-            }
-            CounterStep::Increase(delta) => {
-                let previous = r.last_rebalance_at.replace(at);
-                let gap = previous.map(|prev| at.saturating_sub(prev));
-                let storm = delta >= 2.0 || gap.is_some_and(|g| g < interval);
-                if storm {
-                    if r.storm.state() == 0 {
-                        r.storm_start = previous
-                            .filter(|_| gap.is_some_and(|g| g < interval))
-                            .unwrap_or(at);
-                        r.storm_count = if previous.is_some() && gap.is_some_and(|g| g < interval) {
-                            delta + 1.0
-                        } else {
-                            delta
-                        };
-                    } else {
-                        r.storm_count += delta;
-                    }
-                    if let Some(kind) = r.storm.observe(1, t, |_| {
-                        Some(SignalKind::Statuses(Sign::Erratic, Confidence::Confirmed))
-                    }) {
-                        let mut e = Evidence::rule(Rule::C9.name())
-                            .with("rebalances", r.storm_count)
-                            .with(
-                                "span_seconds",
-                                at.saturating_sub(r.storm_start) as f64 / NANOS,
-                            )
-                            .threshold(p.rebalance_storm_interval.as_secs_f64());
-                        if let Some(g) = gap {
-                            e = e.with("interval_seconds", g as f64 / NANOS);
-                        }
-                        sink.emit(kind, e);
-                    }
-                }
-            }
+        let latest = ago.map_or(t, |a| t.saturating_sub((a * NANOS) as u64));
+        let rb = &mut r.rebalances;
+        match rb.counter.observe(total) {
+            // Only the latest of a client's earlier rebalances can be dated.
+            CounterStep::First if total > 0.0 && ago.is_some() => rb.record(1, latest, interval),
+            CounterStep::Increase(delta) => rb.record(delta.round() as u64, latest, interval),
             CounterStep::Reset { previous } => {
-                r.last_rebalance_at = None;
                 sink.emit(
                     SignalKind::Counters(counters::Sign::Reset),
                     Evidence::rule(Rule::C9.name())
                         .with("previous", previous)
                         .with("total", total),
                 );
+                // The restarted client's own rebalances since it began again: a consumer
+                // that keeps crashing and rejoining is a storm.
+                rb.record(total.round() as u64, latest, interval);
             }
-            CounterStep::Same => {}
+            CounterStep::First | CounterStep::Same => {}
         }
+        rb.read_at = Some(t);
     }
-    if r.storm.state() == 1
-        && r.last_rebalance_at
-            .is_none_or(|last| t.saturating_sub(last) >= interval)
-        && let Some(kind) = r.storm.observe(0, t, |_| {
-            Some(SignalKind::Statuses(Sign::Stable, Confidence::Confirmed))
-        })
-    {
-        let end = r.last_rebalance_at.unwrap_or(t);
-        sink.emit(
-            kind,
-            Evidence::rule(Rule::C9.name())
-                .with("rebalances", r.storm_count)
-                .with(
-                    "span_seconds",
-                    end.saturating_sub(r.storm_start) as f64 / NANOS,
-                )
-                .threshold(p.rebalance_storm_interval.as_secs_f64()),
-        );
+    let rb = &mut r.rebalances;
+    let holds = rb.storm_holds(t, interval);
+    let step = rb.tracker.advance(u8::from(holds), t);
+    if step.changed {
+        let sign = if holds { Sign::Erratic } else { Sign::Stable };
+        let mut e = Evidence::rule(Rule::C9.name())
+            .with("rebalances", f64::from(rb.storm_count))
+            .with(
+                "span_seconds",
+                rb.storm_last.saturating_sub(rb.storm_start) as f64 / NANOS,
+            )
+            .threshold(p.rebalance_storm_interval.as_secs_f64());
+        if holds {
+            e = e.with("interval_seconds", rb.storm_gap as f64 / NANOS);
+        } else {
+            e = e.with(
+                "quiet_seconds",
+                t.saturating_sub(rb.storm_last) as f64 / NANOS,
+            );
+        }
+        sink.emit(SignalKind::Statuses(sign, Confidence::Confirmed), e);
     }
-    if r.storm.state() == 1 {
+    if holds {
         sink.status(Rule::C9, Sign::Erratic, Confidence::Confirmed);
+    } else if rb.storm_count > 0 {
+        // After a storm, its reading is the way back (a subject's status must not keep it).
+        sink.status(Rule::C9, Sign::Stable, Confidence::Confirmed);
     }
 
     // C10: slow rebalances.
@@ -498,39 +614,50 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
     let _ = BYTES_RATE; // C5: passthrough.
 }
 
-/// Evaluates a partition row (C4); `rate` is the partition's consumption rate if known.
+/// Evaluates a partition row (C4) with the consumption `rates` of its client's rows.
 pub fn evaluate_partition(
     r: &mut PartitionRow,
     mask: u32,
-    rate: Option<f64>,
+    rates: Rates,
     p: &ConsumerPack,
     sink: &mut Sink<'_>,
 ) {
-    let Some(lag) = fresh_value(&r.vals, mask, PARTITION_LAG) else {
-        return;
-    };
-    let verdict = r.window.observe(lag, rate, p);
-    let kind = SignalKind::Statuses(verdict.status, verdict.confidence);
-    if let Some(kind) = r
-        .tracker
-        .observe(verdict.status.rank(), sink.time, |_| Some(kind))
-    {
-        let mut e = Evidence::rule(Rule::C4.name())
-            .with("lag", lag)
-            .with("window_readings", f64::from(verdict.window_readings))
-            .threshold(f64::from(p.lag_window));
-        if verdict.stalled_polls > 0 {
-            e = e.with("stalled_polls", f64::from(verdict.stalled_polls));
+    if let Some(lag) = fresh_value(&r.vals, mask, PARTITION_LAG) {
+        let lead = fresh_value(&r.vals, mask, PARTITION_LEAD);
+        let v = r.window.observe(LagReading { lag, lead, rates }, p);
+        // A new verdict; or a condition whose window filled with agreeing readings (a new
+        // onset at the higher confidence).
+        if v.changed || (v.confidence_rose && v.status > Sign::Converging) {
+            let mut e = Evidence::rule(Rule::C4.name())
+                .with("lag", lag)
+                .with("window_readings", f64::from(v.window_readings))
+                .with("agreeing_readings", f64::from(v.agreeing_readings))
+                .threshold(f64::from(p.lag_window));
+            if let Some(lead) = lead {
+                e = e.with("lead", lead);
+            }
+            if v.stalled_polls > 0 {
+                e = e.with("stalled_polls", f64::from(v.stalled_polls));
+            }
+            if let Some(records) = v.rewound_records {
+                e = e.with("rewound_records", records);
+            }
+            if let Some(rate) = rates.topic {
+                e = e.with("topic_consumed_rate", rate);
+            }
+            if let Some(rate) = rates.client {
+                e = e.with("client_consumed_rate", rate);
+            }
+            if let Some(seconds) = v.time_lag_seconds {
+                e = e.with("time_lag_seconds", seconds);
+            }
+            sink.emit(SignalKind::Statuses(v.status, v.confidence), e);
         }
-        if let Some(rate) = rate {
-            e = e.with("consumed_rate", rate);
-        }
-        if let Some(seconds) = verdict.time_lag_seconds {
-            e = e.with("time_lag_seconds", seconds);
-        }
-        sink.emit(kind, e);
     }
-    sink.status(Rule::C4, verdict.status, verdict.confidence);
+    // The verdict stands between lag readings too (an evaluation with only the lead).
+    if let Some((status, confidence)) = r.window.current(p) {
+        sink.status(Rule::C4, status, confidence);
+    }
 }
 
 fn commit_kind(level: u8) -> SignalKind {

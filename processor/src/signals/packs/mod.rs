@@ -39,7 +39,7 @@ rules! {
     P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, P11,
     C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11,
     J1, J2, J3,
-    B1, B2, B3, B4, B5, B6, B7,
+    B1, B2, B3, B4, B5, B6N, B6H, B7,
     T1, T2,
 }
 

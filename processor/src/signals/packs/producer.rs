@@ -10,7 +10,7 @@
 //! | P5 | buffer-exhausted-total rises | Counters INCREMENT (delta) + Queues OVERFLOW; a fall is Counters RESET |
 //! | P6 | batch-size-avg moves > 1 % from the last reported value | Gauges INCREMENT / DECREMENT |
 //! | P7 | record-send-rate | passthrough |
-//! | P8 | request-latency-avg trend | Statuses DIVERGING (MEASURED, CONFIRMED when sustained), CONVERGING, STABLE |
+//! | P8 | request-latency-avg trend, never below `latency_trend.min_latency_ms` (100 ms) | Statuses DIVERGING (MEASURED), again as CONFIRMED once agreeing polls confirm it; CONVERGING, STABLE after |
 //! | P9 | record-error-rate > 0 / back to 0 | Probes FAIL / SUCCEED × OUTBOUND |
 //! | P10 | record-retry-rate > 0 | Services RETRY × CALLER |
 //! | P11 | worst of P1, P2, P8, P9 | Statuses for the client, confidence from agreeing polls |
@@ -24,10 +24,11 @@ use kafka_obs_signal::{
     systems,
 };
 
+use super::broker::latency_trend;
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::config::ProducerPack;
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
-use crate::signals::trend::{Trend, TrendDetector};
+use crate::signals::trend::TrendDetector;
 
 const AVAILABLE: u8 = 0;
 const TOTAL: u8 = 1;
@@ -238,40 +239,16 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
         }
     }
 
-    // P8: latency trend.
-    if let Some(v) = fresh_value(&r.vals, mask, LATENCY) {
-        let trend = r.latency.observe(v, &p.latency_trend);
-        let (state, sign, base) = match trend {
-            Trend::Stable => (0, Sign::Stable, Confidence::Measured),
-            Trend::Converging => (1, Sign::Converging, Confidence::Measured),
-            Trend::Diverging => (2, Sign::Diverging, Confidence::Measured),
-        };
-        let agreement = c.confidence;
-        if let Some(kind) = r.latency_state.observe(state, t, |streak| {
-            Some(status_kind(sign, base, streak, &agreement))
-        }) {
-            let e = r.latency.evidence();
-            sink.emit(
-                kind,
-                Evidence::rule(Rule::P8.name())
-                    .with("latency_ms", v)
-                    .with("base_ms", e.base)
-                    .with("growth", e.growth)
-                    .threshold(p.latency_trend.growth),
-            );
-        }
-    }
-    let latency_sign = match r.latency_state.state() {
-        2 => Sign::Diverging,
-        1 => Sign::Converging,
-        _ => Sign::Stable,
-    };
-    if r.latency_state.streak() > 0 {
-        let conf = c
-            .confidence
-            .raise(Confidence::Measured, r.latency_state.streak());
-        sink.status(Rule::P8, latency_sign, conf);
-    }
+    // P8: latency trend (never DIVERGING under `latency_trend.min_latency_ms`).
+    let latency_sign = latency_trend(
+        &mut r.latency,
+        &mut r.latency_state,
+        fresh_value(&r.vals, mask, LATENCY),
+        &p.latency_trend,
+        (Rule::P8, "latency_ms"),
+        c,
+        sink,
+    );
     rollup = rollup.max(latency_sign);
 
     // P9: errors.
