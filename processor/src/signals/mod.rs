@@ -21,7 +21,8 @@
 //! `confirmed_after` (3) CONFIRMED. This is used instead of the decayed scorecard of
 //! `serventis.md` because a rule's verdict is already de-flapped by hysteresis, and the
 //! scorecard's twenty-vote memory takes about thirty polls to confirm a real change after a
-//! long quiet period. C4 reads its confidence from window completeness instead (see `lag`).
+//! long quiet period. C4 reads its confidence from how many readings of its window agree
+//! with its verdict instead (see `lag`).
 //!
 //! **Hysteresis.** A state entered when a value crosses threshold `t` is left only once the
 //! value is back past `t ∓ hysteresis·|t|` (default 5 %): buffer OVERFLOW entered above 0.95
