@@ -28,6 +28,14 @@ const LEVELS: &[(&str, &[(&str, &str)])] = &[
         "kafka.consumer.records-lag",
         &[("client-id", "c"), ("topic", "t"), ("partition", "0")],
     ),
+    (
+        "kafka.consumer.records-lead",
+        &[("client-id", "c"), ("topic", "t"), ("partition", "0")],
+    ),
+    (
+        "kafka.consumer.records-consumed-rate",
+        &[("client-id", "c"), ("topic", "t")],
+    ),
     ("kafka.consumer.fetch-latency-avg", &[("client-id", "c")]),
     ("kafka.consumer.assigned-partitions", &[("client-id", "c")]),
     ("kafka.consumer.commit-latency-avg", &[("client-id", "c")]),
@@ -171,6 +179,9 @@ enum Input {
     Counter,
     /// Seconds since an event: drawn from `0..hi`; healthy: growing by the poll interval.
     Ago { hi: f64 },
+    /// A position (a partition's lead): drawn from `0..hi`, so it moves back as well as on;
+    /// healthy: moving on by `step` each poll (the consumer consumes).
+    Position { hi: f64, step: f64 },
 }
 
 const fn level(lo: f64, hi: f64, ok: f64) -> Input {
@@ -266,6 +277,19 @@ const INPUTS: &[InputSpec] = &[
         PARTITION,
         level(0.0, 50000.0, 10.0),
     ),
+    (
+        "kafka.consumer.records-lead",
+        PARTITION,
+        Input::Position {
+            hi: 1e6,
+            step: 500.0,
+        },
+    ),
+    (
+        "kafka.consumer.records-consumed-rate",
+        &[("client-id", "c"), ("topic", "t")],
+        level(0.0, 2000.0, 500.0),
+    ),
     ("jvm.memory.heap.used", &[], level(0.0, 1e6, 3e5)),
     ("jvm.memory.heap.max", &[], level(1e6, 1e6, 1e6)),
     (
@@ -343,7 +367,7 @@ fn play(yaml: &str, history: &[Draw]) -> (Vec<kafka_obs_processor::signals::Eval
                     };
                     counters[i]
                 }
-                Input::Ago { hi } => u * hi,
+                Input::Ago { hi } | Input::Position { hi, .. } => u * hi,
             };
             points.push(p(metric, attrs, value));
         }
@@ -359,6 +383,7 @@ fn play(yaml: &str, history: &[Draw]) -> (Vec<kafka_obs_processor::signals::Eval
                     Input::Level { ok, .. } => ok,
                     Input::Counter => counters[i],
                     Input::Ago { hi } => hi + 10.0 * (k as f64 + 1.0),
+                    Input::Position { hi, step } => hi + step * (k as f64 + 1.0),
                 };
                 p(metric, attrs, value)
             })
