@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Harness, P, SECOND, all, p, said};
+use kafka_obs_signal::condition::Phase;
 use kafka_obs_signal::otlp::status::STATUS_METRIC;
 use kafka_obs_signal::statuses::Sign;
 
@@ -736,6 +737,8 @@ fn c9_reports_count_and_span_and_ends_without_a_new_rebalance_on_any_evaluation(
     let (k, stable) = ended.expect("the storm ended");
     assert_eq!(k, 6);
     assert_eq!(stable.kind.to_string(), "Statuses.STABLE.CONFIRMED");
+    // The rule's own STABLE is the storm's recovery.
+    assert_eq!(stable.phase(), Some(Phase::Recovery));
     assert_eq!(stable.evidence.get("rebalances"), Some(4.0));
     // From the 1st (poll 1) to the 4th (poll 6 - 5 s): 45 s.
     assert_eq!(stable.evidence.get("span_seconds"), Some(45.0));
@@ -924,6 +927,32 @@ fn b6_network_and_request_handler_idle_are_separate_conditions() {
         poll(0.5, 0.5),
         (vec!["Resources.GRANT@B6H".to_string()], stable)
     );
+
+    // Each recovery is its own condition's, and the other condition stays listed.
+    let mut h = broker_harness();
+    let idle = |net: f64, handler: f64| {
+        vec![
+            p("kafka.network.processor.avg.idle.percent", &[], net),
+            p("kafka.request.handler.avg.idle.percent", &[], handler),
+        ]
+    };
+    h.poll(&idle(0.9, 0.9));
+    h.poll(&idle(0.2, 0.05));
+    let e = h.poll(&idle(0.5, 0.05));
+    let grant = e
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "B6N")
+        .expect("B6N recovery");
+    assert_eq!(grant.phase(), Some(Phase::Recovery));
+    assert_eq!(grant.evidence.get("held_seconds"), Some(10.0));
+    let statement = e
+        .signals
+        .iter()
+        .find_map(|s| s.current_conditions())
+        .expect("status statement")
+        .collect::<Vec<_>>();
+    assert_eq!(statement, ["B6H"]);
 }
 
 #[test]
