@@ -272,14 +272,15 @@ impl Rebalances {
             .min(latest);
         // Only the last REBALANCE_RING can be kept; older ones of the same poll still count.
         let skipped = n.saturating_sub(REBALANCE_RING as u64);
-        if skipped > 0 && self.in_storm {
-            self.storm_count = self
-                .storm_count
-                .saturating_add(u32::try_from(skipped).unwrap_or(u32::MAX));
-        }
         for k in skipped + 1..=n {
             let at = lower + ((latest - lower) as u128 * u128::from(k) / u128::from(n)) as u64;
             self.add(at, interval);
+        }
+        if skipped > 0 && self.in_storm {
+            self.storm_start = self.storm_start.min(lower + (latest - lower) / n);
+            self.storm_count = self
+                .storm_count
+                .saturating_add(u32::try_from(skipped).unwrap_or(u32::MAX));
         }
     }
 
@@ -724,5 +725,35 @@ pub(crate) fn status_reading(
             sign,
             c.confidence.raise(Confidence::Measured, tracker.streak()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn the_rebalance_ring_is_bounded_and_a_burst_in_one_poll_counts_whole() {
+        let interval = 60 * S;
+        let mut r = Rebalances {
+            read_at: Some(100 * S),
+            ..Rebalances::default()
+        };
+        // 40 rebalances between the reading at 100 s and the latest at 110 s.
+        r.record(40, 110 * S, interval);
+        assert_eq!(usize::from(r.len), REBALANCE_RING);
+        assert!(r.storm_holds(110 * S, interval));
+        assert_eq!(r.storm_count, 40);
+        assert_eq!(r.last(), Some(110 * S));
+        assert_eq!(r.storm_start, 100 * S + S / 4);
+        // It holds until a whole interval after the latest, judged at any time.
+        assert!(r.storm_holds(169 * S, interval));
+        assert!(!r.storm_holds(170 * S, interval));
+        // A lone rebalance later: the ring keeps only the latest interval, no storm.
+        r.record(1, 400 * S, interval);
+        assert_eq!(r.len, 1);
+        assert!(!r.storm_holds(400 * S, interval));
     }
 }
