@@ -342,9 +342,9 @@ pub struct BrokerPack {
     /// B5: the request-time p99 trend detector, with its `min_latency_ms` floor (100).
     #[serde(deserialize_with = "latency_trend")]
     pub request_latency_trend: TrendParams,
-    /// B6: NetworkProcessorAvgIdlePercent below which the network threads TIMEOUT (0.3).
+    /// B6N: NetworkProcessorAvgIdlePercent below which the network threads TIMEOUT (0.3).
     pub network_idle_min: f64,
-    /// B6: RequestHandlerAvgIdlePercent below which the handler pool DENYs (0.1).
+    /// B6H: RequestHandlerAvgIdlePercent below which the handler pool DENYs (0.1).
     pub request_handler_idle_min: f64,
 }
 

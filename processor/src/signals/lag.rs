@@ -96,7 +96,7 @@ impl LagReading {
     }
 }
 
-/// One partition's window, kept as run lengths and counts (about 72 bytes).
+/// One partition's window, kept as run lengths and counts (under 100 bytes).
 #[derive(Debug, Clone, Default)]
 pub struct LagWindow {
     previous: Option<f64>,
