@@ -172,6 +172,7 @@ mod tests {
             table.push((KafkaConsumer, ft, a));
         }
         table.push((KafkaConsumer, fp, "records-lag"));
+        table.push((KafkaConsumer, fp, "records-lead"));
         for a in [
             "assigned-partitions",
             "commit-latency-avg",
