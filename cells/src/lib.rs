@@ -79,6 +79,7 @@
 mod actors;
 mod cell;
 mod config;
+mod controller;
 mod event;
 mod hash;
 mod hierarchy;
@@ -98,6 +99,7 @@ pub use config::{
     ConfigError, CorrelationConfig, DampingConfig, HierarchyConfig, IncidentConfig, NotifyConfig,
     ObserverConfig, RateLimitConfig, ReporterConfig, ScorecardConfig, duration,
 };
+pub use controller::{CONTROLLER_RULE, DERIVED_SOURCE};
 pub use event::{Action, ActionKind, Event, Suppression};
 pub use hierarchy::{DropReport, Hierarchy, Ingested, Stats};
 pub use incident::{Incident, IncidentId, IncidentState, IncidentsView, Link};
