@@ -637,6 +637,13 @@ mod tests {
     fn defaults_validate() {
         let settings = HierarchyConfig::default().validate();
         assert!(settings.is_ok(), "{settings:?}");
+        assert_eq!(
+            HierarchyConfig::default().controller_grace,
+            Duration::from_secs(30)
+        );
+        let zero: HierarchyConfig =
+            serde_yaml_ng::from_str("controller_grace: 0s").expect("parses");
+        assert!(zero.validate().is_ok(), "no grace: decide at once");
     }
 
     #[test]
@@ -654,11 +661,14 @@ reporter: {escalate_confirmed_degraded: true, variable_at: 3, volatile_at: 6}
 correlation: {window: 5m}
 incidents: {close_after: 2m}
 notify: {min_situation: CRITICAL, rate_limit: {burst: 5, per: 1m}}
+controller_grace: 45s
 ";
         let config: HierarchyConfig = serde_yaml_ng::from_str(yaml).expect("parses");
         assert_eq!(config.stale_after, Duration::from_secs(120));
         assert_eq!(config.damping.clear_after, Duration::from_secs(45));
+        assert_eq!(config.controller_grace, Duration::from_secs(45));
         let settings = config.validate().expect("valid");
+        assert_eq!(settings.controller_grace, 45_000_000_000);
         let r = &settings.readings;
         assert_eq!(
             r.status_of(&SignalKind::Queues(queues::Sign::Enqueue)),
