@@ -141,6 +141,14 @@ impl Readings {
     }
 
     #[inline]
+    pub fn get(&self, i: usize) -> Option<&Reading> {
+        match i {
+            0 => self.first.as_ref(),
+            _ => self.more.get(i - 1),
+        }
+    }
+
+    #[inline]
     pub fn get_mut(&mut self, i: usize) -> Option<&mut Reading> {
         match i {
             0 => self.first.as_mut(),

@@ -8,7 +8,9 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use kafka_obs_signal::{Instrument, ScorecardParams, SignalKind, statuses};
+use kafka_obs_signal::{
+    Instrument, ScorecardParams, Signal, SignalKind, condition::Phase, statuses,
+};
 use serde::Deserialize;
 
 /// A configuration value the engine cannot run with. `key` is the path below the hierarchy's
@@ -65,6 +67,14 @@ pub struct HierarchyConfig {
     pub incidents: IncidentConfig,
     /// Actors (ACT): notifications.
     pub notify: NotifyConfig,
+    /// B3, "no active controller", is decided here for the whole cluster from the brokers'
+    /// own controller flags (Members ELECT / RESIGN SELF under rule B3): a cluster cell reads
+    /// DOWN once no live broker under it has reported an active controller for this long
+    /// (while at least one live broker reports a flag). Brokers are polled at different
+    /// moments and an election takes a poll interval to be seen, so this should span a poll
+    /// interval or two. Default 30s; `0s` decides at once.
+    #[serde(with = "duration")]
+    pub controller_grace: Duration,
 }
 
 impl Default for HierarchyConfig {
@@ -82,6 +92,7 @@ impl Default for HierarchyConfig {
             correlation: CorrelationConfig::default(),
             incidents: IncidentConfig::default(),
             notify: NotifyConfig::default(),
+            controller_grace: Duration::from_secs(30),
         }
     }
 }
@@ -334,6 +345,7 @@ pub(crate) struct Settings {
     pub update_interval: u64,
     pub burst: u32,
     pub refill_per: u64,
+    pub controller_grace: u64,
 }
 
 /// The Observers' sign -> status table: the defaults of `serventis.md` with the overrides
@@ -341,6 +353,8 @@ pub(crate) struct Settings {
 #[derive(Debug, Clone)]
 pub(crate) struct Readings {
     table: std::collections::HashMap<SignalKind, Option<statuses::Sign>, crate::hash::Fx>,
+    /// The kinds `observer.readings` names (their reading is the user's, even `none`).
+    overridden: std::collections::HashSet<SignalKind, crate::hash::Fx>,
 }
 
 impl Readings {
@@ -350,6 +364,21 @@ impl Readings {
             Some((sign, _)) => Some(sign),
             None => self.table.get(kind).copied().flatten(),
         }
+    }
+
+    /// The status a signal reads as: its sign's, except that a condition's recovery whose
+    /// sign reads as no status by default (`Queues.ENQUEUE`, `Members.ELECT.SELF`) reads as
+    /// STABLE. The sender says the condition ended, which is news about the subject's health,
+    /// not the absence of it; an explicit `observer.readings` entry for the sign still wins.
+    pub fn status_of_signal(&self, signal: &Signal) -> Option<statuses::Sign> {
+        let status = self.status_of(&signal.kind);
+        if status.is_none()
+            && signal.phase() == Some(Phase::Recovery)
+            && !self.overridden.contains(&signal.kind)
+        {
+            return Some(statuses::Sign::Stable);
+        }
+        status
     }
 }
 
@@ -474,12 +503,14 @@ impl HierarchyConfig {
             update_interval: nanos(self.notify.update_interval),
             burst: self.notify.rate_limit.burst,
             refill_per: nanos(self.notify.rate_limit.per),
+            controller_grace: nanos(self.controller_grace),
         })
     }
 }
 
 fn readings_table(overrides: &BTreeMap<String, String>) -> Result<Readings, ConfigError> {
     let mut table = std::collections::HashMap::default();
+    let mut overridden = std::collections::HashSet::default();
     for kind in SignalKind::all() {
         table.insert(kind, kind.default_status());
     }
@@ -534,6 +565,7 @@ fn readings_table(overrides: &BTreeMap<String, String>) -> Result<Readings, Conf
                 }
             }
         };
+        overridden.extend(matching.iter().copied());
         if dimension.is_some() {
             specific.push((matching, status));
         } else {
@@ -547,7 +579,7 @@ fn readings_table(overrides: &BTreeMap<String, String>) -> Result<Readings, Conf
             table.insert(kind, status);
         }
     }
-    Ok(Readings { table })
+    Ok(Readings { table, overridden })
 }
 
 /// Serde helper: a duration with a unit (`10s`, `1m30s`), or `0`.
@@ -605,6 +637,13 @@ mod tests {
     fn defaults_validate() {
         let settings = HierarchyConfig::default().validate();
         assert!(settings.is_ok(), "{settings:?}");
+        assert_eq!(
+            HierarchyConfig::default().controller_grace,
+            Duration::from_secs(30)
+        );
+        let zero: HierarchyConfig =
+            serde_yaml_ng::from_str("controller_grace: 0s").expect("parses");
+        assert!(zero.validate().is_ok(), "no grace: decide at once");
     }
 
     #[test]
@@ -622,11 +661,14 @@ reporter: {escalate_confirmed_degraded: true, variable_at: 3, volatile_at: 6}
 correlation: {window: 5m}
 incidents: {close_after: 2m}
 notify: {min_situation: CRITICAL, rate_limit: {burst: 5, per: 1m}}
+controller_grace: 45s
 ";
         let config: HierarchyConfig = serde_yaml_ng::from_str(yaml).expect("parses");
         assert_eq!(config.stale_after, Duration::from_secs(120));
         assert_eq!(config.damping.clear_after, Duration::from_secs(45));
+        assert_eq!(config.controller_grace, Duration::from_secs(45));
         let settings = config.validate().expect("valid");
+        assert_eq!(settings.controller_grace, 45_000_000_000);
         let r = &settings.readings;
         assert_eq!(
             r.status_of(&SignalKind::Queues(queues::Sign::Enqueue)),

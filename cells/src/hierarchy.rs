@@ -5,13 +5,16 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use kafka_obs_signal::{Scorecard, Signal, Subject, situations, statuses};
+use kafka_obs_signal::{
+    Instrument, Scorecard, Signal, Subject, condition::STATUS_RULE, situations, statuses,
+};
 use serde::Serialize;
 
 use crate::{
     actors::{Incidents, TroubleChange},
     cell::{Cell, EvidenceBuf, MAX_EVIDENCE, NO_BUCKET, Reading},
     config::{ConfigError, HierarchyConfig, Settings},
+    controller::Controllers,
     event::Event,
     hash::{Fx, PathHasher},
     intern::{Interner, Sym},
@@ -67,6 +70,12 @@ pub struct Stats {
     pub dropped_cells: u64,
     /// Readings replaced because their cell had `max_readings_per_cell` other keys.
     pub evicted_readings: u64,
+    /// Readings dropped because a status signal of their source (rule `status`) no longer
+    /// listed their rule among the subject's current conditions: recoveries that were lost,
+    /// sources that restarted.
+    pub pruned_readings: u64,
+    /// Times a cluster was judged to have no active controller (B3 DOWN).
+    pub controller_down: u64,
     /// Evidence values beyond eight per reading, not kept.
     pub truncated_evidence: u64,
     /// Incidents opened.
@@ -126,6 +135,8 @@ pub struct Hierarchy {
     pub(crate) stale_count: usize,
     pub(crate) now: u64,
     pub(crate) incidents: Incidents,
+    /// The brokers' controller flags per cluster, for B3.
+    pub(crate) controllers: Controllers,
     pub(crate) stats: Stats,
     pub(crate) levels: Levels,
     /// Scratch: cells on the current path that were revived.
@@ -154,6 +165,7 @@ impl Hierarchy {
         Ok(Self {
             config,
             incidents: Incidents::new(&settings),
+            controllers: Controllers::default(),
             settings,
             cells,
             chunk_wake: vec![u64::MAX],
@@ -191,6 +203,12 @@ impl Hierarchy {
     /// changed. Events are appended to `out`. Allocates only for new cells, new reading keys
     /// and events.
     ///
+    /// A condition's recovery replaces its onset's reading (same rule and instrument,
+    /// `kafka_obs_signal::condition`). A status signal (rule `status`) that lists the
+    /// subject's current conditions drops its source's readings of every rule not listed. A
+    /// broker's controller flag (Members ELECT / RESIGN SELF, rule B3) is kept for the
+    /// cluster's B3 verdict (see `controller.rs`).
+    ///
     /// `now_ns` is the engine's clock (staleness, damping, rate limits); it should not go
     /// backwards, and if it does the latest time seen is used. The signal's own timestamp is
     /// kept with the reading and orders explanation chains.
@@ -201,8 +219,9 @@ impl Hierarchy {
             self.stats.refused += 1;
             return Ingested::Refused;
         };
-        let status = self.settings.readings.status_of(&signal.kind);
+        let status = self.settings.readings.status_of_signal(signal);
         let applied = self.apply_reading(leaf, signal, status, now);
+        let pruned = self.prune_readings(leaf, signal);
         let onset = if signal.time_unix_nano == 0 {
             now
         } else {
@@ -210,14 +229,20 @@ impl Hierarchy {
         };
         let change = self.update_own(leaf, now, onset);
         // A heartbeat that changes nothing skips the Reporters and keeps the cell's (earlier)
-        // wake time; a new reading key or a revival may bring an earlier one.
-        self.refresh(leaf, now, revived || applied == Some(true), out);
+        // wake time; a new reading key, a pruned one or a revival may bring another.
+        self.refresh(
+            leaf,
+            now,
+            revived || applied == Some(true) || pruned > 0,
+            out,
+        );
         while let Some(cell) = self.revived.pop() {
             self.refresh(cell, now, true, out);
         }
         if change != TroubleChange::None {
             self.on_trouble(leaf, change, now, out);
         }
+        self.controller_signal(leaf, signal, now, out);
         if applied.is_some() {
             Ingested::Applied
         } else {
@@ -235,10 +260,12 @@ impl Hierarchy {
 
     /// Advances time: readings past `observer.reading_ttl` stop counting, cells without news
     /// for `stale_after` go stale (and leave their parents' roll-ups), damping timers expire,
-    /// variability decays, incidents whose members all recovered `incidents.close_after` ago
-    /// close, held-back updates go out, and cells stale for `forget_after` are evicted. Call
-    /// it regularly (every second is plenty); its cost is a scan of one word per cell plus
-    /// the work that is due.
+    /// variability decays, clusters whose live brokers have reported no active controller
+    /// for `controller_grace` read DOWN (B3), incidents whose members all recovered
+    /// `incidents.close_after` ago close, held-back updates go out, and cells stale for
+    /// `forget_after` are evicted. Call it regularly (every second is plenty); its cost is a
+    /// scan of one word per cell and a look at each broker's controller flag, plus the work
+    /// that is due.
     pub fn tick_into(&mut self, now_ns: u64, out: &mut Vec<Event>) {
         let now = self.advance(now_ns);
         for chunk in 0..self.chunk_wake.len() {
@@ -258,6 +285,7 @@ impl Hierarchy {
             }
             self.chunk_wake[chunk] = earliest;
         }
+        self.controllers_tick(now, out);
         self.incidents_tick(now, out);
         self.compact_stale_queue();
     }
@@ -287,6 +315,7 @@ impl Hierarchy {
             }
         }
         self.stats.dropped_cells += cells as u64;
+        self.forget_dropped_controllers();
         DropReport { cells, incidents }
     }
 
@@ -591,6 +620,103 @@ impl Hierarchy {
         r.received = now;
         update_evidence(r, signal, strings, &mut self.stats);
         Some(new_key)
+    }
+
+    /// A status signal (rule [`STATUS_RULE`]) that lists its subject's current conditions is
+    /// authoritative for its source on its cell: drops that source's readings of every other
+    /// rule the list does not name (a recovery that was lost, a source that restarted and
+    /// holds none of its old conditions). A status signal without the list (older senders)
+    /// drops nothing. Linear in the cell's readings (each checked against the few rules
+    /// listed), no allocation; returns how many readings went.
+    fn prune_readings(&mut self, idx: u32, signal: &Signal) -> usize {
+        if signal.current_conditions().is_none() {
+            return 0;
+        }
+        // A source that is not interned has no readings anywhere.
+        let Some(source) = self.strings.get(&signal.source_id) else {
+            return 0;
+        };
+        let strings = &mut self.strings;
+        let readings = &mut self.cells[idx as usize].readings;
+        let mut dropped = 0;
+        let mut i = 0;
+        while let Some(r) = readings.get(i) {
+            let rule = strings.resolve(r.rule);
+            let keep = r.source != source
+                || rule == STATUS_RULE
+                || signal
+                    .current_conditions()
+                    .is_some_and(|mut listed| listed.any(|l| l == rule));
+            if keep {
+                i += 1;
+                continue;
+            }
+            // The last reading takes position `i`, which is looked at next.
+            if let Some(r) = readings.swap_remove(i) {
+                r.release(strings);
+            }
+            dropped += 1;
+        }
+        self.stats.pruned_readings += dropped as u64;
+        dropped
+    }
+
+    /// Applies a reading the engine derived itself (the cluster's B3 verdict) through the path
+    /// of an ingested signal: Observers, roll-up, Reporters, Actors, so it shows in statuses,
+    /// situations and incidents like any other. It is not news from outside: the cell is not
+    /// touched (freshness stays with the signals below it) and no signal is counted.
+    pub(crate) fn apply_derived(
+        &mut self,
+        idx: u32,
+        signal: &Signal,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let status = self.settings.readings.status_of_signal(signal);
+        let applied = self.apply_reading(idx, signal, status, now);
+        let onset = if signal.time_unix_nano == 0 {
+            now
+        } else {
+            signal.time_unix_nano
+        };
+        self.settle(idx, now, onset, applied == Some(true), out);
+    }
+
+    /// Removes the reading of (instrument, rule, source) from a cell, if it has one, and
+    /// settles the cell; true if there was one.
+    pub(crate) fn remove_reading(
+        &mut self,
+        idx: u32,
+        instrument: Instrument,
+        rule: &str,
+        source: &str,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let (Some(rule), Some(source)) = (self.strings.get(rule), self.strings.get(source)) else {
+            return false;
+        };
+        let readings = &mut self.cells[idx as usize].readings;
+        let Some(pos) = readings.iter().position(|r| {
+            r.kind.instrument() == instrument && r.rule == rule && r.source == source
+        }) else {
+            return false;
+        };
+        if let Some(r) = readings.swap_remove(pos) {
+            r.release(&mut self.strings);
+        }
+        self.settle(idx, now, now, true, out);
+        true
+    }
+
+    /// After a cell's readings changed outside an ingest: its own status, the roll-up and
+    /// Reporters, and the Actors if its trouble changed.
+    fn settle(&mut self, idx: u32, now: u64, onset: u64, force: bool, out: &mut Vec<Event>) {
+        let change = self.update_own(idx, now, onset);
+        self.refresh(idx, now, force, out);
+        if change != TroubleChange::None {
+            self.on_trouble(idx, change, now, out);
+        }
     }
 
     /// Recomputes the cell's own status and says how its trouble changed.

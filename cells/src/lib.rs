@@ -15,6 +15,15 @@
 //!   default table (Queues OVERFLOW -> DEGRADED, Probes FAIL -> DEGRADED, ...; configurable),
 //!   with the confidence of the cell's decayed-vote [`kafka_obs_signal::Scorecard`]. Readings
 //!   fade after `observer.reading_ttl`. A cell's *own* status is the worst live reading.
+//! - **Conditions clear** (`kafka_obs_signal::condition`): a condition's recovery comes under
+//!   its onset's rule and instrument, so it replaces the onset's reading (a recovery whose
+//!   sign reads as nothing reads STABLE). A status signal (rule `status`) listing the
+//!   subject's current conditions drops its source's readings of every rule it does not
+//!   name: a lost recovery or a restarted sidecar does not keep a cell red.
+//! - **B3 for the cluster**: brokers state their own controller flag (Members ELECT / RESIGN
+//!   SELF, rule [`CONTROLLER_RULE`]); a cluster whose live brokers have reported no active
+//!   controller for `controller_grace` gets a DOWN reading from source [`DERIVED_SOURCE`],
+//!   replaced by its recovery when one reports it is the controller (`controller.rs`).
 //! - **Roll-up**: a cell's rolled status is the worst (by [`Status`]'s order: severity, then
 //!   confidence, so confidence is carried up, not dropped) of its own status and its *live*
 //!   children's rolled statuses. Each cell counts its children's contributions per status
@@ -79,6 +88,7 @@
 mod actors;
 mod cell;
 mod config;
+mod controller;
 mod event;
 mod hash;
 mod hierarchy;
@@ -98,6 +108,7 @@ pub use config::{
     ConfigError, CorrelationConfig, DampingConfig, HierarchyConfig, IncidentConfig, NotifyConfig,
     ObserverConfig, RateLimitConfig, ReporterConfig, ScorecardConfig, duration,
 };
+pub use controller::{CONTROLLER_RULE, DERIVED_SOURCE};
 pub use event::{Action, ActionKind, Event, Suppression};
 pub use hierarchy::{DropReport, Hierarchy, Ingested, Stats};
 pub use incident::{Incident, IncidentId, IncidentState, IncidentsView, Link};

@@ -7,7 +7,9 @@
 //! - after any sequence of signals, ticks and cluster drops, the incremental state equals a
 //!   recomputation from scratch, and once everything is forgotten no name is left interned;
 //! - every incident opens once and closes once, and every performed opening notification is
-//!   matched by one performed close.
+//!   matched by one performed close;
+//! - both hold with status lists pruning readings and clusters judged DOWN (B3) from their
+//!   brokers' controller flags mixed in.
 
 #![allow(clippy::field_reassign_with_default)]
 
@@ -15,12 +17,14 @@ use std::{collections::HashMap, time::Duration};
 
 use kafka_obs_signal::{
     Evidence, Signal, SignalKind, Subject,
+    condition::{CURRENT, STATUS_RULE, current_list},
+    members,
     statuses::{Confidence, Sign},
 };
 use proptest::{collection, prelude::*, sample};
 
 use crate::{
-    ActionKind, Event, Hierarchy, HierarchyConfig, Status,
+    ActionKind, CONTROLLER_RULE, Event, Hierarchy, HierarchyConfig, Status,
     cell::MAX_EVIDENCE,
     tests::{S, T0},
 };
@@ -87,6 +91,38 @@ fn signal(subjects: &[Subject], spec: &Spec, t: u64) -> Signal {
         subjects[s].clone(),
         SignalKind::Statuses(sign, confidence),
         Evidence::rule(format!("r{rule}")),
+        t,
+    )
+    .from_source(format!("src{source}"))
+}
+
+/// The signals of a condition's life besides plain readings, from the same spec: a status
+/// signal listing the rules `r0 .. r{rule-1}` as its source's current conditions (`list`), or
+/// a broker's controller flag, ELECT or RESIGN by the sign's parity (on a non-broker subject
+/// it is ignored).
+fn life_signal(subjects: &[Subject], spec: &Spec, list: bool, t: u64) -> Signal {
+    let (s, rule, source, sign, confidence) = *spec;
+    let subject = subjects[s].clone();
+    if list {
+        let rules: Vec<String> = (0..rule).map(|r| format!("r{r}")).collect();
+        return Signal::new(
+            subject,
+            SignalKind::Statuses(sign, confidence),
+            Evidence::rule(STATUS_RULE),
+            t,
+        )
+        .from_source(format!("src{source}"))
+        .with_attribute(CURRENT, current_list(rules.iter().map(String::as_str)));
+    }
+    let flag = if sign.rank() % 2 == 0 {
+        members::Sign::Elect
+    } else {
+        members::Sign::Resign
+    };
+    Signal::new(
+        subject,
+        SignalKind::Members(flag, members::Dimension::Own),
+        Evidence::rule(CONTROLLER_RULE),
         t,
     )
     .from_source(format!("src{source}"))
@@ -275,6 +311,8 @@ proptest! {
                 4 => (spec(), 0..20u64).prop_map(|(s, dt)| (0u8, s, dt)),
                 1 => (spec(), 0..200u64).prop_map(|(s, dt)| (1u8, s, dt)),
                 1 => (spec(), 0..2u64).prop_map(|(s, dt)| (2u8, s, dt)),
+                1 => (spec(), 0..20u64).prop_map(|(s, dt)| (3u8, s, dt)),
+                2 => (spec(), 0..20u64).prop_map(|(s, dt)| (4u8, s, dt)),
             ],
             1..120,
         ),
@@ -285,6 +323,7 @@ proptest! {
         config.stale_after = Duration::from_secs(60);
         config.forget_after = Duration::from_secs(120);
         config.incidents.close_after = Duration::from_secs(30);
+        config.controller_grace = Duration::from_secs(10);
         let mut h = engine(config);
         let baseline = h.stats().strings;
         let mut t = T0;
@@ -297,8 +336,11 @@ proptest! {
                 1 => {
                     h.tick(t);
                 }
-                _ => {
+                2 => {
                     h.drop_cluster(if s.0 % 2 == 0 { "a" } else { "b" });
+                }
+                _ => {
+                    h.ingest(&life_signal(&subjects, s, *op == 3, t), t);
                 }
             }
             prop_assert_eq!(h.check(), Ok(()));
@@ -314,18 +356,25 @@ proptest! {
 
     #[test]
     fn every_incident_opens_once_and_closes_once(
-        ops in collection::vec((spec(), 0..40u64, any::<bool>()), 1..150),
+        ops in collection::vec((spec(), 0..40u64, any::<bool>(), 0..6u8), 1..150),
     ) {
         let subjects = subjects();
         let mut config = HierarchyConfig::default();
         config.incidents.close_after = Duration::from_secs(60);
         config.stale_after = Duration::from_secs(120);
+        config.controller_grace = Duration::from_secs(20);
         let mut h = engine(config);
         let mut events = Vec::new();
         let mut t = T0;
-        for (s, dt, tick) in &ops {
+        for (s, dt, tick, kind) in &ops {
             t += dt * S;
-            h.ingest_into(&signal(&subjects, s, t), t, &mut events);
+            // Mostly readings; now and then a status list or a controller flag.
+            let signal = match kind {
+                0 => life_signal(&subjects, s, true, t),
+                1 => life_signal(&subjects, s, false, t),
+                _ => signal(&subjects, s, t),
+            };
+            h.ingest_into(&signal, t, &mut events);
             if *tick {
                 h.tick_into(t, &mut events);
             }

@@ -41,6 +41,8 @@ struct RawConfig {
     incidents: IncidentConfig,
     notify: RawNotify,
     #[serde(with = "duration")]
+    controller_grace: Duration,
+    #[serde(with = "duration")]
     tick_interval: Duration,
     export: RawExport,
     api: RawApi,
@@ -62,6 +64,7 @@ impl Default for RawConfig {
             correlation: h.correlation,
             incidents: h.incidents,
             notify: RawNotify::default(),
+            controller_grace: h.controller_grace,
             tick_interval: Duration::from_secs(1),
             export: RawExport::default(),
             api: RawApi::default(),
@@ -359,6 +362,7 @@ impl HierarchySettings {
                 update_interval: raw.notify.update_interval,
                 rate_limit: raw.notify.rate_limit,
             },
+            controller_grace: raw.controller_grace,
         };
         // The engine's own check (pure: builds an empty tree); its keys are ours too.
         Hierarchy::new(engine.clone()).map_err(|e| err(&e.key, e.message))?;
@@ -437,6 +441,7 @@ mod tests {
         assert_eq!(s.engine.damping.clear_after, Duration::from_secs(30));
         assert_eq!(s.engine.notify.min_situation, situations::Sign::Warning);
         assert_eq!(s.engine.notify.rate_limit.burst, 10);
+        assert_eq!(s.engine.controller_grace, Duration::from_secs(45));
         let w = s.webhook.unwrap();
         assert_eq!(
             w.endpoint.to_string(),
@@ -484,6 +489,7 @@ mod tests {
             ("api: {tree_depth: 0}", "api::tree_depth"),
             ("damping: {clear: 1s}", "damping::clear"),
             ("stale_after: 0s", "stale_after"),
+            ("controller_grace: 30", "controller_grace"),
             ("tick_interval: 1ms", "tick_interval"),
             ("reporter: {volatile_at: 99}", "reporter::volatile_at"),
             ("bogus: 1", "bogus"),

@@ -16,6 +16,9 @@ use crate::{
     Status, Suppression,
 };
 
+mod controller;
+mod recovery;
+
 pub(crate) const S: u64 = 1_000_000_000;
 /// A start time far from zero, as real clocks are.
 pub(crate) const T0: u64 = 1_700_000_000 * S;
