@@ -840,7 +840,7 @@ fn describe_link(link: &Link) -> String {
             text.push_str(&reading.evidence.rule);
         }
         for (name, value) in reading.evidence.values.iter().take(3) {
-            text.push_str(&format!(" {name}={value}"));
+            text.push_str(&format!(" {name}={}", kafka_obs_signal::Rounded(*value)));
         }
         text.push(')');
     }

@@ -4,8 +4,9 @@
 //! utilization 97%, threshold 95%)`.
 //!
 //! The sentence is derived from the signal alone and is never parsed back: the structured
-//! attributes carry the data. Evidence values named `utilization` or ending in `ratio` are
-//! shown as percentages, and so is the threshold when there is such a value.
+//! attributes carry the data. Numbers are written as [`Rounded`] writes them (`33.3`, not
+//! `33.333333333333336`). Evidence values named `utilization` or ending in `ratio` are shown
+//! as percentages, and so is the threshold when there is such a value.
 
 use std::fmt::Write as _;
 
@@ -13,7 +14,7 @@ use crate::{
     instruments::{probes, queues, services},
     kind::{Instrument, SignalKind},
     languages::{situations, statuses, systems},
-    signal::Signal,
+    signal::{Rounded, Signal},
 };
 
 impl Signal {
@@ -78,17 +79,11 @@ fn is_ratio(name: &str) -> bool {
 }
 
 fn number(value: f64, as_percent: bool) -> String {
-    let value = if as_percent { value * 100.0 } else { value };
-    let mut text = if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        let text = format!("{value:.3}");
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    };
     if as_percent {
-        text.push('%');
+        format!("{}%", Rounded(value * 100.0))
+    } else {
+        Rounded(value).to_string()
     }
-    text
 }
 
 /// A few words saying what the sign means.

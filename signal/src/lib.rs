@@ -13,7 +13,8 @@
 //!   situation; [`Scorecard`] turns status readings into a confidence.
 //! - [`Subject`] and [`SubjectBuilder`]: hierarchical names built from resource attributes and
 //!   MBean keys with a configurable key set.
-//! - [`Signal`] and [`Evidence`]; [`condition`]: a condition's onset and recovery on the wire.
+//! - [`Signal`] and [`Evidence`], and [`Rounded`], how evidence values read to people;
+//!   [`condition`]: a condition's onset and recovery on the wire.
 //! - [`otlp`]: signals as OpenTelemetry events and statuses as the `kafka_obs.status` gauge;
 //!   [`proto`]: signals as kafka-obs's protobuf messages and the seed's stream envelope.
 //!   Both directions are lossless; decoding returns [`DecodeError`] instead of panicking.
@@ -75,5 +76,5 @@ pub use kind::{Instrument, Severity, SignalKind, VocabError};
 pub use languages::{actors, agents, outcomes, situations, statuses, systems, trends};
 pub use names::UnknownName;
 pub use scorecard::{Scorecard, ScorecardParams};
-pub use signal::{Evidence, Signal};
+pub use signal::{Evidence, Rounded, Signal};
 pub use subject::{Segment, Subject, SubjectError};

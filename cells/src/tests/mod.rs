@@ -960,6 +960,34 @@ fn the_chain_follows_onset_times_even_when_signals_arrive_in_reverse() {
 }
 
 #[test]
+fn the_explanation_rounds_evidence_and_the_chain_keeps_it_exact() {
+    let mut h = default_engine();
+    let rate = 100.0 / 3.0;
+    let slow = Signal::new(
+        subject("cluster=prod/service=billing/instance=pod-2/client=billing-consumer"),
+        SignalKind::Statuses(Sign::Degraded, Confidence::Confirmed),
+        Evidence::rule("C4")
+            .with("consumed_rate", rate)
+            .with("lag_seconds", 0.950_000_000_1)
+            .threshold(50.0),
+        T0,
+    )
+    .from_source("billing-pod-2");
+    let events = feed(&mut h, &slow);
+    let incident = opened(&events)[0];
+    assert!(
+        incident.explanation.contains(
+            "client=billing-consumer DEGRADED \
+             (Statuses.DEGRADED.CONFIRMED C4 consumed_rate=33.3 lag_seconds=0.95)"
+        ),
+        "{}",
+        incident.explanation
+    );
+    let evidence = &incident.chain[0].evidence[0].evidence;
+    assert_eq!(evidence.values["consumed_rate"], 33.333_333_333_333_336);
+}
+
+#[test]
 fn unrelated_trouble_opens_its_own_incident() {
     let mut h = default_engine();
     healthy_cluster(&mut h, T0);

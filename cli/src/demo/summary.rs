@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use kafka_obs_signal::Rounded;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -197,7 +198,8 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Open incidents: root cause first, then the chain of cells that explains it.
+/// Open incidents: root cause first, then the chain of cells that explains it, each with its
+/// first reading as the alert text shows it.
 pub fn incident_lines(incidents: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for i in incidents["open"].as_array().into_iter().flatten() {
@@ -211,13 +213,7 @@ pub fn incident_lines(incidents: &Value) -> Vec<String> {
             let evidence = link["evidence"]
                 .as_array()
                 .and_then(|e| e.first())
-                .map(|e| {
-                    format!(
-                        "{} {}",
-                        e["signal"].as_str().unwrap_or(""),
-                        e["rule"].as_str().unwrap_or("")
-                    )
-                })
+                .map(reading_text)
                 .unwrap_or_default();
             out.push(format!(
                 "    {}{} {} ({evidence})",
@@ -228,4 +224,67 @@ pub fn incident_lines(incidents: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+/// A reading of the API as `signal rule name=value ...`: its first three evidence values,
+/// rounded for reading (`consumed_rate=33.3`) as everywhere evidence meets people.
+fn reading_text(reading: &Value) -> String {
+    let mut text = format!(
+        "{} {}",
+        reading["signal"].as_str().unwrap_or(""),
+        reading["rule"].as_str().unwrap_or("")
+    );
+    let values = reading["evidence"]["values"]
+        .as_object()
+        .into_iter()
+        .flatten();
+    for (name, value) in values.take(3) {
+        match value.as_f64() {
+            Some(v) => text.push_str(&format!(" {name}={}", Rounded(v))),
+            None => text.push_str(&format!(" {name}={value}")),
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::incident_lines;
+
+    #[test]
+    fn incident_lines_show_rounded_evidence() {
+        let incidents = json!({"open": [{
+            "id": 3,
+            "situation": "WARNING",
+            "root_cause": "cluster=prod/broker=2",
+            "chain": [
+                {"kind": "broker", "name": "broker=2", "evidence": [{
+                    "signal": "Statuses.DEGRADED.CONFIRMED",
+                    "rule": "B1",
+                    "evidence": {"rule": "B1", "values": {"under_replicated_partitions": 2.0}, "threshold": 0.0},
+                }]},
+                {"kind": "client", "name": "client=billing-consumer", "evidence": [{
+                    "signal": "Statuses.DEGRADED.MEASURED",
+                    "rule": "C4",
+                    "evidence": {"rule": "C4", "values": {
+                        "consumed_rate": 33.333_333_333_333_336,
+                        "lag_seconds": 0.950_000_000_1,
+                    }, "threshold": 50.0},
+                }]},
+                {"kind": "service", "name": "service=billing", "evidence": []},
+            ],
+        }]});
+        assert_eq!(
+            incident_lines(&incidents),
+            vec![
+                "#3 WARNING root cause: cluster=prod/broker=2",
+                "    broker broker=2 (Statuses.DEGRADED.CONFIRMED B1 under_replicated_partitions=2)",
+                "    -> client client=billing-consumer \
+                 (Statuses.DEGRADED.MEASURED C4 consumed_rate=33.3 lag_seconds=0.95)",
+                "    -> service service=billing ()",
+            ]
+        );
+    }
 }

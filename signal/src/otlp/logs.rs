@@ -375,6 +375,33 @@ mod tests {
     }
 
     #[test]
+    fn the_body_rounds_evidence_and_the_attributes_keep_it_exact() {
+        let rate = 100.0 / 3.0;
+        let mut signal = overflow();
+        signal.evidence = Evidence::rule("C3")
+            .with("consumed_rate", rate)
+            .with("lag_ratio", 0.123_456)
+            .threshold(0.950_000_000_1);
+        let record = to_log_record(&signal);
+        assert_eq!(
+            record.body.as_ref().and_then(|b| b.value.clone()),
+            Some(string(
+                "order-producer (topic orders): queue full, enqueue refused (Queues OVERFLOW, \
+                 rule C3, consumed_rate 33.3, lag_ratio 12.3%, threshold 95%)"
+            ))
+        );
+        assert_eq!(
+            find(&record, "signal.evidence.consumed_rate").cloned(),
+            Some(Value::DoubleValue(33.333_333_333_333_336))
+        );
+        assert_eq!(
+            find(&record, "signal.threshold").cloned(),
+            Some(Value::DoubleValue(0.950_000_000_1))
+        );
+        assert_eq!(from_log_record(&record), Ok(signal));
+    }
+
+    #[test]
     fn status_severity_follows_the_status() {
         let mut signal = overflow();
         for (sign, expected) in [
