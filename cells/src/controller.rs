@@ -38,7 +38,7 @@ use crate::{
 
 /// The rule id of the brokers' controller flags and of the cluster verdict the engine
 /// derives from them.
-pub const CONTROLLER_RULE: &str = "B3";
+pub use kafka_obs_signal::condition::CONTROLLER_RULE;
 
 /// The `source_id` of the readings the engine derives itself (the cluster's B3 verdict). Being
 /// its own source, a verdict never replaces a sidecar's reading, and no sidecar's status list

@@ -116,6 +116,8 @@ struct Counters {
     revoked_partitions: Counter,
     dropped_clusters: Counter,
     dropped_cells: Counter,
+    pruned_readings: Counter,
+    controller_down: Counter,
 }
 
 impl Counters {
@@ -188,6 +190,16 @@ impl Counters {
             dropped_clusters: t.counter(
                 "kafka_obs_hierarchy_dropped_clusters_total",
                 "Clusters dropped because the partitions they came from were revoked.",
+                &[],
+            ),
+            pruned_readings: t.counter(
+                "kafka_obs_hierarchy_pruned_readings_total",
+                "Readings dropped because their source's status signal no longer listed their rule (a lost recovery, a restarted sidecar).",
+                &[],
+            ),
+            controller_down: t.counter(
+                "kafka_obs_hierarchy_controller_down_total",
+                "Clusters decided DOWN for lack of an active controller (B3, over every live broker).",
                 &[],
             ),
             dropped_cells: t.counter(
@@ -584,6 +596,13 @@ impl Core {
         self.counters
             .incidents_open
             .set(stats.incidents_open as i64);
+        // The engine keeps running totals; the counters follow them.
+        for (counter, total) in [
+            (&self.counters.pruned_readings, stats.pruned_readings),
+            (&self.counters.controller_down, stats.controller_down),
+        ] {
+            counter.add(total.saturating_sub(counter.get()));
+        }
     }
 
     /// Sends what the last parcel or tick produced; each output holds a share of `receipt`.

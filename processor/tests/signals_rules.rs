@@ -995,6 +995,11 @@ fn b3_each_broker_states_whether_it_is_the_controller_and_never_puts_the_cluster
         e.signals[0].evidence.get("active_controller_count"),
         Some(1.0)
     );
+    // The rule id the central hierarchy reads the flags by.
+    assert_eq!(
+        e.signals[0].evidence.rule,
+        kafka_obs_signal::condition::CONTROLLER_RULE
+    );
     // Unchanged: quiet until the heartbeat restates it (a restarted central learns it).
     for _ in 0..5 {
         assert!(h.said(&controller(1.0)).is_empty());

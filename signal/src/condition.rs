@@ -31,6 +31,12 @@ pub const CURRENT: &str = "kafka_obs.conditions";
 /// The rule id of a subject's overall status (first status, change, heartbeat).
 pub const STATUS_RULE: &str = "status";
 
+/// The rule id of a broker's controller flag (Members ELECT × SELF while it is the active
+/// controller, RESIGN × SELF while not, on change and every heartbeat). No broker decides that
+/// its cluster has no controller; the central hierarchy does, over every live broker
+/// (docs/rules.md, B3).
+pub const CONTROLLER_RULE: &str = "B3";
+
 /// Where in a condition's life a signal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
