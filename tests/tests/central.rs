@@ -11,7 +11,9 @@
 //! - bearer-token auth on the API and the page;
 //! - the web page in headless Chromium (driven over the DevTools protocol): the tree renders,
 //!   a cell changes colour when its status changes, the incident chain is visible;
-//!   screenshots are kept under `<target>/test-artefacts/`.
+//!   screenshots are kept under `<target>/test-artefacts/`;
+//! - a story that ends in recovery, sidecar and central as two processes over the signal
+//!   stream: every condition, cell and incident clears (module `recovery`).
 //!
 //! Engine time is the collector's wall clock, so the configs use short intervals and every
 //! wait is bounded.
@@ -31,6 +33,9 @@ use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_testkit::scenario::{Role, ScenarioJvm, names};
 use kafka_obs_tests::{Collector, CollectorOptions, SignalSender};
 use serde_json::Value;
+
+#[path = "central/recovery.rs"]
+mod recovery;
 
 // ---- helpers -------------------------------------------------------------------------------
 

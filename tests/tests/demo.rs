@@ -2,8 +2,9 @@
 //! real JVMs, and the central API must show each chapter: producer buffer pressure on
 //! order-service's producer, the lag spike and the rebalance storm on inventory-service's
 //! consumer, the latency divergence, and an incident whose explanation chain starts at the
-//! broker and reaches the producer. Run over both transports: OTLP on loopback, and a Kafka
-//! topic on `tansu`.
+//! broker and reaches the producer; and, after the story's recovery chapter, the whole tree
+//! green again and incident #1 closed, both in the demo's terminal view (its stdout) and over
+//! the API. Run over both transports: OTLP on loopback, and a Kafka topic on `tansu`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,6 +41,11 @@ struct Seen {
     consumer_rules: BTreeSet<String>,
     /// Every incident seen, by id: its chain as (kind, name) in order.
     chains: Vec<Vec<(String, String)>>,
+    /// The last answers of the API before the demo stopped: the tree, the incidents and
+    /// incident #1.
+    last_tree: Value,
+    last_incidents: Value,
+    last_incident_1: Value,
 }
 
 impl Seen {
@@ -74,7 +80,7 @@ impl Seen {
 }
 
 /// Runs the demo to its end and samples the central API while it plays.
-fn play(extra: &[String]) -> (Seen, String) {
+fn play(extra: &[String]) -> (Seen, String, String) {
     let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let work = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(kafka_obs_bin());
@@ -92,7 +98,7 @@ fn play(extra: &[String]) -> (Seen, String) {
         ));
     let mut demo = ChildGuard::spawn(&mut cmd).expect("start kafka-obs demo");
     let mut seen = Seen::default();
-    let deadline = Instant::now() + Duration::from_secs(150);
+    let deadline = Instant::now() + Duration::from_secs(170);
     let status = loop {
         if let Ok(Some(status)) = demo.try_wait() {
             break Some(status);
@@ -108,6 +114,13 @@ fn play(extra: &[String]) -> (Seen, String) {
         }
         if let Some(v) = get(web, "/api/v1/incidents") {
             seen.incidents(&v);
+            seen.last_incidents = v;
+        }
+        if let Some(v) = get(web, "/api/v1/tree") {
+            seen.last_tree = v;
+        }
+        if let Some(v) = get(web, "/api/v1/incidents/1") {
+            seen.last_incident_1 = v;
         }
         std::thread::sleep(Duration::from_millis(300));
     };
@@ -129,7 +142,7 @@ fn play(extra: &[String]) -> (Seen, String) {
         status.is_some_and(|s| s.success()),
         "demo ended with {status:?}\n{context}"
     );
-    (seen, context)
+    (seen, out, context)
 }
 
 fn check(seen: &Seen, context: &str) {
@@ -166,10 +179,89 @@ fn check(seen: &Seen, context: &str) {
     );
 }
 
+/// Cells of the tree that are not green: status other than STABLE, situation other than
+/// NORMAL, or stale (the root aside).
+fn not_green(node: &Value, out: &mut Vec<String>) {
+    let path = node["path"].as_str().unwrap_or("");
+    let status = node["status"]["status"].as_str().unwrap_or("STABLE");
+    let situation = node["situation"]["situation"].as_str().unwrap_or("NORMAL");
+    let stale = node["stale"] == true;
+    if !path.is_empty() && (status != "STABLE" || situation != "NORMAL" || stale) {
+        out.push(format!(
+            "{path} {status} {situation}{}",
+            if stale { " (stale)" } else { "" }
+        ));
+    }
+    for child in node["nodes"].as_array().into_iter().flatten() {
+        not_green(child, out);
+    }
+}
+
+/// After the story: the tree green and incident #1 closed, in the terminal and over the API.
+fn check_recovery(seen: &Seen, stdout: &str, context: &str) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let recovery = lines
+        .iter()
+        .position(|l| l.contains("chapter 8/8: recovery"))
+        .unwrap_or_else(|| panic!("no recovery chapter in the terminal view\n{context}"));
+    let after = &lines[recovery..];
+    let green = after
+        .iter()
+        .position(|l| l.contains("the tree is green again"));
+    let closed = after.iter().position(|l| l.contains("incident #1 closed"));
+    assert!(
+        green.is_some() && closed.is_some(),
+        "the terminal says when the tree is green again ({green:?}) and when incident #1 \
+         closed ({closed:?}) during the recovery chapter\n{context}"
+    );
+    let verdict = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("kafka-obs demo: recovery "))
+        .unwrap_or_else(|| panic!("no verdict at the end of the story\n{context}"));
+    assert!(
+        verdict.contains("recovery complete: the tree is green again") && verdict.contains("#1 at"),
+        "{verdict}\n{context}"
+    );
+
+    // The API's last answers before the demo stopped.
+    let mut bad = Vec::new();
+    not_green(&seen.last_tree, &mut bad);
+    assert!(
+        seen.last_tree["nodes"]
+            .as_array()
+            .is_some_and(|n| !n.is_empty())
+            && bad.is_empty(),
+        "the tree is green after the story; not green: {bad:#?}\n{context}"
+    );
+    let open = seen.last_incidents["open"].as_array().map_or(0, Vec::len);
+    let closed_1 = seen.last_incidents["closed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|i| i["id"] == 1);
+    assert!(
+        open == 0 && closed_1,
+        "every incident closed, #1 among them: {:#}\n{context}",
+        seen.last_incidents
+    );
+    assert_eq!(
+        seen.last_incident_1["state"], "closed",
+        "/api/v1/incidents/1: {:#}\n{context}",
+        seen.last_incident_1
+    );
+    assert!(
+        seen.last_incident_1["closed_ns"].as_u64().is_some(),
+        "{:#}",
+        seen.last_incident_1
+    );
+}
+
 #[test]
 fn the_demo_story_over_otlp() {
-    let (seen, context) = play(&["--via".into(), "otlp".into()]);
+    let (seen, out, context) = play(&["--via".into(), "otlp".into()]);
     check(&seen, &context);
+    check_recovery(&seen, &out, &context);
 }
 
 #[test]
@@ -178,13 +270,14 @@ fn the_demo_story_over_a_kafka_topic() {
     tansu
         .create_topic("__kafka-obs-signals", 3)
         .expect("signals topic");
-    let (seen, context) = play(&[
+    let (seen, out, context) = play(&[
         "--via".into(),
         "kafka".into(),
         "--brokers".into(),
         tansu.brokers(),
     ]);
     check(&seen, &context);
+    check_recovery(&seen, &out, &context);
 }
 
 #[test]

@@ -27,8 +27,42 @@ pub struct Targets<'a> {
     pub web: SocketAddr,
     pub work: &'a Path,
     pub via: &'a Via,
-    /// Cell staleness etc. scale with the story's speed.
-    pub stale_after: Duration,
+    pub windows: Windows,
+}
+
+/// The configuration's time windows. They are all multiples of the poll interval (which
+/// shrinks with `--speed`), so the story looks the same at every speed, and they are short
+/// enough that the recovery chapter shows the tree turning green and the incident closing:
+/// the defaults (1 m damping, 5 m before an incident closes, a rebalance storm of 60 s) suit a
+/// production cluster, not a three-minute story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// Sidecar: a subject without data this long is stale.
+    pub subject_stale: Duration,
+    /// Sidecar: rebalances closer than this are a storm (C9); one storm of the story's
+    /// rebalances (every third tick) and quiet again soon after it.
+    pub rebalance_storm: Duration,
+    /// Central: a cell without news this long drops out of its parent's roll-up.
+    pub cell_stale: Duration,
+    /// Central: a better status is shown once it held this long.
+    pub clear_after: Duration,
+    /// Central: an incident closes once every member was out of trouble this long.
+    pub close_after: Duration,
+    /// Central: the engine's clock and the live view's refresh.
+    pub tick: Duration,
+}
+
+impl Windows {
+    pub fn for_interval(interval: Duration) -> Self {
+        Self {
+            subject_stale: interval * 15,
+            rebalance_storm: interval * 5,
+            cell_stale: interval * 10,
+            clear_after: interval * 3,
+            close_after: interval * 4,
+            tick: interval / 4,
+        }
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -37,6 +71,7 @@ fn ms(d: Duration) -> String {
 
 pub fn yaml(t: &Targets<'_>) -> String {
     let mut y = String::new();
+    let w = &t.windows;
     let interval = ms(t.interval);
     let work = t.work.display();
     y.push_str("# Written by `kafka-obs demo`; run it by hand with `kafka-obs --config <this file>`.\nreceivers:\n");
@@ -95,6 +130,13 @@ pub fn yaml(t: &Targets<'_>) -> String {
 connectors:
   signals:
     stale_after: {stale}
+    packs:
+      kafka-producer:
+      kafka-consumer:
+        rebalance_storm_interval: {storm}
+      kafka:
+      jvm:
+      targets:
   hierarchy:
     stale_after: {cell_stale}
     tick_interval: {tick}
@@ -106,11 +148,12 @@ connectors:
       endpoint: {web}
       publish_interval: {tick}
 ",
-        stale = ms(t.stale_after * 3),
-        cell_stale = ms(t.stale_after * 2),
-        clear = ms(t.interval * 3),
-        close = ms(t.interval * 5),
-        tick = ms(t.interval / 4),
+        stale = ms(w.subject_stale),
+        storm = ms(w.rebalance_storm),
+        cell_stale = ms(w.cell_stale),
+        clear = ms(w.clear_after),
+        close = ms(w.close_after),
+        tick = ms(w.tick),
         web = t.web,
     );
     y.push_str("exporters:\n");

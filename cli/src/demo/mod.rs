@@ -197,7 +197,7 @@ async fn play(args: DemoArgs) -> anyhow::Result<()> {
         web: args.web,
         work: &work,
         via: &via,
-        stale_after: interval * 5,
+        windows: config::Windows::for_interval(interval),
     });
     let config_path = work.join("demo.yaml");
     std::fs::write(&config_path, &yaml)
@@ -244,6 +244,7 @@ async fn tell_story(
     let total = story::total(&chapters, args.speed);
     let started = Instant::now();
     let mut tail = summary::SignalTail::new();
+    let mut milestones = summary::Milestones::default();
     let mut last_plain = String::new();
     for (i, chapter) in chapters.iter().enumerate() {
         for (service, command) in &chapter.commands {
@@ -274,7 +275,15 @@ async fn tell_story(
                 .as_ref()
                 .map(summary::incident_lines)
                 .unwrap_or_default();
+            let said = milestones.observe(
+                started.elapsed().as_secs_f64(),
+                tree.as_ref(),
+                incidents.as_ref(),
+            );
             if plain {
+                for line in &said {
+                    println!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64());
+                }
                 let now = format!("{services:?}{open:?}");
                 if now != last_plain {
                     for l in services.iter().chain(&open) {
@@ -307,6 +316,12 @@ async fn tell_story(
                 for l in &open {
                     out.push_str(&format!("  {l}\n"));
                 }
+                if !milestones.log.is_empty() {
+                    out.push_str("\nrecovery:\n");
+                    for l in &milestones.log {
+                        out.push_str(&format!("  {l}\n"));
+                    }
+                }
                 out.push_str("\nlatest signals:\n");
                 for l in &tail.latest {
                     out.push_str(&format!("  {l}\n"));
@@ -318,10 +333,23 @@ async fn tell_story(
                 .await;
         }
     }
-    println!(
-        "kafka-obs demo: the story has played ({:.0} s).",
-        started.elapsed().as_secs_f64()
-    );
+    // One last look, so the verdict is about the end of the story.
+    let at = started.elapsed().as_secs_f64();
+    let tree = summary::get_json(args.web, "/api/v1/tree").await;
+    let incidents = summary::get_json(args.web, "/api/v1/incidents").await;
+    let said = milestones.observe(at, tree.as_ref(), incidents.as_ref());
+    if plain {
+        for line in &said {
+            println!("[{at:>5.1}s] {line}");
+        }
+    } else {
+        // The redraw showed them in place; leave them on the screen for good.
+        for line in &milestones.log {
+            println!("{line}");
+        }
+    }
+    println!("kafka-obs demo: the story has played ({at:.0} s).");
+    println!("kafka-obs demo: {}.", milestones.verdict());
     if !args.exit_after_story {
         println!("kafka-obs demo: the web view stays at {url}; Ctrl-C stops.");
         std::future::pending::<()>().await;

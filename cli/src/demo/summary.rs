@@ -247,11 +247,243 @@ fn reading_text(reading: &Value) -> String {
     text
 }
 
+/// The cells that keep the tree from being green: every cell but the root whose shown status
+/// is not STABLE or whose situation is not NORMAL, and every stale cell (a stale cell only
+/// dropped out of its parent's roll-up; that says nothing about recovery). Empty: green.
+pub fn not_green(tree: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![tree];
+    while let Some(cell) = stack.pop() {
+        let path = cell["path"].as_str().unwrap_or_default();
+        if !path.is_empty() {
+            let status = cell["status"]["status"].as_str().unwrap_or("STABLE");
+            let situation = cell["situation"]["situation"].as_str().unwrap_or("NORMAL");
+            let stale = cell["stale"].as_bool() == Some(true);
+            if status != "STABLE" || situation != "NORMAL" || stale {
+                out.push(format!(
+                    "{} {} {status} {situation}{}",
+                    cell["kind"].as_str().unwrap_or("cell"),
+                    cell["name"].as_str().unwrap_or(path),
+                    if stale { " (stale)" } else { "" }
+                ));
+            }
+        }
+        if let Some(children) = cell["nodes"].as_array() {
+            stack.extend(children.iter().rev());
+        }
+    }
+    out
+}
+
+/// What the end of the story is waiting for, announced once as it happens: the tree green
+/// again after trouble (and green no longer, should it turn again), and each incident's close.
+#[derive(Debug, Default)]
+pub struct Milestones {
+    /// Some cell was out of green since the start (or since the tree was last green).
+    troubled: bool,
+    /// Seconds into the story at which the tree turned green again (while it stays green).
+    pub green_since: Option<f64>,
+    /// Closed incidents by id: seconds into the story at which the view first saw them closed.
+    pub closed: std::collections::BTreeMap<u64, f64>,
+    /// Open incidents by id, as last seen.
+    pub open: Vec<u64>,
+    /// Cells that were not green at the last look.
+    pub not_green: Vec<String>,
+    /// Every announcement so far, `[  t s] text`.
+    pub log: Vec<String>,
+}
+
+impl Milestones {
+    /// Takes one look at the tree and the incidents (`at` seconds into the story) and returns
+    /// the announcements it made (also appended to `log`).
+    pub fn observe(
+        &mut self,
+        at: f64,
+        tree: Option<&Value>,
+        incidents: Option<&Value>,
+    ) -> Vec<String> {
+        let mut said = Vec::new();
+        if let Some(tree) = tree {
+            self.not_green = not_green(tree);
+            if !self.not_green.is_empty() {
+                if let Some(since) = self.green_since.take() {
+                    said.push(format!(
+                        "the tree is no longer green (it was from {since:.0} s): {}",
+                        self.not_green.join(", ")
+                    ));
+                }
+                self.troubled = true;
+            } else if self.troubled && self.green_since.is_none() {
+                self.green_since = Some(at);
+                said.push("the tree is green again: every cell STABLE / NORMAL".to_string());
+            }
+        }
+        if let Some(incidents) = incidents {
+            self.open = incidents["open"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i["id"].as_u64())
+                .collect();
+            // The API lists closed incidents newest first; announce oldest first.
+            let closed: Vec<&Value> = incidents["closed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            for i in closed.into_iter().rev() {
+                let Some(id) = i["id"].as_u64() else { continue };
+                if self.closed.contains_key(&id) {
+                    continue;
+                }
+                self.closed.insert(id, at);
+                let open_for = match (i["opened_ns"].as_u64(), i["closed_ns"].as_u64()) {
+                    (Some(o), Some(c)) if c >= o => format!(" after {:.0} s", (c - o) as f64 / 1e9),
+                    _ => String::new(),
+                };
+                let members = i["chain"].as_array().map_or(0, Vec::len);
+                said.push(format!(
+                    "incident #{id} closed{open_for}: {} with root cause {}, {members} cell{}",
+                    i["situation"].as_str().unwrap_or("?"),
+                    i["root_cause"].as_str().unwrap_or("?"),
+                    if members == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        for line in &said {
+            self.log.push(format!("[{at:>5.1}s] {line}"));
+        }
+        said
+    }
+
+    /// The tree is green and no incident is open (and at least one closed, so the story's
+    /// incident is over rather than never opened).
+    pub fn recovered(&self) -> bool {
+        self.green_since.is_some() && self.open.is_empty() && !self.closed.is_empty()
+    }
+
+    /// The verdict at the end of the story, one sentence.
+    pub fn verdict(&self) -> String {
+        let closed: Vec<String> = self
+            .closed
+            .iter()
+            .map(|(id, at)| format!("#{id} at {at:.0} s"))
+            .collect();
+        if self.recovered() {
+            format!(
+                "recovery complete: the tree is green again (since {:.0} s) and every incident is closed ({})",
+                self.green_since.unwrap_or_default(),
+                closed.join(", ")
+            )
+        } else {
+            let mut missing = Vec::new();
+            if self.green_since.is_none() {
+                missing.push(format!("not green: {}", self.not_green.join(", ")));
+            }
+            if !self.open.is_empty() {
+                let open: Vec<String> = self.open.iter().map(|id| format!("#{id}")).collect();
+                missing.push(format!("still open: incident {}", open.join(", ")));
+            }
+            if self.closed.is_empty() && self.open.is_empty() {
+                missing.push("no incident was opened".to_string());
+            }
+            format!(
+                "recovery incomplete at the end of the story: {}",
+                missing.join("; ")
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
     use serde_json::json;
 
-    use super::incident_lines;
+    fn cell(path: &str, kind: &str, status: &str, situation: &str, nodes: Vec<Value>) -> Value {
+        json!({"path": path, "kind": kind, "name": path.rsplit('=').next(),
+               "status": {"status": status}, "situation": {"situation": situation},
+               "stale": false, "nodes": nodes})
+    }
+
+    #[test]
+    fn green_again_and_each_close_are_announced_once() {
+        let troubled = cell(
+            "",
+            "root",
+            "DEGRADED",
+            "WARNING",
+            vec![cell(
+                "cluster=demo",
+                "cluster",
+                "DEGRADED",
+                "WARNING",
+                vec![],
+            )],
+        );
+        let green = cell(
+            "",
+            "root",
+            "STABLE",
+            "NORMAL",
+            vec![cell("cluster=demo", "cluster", "STABLE", "NORMAL", vec![])],
+        );
+        let open = json!({"open": [{"id": 1}], "closed": []});
+        let closed = json!({"open": [], "closed": [{"id": 1, "situation": "WARNING",
+            "root_cause": "cluster=demo/broker=1", "opened_ns": 1_000_000_000u64,
+            "closed_ns": 31_000_000_000u64, "chain": [{}, {}]}]});
+        let mut m = Milestones::default();
+        assert!(
+            m.observe(1.0, Some(&green), Some(&json!({"open": [], "closed": []})))
+                .is_empty()
+        );
+        assert!(m.observe(2.0, Some(&troubled), Some(&open)).is_empty());
+        assert!(!m.recovered());
+        assert!(
+            m.verdict()
+                .contains("not green: cluster demo DEGRADED WARNING"),
+            "{}",
+            m.verdict()
+        );
+        assert!(
+            m.verdict().contains("still open: incident #1"),
+            "{}",
+            m.verdict()
+        );
+        assert_eq!(
+            m.observe(3.0, Some(&green), Some(&open)),
+            ["the tree is green again: every cell STABLE / NORMAL"]
+        );
+        assert_eq!(
+            m.observe(4.0, Some(&green), Some(&closed)),
+            [
+                "incident #1 closed after 30 s: WARNING with root cause cluster=demo/broker=1, 2 cells"
+            ]
+        );
+        assert!(m.observe(5.0, Some(&green), Some(&closed)).is_empty());
+        assert!(m.recovered());
+        assert_eq!(
+            m.verdict(),
+            "recovery complete: the tree is green again (since 3 s) and every incident is closed (#1 at 4 s)"
+        );
+        assert_eq!(m.log.len(), 2);
+        assert!(m.log[0].starts_with("[  3.0s] the tree is green again"));
+        // Turning again is said too, and green must be earned again.
+        let said = m.observe(6.0, Some(&troubled), Some(&closed));
+        assert_eq!(said.len(), 1);
+        assert!(said[0].starts_with("the tree is no longer green (it was from 3 s): cluster demo"));
+        assert!(!m.recovered());
+    }
+
+    #[test]
+    fn a_stale_cell_is_not_green() {
+        let mut stale = cell("cluster=demo", "cluster", "STABLE", "NORMAL", vec![]);
+        stale["stale"] = json!(true);
+        assert_eq!(
+            not_green(&cell("", "root", "STABLE", "NORMAL", vec![stale])),
+            ["cluster demo STABLE NORMAL (stale)"]
+        );
+    }
 
     #[test]
     fn incident_lines_show_rounded_evidence() {
