@@ -5,8 +5,10 @@
 //! configuration with a sidecar pipeline per JVM and the central `hierarchy` in the same
 //! process, starts it like `kafka-obs --config` would, and plays the story (story.rs) by
 //! switching the JVMs' phases. The terminal shows the story's progress, the situation per
-//! service and the open incidents from the central API, and the newest signals; the web view
-//! shows the live tree. Ctrl-C stops everything; `--exit-after-story` stops after recovery.
+//! service and the open incidents from the central API, and the newest signals; it announces
+//! when the tree is green again and when each incident closes, and ends the story with a
+//! verdict on the recovery (summary.rs, `Milestones`). The web view shows the live tree.
+//! Ctrl-C stops everything; `--exit-after-story` stops after recovery.
 
 mod config;
 mod jvm;

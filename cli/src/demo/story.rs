@@ -1,10 +1,10 @@
 //! The demo's story (the seed's "Demo Enhancement Plan"): what each service JVM plays, when.
 //!
-//! Durations are for `--speed 1` (under three minutes); the story divides them by the speed.
-//! Each chapter sends scenario commands (scenario/README.md) to the JVMs it names. The last
-//! chapter, recovery, is long enough for the whole way back: the JVMs ease to normal in five
-//! ticks, the rules recover, the central shows the better status after `clear_after` and
-//! closes the incident after `close_after` (config.rs scales both with the speed); a test
+//! Durations are for `--speed 1` (about two and a half minutes); the story divides them by
+//! the speed. Each chapter sends scenario commands (scenario/README.md) to the JVMs it names.
+//! The last chapter, recovery, is long enough for the whole way back: the JVMs ease to normal
+//! in five ticks, the rules recover, the central shows the better status after `clear_after`
+//! and closes the incident after `close_after` (config.rs scales both with the speed); a test
 //! below checks that sum against the chapter.
 
 use std::time::Duration;
@@ -84,7 +84,7 @@ pub fn chapters() -> Vec<Chapter> {
         },
         Chapter {
             title: "recovery",
-            expect: "every cell back to STABLE / NORMAL (the tree turns green), then incident #1 closes",
+            expect: "every cell back to STABLE / NORMAL (the tree turns green) and incident #1 closes",
             length: RECOVERY,
             commands: vec![
                 (ORDER, "phase recovery"),

@@ -1,5 +1,6 @@
 //! The demo's terminal view: the situation per service from the central API, the latest
-//! signals from the sidecars' signal file, and the story's progress.
+//! signals from the sidecars' signal file, the story's progress, and the milestones of its
+//! recovery (the tree green again, each incident closed), said once each as they happen.
 //!
 //! On a terminal the view is redrawn in place once a second; otherwise (a pipe, a CI log) it
 //! prints one compact line per chapter and per change, so logs stay readable.
