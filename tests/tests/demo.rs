@@ -219,6 +219,15 @@ fn check_recovery(seen: &Seen, stdout: &str, context: &str) {
         .rev()
         .find(|l| l.contains("kafka-obs demo: recovery "))
         .unwrap_or_else(|| panic!("no verdict at the end of the story\n{context}"));
+    // The timings, for whoever wonders how much of the chapter the way back took.
+    for l in lines.iter().filter(|l| {
+        l.contains("chapter 8/8")
+            || l.contains("green again")
+            || l.contains(" closed")
+            || l.contains("story has played")
+    }) {
+        eprintln!("{l}");
+    }
     assert!(
         verdict.contains("recovery complete: the tree is green again") && verdict.contains("#1 at"),
         "{verdict}\n{context}"
