@@ -128,6 +128,9 @@ pub fn yaml(t: &Targets<'_>) -> String {
         y,
         "
 connectors:
+  # Windows in proportion to the poll interval, so the story's recovery fits in it (the
+  # defaults suit production: rebalance_storm_interval 60s, hierarchy stale_after 3m,
+  # clear_after 1m, close_after 5m).
   signals:
     stale_after: {stale}
     packs:
