@@ -299,6 +299,8 @@ service:
         .filter(|s| s.subject.ends_with(CONSUMER) && s.rule.starts_with('C') && s.rule != "C4")
         .map(Seen::label)
         .collect();
+    // The lag ladder (docs/rules.md, C1-C3): C2 begins, ends as C1 begins, and C1 ends with
+    // its own recovery (Queues ENQUEUE and Statuses STABLE under C1); C3 emits nothing.
     assert!(
         in_order(
             &client_lag,
@@ -306,9 +308,15 @@ service:
                 "Statuses.DIVERGING.MEASURED@C2",
                 "Queues.OVERFLOW@C1",
                 "Statuses.DEGRADED.CONFIRMED@C1",
-                "Statuses.STABLE.CONFIRMED@C3"
+                "Queues.ENQUEUE@C1",
             ]
-        ),
+        ) && client_lag
+            .iter()
+            .any(|l| l.starts_with("Statuses.STABLE.") && l.ends_with("@C2"))
+            && client_lag
+                .iter()
+                .any(|l| l.starts_with("Statuses.STABLE.") && l.ends_with("@C1"))
+            && !client_lag.iter().any(|l| l.ends_with("@C3")),
         "lag-spike: {client_lag:?}\n{}",
         dump()
     );
