@@ -1,6 +1,6 @@
 //! The demo's story (the seed's "Demo Enhancement Plan"): what each service JVM plays, when.
 //!
-//! Durations are for `--speed 1` (about two and a half minutes); the story divides them by
+//! Durations are for `--speed 1` (about three minutes); the story divides them by
 //! the speed. Each chapter sends scenario commands (scenario/README.md) to the JVMs it names.
 //! The last chapter, recovery, is long enough for the whole way back: the JVMs ease to normal
 //! in five ticks, the rules recover, the central shows the better status after `clear_after`
@@ -19,7 +19,7 @@ pub const BROKER: &str = "broker-1";
 const PIN_BUFFER_FULL: &str = "set kafka.producer:type=producer-metrics,client-id=order-producer buffer-available-bytes 1006632";
 
 /// The recovery chapter's length at `--speed 1`.
-const RECOVERY: Duration = Duration::from_secs(40);
+const RECOVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Chapter {
