@@ -3,8 +3,8 @@
 //! and removing cells, their names), `observe.rs` (the Observers: readings -> own status),
 //! `report.rs` (the roll-up and the Reporters: damping, situation, variability), `stale.rs`
 //! (wake times, staleness, eviction for room) and `check.rs` (the invariants the tests
-//! check). Correlation, incidents and notifications are in `actors.rs`, the read-only
-//! snapshots in `query.rs`.
+//! check). Correlation and incidents are in `incident/`, notifications in `actors.rs`, the
+//! read-only snapshots in `query.rs`.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -12,12 +12,12 @@ use kafka_obs_signal::Signal;
 use serde::Serialize;
 
 use crate::{
-    actors::{Incidents, TroubleChange},
     cell::Cell,
     config::{ConfigError, HierarchyConfig, Settings},
     controller::Controllers,
     event::Event,
     hash::{Fx, PathHasher},
+    incident::{Incidents, TroubleChange},
     intern::{Interner, Sym},
     model::CellKind,
     slab::{CHUNK, Slab},

@@ -8,9 +8,9 @@ use kafka_obs_signal::{
 
 use super::{Hierarchy, Stats};
 use crate::{
-    actors::TroubleChange,
     cell::{EvidenceBuf, MAX_EVIDENCE, Reading},
     event::Event,
+    incident::TroubleChange,
     intern::{Interner, Sym},
     model::Status,
 };

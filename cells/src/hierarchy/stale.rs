@@ -3,7 +3,7 @@
 //! comes, going stale, and evicting stale cells to make room under `max_cells`.
 
 use super::{Hierarchy, TOUCH_GRANULARITY};
-use crate::{actors::TroubleChange, cell::Cell, event::Event, model::CellId, slab::CHUNK_BITS};
+use crate::{cell::Cell, event::Event, incident::TroubleChange, model::CellId, slab::CHUNK_BITS};
 
 impl Hierarchy {
     /// How long after its `last_seen` a cell goes stale.

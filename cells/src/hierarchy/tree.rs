@@ -6,10 +6,10 @@ use kafka_obs_signal::Subject;
 
 use super::{Hierarchy, MAX_DEPTH, TOUCH_GRANULARITY};
 use crate::{
-    actors::TroubleChange,
     cell::{Cell, NO_BUCKET},
     event::Event,
     hash::PathHasher,
+    incident::TroubleChange,
     model::{CellId, CellKind},
     slab::CHUNK_BITS,
 };

@@ -1,17 +1,39 @@
-//! Incidents and their explanation chains (the public snapshot types).
+//! Incidents: the public snapshot types, the open incidents' state, and their life cycle as
+//! methods of the engine (a cell's trouble opens, joins, continues or ends its incident;
+//! recovered incidents close). `related.rs` decides which troubled cells belong together,
+//! `chain.rs` orders the members into the explanation chain; notifications are `actors.rs`.
 //!
 //! An incident groups cells whose *own* trouble (own readings at WARNING or worse) began
 //! within `correlation.window` of a related cell's. Its chain is its members ordered by when
 //! their trouble began (the signals' own timestamps), so the first link is the root cause:
 //! `broker-2 DEGRADED at t0 -> order-producer DEGRADED at t1 -> order-service DEGRADED at t2`.
+//!
+//! When a cell's trouble begins, the open incidents of its cluster are searched, oldest
+//! first, for a member that is related to it and whose trouble began within
+//! `correlation.window` of its own; it joins the first such incident, or opens a new one.
+//! An incident stays open while any member is in trouble and closes `incidents.close_after`
+//! after the last one recovered, so a member that flaps keeps one incident open rather than
+//! opening and closing many.
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use kafka_obs_signal::{actors, situations};
 use serde::Serialize;
 
 use crate::{
-    model::{CellKind, Status, serialize_situation_sign},
+    cell::Membership,
+    config::Settings,
+    event::{ActionKind, Event, Suppression},
+    hash::Fx,
+    hierarchy::Hierarchy,
+    model::{CellId, CellKind, Status, serialize_situation_sign},
     view::ReadingView,
 };
-use kafka_obs_signal::situations;
+
+mod chain;
+mod related;
+
+use chain::short_name;
 
 /// An incident's number, unique within one engine's life.
 pub type IncidentId = u64;
@@ -86,4 +108,429 @@ pub struct IncidentsView {
     pub open: Vec<Incident>,
     /// Closed incidents, newest first (at most `incidents.max_closed`).
     pub closed: Vec<Incident>,
+}
+
+/// At most this many member checks per correlation (a cluster-wide outage must not make each
+/// new troubled cell compare itself with every earlier one).
+const MAX_CHECKS: usize = 4096;
+
+/// How a cell's own trouble changed with its last update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TroubleChange {
+    /// Not in trouble, still not.
+    None,
+    /// Fell into trouble.
+    Began,
+    /// Still in trouble; its status may have changed within the same situation.
+    Continued,
+    /// Still in trouble, at a worse situation.
+    Worsened,
+    /// Out of trouble (recovered or stale).
+    Ended,
+}
+
+#[derive(Debug)]
+pub(crate) struct Detail {
+    pub(crate) path: String,
+    pub(crate) name: String,
+    pub(crate) kind: CellKind,
+    pub(crate) evidence: Vec<ReadingView>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Member {
+    pub(crate) cell: CellId,
+    pub(crate) onset: u64,
+    pub(crate) peak: Status,
+    pub(crate) troubled: bool,
+    /// Kept for the first `4 × max_chain` members; later ones are counted only.
+    pub(crate) detail: Option<Box<Detail>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Open {
+    pub(crate) id: IncidentId,
+    pub(crate) cluster: String,
+    pub(crate) opened: u64,
+    pub(crate) updated: u64,
+    pub(crate) situation: situations::Sign,
+    pub(crate) members: Vec<Member>,
+    pub(crate) troubled: usize,
+    pub(crate) recovered_since: Option<u64>,
+    pub(crate) notified: bool,
+    /// An opening notification was due (performed or suppressed).
+    pub(crate) attempted: bool,
+    pub(crate) last_notify: u64,
+    pub(crate) update_pending: bool,
+    pub(crate) updates: u32,
+}
+
+/// The incidents and the notification state.
+#[derive(Debug)]
+pub(crate) struct Incidents {
+    pub(crate) next_id: IncidentId,
+    pub(crate) open: BTreeMap<IncidentId, Open>,
+    pub(crate) closed: VecDeque<Incident>,
+    pub(crate) recent_roots: HashMap<String, u64, Fx>,
+    pub(crate) tokens: f64,
+    pub(crate) refilled: u64,
+}
+
+impl Incidents {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            next_id: 1,
+            open: BTreeMap::new(),
+            closed: VecDeque::new(),
+            recent_roots: HashMap::default(),
+            tokens: f64::from(settings.burst),
+            refilled: 0,
+        }
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn closed(&self) -> impl Iterator<Item = &Incident> {
+        self.closed.iter()
+    }
+
+    pub fn open_ids(&self) -> impl Iterator<Item = IncidentId> + '_ {
+        self.open.keys().copied()
+    }
+}
+
+impl Hierarchy {
+    /// Runs the Actors layer for a change of a cell's own trouble.
+    pub(crate) fn on_trouble(
+        &mut self,
+        idx: u32,
+        change: TroubleChange,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        match change {
+            TroubleChange::None => {}
+            TroubleChange::Began => self.trouble_began(idx, now, out),
+            TroubleChange::Continued | TroubleChange::Worsened => {
+                self.trouble_continued(idx, now, out)
+            }
+            TroubleChange::Ended => self.trouble_ended(idx, now),
+        }
+    }
+
+    /// The open incident and member index of a cell, if it has one.
+    pub(super) fn membership(&self, idx: u32) -> Option<(IncidentId, usize)> {
+        let m = self.cells[idx as usize].membership?;
+        let inc = self.incidents.open.get(&m.incident)?;
+        let member = inc.members.get(m.member as usize)?;
+        (member.cell == self.cell_id(idx)).then_some((m.incident, m.member as usize))
+    }
+
+    pub(super) fn trouble_began(&mut self, idx: u32, now: u64, out: &mut Vec<Event>) {
+        if let Some((id, pos)) = self.membership(idx) {
+            // Back in trouble within its still-open incident: no new incident.
+            if let Some(inc) = self.incidents.open.get_mut(&id) {
+                let member = &mut inc.members[pos];
+                if !member.troubled {
+                    member.troubled = true;
+                    inc.troubled += 1;
+                }
+                inc.recovered_since = None;
+            }
+            self.trouble_continued(idx, now, out);
+            return;
+        }
+        self.cells[idx as usize].membership = None;
+        let Some(onset) = self.cells[idx as usize].trouble_since else {
+            return;
+        };
+        let cluster = self.cluster_of(idx).to_string();
+        let window = self.settings.window;
+        let mut found = None;
+        let mut checks = 0;
+        'incidents: for (id, inc) in &self.incidents.open {
+            if inc.cluster != cluster {
+                continue;
+            }
+            for m in &inc.members {
+                if checks >= MAX_CHECKS {
+                    break 'incidents;
+                }
+                checks += 1;
+                if m.onset.abs_diff(onset) > window {
+                    continue;
+                }
+                let Some(other) = self.slot(m.cell) else {
+                    continue;
+                };
+                if other != idx && self.related(idx, other) {
+                    found = Some(*id);
+                    break 'incidents;
+                }
+            }
+        }
+        match found {
+            Some(id) => self.join(id, idx, now, out),
+            None => self.open_incident(idx, cluster, now, out),
+        }
+    }
+
+    pub(super) fn trouble_continued(&mut self, idx: u32, now: u64, out: &mut Vec<Event>) {
+        let Some((id, pos)) = self.membership(idx) else {
+            return;
+        };
+        let Some(own) = self.cells[idx as usize].own else {
+            return;
+        };
+        let peak = self
+            .incidents
+            .open
+            .get(&id)
+            .map(|inc| inc.members[pos].peak);
+        if peak.is_none_or(|p| own <= p) {
+            return;
+        }
+        let evidence = self.trouble_evidence(idx);
+        let escalate = self.settings.escalate_confirmed_degraded;
+        let Some(inc) = self.incidents.open.get_mut(&id) else {
+            return;
+        };
+        let member = &mut inc.members[pos];
+        member.peak = own;
+        if let Some(detail) = member.detail.as_mut() {
+            detail.evidence = evidence;
+        }
+        inc.updated = now;
+        let situation = own.situation(escalate);
+        let escalated = situation > inc.situation;
+        if escalated {
+            inc.situation = situation;
+        }
+        let snapshot = self.open_snapshot(id);
+        if let Some(snapshot) = snapshot {
+            out.push(Event::IncidentUpdated(Box::new(snapshot)));
+        }
+        if escalated {
+            self.notify_update(id, true, now, out);
+        }
+    }
+
+    pub(super) fn trouble_ended(&mut self, idx: u32, now: u64) {
+        let Some((id, pos)) = self.membership(idx) else {
+            return;
+        };
+        if let Some(inc) = self.incidents.open.get_mut(&id) {
+            let member = &mut inc.members[pos];
+            if member.troubled {
+                member.troubled = false;
+                inc.troubled -= 1;
+                if inc.troubled == 0 {
+                    inc.recovered_since = Some(now);
+                }
+            }
+        }
+    }
+
+    pub(super) fn new_member(&self, idx: u32, detailed: bool) -> Member {
+        let c = &self.cells[idx as usize];
+        let peak = c.own.unwrap_or(Status::new(
+            kafka_obs_signal::statuses::Sign::Stable,
+            kafka_obs_signal::statuses::Confidence::Tentative,
+        ));
+        let detail = detailed.then(|| {
+            let subject = self.subject_of(idx);
+            Box::new(Detail {
+                path: subject.qualified(),
+                name: short_name(&subject),
+                kind: c.kind,
+                evidence: self.trouble_evidence(idx),
+            })
+        });
+        Member {
+            cell: self.cell_id(idx),
+            onset: c.trouble_since.unwrap_or(self.now),
+            peak,
+            troubled: true,
+            detail,
+        }
+    }
+
+    pub(super) fn open_incident(
+        &mut self,
+        idx: u32,
+        cluster: String,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        if self.incidents.open.len() >= self.settings.max_open {
+            self.stats.incidents_refused += 1;
+            return;
+        }
+        let id = self.incidents.next_id;
+        self.incidents.next_id += 1;
+        let member = self.new_member(idx, true);
+        let situation = member
+            .peak
+            .situation(self.settings.escalate_confirmed_degraded);
+        self.incidents.open.insert(
+            id,
+            Open {
+                id,
+                cluster,
+                opened: now,
+                updated: now,
+                situation,
+                members: vec![member],
+                troubled: 1,
+                recovered_since: None,
+                notified: false,
+                attempted: false,
+                last_notify: 0,
+                update_pending: false,
+                updates: 0,
+            },
+        );
+        self.cells[idx as usize].membership = Some(Membership {
+            incident: id,
+            member: 0,
+        });
+        self.stats.incidents_opened += 1;
+        if let Some(snapshot) = self.open_snapshot(id) {
+            out.push(Event::IncidentOpened(Box::new(snapshot)));
+        }
+        self.notify_open(id, now, out);
+    }
+
+    pub(super) fn join(&mut self, id: IncidentId, idx: u32, now: u64, out: &mut Vec<Event>) {
+        let detail_cap = 4 * self.settings.max_chain;
+        let detailed = self
+            .incidents
+            .open
+            .get(&id)
+            .is_some_and(|inc| inc.members.len() < detail_cap);
+        let member = self.new_member(idx, detailed);
+        let situation = member
+            .peak
+            .situation(self.settings.escalate_confirmed_degraded);
+        let Some(inc) = self.incidents.open.get_mut(&id) else {
+            return;
+        };
+        let pos = inc.members.len() as u32;
+        inc.members.push(member);
+        inc.troubled += 1;
+        inc.recovered_since = None;
+        inc.updated = now;
+        let escalated = situation > inc.situation;
+        if escalated {
+            inc.situation = situation;
+        }
+        self.cells[idx as usize].membership = Some(Membership {
+            incident: id,
+            member: pos,
+        });
+        if let Some(snapshot) = self.open_snapshot(id) {
+            out.push(Event::IncidentUpdated(Box::new(snapshot)));
+        }
+        self.notify_update(id, escalated, now, out);
+    }
+
+    /// Closes recovered incidents, sends held-back updates, forgets old root causes.
+    pub(crate) fn incidents_tick(&mut self, now: u64, out: &mut Vec<Event>) {
+        let close_after = self.settings.close_after;
+        let interval = self.settings.update_interval;
+        let mut closing = Vec::new();
+        let mut flushing = Vec::new();
+        for (id, inc) in &self.incidents.open {
+            match inc.recovered_since {
+                Some(t) if inc.troubled == 0 && t.saturating_add(close_after) <= now => {
+                    closing.push(*id);
+                }
+                _ if inc.update_pending
+                    && inc.notified
+                    && inc.last_notify.saturating_add(interval) <= now =>
+                {
+                    flushing.push(*id);
+                }
+                _ => {}
+            }
+        }
+        for id in flushing {
+            if self.take_token(now) {
+                self.send_update(id, actors::Sign::Explain, now, out);
+            }
+        }
+        for id in closing {
+            self.close(id, now, out);
+        }
+        let dedupe = self.settings.dedupe_interval;
+        if !self.incidents.recent_roots.is_empty() {
+            self.incidents
+                .recent_roots
+                .retain(|_, t| now < t.saturating_add(dedupe));
+        }
+    }
+
+    pub(super) fn close(&mut self, id: IncidentId, now: u64, out: &mut Vec<Event>) {
+        let Some(inc) = self.incidents.open.remove(&id) else {
+            return;
+        };
+        for m in &inc.members {
+            if let Some(idx) = self.slot(m.cell) {
+                let c = &mut self.cells[idx as usize];
+                if c.membership.is_some_and(|x| x.incident == id) {
+                    c.membership = None;
+                }
+            }
+        }
+        let snapshot = self.snapshot(&inc, IncidentState::Closed, Some(now));
+        self.stats.incidents_closed += 1;
+        out.push(Event::IncidentClosed(Box::new(snapshot.clone())));
+        // A notified opening is always closed (never refused; it uses a token if there is
+        // one); a suppressed one is closed as suppressed too; one never due, not at all.
+        let close = if inc.notified {
+            self.take_token(now);
+            self.stats.notifications += 1;
+            Some(None)
+        } else if inc.attempted {
+            Some(Some(Suppression::NotOpened))
+        } else {
+            None
+        };
+        if let Some(suppressed) = close {
+            let action = self.action(
+                ActionKind::NotifyClose,
+                actors::Sign::Affirm,
+                suppressed,
+                format!("incident-{id}-close"),
+                snapshot.clone(),
+                now,
+            );
+            out.push(action);
+        }
+        self.incidents.closed.push_front(snapshot);
+        self.incidents.closed.truncate(self.settings.max_closed);
+    }
+
+    /// Discards a cluster's open incidents without notifications; returns how many.
+    pub(crate) fn discard_incidents(&mut self, cluster: &str) -> usize {
+        let ids: Vec<IncidentId> = self
+            .incidents
+            .open
+            .values()
+            .filter(|inc| inc.cluster == cluster)
+            .map(|inc| inc.id)
+            .collect();
+        for id in &ids {
+            if let Some(inc) = self.incidents.open.remove(id) {
+                for m in &inc.members {
+                    if let Some(idx) = self.slot(m.cell) {
+                        self.cells[idx as usize].membership = None;
+                    }
+                }
+            }
+        }
+        ids.len()
+    }
 }
