@@ -8,22 +8,45 @@
 
 use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, actors};
 
+use std::collections::HashMap;
+
 use crate::{
+    config::Settings,
     event::{Action, ActionKind, Event, Suppression},
+    hash::Fx,
     hierarchy::Hierarchy,
-    incident::{Incident, IncidentId},
+    incident::{Incident, IncidentId, Open},
 };
+
+/// What the notifications remember across incidents: recently notified root causes (for
+/// de-duplication) and the rate limit's token bucket.
+#[derive(Debug)]
+pub(crate) struct Notifications {
+    recent_roots: HashMap<String, u64, Fx>,
+    tokens: f64,
+    refilled: u64,
+}
+
+impl Notifications {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            recent_roots: HashMap::default(),
+            tokens: f64::from(settings.burst),
+            refilled: 0,
+        }
+    }
+}
 
 impl Hierarchy {
     pub(crate) fn take_token(&mut self, now: u64) -> bool {
         let s = &self.settings;
         let burst = f64::from(s.burst);
-        let elapsed = now.saturating_sub(self.incidents.refilled) as f64;
-        self.incidents.tokens =
-            (self.incidents.tokens + elapsed * burst / s.refill_per as f64).min(burst);
-        self.incidents.refilled = now;
-        if self.incidents.tokens >= 1.0 {
-            self.incidents.tokens -= 1.0;
+        let elapsed = now.saturating_sub(self.notifications.refilled) as f64;
+        self.notifications.tokens =
+            (self.notifications.tokens + elapsed * burst / s.refill_per as f64).min(burst);
+        self.notifications.refilled = now;
+        if self.notifications.tokens >= 1.0 {
+            self.notifications.tokens -= 1.0;
             true
         } else {
             false
@@ -41,7 +64,7 @@ impl Hierarchy {
         };
         let dedupe = self.settings.dedupe_interval;
         let duplicate = self
-            .incidents
+            .notifications
             .recent_roots
             .get(&snapshot.root_cause)
             .is_some_and(|&t| now < t.saturating_add(dedupe));
@@ -56,7 +79,7 @@ impl Hierarchy {
         };
         if suppressed.is_none() {
             self.stats.notifications += 1;
-            self.incidents
+            self.notifications
                 .recent_roots
                 .insert(snapshot.root_cause.clone(), now);
             if let Some(inc) = self.incidents.open.get_mut(&id) {
@@ -143,6 +166,48 @@ impl Hierarchy {
             now,
         );
         out.push(action);
+    }
+
+    /// The close of an incident: a notified opening is always closed (never refused; it uses
+    /// a token if there is one); a suppressed one is closed as suppressed too; one never due,
+    /// not at all.
+    pub(crate) fn notify_close(
+        &mut self,
+        inc: &Open,
+        snapshot: &Incident,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let close = if inc.notified {
+            self.take_token(now);
+            self.stats.notifications += 1;
+            Some(None)
+        } else if inc.attempted {
+            Some(Some(Suppression::NotOpened))
+        } else {
+            None
+        };
+        if let Some(suppressed) = close {
+            let action = self.action(
+                ActionKind::NotifyClose,
+                actors::Sign::Affirm,
+                suppressed,
+                format!("incident-{}-close", inc.id),
+                snapshot.clone(),
+                now,
+            );
+            out.push(action);
+        }
+    }
+
+    /// Forgets the root causes notified longer than `notify.dedupe_interval` ago.
+    pub(crate) fn forget_roots(&mut self, now: u64) {
+        let dedupe = self.settings.dedupe_interval;
+        if !self.notifications.recent_roots.is_empty() {
+            self.notifications
+                .recent_roots
+                .retain(|_, t| now < t.saturating_add(dedupe));
+        }
     }
 
     pub(crate) fn action(

@@ -12,6 +12,7 @@ use kafka_obs_signal::Signal;
 use serde::Serialize;
 
 use crate::{
+    actors::Notifications,
     cell::Cell,
     config::{ConfigError, HierarchyConfig, Settings},
     controller::Controllers,
@@ -143,6 +144,8 @@ pub struct Hierarchy {
     pub(crate) stale_count: usize,
     pub(crate) now: u64,
     pub(crate) incidents: Incidents,
+    /// Notification state: recent root causes, the rate limit.
+    pub(crate) notifications: Notifications,
     /// The brokers' controller flags per cluster, for B3.
     pub(crate) controllers: Controllers,
     pub(crate) stats: Stats,
@@ -172,7 +175,8 @@ impl Hierarchy {
         cells.push(root);
         Ok(Self {
             config,
-            incidents: Incidents::new(&settings),
+            incidents: Incidents::new(),
+            notifications: Notifications::new(&settings),
             controllers: Controllers::default(),
             settings,
             cells,

@@ -15,16 +15,14 @@
 //! after the last one recovered, so a member that flaps keeps one incident open rather than
 //! opening and closing many.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use kafka_obs_signal::{actors, situations};
 use serde::Serialize;
 
 use crate::{
     cell::Membership,
-    config::Settings,
-    event::{ActionKind, Event, Suppression},
-    hash::Fx,
+    event::Event,
     hierarchy::Hierarchy,
     model::{CellId, CellKind, Status, serialize_situation_sign},
     view::ReadingView,
@@ -165,26 +163,20 @@ pub(crate) struct Open {
     pub(crate) updates: u32,
 }
 
-/// The incidents and the notification state.
+/// The open incidents and the most recent closed ones.
 #[derive(Debug)]
 pub(crate) struct Incidents {
     pub(crate) next_id: IncidentId,
     pub(crate) open: BTreeMap<IncidentId, Open>,
     pub(crate) closed: VecDeque<Incident>,
-    pub(crate) recent_roots: HashMap<String, u64, Fx>,
-    pub(crate) tokens: f64,
-    pub(crate) refilled: u64,
 }
 
 impl Incidents {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new() -> Self {
         Self {
             next_id: 1,
             open: BTreeMap::new(),
             closed: VecDeque::new(),
-            recent_roots: HashMap::default(),
-            tokens: f64::from(settings.burst),
-            refilled: 0,
         }
     }
 
@@ -464,12 +456,7 @@ impl Hierarchy {
         for id in closing {
             self.close(id, now, out);
         }
-        let dedupe = self.settings.dedupe_interval;
-        if !self.incidents.recent_roots.is_empty() {
-            self.incidents
-                .recent_roots
-                .retain(|_, t| now < t.saturating_add(dedupe));
-        }
+        self.forget_roots(now);
     }
 
     pub(super) fn close(&mut self, id: IncidentId, now: u64, out: &mut Vec<Event>) {
@@ -487,28 +474,7 @@ impl Hierarchy {
         let snapshot = self.snapshot(&inc, IncidentState::Closed, Some(now));
         self.stats.incidents_closed += 1;
         out.push(Event::IncidentClosed(Box::new(snapshot.clone())));
-        // A notified opening is always closed (never refused; it uses a token if there is
-        // one); a suppressed one is closed as suppressed too; one never due, not at all.
-        let close = if inc.notified {
-            self.take_token(now);
-            self.stats.notifications += 1;
-            Some(None)
-        } else if inc.attempted {
-            Some(Some(Suppression::NotOpened))
-        } else {
-            None
-        };
-        if let Some(suppressed) = close {
-            let action = self.action(
-                ActionKind::NotifyClose,
-                actors::Sign::Affirm,
-                suppressed,
-                format!("incident-{id}-close"),
-                snapshot.clone(),
-                now,
-            );
-            out.push(action);
-        }
+        self.notify_close(&inc, &snapshot, now, out);
         self.incidents.closed.push_front(snapshot);
         self.incidents.closed.truncate(self.settings.max_closed);
     }
