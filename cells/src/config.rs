@@ -623,7 +623,8 @@ mod situation {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Sign, D::Error> {
         let text = String::deserialize(d)?;
-        text.parse().map_err(D::Error::custom)
+        text.parse()
+            .map_err(|e| D::Error::custom(format!("{e}; write WARNING or CRITICAL")))
     }
 }
 

@@ -1,11 +1,12 @@
 //! The YAML of connector `hierarchy`, and its validation into [`HierarchySettings`].
 //!
 //! The engine's own keys (`stale_after`, `damping`, `observer`, `reporter`, `correlation`,
-//! `incidents`, ...) are the `kafka_obs_cells` configuration types, embedded as they are, so
-//! their defaults and documentation live in one place. `notify` holds both the engine's
-//! notification policy (`min_situation`, `dedupe_interval`, `update_interval`, `rate_limit`)
-//! and the channels the connector delivers to (`webhook`, `log`, `command`): one place to
-//! read how an incident reaches people. `api` is the query API and web view.
+//! `incidents`, `notify`'s policy, ...) are parsed as [`HierarchyConfig`] itself, so their
+//! defaults, documentation and checks live in one place (`kafka_obs_cells`). The connector's
+//! own keys are `tick_interval`, `export`, `api` (the query API and web view) and, under
+//! `notify`, the channels it delivers to (`webhook`, `log`, `command`): `notify` holds both,
+//! one place to read how an incident reaches people. [`split`] hands each its part of the
+//! body (no `#[serde(flatten)]`, which would defeat `deny_unknown_fields`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,71 +17,38 @@ use kafka_obs_api::{
     Capability, ComponentConfigError, ComponentId, ExtensionRef, RawAuthSettings,
     parse_component_config,
 };
-use kafka_obs_cells::{
-    CorrelationConfig, DampingConfig, Hierarchy, HierarchyConfig, IncidentConfig, NotifyConfig,
-    ObserverConfig, RateLimitConfig, ReporterConfig, duration,
-};
-use kafka_obs_signal::situations;
+use kafka_obs_cells::{Hierarchy, HierarchyConfig, duration};
 use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
 
+/// The connector's own keys. Everything else in its body is the engine's and is parsed as
+/// [`HierarchyConfig`] itself (see [`split`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     #[serde(with = "duration")]
-    stale_after: Duration,
-    #[serde(with = "duration")]
-    forget_after: Duration,
-    max_cells: usize,
-    max_readings_per_cell: usize,
-    history_len: usize,
-    source_id: String,
-    damping: DampingConfig,
-    observer: ObserverConfig,
-    reporter: ReporterConfig,
-    correlation: CorrelationConfig,
-    incidents: IncidentConfig,
-    notify: RawNotify,
-    #[serde(with = "duration")]
-    controller_grace: Duration,
-    #[serde(with = "duration")]
     tick_interval: Duration,
+    notify: RawNotify,
     export: RawExport,
     api: RawApi,
 }
 
 impl Default for RawConfig {
     fn default() -> Self {
-        let h = HierarchyConfig::default();
         Self {
-            stale_after: h.stale_after,
-            forget_after: h.forget_after,
-            max_cells: h.max_cells,
-            max_readings_per_cell: h.max_readings_per_cell,
-            history_len: h.history_len,
-            source_id: h.source_id,
-            damping: h.damping,
-            observer: h.observer,
-            reporter: h.reporter,
-            correlation: h.correlation,
-            incidents: h.incidents,
-            notify: RawNotify::default(),
-            controller_grace: h.controller_grace,
             tick_interval: Duration::from_secs(1),
+            notify: RawNotify::default(),
             export: RawExport::default(),
             api: RawApi::default(),
         }
     }
 }
 
+/// The channels under `notify`; the policy beside them (`min_situation`, `dedupe_interval`,
+/// `update_interval`, `rate_limit`) is the engine's `notify`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawNotify {
-    min_situation: String,
-    #[serde(with = "duration")]
-    dedupe_interval: Duration,
-    #[serde(with = "duration")]
-    update_interval: Duration,
-    rate_limit: RateLimitConfig,
     webhook: Option<RawWebhook>,
     log: bool,
     command: bool,
@@ -88,17 +56,48 @@ struct RawNotify {
 
 impl Default for RawNotify {
     fn default() -> Self {
-        let n = NotifyConfig::default();
         Self {
-            min_situation: n.min_situation.as_str().to_string(),
-            dedupe_interval: n.dedupe_interval,
-            update_interval: n.update_interval,
-            rate_limit: n.rate_limit,
             webhook: None,
             log: true,
             command: false,
         }
     }
+}
+
+/// The connector's own top-level keys.
+const OWN_KEYS: [&str; 3] = ["tick_interval", "export", "api"];
+/// The connector's own keys under `notify`.
+const OWN_NOTIFY_KEYS: [&str; 3] = ["webhook", "log", "command"];
+
+/// Splits a connector body into the engine's part and the connector's own: the top-level
+/// keys [`OWN_KEYS`] and the [`OWN_NOTIFY_KEYS`] under `notify` go to the connector, the rest
+/// to the engine. Both halves keep their place in the body, so errors name the same key paths
+/// (`damping::clear_after`, `notify::webhook::endpoint`), and both deny unknown fields, so a
+/// key neither knows is refused (by the engine's half) under its full path. A body that is
+/// not a mapping goes to the engine, which says so.
+fn split(body: &Value) -> (Value, Value) {
+    let Value::Mapping(map) = body else {
+        return (body.clone(), Value::Null);
+    };
+    let mut engine = map.clone();
+    let mut own = Mapping::new();
+    for key in OWN_KEYS {
+        if let Some(value) = engine.remove(key) {
+            own.insert(key.into(), value);
+        }
+    }
+    if let Some(Value::Mapping(notify)) = engine.get_mut("notify") {
+        let mut channels = Mapping::new();
+        for key in OWN_NOTIFY_KEYS {
+            if let Some(value) = notify.remove(key) {
+                channels.insert(key.into(), value);
+            }
+        }
+        if !channels.is_empty() {
+            own.insert("notify".into(), Value::Mapping(channels));
+        }
+    }
+    (Value::Mapping(engine), Value::Mapping(own))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,33 +336,9 @@ fn parse_api(raw: &RawApi) -> Result<Option<ApiSettings>, ComponentConfigError> 
 impl HierarchySettings {
     /// Parses and checks a `hierarchy` connector's body; pure.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
-        let raw: RawConfig = parse_component_config(value)?;
-        let min_situation: situations::Sign = raw.notify.min_situation.parse().map_err(|e| {
-            err(
-                "notify::min_situation",
-                format!("{e}; write WARNING or CRITICAL"),
-            )
-        })?;
-        let engine = HierarchyConfig {
-            stale_after: raw.stale_after,
-            forget_after: raw.forget_after,
-            max_cells: raw.max_cells,
-            max_readings_per_cell: raw.max_readings_per_cell,
-            history_len: raw.history_len,
-            source_id: raw.source_id.clone(),
-            damping: raw.damping,
-            observer: raw.observer.clone(),
-            reporter: raw.reporter,
-            correlation: raw.correlation,
-            incidents: raw.incidents,
-            notify: NotifyConfig {
-                min_situation,
-                dedupe_interval: raw.notify.dedupe_interval,
-                update_interval: raw.notify.update_interval,
-                rate_limit: raw.notify.rate_limit,
-            },
-            controller_grace: raw.controller_grace,
-        };
+        let (engine, own) = split(value);
+        let engine: HierarchyConfig = parse_component_config(&engine)?;
+        let raw: RawConfig = parse_component_config(&own)?;
         // The engine's own check (pure: builds an empty tree); its keys are ours too.
         Hierarchy::new(engine.clone()).map_err(|e| err(&e.key, e.message))?;
         if raw.tick_interval < Duration::from_millis(10) {
@@ -439,7 +414,10 @@ mod tests {
         let s = parse(text).unwrap();
         assert_eq!(s.engine.stale_after, Duration::from_secs(120));
         assert_eq!(s.engine.damping.clear_after, Duration::from_secs(30));
-        assert_eq!(s.engine.notify.min_situation, situations::Sign::Warning);
+        assert_eq!(
+            s.engine.notify.min_situation,
+            kafka_obs_signal::situations::Sign::Warning
+        );
         assert_eq!(s.engine.notify.rate_limit.burst, 10);
         assert_eq!(s.engine.controller_grace, Duration::from_secs(45));
         let w = s.webhook.unwrap();
@@ -493,6 +471,18 @@ mod tests {
             ("tick_interval: 1ms", "tick_interval"),
             ("reporter: {volatile_at: 99}", "reporter::volatile_at"),
             ("bogus: 1", "bogus"),
+            ("notify: {bogus: 1}", "notify::bogus"),
+            ("notify: {webhook: {bogus: 1}}", "notify::webhook::bogus"),
+            (
+                "notify: {rate_limit: {burst: 0}}",
+                "notify::rate_limit::burst",
+            ),
+            ("export: {bogus: 1}", "export::bogus"),
+            ("api: {bogus: 1}", "api::bogus"),
+            (
+                "observer: {scorecard: {decay: 2}}",
+                "observer::scorecard::decay",
+            ),
         ];
         for (yaml, path) in cases {
             let e = parse(yaml).err().unwrap_or_else(|| panic!("{yaml} passed"));
@@ -500,6 +490,10 @@ mod tests {
         }
         let e = parse("stale_after: 30").err().unwrap();
         assert!(e.message.contains("unit"), "{e}");
+        let e = parse("notify: {min_situation: LOUD}").err().unwrap();
+        assert!(e.message.contains("write WARNING or CRITICAL"), "{e}");
+        let e = parse("[1, 2]").err().unwrap();
+        assert!(e.message.contains("expected struct"), "{e}");
     }
 
     #[test]
