@@ -25,8 +25,12 @@
 //! the live snapshot when something changed. The API server and the webhook sender are
 //! their own tasks and stop when the engine's task ends (its input closed after the
 //! pipelines drained, or the shutdown deadline passed).
+//!
+//! This file holds the factory, the build (listener, authenticator, webhook) and the task's
+//! loop; `engine.rs` the task's state (intake, revocations, the API's answers), `events.rs`
+//! what events become and how outputs are handed on, `counters.rs` the self-metrics.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,23 +38,25 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use kafka_obs_api::{
     AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, Connector,
-    ConnectorConfig, ConnectorFactory, Counter, DataKind, ExtensionRef, FactoryMeta, Gauge,
-    Outputs, Parcel, Receipt, RunContext, RunError, Stability,
+    ConnectorConfig, ConnectorFactory, DataKind, ExtensionRef, FactoryMeta, Outputs, Parcel,
+    Receipt, RunContext, RunError, Stability,
 };
-use kafka_obs_cells::{
-    ActionKind, Event, Hierarchy, IncidentsView, Ingested, Stats, Suppression, cluster_key,
-};
-use kafka_obs_signal::otlp::{ExportResource, logs};
-use kafka_obs_signal::{Signal, SignalKind, actors, situations};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use kafka_obs_cells::{Hierarchy, IncidentsView, Stats};
+use kafka_obs_signal::otlp::ExportResource;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{Answer, ApiCounters, ApiServer, Ask, Health, Question, Snapshot};
+use crate::api::{ApiCounters, ApiServer, Ask, Snapshot};
 use crate::config::HierarchySettings;
-use crate::input::{self, Item, Origin};
-use crate::notify::{Notice, Webhook, WebhookCounters, now_unix_nano};
-use crate::output;
+use crate::input;
+use crate::notify::{Webhook, WebhookCounters, now_unix_nano};
+
+mod counters;
+mod engine;
+mod events;
+
+use counters::Counters;
+use engine::Core;
 
 static META: FactoryMeta = FactoryMeta {
     type_name: "hierarchy",
@@ -72,7 +78,7 @@ static ROUTES: &[(DataKind, DataKind)] = &[
 /// Questions from the API waiting for the engine.
 const QUERY_QUEUE: usize = 64;
 /// Recovery times kept for incident traces (paths that went back to NORMAL).
-const MAX_RECOVERED: usize = 10_000;
+pub(crate) const MAX_RECOVERED: usize = 10_000;
 
 /// Makes `hierarchy` connectors.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,122 +98,6 @@ impl ConnectorFactory for HierarchyConnectorFactory {
         config: &serde_yaml_ng::Value,
     ) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError> {
         Ok(Box::new(HierarchySettings::parse(config)?))
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Counters {
-    applied: Counter,
-    no_reading: Counter,
-    refused: Counter,
-    replayed: Counter,
-    bad_records: Counter,
-    cells: Gauge,
-    stale_cells: Gauge,
-    incidents_open: Gauge,
-    incidents_opened: Counter,
-    incidents_closed: Counter,
-    performed: Counter,
-    duplicate: Counter,
-    rate_limited: Counter,
-    not_opened: Counter,
-    replay_suppressed: Counter,
-    webhook_dropped: Counter,
-    revoked_partitions: Counter,
-    dropped_clusters: Counter,
-    dropped_cells: Counter,
-    pruned_readings: Counter,
-    controller_down: Counter,
-}
-
-impl Counters {
-    fn new(ctx: &BuildContext) -> Self {
-        let t = &ctx.telemetry;
-        let signals = |outcome: &str| {
-            t.counter(
-                "kafka_obs_hierarchy_signals_total",
-                "Signals the hierarchy ingested, by outcome (applied, no_reading, refused).",
-                &[("outcome", outcome)],
-            )
-        };
-        let notifications = |outcome: &str| {
-            t.counter(
-                "kafka_obs_hierarchy_notifications_total",
-                "Notification decisions of the Actors layer, by outcome (performed, duplicate, rate_limited, not_opened, replay).",
-                &[("outcome", outcome)],
-            )
-        };
-        Self {
-            applied: signals("applied"),
-            no_reading: signals("no_reading"),
-            refused: signals("refused"),
-            replayed: t.counter(
-                "kafka_obs_hierarchy_replayed_signals_total",
-                "Signals ingested as a replay after a partition takeover (no notifications).",
-                &[],
-            ),
-            bad_records: t.counter(
-                "kafka_obs_hierarchy_bad_records_total",
-                "Signal or control records that did not decode, skipped.",
-                &[],
-            ),
-            cells: t.gauge(
-                "kafka_obs_hierarchy_cells",
-                "Cells in the tree, the root included.",
-                &[],
-            ),
-            stale_cells: t.gauge("kafka_obs_hierarchy_stale_cells", "Cells now stale.", &[]),
-            incidents_open: t.gauge(
-                "kafka_obs_hierarchy_incidents_open",
-                "Incidents open now.",
-                &[],
-            ),
-            incidents_opened: t.counter(
-                "kafka_obs_hierarchy_incidents_opened_total",
-                "Incidents opened.",
-                &[],
-            ),
-            incidents_closed: t.counter(
-                "kafka_obs_hierarchy_incidents_closed_total",
-                "Incidents closed.",
-                &[],
-            ),
-            performed: notifications("performed"),
-            duplicate: notifications("duplicate"),
-            rate_limited: notifications("rate_limited"),
-            not_opened: notifications("not_opened"),
-            replay_suppressed: notifications("replay"),
-            webhook_dropped: t.counter(
-                "kafka_obs_hierarchy_webhook_dropped_total",
-                "Notifications dropped because the webhook's queue was full.",
-                &[],
-            ),
-            revoked_partitions: t.counter(
-                "kafka_obs_hierarchy_partitions_revoked_total",
-                "Topic partitions the kafka receiver announced as revoked.",
-                &[],
-            ),
-            dropped_clusters: t.counter(
-                "kafka_obs_hierarchy_dropped_clusters_total",
-                "Clusters dropped because the partitions they came from were revoked.",
-                &[],
-            ),
-            pruned_readings: t.counter(
-                "kafka_obs_hierarchy_pruned_readings_total",
-                "Readings dropped because their source's status signal no longer listed their rule (a lost recovery, a restarted sidecar).",
-                &[],
-            ),
-            controller_down: t.counter(
-                "kafka_obs_hierarchy_controller_down_total",
-                "Clusters decided DOWN for lack of an active controller (B3, over every live broker).",
-                &[],
-            ),
-            dropped_cells: t.counter(
-                "kafka_obs_hierarchy_dropped_cells_total",
-                "Cells dropped with their cluster after a revocation.",
-                &[],
-            ),
-        }
     }
 }
 
@@ -357,340 +247,6 @@ impl std::fmt::Debug for HierarchyConnector {
             .field("cells", &self.core.h.len())
             .finish()
     }
-}
-
-/// The engine and what the task keeps beside it.
-struct Core {
-    h: Hierarchy,
-    settings: HierarchySettings,
-    export: ExportResource,
-    counters: Counters,
-    /// Which clusters came from which topic partition (scale-out).
-    origins: HashMap<Origin, BTreeSet<String>>,
-    /// When a cell's situation last went back to NORMAL, by path (ends incident spans).
-    recovered: HashMap<String, u64>,
-    notices: Option<mpsc::Sender<Notice>>,
-    /// Outputs of the parcel (or tick) being handled.
-    logs: Vec<Signal>,
-    traces: Vec<ExportTraceServiceRequest>,
-    events: Vec<Event>,
-    items: Vec<Item>,
-    dirty: bool,
-    version: u64,
-    last_signal: Option<u64>,
-    bad_records: u64,
-    dropped_clusters: u64,
-    opened_seen: u64,
-    closed_seen: u64,
-}
-
-impl Core {
-    fn source_id(&self) -> &str {
-        &self.settings.engine.source_id
-    }
-
-    /// Ingests what was read from one parcel.
-    fn ingest_items(&mut self) {
-        let items = std::mem::take(&mut self.items);
-        for item in &items {
-            match item {
-                Item::Signal {
-                    signal,
-                    replay,
-                    origin,
-                } => {
-                    let arrival = now_unix_nano();
-                    let now = if *replay && signal.time_unix_nano != 0 {
-                        self.counters.replayed.inc();
-                        signal.time_unix_nano
-                    } else {
-                        arrival
-                    };
-                    self.last_signal = Some(arrival);
-                    if let Some(origin) = origin {
-                        let cluster = cluster_key(&signal.subject);
-                        let set = self.origins.entry(origin.clone()).or_default();
-                        if !set.contains(cluster) {
-                            set.insert(cluster.to_string());
-                        }
-                    }
-                    match self.h.ingest_into(signal, now, &mut self.events) {
-                        Ingested::Applied => self.counters.applied.inc(),
-                        Ingested::NoReading => self.counters.no_reading.inc(),
-                        Ingested::Refused => self.counters.refused.inc(),
-                    }
-                    self.handle_events(*replay);
-                }
-                Item::Revoked { topic, partitions } => self.revoke(topic, partitions),
-                Item::Assigned { topic, partitions } => {
-                    tracing::info!(topic = %topic, partitions = ?partitions, "hierarchy: partitions assigned; their history is replayed");
-                }
-                Item::Bad(reason) => {
-                    self.counters.bad_records.inc();
-                    self.bad_records += 1;
-                    tracing::warn!(reason = %reason, "hierarchy: skipped a record that does not decode");
-                }
-            }
-        }
-        self.items = items;
-        self.items.clear();
-    }
-
-    fn revoke(&mut self, topic: &str, partitions: &[String]) {
-        let mut clusters = BTreeSet::new();
-        for p in partitions {
-            self.counters.revoked_partitions.inc();
-            if let Some(set) = self.origins.remove(&(topic.to_string(), p.clone())) {
-                clusters.extend(set);
-            }
-        }
-        for cluster in clusters {
-            let report = self.h.drop_cluster(&cluster);
-            self.counters.dropped_clusters.inc();
-            self.counters.dropped_cells.add(report.cells as u64);
-            self.dropped_clusters += 1;
-            self.dirty = true;
-            tracing::info!(
-                topic = %topic,
-                cluster = %cluster,
-                cells = report.cells,
-                incidents = report.incidents,
-                "hierarchy: partitions revoked; dropped the cluster (its new owner rebuilds it)"
-            );
-        }
-        // Another partition may still feed a dropped cluster; it starts over from there.
-        for set in self.origins.values_mut() {
-            set.retain(|c| self.h.lookup(&cluster_subject(c)).is_some() || c.is_empty());
-        }
-    }
-
-    /// Turns the engine's pending events into outputs and notifications.
-    fn handle_events(&mut self, replay: bool) {
-        if self.events.is_empty() {
-            return;
-        }
-        self.dirty = true;
-        let events = std::mem::take(&mut self.events);
-        for event in &events {
-            match event {
-                Event::StatusChanged { .. } => {
-                    if self.settings.status_changes
-                        && !replay
-                        && let Some(s) = self.h.signal_for(event)
-                    {
-                        self.logs.push(s);
-                    }
-                }
-                Event::SituationChanged {
-                    cell,
-                    situation,
-                    time_ns,
-                    ..
-                } => {
-                    if situation.sign == situations::Sign::Normal
-                        && let Some(subject) = self.h.subject(*cell)
-                    {
-                        if self.recovered.len() >= MAX_RECOVERED {
-                            self.recovered.clear();
-                        }
-                        self.recovered.insert(subject.qualified(), *time_ns);
-                    }
-                    if !replay && let Some(s) = self.h.signal_for(event) {
-                        self.logs.push(s);
-                    }
-                }
-                Event::StaleChanged { .. } | Event::CellEvicted { .. } => {}
-                Event::IncidentOpened(i) => {
-                    self.opened_seen += 1;
-                    self.counters.incidents_opened.inc();
-                    tracing::debug!(incident = i.id, root_cause = %i.root_cause, "hierarchy: incident opened");
-                }
-                Event::IncidentUpdated(_) => {}
-                Event::IncidentClosed(i) => {
-                    self.closed_seen += 1;
-                    self.counters.incidents_closed.inc();
-                    if self.settings.traces && !replay {
-                        let end = i.closed_ns.unwrap_or(i.updated_ns);
-                        self.traces.push(output::incident_trace(
-                            i,
-                            end,
-                            &self.recovered,
-                            self.source_id(),
-                            &self.export,
-                        ));
-                    }
-                    for link in &i.chain {
-                        self.recovered.remove(&link.path);
-                    }
-                }
-                Event::Action(action) => {
-                    let mut signal = action.signal.clone();
-                    if replay {
-                        self.counters.replay_suppressed.inc();
-                        continue;
-                    }
-                    match action.suppressed {
-                        None => self.counters.performed.inc(),
-                        Some(Suppression::Duplicate) => self.counters.duplicate.inc(),
-                        Some(Suppression::RateLimited) => self.counters.rate_limited.inc(),
-                        Some(Suppression::NotOpened) => self.counters.not_opened.inc(),
-                    }
-                    if signal.source_id.is_empty() {
-                        signal.source_id = self.source_id().to_string();
-                    }
-                    self.logs.push(signal);
-                    if !action.perform() {
-                        continue;
-                    }
-                    let i = &action.incident;
-                    let kind = match action.kind {
-                        ActionKind::NotifyOpen => "open",
-                        ActionKind::NotifyUpdate => "update",
-                        ActionKind::NotifyClose => "close",
-                    };
-                    if self.settings.notify_log {
-                        tracing::warn!(
-                            action = kind,
-                            incident = i.id,
-                            cluster = %i.cluster,
-                            situation = i.situation.as_str(),
-                            root_cause = %i.root_cause,
-                            explanation = %i.explanation,
-                            "hierarchy: incident {kind}"
-                        );
-                    }
-                    if self.settings.notify_command {
-                        let mut command = action.signal.clone();
-                        command.kind = SignalKind::Actors(actors::Sign::Command);
-                        command.source_id = self.source_id().to_string();
-                        command
-                            .attributes
-                            .insert("command".into(), format!("notify_{kind}"));
-                        command
-                            .attributes
-                            .insert("root_cause".into(), i.root_cause.clone());
-                        self.logs.push(command);
-                    }
-                    if let Some(tx) = &self.notices {
-                        let notice = Notice {
-                            kind: action.kind,
-                            incident: i.clone(),
-                            dedupe_key: action.dedupe_key.clone(),
-                        };
-                        if tx.try_send(notice).is_err() {
-                            self.counters.webhook_dropped.inc();
-                            tracing::warn!(incident = i.id, key = %action.dedupe_key, "hierarchy: webhook queue full (or stopped); notification dropped");
-                        }
-                    }
-                }
-            }
-        }
-        self.events = events;
-        self.events.clear();
-    }
-
-    fn account(&self) {
-        let stats = self.h.stats();
-        self.counters.cells.set(stats.cells as i64);
-        self.counters.stale_cells.set(stats.stale_cells as i64);
-        self.counters
-            .incidents_open
-            .set(stats.incidents_open as i64);
-        // The engine keeps running totals; the counters follow them.
-        for (counter, total) in [
-            (&self.counters.pruned_readings, stats.pruned_readings),
-            (&self.counters.controller_down, stats.controller_down),
-        ] {
-            counter.add(total.saturating_sub(counter.get()));
-        }
-    }
-
-    /// Sends what the last parcel or tick produced; each output holds a share of `receipt`.
-    async fn flush(&mut self, outputs: &Outputs, receipt: &Receipt, id: &str) {
-        if !self.logs.is_empty() {
-            let signals = std::mem::take(&mut self.logs);
-            if let Some(out) = outputs.get(DataKind::Logs) {
-                let request = logs::to_export_request(&signals, &self.export);
-                if let Err(e) = out
-                    .send(Parcel::new(Batch::Logs(request), receipt.clone()))
-                    .await
-                {
-                    tracing::warn!(connector = %id, error = %e, "hierarchy: could not pass events on");
-                }
-            }
-        }
-        if !self.traces.is_empty() {
-            let traces = std::mem::take(&mut self.traces);
-            if let Some(out) = outputs.get(DataKind::Traces) {
-                for request in traces {
-                    if let Err(e) = out
-                        .send(Parcel::new(Batch::Traces(request), receipt.clone()))
-                        .await
-                    {
-                        tracing::warn!(connector = %id, error = %e, "hierarchy: could not pass an incident trace on");
-                    }
-                }
-            }
-        }
-    }
-
-    async fn export_status(&mut self, outputs: &Outputs, id: &str) {
-        let Some(out) = outputs.get(DataKind::Metrics) else {
-            return;
-        };
-        let points = output::status_points(&self.h, now_unix_nano());
-        if points.is_empty() {
-            return;
-        }
-        for request in output::status_requests(
-            points,
-            self.settings.status_batch_size,
-            self.source_id(),
-            &self.export,
-        ) {
-            if let Err(e) = out
-                .send(Parcel::new(Batch::Metrics(request), Receipt::none()))
-                .await
-            {
-                tracing::warn!(connector = %id, error = %e, "hierarchy: could not pass the status gauge on");
-                return;
-            }
-        }
-    }
-
-    fn answer(&self, ask: Ask) {
-        let answer = match ask.query {
-            Question::Tree { subject, depth } => Answer::Tree(self.h.tree(&subject, depth)),
-            Question::Cell(subject) => Answer::Cell(self.h.detail(&subject).map(Box::new)),
-            Question::History(subject) => Answer::History(self.h.history(&subject)),
-            Question::Incidents => Answer::Incidents(self.h.incidents()),
-            Question::Incident(id) => Answer::Incident(self.h.incident(id).map(Box::new)),
-            Question::Health => Answer::Health(Health {
-                status: "ok",
-                stats: self.h.stats(),
-                last_signal_unix_nano: self.last_signal,
-                bad_records: self.bad_records,
-                dropped_clusters: self.dropped_clusters,
-            }),
-        };
-        // The asker may have given up (timeout); nothing to do then.
-        let _ = ask.reply.send(answer);
-    }
-
-    fn snapshot(&mut self, depth: usize) -> Snapshot {
-        self.version += 1;
-        Snapshot::new(
-            self.version,
-            now_unix_nano(),
-            self.h.tree(&kafka_obs_signal::Subject::root(), depth),
-            self.h.incidents(),
-            self.h.stats(),
-        )
-    }
-}
-
-fn cluster_subject(cluster: &str) -> kafka_obs_signal::Subject {
-    kafka_obs_signal::Subject::from_pairs([("cluster", cluster)]).unwrap_or_default()
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {

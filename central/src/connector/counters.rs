@@ -1,0 +1,140 @@
+//! The connector's self-metrics: the handles it counts with, and how the engine's running
+//! totals are carried over to them.
+
+use kafka_obs_api::{BuildContext, Counter, Gauge};
+
+use super::engine::Core;
+
+#[derive(Debug, Clone)]
+pub(super) struct Counters {
+    pub(super) applied: Counter,
+    pub(super) no_reading: Counter,
+    pub(super) refused: Counter,
+    pub(super) replayed: Counter,
+    pub(super) bad_records: Counter,
+    pub(super) cells: Gauge,
+    pub(super) stale_cells: Gauge,
+    pub(super) incidents_open: Gauge,
+    pub(super) incidents_opened: Counter,
+    pub(super) incidents_closed: Counter,
+    pub(super) performed: Counter,
+    pub(super) duplicate: Counter,
+    pub(super) rate_limited: Counter,
+    pub(super) not_opened: Counter,
+    pub(super) replay_suppressed: Counter,
+    pub(super) webhook_dropped: Counter,
+    pub(super) revoked_partitions: Counter,
+    pub(super) dropped_clusters: Counter,
+    pub(super) dropped_cells: Counter,
+    pub(super) pruned_readings: Counter,
+    pub(super) controller_down: Counter,
+}
+
+impl Counters {
+    pub(super) fn new(ctx: &BuildContext) -> Self {
+        let t = &ctx.telemetry;
+        let signals = |outcome: &str| {
+            t.counter(
+                "kafka_obs_hierarchy_signals_total",
+                "Signals the hierarchy ingested, by outcome (applied, no_reading, refused).",
+                &[("outcome", outcome)],
+            )
+        };
+        let notifications = |outcome: &str| {
+            t.counter(
+                "kafka_obs_hierarchy_notifications_total",
+                "Notification decisions of the Actors layer, by outcome (performed, duplicate, rate_limited, not_opened, replay).",
+                &[("outcome", outcome)],
+            )
+        };
+        Self {
+            applied: signals("applied"),
+            no_reading: signals("no_reading"),
+            refused: signals("refused"),
+            replayed: t.counter(
+                "kafka_obs_hierarchy_replayed_signals_total",
+                "Signals ingested as a replay after a partition takeover (no notifications).",
+                &[],
+            ),
+            bad_records: t.counter(
+                "kafka_obs_hierarchy_bad_records_total",
+                "Signal or control records that did not decode, skipped.",
+                &[],
+            ),
+            cells: t.gauge(
+                "kafka_obs_hierarchy_cells",
+                "Cells in the tree, the root included.",
+                &[],
+            ),
+            stale_cells: t.gauge("kafka_obs_hierarchy_stale_cells", "Cells now stale.", &[]),
+            incidents_open: t.gauge(
+                "kafka_obs_hierarchy_incidents_open",
+                "Incidents open now.",
+                &[],
+            ),
+            incidents_opened: t.counter(
+                "kafka_obs_hierarchy_incidents_opened_total",
+                "Incidents opened.",
+                &[],
+            ),
+            incidents_closed: t.counter(
+                "kafka_obs_hierarchy_incidents_closed_total",
+                "Incidents closed.",
+                &[],
+            ),
+            performed: notifications("performed"),
+            duplicate: notifications("duplicate"),
+            rate_limited: notifications("rate_limited"),
+            not_opened: notifications("not_opened"),
+            replay_suppressed: notifications("replay"),
+            webhook_dropped: t.counter(
+                "kafka_obs_hierarchy_webhook_dropped_total",
+                "Notifications dropped because the webhook's queue was full.",
+                &[],
+            ),
+            revoked_partitions: t.counter(
+                "kafka_obs_hierarchy_partitions_revoked_total",
+                "Topic partitions the kafka receiver announced as revoked.",
+                &[],
+            ),
+            dropped_clusters: t.counter(
+                "kafka_obs_hierarchy_dropped_clusters_total",
+                "Clusters dropped because the partitions they came from were revoked.",
+                &[],
+            ),
+            pruned_readings: t.counter(
+                "kafka_obs_hierarchy_pruned_readings_total",
+                "Readings dropped because their source's status signal no longer listed their rule (a lost recovery, a restarted sidecar).",
+                &[],
+            ),
+            controller_down: t.counter(
+                "kafka_obs_hierarchy_controller_down_total",
+                "Clusters decided DOWN for lack of an active controller (B3, over every live broker).",
+                &[],
+            ),
+            dropped_cells: t.counter(
+                "kafka_obs_hierarchy_dropped_cells_total",
+                "Cells dropped with their cluster after a revocation.",
+                &[],
+            ),
+        }
+    }
+}
+
+impl Core {
+    pub(super) fn account(&self) {
+        let stats = self.h.stats();
+        self.counters.cells.set(stats.cells as i64);
+        self.counters.stale_cells.set(stats.stale_cells as i64);
+        self.counters
+            .incidents_open
+            .set(stats.incidents_open as i64);
+        // The engine keeps running totals; the counters follow them.
+        for (counter, total) in [
+            (&self.counters.pruned_readings, stats.pruned_readings),
+            (&self.counters.controller_down, stats.controller_down),
+        ] {
+            counter.add(total.saturating_sub(counter.get()));
+        }
+    }
+}
