@@ -1,9 +1,11 @@
 //! The connector's self-metrics: the handles it counts with, and how the engine's running
 //! totals are carried over to them.
 
-use kafka_obs_api::{BuildContext, Counter, Gauge};
+use kafka_obs_api::{BuildContext, ComponentTelemetry, Counter, Gauge};
 
 use super::engine::Core;
+use crate::api::ApiCounters;
+use crate::notify::WebhookCounters;
 
 #[derive(Debug, Clone)]
 pub(super) struct Counters {
@@ -136,5 +138,52 @@ impl Core {
         ] {
             counter.add(total.saturating_sub(counter.get()));
         }
+    }
+}
+
+/// The query API's counters.
+pub(super) fn api_counters(t: &ComponentTelemetry) -> ApiCounters {
+    ApiCounters {
+        requests: t.counter(
+            "kafka_obs_hierarchy_api_requests_total",
+            "Requests the query API and web view answered.",
+            &[],
+        ),
+        unauthorized: t.counter(
+            "kafka_obs_hierarchy_api_unauthorized_total",
+            "Requests the query API refused for want of a valid token.",
+            &[],
+        ),
+        unavailable: t.counter(
+            "kafka_obs_hierarchy_api_unavailable_total",
+            "Queries answered 503 because the engine was busy or stopping.",
+            &[],
+        ),
+        sse_clients: t.gauge(
+            "kafka_obs_hierarchy_live_clients",
+            "Live-view (server-sent events) clients connected.",
+            &[],
+        ),
+    }
+}
+
+/// The webhook's counters.
+pub(super) fn webhook_counters(t: &ComponentTelemetry) -> WebhookCounters {
+    WebhookCounters {
+        sent: t.counter(
+            "kafka_obs_hierarchy_webhook_sent_total",
+            "Notifications the webhook accepted.",
+            &[],
+        ),
+        failed: t.counter(
+            "kafka_obs_hierarchy_webhook_failed_total",
+            "Notifications given up on after max_attempts or a permanent error.",
+            &[],
+        ),
+        retries: t.counter(
+            "kafka_obs_hierarchy_webhook_retries_total",
+            "Webhook attempts after the first.",
+            &[],
+        ),
     }
 }

@@ -42,6 +42,30 @@ pub(super) struct Core {
 }
 
 impl Core {
+    /// A fresh state around a new engine.
+    pub(super) fn new(h: Hierarchy, settings: HierarchySettings, counters: Counters) -> Self {
+        Self {
+            h,
+            settings,
+            export: ExportResource::default(),
+            counters,
+            origins: HashMap::new(),
+            recovered: HashMap::new(),
+            notices: None,
+            logs: Vec::new(),
+            traces: Vec::new(),
+            events: Vec::new(),
+            items: Vec::new(),
+            dirty: true,
+            version: 0,
+            last_signal: None,
+            bad_records: 0,
+            dropped_clusters: 0,
+            opened_seen: 0,
+            closed_seen: 0,
+        }
+    }
+
     pub(super) fn source_id(&self) -> &str {
         &self.settings.engine.source_id
     }

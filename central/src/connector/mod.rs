@@ -30,7 +30,6 @@
 //! loop; `engine.rs` the task's state (intake, revocations, the API's answers), `events.rs`
 //! what events become and how outputs are handed on, `counters.rs` the self-metrics.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,20 +41,19 @@ use kafka_obs_api::{
     Receipt, RunContext, RunError, Stability,
 };
 use kafka_obs_cells::{Hierarchy, IncidentsView, Stats};
-use kafka_obs_signal::otlp::ExportResource;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiCounters, ApiServer, Ask, Snapshot};
+use crate::api::{ApiServer, Ask, Snapshot};
 use crate::config::HierarchySettings;
 use crate::input;
-use crate::notify::{Webhook, WebhookCounters, now_unix_nano};
+use crate::notify::{Webhook, now_unix_nano};
 
 mod counters;
 mod engine;
 mod events;
 
-use counters::Counters;
+use counters::{Counters, api_counters, webhook_counters};
 use engine::Core;
 
 static META: FactoryMeta = FactoryMeta {
@@ -150,28 +148,7 @@ impl ConnectorConfig for HierarchySettings {
                     query_tx,
                     snapshot_rx,
                     api.tree_depth,
-                    ApiCounters {
-                        requests: t.counter(
-                            "kafka_obs_hierarchy_api_requests_total",
-                            "Requests the query API and web view answered.",
-                            &[],
-                        ),
-                        unauthorized: t.counter(
-                            "kafka_obs_hierarchy_api_unauthorized_total",
-                            "Requests the query API refused for want of a valid token.",
-                            &[],
-                        ),
-                        unavailable: t.counter(
-                            "kafka_obs_hierarchy_api_unavailable_total",
-                            "Queries answered 503 because the engine was busy or stopping.",
-                            &[],
-                        ),
-                        sse_clients: t.gauge(
-                            "kafka_obs_hierarchy_live_clients",
-                            "Live-view (server-sent events) clients connected.",
-                            &[],
-                        ),
-                    },
+                    api_counters(t),
                 ))
             }
         };
@@ -180,23 +157,7 @@ impl ConnectorConfig for HierarchySettings {
             Some(w) => Some((
                 Webhook::new(
                     w.clone(),
-                    WebhookCounters {
-                        sent: t.counter(
-                            "kafka_obs_hierarchy_webhook_sent_total",
-                            "Notifications the webhook accepted.",
-                            &[],
-                        ),
-                        failed: t.counter(
-                            "kafka_obs_hierarchy_webhook_failed_total",
-                            "Notifications given up on after max_attempts or a permanent error.",
-                            &[],
-                        ),
-                        retries: t.counter(
-                            "kafka_obs_hierarchy_webhook_retries_total",
-                            "Webhook attempts after the first.",
-                            &[],
-                        ),
-                    },
+                    webhook_counters(t),
                     self.engine.source_id.clone(),
                     generator,
                 )?,
@@ -204,26 +165,7 @@ impl ConnectorConfig for HierarchySettings {
             )),
         };
         Ok(Box::new(HierarchyConnector {
-            core: Core {
-                h: hierarchy,
-                settings: self.clone(),
-                export: ExportResource::default(),
-                counters: Counters::new(ctx),
-                origins: HashMap::new(),
-                recovered: HashMap::new(),
-                notices: None,
-                logs: Vec::new(),
-                traces: Vec::new(),
-                events: Vec::new(),
-                items: Vec::new(),
-                dirty: true,
-                version: 0,
-                last_signal: None,
-                bad_records: 0,
-                dropped_clusters: 0,
-                opened_seen: 0,
-                closed_seen: 0,
-            },
+            core: Core::new(hierarchy, self.clone(), Counters::new(ctx)),
             api,
             webhook,
             queries: query_rx,
