@@ -22,17 +22,9 @@ impl FxHasher {
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        let (tail, len) = words(bytes, |word| self.add(word));
+        if len > 0 {
+            self.add(tail ^ ((len as u64) << 59));
         }
     }
 
@@ -91,17 +83,9 @@ impl PathHasher {
 
     #[inline]
     pub fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
+        let (tail, _) = words(bytes, |word| self.add(word));
         // The length closes every string, so `ab|c` and `a|bc` differ.
-        self.add(u64::from_le_bytes(word) ^ ((bytes.len() as u64) << 56) ^ 0xff);
+        self.add(tail ^ ((bytes.len() as u64) << 56) ^ 0xff);
     }
 
     /// The two lanes, each avalanched.
@@ -109,6 +93,22 @@ impl PathHasher {
     pub fn finish(&self) -> (u64, u64) {
         (fmix(self.a), fmix(self.b ^ 0x2545_f491_4f6c_dd1d))
     }
+}
+
+/// Feeds `bytes` to `add` as little-endian 8-byte words and returns what is left (fewer than
+/// eight bytes) as one zero-padded word, with its length.
+#[inline(always)]
+fn words(bytes: &[u8], mut add: impl FnMut(u64)) -> (u64, usize) {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        add(u64::from_le_bytes(word));
+    }
+    let rest = chunks.remainder();
+    let mut word = [0u8; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    (u64::from_le_bytes(word), rest.len())
 }
 
 #[inline]
