@@ -46,6 +46,11 @@ pub(crate) fn status(path: &str, sign: Sign, confidence: Confidence, rule: &str,
     .from_source("sidecar-1")
 }
 
+/// A healthy cell's status signal (rule `x`).
+fn healthy(path: &str, t: u64) -> Signal {
+    status(path, Sign::Stable, Confidence::Confirmed, "x", t)
+}
+
 fn engine(config: HierarchyConfig) -> Hierarchy {
     Hierarchy::new(config).unwrap_or_else(|e| panic!("{e}"))
 }

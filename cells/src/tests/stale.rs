@@ -106,36 +106,12 @@ fn max_cells_evicts_the_longest_stale_first_and_refuses_when_none_is() {
     config.max_cells = 6;
     config.stale_after = Duration::from_secs(60);
     let mut h = engine(config);
-    feed(
-        &mut h,
-        &status(
-            "cluster=a/broker=1",
-            Sign::Stable,
-            Confidence::Confirmed,
-            "x",
-            T0,
-        ),
-    );
-    feed(
-        &mut h,
-        &status(
-            "cluster=b/broker=1",
-            Sign::Stable,
-            Confidence::Confirmed,
-            "x",
-            T0 + 10 * S,
-        ),
-    );
+    feed(&mut h, &healthy("cluster=a/broker=1", T0));
+    feed(&mut h, &healthy("cluster=b/broker=1", T0 + 10 * S));
     assert_eq!(h.len(), 5);
     // Full with nothing stale: refused, counted.
     let refused = h.ingest_into(
-        &status(
-            "cluster=c/broker=1",
-            Sign::Stable,
-            Confidence::Confirmed,
-            "x",
-            T0 + 20 * S,
-        ),
+        &healthy("cluster=c/broker=1", T0 + 20 * S),
         T0 + 20 * S,
         &mut Vec::new(),
     );
@@ -146,13 +122,7 @@ fn max_cells_evicts_the_longest_stale_first_and_refuses_when_none_is() {
     assert_eq!(h.stats().stale_cells, 2);
     let mut events = Vec::new();
     let applied = h.ingest_into(
-        &status(
-            "cluster=c/broker=1",
-            Sign::Stable,
-            Confidence::Confirmed,
-            "x",
-            T0 + 66 * S,
-        ),
+        &healthy("cluster=c/broker=1", T0 + 66 * S),
         T0 + 66 * S,
         &mut events,
     );
@@ -175,27 +145,12 @@ fn a_stale_ancestor_on_the_new_path_is_revived_not_evicted() {
     config.max_cells = 3;
     config.stale_after = Duration::from_secs(60);
     let mut h = engine(config);
-    feed(
-        &mut h,
-        &status(
-            "cluster=a/broker=1",
-            Sign::Stable,
-            Confidence::Confirmed,
-            "x",
-            T0,
-        ),
-    );
+    feed(&mut h, &healthy("cluster=a/broker=1", T0));
     tick(&mut h, T0 + 61 * S);
     // Needs one more cell under the stale cluster: the only stale candidate not on the path
     // is broker=1.
     let r = h.ingest_into(
-        &status(
-            "cluster=a/broker=2",
-            Sign::Stable,
-            Confidence::Confirmed,
-            "x",
-            T0 + 62 * S,
-        ),
+        &healthy("cluster=a/broker=2", T0 + 62 * S),
         T0 + 62 * S,
         &mut Vec::new(),
     );
@@ -253,16 +208,7 @@ fn evicted_ids_do_not_reach_the_cell_that_reuses_the_slot() {
     let old = h.lookup(&subject("cluster=a")).expect("exists");
     tick(&mut h, T0 + 2 * S);
     tick(&mut h, T0 + 4 * S);
-    feed(
-        &mut h,
-        &status(
-            "cluster=b",
-            Sign::Stable,
-            Confidence::Confirmed,
-            "x",
-            T0 + 5 * S,
-        ),
-    );
+    feed(&mut h, &healthy("cluster=b", T0 + 5 * S));
     let new = h.lookup(&subject("cluster=b")).expect("exists");
     assert_ne!(old, new);
     assert!(h.view(old).is_none());
