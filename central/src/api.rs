@@ -370,62 +370,57 @@ fn missing(subject: &Subject) -> Response {
     )
 }
 
+/// Answers a question about the cell the `subject` parameter names (root when absent): its
+/// JSON, 400 for a bad parameter, 404 when there is no such cell.
+async fn about_cell(
+    state: &AppState,
+    params: &HashMap<String, String>,
+    question: impl FnOnce(Subject) -> Result<Question, Response>,
+) -> Response {
+    let subject = match subject_param(params) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let question = match question(subject.clone()) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match ask(state, question).await {
+        Ok(Answer::Tree(Some(node))) => to_json(&node),
+        Ok(Answer::Cell(Some(detail))) => to_json(&detail),
+        Ok(Answer::History(Some(h))) => to_json(&h),
+        Ok(_) => missing(&subject),
+        Err(r) => r,
+    }
+}
+
 async fn tree(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let subject = match subject_param(&params) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let depth = match params.get("depth").map(|d| d.parse::<usize>()) {
-        None => state.tree_depth,
-        Some(Ok(d)) if d <= 64 => d,
-        Some(_) => return json_error(StatusCode::BAD_REQUEST, "depth must be 0-64"),
-    };
-    match ask(
-        &state,
-        Question::Tree {
-            subject: subject.clone(),
-            depth,
-        },
-    )
+    about_cell(&state, &params, |subject| {
+        let depth = match params.get("depth").map(|d| d.parse::<usize>()) {
+            None => state.tree_depth,
+            Some(Ok(d)) if d <= 64 => d,
+            Some(_) => return Err(json_error(StatusCode::BAD_REQUEST, "depth must be 0-64")),
+        };
+        Ok(Question::Tree { subject, depth })
+    })
     .await
-    {
-        Ok(Answer::Tree(Some(node))) => to_json(&node),
-        Ok(_) => missing(&subject),
-        Err(r) => r,
-    }
 }
 
 async fn cell(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let subject = match subject_param(&params) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match ask(&state, Question::Cell(subject.clone())).await {
-        Ok(Answer::Cell(Some(detail))) => to_json(&detail),
-        Ok(_) => missing(&subject),
-        Err(r) => r,
-    }
+    about_cell(&state, &params, |subject| Ok(Question::Cell(subject))).await
 }
 
 async fn history(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let subject = match subject_param(&params) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match ask(&state, Question::History(subject.clone())).await {
-        Ok(Answer::History(Some(h))) => to_json(&h),
-        Ok(_) => missing(&subject),
-        Err(r) => r,
-    }
+    about_cell(&state, &params, |subject| Ok(Question::History(subject))).await
 }
 
 async fn incidents(State(state): State<AppState>) -> Response {

@@ -235,6 +235,18 @@ api: {{endpoint: '127.0.0.1:{port}', publish_interval: 50ms}}
     assert_eq!(cell["readings"][0]["evidence"]["rule"], "P1");
     let (status, _) = get(port, "/api/v1/cell?subject=cluster=nowhere").await;
     assert_eq!(status, 404);
+    let (status, body) = get(port, "/api/v1/tree?subject=cluster=prod&depth=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("broker=2") && !body.contains("client=order-producer"));
+    let (status, _) = get(port, "/api/v1/tree?depth=99").await;
+    assert_eq!(status, 400);
+    let (status, _) = get(port, "/api/v1/tree?subject=not-a-path&depth=99").await;
+    assert_eq!(status, 400);
+    let (status, body) = get(port, &format!("/api/v1/history?subject={PRODUCER}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with('[') && body.contains("DEGRADED"), "{body}");
+    let (status, _) = get(port, "/api/v1/history?subject=cluster=nowhere").await;
+    assert_eq!(status, 404);
     let (status, body) = get(port, "/").await;
     assert_eq!(status, 200);
     assert!(body.contains("cell hierarchy"));
