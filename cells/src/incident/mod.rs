@@ -129,32 +129,32 @@ pub(crate) enum TroubleChange {
 
 #[derive(Debug)]
 pub(crate) struct Detail {
-    pub(crate) path: String,
-    pub(crate) name: String,
-    pub(crate) kind: CellKind,
-    pub(crate) evidence: Vec<ReadingView>,
+    path: String,
+    name: String,
+    kind: CellKind,
+    evidence: Vec<ReadingView>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Member {
-    pub(crate) cell: CellId,
-    pub(crate) onset: u64,
-    pub(crate) peak: Status,
-    pub(crate) troubled: bool,
+    cell: CellId,
+    onset: u64,
+    peak: Status,
+    troubled: bool,
     /// Kept for the first `4 × max_chain` members; later ones are counted only.
-    pub(crate) detail: Option<Box<Detail>>,
+    detail: Option<Box<Detail>>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Open {
     pub(crate) id: IncidentId,
-    pub(crate) cluster: String,
-    pub(crate) opened: u64,
-    pub(crate) updated: u64,
+    cluster: String,
+    opened: u64,
+    updated: u64,
     pub(crate) situation: situations::Sign,
-    pub(crate) members: Vec<Member>,
-    pub(crate) troubled: usize,
-    pub(crate) recovered_since: Option<u64>,
+    members: Vec<Member>,
+    troubled: usize,
+    recovered_since: Option<u64>,
     pub(crate) notified: bool,
     /// An opening notification was due (performed or suppressed).
     pub(crate) attempted: bool,
@@ -166,9 +166,9 @@ pub(crate) struct Open {
 /// The open incidents and the most recent closed ones.
 #[derive(Debug)]
 pub(crate) struct Incidents {
-    pub(crate) next_id: IncidentId,
+    next_id: IncidentId,
     pub(crate) open: BTreeMap<IncidentId, Open>,
-    pub(crate) closed: VecDeque<Incident>,
+    closed: VecDeque<Incident>,
 }
 
 impl Incidents {
@@ -213,14 +213,14 @@ impl Hierarchy {
     }
 
     /// The open incident and member index of a cell, if it has one.
-    pub(super) fn membership(&self, idx: u32) -> Option<(IncidentId, usize)> {
+    fn membership(&self, idx: u32) -> Option<(IncidentId, usize)> {
         let m = self.cells[idx as usize].membership?;
         let inc = self.incidents.open.get(&m.incident)?;
         let member = inc.members.get(m.member as usize)?;
         (member.cell == self.cell_id(idx)).then_some((m.incident, m.member as usize))
     }
 
-    pub(super) fn trouble_began(&mut self, idx: u32, now: u64, out: &mut Vec<Event>) {
+    fn trouble_began(&mut self, idx: u32, now: u64, out: &mut Vec<Event>) {
         if let Some((id, pos)) = self.membership(idx) {
             // Back in trouble within its still-open incident: no new incident.
             if let Some(inc) = self.incidents.open.get_mut(&id) {
@@ -269,7 +269,7 @@ impl Hierarchy {
         }
     }
 
-    pub(super) fn trouble_continued(&mut self, idx: u32, now: u64, out: &mut Vec<Event>) {
+    fn trouble_continued(&mut self, idx: u32, now: u64, out: &mut Vec<Event>) {
         let Some((id, pos)) = self.membership(idx) else {
             return;
         };
@@ -309,7 +309,7 @@ impl Hierarchy {
         }
     }
 
-    pub(super) fn trouble_ended(&mut self, idx: u32, now: u64) {
+    fn trouble_ended(&mut self, idx: u32, now: u64) {
         let Some((id, pos)) = self.membership(idx) else {
             return;
         };
@@ -325,7 +325,7 @@ impl Hierarchy {
         }
     }
 
-    pub(super) fn new_member(&self, idx: u32, detailed: bool) -> Member {
+    fn new_member(&self, idx: u32, detailed: bool) -> Member {
         let c = &self.cells[idx as usize];
         let peak = c.own.unwrap_or(Status::new(
             kafka_obs_signal::statuses::Sign::Stable,
@@ -349,13 +349,7 @@ impl Hierarchy {
         }
     }
 
-    pub(super) fn open_incident(
-        &mut self,
-        idx: u32,
-        cluster: String,
-        now: u64,
-        out: &mut Vec<Event>,
-    ) {
+    fn open_incident(&mut self, idx: u32, cluster: String, now: u64, out: &mut Vec<Event>) {
         if self.incidents.open.len() >= self.settings.max_open {
             self.stats.incidents_refused += 1;
             return;
@@ -395,7 +389,7 @@ impl Hierarchy {
         self.notify_open(id, now, out);
     }
 
-    pub(super) fn join(&mut self, id: IncidentId, idx: u32, now: u64, out: &mut Vec<Event>) {
+    fn join(&mut self, id: IncidentId, idx: u32, now: u64, out: &mut Vec<Event>) {
         let detail_cap = 4 * self.settings.max_chain;
         let detailed = self
             .incidents
@@ -459,7 +453,7 @@ impl Hierarchy {
         self.forget_roots(now);
     }
 
-    pub(super) fn close(&mut self, id: IncidentId, now: u64, out: &mut Vec<Event>) {
+    fn close(&mut self, id: IncidentId, now: u64, out: &mut Vec<Event>) {
         let Some(inc) = self.incidents.open.remove(&id) else {
             return;
         };
