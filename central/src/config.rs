@@ -5,7 +5,7 @@
 //! defaults, documentation and checks live in one place (`kafka_obs_cells`). The connector's
 //! own keys are `tick_interval`, `export`, `api` (the query API and web view) and, under
 //! `notify`, the channels it delivers to (`webhook`, `log`, `command`): `notify` holds both,
-//! one place to read how an incident reaches people. [`split`] hands each its part of the
+//! one place to read how an incident reaches people. `split` hands each its part of the
 //! body (no `#[serde(flatten)]`, which would defeat `deny_unknown_fields`).
 
 use std::collections::BTreeMap;
