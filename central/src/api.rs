@@ -371,11 +371,12 @@ fn missing(subject: &Subject) -> Response {
 }
 
 /// Answers a question about the cell the `subject` parameter names (root when absent): its
-/// JSON, 400 for a bad parameter, 404 when there is no such cell.
+/// JSON, 400 for a bad parameter (`question` says what is wrong with its own), 404 when there
+/// is no such cell.
 async fn about_cell(
     state: &AppState,
     params: &HashMap<String, String>,
-    question: impl FnOnce(Subject) -> Result<Question, Response>,
+    question: impl FnOnce(Subject) -> Result<Question, &'static str>,
 ) -> Response {
     let subject = match subject_param(params) {
         Ok(s) => s,
@@ -383,7 +384,7 @@ async fn about_cell(
     };
     let question = match question(subject.clone()) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
     };
     match ask(state, question).await {
         Ok(Answer::Tree(Some(node))) => to_json(&node),
@@ -402,7 +403,7 @@ async fn tree(
         let depth = match params.get("depth").map(|d| d.parse::<usize>()) {
             None => state.tree_depth,
             Some(Ok(d)) if d <= 64 => d,
-            Some(_) => return Err(json_error(StatusCode::BAD_REQUEST, "depth must be 0-64")),
+            Some(_) => return Err("depth must be 0-64"),
         };
         Ok(Question::Tree { subject, depth })
     })
