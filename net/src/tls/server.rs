@@ -152,7 +152,7 @@ impl std::fmt::Debug for TlsIncoming {
 impl TlsIncoming {
     /// Accepts TCP connections on `listener` and runs their handshakes with `config`, in a
     /// task of its own; must be called inside the tokio runtime.
-    pub fn accept(
+    pub fn spawn(
         listener: TcpListener,
         config: Arc<rustls::ServerConfig>,
         events: impl AcceptEvents,

@@ -117,7 +117,7 @@ impl Security {
         listener: TcpListener,
         config: Arc<rustls::ServerConfig>,
     ) -> TlsIncoming {
-        TlsIncoming::accept(listener, config, self.clone())
+        TlsIncoming::spawn(listener, config, self.clone())
     }
 }
 
