@@ -1,6 +1,5 @@
-//! Sockets and TLS, once for every component: the listen address a receiver (or the central
-//! query API) binds, the server side of TLS, and the client side of TLS that exporters and the
-//! webhook use.
+//! Sockets and TLS, once for every component: the listen address a receiver binds, the server
+//! side of TLS, and the client side of TLS that the exporters and the central webhook use.
 //!
 //! It is its own crate because both sides of the component graph need it and components must
 //! not depend on each other: the receiver's servers and the exporters' clients meet here, below
