@@ -15,7 +15,6 @@
 //! Everything that changes goes into annotations.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -25,6 +24,8 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use kafka_obs_api::{BuildError, Counter};
 use kafka_obs_cells::{ActionKind, Incident, IncidentId};
+use kafka_obs_net::TlsConfig;
+use kafka_obs_net::tls::client::http1_connector;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -76,24 +77,13 @@ impl std::fmt::Debug for Webhook {
 }
 
 fn client() -> Result<HttpsClient, BuildError> {
-    let mut roots = rustls::RootCertStore::empty();
-    // A missing system store only matters for https endpoints; their handshake then fails
-    // with an unknown issuer, which is logged per attempt.
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| BuildError::Other(format!("notify::webhook: TLS set-up failed: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
+    // The system's CA certificates (`kafka_obs_net`'s default client TLS). A missing system
+    // store only matters for https endpoints; their handshake then fails with an unknown
+    // issuer, which is logged per attempt.
+    let tls = TlsConfig::default()
+        .client_config(&[])
+        .map_err(|e| BuildError::Other(format!("notify::webhook: TLS set-up failed: {e}")))?;
+    let connector = http1_connector(&tls, None);
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(connector))

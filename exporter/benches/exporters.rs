@@ -33,7 +33,7 @@ use kafka_obs_exporter::delivery::{
 };
 use kafka_obs_exporter::kafka::KafkaConfig;
 use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp_http::OtlpHttpConfig;
+use kafka_obs_exporter::otlp::OtlpHttpConfig;
 use kafka_obs_exporter::signals::SignalsConfig;
 use kafka_obs_extension::file_storage::{FileStorage, Fsync, OnFull, QueueOptions};
 use kafka_obs_proto::aggregator::v1::signal_aggregator_server::{
@@ -286,7 +286,7 @@ async fn async_main() {
     println!("#   {} bytes per item", bytes as u64 / n);
     let t = Instant::now();
     for b in &input {
-        let _ = kafka_obs_exporter::otlp_json::to_json_line(b).unwrap();
+        let _ = kafka_obs_otlp_json::to_json_line(b).unwrap();
     }
     report("encode otlp_json", n, t.elapsed());
     let t = Instant::now();

@@ -109,7 +109,7 @@ mod tests {
     #[cfg(feature = "kafka")]
     use crate::kafka::KafkaConfig;
     use crate::otlp::OtlpGrpcConfig;
-    use crate::otlp_http::OtlpHttpConfig;
+    use crate::otlp::OtlpHttpConfig;
     use crate::signals::SignalsConfig;
 
     fn yaml(s: &str) -> serde_yaml_ng::Value {

@@ -292,9 +292,9 @@ impl Exporter for DebugExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp_json::tests::{logs, metrics, traces};
     use kafka_obs_api::telemetry::Telemetry;
     use kafka_obs_api::{ComponentId, ComponentKind, HealthRegistry};
+    use kafka_obs_otlp_json::fixtures::{logs, metrics, traces};
     use std::sync::{Arc, Mutex};
     use tokio_util::sync::CancellationToken;
 

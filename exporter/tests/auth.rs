@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use kafka_obs_api::{ExporterConfig, Host, Telemetry};
 use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp_http::OtlpHttpConfig;
+use kafka_obs_exporter::otlp::OtlpHttpConfig;
 use kafka_obs_testkit::otlp_peer::{PyOtlpReceiver, ReceiverOptions};
 
 fn yaml(s: &str) -> serde_yaml_ng::Value {

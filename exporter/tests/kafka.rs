@@ -19,7 +19,7 @@ use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use common::*;
 use kafka_obs_api::{Batch, Host};
 use kafka_obs_exporter::kafka::KafkaConfig;
-use kafka_obs_exporter::otlp_json::from_json_line;
+use kafka_obs_otlp_json::from_json_line;
 use kafka_obs_signal::otlp::logs::from_export_request;
 use kafka_obs_testkit::net::free_port;
 use kafka_obs_testkit::tansu::Tansu;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::*;
 use kafka_obs_api::Host;
 use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp_http::OtlpHttpConfig;
+use kafka_obs_exporter::otlp::OtlpHttpConfig;
 
 fn yaml(s: &str) -> serde_yaml_ng::Value {
     serde_yaml_ng::from_str(s).unwrap()

@@ -15,7 +15,7 @@ use common::*;
 use kafka_obs_api::{ExporterConfig, Host};
 use kafka_obs_exporter::delivery::Transport;
 use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp_http::OtlpHttpConfig;
+use kafka_obs_exporter::otlp::OtlpHttpConfig;
 use kafka_obs_testkit::certs::TestPki;
 use kafka_obs_testkit::otlp_peer::{PyOtlpReceiver, ReceiverOptions};
 

@@ -8,7 +8,6 @@ use kafka_obs_api::ReceiverFactory;
 pub mod jmx;
 #[cfg(feature = "kafka")]
 pub mod kafka;
-mod listen;
 pub mod otlp;
 pub mod signals;
 

@@ -15,8 +15,8 @@ use kafka_obs_api::{
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
 use super::*;
-use crate::otlp_json::tests::{logs, metrics, traces};
-use crate::otlp_json::{from_json_lines, write_json_line};
+use kafka_obs_otlp_json::fixtures::{logs, metrics, traces};
+use kafka_obs_otlp_json::{from_json_lines, write_json_line};
 
 fn parse(yaml: &str) -> Result<FileConfig, ComponentConfigError> {
     FileConfig::parse(&serde_yaml_ng::from_str(yaml).expect("test yaml"))

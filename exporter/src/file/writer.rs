@@ -14,9 +14,9 @@ use prost::Message;
 use tokio::sync::mpsc;
 
 use kafka_obs_api::{Batch, RunContext};
+use kafka_obs_otlp_json as otlp_json;
 
 use super::{FileConfig, FileFormat, Rotation};
-use crate::otlp_json;
 
 const BACKUP_TIME_FORMAT: &str = "%Y-%m-%dT%H-%M-%S%.3f";
 /// `2006-01-02T15-04-05.000`

@@ -15,11 +15,11 @@ use prost::Message;
 use serde::Deserialize;
 
 use kafka_obs_api::Batch;
+use kafka_obs_otlp_json as otlp_json;
 use kafka_obs_signal::Subject;
 use kafka_obs_signal::otlp::attr;
 use kafka_obs_signal::otlp::logs::is_signal_record;
 
-use crate::otlp_json;
 use crate::resource_split::{attribute_text, per_resource, resource_identity};
 
 /// Record encodings, named as the Collector's kafka exporter names them.

@@ -23,10 +23,12 @@ use serde::{Deserialize, Deserializer};
 use kafka_obs_api::config::de;
 use kafka_obs_api::{ComponentConfigError, ComponentId, RawAuthSettings};
 
-use super::security::{RawServerTls, ServerTls};
+use kafka_obs_net::{RawServerTls, ServerTls, check_endpoint};
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
+/// Shown when an endpoint is not `host:port`.
+const ENDPOINT_EXAMPLE: &str = "127.0.0.1:4317 or 0.0.0.0:4318";
 /// gRPC's own default message limit, as the Collector keeps it.
 pub const DEFAULT_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
 /// The Collector's `confighttp` default for `max_request_body_size`.
@@ -205,7 +207,8 @@ impl RawConfig {
 }
 
 fn resolve_grpc(raw: RawGrpc) -> Result<GrpcSettings, ComponentConfigError> {
-    check_endpoint(&raw.endpoint).map_err(|m| ComponentConfigError::new("endpoint", m))?;
+    check_endpoint(&raw.endpoint, ENDPOINT_EXAMPLE)
+        .map_err(|m| ComponentConfigError::new("endpoint", m))?;
     let size_mib = if raw.max_recv_msg_size_mib == 0 {
         DEFAULT_MAX_RECV_MSG_SIZE_MIB
     } else {
@@ -222,7 +225,8 @@ fn resolve_grpc(raw: RawGrpc) -> Result<GrpcSettings, ComponentConfigError> {
 }
 
 fn resolve_http(raw: RawHttp) -> Result<HttpSettings, ComponentConfigError> {
-    check_endpoint(&raw.endpoint).map_err(|m| ComponentConfigError::new("endpoint", m))?;
+    check_endpoint(&raw.endpoint, ENDPOINT_EXAMPLE)
+        .map_err(|m| ComponentConfigError::new("endpoint", m))?;
     let size = if raw.max_request_body_size == 0 {
         DEFAULT_MAX_REQUEST_BODY_SIZE
     } else {
@@ -261,23 +265,6 @@ fn resolve_auth(
         .transpose()
 }
 
-/// `host:port`, `[v6]:port` or `:port` (all interfaces), with a numeric port.
-fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    let advice = "write host:port, such as 127.0.0.1:4317 or 0.0.0.0:4318";
-    let Some((host, port)) = endpoint.rsplit_once(':') else {
-        return Err(format!("{endpoint:?} has no port; {advice}"));
-    };
-    if port.parse::<u16>().is_err() {
-        return Err(format!("{endpoint:?} has no valid port; {advice}"));
-    }
-    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Err(format!(
-            "{endpoint:?}: put an IPv6 address in brackets, such as [::1]:4317"
-        ));
-    }
-    Ok(())
-}
-
 /// The Collector prepends a missing leading `/`; we do too, and reject what the router could not
 /// serve as a literal path.
 fn url_path(key: &str, raw: &str) -> Result<String, ComponentConfigError> {
@@ -296,22 +283,6 @@ fn url_path(key: &str, raw: &str) -> Result<String, ComponentConfigError> {
         ));
     }
     Ok(path)
-}
-
-/// The host and port to bind, resolving names such as `localhost`; `:4317` means all interfaces.
-pub(crate) fn bind_address(endpoint: &str) -> std::io::Result<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let target = if endpoint.starts_with(':') {
-        format!("0.0.0.0{endpoint}")
-    } else {
-        endpoint.to_string()
-    };
-    target.to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{endpoint} resolves to no address"),
-        )
-    })
 }
 
 #[cfg(test)]
@@ -454,17 +425,5 @@ mod tests {
         assert_eq!(http.metrics_url_path, "/m");
         assert_eq!(http.max_request_body_size, 20 << 20);
         assert_eq!(c.grpc.expect("grpc").max_recv_msg_size, 4 << 20);
-    }
-
-    #[test]
-    fn bind_addresses() {
-        assert_eq!(
-            bind_address(":4317").expect("resolves").to_string(),
-            "0.0.0.0:4317"
-        );
-        assert_eq!(
-            bind_address("[::1]:4317").expect("resolves").to_string(),
-            "[::1]:4317"
-        );
     }
 }

@@ -181,12 +181,7 @@ pub(crate) async fn serve(
                 .await
         }
         Some(config) => {
-            let mut ready = security.tls_incoming(listener, config);
-            let incoming = futures::stream::poll_fn(move |cx| {
-                ready
-                    .poll_recv(cx)
-                    .map(|c| c.map(|(conn, _)| Ok::<_, std::io::Error>(conn)))
-            });
+            let incoming = security.tls_incoming(listener, config).into_stream();
             router
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await

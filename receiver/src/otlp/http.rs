@@ -1,7 +1,7 @@
 //! OTLP over HTTP (`POST /v1/metrics|logs|traces`), served by axum.
 //!
 //! Bodies are binary protobuf (`application/x-protobuf`) or OTLP/JSON (`application/json`),
-//! optionally `Content-Encoding: gzip`. Replies use the request's content type, as the OTLP
+//! optionally `Content-Encoding: gzip`; the JSON codec is `kafka_obs_otlp_json`. Replies use the request's content type, as the OTLP
 //! spec asks: an `Export*ServiceResponse` on success (with `partial_success` when a pipeline
 //! refused part of it) and a `google.rpc.Status` on failure. Sizes are checked on the wire and
 //! again after decompression, so a small gzip bomb cannot blow up memory. With `auth`, a
@@ -24,13 +24,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use serde::de::DeserializeOwned;
 
 use kafka_obs_api::{Batch, DataKind, RunError};
 
 use super::config::HttpSettings;
 use super::deliver::{Delivery, Sink};
-use super::security::{Security, TlsListener};
+use super::security::Security;
 
 const TRANSPORT: &str = "http";
 const PROTOBUF: &str = "application/x-protobuf";
@@ -123,56 +122,41 @@ fn export_response(
         ExportTracePartialSuccess, ExportTraceServiceResponse,
     };
 
+    let partial = partial.map(|(n, m)| (i64::try_from(n).unwrap_or(i64::MAX), m));
     let body = match encoding {
-        Encoding::Json => {
-            let json = match &partial {
-                None => serde_json::json!({}),
-                Some((rejected, message)) => {
-                    let field = match kind {
-                        DataKind::Metrics => "rejectedDataPoints",
-                        DataKind::Logs => "rejectedLogRecords",
-                        DataKind::Traces => "rejectedSpans",
-                    };
-                    // int64 travels as a decimal string in OTLP/JSON.
-                    serde_json::json!({
-                        "partialSuccess": { field: rejected.to_string(), "errorMessage": message }
-                    })
-                }
-            };
-            json.to_string().into_bytes()
-        }
-        Encoding::Protobuf => {
-            let partial = partial.map(|(n, m)| (i64::try_from(n).unwrap_or(i64::MAX), m));
-            match kind {
-                DataKind::Metrics => ExportMetricsServiceResponse {
-                    partial_success: partial.map(|(rejected_data_points, error_message)| {
-                        ExportMetricsPartialSuccess {
-                            rejected_data_points,
-                            error_message,
-                        }
-                    }),
-                }
-                .encode_to_vec(),
-                DataKind::Logs => ExportLogsServiceResponse {
-                    partial_success: partial.map(|(rejected_log_records, error_message)| {
-                        ExportLogsPartialSuccess {
-                            rejected_log_records,
-                            error_message,
-                        }
-                    }),
-                }
-                .encode_to_vec(),
-                DataKind::Traces => ExportTraceServiceResponse {
-                    partial_success: partial.map(|(rejected_spans, error_message)| {
-                        ExportTracePartialSuccess {
-                            rejected_spans,
-                            error_message,
-                        }
-                    }),
-                }
-                .encode_to_vec(),
+        Encoding::Json => kafka_obs_otlp_json::export_response(
+            kind,
+            partial.as_ref().map(|(n, m)| (*n, m.as_str())),
+        ),
+        Encoding::Protobuf => match kind {
+            DataKind::Metrics => ExportMetricsServiceResponse {
+                partial_success: partial.map(|(rejected_data_points, error_message)| {
+                    ExportMetricsPartialSuccess {
+                        rejected_data_points,
+                        error_message,
+                    }
+                }),
             }
-        }
+            .encode_to_vec(),
+            DataKind::Logs => ExportLogsServiceResponse {
+                partial_success: partial.map(|(rejected_log_records, error_message)| {
+                    ExportLogsPartialSuccess {
+                        rejected_log_records,
+                        error_message,
+                    }
+                }),
+            }
+            .encode_to_vec(),
+            DataKind::Traces => ExportTraceServiceResponse {
+                partial_success: partial.map(|(rejected_spans, error_message)| {
+                    ExportTracePartialSuccess {
+                        rejected_spans,
+                        error_message,
+                    }
+                }),
+            }
+            .encode_to_vec(),
+        },
     };
     (
         StatusCode::OK,
@@ -270,64 +254,9 @@ fn decode(kind: DataKind, encoding: Encoding, bytes: &[u8]) -> Result<Batch, Bod
                 }
             })
         }
-        Encoding::Json => {
-            let err = |source| BodyError::Json { kind, source };
-            Ok(match kind {
-                DataKind::Metrics => Batch::Metrics(decode_json(bytes).map_err(err)?),
-                DataKind::Logs => Batch::Logs(decode_json(bytes).map_err(err)?),
-                DataKind::Traces => Batch::Traces(decode_json(bytes).map_err(err)?),
-            })
-        }
+        Encoding::Json => kafka_obs_otlp_json::decode_batch(kind, bytes)
+            .map_err(|source| BodyError::Json { kind, source }),
     }
-}
-
-/// OTLP/JSON. Senders that omit empty repeated fields write `{"arrayValue":{}}`, which the
-/// generated serde types reject (their `values` is required); only when the direct decode
-/// fails do we pay for a second pass that fills those in.
-pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    // serde would also take a struct written as an array; an OTLP/JSON body is an object.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(<serde_json::Error as serde::de::Error>::custom(
-            "expected a JSON object such as {\"resourceMetrics\": [...]}",
-        ));
-    }
-    let first = match serde_json::from_slice(bytes) {
-        Ok(v) => return Ok(v),
-        Err(e) => e,
-    };
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return Err(first);
-    };
-    if !fill_empty_lists(&mut value) {
-        return Err(first);
-    }
-    serde_json::from_value(value).map_err(|_| first)
-}
-
-/// Adds `"values": []` to `arrayValue`/`kvlistValue` objects lacking it; `true` if any changed.
-fn fill_empty_lists(value: &mut serde_json::Value) -> bool {
-    let mut changed = false;
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, inner) in map.iter_mut() {
-                if (key == "arrayValue" || key == "kvlistValue")
-                    && let serde_json::Value::Object(list) = inner
-                    && !list.contains_key("values")
-                {
-                    list.insert("values".into(), serde_json::Value::Array(Vec::new()));
-                    changed = true;
-                }
-                changed |= fill_empty_lists(inner);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for item in items {
-                changed |= fill_empty_lists(item);
-            }
-        }
-        _ => {}
-    }
-    changed
 }
 
 /// One URL path: the signal it takes and where its items go (`None`: no pipeline).
@@ -467,9 +396,7 @@ pub(crate) async fn serve(
                 .await
         }
         Some(config) => {
-            let local = listener.local_addr()?;
-            let ready = security.tls_incoming(listener, config);
-            axum::serve(TlsListener { ready, local }, app)
+            axum::serve(security.tls_incoming(listener, config), app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
@@ -480,120 +407,6 @@ pub(crate) async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    use opentelemetry_proto::tonic::metrics::v1::number_data_point;
-
-    /// The OTLP/JSON rules: lowerCamelCase keys, hex trace/span ids, 64-bit integers as
-    /// decimal strings (numbers accepted too), enums as integers, unknown keys ignored.
-    #[test]
-    fn json_follows_the_otlp_json_spec() {
-        let traces = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},
-          "scopeSpans":[{"scope":{"name":"lib","version":"1"},"spans":[{
-            "traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"eee19b7ec3c1b174","parentSpanId":"",
-            "name":"GET /","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,
-            "attributes":[{"key":"n","value":{"intValue":"-42"}},{"key":"big","value":{"intValue":9007199254740993}},
-                          {"key":"raw","value":{"bytesValue":"AQID"}},{"key":"list","value":{"arrayValue":{}}}],
-            "status":{"code":2,"message":"boom"},"someFutureField":{"x":1}}]}]}]}"#;
-        let batch = decode(DataKind::Traces, Encoding::Json, traces.as_bytes()).expect("decodes");
-        let Batch::Traces(req) = batch else {
-            panic!("traces")
-        };
-        let span = &req.resource_spans[0].scope_spans[0].spans[0];
-        assert_eq!(
-            span.trace_id,
-            vec![
-                0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f,
-                0xc6, 0x0c
-            ]
-        );
-        assert_eq!(
-            span.span_id,
-            vec![0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]
-        );
-        assert!(span.parent_span_id.is_empty());
-        assert_eq!(span.kind, 2);
-        assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
-        assert_eq!(span.end_time_unix_nano, 1_544_712_661_000_000_000);
-        let values: Vec<_> = span
-            .attributes
-            .iter()
-            .map(|kv| kv.value.as_ref().and_then(|v| v.value.clone()))
-            .collect();
-        assert_eq!(values[0], Some(Value::IntValue(-42)));
-        assert_eq!(values[1], Some(Value::IntValue(9_007_199_254_740_993)));
-        assert_eq!(values[2], Some(Value::BytesValue(vec![1, 2, 3])));
-        assert!(matches!(&values[3], Some(Value::ArrayValue(a)) if a.values.is_empty()));
-        assert_eq!(span.status.as_ref().map(|s| s.code), Some(2));
-
-        let metrics = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
-            {"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"7","asInt":"9223372036854775807"},{"asDouble":1.5}]}},
-            {"name":"s","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"asDouble":3}]}},
-            {"name":"h","histogram":{"aggregationTemporality":1,"dataPoints":[{"count":"3","sum":6.5,"bucketCounts":["1",2],"explicitBounds":[1.0]}]}}]}]}]}"#;
-        let Batch::Metrics(req) =
-            decode(DataKind::Metrics, Encoding::Json, metrics.as_bytes()).expect("decodes")
-        else {
-            panic!("metrics")
-        };
-        let ms = &req.resource_metrics[0].scope_metrics[0].metrics;
-        let Some(Data::Gauge(g)) = &ms[0].data else {
-            panic!("gauge")
-        };
-        assert_eq!(g.data_points[0].time_unix_nano, 7);
-        assert_eq!(
-            g.data_points[0].value,
-            Some(number_data_point::Value::AsInt(i64::MAX))
-        );
-        assert_eq!(
-            g.data_points[1].value,
-            Some(number_data_point::Value::AsDouble(1.5))
-        );
-        let Some(Data::Sum(s)) = &ms[1].data else {
-            panic!("sum")
-        };
-        assert!(s.is_monotonic);
-        assert_eq!(s.aggregation_temporality, 2);
-        let Some(Data::Histogram(h)) = &ms[2].data else {
-            panic!("histogram")
-        };
-        assert_eq!(h.data_points[0].count, 3);
-        assert_eq!(h.data_points[0].bucket_counts, vec![1, 2]);
-
-        let logs = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","observedTimeUnixNano":"2",
-            "severityNumber":9,"severityText":"INFO","body":{"kvlistValue":{"values":[{"key":"k","value":{"boolValue":true}}]}},
-            "traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","flags":1,"eventName":"e"}]}]}]}"#;
-        let Batch::Logs(req) =
-            decode(DataKind::Logs, Encoding::Json, logs.as_bytes()).expect("decodes")
-        else {
-            panic!("logs")
-        };
-        let rec = &req.resource_logs[0].scope_logs[0].log_records[0];
-        assert_eq!(
-            (
-                rec.time_unix_nano,
-                rec.observed_time_unix_nano,
-                rec.severity_number
-            ),
-            (1, 2, 9)
-        );
-        assert_eq!(rec.trace_id.len(), 16);
-        assert_eq!(rec.event_name, "e");
-    }
-
-    #[test]
-    fn malformed_json_is_an_error_not_a_panic() {
-        for bad in [
-            "",
-            "{",
-            "[]",
-            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}"#,
-        ] {
-            assert!(
-                decode(DataKind::Traces, Encoding::Json, bad.as_bytes()).is_err(),
-                "{bad:?}"
-            );
-        }
-    }
 
     #[test]
     fn gunzip_stops_at_the_limit() {

@@ -23,14 +23,15 @@ use kafka_obs_api::{
     ExtensionRef, FactoryMeta, Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext,
     RunError, Stability, parse_component_config,
 };
+use kafka_obs_net::listen;
 
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
 use deliver::Sink;
-/// OTLP/JSON decoding, shared with the `kafka` receiver's `otlp_json` records.
+pub use kafka_obs_net::ServerTls;
+/// OTLP/JSON decoding (`kafka_obs_otlp_json`), for the `kafka` receiver's `otlp_json` records.
 #[cfg(feature = "kafka")]
-pub(crate) use http::decode_json;
+pub(crate) use kafka_obs_otlp_json::decode as decode_json;
 use security::Security;
-pub use security::ServerTls;
 
 /// How long in-flight requests may take to finish after shutdown before we stop waiting.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
@@ -94,18 +95,6 @@ impl OtlpReceiverConfig {
             id: ctx.id.to_string(),
         })
     }
-}
-
-/// A listening socket, non-blocking so tokio can adopt it in `run`.
-fn listen(endpoint: &str) -> Result<TcpListener, BuildError> {
-    let bind_err = |source| BuildError::Bind {
-        address: endpoint.to_string(),
-        source,
-    };
-    let addr = config::bind_address(endpoint).map_err(bind_err)?;
-    let listener = TcpListener::bind(addr).map_err(bind_err)?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
 }
 
 impl ReceiverConfig for OtlpReceiverConfig {

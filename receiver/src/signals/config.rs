@@ -21,8 +21,7 @@ use serde::Deserialize;
 use kafka_obs_api::{ComponentConfigError, ComponentId, RawAuthSettings};
 
 use super::dedupe::DedupeSettings;
-use crate::otlp::ServerTls;
-use crate::otlp::security::RawServerTls;
+use kafka_obs_net::{RawServerTls, ServerTls};
 
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:50051";
 const DEFAULT_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
@@ -101,7 +100,7 @@ impl Default for RawDedupe {
 
 impl RawConfig {
     pub(crate) fn resolve(self) -> Result<SignalsReceiverConfig, ComponentConfigError> {
-        crate::listen::check_endpoint(&self.endpoint, "127.0.0.1:50051")
+        kafka_obs_net::check_endpoint(&self.endpoint, "127.0.0.1:50051")
             .map_err(|m| ComponentConfigError::new("endpoint", m))?;
         let mib = if self.max_recv_msg_size_mib == 0 {
             DEFAULT_MAX_RECV_MSG_SIZE_MIB

@@ -92,7 +92,7 @@ impl SignalsReceiverConfig {
             ctx,
         )?;
         Ok(SignalsReceiver {
-            listener: crate::listen::listen(&self.endpoint)?,
+            listener: kafka_obs_net::listen(&self.endpoint)?,
             security,
             config: self.clone(),
             telemetry: ctx.telemetry.clone(),
@@ -180,12 +180,7 @@ impl SignalsReceiver {
                         .await
                 }
                 Some(config) => {
-                    let mut ready = self.security.tls_incoming(listener, config);
-                    let incoming = futures::stream::poll_fn(move |cx| {
-                        ready
-                            .poll_recv(cx)
-                            .map(|c| c.map(|(conn, _)| Ok::<_, std::io::Error>(conn)))
-                    });
+                    let incoming = self.security.tls_incoming(listener, config).into_stream();
                     router.serve_with_incoming_shutdown(incoming, stop).await
                 }
             }

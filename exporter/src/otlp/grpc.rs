@@ -30,12 +30,15 @@ use kafka_obs_api::{
     Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
     RawAuthSettings, Stability, parse_component_config,
 };
+use kafka_obs_net::TlsConfig;
+use kafka_obs_net::tls::client::grpc_connector;
 
 use crate::delivery::{
     self, DEFAULT_TIMEOUT, DeliveryError, DeliveryExporter, DeliverySettings, Outcome, RawQueue,
     RawRetry, Transport,
 };
-use crate::tls::TlsConfig;
+
+use super::{Compression, partial_outcome};
 
 static META: FactoryMeta = FactoryMeta {
     type_name: "otlp",
@@ -60,15 +63,6 @@ impl ExporterFactory for OtlpGrpcExporterFactory {
     ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
         Ok(Box::new(OtlpGrpcConfig::parse(config)?))
     }
-}
-
-/// `compression` of the OTLP exporters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    #[default]
-    Gzip,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,19 +261,9 @@ impl GrpcTransport {
         let mut slot = self.channel.lock().unwrap_or_else(|e| e.into_inner());
         slot.get_or_insert_with(|| match &self.tls {
             None => self.endpoint.connect_lazy(),
-            Some(tls) => {
-                let builder = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config((**tls).clone())
-                    .https_only();
-                let builder = match &self.server_name {
-                    Some(name) => builder.with_server_name_resolver(
-                        hyper_rustls::FixedServerNameResolver::new(name.clone()),
-                    ),
-                    None => builder,
-                };
-                self.endpoint
-                    .connect_with_connector_lazy(builder.enable_http2().build())
-            }
+            Some(tls) => self
+                .endpoint
+                .connect_with_connector_lazy(grpc_connector(tls, self.server_name.as_ref())),
         })
         .clone()
     }
@@ -357,29 +341,6 @@ impl GrpcTransport {
     }
 }
 
-/// What a reply's `partial_success` means for the counters.
-pub(crate) fn partial_outcome(items: u64, partial: Option<(i64, String)>) -> Outcome {
-    match partial {
-        Some((rejected, message)) if rejected > 0 => {
-            let rejected = (rejected as u64).min(items);
-            Outcome {
-                delivered: items - rejected,
-                rejected,
-                reason: Some(if message.is_empty() {
-                    "no reason given".into()
-                } else {
-                    message
-                }),
-            }
-        }
-        Some((_, message)) if !message.is_empty() => {
-            tracing::warn!(%message, "backend accepted the batch with a warning");
-            Outcome::all(items)
-        }
-        _ => Outcome::all(items),
-    }
-}
-
 /// A status tonic made up locally because the connection failed (the server never answered):
 /// UNKNOWN "transport error" with the cause attached, such as a TLS alert after the handshake.
 fn is_local_failure(status: &tonic::Status) -> bool {
@@ -392,7 +353,7 @@ pub(crate) fn status_error(status: tonic::Status) -> DeliveryError {
     use tonic::Code;
     let mut reason = format!("gRPC {:?}: {}", status.code(), status.message());
     if let Some(cause) = std::error::Error::source(&status) {
-        let cause = crate::otlp_http::error_chain(cause);
+        let cause = super::error_chain(cause);
         if !reason.contains(&cause) {
             reason.push_str(": ");
             reason.push_str(&cause);
@@ -429,7 +390,7 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = OtlpGrpcConfig::parse(&yaml(include_str!("../testdata/otlp.yaml"))).unwrap();
+        let c = OtlpGrpcConfig::parse(&yaml(include_str!("../../testdata/otlp.yaml"))).unwrap();
         assert_eq!(c.uri, "http://127.0.0.1:4317");
         assert_eq!(c.compression, Compression::None);
         assert_eq!(c.headers.get("x-tenant").unwrap(), "acme");

@@ -1,14 +1,14 @@
-//! Listening sockets for the receivers that serve one endpoint (`signals`): check the
-//! `host:port` at validation, bind it at build (so a taken port stops the start before anything
-//! runs), non-blocking so tokio can adopt it in `run`.
+//! Listening sockets: check the `host:port` at validation, bind it at build (so a taken port
+//! stops the start before anything runs), non-blocking so tokio can adopt it in `run`. The
+//! `otlp` and `signals` receivers use it; `:port` means all interfaces, as in the Collector.
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 use kafka_obs_api::BuildError;
 
 /// `host:port`, `[v6]:port` or `:port` (all interfaces), with a numeric port; `example` is
-/// shown in the error.
-pub(crate) fn check_endpoint(endpoint: &str, example: &str) -> Result<(), String> {
+/// shown in the error (such as `127.0.0.1:4317`).
+pub fn check_endpoint(endpoint: &str, example: &str) -> Result<(), String> {
     let advice = format!("write host:port, such as {example}");
     let Some((host, port)) = endpoint.rsplit_once(':') else {
         return Err(format!("{endpoint:?} has no port; {advice}"));
@@ -25,7 +25,7 @@ pub(crate) fn check_endpoint(endpoint: &str, example: &str) -> Result<(), String
 }
 
 /// The address to bind, resolving names such as `localhost`; `:port` means all interfaces.
-fn bind_address(endpoint: &str) -> std::io::Result<SocketAddr> {
+pub fn bind_address(endpoint: &str) -> std::io::Result<SocketAddr> {
     let target = if endpoint.starts_with(':') {
         format!("0.0.0.0{endpoint}")
     } else {
@@ -40,7 +40,7 @@ fn bind_address(endpoint: &str) -> std::io::Result<SocketAddr> {
 }
 
 /// A bound, non-blocking listener on `endpoint`.
-pub(crate) fn listen(endpoint: &str) -> Result<TcpListener, BuildError> {
+pub fn listen(endpoint: &str) -> Result<TcpListener, BuildError> {
     let bind_err = |source| BuildError::Bind {
         address: endpoint.to_string(),
         source,
@@ -63,9 +63,30 @@ mod tests {
         assert!(check_endpoint("nowhere", "x").is_err());
         assert!(check_endpoint("a:b", "x").is_err());
         assert!(check_endpoint("::1:50051", "x").is_err());
+        let e = check_endpoint("nowhere", "127.0.0.1:4317").unwrap_err();
+        assert!(e.ends_with("such as 127.0.0.1:4317"), "{e}");
+    }
+
+    #[test]
+    fn bind_addresses() {
         assert_eq!(
-            bind_address(":50051").expect("resolves").to_string(),
-            "0.0.0.0:50051"
+            bind_address(":4317").expect("resolves").to_string(),
+            "0.0.0.0:4317"
+        );
+        assert_eq!(
+            bind_address("[::1]:4317").expect("resolves").to_string(),
+            "[::1]:4317"
+        );
+    }
+
+    #[test]
+    fn a_taken_port_is_a_bind_error() {
+        let taken = listen("127.0.0.1:0").expect("a free port");
+        let addr = taken.local_addr().expect("bound").to_string();
+        let e = listen(&addr).unwrap_err();
+        assert!(
+            matches!(e, BuildError::Bind { ref address, .. } if *address == addr),
+            "{e}"
         );
     }
 }

@@ -35,14 +35,15 @@ use kafka_obs_api::{
     Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
     RawAuthSettings, Stability, parse_component_config,
 };
+use kafka_obs_net::TlsConfig;
+use kafka_obs_net::tls::client::http1_connector;
 
 use crate::delivery::{
     self, DEFAULT_TIMEOUT, DeliveryError, DeliveryExporter, DeliverySettings, Outcome, RawQueue,
     RawRetry, Transport,
 };
-use crate::otlp::{Compression, partial_outcome};
-use crate::otlp_json;
-use crate::tls::TlsConfig;
+
+use super::{Compression, error_chain, partial_outcome};
 
 static META: FactoryMeta = FactoryMeta {
     type_name: "otlp_http",
@@ -215,20 +216,11 @@ impl OtlpHttpConfig {
             .client_config(&[])
             .map_err(|e| BuildError::Other(e.to_string()))?
         };
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http();
-        let builder = match self
+        let server_name = self
             .tls
             .server_name()
-            .map_err(|e| BuildError::Other(e.to_string()))?
-        {
-            Some(name) => {
-                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-            }
-            None => builder,
-        };
-        let connector = builder.enable_http1().build();
+            .map_err(|e| BuildError::Other(e.to_string()))?;
+        let connector = http1_connector(&tls, server_name.as_ref());
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
@@ -284,7 +276,7 @@ pub fn encode_body(batch: &Batch, encoding: Encoding) -> Result<Vec<u8>, Deliver
             Batch::Logs(r) => r.encode_to_vec(),
             Batch::Traces(r) => r.encode_to_vec(),
         }),
-        Encoding::Json => otlp_json::to_json_line(batch)
+        Encoding::Json => kafka_obs_otlp_json::to_json_line(batch)
             .map(String::into_bytes)
             .map_err(|e| DeliveryError::permanent(e.to_string())),
     }
@@ -379,46 +371,13 @@ impl HttpTransport {
     }
 }
 
-/// An error with its causes (`client error (Connect): invalid peer certificate: UnknownIssuer`):
-/// hyper's own message alone does not say what went wrong with the connection.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.ends_with(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// `(rejected, message)` from a success reply, in whichever encoding it came.
 fn partial_of(kind: DataKind, body: &[u8], json: bool) -> Option<(i64, String)> {
     if body.is_empty() {
         return None;
     }
     if json {
-        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let p = v.get("partialSuccess")?;
-        let key = match kind {
-            DataKind::Metrics => "rejectedDataPoints",
-            DataKind::Logs => "rejectedLogRecords",
-            DataKind::Traces => "rejectedSpans",
-        };
-        let rejected = match p.get(key) {
-            Some(serde_json::Value::String(s)) => s.parse().ok()?,
-            Some(n) => n.as_i64()?,
-            None => 0,
-        };
-        let message = p
-            .get("errorMessage")
-            .and_then(|m| m.as_str())
-            .unwrap_or_default()
-            .to_string();
-        return Some((rejected, message));
+        return kafka_obs_otlp_json::partial_success(kind, body);
     }
     match kind {
         DataKind::Metrics => ExportMetricsServiceResponse::decode(body)
@@ -452,7 +411,8 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = OtlpHttpConfig::parse(&yaml(include_str!("../testdata/otlp_http.yaml"))).unwrap();
+        let c =
+            OtlpHttpConfig::parse(&yaml(include_str!("../../testdata/otlp_http.yaml"))).unwrap();
         assert_eq!(c.urls[0].to_string(), "http://127.0.0.1:4318/v1/metrics");
         assert_eq!(c.urls[1].to_string(), "http://127.0.0.1:9999/custom/logs");
         assert_eq!(c.encoding, Encoding::Json);

@@ -1,13 +1,16 @@
-//! Client TLS settings shared by the OTLP (gRPC and HTTP) and signals exporters: the
-//! Collector's `tls` keys, turned into one rustls `ClientConfig` (ring provider, no aws-lc and
-//! no cmake in the build).
+//! Client TLS: the Collector's `tls` keys of the OTLP (gRPC and HTTP) and signals exporters,
+//! turned into one rustls `ClientConfig` (ring provider, no aws-lc and no cmake in the build),
+//! and the HTTPS connectors those clients and the central webhook dial with.
 //!
 //! Files are read at build time, so a missing or malformed certificate fails the start with
-//! the key and the path instead of failing every connection later.
+//! the key and the path instead of failing every connection later. The default (no `ca_file`)
+//! trusts the system's CA certificates.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -143,19 +146,42 @@ fn read_certs(
     key: &'static str,
     path: &std::path::Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let err = |reason: String| TlsError::File {
+    super::read_certs(path).map_err(|reason| TlsError::File {
         key,
         path: path.display().to_string(),
         reason,
+    })
+}
+
+/// A connector for gRPC (tonic) over TLS: HTTPS only, HTTP/2, the certificate checked against
+/// `server_name` when given (`server_name_override`), else against the endpoint's host.
+pub fn grpc_connector(
+    config: &rustls::ClientConfig,
+    server_name: Option<&ServerName<'static>>,
+) -> HttpsConnector<HttpConnector> {
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(config.clone())
+        .https_only();
+    let builder = match server_name {
+        Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(name.clone())),
+        None => builder,
     };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err("no PEM certificate in the file".into()));
-    }
-    Ok(certs)
+    builder.enable_http2().build()
+}
+
+/// A connector for HTTP/1.1 clients (hyper): `https://` over TLS, `http://` in plaintext.
+pub fn http1_connector(
+    config: &rustls::ClientConfig,
+    server_name: Option<&ServerName<'static>>,
+) -> HttpsConnector<HttpConnector> {
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(config.clone())
+        .https_or_http();
+    let builder = match server_name {
+        Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(name.clone())),
+        None => builder,
+    };
+    builder.enable_http1().build()
 }
 
 /// `insecure_skip_verify`: any certificate is accepted, but handshake signatures are still
