@@ -32,7 +32,6 @@ pub mod condition;
 pub mod config;
 pub mod connector;
 pub mod engine;
-pub mod lag;
 pub mod packs;
 pub mod state;
 pub mod trend;

@@ -50,7 +50,7 @@ use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, metric::Data, num
 
 use super::condition::{Held, RowSignals, is_condition, settle};
 use super::config::{SignalsConfig, UserKind};
-use super::lag::Rates;
+use super::packs::consumer::lag::Rates;
 use super::packs::{
     Common, FIRST_USER_RULE, Input, Reader, Rule, RuleIndex, Sink, broker, consumer, jvm, producer,
     targets,

@@ -55,7 +55,7 @@
 
 use kafka_obs_signal::statuses::{Confidence, Sign};
 
-use super::config::ConsumerPack;
+use crate::signals::config::ConsumerPack;
 
 /// The consumption rates (records/s) that bear on one partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

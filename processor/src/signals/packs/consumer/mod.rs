@@ -19,15 +19,17 @@
 //! per-topic consumed rate (`client-id`, `topic`) lands on a row of its own, a [`ClientRow`]
 //! keyed by client and topic, on which no client rule has inputs: C4's partitions read it.
 
+pub mod lag;
+
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, queues, resources, services,
     statuses::{Confidence, Sign},
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
+use self::lag::{LagReading, LagWindow, Rates};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::config::ConsumerPack;
-use crate::signals::lag::{LagReading, LagWindow, Rates};
 use crate::signals::state::{
     CounterState, CounterStep, Tracker, hash_attrs_subset, ladder, row_key, status_kind,
 };
