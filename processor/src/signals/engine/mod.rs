@@ -49,7 +49,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, metric::Data, number_data_point};
 
 use super::condition::{Held, RowSignals, is_condition, settle};
-use super::config::{SignalsConfig, UserKind};
+use super::config::SignalsConfig;
 use super::packs::consumer::lag::Rates;
 use super::packs::{
     Common, FIRST_USER_RULE, Input, Reader, Rule, RuleIndex, Sink, broker, consumer, jvm, producer,
@@ -57,6 +57,7 @@ use super::packs::{
 };
 use super::state::{IdBuild, IdMap, fmix, hash_attrs, hash_str, row_key};
 use super::user;
+use super::user::config::UserKind;
 
 /// What one evaluation produced.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -27,9 +27,11 @@
 //! more than the band (CONVERGING). A sustained fall, the mirror of the run test, is also
 //! CONVERGING when no rise was seen, e.g. latency returning from a plateau.
 
+pub mod config;
+
 use std::collections::VecDeque;
 
-use super::config::TrendParams;
+use self::config::TrendParams;
 
 /// What the detector concludes after a reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -15,11 +15,14 @@
 //! the packs. Every rule's current state also counts towards its subject's status (through the
 //! kind's canonical status reading, e.g. Probes FAIL -> DEGRADED).
 
+pub mod config;
+
 use std::collections::VecDeque;
 
 use kafka_obs_signal::{Evidence, SignalKind, counters, statuses};
 
-use super::config::{Band, ConfidenceParams, UserKind, UserRule};
+use self::config::{Band, UserKind, UserRule};
+use super::config::ConfidenceParams;
 use super::packs::{Common, RuleIndex, Sink, fresh_value, known};
 use super::state::{CounterState, CounterStep, Tracker, ladder};
 use super::trend::{Trend, TrendDetector};

@@ -22,15 +22,18 @@
 //! kept (here and by the central Observers) per rule id, so under one id the recovery of one
 //! pool would hide the other that is still saturated.
 
+pub mod config;
+
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, members, resources,
     statuses::{Confidence, Sign},
 };
 
+use self::config::BrokerPack;
 use super::consumer::{status_reading, threshold_status};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input};
-use crate::signals::config::{BrokerPack, TrendParams};
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
+use crate::signals::trend::config::TrendParams;
 use crate::signals::trend::{Trend, TrendDetector};
 
 const UNDER_REPLICATED: u8 = 0;

@@ -55,7 +55,7 @@
 
 use kafka_obs_signal::statuses::{Confidence, Sign};
 
-use crate::signals::config::ConsumerPack;
+use super::config::ConsumerPack;
 
 /// The consumption rates (records/s) that bear on one partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

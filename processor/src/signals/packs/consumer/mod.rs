@@ -19,6 +19,8 @@
 //! per-topic consumed rate (`client-id`, `topic`) lands on a row of its own, a [`ClientRow`]
 //! keyed by client and topic, on which no client rule has inputs: C4's partitions read it.
 
+pub mod config;
+
 pub mod lag;
 
 use kafka_obs_signal::{
@@ -27,9 +29,9 @@ use kafka_obs_signal::{
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
+use self::config::ConsumerPack;
 use self::lag::{LagReading, LagWindow, Rates};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
-use crate::signals::config::ConsumerPack;
 use crate::signals::state::{
     CounterState, CounterStep, Tracker, hash_attrs_subset, ladder, row_key, status_kind,
 };

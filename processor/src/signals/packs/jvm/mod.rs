@@ -6,14 +6,16 @@
 //! | J2 | a collector's collection count rises | Counters INCREMENT with the per-poll delta; a fall is Counters RESET |
 //! | J3 | collection time grew by more than 10 % of the wall time since the previous poll | Statuses DEGRADED (MEASURED) ("a long pause"); STABLE when it stops |
 
+pub mod config;
+
 use kafka_obs_signal::{
     Evidence, SignalKind, counters,
     statuses::{Confidence, Sign},
 };
 
+use self::config::JvmPack;
 use super::consumer::{status_reading, threshold_status};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
-use crate::signals::config::JvmPack;
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
 
 const USED: u8 = 0;

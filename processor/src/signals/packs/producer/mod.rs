@@ -18,15 +18,17 @@
 //! P1-P3 are one hysteresis ladder with two nested conditions: P2 holds from 0.81 and until
 //! 0.76, P1 (on top of P2) from 0.96 and until 0.9025 (thresholds minus 5 %).
 
+pub mod config;
+
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, gauges, probes, queues, services,
     statuses::{Confidence, Sign},
     systems,
 };
 
+use self::config::ProducerPack;
 use super::broker::latency_trend;
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
-use crate::signals::config::ProducerPack;
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
 use crate::signals::trend::TrendDetector;
 

@@ -7,13 +7,15 @@
 //!
 //! T2 is the engine's sweep (`engine.rs`); this file holds T1.
 
+pub mod config;
+
 use kafka_obs_signal::{
     Evidence, SignalKind, probes,
     statuses::{Confidence, Sign},
 };
 
+use self::config::TargetsPack;
 use super::{Input, Reader, Rule, Sink, fresh_value, input};
-use crate::signals::config::TargetsPack;
 use crate::signals::state::Tracker;
 
 /// The metric-name table.
