@@ -403,7 +403,8 @@ mod tests {
     #[test]
     fn testdata_matches_the_typed_config() {
         let value: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(include_str!("../../testdata/batch.yaml")).expect("testdata yaml");
+            serde_yaml_ng::from_str(include_str!("../../testdata/batch.yaml"))
+                .expect("testdata yaml");
         let get = |id: &str| BatchConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(get("batch"), BatchConfig::default());
         assert_eq!(
