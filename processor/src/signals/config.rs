@@ -16,11 +16,11 @@ use kafka_obs_api::config::de;
 use kafka_obs_api::{ComponentConfigError, parse_component_config};
 use kafka_obs_signal::{LevelSpec, SubjectBuilder, statuses};
 
-use super::packs::broker::config::BrokerPack;
-use super::packs::consumer::config::ConsumerPack;
-use super::packs::jvm::config::JvmPack;
-use super::packs::producer::config::ProducerPack;
-use super::packs::targets::config::TargetsPack;
+use super::packs::broker::config::BrokerPackConfig;
+use super::packs::consumer::config::ConsumerPackConfig;
+use super::packs::jvm::config::JvmPackConfig;
+use super::packs::producer::config::ProducerPackConfig;
+use super::packs::targets::config::TargetsPackConfig;
 use super::user::config::{RawRule, UserKind, UserRule, resolve_rule};
 
 /// The names of the built-in packs, as written under `packs`.
@@ -35,28 +35,28 @@ pub const PACK_NAMES: [&str; 5] = [
 /// Which packs are on, each with its thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Packs {
+pub struct PacksConfig {
     #[serde(rename = "kafka-producer", deserialize_with = "enabled")]
-    pub producer: Option<ProducerPack>,
+    pub producer: Option<ProducerPackConfig>,
     #[serde(rename = "kafka-consumer", deserialize_with = "enabled")]
-    pub consumer: Option<ConsumerPack>,
+    pub consumer: Option<ConsumerPackConfig>,
     #[serde(rename = "kafka", deserialize_with = "enabled")]
-    pub broker: Option<BrokerPack>,
+    pub broker: Option<BrokerPackConfig>,
     #[serde(deserialize_with = "enabled")]
-    pub jvm: Option<JvmPack>,
+    pub jvm: Option<JvmPackConfig>,
     #[serde(deserialize_with = "enabled")]
-    pub targets: Option<TargetsPack>,
+    pub targets: Option<TargetsPackConfig>,
 }
 
-impl Packs {
+impl PacksConfig {
     /// Every pack with its defaults.
     pub fn all() -> Self {
         Self {
-            producer: Some(ProducerPack::default()),
-            consumer: Some(ConsumerPack::default()),
-            broker: Some(BrokerPack::default()),
-            jvm: Some(JvmPack::default()),
-            targets: Some(TargetsPack::default()),
+            producer: Some(ProducerPackConfig::default()),
+            consumer: Some(ConsumerPackConfig::default()),
+            broker: Some(BrokerPackConfig::default()),
+            jvm: Some(JvmPackConfig::default()),
+            targets: Some(TargetsPackConfig::default()),
         }
     }
 
@@ -98,14 +98,14 @@ fn enabled<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
 /// `confidence:`: how agreement across polls raises a verdict's confidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConfidenceParams {
+pub struct ConfidenceConfig {
     /// Consecutive polls with the same verdict from which it is at least MEASURED (2).
     pub measured_after: u16,
     /// Consecutive polls with the same verdict from which it is CONFIRMED (3).
     pub confirmed_after: u16,
 }
 
-impl Default for ConfidenceParams {
+impl Default for ConfidenceConfig {
     fn default() -> Self {
         Self {
             measured_after: 2,
@@ -114,7 +114,7 @@ impl Default for ConfidenceParams {
     }
 }
 
-impl ConfidenceParams {
+impl ConfidenceConfig {
     /// The confidence a verdict with base confidence `base` has after `streak` agreeing
     /// polls: agreement only ever raises the base.
     pub fn raise(&self, base: statuses::Confidence, streak: u16) -> statuses::Confidence {
@@ -139,11 +139,11 @@ struct RawSubject {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
-    packs: Option<Packs>,
+    packs: Option<PacksConfig>,
     rules: Vec<RawRule>,
     heartbeat_every: u32,
     hysteresis: f64,
-    confidence: ConfidenceParams,
+    confidence: ConfidenceConfig,
     #[serde(deserialize_with = "de::duration")]
     stale_after: Duration,
     #[serde(deserialize_with = "de::duration")]
@@ -174,14 +174,14 @@ impl Default for RawConfig {
 /// The validated configuration of the `signals` connector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalsConfig {
-    pub packs: Packs,
+    pub packs: PacksConfig,
     pub rules: Vec<UserRule>,
     /// Re-emit each subject's status every this many evaluations without a change (6).
     pub heartbeat_every: u32,
     /// Hysteresis band as a fraction of each threshold (0.05): a state entered above `t` is
     /// left only at or below `t - 0.05 |t|` (below-threshold rules mirror it).
     pub hysteresis: f64,
-    pub confidence: ConfidenceParams,
+    pub confidence: ConfidenceConfig,
     /// A subject with no data for this long is stale: no heartbeats, no status points (30s).
     pub stale_after: Duration,
     /// A series with no data for this long is forgotten (10m).
@@ -196,11 +196,11 @@ pub struct SignalsConfig {
 impl Default for SignalsConfig {
     fn default() -> Self {
         Self {
-            packs: Packs::all(),
+            packs: PacksConfig::all(),
             rules: Vec::new(),
             heartbeat_every: 6,
             hysteresis: 0.05,
-            confidence: ConfidenceParams::default(),
+            confidence: ConfidenceConfig::default(),
             stale_after: Duration::from_secs(30),
             series_ttl: Duration::from_secs(600),
             max_series: 1_000_000,
@@ -214,7 +214,7 @@ impl SignalsConfig {
     /// Parses and checks the YAML body of a `signals` connector.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
-        let packs = raw.packs.unwrap_or_else(Packs::all);
+        let packs = raw.packs.unwrap_or_else(PacksConfig::all);
         packs.check()?;
         if raw.heartbeat_every == 0 {
             return Err(err(
@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn empty_body_enables_every_pack_with_defaults() {
         let c = SignalsConfig::parse(&serde_yaml_ng::Value::Null).expect("valid");
-        assert_eq!(c.packs, Packs::all());
+        assert_eq!(c.packs, PacksConfig::all());
         assert_eq!(c.heartbeat_every, 6);
     }
 
@@ -347,7 +347,7 @@ mod tests {
             c.packs.producer.map(|p| p.buffer_overflow_utilization),
             Some(0.9)
         );
-        assert_eq!(c.packs.jvm, Some(JvmPack::default()));
+        assert_eq!(c.packs.jvm, Some(JvmPackConfig::default()));
         assert!(c.packs.consumer.is_none() && c.packs.broker.is_none());
     }
 

@@ -16,7 +16,7 @@ pub mod targets;
 
 use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, statuses};
 
-use super::config::ConfidenceParams;
+use super::config::ConfidenceConfig;
 
 macro_rules! rules {
     ($($id:ident),+ $(,)?) => {
@@ -112,7 +112,7 @@ pub(crate) const fn input(metric: &'static str, reader: Reader, slot: u8) -> Inp
 #[derive(Debug, Clone, Copy)]
 pub struct Common {
     pub hysteresis: f64,
-    pub confidence: ConfidenceParams,
+    pub confidence: ConfidenceConfig,
     /// Evaluations between restatements of a state that is not a condition (B3's controller).
     pub heartbeat_every: u32,
 }

@@ -10,7 +10,7 @@ use crate::signals::config::{check_fraction, check_non_negative, err};
 /// Parameters of the trend detector (P8, B5, user `trend` rules); see `trend.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TrendParams {
+pub struct TrendConfig {
     /// Consecutive increasing readings that make a sustained rise (3: `50 -> 150 -> 500`).
     pub rising_polls: u16,
     /// Growth factor the rise must already have reached one reading before the latest (2.0).
@@ -28,7 +28,7 @@ pub struct TrendParams {
     pub floor: f64,
 }
 
-impl Default for TrendParams {
+impl Default for TrendConfig {
     fn default() -> Self {
         Self {
             rising_polls: 3,
@@ -44,7 +44,7 @@ impl Default for TrendParams {
 /// The default latency floor of P8 and B5, in ms: 1 -> 2 -> 3 ms triples, but is not news.
 pub const MIN_LATENCY_MS: f64 = 100.0;
 
-impl TrendParams {
+impl TrendConfig {
     /// The detector of a latency trend (P8, B5): the defaults with the [`MIN_LATENCY_MS`] floor.
     pub fn latency() -> Self {
         Self {
@@ -69,7 +69,7 @@ struct RawLatencyTrend {
 
 impl Default for RawLatencyTrend {
     fn default() -> Self {
-        let d = TrendParams::latency();
+        let d = TrendConfig::latency();
         Self {
             rising_polls: d.rising_polls,
             growth: d.growth,
@@ -82,9 +82,9 @@ impl Default for RawLatencyTrend {
 }
 
 /// Reads a [`RawLatencyTrend`] into the detector's parameters, `min_latency_ms` as the floor.
-pub(crate) fn latency_trend<'de, D: Deserializer<'de>>(d: D) -> Result<TrendParams, D::Error> {
+pub(crate) fn latency_trend<'de, D: Deserializer<'de>>(d: D) -> Result<TrendConfig, D::Error> {
     let raw = RawLatencyTrend::deserialize(d)?;
-    Ok(TrendParams {
+    Ok(TrendConfig {
         rising_polls: raw.rising_polls,
         growth: raw.growth,
         window: raw.window,
@@ -94,7 +94,7 @@ pub(crate) fn latency_trend<'de, D: Deserializer<'de>>(d: D) -> Result<TrendPara
     })
 }
 
-impl TrendParams {
+impl TrendConfig {
     pub(crate) fn check(&self) -> Result<(), ComponentConfigError> {
         if self.rising_polls < 2 {
             return Err(err(

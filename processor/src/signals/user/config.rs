@@ -11,7 +11,7 @@ use kafka_obs_api::config::de;
 use kafka_obs_signal::SignalKind;
 
 use crate::signals::config::{check_fraction, check_positive, err};
-use crate::signals::trend::config::TrendParams;
+use crate::signals::trend::config::TrendConfig;
 
 /// One band of a `threshold` or `ratio` rule.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -70,7 +70,7 @@ struct RawTrend {
     #[serde(default = "default_trend_emit")]
     emit: String,
     #[serde(default)]
-    detector: TrendParams,
+    detector: TrendConfig,
 }
 
 fn default_trend_emit() -> String {
@@ -154,7 +154,7 @@ pub enum UserKind {
     /// A sustained rise (the trend detector).
     Trend {
         emit: SignalKind,
-        detector: TrendParams,
+        detector: TrendConfig,
     },
     /// At least `events` counter increments within `within`.
     Storm {

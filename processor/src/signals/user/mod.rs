@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use kafka_obs_signal::{Evidence, SignalKind, counters, statuses};
 
 use self::config::{Band, UserKind, UserRule};
-use super::config::ConfidenceParams;
+use super::config::ConfidenceConfig;
 use super::packs::{Common, RuleIndex, Sink, fresh_value, known};
 use super::state::{CounterState, CounterStep, Tracker, ladder};
 use super::trend::{Trend, TrendDetector};
@@ -57,7 +57,7 @@ impl Default for UserRow {
 }
 
 /// A Statuses kind raised by agreement; other kinds as they are.
-fn raised(kind: SignalKind, streak: u16, agreement: &ConfidenceParams) -> SignalKind {
+fn raised(kind: SignalKind, streak: u16, agreement: &ConfidenceConfig) -> SignalKind {
     match kind {
         SignalKind::Statuses(sign, base) => {
             SignalKind::Statuses(sign, agreement.raise(base, streak))
@@ -345,7 +345,7 @@ fn emit_band(
     level: u8,
     bands: &[Band],
     evidence: Evidence,
-    agreement: &ConfidenceParams,
+    agreement: &ConfidenceConfig,
     sink: &mut Sink<'_>,
 ) {
     let band = bands[usize::from(level).min(bands.len() - 1)];
@@ -365,7 +365,7 @@ fn band_reading(
     r: &UserRow,
     index: RuleIndex,
     bands: &[Band],
-    agreement: &ConfidenceParams,
+    agreement: &ConfidenceConfig,
     sink: &mut Sink<'_>,
 ) {
     if r.tracker.streak() == 0 {

@@ -29,11 +29,11 @@ use kafka_obs_signal::{
     statuses::{Confidence, Sign},
 };
 
-use self::config::BrokerPack;
+use self::config::BrokerPackConfig;
 use super::consumer::{status_reading, threshold_status};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input};
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
-use crate::signals::trend::config::TrendParams;
+use crate::signals::trend::config::TrendConfig;
 use crate::signals::trend::{Trend, TrendDetector};
 
 const UNDER_REPLICATED: u8 = 0;
@@ -145,7 +145,13 @@ impl Default for RequestRow {
 }
 
 /// B1, B2, B3, B6, B7.
-pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate(
+    r: &mut BrokerRow,
+    mask: u32,
+    p: &BrokerPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     let t = sink.time;
     let agreement = c.confidence;
     if let Some(v) = fresh_value(&r.vals, mask, ACTIVE_CONTROLLER) {
@@ -328,7 +334,7 @@ pub fn evaluate_isr(r: &mut IsrRow, mask: u32, sink: &mut Sink<'_>) {
 pub fn evaluate_request(
     r: &mut RequestRow,
     mask: u32,
-    p: &BrokerPack,
+    p: &BrokerPackConfig,
     c: &Common,
     sink: &mut Sink<'_>,
 ) {
@@ -352,7 +358,7 @@ pub(crate) fn latency_trend(
     detector: &mut TrendDetector,
     state: &mut Tracker,
     value: Option<f64>,
-    params: &TrendParams,
+    params: &TrendConfig,
     (rule, value_key): (Rule, &str),
     c: &Common,
     sink: &mut Sink<'_>,

@@ -12,7 +12,7 @@ use crate::signals::config::{check_fraction, check_non_negative, check_positive,
 /// `packs: {kafka-consumer: {...}}`: thresholds of C1-C11.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConsumerPack {
+pub struct ConsumerPackConfig {
     /// C1: records-lag-max above which the consumer is DEGRADED and its queue OVERFLOWs (10000).
     pub lag_overflow: f64,
     /// C2: growth factor over the previous poll's lag that is DIVERGING (2.0).
@@ -42,7 +42,7 @@ pub struct ConsumerPack {
     pub poll_interval_warning: f64,
 }
 
-impl Default for ConsumerPack {
+impl Default for ConsumerPackConfig {
     fn default() -> Self {
         Self {
             lag_overflow: 10_000.0,
@@ -61,7 +61,7 @@ impl Default for ConsumerPack {
     }
 }
 
-impl ConsumerPack {
+impl ConsumerPackConfig {
     pub(crate) fn check(&self) -> Result<(), ComponentConfigError> {
         check_positive("lag_overflow", self.lag_overflow)?;
         if !(self.lag_growth_factor > 1.0 && self.lag_growth_factor.is_finite()) {

@@ -29,7 +29,7 @@ use kafka_obs_signal::{
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
-use self::config::ConsumerPack;
+use self::config::ConsumerPackConfig;
 use self::lag::{LagReading, LagWindow, Rates};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::state::{
@@ -322,7 +322,13 @@ impl Rebalances {
 }
 
 /// Evaluates a client row after this evaluation's readings (`mask`) were stored.
-pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate(
+    r: &mut ClientRow,
+    mask: u32,
+    p: &ConsumerPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     let t = sink.time;
     let agreement = c.confidence;
 
@@ -624,7 +630,7 @@ pub fn evaluate_partition(
     r: &mut PartitionRow,
     mask: u32,
     rates: Rates,
-    p: &ConsumerPack,
+    p: &ConsumerPackConfig,
     sink: &mut Sink<'_>,
 ) {
     if let Some(lag) = fresh_value(&r.vals, mask, PARTITION_LAG) {

@@ -9,7 +9,7 @@ use crate::signals::config::{check_fraction, err};
 /// `packs: {jvm: {...}}`: thresholds of J1-J3.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct JvmPack {
+pub struct JvmPackConfig {
     /// J1: heap used/max from which the JVM is DIVERGING (0.75).
     pub heap_diverging: f64,
     /// J1: ... DEGRADED (0.85).
@@ -21,7 +21,7 @@ pub struct JvmPack {
     pub gc_pause_fraction: f64,
 }
 
-impl Default for JvmPack {
+impl Default for JvmPackConfig {
     fn default() -> Self {
         Self {
             heap_diverging: 0.75,
@@ -32,7 +32,7 @@ impl Default for JvmPack {
     }
 }
 
-impl JvmPack {
+impl JvmPackConfig {
     pub(crate) fn check(&self) -> Result<(), ComponentConfigError> {
         check_fraction("heap_diverging", self.heap_diverging)?;
         check_fraction("heap_degraded", self.heap_degraded)?;

@@ -13,7 +13,7 @@ use kafka_obs_signal::{
     statuses::{Confidence, Sign},
 };
 
-use self::config::JvmPack;
+use self::config::JvmPackConfig;
 use super::consumer::{status_reading, threshold_status};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
@@ -79,7 +79,13 @@ fn heap_sign(level: u8) -> Sign {
 }
 
 /// J1.
-pub fn evaluate_heap(r: &mut HeapRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate_heap(
+    r: &mut HeapRow,
+    mask: u32,
+    p: &JvmPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     let used = fresh_value(&r.vals, mask, USED);
     if let (Some(used), Some(max)) = (used, known(&r.vals, MAX))
         && max > 0.0
@@ -116,7 +122,7 @@ pub fn evaluate_heap(r: &mut HeapRow, mask: u32, p: &JvmPack, c: &Common, sink: 
 }
 
 /// J2 and J3.
-pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPackConfig, c: &Common, sink: &mut Sink<'_>) {
     if let Some(v) = fresh_value(&r.vals, mask, COUNT) {
         match r.count.observe(v) {
             CounterStep::Increase(delta) => sink.emit(

@@ -26,7 +26,7 @@ use kafka_obs_signal::{
     systems,
 };
 
-use self::config::ProducerPack;
+use self::config::ProducerPackConfig;
 use super::broker::latency_trend;
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
@@ -115,7 +115,7 @@ impl Default for Row {
 const LIMIT: SignalKind = SignalKind::Systems(systems::Sign::Limit, systems::Dimension::Space);
 
 /// Evaluates the row after this evaluation's readings (`mask`) were stored.
-pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPackConfig, c: &Common, sink: &mut Sink<'_>) {
     let t = sink.time;
     let mut rollup = Sign::Stable;
 

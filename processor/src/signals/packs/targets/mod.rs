@@ -14,7 +14,7 @@ use kafka_obs_signal::{
     statuses::{Confidence, Sign},
 };
 
-use self::config::TargetsPack;
+use self::config::TargetsPackConfig;
 use super::{Input, Reader, Rule, Sink, fresh_value, input};
 use crate::signals::state::Tracker;
 
@@ -45,7 +45,7 @@ impl Default for TargetRow {
 const OUTBOUND: probes::Dimension = probes::Dimension::Outbound;
 
 /// T1.
-pub fn evaluate(r: &mut TargetRow, mask: u32, p: &TargetsPack, sink: &mut Sink<'_>) {
+pub fn evaluate(r: &mut TargetRow, mask: u32, p: &TargetsPackConfig, sink: &mut Sink<'_>) {
     if let Some(up) = fresh_value(&r.vals, mask, 0) {
         if up <= 0.0 {
             r.failures = r.failures.saturating_add(1);
