@@ -12,6 +12,7 @@ pub mod broker;
 pub mod consumer;
 pub mod jvm;
 pub mod producer;
+pub(crate) mod shared;
 pub mod targets;
 
 use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, statuses};

@@ -31,6 +31,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 use self::config::ConsumerPackConfig;
 use self::lag::{LagReading, LagWindow, Rates};
+use super::shared::StatusRule;
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::state::{
     CounterState, CounterStep, Tracker, hash_attrs_subset, ladder, row_key, status_kind,
@@ -321,6 +322,9 @@ impl Rebalances {
     }
 }
 
+const C6: StatusRule = StatusRule::new(Rule::C6, Sign::Degraded, Confidence::Measured);
+const C10: StatusRule = StatusRule::new(Rule::C10, Sign::Degraded, Confidence::Measured);
+
 /// Evaluates a client row after this evaluation's readings (`mask`) were stored.
 pub fn evaluate(
     r: &mut ClientRow,
@@ -421,27 +425,15 @@ pub fn evaluate(
 
     // C6: fetch latency.
     if let Some(v) = fresh_value(&r.vals, mask, FETCH_LATENCY) {
-        let level = ladder(
-            v,
-            &[p.fetch_latency_degraded_ms],
-            r.fetch.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
-        threshold_status(
+        C6.threshold(
             &mut r.fetch,
-            level,
-            Sign::Degraded,
-            Rule::C6,
-            "fetch_latency_ms",
-            v,
+            ("fetch_latency_ms", v),
             p.fetch_latency_degraded_ms,
             c,
             sink,
         );
     }
-    status_reading(&r.fetch, Sign::Degraded, Rule::C6, c, sink);
+    C6.reading(&r.fetch, c, sink);
 
     // C7: partitions assigned.
     let in_group = known(&r.vals, REBALANCE_TOTAL).is_some_and(|v| v > 0.0);
@@ -578,27 +570,15 @@ pub fn evaluate(
 
     // C10: slow rebalances.
     if let Some(v) = fresh_value(&r.vals, mask, REBALANCE_LATENCY) {
-        let level = ladder(
-            v,
-            &[p.rebalance_latency_degraded_ms],
-            r.slow_rebalance.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
-        threshold_status(
+        C10.threshold(
             &mut r.slow_rebalance,
-            level,
-            Sign::Degraded,
-            Rule::C10,
-            "rebalance_latency_ms",
-            v,
+            ("rebalance_latency_ms", v),
             p.rebalance_latency_degraded_ms,
             c,
             sink,
         );
     }
-    status_reading(&r.slow_rebalance, Sign::Degraded, Rule::C10, c, sink);
+    C10.reading(&r.slow_rebalance, c, sink);
 
     // C11: time since the last poll against max.poll.interval.
     if let Some(v) = fresh_value(&r.vals, mask, LAST_POLL_AGO).filter(|v| *v >= 0.0) {
@@ -685,56 +665,6 @@ fn poll_sign(level: u8) -> Sign {
         2 => Sign::Defective,
         1 => Sign::Degraded,
         _ => Sign::Stable,
-    }
-}
-
-/// A one-threshold status rule: `bad` (MEASURED, raised by agreement) above the threshold,
-/// STABLE on the way back.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn threshold_status(
-    tracker: &mut Tracker,
-    level: u8,
-    bad: Sign,
-    rule: Rule,
-    name: &str,
-    value: f64,
-    threshold: f64,
-    c: &Common,
-    sink: &mut Sink<'_>,
-) {
-    let agreement = c.confidence;
-    let sign = if level >= 1 { bad } else { Sign::Stable };
-    if let Some(kind) = tracker.observe(level.min(1), sink.time, |streak| {
-        Some(status_kind(sign, Confidence::Measured, streak, &agreement))
-    }) {
-        sink.emit(
-            kind,
-            Evidence::rule(rule.name())
-                .with(name, value)
-                .threshold(threshold),
-        );
-    }
-}
-
-/// The current reading of a [`threshold_status`] rule, for the subject's status.
-pub(crate) fn status_reading(
-    tracker: &Tracker,
-    bad: Sign,
-    rule: Rule,
-    c: &Common,
-    sink: &mut Sink<'_>,
-) {
-    if tracker.streak() > 0 {
-        let sign = if tracker.state() >= 1 {
-            bad
-        } else {
-            Sign::Stable
-        };
-        sink.status(
-            rule,
-            sign,
-            c.confidence.raise(Confidence::Measured, tracker.streak()),
-        );
     }
 }
 

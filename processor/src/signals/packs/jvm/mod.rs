@@ -14,7 +14,7 @@ use kafka_obs_signal::{
 };
 
 use self::config::JvmPackConfig;
-use super::consumer::{status_reading, threshold_status};
+use super::shared::StatusRule;
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
 
@@ -121,6 +121,8 @@ pub fn evaluate_heap(
     }
 }
 
+const J3: StatusRule = StatusRule::new(Rule::J3, Sign::Degraded, Confidence::Measured);
+
 /// J2 and J3.
 pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPackConfig, c: &Common, sink: &mut Sink<'_>) {
     if let Some(v) = fresh_value(&r.vals, mask, COUNT) {
@@ -162,22 +164,10 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPackConfig, c: &Common, sink
             && wall_ms > 0.0
         {
             let fraction = grew_ms / wall_ms;
-            let level = ladder(
-                fraction,
-                &[p.gc_pause_fraction],
-                r.pause.state(),
-                c.hysteresis,
-                false,
-                false,
-            );
             let before = r.pause.state();
-            threshold_status(
+            J3.threshold(
                 &mut r.pause,
-                level,
-                Sign::Degraded,
-                Rule::J3,
-                "gc_time_fraction",
-                fraction,
+                ("gc_time_fraction", fraction),
                 p.gc_pause_fraction,
                 c,
                 sink,
@@ -190,5 +180,5 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPackConfig, c: &Common, sink
             }
         }
     }
-    status_reading(&r.pause, Sign::Degraded, Rule::J3, c, sink);
+    J3.reading(&r.pause, c, sink);
 }

@@ -27,7 +27,7 @@ use kafka_obs_signal::{
 };
 
 use self::config::ProducerPackConfig;
-use super::broker::latency_trend;
+use super::shared::{above, latency_trend};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
 use crate::signals::trend::TrendDetector;
@@ -255,14 +255,7 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPackConfig, c: &Common, sink
 
     // P9: errors.
     if let Some(v) = fresh_value(&r.vals, mask, ERROR_RATE) {
-        let level = ladder(
-            v,
-            &[p.error_rate_threshold],
-            r.errors.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
+        let level = above(v, p.error_rate_threshold, &r.errors, c);
         let kind = probe(level);
         if let Some(kind) = r.errors.observe(level, t, |_| Some(kind)) {
             sink.emit(
@@ -282,14 +275,7 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPackConfig, c: &Common, sink
 
     // P10: retries.
     if let Some(v) = fresh_value(&r.vals, mask, RETRY_RATE) {
-        let level = ladder(
-            v,
-            &[p.retry_rate_threshold],
-            r.retries.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
+        let level = above(v, p.retry_rate_threshold, &r.retries, c);
         let kind = (level == 1).then_some(SignalKind::Services(
             services::Sign::Retry,
             services::Dimension::Caller,
