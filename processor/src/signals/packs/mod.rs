@@ -15,7 +15,7 @@ pub mod producer;
 pub(crate) mod shared;
 pub mod targets;
 
-use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, statuses};
+use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, counters, statuses};
 
 use super::config::ConfidenceConfig;
 
@@ -144,6 +144,17 @@ impl Sink<'_> {
         }
         tracing::debug!(signal = %kind, subject = %signal.subject, rule = %signal.evidence.rule, "signal");
         self.out.push(signal);
+    }
+
+    /// Emits Counters RESET for a counter of `rule` that fell from `previous` to `total` (its
+    /// source restarted).
+    pub fn counter_reset(&mut self, rule: &str, previous: f64, total: f64) {
+        self.emit(
+            SignalKind::Counters(counters::Sign::Reset),
+            Evidence::rule(rule)
+                .with("previous", previous)
+                .with("total", total),
+        );
     }
 
     /// Records the rule's current status reading for the subject.

@@ -19,7 +19,7 @@ pub mod config;
 
 use std::collections::VecDeque;
 
-use kafka_obs_signal::{Evidence, SignalKind, counters, statuses};
+use kafka_obs_signal::{Evidence, SignalKind, statuses};
 
 use self::config::{Band, UserKind, UserRule};
 use super::config::ConfidenceConfig;
@@ -160,12 +160,7 @@ pub fn evaluate(
                                 .threshold(*min),
                         );
                     }
-                    CounterStep::Reset { previous } => sink.emit(
-                        SignalKind::Counters(counters::Sign::Reset),
-                        Evidence::rule(name)
-                            .with("previous", previous)
-                            .with("total", v),
-                    ),
+                    CounterStep::Reset { previous } => sink.counter_reset(name, previous, v),
                     _ => {}
                 }
                 if !matches!(step, CounterStep::First) {
@@ -243,12 +238,7 @@ pub fn evaluate(
                     CounterStep::Increase(d) => r.events.push_back((t, d)),
                     CounterStep::Reset { previous } => {
                         r.events.clear();
-                        sink.emit(
-                            SignalKind::Counters(counters::Sign::Reset),
-                            Evidence::rule(name)
-                                .with("previous", previous)
-                                .with("total", v),
-                        );
+                        sink.counter_reset(name, previous, v);
                     }
                     _ => {}
                 }

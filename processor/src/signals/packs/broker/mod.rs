@@ -25,7 +25,7 @@
 pub mod config;
 
 use kafka_obs_signal::{
-    Evidence, SignalKind, counters, members, resources,
+    Evidence, SignalKind, members, resources,
     statuses::{Confidence, Sign},
 };
 
@@ -242,12 +242,7 @@ pub fn evaluate(
         let (level, delta) = match r.unclean.observe(v) {
             CounterStep::Increase(d) => (1, d),
             CounterStep::Reset { previous } => {
-                sink.emit(
-                    SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::B7.name())
-                        .with("previous", previous)
-                        .with("total", v),
-                );
+                sink.counter_reset(Rule::B7.name(), previous, v);
                 (0, 0.0)
             }
             CounterStep::First | CounterStep::Same => (0, 0.0),
@@ -275,12 +270,7 @@ pub fn evaluate_isr(r: &mut IsrRow, mask: u32, sink: &mut Sink<'_>) {
                 .with("isr_shrinks", delta)
                 .with("total", v),
         ),
-        CounterStep::Reset { previous } => sink.emit(
-            SignalKind::Counters(counters::Sign::Reset),
-            Evidence::rule(Rule::B4.name())
-                .with("previous", previous)
-                .with("total", v),
-        ),
+        CounterStep::Reset { previous } => sink.counter_reset(Rule::B4.name(), previous, v),
         CounterStep::First | CounterStep::Same => {}
     }
 }

@@ -24,7 +24,7 @@ pub mod config;
 pub mod lag;
 
 use kafka_obs_signal::{
-    Evidence, SignalKind, counters, queues, resources, services,
+    Evidence, SignalKind, queues, resources, services,
     statuses::{Confidence, Sign},
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -525,12 +525,7 @@ pub fn evaluate(
             CounterStep::First if total > 0.0 && ago.is_some() => rb.record(1, latest, interval),
             CounterStep::Increase(delta) => rb.record(delta.round() as u64, latest, interval),
             CounterStep::Reset { previous } => {
-                sink.emit(
-                    SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::C9.name())
-                        .with("previous", previous)
-                        .with("total", total),
-                );
+                sink.counter_reset(Rule::C9.name(), previous, total);
                 // The restarted client's own rebalances since it began again: a consumer
                 // that keeps crashing and rejoining is a storm.
                 rb.record(total.round() as u64, latest, interval);

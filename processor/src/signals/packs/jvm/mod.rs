@@ -133,12 +133,7 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPackConfig, c: &Common, sink
                     .with("delta", delta)
                     .with("total", v),
             ),
-            CounterStep::Reset { previous } => sink.emit(
-                SignalKind::Counters(counters::Sign::Reset),
-                Evidence::rule(Rule::J2.name())
-                    .with("previous", previous)
-                    .with("total", v),
-            ),
+            CounterStep::Reset { previous } => sink.counter_reset(Rule::J2.name(), previous, v),
             CounterStep::First | CounterStep::Same => {}
         }
     }
@@ -150,12 +145,7 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPackConfig, c: &Common, sink
             CounterStep::Same => Some(0.0),
             CounterStep::First => None,
             CounterStep::Reset { previous } => {
-                sink.emit(
-                    SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::J3.name())
-                        .with("previous", previous)
-                        .with("total", v),
-                );
+                sink.counter_reset(Rule::J3.name(), previous, v);
                 None
             }
         };

@@ -199,12 +199,7 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPackConfig, c: &Common, sink
                     Evidence::rule(Rule::P5.name()).with("exhaustions", delta),
                 );
             }
-            CounterStep::Reset { previous } => sink.emit(
-                SignalKind::Counters(counters::Sign::Reset),
-                Evidence::rule(Rule::P5.name())
-                    .with("previous", previous)
-                    .with("total", v),
-            ),
+            CounterStep::Reset { previous } => sink.counter_reset(Rule::P5.name(), previous, v),
             CounterStep::First | CounterStep::Same => {}
         }
     }
