@@ -351,7 +351,9 @@ mod tests {
         task: tokio::task::JoinHandle<Result<(), RunError>>,
     }
 
-    fn start(yaml: &str, out_capacity: usize) -> Harness {
+    /// The processor of `yaml`, running on `input`; what it sends goes to the returned
+    /// receiver (room for `out_capacity` parcels).
+    fn spawn(yaml: &str, input: mpsc::Receiver<Parcel>, out_capacity: usize) -> Running {
         let config = parse(yaml).expect("valid");
         let id: ComponentId = "batch".parse().expect("id");
         let telemetry = Telemetry::new().component(ComponentKind::Processor, &id);
@@ -363,18 +365,7 @@ mod tests {
             kinds: vec![DataKind::Logs],
         };
         let processor = config.build(&ctx).expect("builds");
-        // The tests speak in batches; adapters wrap them into parcels and accept what comes out.
-        let (tx, mut batches_in) = mpsc::channel::<Batch>(1);
-        let (parcels_tx, input) = mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Some(b) = batches_in.recv().await {
-                if parcels_tx.send(Parcel::from(b)).await.is_err() {
-                    break;
-                }
-            }
-        });
         let (out_tx, out) = mpsc::channel::<Parcel>(out_capacity);
-        let out = Out(out);
         let output = Output::new(vec![Route {
             target: "next".into(),
             tx: out_tx,
@@ -390,12 +381,39 @@ mod tests {
             shutdown: shutdown.clone(),
         };
         let task = tokio::spawn(processor.run(input, output, run_ctx));
-        Harness {
-            tx,
+        Running {
             out,
             shutdown,
             telemetry,
             task,
+        }
+    }
+
+    struct Running {
+        out: mpsc::Receiver<Parcel>,
+        shutdown: CancellationToken,
+        telemetry: ComponentTelemetry,
+        task: tokio::task::JoinHandle<Result<(), RunError>>,
+    }
+
+    fn start(yaml: &str, out_capacity: usize) -> Harness {
+        // The tests speak in batches; adapters wrap them into parcels and accept what comes out.
+        let (tx, mut batches_in) = mpsc::channel::<Batch>(1);
+        let (parcels_tx, input) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(b) = batches_in.recv().await {
+                if parcels_tx.send(Parcel::from(b)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let running = spawn(yaml, input, out_capacity);
+        Harness {
+            tx,
+            out: Out(running.out),
+            shutdown: running.shutdown,
+            telemetry: running.telemetry,
+            task: running.task,
         }
     }
 
@@ -556,33 +574,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn senders_hear_back_once_the_joined_batch_is_accepted() {
-        let config = parse("send_batch_size: 10\ntimeout: 1h").expect("valid");
-        let id: ComponentId = "batch".parse().expect("id");
-        let telemetry = Telemetry::new().component(ComponentKind::Processor, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Default::default(),
-            kinds: vec![DataKind::Logs],
-        };
-        let processor = config.build(&ctx).expect("builds");
         let (tx, input) = mpsc::channel(4);
-        let (out_tx, mut out) = mpsc::channel::<Parcel>(4);
-        let output = Output::new(vec![Route {
-            target: "next".into(),
-            tx: out_tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: true,
-            dropped: Counter::default(),
-        }]);
-        let run_ctx = RunContext {
-            id,
-            telemetry,
-            health: HealthRegistry::new(),
-            shutdown: CancellationToken::new(),
-        };
-        tokio::spawn(processor.run(input, output, run_ctx));
+        let mut out = spawn("send_batch_size: 10\ntimeout: 1h", input, 4).out;
         let (r1, first) = Receipt::new();
         let (r2, second) = Receipt::new();
         tx.send(Parcel::new(logs(0, 4), r1)).await.expect("open");
