@@ -231,11 +231,7 @@ pub(crate) fn resolve_rule(
         UserKind::Ratio {
             denominator: r.denominator,
             of_increase: r.of == RawRatioOf::Increase,
-            each_increase: r
-                .each_increase
-                .as_deref()
-                .map(|k| kind(k).map_err(|e| ComponentConfigError::new("each_increase", e.message)))
-                .transpose()
+            each_increase: optional_kind(r.each_increase.as_deref(), "each_increase")
                 .map_err(|e| e.within("ratio"))?,
             bands: bands(r.bands).map_err(|e| e.within("ratio"))?,
             hysteresis,
@@ -273,11 +269,7 @@ pub(crate) fn resolve_rule(
         UserKind::Absence {
             after: a.after,
             emit: kind(&a.emit).map_err(|e| e.within("absence"))?,
-            recover: a
-                .recover
-                .as_deref()
-                .map(|r| kind(r).map_err(|e| ComponentConfigError::new("recover", e.message)))
-                .transpose()
+            recover: optional_kind(a.recover.as_deref(), "recover")
                 .map_err(|e| e.within("absence"))?,
         }
     } else {
@@ -326,6 +318,15 @@ fn bands(raw: Vec<RawBand>) -> Result<Vec<Band>, ComponentConfigError> {
         });
     }
     Ok(out)
+}
+
+/// An optional signal kind written under `key` (`recover`, `each_increase`).
+fn optional_kind(
+    text: Option<&str>,
+    key: &str,
+) -> Result<Option<SignalKind>, ComponentConfigError> {
+    text.map(|k| kind(k).map_err(|e| ComponentConfigError::new(key, e.message)))
+        .transpose()
 }
 
 fn kind(text: &str) -> Result<SignalKind, ComponentConfigError> {
