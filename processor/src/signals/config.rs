@@ -6,7 +6,10 @@
 //! value. Every error names its key path (`packs::kafka-consumer::lag_window`).
 //!
 //! Built-in packs are enabled by listing them under `packs` (an empty body means all defaults);
-//! without a `packs` key every pack is on. See `processor/README.md` for the full reference.
+//! without a `packs` key every pack is on. Each pack's keys live beside its rules
+//! (`packs/<pack>/config.rs`), the user-rule grammar in `user/config.rs`, the trend keys in
+//! `trend/config.rs`; this file holds the connector-level keys and the range checks they all
+//! use. The full reference is `docs/components/signals.md`.
 
 use std::time::Duration;
 

@@ -2,9 +2,11 @@
 //! and what every rule shares: the rule ids, which rows of state exist, and the [`Sink`] a
 //! rule emits signals and status readings into.
 //!
-//! Each pack file starts with its **metric-name table**: the only place that knows what the
-//! JMX receiver (or an application pushing OTLP) calls each input, so following a rename is a
-//! one-line change. A pack's rules read one *row* of state: the values of one resource's
+//! Each pack is a folder: its `mod.rs` starts with the pack's **metric-name table**, the only
+//! place that knows what the JMX receiver (or an application pushing OTLP) calls each input,
+//! so following a rename is a one-line change; its `config.rs` holds the pack's thresholds
+//! (`packs: {<pack>: {...}}`) and their check. Rule shapes several packs use are in
+//! `shared.rs`. A pack's rules read one *row* of state: the values of one resource's
 //! series that share the same data-point attributes (one MBean instance), e.g. every
 //! `kafka.producer.*` series of `client-id=order-producer`.
 

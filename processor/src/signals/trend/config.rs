@@ -7,7 +7,7 @@ use kafka_obs_api::ComponentConfigError;
 
 use crate::signals::config::{check_fraction, check_non_negative, err};
 
-/// Parameters of the trend detector (P8, B5, user `trend` rules); see `trend.rs`.
+/// Parameters of the trend detector (P8, B5, user `trend` rules); see the detector in `trend/mod.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrendConfig {

@@ -5,7 +5,7 @@
 //! | T1 | `kafka_obs.target.up` == 0 (the JMX receiver's 0/1 per endpoint) | Probes FAIL × OUTBOUND each failed poll; Statuses DOWN (CONFIRMED) once it failed 3 polls in a row; Probes CONNECT × OUTBOUND (and STABLE if it was DOWN) on recovery |
 //! | T2 | a subject with no data for `stale_after` (an MBean that disappeared: the client closed) | Probes DISCONNECT × OUTBOUND with `reason=stale`, once; the subject then has no status points and no heartbeats until data returns. Never DOWN. |
 //!
-//! T2 is the engine's sweep (`engine.rs`); this file holds T1.
+//! T2 is the engine's sweep (`engine/sweep.rs`); this file holds T1.
 
 pub mod config;
 
