@@ -22,7 +22,7 @@ pub struct TrendConfig {
     /// Relative change treated as flat while settling (0.05).
     pub flat_band: f64,
     /// A reading below this is never part of a rise (0: no floor). Not a key of its own: P8
-    /// and B5 set it from `min_latency_ms` (see [`latency_trend`]); user `trend` rules have
+    /// and B5 set it from `min_latency_ms` (see `latency_trend`); user `trend` rules have
     /// none.
     #[serde(skip)]
     pub floor: f64,

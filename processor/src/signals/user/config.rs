@@ -1,5 +1,5 @@
 //! User rules' configuration (`rules: [...]`): the YAML shape of a rule, the validated
-//! [`UserRule`] the engine runs, and [`resolve_rule`], which turns one into the other with
+//! [`UserRule`] the engine runs, and `resolve_rule`, which turns one into the other with
 //! every signal kind already parsed.
 
 use std::time::Duration;
