@@ -367,7 +367,7 @@ fn config() -> SignalsConfig {
     let text = include_str!("../../examples/signals-business-rules.yaml");
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).expect("example parses");
     let mut config = SignalsConfig::parse(&doc["connectors"]["signals"]).expect("valid");
-    config.packs = kafka_obs_processor::signals::config::Packs::all();
+    config.packs = kafka_obs_processor::signals::config::PacksConfig::all();
     config.series_ttl = Duration::from_secs(3600);
     config.stale_after = Duration::from_secs(600);
     config

@@ -6,7 +6,10 @@
 //! value. Every error names its key path (`packs::kafka-consumer::lag_window`).
 //!
 //! Built-in packs are enabled by listing them under `packs` (an empty body means all defaults);
-//! without a `packs` key every pack is on. See `processor/README.md` for the full reference.
+//! without a `packs` key every pack is on. Each pack's keys live beside its rules
+//! (`packs/<pack>/config.rs`), the user-rule grammar in `user/config.rs`, the trend keys in
+//! `trend/config.rs`; this file holds the connector-level keys and the range checks they all
+//! use. The full reference is `docs/components/signals.md`.
 
 use std::time::Duration;
 
@@ -14,7 +17,14 @@ use serde::{Deserialize, Deserializer};
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{ComponentConfigError, parse_component_config};
-use kafka_obs_signal::{LevelSpec, SignalKind, SubjectBuilder, statuses};
+use kafka_obs_signal::{LevelSpec, SubjectBuilder, statuses};
+
+use super::packs::broker::config::BrokerPackConfig;
+use super::packs::consumer::config::ConsumerPackConfig;
+use super::packs::jvm::config::JvmPackConfig;
+use super::packs::producer::config::ProducerPackConfig;
+use super::packs::targets::config::TargetsPackConfig;
+use super::user::config::{RawRule, UserKind, UserRule, resolve_rule};
 
 /// The names of the built-in packs, as written under `packs`.
 pub const PACK_NAMES: [&str; 5] = [
@@ -25,409 +35,31 @@ pub const PACK_NAMES: [&str; 5] = [
     "targets",
 ];
 
-/// Parameters of the trend detector (P8, B5, user `trend` rules); see `trend.rs`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrendParams {
-    /// Consecutive increasing readings that make a sustained rise (3: `50 -> 150 -> 500`).
-    pub rising_polls: u16,
-    /// Growth factor the rise must already have reached one reading before the latest (2.0).
-    pub growth: f64,
-    /// Readings the robust (Theil-Sen) slope test looks at; 0 turns that test off (8).
-    pub window: u16,
-    /// Readings within the dead band that make a rise "settled" (2).
-    pub settle_polls: u16,
-    /// Relative change treated as flat while settling (0.05).
-    pub flat_band: f64,
-    /// A reading below this is never part of a rise (0: no floor). Not a key of its own: P8
-    /// and B5 set it from `min_latency_ms` (see [`latency_trend`]); user `trend` rules have
-    /// none.
-    #[serde(skip)]
-    pub floor: f64,
-}
-
-impl Default for TrendParams {
-    fn default() -> Self {
-        Self {
-            rising_polls: 3,
-            growth: 2.0,
-            window: 8,
-            settle_polls: 2,
-            flat_band: 0.05,
-            floor: 0.0,
-        }
-    }
-}
-
-/// The default latency floor of P8 and B5, in ms: 1 -> 2 -> 3 ms triples, but is not news.
-pub const MIN_LATENCY_MS: f64 = 100.0;
-
-impl TrendParams {
-    /// The detector of a latency trend (P8, B5): the defaults with the [`MIN_LATENCY_MS`] floor.
-    pub fn latency() -> Self {
-        Self {
-            floor: MIN_LATENCY_MS,
-            ..Self::default()
-        }
-    }
-}
-
-/// `latency_trend` (P8) and `request_latency_trend` (B5) as written: the trend keys plus
-/// `min_latency_ms`, the floor below which a latency is never DIVERGING.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawLatencyTrend {
-    rising_polls: u16,
-    growth: f64,
-    window: u16,
-    settle_polls: u16,
-    flat_band: f64,
-    min_latency_ms: f64,
-}
-
-impl Default for RawLatencyTrend {
-    fn default() -> Self {
-        let d = TrendParams::latency();
-        Self {
-            rising_polls: d.rising_polls,
-            growth: d.growth,
-            window: d.window,
-            settle_polls: d.settle_polls,
-            flat_band: d.flat_band,
-            min_latency_ms: d.floor,
-        }
-    }
-}
-
-/// Reads a [`RawLatencyTrend`] into the detector's parameters, `min_latency_ms` as the floor.
-fn latency_trend<'de, D: Deserializer<'de>>(d: D) -> Result<TrendParams, D::Error> {
-    let raw = RawLatencyTrend::deserialize(d)?;
-    Ok(TrendParams {
-        rising_polls: raw.rising_polls,
-        growth: raw.growth,
-        window: raw.window,
-        settle_polls: raw.settle_polls,
-        flat_band: raw.flat_band,
-        floor: raw.min_latency_ms,
-    })
-}
-
-impl TrendParams {
-    fn check(&self) -> Result<(), ComponentConfigError> {
-        if self.rising_polls < 2 {
-            return Err(err(
-                "rising_polls",
-                "must be at least 2 (a rise needs two readings)",
-            ));
-        }
-        if !(self.growth > 1.0 && self.growth.is_finite()) {
-            return Err(err("growth", "must be a finite factor above 1.0, e.g. 2.0"));
-        }
-        if self.window != 0 && self.window < 4 {
-            return Err(err("window", "must be 0 (off) or at least 4 readings"));
-        }
-        if self.window > 64 {
-            return Err(err("window", "must be at most 64 readings"));
-        }
-        if self.settle_polls == 0 {
-            return Err(err("settle_polls", "must be at least 1"));
-        }
-        check_fraction("flat_band", self.flat_band)?;
-        check_non_negative("min_latency_ms", self.floor)
-    }
-}
-
-/// `packs: {kafka-producer: {...}}`: thresholds of P1-P11.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProducerPack {
-    /// P1: buffer utilization above which the queue OVERFLOWs (0.95).
-    pub buffer_overflow_utilization: f64,
-    /// P2: buffer utilization above which the buffer is under pressure, Systems LIMIT (0.80).
-    pub buffer_pressure_utilization: f64,
-    /// P6: relative change of batch-size-avg that is reported (0.01).
-    pub batch_size_dead_band: f64,
-    /// P8: the request-latency-avg trend detector, with its `min_latency_ms` floor (100).
-    #[serde(deserialize_with = "latency_trend")]
-    pub latency_trend: TrendParams,
-    /// P9: record-error-rate above which sends FAIL (0).
-    pub error_rate_threshold: f64,
-    /// P10: record-retry-rate above which sends RETRY (0).
-    pub retry_rate_threshold: f64,
-}
-
-impl Default for ProducerPack {
-    fn default() -> Self {
-        Self {
-            buffer_overflow_utilization: 0.95,
-            buffer_pressure_utilization: 0.80,
-            batch_size_dead_band: 0.01,
-            latency_trend: TrendParams::latency(),
-            error_rate_threshold: 0.0,
-            retry_rate_threshold: 0.0,
-        }
-    }
-}
-
-impl ProducerPack {
-    fn check(&self) -> Result<(), ComponentConfigError> {
-        check_fraction(
-            "buffer_overflow_utilization",
-            self.buffer_overflow_utilization,
-        )?;
-        check_fraction(
-            "buffer_pressure_utilization",
-            self.buffer_pressure_utilization,
-        )?;
-        if self.buffer_pressure_utilization >= self.buffer_overflow_utilization {
-            return Err(err(
-                "buffer_pressure_utilization",
-                "must be below buffer_overflow_utilization (pressure comes before overflow)",
-            ));
-        }
-        check_fraction("batch_size_dead_band", self.batch_size_dead_band)?;
-        self.latency_trend
-            .check()
-            .map_err(|e| e.within("latency_trend"))?;
-        check_non_negative("error_rate_threshold", self.error_rate_threshold)?;
-        check_non_negative("retry_rate_threshold", self.retry_rate_threshold)
-    }
-}
-
-/// `packs: {kafka-consumer: {...}}`: thresholds of C1-C11.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConsumerPack {
-    /// C1: records-lag-max above which the consumer is DEGRADED and its queue OVERFLOWs (10000).
-    pub lag_overflow: f64,
-    /// C2: growth factor over the previous poll's lag that is DIVERGING (2.0).
-    pub lag_growth_factor: f64,
-    /// C2: lag at or below which growth is not news (100).
-    pub lag_floor: f64,
-    /// C4: per-partition lag readings in Burrow's window (10).
-    pub lag_window: u16,
-    /// C4: consecutive non-decreasing readings (with a net rise) that are DIVERGING (3).
-    pub lag_min_rising: u16,
-    /// C4: consecutive readings without progress while behind that are a STALL (3).
-    pub stall_polls: u16,
-    /// C6: fetch-latency-avg in ms above which fetching is DEGRADED (500).
-    pub fetch_latency_degraded_ms: f64,
-    /// C8: commit-latency-avg in ms within which a commit is a SUCCESS (1000).
-    pub commit_latency_sla_ms: f64,
-    /// C9: two or more rebalances within this of each other are a storm, which ends once this
-    /// long passes without another (60s).
-    #[serde(deserialize_with = "de::duration")]
-    pub rebalance_storm_interval: Duration,
-    /// C10: rebalance-latency-avg in ms above which rebalancing is DEGRADED (5000).
-    pub rebalance_latency_degraded_ms: f64,
-    /// C11: the consumers' max.poll.interval.ms (300s).
-    #[serde(deserialize_with = "de::duration")]
-    pub max_poll_interval: Duration,
-    /// C11: share of max_poll_interval since the last poll that is DEGRADED (0.8).
-    pub poll_interval_warning: f64,
-}
-
-impl Default for ConsumerPack {
-    fn default() -> Self {
-        Self {
-            lag_overflow: 10_000.0,
-            lag_growth_factor: 2.0,
-            lag_floor: 100.0,
-            lag_window: 10,
-            lag_min_rising: 3,
-            stall_polls: 3,
-            fetch_latency_degraded_ms: 500.0,
-            commit_latency_sla_ms: 1000.0,
-            rebalance_storm_interval: Duration::from_secs(60),
-            rebalance_latency_degraded_ms: 5000.0,
-            max_poll_interval: Duration::from_secs(300),
-            poll_interval_warning: 0.8,
-        }
-    }
-}
-
-impl ConsumerPack {
-    fn check(&self) -> Result<(), ComponentConfigError> {
-        check_positive("lag_overflow", self.lag_overflow)?;
-        if !(self.lag_growth_factor > 1.0 && self.lag_growth_factor.is_finite()) {
-            return Err(err(
-                "lag_growth_factor",
-                "must be a finite factor above 1.0",
-            ));
-        }
-        check_non_negative("lag_floor", self.lag_floor)?;
-        if !(3..=64).contains(&self.lag_window) {
-            return Err(err("lag_window", "must be between 3 and 64 readings"));
-        }
-        if self.lag_min_rising < 2 || self.lag_min_rising > self.lag_window {
-            return Err(err(
-                "lag_min_rising",
-                "must be at least 2 and at most lag_window",
-            ));
-        }
-        if self.stall_polls < 2 || self.stall_polls > self.lag_window {
-            return Err(err(
-                "stall_polls",
-                "must be at least 2 and at most lag_window",
-            ));
-        }
-        check_positive("fetch_latency_degraded_ms", self.fetch_latency_degraded_ms)?;
-        check_positive("commit_latency_sla_ms", self.commit_latency_sla_ms)?;
-        if self.rebalance_storm_interval.is_zero() {
-            return Err(err(
-                "rebalance_storm_interval",
-                "must be above zero, e.g. 60s",
-            ));
-        }
-        check_positive(
-            "rebalance_latency_degraded_ms",
-            self.rebalance_latency_degraded_ms,
-        )?;
-        if self.max_poll_interval.is_zero() {
-            return Err(err("max_poll_interval", "must be above zero, e.g. 300s"));
-        }
-        check_fraction("poll_interval_warning", self.poll_interval_warning)
-    }
-}
-
-/// `packs: {jvm: {...}}`: thresholds of J1-J3.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct JvmPack {
-    /// J1: heap used/max from which the JVM is DIVERGING (0.75).
-    pub heap_diverging: f64,
-    /// J1: ... DEGRADED (0.85).
-    pub heap_degraded: f64,
-    /// J1: ... DEFECTIVE (0.95).
-    pub heap_defective: f64,
-    /// J3: share of the wall time between two polls spent collecting that is a long pause
-    /// (0.10: 1 s per 10 s poll).
-    pub gc_pause_fraction: f64,
-}
-
-impl Default for JvmPack {
-    fn default() -> Self {
-        Self {
-            heap_diverging: 0.75,
-            heap_degraded: 0.85,
-            heap_defective: 0.95,
-            gc_pause_fraction: 0.10,
-        }
-    }
-}
-
-impl JvmPack {
-    fn check(&self) -> Result<(), ComponentConfigError> {
-        check_fraction("heap_diverging", self.heap_diverging)?;
-        check_fraction("heap_degraded", self.heap_degraded)?;
-        check_fraction("heap_defective", self.heap_defective)?;
-        if !(self.heap_diverging < self.heap_degraded && self.heap_degraded < self.heap_defective) {
-            return Err(err(
-                "heap_degraded",
-                "heap thresholds must rise: heap_diverging < heap_degraded < heap_defective",
-            ));
-        }
-        check_fraction("gc_pause_fraction", self.gc_pause_fraction)
-    }
-}
-
-/// `packs: {kafka: {...}}`: thresholds of the broker rules B1-B7.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BrokerPack {
-    /// B1: under-replicated partitions above which the broker is DEGRADED (0).
-    pub under_replicated_threshold: f64,
-    /// B2: offline partitions above which the broker is DEFECTIVE (0).
-    pub offline_threshold: f64,
-    /// B5: the request-time p99 trend detector, with its `min_latency_ms` floor (100).
-    #[serde(deserialize_with = "latency_trend")]
-    pub request_latency_trend: TrendParams,
-    /// B6N: NetworkProcessorAvgIdlePercent below which the network threads TIMEOUT (0.3).
-    pub network_idle_min: f64,
-    /// B6H: RequestHandlerAvgIdlePercent below which the handler pool DENYs (0.1).
-    pub request_handler_idle_min: f64,
-}
-
-impl Default for BrokerPack {
-    fn default() -> Self {
-        Self {
-            under_replicated_threshold: 0.0,
-            offline_threshold: 0.0,
-            request_latency_trend: TrendParams::latency(),
-            network_idle_min: 0.3,
-            request_handler_idle_min: 0.1,
-        }
-    }
-}
-
-impl BrokerPack {
-    fn check(&self) -> Result<(), ComponentConfigError> {
-        check_non_negative(
-            "under_replicated_threshold",
-            self.under_replicated_threshold,
-        )?;
-        check_non_negative("offline_threshold", self.offline_threshold)?;
-        self.request_latency_trend
-            .check()
-            .map_err(|e| e.within("request_latency_trend"))?;
-        check_fraction("network_idle_min", self.network_idle_min)?;
-        check_fraction("request_handler_idle_min", self.request_handler_idle_min)
-    }
-}
-
-/// `packs: {targets: {...}}`: T1 and T2.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TargetsPack {
-    /// T1: consecutive failed polls after which the target is DOWN (3).
-    pub down_after_failures: u16,
-    /// T2: emit a signal when a subject goes stale (true).
-    pub report_stale: bool,
-}
-
-impl Default for TargetsPack {
-    fn default() -> Self {
-        Self {
-            down_after_failures: 3,
-            report_stale: true,
-        }
-    }
-}
-
-impl TargetsPack {
-    fn check(&self) -> Result<(), ComponentConfigError> {
-        if self.down_after_failures == 0 {
-            return Err(err("down_after_failures", "must be at least 1"));
-        }
-        Ok(())
-    }
-}
-
 /// Which packs are on, each with its thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Packs {
+pub struct PacksConfig {
     #[serde(rename = "kafka-producer", deserialize_with = "enabled")]
-    pub producer: Option<ProducerPack>,
+    pub producer: Option<ProducerPackConfig>,
     #[serde(rename = "kafka-consumer", deserialize_with = "enabled")]
-    pub consumer: Option<ConsumerPack>,
+    pub consumer: Option<ConsumerPackConfig>,
     #[serde(rename = "kafka", deserialize_with = "enabled")]
-    pub broker: Option<BrokerPack>,
+    pub broker: Option<BrokerPackConfig>,
     #[serde(deserialize_with = "enabled")]
-    pub jvm: Option<JvmPack>,
+    pub jvm: Option<JvmPackConfig>,
     #[serde(deserialize_with = "enabled")]
-    pub targets: Option<TargetsPack>,
+    pub targets: Option<TargetsPackConfig>,
 }
 
-impl Packs {
+impl PacksConfig {
     /// Every pack with its defaults.
     pub fn all() -> Self {
         Self {
-            producer: Some(ProducerPack::default()),
-            consumer: Some(ConsumerPack::default()),
-            broker: Some(BrokerPack::default()),
-            jvm: Some(JvmPack::default()),
-            targets: Some(TargetsPack::default()),
+            producer: Some(ProducerPackConfig::default()),
+            consumer: Some(ConsumerPackConfig::default()),
+            broker: Some(BrokerPackConfig::default()),
+            jvm: Some(JvmPackConfig::default()),
+            targets: Some(TargetsPackConfig::default()),
         }
     }
 
@@ -469,14 +101,14 @@ fn enabled<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
 /// `confidence:`: how agreement across polls raises a verdict's confidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConfidenceParams {
+pub struct ConfidenceConfig {
     /// Consecutive polls with the same verdict from which it is at least MEASURED (2).
     pub measured_after: u16,
     /// Consecutive polls with the same verdict from which it is CONFIRMED (3).
     pub confirmed_after: u16,
 }
 
-impl Default for ConfidenceParams {
+impl Default for ConfidenceConfig {
     fn default() -> Self {
         Self {
             measured_after: 2,
@@ -485,7 +117,7 @@ impl Default for ConfidenceParams {
     }
 }
 
-impl ConfidenceParams {
+impl ConfidenceConfig {
     /// The confidence a verdict with base confidence `base` has after `streak` agreeing
     /// polls: agreement only ever raises the base.
     pub fn raise(&self, base: statuses::Confidence, streak: u16) -> statuses::Confidence {
@@ -507,127 +139,14 @@ struct RawSubject {
     levels: Option<Vec<LevelSpec>>,
 }
 
-/// One band of a `threshold` or `ratio` rule.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBand {
-    /// Lower bound (exclusive); absent only on the first band.
-    #[serde(default)]
-    above: Option<f64>,
-    emit: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawThreshold {
-    bands: Vec<RawBand>,
-    #[serde(default)]
-    hysteresis: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum RawRatioOf {
-    #[default]
-    Value,
-    Increase,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRatio {
-    denominator: String,
-    #[serde(default)]
-    of: RawRatioOf,
-    #[serde(default)]
-    each_increase: Option<String>,
-    bands: Vec<RawBand>,
-    #[serde(default)]
-    hysteresis: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIncrease {
-    emit: String,
-    #[serde(default = "one")]
-    min: f64,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTrend {
-    #[serde(default = "default_trend_emit")]
-    emit: String,
-    #[serde(default)]
-    detector: TrendParams,
-}
-
-fn default_trend_emit() -> String {
-    "Statuses.DIVERGING.MEASURED".to_string()
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStorm {
-    #[serde(default = "default_storm_emit")]
-    emit: String,
-    events: u32,
-    #[serde(deserialize_with = "de::duration")]
-    within: Duration,
-}
-
-fn default_storm_emit() -> String {
-    "Statuses.ERRATIC.CONFIRMED".to_string()
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAbsence {
-    #[serde(deserialize_with = "de::duration")]
-    after: Duration,
-    emit: String,
-    #[serde(default)]
-    recover: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    name: String,
-    metric: String,
-    #[serde(
-        default,
-        rename = "match",
-        deserialize_with = "kafka_obs_api::config::de::text_map"
-    )]
-    matches: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    threshold: Option<RawThreshold>,
-    #[serde(default)]
-    ratio: Option<RawRatio>,
-    #[serde(default)]
-    increase: Option<RawIncrease>,
-    #[serde(default)]
-    trend: Option<RawTrend>,
-    #[serde(default)]
-    storm: Option<RawStorm>,
-    #[serde(default)]
-    absence: Option<RawAbsence>,
-}
-
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
-    packs: Option<Packs>,
+    packs: Option<PacksConfig>,
     rules: Vec<RawRule>,
     heartbeat_every: u32,
     hysteresis: f64,
-    confidence: ConfidenceParams,
+    confidence: ConfidenceConfig,
     #[serde(deserialize_with = "de::duration")]
     stale_after: Duration,
     #[serde(deserialize_with = "de::duration")]
@@ -655,73 +174,17 @@ impl Default for RawConfig {
     }
 }
 
-/// A band of a threshold or ratio rule: values above `above` (exclusive) emit `emit`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Band {
-    /// `None` for the first band (everything up to the next band's bound).
-    pub above: Option<f64>,
-    pub emit: SignalKind,
-}
-
-/// What a user rule watches for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UserKind {
-    /// The value's band; the first band is the normal one.
-    Threshold { bands: Vec<Band>, hysteresis: f64 },
-    /// `metric / denominator` of the same series (of their values, or of their increases
-    /// since the previous poll), by band.
-    Ratio {
-        denominator: String,
-        of_increase: bool,
-        /// Emitted for every poll in which the denominator rose (`of: increase` only).
-        each_increase: Option<SignalKind>,
-        bands: Vec<Band>,
-        hysteresis: f64,
-    },
-    /// Each poll in which a counter rose by at least `min`.
-    Increase { emit: SignalKind, min: f64 },
-    /// A sustained rise (the trend detector).
-    Trend {
-        emit: SignalKind,
-        detector: TrendParams,
-    },
-    /// At least `events` counter increments within `within`.
-    Storm {
-        emit: SignalKind,
-        events: u32,
-        within: Duration,
-    },
-    /// No data point for `after`; `recover` when it comes back.
-    Absence {
-        after: Duration,
-        emit: SignalKind,
-        recover: Option<SignalKind>,
-    },
-}
-
-/// A validated user rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserRule {
-    /// The rule id in evidence.
-    pub name: String,
-    /// The metric it reads (exact name, from JMX or OTLP alike).
-    pub metric: String,
-    /// Data-point attributes that must have these values.
-    pub matches: Vec<(String, String)>,
-    pub kind: UserKind,
-}
-
 /// The validated configuration of the `signals` connector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalsConfig {
-    pub packs: Packs,
+    pub packs: PacksConfig,
     pub rules: Vec<UserRule>,
     /// Re-emit each subject's status every this many evaluations without a change (6).
     pub heartbeat_every: u32,
     /// Hysteresis band as a fraction of each threshold (0.05): a state entered above `t` is
     /// left only at or below `t - 0.05 |t|` (below-threshold rules mirror it).
     pub hysteresis: f64,
-    pub confidence: ConfidenceParams,
+    pub confidence: ConfidenceConfig,
     /// A subject with no data for this long is stale: no heartbeats, no status points (30s).
     pub stale_after: Duration,
     /// A series with no data for this long is forgotten (10m).
@@ -736,11 +199,11 @@ pub struct SignalsConfig {
 impl Default for SignalsConfig {
     fn default() -> Self {
         Self {
-            packs: Packs::all(),
+            packs: PacksConfig::all(),
             rules: Vec::new(),
             heartbeat_every: 6,
             hysteresis: 0.05,
-            confidence: ConfidenceParams::default(),
+            confidence: ConfidenceConfig::default(),
             stale_after: Duration::from_secs(30),
             series_ttl: Duration::from_secs(600),
             max_series: 1_000_000,
@@ -754,7 +217,7 @@ impl SignalsConfig {
     /// Parses and checks the YAML body of a `signals` connector.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
-        let packs = raw.packs.unwrap_or_else(Packs::all);
+        let packs = raw.packs.unwrap_or_else(PacksConfig::all);
         packs.check()?;
         if raw.heartbeat_every == 0 {
             return Err(err(
@@ -831,159 +294,11 @@ impl SignalsConfig {
     }
 }
 
-fn resolve_rule(raw: RawRule, default_hysteresis: f64) -> Result<UserRule, ComponentConfigError> {
-    if raw.name.trim().is_empty() {
-        return Err(err("name", "must not be empty"));
-    }
-    if raw.metric.trim().is_empty() {
-        return Err(err("metric", "must not be empty"));
-    }
-    let given = [
-        raw.threshold.is_some(),
-        raw.ratio.is_some(),
-        raw.increase.is_some(),
-        raw.trend.is_some(),
-        raw.storm.is_some(),
-        raw.absence.is_some(),
-    ]
-    .iter()
-    .filter(|g| **g)
-    .count();
-    if given != 1 {
-        return Err(err(
-            "",
-            "a rule needs exactly one of: threshold, ratio, increase, trend, storm, absence",
-        ));
-    }
-    let kind = if let Some(t) = raw.threshold {
-        let hysteresis = t.hysteresis.unwrap_or(default_hysteresis);
-        check_fraction("threshold::hysteresis", hysteresis)?;
-        UserKind::Threshold {
-            bands: bands(t.bands).map_err(|e| e.within("threshold"))?,
-            hysteresis,
-        }
-    } else if let Some(r) = raw.ratio {
-        let hysteresis = r.hysteresis.unwrap_or(default_hysteresis);
-        check_fraction("ratio::hysteresis", hysteresis)?;
-        if r.denominator.trim().is_empty() {
-            return Err(err("ratio::denominator", "must name a metric"));
-        }
-        if r.denominator == raw.metric {
-            return Err(err("ratio::denominator", "must differ from metric"));
-        }
-        if r.each_increase.is_some() && r.of != RawRatioOf::Increase {
-            return Err(err("ratio::each_increase", "needs `of: increase`"));
-        }
-        UserKind::Ratio {
-            denominator: r.denominator,
-            of_increase: r.of == RawRatioOf::Increase,
-            each_increase: r
-                .each_increase
-                .as_deref()
-                .map(|k| kind(k).map_err(|e| ComponentConfigError::new("each_increase", e.message)))
-                .transpose()
-                .map_err(|e| e.within("ratio"))?,
-            bands: bands(r.bands).map_err(|e| e.within("ratio"))?,
-            hysteresis,
-        }
-    } else if let Some(i) = raw.increase {
-        check_positive("increase::min", i.min)?;
-        UserKind::Increase {
-            emit: kind(&i.emit).map_err(|e| e.within("increase"))?,
-            min: i.min,
-        }
-    } else if let Some(t) = raw.trend {
-        t.detector
-            .check()
-            .map_err(|e| e.within("detector").within("trend"))?;
-        UserKind::Trend {
-            emit: kind(&t.emit).map_err(|e| e.within("trend"))?,
-            detector: t.detector,
-        }
-    } else if let Some(s) = raw.storm {
-        if !(2..=1024).contains(&s.events) {
-            return Err(err("storm::events", "must be between 2 and 1024"));
-        }
-        if s.within.is_zero() {
-            return Err(err("storm::within", "must be above zero, e.g. 60s"));
-        }
-        UserKind::Storm {
-            emit: kind(&s.emit).map_err(|e| e.within("storm"))?,
-            events: s.events,
-            within: s.within,
-        }
-    } else if let Some(a) = raw.absence {
-        if a.after.is_zero() {
-            return Err(err("absence::after", "must be above zero, e.g. 60s"));
-        }
-        UserKind::Absence {
-            after: a.after,
-            emit: kind(&a.emit).map_err(|e| e.within("absence"))?,
-            recover: a
-                .recover
-                .as_deref()
-                .map(|r| kind(r).map_err(|e| ComponentConfigError::new("recover", e.message)))
-                .transpose()
-                .map_err(|e| e.within("absence"))?,
-        }
-    } else {
-        return Err(err("", "no rule kind given"));
-    };
-    Ok(UserRule {
-        name: raw.name,
-        metric: raw.metric,
-        matches: raw.matches.into_iter().collect(),
-        kind,
-    })
-}
-
-fn bands(raw: Vec<RawBand>) -> Result<Vec<Band>, ComponentConfigError> {
-    if raw.is_empty() {
-        return Err(err("bands", "needs at least one band"));
-    }
-    let mut out: Vec<Band> = Vec::with_capacity(raw.len());
-    for (i, b) in raw.into_iter().enumerate() {
-        let at = |key: &str| format!("bands::{i}{key}");
-        match (i, b.above) {
-            (0, Some(_)) => {
-                return Err(err(
-                    at("::above"),
-                    "the first band is the normal one and has no `above`",
-                ));
-            }
-            (0, None) => {}
-            (_, None) => return Err(err(at(""), "every band after the first needs `above`")),
-            (_, Some(a)) if !a.is_finite() => return Err(err(at("::above"), "must be finite")),
-            (_, Some(a)) => {
-                if let Some(prev) = out.last().and_then(|p| p.above)
-                    && a <= prev
-                {
-                    return Err(err(
-                        at("::above"),
-                        "bands must be in rising order of `above`",
-                    ));
-                }
-            }
-        }
-        let emit = kind(&b.emit).map_err(|e| ComponentConfigError::new(at("::emit"), e.message))?;
-        out.push(Band {
-            above: b.above,
-            emit,
-        });
-    }
-    Ok(out)
-}
-
-fn kind(text: &str) -> Result<SignalKind, ComponentConfigError> {
-    text.parse::<SignalKind>()
-        .map_err(|e| err("emit", e.to_string()))
-}
-
-fn err(path: impl Into<String>, message: impl Into<String>) -> ComponentConfigError {
+pub(crate) fn err(path: impl Into<String>, message: impl Into<String>) -> ComponentConfigError {
     ComponentConfigError::new(path, message)
 }
 
-fn check_fraction(key: &str, v: f64) -> Result<(), ComponentConfigError> {
+pub(crate) fn check_fraction(key: &str, v: f64) -> Result<(), ComponentConfigError> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
@@ -994,7 +309,7 @@ fn check_fraction(key: &str, v: f64) -> Result<(), ComponentConfigError> {
     }
 }
 
-fn check_non_negative(key: &str, v: f64) -> Result<(), ComponentConfigError> {
+pub(crate) fn check_non_negative(key: &str, v: f64) -> Result<(), ComponentConfigError> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
@@ -1002,7 +317,7 @@ fn check_non_negative(key: &str, v: f64) -> Result<(), ComponentConfigError> {
     }
 }
 
-fn check_positive(key: &str, v: f64) -> Result<(), ComponentConfigError> {
+pub(crate) fn check_positive(key: &str, v: f64) -> Result<(), ComponentConfigError> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
@@ -1021,7 +336,7 @@ mod tests {
     #[test]
     fn empty_body_enables_every_pack_with_defaults() {
         let c = SignalsConfig::parse(&serde_yaml_ng::Value::Null).expect("valid");
-        assert_eq!(c.packs, Packs::all());
+        assert_eq!(c.packs, PacksConfig::all());
         assert_eq!(c.heartbeat_every, 6);
     }
 
@@ -1035,7 +350,7 @@ mod tests {
             c.packs.producer.map(|p| p.buffer_overflow_utilization),
             Some(0.9)
         );
-        assert_eq!(c.packs.jvm, Some(JvmPack::default()));
+        assert_eq!(c.packs.jvm, Some(JvmPackConfig::default()));
         assert!(c.packs.consumer.is_none() && c.packs.broker.is_none());
     }
 

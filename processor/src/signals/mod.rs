@@ -1,17 +1,22 @@
 //! Semantic signals: Kafka client, broker, JVM and application metrics turned into Serventis
 //! signals (`Queues OVERFLOW`, `Statuses DIVERGING` with confidence `MEASURED`, ...).
 //!
+//! A folder per feature, each with its own `config.rs` where it has keys of its own:
+//!
 //! - [`engine`]: the pure engine, `ExportMetricsServiceRequest` + now -> signals and status
 //!   gauge points, with per-series state, change-of-state emission, heartbeats, staleness and
-//!   bounded memory;
+//!   bounded memory (`engine/`: `ingest.rs`, `rows.rs`, `subjects.rs`, `sweep.rs`, one per
+//!   pass);
 //! - [`condition`]: a rule's condition on one row, onset to recovery, kept by the engine;
-//! - [`packs`]: the built-in rule packs (every rule of `kafka-signal-rules.md`), each with its
-//!   metric-name table;
-//! - [`trend`]: the early-warning trend detector (P8, B5, user rules);
-//! - [`lag`]: Burrow-style per-partition lag evaluation (C4);
-//! - [`user`]: user rules from YAML for any metric, JMX or OTLP;
+//! - [`packs`]: the built-in rule packs (every rule of `docs/rules.md`), a folder each
+//!   (`packs/producer/`, `consumer/`, `broker/`, `jvm/`, `targets/`): `mod.rs` with the
+//!   metric-name table and the rules, `config.rs` with the pack's thresholds and their check;
+//!   C4's Burrow-style lag window and C9's rebalance ring live in `packs/consumer/`;
+//! - [`trend`]: the early-warning trend detector (P8, B5, user rules) and its keys;
+//! - [`user`]: user rules from YAML for any metric, JMX or OTLP, and their grammar;
 //! - [`state`]: trackers, hysteresis ladders, counters and series identity;
-//! - [`config`]: the YAML shape and its validation;
+//! - [`config`]: the connector's YAML shape (packs on/off, confidence, subject levels, limits)
+//!   and the range checks every `config.rs` uses;
 //! - [`connector`]: the `signals` connector (metrics -> logs, metrics -> metrics).
 //!
 //! **Confidence.** Each rule states the confidence one poll's evidence supports (the rule
@@ -32,7 +37,6 @@ pub mod condition;
 pub mod config;
 pub mod connector;
 pub mod engine;
-pub mod lag;
 pub mod packs;
 pub mod state;
 pub mod trend;

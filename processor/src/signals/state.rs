@@ -15,7 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use kafka_obs_signal::{SignalKind, statuses};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 
-use super::config::ConfidenceParams;
+use super::config::ConfidenceConfig;
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -182,7 +182,7 @@ pub(crate) fn status_kind(
     sign: statuses::Sign,
     base: statuses::Confidence,
     streak: u16,
-    agreement: &ConfidenceParams,
+    agreement: &ConfidenceConfig,
 ) -> SignalKind {
     SignalKind::Statuses(sign, agreement.raise(base, streak))
 }
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn tracker_speaks_on_change_of_state_only() {
-        let agreement = ConfidenceParams::default();
+        let agreement = ConfidenceConfig::default();
         let mut t = Tracker::default();
         let kind = |state: u8, streak: u16| {
             let sign = if state == 0 {

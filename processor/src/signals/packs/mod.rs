@@ -2,9 +2,11 @@
 //! and what every rule shares: the rule ids, which rows of state exist, and the [`Sink`] a
 //! rule emits signals and status readings into.
 //!
-//! Each pack file starts with its **metric-name table**: the only place that knows what the
-//! JMX receiver (or an application pushing OTLP) calls each input, so following a rename is a
-//! one-line change. A pack's rules read one *row* of state: the values of one resource's
+//! Each pack is a folder: its `mod.rs` starts with the pack's **metric-name table**, the only
+//! place that knows what the JMX receiver (or an application pushing OTLP) calls each input,
+//! so following a rename is a one-line change; its `config.rs` holds the pack's thresholds
+//! (`packs: {<pack>: {...}}`) and their check. Rule shapes several packs use are in
+//! `shared.rs`. A pack's rules read one *row* of state: the values of one resource's
 //! series that share the same data-point attributes (one MBean instance), e.g. every
 //! `kafka.producer.*` series of `client-id=order-producer`.
 
@@ -12,11 +14,12 @@ pub mod broker;
 pub mod consumer;
 pub mod jvm;
 pub mod producer;
+pub(crate) mod shared;
 pub mod targets;
 
-use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, statuses};
+use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject, counters, statuses};
 
-use super::config::ConfidenceParams;
+use super::config::ConfidenceConfig;
 
 macro_rules! rules {
     ($($id:ident),+ $(,)?) => {
@@ -112,7 +115,7 @@ pub(crate) const fn input(metric: &'static str, reader: Reader, slot: u8) -> Inp
 #[derive(Debug, Clone, Copy)]
 pub struct Common {
     pub hysteresis: f64,
-    pub confidence: ConfidenceParams,
+    pub confidence: ConfidenceConfig,
     /// Evaluations between restatements of a state that is not a condition (B3's controller).
     pub heartbeat_every: u32,
 }
@@ -143,6 +146,17 @@ impl Sink<'_> {
         }
         tracing::debug!(signal = %kind, subject = %signal.subject, rule = %signal.evidence.rule, "signal");
         self.out.push(signal);
+    }
+
+    /// Emits Counters RESET for a counter of `rule` that fell from `previous` to `total` (its
+    /// source restarted).
+    pub fn counter_reset(&mut self, rule: &str, previous: f64, total: f64) {
+        self.emit(
+            SignalKind::Counters(counters::Sign::Reset),
+            Evidence::rule(rule)
+                .with("previous", previous)
+                .with("total", total),
+        );
     }
 
     /// Records the rule's current status reading for the subject.

@@ -6,14 +6,16 @@
 //! | J2 | a collector's collection count rises | Counters INCREMENT with the per-poll delta; a fall is Counters RESET |
 //! | J3 | collection time grew by more than 10 % of the wall time since the previous poll | Statuses DEGRADED (MEASURED) ("a long pause"); STABLE when it stops |
 
+pub mod config;
+
 use kafka_obs_signal::{
     Evidence, SignalKind, counters,
     statuses::{Confidence, Sign},
 };
 
-use super::consumer::{status_reading, threshold_status};
+use self::config::JvmPackConfig;
+use super::shared::StatusRule;
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
-use crate::signals::config::JvmPack;
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
 
 const USED: u8 = 0;
@@ -77,7 +79,13 @@ fn heap_sign(level: u8) -> Sign {
 }
 
 /// J1.
-pub fn evaluate_heap(r: &mut HeapRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate_heap(
+    r: &mut HeapRow,
+    mask: u32,
+    p: &JvmPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     let used = fresh_value(&r.vals, mask, USED);
     if let (Some(used), Some(max)) = (used, known(&r.vals, MAX))
         && max > 0.0
@@ -113,8 +121,10 @@ pub fn evaluate_heap(r: &mut HeapRow, mask: u32, p: &JvmPack, c: &Common, sink: 
     }
 }
 
+const J3: StatusRule = StatusRule::new(Rule::J3, Sign::Degraded, Confidence::Measured);
+
 /// J2 and J3.
-pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPackConfig, c: &Common, sink: &mut Sink<'_>) {
     if let Some(v) = fresh_value(&r.vals, mask, COUNT) {
         match r.count.observe(v) {
             CounterStep::Increase(delta) => sink.emit(
@@ -123,12 +133,7 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut
                     .with("delta", delta)
                     .with("total", v),
             ),
-            CounterStep::Reset { previous } => sink.emit(
-                SignalKind::Counters(counters::Sign::Reset),
-                Evidence::rule(Rule::J2.name())
-                    .with("previous", previous)
-                    .with("total", v),
-            ),
+            CounterStep::Reset { previous } => sink.counter_reset(Rule::J2.name(), previous, v),
             CounterStep::First | CounterStep::Same => {}
         }
     }
@@ -140,12 +145,7 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut
             CounterStep::Same => Some(0.0),
             CounterStep::First => None,
             CounterStep::Reset { previous } => {
-                sink.emit(
-                    SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::J3.name())
-                        .with("previous", previous)
-                        .with("total", v),
-                );
+                sink.counter_reset(Rule::J3.name(), previous, v);
                 None
             }
         };
@@ -154,22 +154,10 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut
             && wall_ms > 0.0
         {
             let fraction = grew_ms / wall_ms;
-            let level = ladder(
-                fraction,
-                &[p.gc_pause_fraction],
-                r.pause.state(),
-                c.hysteresis,
-                false,
-                false,
-            );
             let before = r.pause.state();
-            threshold_status(
+            J3.threshold(
                 &mut r.pause,
-                level,
-                Sign::Degraded,
-                Rule::J3,
-                "gc_time_fraction",
-                fraction,
+                ("gc_time_fraction", fraction),
                 p.gc_pause_fraction,
                 c,
                 sink,
@@ -182,5 +170,5 @@ pub fn evaluate_gc(r: &mut GcRow, mask: u32, p: &JvmPack, c: &Common, sink: &mut
             }
         }
     }
-    status_reading(&r.pause, Sign::Degraded, Rule::J3, c, sink);
+    J3.reading(&r.pause, c, sink);
 }

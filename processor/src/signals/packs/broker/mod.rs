@@ -22,16 +22,18 @@
 //! kept (here and by the central Observers) per rule id, so under one id the recovery of one
 //! pool would hide the other that is still saturated.
 
+pub mod config;
+
 use kafka_obs_signal::{
-    Evidence, SignalKind, counters, members, resources,
+    Evidence, SignalKind, members, resources,
     statuses::{Confidence, Sign},
 };
 
-use super::consumer::{status_reading, threshold_status};
+use self::config::BrokerPackConfig;
+use super::shared::{StatusRule, latency_trend};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input};
-use crate::signals::config::{BrokerPack, TrendParams};
-use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
-use crate::signals::trend::{Trend, TrendDetector};
+use crate::signals::state::{CounterState, CounterStep, Tracker, ladder};
+use crate::signals::trend::TrendDetector;
 
 const UNDER_REPLICATED: u8 = 0;
 const OFFLINE: u8 = 1;
@@ -141,10 +143,19 @@ impl Default for RequestRow {
     }
 }
 
+const B1: StatusRule = StatusRule::new(Rule::B1, Sign::Degraded, Confidence::Confirmed);
+const B2: StatusRule = StatusRule::new(Rule::B2, Sign::Defective, Confidence::Measured);
+const B7: StatusRule = StatusRule::new(Rule::B7, Sign::Defective, Confidence::Measured);
+
 /// B1, B2, B3, B6, B7.
-pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate(
+    r: &mut BrokerRow,
+    mask: u32,
+    p: &BrokerPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     let t = sink.time;
-    let agreement = c.confidence;
     if let Some(v) = fresh_value(&r.vals, mask, ACTIVE_CONTROLLER) {
         let state = u8::from(v >= 1.0);
         let step = r.controller.advance(state, t);
@@ -163,65 +174,26 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
         }
     }
     if let Some(v) = fresh_value(&r.vals, mask, UNDER_REPLICATED) {
-        let level = ladder(
-            v,
-            &[p.under_replicated_threshold],
-            r.under_replicated.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
-        let sign = if level == 1 {
-            Sign::Degraded
-        } else {
-            Sign::Stable
-        };
-        if let Some(kind) = r.under_replicated.observe(level, t, |streak| {
-            Some(status_kind(sign, Confidence::Confirmed, streak, &agreement))
-        }) {
-            sink.emit(
-                kind,
-                Evidence::rule(Rule::B1.name())
-                    .with("under_replicated_partitions", v)
-                    .threshold(p.under_replicated_threshold),
-            );
-        }
-    }
-    if r.under_replicated.streak() > 0 {
-        let sign = if r.under_replicated.state() == 1 {
-            Sign::Degraded
-        } else {
-            Sign::Stable
-        };
-        sink.status(
-            Rule::B1,
-            sign,
-            agreement.raise(Confidence::Confirmed, r.under_replicated.streak()),
+        B1.threshold(
+            &mut r.under_replicated,
+            ("under_replicated_partitions", v),
+            p.under_replicated_threshold,
+            c,
+            sink,
         );
     }
+    B1.reading(&r.under_replicated, c, sink);
 
     if let Some(v) = fresh_value(&r.vals, mask, OFFLINE) {
-        let level = ladder(
-            v,
-            &[p.offline_threshold],
-            r.offline.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
-        threshold_status(
+        B2.threshold(
             &mut r.offline,
-            level,
-            Sign::Defective,
-            Rule::B2,
-            "offline_partitions",
-            v,
+            ("offline_partitions", v),
             p.offline_threshold,
             c,
             sink,
         );
     }
-    status_reading(&r.offline, Sign::Defective, Rule::B2, c, sink);
+    B2.reading(&r.offline, c, sink);
 
     // B6N, B6H: each pool's idle share is its own condition, with its own state.
     for (rule, slot, tracker, min, bad, name) in [
@@ -270,33 +242,20 @@ pub fn evaluate(r: &mut BrokerRow, mask: u32, p: &BrokerPack, c: &Common, sink: 
         let (level, delta) = match r.unclean.observe(v) {
             CounterStep::Increase(d) => (1, d),
             CounterStep::Reset { previous } => {
-                sink.emit(
-                    SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::B7.name())
-                        .with("previous", previous)
-                        .with("total", v),
-                );
+                sink.counter_reset(Rule::B7.name(), previous, v);
                 (0, 0.0)
             }
             CounterStep::First | CounterStep::Same => (0, 0.0),
         };
-        let sign = if level == 1 {
-            Sign::Defective
-        } else {
-            Sign::Stable
-        };
-        if let Some(kind) = r.unclean_state.observe(level, t, |streak| {
-            Some(status_kind(sign, Confidence::Measured, streak, &agreement))
-        }) {
-            sink.emit(
-                kind,
-                Evidence::rule(Rule::B7.name())
-                    .with("unclean_elections", delta)
-                    .with("total", v),
-            );
-        }
+        B7.step(
+            &mut r.unclean_state,
+            level,
+            |e| e.with("unclean_elections", delta).with("total", v),
+            c,
+            sink,
+        );
     }
-    status_reading(&r.unclean_state, Sign::Defective, Rule::B7, c, sink);
+    B7.reading(&r.unclean_state, c, sink);
 }
 
 /// B4.
@@ -311,12 +270,7 @@ pub fn evaluate_isr(r: &mut IsrRow, mask: u32, sink: &mut Sink<'_>) {
                 .with("isr_shrinks", delta)
                 .with("total", v),
         ),
-        CounterStep::Reset { previous } => sink.emit(
-            SignalKind::Counters(counters::Sign::Reset),
-            Evidence::rule(Rule::B4.name())
-                .with("previous", previous)
-                .with("total", v),
-        ),
+        CounterStep::Reset { previous } => sink.counter_reset(Rule::B4.name(), previous, v),
         CounterStep::First | CounterStep::Same => {}
     }
 }
@@ -325,7 +279,7 @@ pub fn evaluate_isr(r: &mut IsrRow, mask: u32, sink: &mut Sink<'_>) {
 pub fn evaluate_request(
     r: &mut RequestRow,
     mask: u32,
-    p: &BrokerPack,
+    p: &BrokerPackConfig,
     c: &Common,
     sink: &mut Sink<'_>,
 ) {
@@ -339,71 +293,4 @@ pub fn evaluate_request(
         c,
         sink,
     );
-}
-
-/// P8 and B5: a latency trend as a condition. Feeds `value` (when this evaluation has one) to
-/// the detector; emits the verdict when it changes, and DIVERGING once more when agreeing
-/// evaluations raise it from MEASURED to CONFIRMED (the condition changed while it holds);
-/// reports the current reading on every evaluation. Returns the current status.
-pub(crate) fn latency_trend(
-    detector: &mut TrendDetector,
-    state: &mut Tracker,
-    value: Option<f64>,
-    params: &TrendParams,
-    (rule, value_key): (Rule, &str),
-    c: &Common,
-    sink: &mut Sink<'_>,
-) -> Sign {
-    let agreement = c.confidence;
-    if let Some(v) = value {
-        let (level, sign) = trend_sign(detector.observe(v, params));
-        let step = state.advance(level, sink.time);
-        let confidence = agreement.raise(Confidence::Measured, step.streak);
-        let confirmed = level == 2
-            && !step.changed
-            && confidence == Confidence::Confirmed
-            && agreement.raise(Confidence::Measured, step.streak - 1) != Confidence::Confirmed;
-        if step.changed || confirmed {
-            let e = detector.evidence();
-            let mut evidence = Evidence::rule(rule.name())
-                .with(value_key, v)
-                .with("base_ms", e.base)
-                .with("growth", e.growth)
-                .threshold(params.growth);
-            if params.floor > 0.0 {
-                evidence = evidence.with("min_latency_ms", params.floor);
-            }
-            if confirmed {
-                evidence = evidence.with("agreeing_evaluations", f64::from(step.streak));
-            }
-            sink.emit(SignalKind::Statuses(sign, confidence), evidence);
-        }
-    }
-    let (_, sign) = trend_sign(trend_of(state.state()));
-    if state.streak() > 0 {
-        sink.status(
-            rule,
-            sign,
-            agreement.raise(Confidence::Measured, state.streak()),
-        );
-    }
-    sign
-}
-
-/// The trend a [`trend_sign`] tracker state stands for.
-fn trend_of(level: u8) -> Trend {
-    match level {
-        2 => Trend::Diverging,
-        1 => Trend::Converging,
-        _ => Trend::Stable,
-    }
-}
-
-/// The tracker state (0 STABLE, 1 CONVERGING, 2 DIVERGING) and status of a trend.
-pub(crate) fn trend_sign(trend: Trend) -> (u8, Sign) {
-    match trend {
-        Trend::Stable => (0, Sign::Stable),
-        Trend::Converging => (1, Sign::Converging),
-        Trend::Diverging => (2, Sign::Diverging),
-    }
 }

@@ -18,18 +18,27 @@
 //! A consumer is "in a group" once its rebalance-total is above zero (it has joined). The
 //! per-topic consumed rate (`client-id`, `topic`) lands on a row of its own, a [`ClientRow`]
 //! keyed by client and topic, on which no client rule has inputs: C4's partitions read it.
+//!
+//! C4 judges each partition over its window in `lag.rs`; C9 dates rebalances in `rebalances.rs`.
+
+pub mod config;
+
+pub mod lag;
+mod rebalances;
 
 use kafka_obs_signal::{
-    Evidence, SignalKind, counters, queues, resources, services,
+    Evidence, SignalKind, queues, resources, services,
     statuses::{Confidence, Sign},
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
+use self::config::ConsumerPackConfig;
+use self::lag::{LagReading, LagWindow, Rates};
+use self::rebalances::Rebalances;
+use super::shared::StatusRule;
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
-use crate::signals::config::ConsumerPack;
-use crate::signals::lag::{LagReading, LagWindow, Rates};
 use crate::signals::state::{
-    CounterState, CounterStep, Tracker, hash_attrs_subset, ladder, row_key, status_kind,
+    CounterStep, Tracker, hash_attrs_subset, ladder, row_key, status_kind,
 };
 
 const LAG_MAX: u8 = 0;
@@ -194,131 +203,17 @@ impl PartitionRow {
 
 const NANOS: f64 = 1e9;
 
-/// Rebalance times C9 keeps: at most this many of the latest (within one storm interval).
-const REBALANCE_RING: usize = 16;
-
-/// C9's state: the dated rebalances of the current storm window and the storm they make.
-///
-/// Each rise of `rebalance-total` is dated by `last-rebalance-seconds-ago` (the sample's own
-/// time when that attribute is missing). A rise of `n > 1` in one poll dates only the latest;
-/// the `n - 1` before it happened after the previous reading, and are spread evenly over that
-/// span. So the storm does not depend on the poll interval: with polls no longer apart than
-/// the storm interval, two rebalances less than an interval apart are a storm however they
-/// fall between polls.
-#[derive(Debug, Clone, Default)]
-struct Rebalances {
-    counter: CounterState,
-    /// When `rebalance-total` was last read (ns).
-    read_at: Option<u64>,
-    /// The latest rebalance times, oldest first, none older than one storm interval before
-    /// the newest: a ring of [`REBALANCE_RING`].
-    times: [u64; REBALANCE_RING],
-    head: u8,
-    len: u8,
-    /// The current (or last) storm: rebalances each less than an interval after the one
-    /// before. Its first and latest rebalance, the gap before the latest, and how many.
-    in_storm: bool,
-    storm_start: u64,
-    storm_last: u64,
-    storm_gap: u64,
-    storm_count: u32,
-    /// A storm was found, or grew, in this evaluation.
-    found: bool,
-    tracker: Tracker,
-}
-
-impl Rebalances {
-    fn last(&self) -> Option<u64> {
-        (self.len > 0).then(|| {
-            self.times[(usize::from(self.head) + usize::from(self.len) - 1) % REBALANCE_RING]
-        })
-    }
-
-    fn first(&self) -> Option<u64> {
-        (self.len > 0).then(|| self.times[usize::from(self.head)])
-    }
-
-    fn push(&mut self, at: u64) {
-        if usize::from(self.len) == REBALANCE_RING {
-            self.head = ((usize::from(self.head) + 1) % REBALANCE_RING) as u8;
-            self.len -= 1;
-        }
-        self.times[(usize::from(self.head) + usize::from(self.len)) % REBALANCE_RING] = at;
-        self.len += 1;
-    }
-
-    /// Drops the times at least `interval` before `at`.
-    fn prune(&mut self, at: u64, interval: u64) {
-        while let Some(first) = self.first()
-            && at.saturating_sub(first) >= interval
-        {
-            self.head = ((usize::from(self.head) + 1) % REBALANCE_RING) as u8;
-            self.len -= 1;
-        }
-    }
-
-    /// Records `n` new rebalances, the latest at `latest`; the others after the previous
-    /// reading (or rebalance), spread evenly up to `latest`.
-    fn record(&mut self, n: u64, latest: u64, interval: u64) {
-        if n == 0 {
-            return;
-        }
-        let known = self.last();
-        let latest = latest.max(known.unwrap_or(0));
-        let lower = self
-            .read_at
-            .unwrap_or(latest)
-            .max(known.unwrap_or(0))
-            .min(latest);
-        // Only the last REBALANCE_RING can be kept; older ones of the same poll still count.
-        let skipped = n.saturating_sub(REBALANCE_RING as u64);
-        for k in skipped + 1..=n {
-            let at = lower + ((latest - lower) as u128 * u128::from(k) / u128::from(n)) as u64;
-            self.add(at, interval);
-        }
-        if skipped > 0 && self.in_storm {
-            self.storm_start = self.storm_start.min(lower + (latest - lower) / n);
-            self.storm_count = self
-                .storm_count
-                .saturating_add(u32::try_from(skipped).unwrap_or(u32::MAX));
-        }
-    }
-
-    /// One dated rebalance, in time order.
-    fn add(&mut self, at: u64, interval: u64) {
-        self.prune(at, interval);
-        match self.last() {
-            Some(previous) => {
-                if !self.in_storm {
-                    self.in_storm = true;
-                    self.storm_start = self.first().unwrap_or(previous);
-                    self.storm_count = u32::from(self.len);
-                }
-                self.storm_count = self.storm_count.saturating_add(1);
-                self.storm_last = at;
-                self.storm_gap = at.saturating_sub(previous);
-                self.found = true;
-            }
-            None => self.in_storm = false,
-        }
-        self.push(at);
-    }
-
-    /// Whether the storm holds at `t`: until a whole interval passed after its latest
-    /// rebalance; a storm found late (polls further apart than the interval) holds for the
-    /// evaluation that found it.
-    fn storm_holds(&mut self, t: u64, interval: u64) -> bool {
-        let found = std::mem::take(&mut self.found);
-        if self.in_storm && (found || t.saturating_sub(self.storm_last) < interval) {
-            return true;
-        }
-        self.in_storm = false;
-        false
-    }
-}
+const C6: StatusRule = StatusRule::new(Rule::C6, Sign::Degraded, Confidence::Measured);
+const C10: StatusRule = StatusRule::new(Rule::C10, Sign::Degraded, Confidence::Measured);
 
 /// Evaluates a client row after this evaluation's readings (`mask`) were stored.
-pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate(
+    r: &mut ClientRow,
+    mask: u32,
+    p: &ConsumerPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
     let t = sink.time;
     let agreement = c.confidence;
 
@@ -411,27 +306,15 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
 
     // C6: fetch latency.
     if let Some(v) = fresh_value(&r.vals, mask, FETCH_LATENCY) {
-        let level = ladder(
-            v,
-            &[p.fetch_latency_degraded_ms],
-            r.fetch.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
-        threshold_status(
+        C6.threshold(
             &mut r.fetch,
-            level,
-            Sign::Degraded,
-            Rule::C6,
-            "fetch_latency_ms",
-            v,
+            ("fetch_latency_ms", v),
             p.fetch_latency_degraded_ms,
             c,
             sink,
         );
     }
-    status_reading(&r.fetch, Sign::Degraded, Rule::C6, c, sink);
+    C6.reading(&r.fetch, c, sink);
 
     // C7: partitions assigned.
     let in_group = known(&r.vals, REBALANCE_TOTAL).is_some_and(|v| v > 0.0);
@@ -523,12 +406,7 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
             CounterStep::First if total > 0.0 && ago.is_some() => rb.record(1, latest, interval),
             CounterStep::Increase(delta) => rb.record(delta.round() as u64, latest, interval),
             CounterStep::Reset { previous } => {
-                sink.emit(
-                    SignalKind::Counters(counters::Sign::Reset),
-                    Evidence::rule(Rule::C9.name())
-                        .with("previous", previous)
-                        .with("total", total),
-                );
+                sink.counter_reset(Rule::C9.name(), previous, total);
                 // The restarted client's own rebalances since it began again: a consumer
                 // that keeps crashing and rejoining is a storm.
                 rb.record(total.round() as u64, latest, interval);
@@ -568,27 +446,15 @@ pub fn evaluate(r: &mut ClientRow, mask: u32, p: &ConsumerPack, c: &Common, sink
 
     // C10: slow rebalances.
     if let Some(v) = fresh_value(&r.vals, mask, REBALANCE_LATENCY) {
-        let level = ladder(
-            v,
-            &[p.rebalance_latency_degraded_ms],
-            r.slow_rebalance.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
-        threshold_status(
+        C10.threshold(
             &mut r.slow_rebalance,
-            level,
-            Sign::Degraded,
-            Rule::C10,
-            "rebalance_latency_ms",
-            v,
+            ("rebalance_latency_ms", v),
             p.rebalance_latency_degraded_ms,
             c,
             sink,
         );
     }
-    status_reading(&r.slow_rebalance, Sign::Degraded, Rule::C10, c, sink);
+    C10.reading(&r.slow_rebalance, c, sink);
 
     // C11: time since the last poll against max.poll.interval.
     if let Some(v) = fresh_value(&r.vals, mask, LAST_POLL_AGO).filter(|v| *v >= 0.0) {
@@ -620,7 +486,7 @@ pub fn evaluate_partition(
     r: &mut PartitionRow,
     mask: u32,
     rates: Rates,
-    p: &ConsumerPack,
+    p: &ConsumerPackConfig,
     sink: &mut Sink<'_>,
 ) {
     if let Some(lag) = fresh_value(&r.vals, mask, PARTITION_LAG) {
@@ -675,85 +541,5 @@ fn poll_sign(level: u8) -> Sign {
         2 => Sign::Defective,
         1 => Sign::Degraded,
         _ => Sign::Stable,
-    }
-}
-
-/// A one-threshold status rule: `bad` (MEASURED, raised by agreement) above the threshold,
-/// STABLE on the way back.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn threshold_status(
-    tracker: &mut Tracker,
-    level: u8,
-    bad: Sign,
-    rule: Rule,
-    name: &str,
-    value: f64,
-    threshold: f64,
-    c: &Common,
-    sink: &mut Sink<'_>,
-) {
-    let agreement = c.confidence;
-    let sign = if level >= 1 { bad } else { Sign::Stable };
-    if let Some(kind) = tracker.observe(level.min(1), sink.time, |streak| {
-        Some(status_kind(sign, Confidence::Measured, streak, &agreement))
-    }) {
-        sink.emit(
-            kind,
-            Evidence::rule(rule.name())
-                .with(name, value)
-                .threshold(threshold),
-        );
-    }
-}
-
-/// The current reading of a [`threshold_status`] rule, for the subject's status.
-pub(crate) fn status_reading(
-    tracker: &Tracker,
-    bad: Sign,
-    rule: Rule,
-    c: &Common,
-    sink: &mut Sink<'_>,
-) {
-    if tracker.streak() > 0 {
-        let sign = if tracker.state() >= 1 {
-            bad
-        } else {
-            Sign::Stable
-        };
-        sink.status(
-            rule,
-            sign,
-            c.confidence.raise(Confidence::Measured, tracker.streak()),
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const S: u64 = 1_000_000_000;
-
-    #[test]
-    fn the_rebalance_ring_is_bounded_and_a_burst_in_one_poll_counts_whole() {
-        let interval = 60 * S;
-        let mut r = Rebalances {
-            read_at: Some(100 * S),
-            ..Rebalances::default()
-        };
-        // 40 rebalances between the reading at 100 s and the latest at 110 s.
-        r.record(40, 110 * S, interval);
-        assert_eq!(usize::from(r.len), REBALANCE_RING);
-        assert!(r.storm_holds(110 * S, interval));
-        assert_eq!(r.storm_count, 40);
-        assert_eq!(r.last(), Some(110 * S));
-        assert_eq!(r.storm_start, 100 * S + S / 4);
-        // It holds until a whole interval after the latest, judged at any time.
-        assert!(r.storm_holds(169 * S, interval));
-        assert!(!r.storm_holds(170 * S, interval));
-        // A lone rebalance later: the ring keeps only the latest interval, no storm.
-        r.record(1, 400 * S, interval);
-        assert_eq!(r.len, 1);
-        assert!(!r.storm_holds(400 * S, interval));
     }
 }

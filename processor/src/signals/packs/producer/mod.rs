@@ -18,15 +18,17 @@
 //! P1-P3 are one hysteresis ladder with two nested conditions: P2 holds from 0.81 and until
 //! 0.76, P1 (on top of P2) from 0.96 and until 0.9025 (thresholds minus 5 %).
 
+pub mod config;
+
 use kafka_obs_signal::{
     Evidence, SignalKind, counters, gauges, probes, queues, services,
     statuses::{Confidence, Sign},
     systems,
 };
 
-use super::broker::latency_trend;
+use self::config::ProducerPackConfig;
+use super::shared::{above, latency_trend};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
-use crate::signals::config::ProducerPack;
 use crate::signals::state::{CounterState, CounterStep, Tracker, ladder, status_kind};
 use crate::signals::trend::TrendDetector;
 
@@ -113,7 +115,7 @@ impl Default for Row {
 const LIMIT: SignalKind = SignalKind::Systems(systems::Sign::Limit, systems::Dimension::Space);
 
 /// Evaluates the row after this evaluation's readings (`mask`) were stored.
-pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut Sink<'_>) {
+pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPackConfig, c: &Common, sink: &mut Sink<'_>) {
     let t = sink.time;
     let mut rollup = Sign::Stable;
 
@@ -197,12 +199,7 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
                     Evidence::rule(Rule::P5.name()).with("exhaustions", delta),
                 );
             }
-            CounterStep::Reset { previous } => sink.emit(
-                SignalKind::Counters(counters::Sign::Reset),
-                Evidence::rule(Rule::P5.name())
-                    .with("previous", previous)
-                    .with("total", v),
-            ),
+            CounterStep::Reset { previous } => sink.counter_reset(Rule::P5.name(), previous, v),
             CounterStep::First | CounterStep::Same => {}
         }
     }
@@ -253,14 +250,7 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
 
     // P9: errors.
     if let Some(v) = fresh_value(&r.vals, mask, ERROR_RATE) {
-        let level = ladder(
-            v,
-            &[p.error_rate_threshold],
-            r.errors.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
+        let level = above(v, p.error_rate_threshold, &r.errors, c);
         let kind = probe(level);
         if let Some(kind) = r.errors.observe(level, t, |_| Some(kind)) {
             sink.emit(
@@ -280,14 +270,7 @@ pub fn evaluate(r: &mut Row, mask: u32, p: &ProducerPack, c: &Common, sink: &mut
 
     // P10: retries.
     if let Some(v) = fresh_value(&r.vals, mask, RETRY_RATE) {
-        let level = ladder(
-            v,
-            &[p.retry_rate_threshold],
-            r.retries.state(),
-            c.hysteresis,
-            false,
-            false,
-        );
+        let level = above(v, p.retry_rate_threshold, &r.retries, c);
         let kind = (level == 1).then_some(SignalKind::Services(
             services::Sign::Retry,
             services::Dimension::Caller,

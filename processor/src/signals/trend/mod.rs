@@ -27,9 +27,11 @@
 //! more than the band (CONVERGING). A sustained fall, the mirror of the run test, is also
 //! CONVERGING when no rise was seen, e.g. latency returning from a plateau.
 
+pub mod config;
+
 use std::collections::VecDeque;
 
-use super::config::TrendParams;
+use self::config::TrendConfig;
 
 /// What the detector concludes after a reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,7 +84,7 @@ impl TrendDetector {
     }
 
     /// Feeds one reading (finite; the caller drops NaN) and returns the new state.
-    pub fn observe(&mut self, value: f64, p: &TrendParams) -> Trend {
+    pub fn observe(&mut self, value: f64, p: &TrendConfig) -> Trend {
         let previous = self.window.back().copied();
         let keep = usize::from(p.window.max(2));
         if self.window.len() == keep {
@@ -206,7 +208,7 @@ mod tests {
     use super::*;
 
     fn run(values: &[f64]) -> Vec<Trend> {
-        let p = TrendParams::default();
+        let p = TrendConfig::default();
         let mut d = TrendDetector::default();
         values.iter().map(|v| d.observe(*v, &p)).collect()
     }
@@ -246,7 +248,7 @@ mod tests {
 
     #[test]
     fn latencies_under_the_floor_are_never_diverging() {
-        let p = TrendParams::latency();
+        let p = TrendConfig::latency();
         let run = |values: &[f64]| {
             let mut d = TrendDetector::default();
             values.iter().map(|v| d.observe(*v, &p)).collect::<Vec<_>>()
@@ -259,10 +261,10 @@ mod tests {
         // The seed's rise is above the floor where it matters.
         assert_eq!(run(&[50.0, 150.0, 500.0])[2], Trend::Diverging);
         // A rise in progress that sinks under the floor without falling much is over.
-        let p = TrendParams {
+        let p = TrendConfig {
             floor: 100.0,
             flat_band: 0.5,
-            ..TrendParams::default()
+            ..TrendConfig::default()
         };
         let mut d = TrendDetector::default();
         let states: Vec<_> = [30.0, 70.0, 150.0, 99.0]

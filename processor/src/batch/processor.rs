@@ -1,125 +1,19 @@
-//! Processor `batch`: groups items into larger batches, as the Collector's batchprocessor.
-//!
-//! Keys and defaults are the Collector's: `send_batch_size` (8192 items) triggers a send,
-//! `timeout` (200ms) bounds how long an item waits, and `send_batch_max_size` (0 = no limit)
-//! caps what one outgoing batch may hold. With `timeout: 0s` nothing waits: each incoming batch
-//! is forwarded at once, only split by the max size. Items are data points, log records or spans,
-//! so a batch of 8192 metrics items is 8192 points whatever the number of metrics.
-//!
-//! The processor is one task owning its buffer: no locks, no shared batches. When its input
-//! closes it flushes everything and returns; when `ctx.shutdown` fires (the drain deadline
-//! passed) it counts what it still holds as dropped and returns.
-
-use std::time::Duration;
+//! The running `batch` processor: one task owning its buffer. Batches are joined into the
+//! buffer with their receipts merged, sent when the size or the timer says so (split by the
+//! max size, each part carrying a share of every buffered receipt), flushed when the input
+//! closes, and counted as dropped (their receipts refused) once the shutdown deadline passed.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, Counter, DataKind,
-    FactoryMeta, Output, Parcel, Processor, ProcessorConfig, ProcessorFactory, Receipt, RunContext,
-    RunError, SendError, Stability, parse_component_config,
+    Batch, ComponentTelemetry, Counter, DataKind, Output, Parcel, Processor, Receipt, RunContext,
+    RunError, SendError,
 };
 
-pub const DEFAULT_SEND_BATCH_SIZE: usize = 8192;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
-
-static META: FactoryMeta = FactoryMeta {
-    type_name: "batch",
-    aliases: &[],
-    stability: Stability::Beta,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Groups items into batches by size and time (send_batch_size, timeout, send_batch_max_size)",
-};
-
-/// Makes `batch` processors.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BatchProcessorFactory;
-
-impl ProcessorFactory for BatchProcessorFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ProcessorConfig>, ComponentConfigError> {
-        Ok(Box::new(BatchConfig::parse(config)?))
-    }
-}
-
-/// The validated configuration of a `batch` processor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchConfig {
-    /// Items that trigger a send; 0 = only the timeout sends.
-    pub send_batch_size: usize,
-    /// How long the first buffered item may wait; zero = send at once.
-    pub timeout: Duration,
-    /// Most items in one outgoing batch; `None` = no limit. Never below `send_batch_size`.
-    pub send_batch_max_size: Option<usize>,
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        Self {
-            send_batch_size: DEFAULT_SEND_BATCH_SIZE,
-            timeout: DEFAULT_TIMEOUT,
-            send_batch_max_size: None,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawConfig {
-    send_batch_size: u32,
-    #[serde(deserialize_with = "de::duration")]
-    timeout: Duration,
-    send_batch_max_size: u32,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        Self {
-            send_batch_size: DEFAULT_SEND_BATCH_SIZE as u32,
-            timeout: DEFAULT_TIMEOUT,
-            send_batch_max_size: 0,
-        }
-    }
-}
-
-impl BatchConfig {
-    /// Parses and checks the YAML body of a `batch` processor.
-    pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
-        let raw: RawConfig = parse_component_config(value)?;
-        if raw.send_batch_max_size != 0 && raw.send_batch_max_size < raw.send_batch_size {
-            return Err(ComponentConfigError::new(
-                "send_batch_max_size",
-                format!(
-                    "{} is below send_batch_size ({}); set it to 0 (no limit) or at least send_batch_size",
-                    raw.send_batch_max_size, raw.send_batch_size
-                ),
-            ));
-        }
-        Ok(Self {
-            send_batch_size: raw.send_batch_size as usize,
-            timeout: raw.timeout,
-            send_batch_max_size: (raw.send_batch_max_size > 0)
-                .then_some(raw.send_batch_max_size as usize),
-        })
-    }
-}
-
-impl ProcessorConfig for BatchConfig {
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError> {
-        Ok(Box::new(BatchProcessor::new(*self, ctx.telemetry.clone())))
-    }
-}
+use super::config::BatchConfig;
 
 /// Self-metrics of one `batch` instance, per signal (created on first use of a signal).
 #[derive(Debug)]
@@ -175,7 +69,7 @@ pub struct BatchProcessor {
 }
 
 impl BatchProcessor {
-    fn new(config: BatchConfig, telemetry: ComponentTelemetry) -> Self {
+    pub(super) fn new(config: BatchConfig, telemetry: ComponentTelemetry) -> Self {
         Self {
             config,
             id: telemetry.id().to_string(),
@@ -385,9 +279,14 @@ impl Processor for BatchProcessor {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use kafka_obs_api::telemetry::Telemetry;
-    use kafka_obs_api::{ComponentId, ComponentKind, HealthRegistry, OverflowPolicy, Route};
+    use kafka_obs_api::{
+        BuildContext, ComponentConfigError, ComponentId, ComponentKind, HealthRegistry,
+        OverflowPolicy, ProcessorConfig, Route,
+    };
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -398,59 +297,6 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<BatchConfig, ComponentConfigError> {
         BatchConfig::parse(&serde_yaml_ng::from_str(yaml).expect("test yaml"))
-    }
-
-    #[test]
-    fn testdata_matches_the_typed_config() {
-        let value: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(include_str!("../testdata/batch.yaml")).expect("testdata yaml");
-        let get = |id: &str| BatchConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
-        assert_eq!(get("batch"), BatchConfig::default());
-        assert_eq!(
-            BatchConfig::default(),
-            BatchConfig {
-                send_batch_size: 8192,
-                timeout: Duration::from_millis(200),
-                send_batch_max_size: None
-            }
-        );
-        assert_eq!(
-            get("batch/custom"),
-            BatchConfig {
-                send_batch_size: 1000,
-                timeout: Duration::from_secs(5),
-                send_batch_max_size: Some(1500)
-            }
-        );
-        assert_eq!(
-            get("batch/immediate"),
-            BatchConfig {
-                send_batch_size: 100,
-                timeout: Duration::ZERO,
-                send_batch_max_size: Some(100)
-            }
-        );
-    }
-
-    #[test]
-    fn errors_name_the_path() {
-        let e = parse("send_batch_size: 100\nsend_batch_max_size: 10").expect_err("max below size");
-        assert_eq!(e.path, "send_batch_max_size");
-        assert!(e.message.contains("at least send_batch_size"), "{e}");
-        assert_eq!(
-            parse("timeout: soon").expect_err("bad duration").path,
-            "timeout"
-        );
-        assert_eq!(
-            parse("send_batch_size: -1").expect_err("negative").path,
-            "send_batch_size"
-        );
-        assert!(
-            parse("sendbatchsize: 1")
-                .expect_err("unknown")
-                .message
-                .contains("unknown field")
-        );
     }
 
     /// `n` log records stamped `first..first+n`, so order and completeness can be checked.
@@ -505,7 +351,9 @@ mod tests {
         task: tokio::task::JoinHandle<Result<(), RunError>>,
     }
 
-    fn start(yaml: &str, out_capacity: usize) -> Harness {
+    /// The processor of `yaml`, running on `input`; what it sends goes to the returned
+    /// receiver (room for `out_capacity` parcels).
+    fn spawn(yaml: &str, input: mpsc::Receiver<Parcel>, out_capacity: usize) -> Running {
         let config = parse(yaml).expect("valid");
         let id: ComponentId = "batch".parse().expect("id");
         let telemetry = Telemetry::new().component(ComponentKind::Processor, &id);
@@ -517,18 +365,7 @@ mod tests {
             kinds: vec![DataKind::Logs],
         };
         let processor = config.build(&ctx).expect("builds");
-        // The tests speak in batches; adapters wrap them into parcels and accept what comes out.
-        let (tx, mut batches_in) = mpsc::channel::<Batch>(1);
-        let (parcels_tx, input) = mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Some(b) = batches_in.recv().await {
-                if parcels_tx.send(Parcel::from(b)).await.is_err() {
-                    break;
-                }
-            }
-        });
         let (out_tx, out) = mpsc::channel::<Parcel>(out_capacity);
-        let out = Out(out);
         let output = Output::new(vec![Route {
             target: "next".into(),
             tx: out_tx,
@@ -544,12 +381,39 @@ mod tests {
             shutdown: shutdown.clone(),
         };
         let task = tokio::spawn(processor.run(input, output, run_ctx));
-        Harness {
-            tx,
+        Running {
             out,
             shutdown,
             telemetry,
             task,
+        }
+    }
+
+    struct Running {
+        out: mpsc::Receiver<Parcel>,
+        shutdown: CancellationToken,
+        telemetry: ComponentTelemetry,
+        task: tokio::task::JoinHandle<Result<(), RunError>>,
+    }
+
+    fn start(yaml: &str, out_capacity: usize) -> Harness {
+        // The tests speak in batches; adapters wrap them into parcels and accept what comes out.
+        let (tx, mut batches_in) = mpsc::channel::<Batch>(1);
+        let (parcels_tx, input) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(b) = batches_in.recv().await {
+                if parcels_tx.send(Parcel::from(b)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let running = spawn(yaml, input, out_capacity);
+        Harness {
+            tx,
+            out: Out(running.out),
+            shutdown: running.shutdown,
+            telemetry: running.telemetry,
+            task: running.task,
         }
     }
 
@@ -710,33 +574,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn senders_hear_back_once_the_joined_batch_is_accepted() {
-        let config = parse("send_batch_size: 10\ntimeout: 1h").expect("valid");
-        let id: ComponentId = "batch".parse().expect("id");
-        let telemetry = Telemetry::new().component(ComponentKind::Processor, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Default::default(),
-            kinds: vec![DataKind::Logs],
-        };
-        let processor = config.build(&ctx).expect("builds");
         let (tx, input) = mpsc::channel(4);
-        let (out_tx, mut out) = mpsc::channel::<Parcel>(4);
-        let output = Output::new(vec![Route {
-            target: "next".into(),
-            tx: out_tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: true,
-            dropped: Counter::default(),
-        }]);
-        let run_ctx = RunContext {
-            id,
-            telemetry,
-            health: HealthRegistry::new(),
-            shutdown: CancellationToken::new(),
-        };
-        tokio::spawn(processor.run(input, output, run_ctx));
+        let mut out = spawn("send_batch_size: 10\ntimeout: 1h", input, 4).out;
         let (r1, first) = Receipt::new();
         let (r2, second) = Receipt::new();
         tx.send(Parcel::new(logs(0, 4), r1)).await.expect("open");
@@ -751,14 +590,5 @@ mod tests {
         joined.receipt.refuse("exporter queue full");
         assert!(first.await.is_err());
         assert!(second.wait().await.is_err(), "both senders must resend");
-    }
-
-    #[test]
-    fn factory_list_has_batch() {
-        let names: Vec<_> = crate::factories()
-            .iter()
-            .map(|f| f.meta().type_name)
-            .collect();
-        assert!(names.contains(&"batch"), "{names:?}");
     }
 }

@@ -15,11 +15,14 @@
 //! the packs. Every rule's current state also counts towards its subject's status (through the
 //! kind's canonical status reading, e.g. Probes FAIL -> DEGRADED).
 
+pub mod config;
+
 use std::collections::VecDeque;
 
-use kafka_obs_signal::{Evidence, SignalKind, counters, statuses};
+use kafka_obs_signal::{Evidence, SignalKind, statuses};
 
-use super::config::{Band, ConfidenceParams, UserKind, UserRule};
+use self::config::{Band, UserKind, UserRule};
+use super::config::ConfidenceConfig;
 use super::packs::{Common, RuleIndex, Sink, fresh_value, known};
 use super::state::{CounterState, CounterStep, Tracker, ladder};
 use super::trend::{Trend, TrendDetector};
@@ -54,7 +57,7 @@ impl Default for UserRow {
 }
 
 /// A Statuses kind raised by agreement; other kinds as they are.
-fn raised(kind: SignalKind, streak: u16, agreement: &ConfidenceParams) -> SignalKind {
+fn raised(kind: SignalKind, streak: u16, agreement: &ConfidenceConfig) -> SignalKind {
     match kind {
         SignalKind::Statuses(sign, base) => {
             SignalKind::Statuses(sign, agreement.raise(base, streak))
@@ -157,12 +160,7 @@ pub fn evaluate(
                                 .threshold(*min),
                         );
                     }
-                    CounterStep::Reset { previous } => sink.emit(
-                        SignalKind::Counters(counters::Sign::Reset),
-                        Evidence::rule(name)
-                            .with("previous", previous)
-                            .with("total", v),
-                    ),
+                    CounterStep::Reset { previous } => sink.counter_reset(name, previous, v),
                     _ => {}
                 }
                 if !matches!(step, CounterStep::First) {
@@ -240,12 +238,7 @@ pub fn evaluate(
                     CounterStep::Increase(d) => r.events.push_back((t, d)),
                     CounterStep::Reset { previous } => {
                         r.events.clear();
-                        sink.emit(
-                            SignalKind::Counters(counters::Sign::Reset),
-                            Evidence::rule(name)
-                                .with("previous", previous)
-                                .with("total", v),
-                        );
+                        sink.counter_reset(name, previous, v);
                     }
                     _ => {}
                 }
@@ -342,7 +335,7 @@ fn emit_band(
     level: u8,
     bands: &[Band],
     evidence: Evidence,
-    agreement: &ConfidenceParams,
+    agreement: &ConfidenceConfig,
     sink: &mut Sink<'_>,
 ) {
     let band = bands[usize::from(level).min(bands.len() - 1)];
@@ -362,7 +355,7 @@ fn band_reading(
     r: &UserRow,
     index: RuleIndex,
     bands: &[Band],
-    agreement: &ConfidenceParams,
+    agreement: &ConfidenceConfig,
     sink: &mut Sink<'_>,
 ) {
     if r.tracker.streak() == 0 {

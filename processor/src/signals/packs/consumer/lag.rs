@@ -55,7 +55,7 @@
 
 use kafka_obs_signal::statuses::{Confidence, Sign};
 
-use super::config::ConsumerPack;
+use super::config::ConsumerPackConfig;
 
 /// The consumption rates (records/s) that bear on one partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -143,13 +143,13 @@ pub struct LagVerdict {
 
 impl LagWindow {
     /// The current verdict and its confidence, once there was a reading.
-    pub fn current(&self, p: &ConsumerPack) -> Option<(Sign, Confidence)> {
+    pub fn current(&self, p: &ConsumerPackConfig) -> Option<(Sign, Confidence)> {
         self.status
             .map(|s| (s, confidence(self.agreeing, p.lag_window)))
     }
 
     /// Feeds one reading.
-    pub fn observe(&mut self, reading: LagReading, p: &ConsumerPack) -> LagVerdict {
+    pub fn observe(&mut self, reading: LagReading, p: &ConsumerPackConfig) -> LagVerdict {
         let lag = reading.lag;
         let previous = self.previous.replace(lag);
         let previous_lead = std::mem::replace(&mut self.previous_lead, reading.lead);
@@ -285,7 +285,7 @@ mod tests {
     }
 
     fn run(readings: &[LagReading]) -> Vec<Sign> {
-        let p = ConsumerPack::default();
+        let p = ConsumerPackConfig::default();
         let mut w = LagWindow::default();
         readings.iter().map(|r| w.observe(*r, &p).status).collect()
     }
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_position_that_moves_back_is_a_rewind_retention_is_not() {
-        let p = ConsumerPack::default();
+        let p = ConsumerPackConfig::default();
         let at = |lag: f64, lead: f64| LagReading {
             lag,
             lead: Some(lead),
@@ -414,7 +414,7 @@ mod tests {
 
     #[test]
     fn confidence_restarts_with_each_verdict_and_grows_with_agreeing_readings() {
-        let p = ConsumerPack::default();
+        let p = ConsumerPackConfig::default();
         let mut w = LagWindow::default();
         let first = w.observe(topic(500.0, Some(100.0)), &p);
         assert_eq!(first.confidence, Confidence::Tentative);

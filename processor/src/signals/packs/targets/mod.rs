@@ -5,15 +5,17 @@
 //! | T1 | `kafka_obs.target.up` == 0 (the JMX receiver's 0/1 per endpoint) | Probes FAIL × OUTBOUND each failed poll; Statuses DOWN (CONFIRMED) once it failed 3 polls in a row; Probes CONNECT × OUTBOUND (and STABLE if it was DOWN) on recovery |
 //! | T2 | a subject with no data for `stale_after` (an MBean that disappeared: the client closed) | Probes DISCONNECT × OUTBOUND with `reason=stale`, once; the subject then has no status points and no heartbeats until data returns. Never DOWN. |
 //!
-//! T2 is the engine's sweep (`engine.rs`); this file holds T1.
+//! T2 is the engine's sweep (`engine/sweep.rs`); this file holds T1.
+
+pub mod config;
 
 use kafka_obs_signal::{
     Evidence, SignalKind, probes,
     statuses::{Confidence, Sign},
 };
 
+use self::config::TargetsPackConfig;
 use super::{Input, Reader, Rule, Sink, fresh_value, input};
-use crate::signals::config::TargetsPack;
 use crate::signals::state::Tracker;
 
 /// The metric-name table.
@@ -43,7 +45,7 @@ impl Default for TargetRow {
 const OUTBOUND: probes::Dimension = probes::Dimension::Outbound;
 
 /// T1.
-pub fn evaluate(r: &mut TargetRow, mask: u32, p: &TargetsPack, sink: &mut Sink<'_>) {
+pub fn evaluate(r: &mut TargetRow, mask: u32, p: &TargetsPackConfig, sink: &mut Sink<'_>) {
     if let Some(up) = fresh_value(&r.vals, mask, 0) {
         if up <= 0.0 {
             r.failures = r.failures.saturating_add(1);
