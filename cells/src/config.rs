@@ -131,7 +131,7 @@ pub struct ObserverConfig {
     /// state, so they must fade.
     #[serde(with = "duration")]
     pub reading_ttl: Duration,
-    /// Overrides of the default sign -> status readings of `serventis.md`, e.g.
+    /// Overrides of the default sign -> status readings of `docs/vocabulary.md`, e.g.
     /// `Queues.ENQUEUE: STABLE`, `Probes.FAIL.INBOUND: DEFECTIVE`, `Services.RETRY.CALLER:
     /// DIVERGING`, `Resources.DENY: none` (no reading). `Instrument.SIGN` applies to every
     /// dimension; `Instrument.SIGN.DIMENSION` to one and wins over the former. Statuses
@@ -152,7 +152,7 @@ impl Default for ObserverConfig {
     }
 }
 
-/// The scorecard of `serventis.md` (see `kafka_obs_signal::Scorecard`).
+/// The scorecard of `docs/vocabulary.md` (see `kafka_obs_signal::Scorecard`).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScorecardConfig {
@@ -197,7 +197,7 @@ impl From<ScorecardConfig> for ScorecardParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReporterConfig {
-    /// Read a CONFIRMED DEGRADED as CRITICAL (the optional escalation of `serventis.md`).
+    /// Read a CONFIRMED DEGRADED as CRITICAL (the optional escalation of `docs/vocabulary.md`).
     /// Default false.
     pub escalate_confirmed_degraded: bool,
     /// Situation changes are counted over this window for the variability. Default 10m.
@@ -348,7 +348,7 @@ pub(crate) struct Settings {
     pub controller_grace: u64,
 }
 
-/// The Observers' sign -> status table: the defaults of `serventis.md` with the overrides
+/// The Observers' sign -> status table: the defaults of `docs/vocabulary.md` with the overrides
 /// applied, precomputed for every kind the vocabulary allows.
 #[derive(Debug, Clone)]
 pub(crate) struct Readings {

@@ -11,7 +11,7 @@
 //!   work; the kind is read from the level). The empty subject is the root.
 //! - **Observers (ORIENT)**: each cell keeps the latest reading per (instrument, rule,
 //!   source), with its time, status, confidence and evidence. A Statuses signal reads as
-//!   itself with its own confidence; any other sign reads as the status of `serventis.md`'s
+//!   itself with its own confidence; any other sign reads as the status of `docs/vocabulary.md`'s
 //!   default table (Queues OVERFLOW -> DEGRADED, Probes FAIL -> DEGRADED, ...; configurable),
 //!   with the confidence of the cell's decayed-vote [`kafka_obs_signal::Scorecard`]. Readings
 //!   fade after `observer.reading_ttl`. A cell's *own* status is the worst live reading.

@@ -106,7 +106,7 @@ impl Status {
         Some(Self::new(*sign, *confidence))
     }
 
-    /// The situation this status reads as (`serventis.md`'s default reading, with the optional
+    /// The situation this status reads as (`docs/vocabulary.md`'s default reading, with the optional
     /// escalation of a CONFIRMED DEGRADED).
     pub const fn situation(self, escalate_confirmed_degraded: bool) -> situations::Sign {
         self.sign

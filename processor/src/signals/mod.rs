@@ -24,7 +24,7 @@
 //! a reading past a threshold otherwise). Agreement across polls only raises it: the same
 //! verdict for `confidence.measured_after` (2) consecutive polls is at least MEASURED, for
 //! `confirmed_after` (3) CONFIRMED. This is used instead of the decayed scorecard of
-//! `serventis.md` because a rule's verdict is already de-flapped by hysteresis, and the
+//! `docs/vocabulary.md` because a rule's verdict is already de-flapped by hysteresis, and the
 //! scorecard's twenty-vote memory takes about thirty polls to confirm a real change after a
 //! long quiet period. C4 reads its confidence from how many readings of its window agree
 //! with its verdict instead (see `lag`).

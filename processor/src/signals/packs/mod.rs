@@ -23,7 +23,7 @@ use super::config::ConfidenceConfig;
 
 macro_rules! rules {
     ($($id:ident),+ $(,)?) => {
-        /// The built-in rules of `kafka-signal-rules.md`, by id.
+        /// The built-in rules of `docs/rules.md`, by id.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u16)]
         pub enum Rule { $($id),+ }
