@@ -9,6 +9,7 @@
 //! the partitions ([`PARTITION_IDS`], an array of strings). A record with [`REPLAY`] = true
 //! is being replayed to rebuild state after a takeover.
 
+use kafka_obs_signal::intake::{ASSIGNED, PARTITION, PARTITION_IDS, REPLAY, REVOKED, TOPIC};
 use kafka_obs_signal::{
     Evidence, Signal, SignalKind, Subject,
     otlp::{logs, status},
@@ -19,19 +20,6 @@ use opentelemetry_proto::tonic::{
     common::v1::{AnyValue, KeyValue, any_value::Value},
     metrics::v1::{metric::Data, number_data_point},
 };
-
-/// `event_name` of the record announcing partitions taken away from this consumer.
-pub const REVOKED: &str = "kafka_obs.partitions_revoked";
-/// `event_name` of the record announcing partitions given to this consumer.
-pub const ASSIGNED: &str = "kafka_obs.partitions_assigned";
-/// Log attribute (bool): the record is replayed to rebuild state.
-pub const REPLAY: &str = "kafka_obs.replay";
-/// Resource attribute (and control-record attribute): the topic.
-pub const TOPIC: &str = "messaging.destination.name";
-/// Resource attribute: the partition a record came from (string).
-pub const PARTITION: &str = "messaging.destination.partition.id";
-/// Control-record attribute: the partitions revoked or assigned (array of strings).
-pub const PARTITION_IDS: &str = "messaging.destination.partition.ids";
 
 /// A topic partition, as the kafka receiver names it.
 pub type Origin = (String, String);

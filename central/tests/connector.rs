@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_obs_api::{Batch, Parcel, Receipt};
-use kafka_obs_central::input::{PARTITION, PARTITION_IDS, REPLAY, REVOKED, TOPIC};
+use kafka_obs_signal::intake::{PARTITION, PARTITION_IDS, REPLAY, REVOKED, TOPIC};
 use kafka_obs_signal::otlp::{ExportResource, logs};
 use kafka_obs_signal::{Evidence, Signal, SignalKind, probes, queues, statuses};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;

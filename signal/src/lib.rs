@@ -15,6 +15,9 @@
 //!   MBean keys with a configurable key set.
 //! - [`Signal`] and [`Evidence`], and [`Rounded`], how evidence values read to people;
 //!   [`condition`]: a condition's onset and recovery on the wire.
+//! - [`intake`]: the scale-out protocol's names (a record's topic and partition, the
+//!   rebalance announcements, replayed records) the `kafka` receiver writes and the central
+//!   side reads.
 //! - [`otlp`]: signals as OpenTelemetry events and statuses as the `kafka_obs.status` gauge;
 //!   [`proto`]: signals as kafka-obs's protobuf messages and the seed's stream envelope.
 //!   Both directions are lossless; decoding returns [`DecodeError`] instead of panicking.
@@ -52,6 +55,7 @@ pub mod condition;
 mod describe;
 mod error;
 pub mod instruments;
+pub mod intake;
 mod kind;
 pub mod languages;
 mod names;
