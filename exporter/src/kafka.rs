@@ -33,7 +33,10 @@ use kafka_obs_api::{
 };
 
 pub use encode::{
-    Encoding, KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, encode_value, record_key, records,
+    KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, encode_value, record_key, records,
+};
+use kafka_obs_kafka_client::{
+    self as client, Auth, DEFAULT_BROKER, DEFAULT_CLIENT_ID, Encoding, check_topic, default_topic,
 };
 
 use crate::delivery::{
@@ -49,9 +52,6 @@ static META: FactoryMeta = FactoryMeta {
     kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
     description: "Produces OTLP (protobuf or JSON) to Kafka topics, keyed by source, acks=all + idempotence",
 };
-
-/// The topic the signal events go to by default (the seed's).
-pub const SIGNALS_TOPIC: &str = "__kafka-obs-signals";
 
 /// Makes `kafka` exporters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -122,7 +122,7 @@ struct RawConfig {
     partition_metrics_by_resource_attributes: bool,
     partition_traces_by_resource_attributes: bool,
     producer: RawProducer,
-    auth: kafka_obs_kafka_auth::Auth,
+    auth: Auth,
     #[serde(deserialize_with = "de::duration")]
     timeout: Duration,
     retry_on_failure: RawRetry,
@@ -132,8 +132,8 @@ struct RawConfig {
 impl Default for RawConfig {
     fn default() -> Self {
         Self {
-            brokers: vec!["localhost:9092".into()],
-            client_id: "kafka-obs".into(),
+            brokers: vec![DEFAULT_BROKER.into()],
+            client_id: DEFAULT_CLIENT_ID.into(),
             logs: RawSignal::default(),
             metrics: RawSignal::default(),
             traces: RawSignal::default(),
@@ -141,7 +141,7 @@ impl Default for RawConfig {
             partition_metrics_by_resource_attributes: false,
             partition_traces_by_resource_attributes: false,
             producer: RawProducer::default(),
-            auth: kafka_obs_kafka_auth::Auth::default(),
+            auth: Auth::default(),
             timeout: DEFAULT_TIMEOUT,
             retry_on_failure: RawRetry::default(),
             sending_queue: RawQueue::default(),
@@ -170,28 +170,15 @@ pub struct KafkaConfig {
 
 fn target(
     raw: &RawSignal,
-    key: &str,
-    default_topic: &str,
+    kind: DataKind,
     by_attrs: bool,
 ) -> Result<SignalTarget, ComponentConfigError> {
+    let key = kind.as_str();
     let topic = raw
         .topic
         .clone()
-        .unwrap_or_else(|| default_topic.to_string());
-    if topic.is_empty()
-        || topic.len() > 249
-        || !topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return Err(ComponentConfigError::new(
-            "topic",
-            format!(
-                "{topic:?} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)"
-            ),
-        )
-        .within(key));
-    }
+        .unwrap_or_else(|| default_topic(kind).to_string());
+    check_topic(&topic, "topic").map_err(|e| e.within(key))?;
     let key_by = match (raw.key_by, key) {
         (Some(KeyBy::Cluster), "logs") | (None, "logs") => KeyBy::Cluster,
         (Some(KeyBy::Cluster), _) => {
@@ -216,35 +203,21 @@ fn target(
 impl KafkaConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
-        if raw.brokers.is_empty() || raw.brokers.iter().any(|b| b.trim().is_empty()) {
-            return Err(ComponentConfigError::new(
-                "brokers",
-                "must not be empty; list host:port addresses such as [kafka-1:9092]",
-            ));
-        }
-        if let Some(b) = raw.brokers.iter().find(|b| !b.contains(':')) {
-            return Err(ComponentConfigError::new(
-                "brokers",
-                format!("{b:?} is not host:port, such as kafka-1:9092"),
-            ));
-        }
+        client::check_brokers(&raw.brokers)?;
         let targets = [
             target(
                 &raw.metrics,
-                "metrics",
-                "otlp_metrics",
+                DataKind::Metrics,
                 raw.partition_metrics_by_resource_attributes,
             )?,
             target(
                 &raw.logs,
-                "logs",
-                SIGNALS_TOPIC,
+                DataKind::Logs,
                 raw.partition_logs_by_resource_attributes,
             )?,
             target(
                 &raw.traces,
-                "traces",
-                "otlp_spans",
+                DataKind::Traces,
                 raw.partition_traces_by_resource_attributes,
             )?,
         ];
@@ -305,7 +278,7 @@ impl KafkaConfig {
                 p.flush_max_messages.to_string(),
             ));
         }
-        kafka_obs_kafka_auth::properties(&raw.auth, &mut props)?;
+        client::auth::properties(&raw.auth, &mut props)?;
         Ok(Self {
             targets,
             max_message_bytes: p.max_message_bytes,
@@ -631,9 +604,9 @@ mod tests {
     #[test]
     fn defaults_are_safe_and_familiar() {
         let c = KafkaConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
-        assert_eq!(c.targets[1].topic, SIGNALS_TOPIC);
-        assert_eq!(c.targets[0].topic, "otlp_metrics");
-        assert_eq!(c.targets[2].topic, "otlp_spans");
+        assert_eq!(c.targets[1].topic, client::SIGNALS_TOPIC);
+        assert_eq!(c.targets[0].topic, client::METRICS_TOPIC);
+        assert_eq!(c.targets[2].topic, client::TRACES_TOPIC);
         assert_eq!(c.targets[1].encoding, Encoding::OtlpProto);
         assert_eq!(c.targets[1].keying.key_by, KeyBy::Cluster);
         assert_eq!(c.targets[0].keying.key_by, KeyBy::Source);

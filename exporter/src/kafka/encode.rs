@@ -15,21 +15,13 @@ use prost::Message;
 use serde::Deserialize;
 
 use kafka_obs_api::Batch;
+use kafka_obs_kafka_client::Encoding;
 use kafka_obs_otlp_json as otlp_json;
 use kafka_obs_signal::Subject;
 use kafka_obs_signal::otlp::attr;
 use kafka_obs_signal::otlp::logs::is_signal_record;
 
 use crate::resource_split::{attribute_text, per_resource, resource_identity};
-
-/// Record encodings, named as the Collector's kafka exporter names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    #[default]
-    OtlpProto,
-    OtlpJson,
-}
 
 /// Bytes a record needs beyond key and value (record header, batch share); kept generous
 /// so a record we accept is never refused by the broker for size.

@@ -27,18 +27,9 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{ComponentConfigError, DataKind};
-
-/// The topic the signal events travel on by default (the seed's, as the kafka exporter's).
-pub const SIGNALS_TOPIC: &str = "__kafka-obs-signals";
-
-/// Record encodings, named as the Collector names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    #[default]
-    OtlpProto,
-    OtlpJson,
-}
+use kafka_obs_kafka_client::{
+    self as client, Auth, DEFAULT_BROKER, DEFAULT_CLIENT_ID, Encoding, check_topic, default_topic,
+};
 
 /// Where a new consumer group starts: the Collector's `initial_offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -145,57 +136,37 @@ pub(crate) struct RawConfig {
     heartbeat_interval: Duration,
     max_in_flight: usize,
     rebuild: RawRebuild,
-    auth: kafka_obs_kafka_auth::Auth,
+    auth: Auth,
 }
 
 impl Default for RawConfig {
     fn default() -> Self {
         Self {
-            brokers: vec!["localhost:9092".into()],
+            brokers: vec![DEFAULT_BROKER.into()],
             topic: None,
             encoding: None,
             logs: RawTopic::default(),
             metrics: RawTopic::default(),
             traces: RawTopic::default(),
             group_id: "kafka-obs".into(),
-            client_id: "kafka-obs".into(),
+            client_id: DEFAULT_CLIENT_ID.into(),
             initial_offset: InitialOffset::Latest,
             // The Collector's kafkareceiver defaults.
             session_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(3),
             max_in_flight: 256,
             rebuild: RawRebuild::default(),
-            auth: kafka_obs_kafka_auth::Auth::default(),
+            auth: Auth::default(),
         }
     }
 }
 
-fn check_topic(topic: &str, key: &str) -> Result<(), ComponentConfigError> {
-    if topic.is_empty()
-        || topic.len() > 249
-        || !topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return Err(ComponentConfigError::new(
-            key,
-            format!(
-                "{topic:?} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn topic_settings(
-    raw: &RawTopic,
-    section: &str,
-    default_topic: &str,
-) -> Result<TopicSettings, ComponentConfigError> {
+fn topic_settings(raw: &RawTopic, kind: DataKind) -> Result<TopicSettings, ComponentConfigError> {
+    let section = kind.as_str();
     let topic = raw
         .topic
         .clone()
-        .unwrap_or_else(|| default_topic.to_string());
+        .unwrap_or_else(|| default_topic(kind).to_string());
     check_topic(&topic, "topic").map_err(|e| e.within(section))?;
     Ok(TopicSettings {
         topic,
@@ -209,18 +180,7 @@ fn millis(d: Duration) -> String {
 
 impl RawConfig {
     pub(crate) fn resolve(self) -> Result<KafkaReceiverConfig, ComponentConfigError> {
-        if self.brokers.is_empty() || self.brokers.iter().any(|b| b.trim().is_empty()) {
-            return Err(ComponentConfigError::new(
-                "brokers",
-                "must not be empty; list host:port addresses such as [kafka-1:9092]",
-            ));
-        }
-        if let Some(b) = self.brokers.iter().find(|b| !b.contains(':')) {
-            return Err(ComponentConfigError::new(
-                "brokers",
-                format!("{b:?} is not host:port, such as kafka-1:9092"),
-            ));
-        }
+        client::check_brokers(&self.brokers)?;
         let mut logs_raw = self.logs.clone();
         if let Some(topic) = &self.topic {
             if logs_raw.topic.is_some() {
@@ -241,9 +201,9 @@ impl RawConfig {
             }
             logs_raw.encoding = Some(encoding);
         }
-        let logs = topic_settings(&logs_raw, "logs", SIGNALS_TOPIC)?;
-        let metrics = topic_settings(&self.metrics, "metrics", "otlp_metrics")?;
-        let traces = topic_settings(&self.traces, "traces", "otlp_spans")?;
+        let logs = topic_settings(&logs_raw, DataKind::Logs)?;
+        let metrics = topic_settings(&self.metrics, DataKind::Metrics)?;
+        let traces = topic_settings(&self.traces, DataKind::Traces)?;
         for (a, b, key) in [
             (&logs, &metrics, "metrics"),
             (&logs, &traces, "traces"),
@@ -305,7 +265,7 @@ impl RawConfig {
                 millis(self.heartbeat_interval),
             ),
         ];
-        kafka_obs_kafka_auth::properties(&self.auth, &mut properties)?;
+        client::auth::properties(&self.auth, &mut properties)?;
         Ok(KafkaReceiverConfig {
             logs,
             metrics,
@@ -349,7 +309,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{id}: {e}"))
         };
         let d = get("kafka");
-        assert_eq!(d.logs.topic, SIGNALS_TOPIC);
+        assert_eq!(d.logs.topic, client::SIGNALS_TOPIC);
         assert_eq!(d.logs.encoding, Encoding::OtlpProto);
         assert_eq!(d.metrics.topic, "otlp_metrics");
         assert_eq!(d.traces.topic, "otlp_spans");

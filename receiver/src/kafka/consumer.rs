@@ -35,8 +35,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::{Batch, Counter, DataKind, Gauge};
+use kafka_obs_kafka_client::Encoding;
 
-use super::config::{Encoding, RebuildSettings};
+use super::config::RebuildSettings;
 use super::records::{self, Movement};
 use super::tracker::{Tp, Tracker};
 

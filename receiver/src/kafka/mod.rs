@@ -42,10 +42,8 @@ use kafka_obs_api::{
     ReceiverFactory, RunContext, RunError, Stability, parse_component_config,
 };
 
-pub use config::{
-    Encoding, InitialOffset, KafkaReceiverConfig, RebuildSettings, SIGNALS_TOPIC, TopicSettings,
-};
-pub use records::{ASSIGNED, PARTITION, PARTITION_IDS, REPLAY, REVOKED, TOPIC};
+pub use config::{InitialOffset, KafkaReceiverConfig, RebuildSettings, TopicSettings};
+use kafka_obs_kafka_client::Encoding;
 
 use consumer::{Item, Settle, Spec, ThreadCounters, TopicSpec};
 use records::Movement;

@@ -2,12 +2,12 @@
 //!
 //! A record's value is an OTLP `Export*ServiceRequest`, as protobuf (`otlp_proto`) or OTLP/JSON
 //! (`otlp_json`), which is what the `kafka` exporter (and OpenTelemetry's) writes. Every
-//! resource of a decoded record gets the topic and partition it was read from
-//! (`messaging.destination.name`, `messaging.destination.partition.id`, OpenTelemetry's
-//! messaging names), so a consumer downstream knows which partition a cell's data came from;
-//! a replayed record's log records get `kafka_obs.replay = true`. A partition rebalance is
-//! announced with one log record per topic whose `event_name` is `kafka_obs.partitions_revoked`
-//! or `kafka_obs.partitions_assigned`, with the topic and the partitions (an array of strings).
+//! resource of a decoded record gets the topic and partition it was read from ([`TOPIC`],
+//! [`PARTITION`]), so a consumer downstream knows which partition a cell's data came from;
+//! a replayed record's log records get [`REPLAY`] = true. A partition rebalance is announced
+//! with one log record per topic whose `event_name` is [`REVOKED`] or [`ASSIGNED`], with the
+//! topic and the partitions ([`PARTITION_IDS`], an array of strings). The names are the
+//! central side's too: `kafka_obs_signal::intake`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,22 +22,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use kafka_obs_api::{Batch, DataKind};
-
-use super::config::Encoding;
-
-/// Resource attribute: the topic a record was read from.
-pub const TOPIC: &str = "messaging.destination.name";
-/// Resource attribute: the partition a record was read from (a string, as OpenTelemetry's
-/// messaging conventions have it).
-pub const PARTITION: &str = "messaging.destination.partition.id";
-/// Control-record attribute: the partitions revoked or assigned (an array of strings).
-pub const PARTITION_IDS: &str = "messaging.destination.partition.ids";
-/// Log-record attribute (bool): replayed to rebuild state after an assignment.
-pub const REPLAY: &str = "kafka_obs.replay";
-/// `event_name` of the control record for partitions taken away from this consumer.
-pub const REVOKED: &str = "kafka_obs.partitions_revoked";
-/// `event_name` of the control record for partitions given to this consumer.
-pub const ASSIGNED: &str = "kafka_obs.partitions_assigned";
+use kafka_obs_kafka_client::Encoding;
+use kafka_obs_signal::intake::{ASSIGNED, PARTITION, PARTITION_IDS, REPLAY, REVOKED, TOPIC};
 
 /// Why a record could not be read.
 #[derive(Debug, thiserror::Error)]

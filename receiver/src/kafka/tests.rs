@@ -29,10 +29,10 @@ use kafka_obs_api::{
     Batch, BuildContext, ComponentId, ComponentKind, Counter, DataKind, HealthRegistry, Host,
     Output, OverflowPolicy, Parcel, ReceiverConfig, Route, RunContext, RunError,
 };
+use kafka_obs_signal::intake::{ASSIGNED, PARTITION, REPLAY, TOPIC};
 use kafka_obs_testkit::tansu::Tansu;
 
 use super::KafkaReceiverConfig;
-use super::records::{ASSIGNED, PARTITION, REPLAY, TOPIC};
 
 /// A broker for one test, with the helpers these tests need.
 struct Broker(Tansu);
