@@ -36,7 +36,8 @@ pub use encode::{
     KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, encode_value, record_key, records,
 };
 use kafka_obs_kafka_client::{
-    self as client, Auth, DEFAULT_BROKER, DEFAULT_CLIENT_ID, Encoding, check_topic, default_topic,
+    self as client, Auth, DEFAULT_BROKER, DEFAULT_CLIENT_ID, Encoding, check_brokers, check_topic,
+    default_topic,
 };
 
 use crate::delivery::{
@@ -203,7 +204,7 @@ fn target(
 impl KafkaConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
-        client::check_brokers(&raw.brokers)?;
+        check_brokers(&raw.brokers)?;
         let targets = [
             target(
                 &raw.metrics,
@@ -605,8 +606,8 @@ mod tests {
     fn defaults_are_safe_and_familiar() {
         let c = KafkaConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
         assert_eq!(c.targets[1].topic, client::SIGNALS_TOPIC);
-        assert_eq!(c.targets[0].topic, client::METRICS_TOPIC);
-        assert_eq!(c.targets[2].topic, client::TRACES_TOPIC);
+        assert_eq!(c.targets[0].topic, "otlp_metrics");
+        assert_eq!(c.targets[2].topic, "otlp_spans");
         assert_eq!(c.targets[1].encoding, Encoding::OtlpProto);
         assert_eq!(c.targets[1].keying.key_by, KeyBy::Cluster);
         assert_eq!(c.targets[0].keying.key_by, KeyBy::Source);

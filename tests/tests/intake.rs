@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use kafka_obs_signal::intake::TOPIC;
 use kafka_obs_signal::{Evidence, Signal, SignalKind, statuses};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::scenario::{Role, ScenarioJvm};
@@ -91,7 +92,7 @@ fn signal(subject: &str, source: &str, seq: u64, sign: statuses::Sign) -> Signal
 struct Got {
     source: String,
     seq: u64,
-    /// `messaging.destination.name` of its resource, if any.
+    /// The topic its resource says it was read from ([`TOPIC`]), if any.
     topic: Option<String>,
 }
 
@@ -112,7 +113,7 @@ fn signals_in(file: &Path) -> Vec<Got> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .find(|a| a["key"] == "messaging.destination.name")
+                .find(|a| a["key"] == TOPIC)
                 .and_then(|a| a["value"]["stringValue"].as_str())
                 .map(str::to_string);
             for sl in rl["scopeLogs"].as_array().into_iter().flatten() {

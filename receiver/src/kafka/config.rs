@@ -28,7 +28,8 @@ use serde::Deserialize;
 use kafka_obs_api::config::de;
 use kafka_obs_api::{ComponentConfigError, DataKind};
 use kafka_obs_kafka_client::{
-    self as client, Auth, DEFAULT_BROKER, DEFAULT_CLIENT_ID, Encoding, check_topic, default_topic,
+    self as client, Auth, DEFAULT_BROKER, DEFAULT_CLIENT_ID, Encoding, check_brokers, check_topic,
+    default_topic,
 };
 
 /// Where a new consumer group starts: the Collector's `initial_offset`.
@@ -180,7 +181,7 @@ fn millis(d: Duration) -> String {
 
 impl RawConfig {
     pub(crate) fn resolve(self) -> Result<KafkaReceiverConfig, ComponentConfigError> {
-        client::check_brokers(&self.brokers)?;
+        check_brokers(&self.brokers)?;
         let mut logs_raw = self.logs.clone();
         if let Some(topic) = &self.topic {
             if logs_raw.topic.is_some() {
