@@ -32,9 +32,7 @@ use kafka_obs_api::{
     ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
 };
 
-pub use encode::{
-    KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, encode_value, record_key, records,
-};
+pub use encode::{KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, record_key, records};
 use kafka_obs_kafka_client::{
     self as client, Auth, DEFAULT_BROKER, DEFAULT_CLIENT_ID, Encoding, check_brokers, check_topic,
     default_topic,

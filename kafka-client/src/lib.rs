@@ -1,18 +1,19 @@
 //! What the `kafka` exporter (sidecar side) and the `kafka` receiver (central side) must agree
-//! on, in one place: the default topics and what a topic name may be ([`topic`]), how records
-//! are encoded ([`Encoding`]), the broker list ([`check_brokers`]), and the `auth` block (SASL,
-//! TLS) as librdkafka properties ([`auth`]). The two components depend on this crate and not
-//! on each other, so what one writes the other reads by construction.
+//! on, in one place: the default topics and what a topic name may be ([`topic`]), a record's
+//! value ([`Encoding`]; [`record::encode`] for the exporter, [`record::decode`] for the
+//! receiver), the broker list ([`check_brokers`]), and the `auth` block (SASL, TLS) as
+//! librdkafka properties ([`auth`]). The two components depend on this crate and not on each
+//! other, so what one writes the other reads by construction.
 //!
-//! Everything here is plain data and checks; nothing links librdkafka, so the crate costs a
-//! slim build (no `kafka` feature) nothing even where it is compiled.
+//! Everything here is plain data, checks and the OTLP codecs; nothing links librdkafka, so
+//! the crate costs a slim build (no `kafka` feature) nothing even where it is compiled.
 
 pub mod auth;
 mod brokers;
-mod encoding;
+pub mod record;
 pub mod topic;
 
 pub use auth::Auth;
 pub use brokers::{DEFAULT_BROKER, DEFAULT_CLIENT_ID, check_brokers};
-pub use encoding::Encoding;
+pub use record::{Encoding, RecordError};
 pub use topic::{METRICS_TOPIC, SIGNALS_TOPIC, TRACES_TOPIC, check_topic, default_topic};

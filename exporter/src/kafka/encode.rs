@@ -1,6 +1,7 @@
 //! Batches as Kafka records: one record per resource (so a source's data is one keyed stream),
 //! encoded as `otlp_proto` (an `Export*ServiceRequest` in protobuf) or `otlp_json` (the same
-//! request as OTLP/JSON), which is what OpenTelemetry's kafkareceiver reads. A record over the
+//! request as OTLP/JSON) by `kafka_obs_kafka_client::record`, which is what the `kafka` receiver
+//! and OpenTelemetry's kafkareceiver read. A record over the
 //! size limit is split in halves until each part fits; a single item that cannot fit is
 //! refused with its size.
 //!
@@ -11,12 +12,10 @@
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use prost::Message;
 use serde::Deserialize;
 
 use kafka_obs_api::Batch;
-use kafka_obs_kafka_client::Encoding;
-use kafka_obs_otlp_json as otlp_json;
+use kafka_obs_kafka_client::{Encoding, record};
 use kafka_obs_signal::Subject;
 use kafka_obs_signal::otlp::attr;
 use kafka_obs_signal::otlp::logs::is_signal_record;
@@ -79,19 +78,6 @@ pub fn record_key(
         return source;
     }
     resource_identity(resource, &[])
-}
-
-pub fn encode_value(batch: &Batch, encoding: Encoding) -> Result<Vec<u8>, String> {
-    match encoding {
-        Encoding::OtlpProto => Ok(match batch {
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Logs(r) => r.encode_to_vec(),
-            Batch::Traces(r) => r.encode_to_vec(),
-        }),
-        Encoding::OtlpJson => otlp_json::to_json_line(batch)
-            .map(String::into_bytes)
-            .map_err(|e| e.to_string()),
-    }
 }
 
 /// The records of `batch`, each at most `max_bytes`, plus the items that cannot fit.
@@ -217,7 +203,7 @@ fn fit(
     out: &mut Vec<Record>,
     oversized: &mut Vec<Oversized>,
 ) -> Result<(), String> {
-    let value = encode_value(&batch, encoding)?;
+    let value = record::encode(&batch, encoding).map_err(|e| e.to_string())?;
     let size = value.len() + key.len() + RECORD_OVERHEAD;
     if size <= max_bytes {
         out.push(Record {

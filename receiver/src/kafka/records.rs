@@ -1,7 +1,8 @@
 //! Kafka records as batches, and the in-band control records of the scale-out protocol.
 //!
 //! A record's value is an OTLP `Export*ServiceRequest`, as protobuf (`otlp_proto`) or OTLP/JSON
-//! (`otlp_json`), which is what the `kafka` exporter (and OpenTelemetry's) writes. Every
+//! (`otlp_json`), which is what the `kafka` exporter (and OpenTelemetry's) writes; it is read
+//! with the exporter's own format, `kafka_obs_kafka_client::record`. Every
 //! resource of a decoded record gets the topic and partition it was read from ([`TOPIC`],
 //! [`PARTITION`]), so a consumer downstream knows which partition a cell's data came from;
 //! a replayed record's log records get [`REPLAY`] = true. A partition rebalance is announced
@@ -12,37 +13,15 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value::Value,
 };
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
 
 use kafka_obs_api::{Batch, DataKind};
-use kafka_obs_kafka_client::Encoding;
+use kafka_obs_kafka_client::{Encoding, RecordError};
 use kafka_obs_signal::intake::{ASSIGNED, PARTITION, PARTITION_IDS, REPLAY, REVOKED, TOPIC};
-
-/// Why a record could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error("the record has no value")]
-    Empty,
-    #[error("not an OTLP {kind} request in protobuf: {source}")]
-    Proto {
-        kind: DataKind,
-        #[source]
-        source: prost::DecodeError,
-    },
-    #[error("not an OTLP {kind} request in JSON: {source}")]
-    Json {
-        kind: DataKind,
-        #[source]
-        source: serde_json::Error,
-    },
-}
 
 fn string(v: impl Into<String>) -> Option<AnyValue> {
     Some(AnyValue {
@@ -77,33 +56,7 @@ pub(crate) fn decode(
     partition: i32,
     replay: bool,
 ) -> Result<Batch, RecordError> {
-    if value.is_empty() {
-        return Err(RecordError::Empty);
-    }
-    let mut batch = match encoding {
-        Encoding::OtlpProto => {
-            let proto = |source| RecordError::Proto { kind, source };
-            match kind {
-                DataKind::Logs => {
-                    Batch::Logs(ExportLogsServiceRequest::decode(value).map_err(proto)?)
-                }
-                DataKind::Metrics => {
-                    Batch::Metrics(ExportMetricsServiceRequest::decode(value).map_err(proto)?)
-                }
-                DataKind::Traces => {
-                    Batch::Traces(ExportTraceServiceRequest::decode(value).map_err(proto)?)
-                }
-            }
-        }
-        Encoding::OtlpJson => {
-            let json = |source| RecordError::Json { kind, source };
-            match kind {
-                DataKind::Logs => Batch::Logs(crate::otlp::decode_json(value).map_err(json)?),
-                DataKind::Metrics => Batch::Metrics(crate::otlp::decode_json(value).map_err(json)?),
-                DataKind::Traces => Batch::Traces(crate::otlp::decode_json(value).map_err(json)?),
-            }
-        }
-    };
+    let mut batch = kafka_obs_kafka_client::record::decode(value, kind, encoding)?;
     let partition = partition.to_string();
     let label = |resource: &mut Option<Resource>| {
         set(resource, TOPIC, topic);
@@ -217,6 +170,7 @@ pub(crate) fn control(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
 
     fn logs() -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
@@ -282,39 +236,6 @@ mod tests {
                 .iter()
                 .all(|r| attr(&r.attributes, REPLAY) == Some(&Value::BoolValue(true)))
         );
-    }
-
-    #[test]
-    fn json_and_bad_values() {
-        let json = br#"{"resourceLogs":[{"resource":{"attributes":[]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"5","body":{"stringValue":"x"}}]}]}]}"#;
-        let batch = decode(json, DataKind::Logs, Encoding::OtlpJson, "t", 0, false).expect("json");
-        assert_eq!(batch.item_count(), 1);
-        assert!(matches!(
-            decode(b"", DataKind::Logs, Encoding::OtlpProto, "t", 0, false),
-            Err(RecordError::Empty)
-        ));
-        assert!(matches!(
-            decode(
-                &[0xff, 0xff, 0xff],
-                DataKind::Logs,
-                Encoding::OtlpProto,
-                "t",
-                0,
-                false
-            ),
-            Err(RecordError::Proto { .. })
-        ));
-        assert!(matches!(
-            decode(
-                b"{not json",
-                DataKind::Metrics,
-                Encoding::OtlpJson,
-                "t",
-                0,
-                false
-            ),
-            Err(RecordError::Json { .. })
-        ));
     }
 
     #[test]

@@ -28,9 +28,6 @@ use kafka_obs_net::listen;
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
 use deliver::Sink;
 pub use kafka_obs_net::ServerTls;
-/// OTLP/JSON decoding (`kafka_obs_otlp_json`), for the `kafka` receiver's `otlp_json` records.
-#[cfg(feature = "kafka")]
-pub(crate) use kafka_obs_otlp_json::decode as decode_json;
 use security::Security;
 
 /// How long in-flight requests may take to finish after shutdown before we stop waiting.
