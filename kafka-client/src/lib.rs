@@ -5,8 +5,9 @@
 //! librdkafka properties ([`auth`]). The two components depend on this crate and not on each
 //! other, so what one writes the other reads by construction.
 //!
-//! Everything here is plain data, checks and the OTLP codecs; nothing links librdkafka, so
-//! the crate costs a slim build (no `kafka` feature) nothing even where it is compiled.
+//! Nothing here links librdkafka or OpenSSL (the properties are plain strings the components
+//! hand to their clients); the receiver and exporter take this crate only with their `kafka`
+//! feature, so the slim build does not compile it at all.
 
 pub mod auth;
 mod brokers;
