@@ -11,6 +11,7 @@
 //! `NoSuchObjectException`, or the socket closed), the client connects again once and repeats
 //! the call, so a poller sees no error across an idle drop or a JVM restart.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
@@ -25,7 +26,7 @@ use crate::jrmp::{
 };
 use crate::object_name::ObjectName;
 use crate::tls::TlsOptions;
-use crate::value::{Converter, Value, collection_elements};
+use crate::value::{ConvertProblem, Converter, Value, collection_elements};
 
 /// User name and password for agents with `com.sun.management.jmxremote.authenticate=true`.
 #[derive(Clone, PartialEq, Eq)]
@@ -411,30 +412,16 @@ impl JmxClient {
     /// Names of the MBeans matching `pattern` (`*:*` for all).
     pub async fn query_names(&mut self, pattern: &ObjectName) -> Result<Vec<ObjectName>, JmxError> {
         let reply = self.invoke(&Call::QueryNames(pattern)).await?;
-        let root = self.value_root(&reply)?;
-        let graph = &reply.graph;
-        let mut names = Vec::new();
-        let Some(set) = root else {
-            return Ok(names);
-        };
-        for element in collection_elements(graph, set).into_iter().flatten() {
-            match object_name_of(graph, element) {
-                Some(Ok(name)) => names.push(name),
-                Some(Err(e)) => {
-                    warn!(endpoint = %self.endpoint, error = %e, "skipping an MBean name the client cannot parse")
-                }
-                None => {
-                    warn!(endpoint = %self.endpoint, class = graph.class_name(element).unwrap_or("?"), "queryNames returned a non-ObjectName element")
-                }
-            }
-        }
+        let address = self.endpoint.address();
+        let names = interpret(reply, move |reply| names_of(reply, &address)).await?;
         debug!(endpoint = %self.endpoint, pattern = %pattern, found = names.len(), "queryNames");
         Ok(names)
     }
 
     /// Reads several attributes of one MBean in one round trip. Attributes the MBean does not
     /// have (or whose getter threw) are absent from the result, as with Java's
-    /// `getAttributes`.
+    /// `getAttributes`; so is anything the server sent that was not asked for, and every
+    /// repetition of an attribute after its first.
     pub async fn get_attributes<S: AsRef<str>>(
         &mut self,
         name: &ObjectName,
@@ -442,27 +429,13 @@ impl JmxClient {
     ) -> Result<Vec<(String, Value)>, JmxError> {
         let attributes: Vec<String> = attributes.iter().map(|a| a.as_ref().to_owned()).collect();
         let reply = self.invoke(&Call::GetAttributes(name, &attributes)).await?;
-        let root = self.value_root(&reply)?;
-        let graph = &reply.graph;
-        let mut out = Vec::with_capacity(attributes.len());
-        let Some(list) = root else {
-            return Ok(out);
-        };
-        let mut converter = Converter::new(graph);
-        for element in collection_elements(graph, list).into_iter().flatten() {
-            let Some(attr_name) = graph
-                .field_ref(element, "name")
-                .and_then(|n| graph.string(n))
-            else {
-                continue;
-            };
-            let value = match graph.field(element, "value") {
-                Some(crate::javaser::FieldValue::Object(v)) => converter.value(*v),
-                _ => Value::Null,
-            };
-            out.push((attr_name.to_owned(), value));
-        }
-        debug!(endpoint = %self.endpoint, mbean = %name, requested = attributes.len(), returned = out.len(), "getAttributes");
+        let address = self.endpoint.address();
+        let requested = attributes.len();
+        let out = interpret(reply, move |reply| {
+            attributes_of(reply, &attributes, &address)
+        })
+        .await?;
+        debug!(endpoint = %self.endpoint, mbean = %name, requested, returned = out.len(), "getAttributes");
         Ok(out)
     }
 
@@ -473,8 +446,15 @@ impl JmxClient {
         attribute: &str,
     ) -> Result<Value, JmxError> {
         let reply = self.invoke(&Call::GetAttribute(name, attribute)).await?;
-        let root = self.value_root(&reply)?;
-        Ok(Converter::new(&reply.graph).value(root))
+        let address = self.endpoint.address();
+        interpret(reply, move |reply| {
+            let root = value_root(reply, &address)?;
+            let mut converter = Converter::with_budget(&reply.graph, reply.value_budget);
+            let value = converter.value(root);
+            check_conversion(&converter, &address)?;
+            Ok(value)
+        })
+        .await
     }
 
     /// Closes the session on the server (`RMIConnection.close`) and the connection.
@@ -513,17 +493,6 @@ impl JmxClient {
         Ok(())
     }
 
-    fn value_root(&self, reply: &ReturnMessage) -> Result<Option<Ref>, JmxError> {
-        let address = self.endpoint.address();
-        match reply.outcome {
-            Outcome::Value(v) => Ok(v),
-            Outcome::Exception(e) => {
-                let remote = crate::error::RemoteException::from_graph(&reply.graph, e);
-                Err(JmxError::from_remote(&address, remote, false))
-            }
-            Outcome::Void => Err(protocol(&address, "a value was expected")),
-        }
-    }
 }
 
 async fn run_call(session: &mut Session, call: &Call<'_>) -> Result<ReturnMessage, JmxError> {
@@ -602,18 +571,180 @@ fn stub_of(graph: &Graph, root: Option<Ref>, address: &str) -> Result<RemoteRef,
     RemoteRef::from_graph(graph, root).map_err(|detail| protocol(address, &detail))
 }
 
-/// Reads an `ObjectName` object: its name string is the first object of its custom data.
-fn object_name_of(
-    graph: &Graph,
-    r: Ref,
-) -> Option<Result<ObjectName, crate::object_name::ObjectNameError>> {
+/// Interprets a reply with `f`: in place for a small reply, on a blocking thread for a large
+/// one (interpreting costs work proportional to the reply, which must not hold up the runtime).
+async fn interpret<T, F>(reply: ReturnMessage, f: F) -> Result<T, JmxError>
+where
+    T: Send + 'static,
+    F: FnOnce(&ReturnMessage) -> Result<T, JmxError> + Send + 'static,
+{
+    if reply.wire_bytes <= crate::jrmp::INLINE_PARSE_MAX {
+        return f(&reply);
+    }
+    tokio::task::spawn_blocking(move || f(&reply))
+        .await
+        .unwrap_or_else(|e| {
+            Err(JmxError::Protocol {
+                address: String::new(),
+                detail: format!("interpreting the reply failed: {e}"),
+            })
+        })
+}
+
+/// The value a reply carries, or the error its exception means.
+fn value_root(reply: &ReturnMessage, address: &str) -> Result<Option<Ref>, JmxError> {
+    match reply.outcome {
+        Outcome::Value(v) => Ok(v),
+        Outcome::Exception(e) => {
+            let remote = crate::error::RemoteException::from_graph(&reply.graph, e);
+            Err(JmxError::from_remote(address, remote, false))
+        }
+        Outcome::Void => Err(protocol(address, "a value was expected")),
+    }
+}
+
+/// A conversion that met a cycle or ran out of budget fails the call: a real agent never sends
+/// either.
+fn check_conversion(converter: &Converter<'_>, address: &str) -> Result<(), JmxError> {
+    match converter.problem() {
+        None => Ok(()),
+        Some(ConvertProblem::Cycle(class)) => Err(implausible(
+            address,
+            &format!("a {class} value contains itself (a cycle no JMX agent sends)"),
+        )),
+        Some(ConvertProblem::Budget(bytes)) => Err(JmxError::Decode {
+            address: address.to_owned(),
+            source: crate::javaser::DecodeError::LimitExceeded {
+                what: "decoded value size (bytes)",
+                value: *bytes as u64 + 1,
+                limit: *bytes as u64,
+            },
+        }),
+    }
+}
+
+fn implausible(address: &str, detail: &str) -> JmxError {
+    protocol(address, &format!("implausible reply: {detail}"))
+}
+
+/// The longest MBean name a reply may hold (real names are well under 1 KiB).
+pub const MAX_NAME_BYTES: usize = 16 * 1024;
+/// The most key properties an MBean name in a reply may have (Kafka's have at most five).
+pub const MAX_NAME_KEYS: usize = 256;
+/// Entries an `AttributeList` may hold beyond the attributes asked for before the reply is
+/// refused (a real agent sends at most one per requested attribute).
+pub const MAX_EXTRA_ATTRIBUTES: usize = 1024;
+
+/// The names in a `queryNames` reply. An element referenced many times is read once; a name
+/// beyond [`MAX_NAME_BYTES`] or [`MAX_NAME_KEYS`] fails the reply.
+fn names_of(reply: &ReturnMessage, address: &str) -> Result<Vec<ObjectName>, JmxError> {
+    let graph = &reply.graph;
+    let mut names = Vec::new();
+    let Some(set) = value_root(reply, address)? else {
+        return Ok(names);
+    };
+    let mut seen: HashSet<Ref> = HashSet::new();
+    for element in collection_elements(graph, set).flatten() {
+        if !seen.insert(element) {
+            continue;
+        }
+        match object_name_of(graph, element) {
+            Some(Ok(text)) if text.len() > MAX_NAME_BYTES => {
+                return Err(implausible(
+                    address,
+                    &format!(
+                        "an MBean name of {} bytes (at most {MAX_NAME_BYTES})",
+                        text.len()
+                    ),
+                ));
+            }
+            Some(Ok(text)) => match ObjectName::parse(text) {
+                Ok(name) if name.properties().len() > MAX_NAME_KEYS => {
+                    return Err(implausible(
+                        address,
+                        &format!(
+                            "an MBean name with {} key properties (at most {MAX_NAME_KEYS})",
+                            name.properties().len()
+                        ),
+                    ));
+                }
+                Ok(name) => names.push(name),
+                Err(e) => {
+                    warn!(address, error = %e, "skipping an MBean name the client cannot parse")
+                }
+            },
+            Some(Err(())) | None => {
+                warn!(address, class = graph.class_name(element).unwrap_or("?"), "queryNames returned a non-ObjectName element")
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The requested attributes in a `getAttributes` reply, each once, converted with the reply's
+/// budget. An element referenced many times is read once.
+fn attributes_of(
+    reply: &ReturnMessage,
+    requested: &[String],
+    address: &str,
+) -> Result<Vec<(String, Value)>, JmxError> {
+    let graph = &reply.graph;
+    let mut out = Vec::with_capacity(requested.len());
+    let Some(list) = value_root(reply, address)? else {
+        return Ok(out);
+    };
+    let wanted: HashSet<&str> = requested.iter().map(String::as_str).collect();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<Ref> = HashSet::new();
+    let limit = requested.len().saturating_add(MAX_EXTRA_ATTRIBUTES);
+    let mut converter = Converter::with_budget(graph, reply.value_budget);
+    for (count, element) in collection_elements(graph, list).flatten().enumerate() {
+        if count >= limit {
+            return Err(implausible(
+                address,
+                &format!(
+                    "an AttributeList of more than {limit} entries for {} requested attributes",
+                    requested.len()
+                ),
+            ));
+        }
+        if !seen.insert(element) {
+            continue;
+        }
+        let Some(attr_name) = graph
+            .field_ref(element, "name")
+            .and_then(|n| graph.string(n))
+        else {
+            continue;
+        };
+        let Some(&attr_name) = wanted.get(attr_name) else {
+            continue;
+        };
+        if !done.insert(attr_name) {
+            continue;
+        }
+        let value = match graph.field(element, "value") {
+            Some(crate::javaser::FieldValue::Object(v)) => converter.value(v),
+            _ => Value::Null,
+        };
+        check_conversion(&converter, address)?;
+        out.push((attr_name.to_owned(), value));
+    }
+    Ok(out)
+}
+
+/// The name string of an `ObjectName` object (the first object of its custom data); `None` if
+/// `r` is no `ObjectName`, `Err` if it holds no string.
+fn object_name_of(graph: &Graph, r: Ref) -> Option<Result<&str, ()>> {
     let items = graph.annotation_of(r, "javax.management.ObjectName")?;
-    let name = crate::javaser::model::AnnotationCursor::new(items)
-        .remaining_objects()
-        .next()
-        .flatten()
-        .and_then(|s| graph.string(s))?;
-    Some(ObjectName::parse(name))
+    Some(
+        crate::javaser::model::AnnotationCursor::new(items)
+            .remaining_objects()
+            .next()
+            .flatten()
+            .and_then(|s| graph.string(s))
+            .ok_or(()),
+    )
 }
 
 #[cfg(test)]

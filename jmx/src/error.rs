@@ -50,7 +50,7 @@ impl RemoteException {
         };
         let class = graph.class_name(r).unwrap_or("(unknown class)").to_owned();
         let message = match graph.field(r, "detailMessage") {
-            Some(FieldValue::Object(Some(m))) => graph.string(*m).map(str::to_owned),
+            Some(FieldValue::Object(Some(m))) => graph.string(m).map(str::to_owned),
             _ => None,
         };
         let cause = if depth >= MAX_CAUSES {

@@ -55,11 +55,11 @@ fn interpret(graph: &crate::javaser::Graph, root: Option<Ref>) {
     let mut converter = Converter::new(graph);
     let _ = converter.value(root);
     if let Some(r) = root {
-        for element in collection_elements(graph, r).into_iter().flatten() {
+        for element in collection_elements(graph, r).flatten() {
             let _ = converter.value(Some(element));
             let _ = graph.field_ref(element, "name");
         }
-        let _ = map_entries(graph, r);
+        let _ = map_entries(graph, r).count();
     }
     // Every node, as a value: covers nodes the root does not reach.
     for i in 0..graph.nodes.len().min(10_000) {

@@ -8,7 +8,8 @@
 //! bytes arrive ([`parse_return`] says "truncated" until a whole reply is there), bounded by a
 //! byte cap and a read timeout.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use sha1::{Digest, Sha1};
@@ -19,6 +20,7 @@ use tracing::{debug, trace};
 use crate::endpoint::format_host_port;
 use crate::error::{JmxError, Stage};
 use crate::javaser::model::{AnnotationCursor, Graph, Ref};
+use crate::javaser::reader::Feed;
 use crate::javaser::{DecodeError, Limits, StreamReader, StreamWriter, mutf8};
 
 /// JRMP message and handshake bytes.
@@ -214,29 +216,31 @@ pub enum Outcome {
 pub struct ReturnMessage {
     pub graph: Graph,
     pub outcome: Outcome,
+    /// Bytes the reply took on the wire (the `Return` byte included).
+    pub wire_bytes: usize,
+    /// What is left of the reply's decode budget for interpreting it (value conversion).
+    pub value_budget: usize,
 }
 
-/// Parses one `Return` message from the start of `data`. Returns it and the number of bytes it
-/// took; [`DecodeError::Truncated`] means more bytes are needed.
-pub fn parse_return(
-    data: &[u8],
-    kind: ReturnKind,
-    limits: &Limits,
-) -> Result<(ReturnMessage, usize), DecodeError> {
-    let first = *data.first().ok_or(DecodeError::Truncated)?;
-    if first != msg::RETURN {
-        return Err(DecodeError::Malformed {
-            offset: 0,
-            detail: format!("expected a Return message (0x51), got {first:#04x}"),
-        });
+impl ReturnMessage {
+    fn new(reader: StreamReader, outcome: Outcome) -> ReturnMessage {
+        let wire_bytes = 1 + reader.position();
+        let value_budget = reader
+            .limits()
+            .budget_for(wire_bytes)
+            .saturating_sub(reader.charged());
+        ReturnMessage {
+            graph: reader.finish(),
+            outcome,
+            wire_bytes,
+            value_budget,
+        }
     }
-    let body = data.get(1..).unwrap_or_default();
-    // A reply can never be longer than the cap; look at no more than that.
-    let body = body.get(..limits.max_bytes.min(body.len())).unwrap_or(body);
-    let mut reader = StreamReader::new(body, limits.clone()).map_err(|e| match e {
-        DecodeError::BadHeader(..) if body.len() < 4 => DecodeError::Truncated,
-        other => other,
-    })?;
+}
+
+/// Reads a `Return` message's stream after the stream header: the return header, then the
+/// value or exception.
+fn read_return(reader: &mut StreamReader, kind: ReturnKind) -> Result<Outcome, DecodeError> {
     // returnType byte + UID (int, long, short)
     let header = reader.read_block_bytes(15)?;
     let return_type = header.first().copied().unwrap_or_default();
@@ -257,14 +261,84 @@ pub fn parse_return(
             detail: "unexpected extra data in the return header".into(),
         });
     }
+    Ok(outcome)
+}
+
+/// Parses one `Return` message from the start of `data`. Returns it and the number of bytes it
+/// took; [`DecodeError::Truncated`] means more bytes are needed.
+pub fn parse_return(
+    data: &[u8],
+    kind: ReturnKind,
+    limits: &Limits,
+) -> Result<(ReturnMessage, usize), DecodeError> {
+    let first = *data.first().ok_or(DecodeError::Truncated)?;
+    if first != msg::RETURN {
+        return Err(not_a_return(first));
+    }
+    let body = data.get(1..).unwrap_or_default();
+    // A reply can never be longer than the cap; look at no more than that.
+    let body = body.get(..limits.max_bytes.min(body.len())).unwrap_or(body);
+    let mut reader = StreamReader::new(body, limits.clone()).map_err(|e| match e {
+        DecodeError::BadHeader(..) if body.len() < 4 => DecodeError::Truncated,
+        other => other,
+    })?;
+    let outcome = read_return(&mut reader, kind)?;
     let used = 1 + reader.position();
+    Ok((ReturnMessage::new(reader, outcome), used))
+}
+
+/// Parses one `Return` message incrementally: `initial` holds the bytes received so far after
+/// the `Return` byte, `feed` delivers the rest chunk by chunk. Blocks while waiting for bytes,
+/// so it runs on a blocking thread. Returns the reply and whatever bytes followed it.
+pub fn parse_return_incremental(
+    initial: Vec<u8>,
+    feed: Feed,
+    cancel: Option<Arc<AtomicBool>>,
+    kind: ReturnKind,
+    limits: &Limits,
+) -> Result<(ReturnMessage, Vec<u8>), DecodeError> {
+    let mut reader = StreamReader::with_feed(initial, feed, cancel, limits.clone())?;
+    let outcome = read_return(&mut reader, kind)?;
+    let wire_bytes = 1 + reader.position();
+    let value_budget = limits
+        .budget_for(wire_bytes)
+        .saturating_sub(reader.charged());
+    let (graph, rest) = reader.finish_with_rest();
     Ok((
         ReturnMessage {
-            graph: reader.finish(),
+            graph,
             outcome,
+            wire_bytes,
+            value_budget,
         },
-        used,
+        rest,
     ))
+}
+
+fn not_a_return(first: u8) -> DecodeError {
+    DecodeError::Malformed {
+        offset: 0,
+        detail: format!("expected a Return message (0x51), got {first:#04x}"),
+    }
+}
+
+/// A reply whose first read is at most this long is parsed in place (it is cheap: work is
+/// proportional to bytes); anything longer, or anything that needs more reads, is parsed
+/// incrementally on a blocking thread.
+pub const INLINE_PARSE_MAX: usize = 64 * 1024;
+/// Size of each chunk handed to the incremental parser, and how many may wait for it: the
+/// socket is not read further while the parser is behind.
+const CHUNK_BYTES: usize = 64 * 1024;
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Sets a flag when dropped: tells an incremental parser its call was abandoned (a timeout, a
+/// shutdown), so it stops at its next read or allocation.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Byte stream a connection runs over: plain TCP or TLS.
@@ -567,36 +641,96 @@ impl Connection {
             });
         }
         self.send(message, Stage::Call).await?;
-        loop {
-            if !self.buf.is_empty() {
-                match parse_return(&self.buf, kind, &self.params.limits) {
-                    Ok((reply, used)) => {
-                        trace!(address = %self.address, bytes = used, "return parsed");
-                        self.buf.drain(..used);
-                        return Ok(reply);
-                    }
-                    Err(DecodeError::Truncated) => {
-                        if self.buf.len() > self.params.limits.max_bytes {
-                            return Err(JmxError::Decode {
-                                address: self.address.clone(),
-                                source: DecodeError::LimitExceeded {
-                                    what: "reply size",
-                                    value: self.buf.len() as u64,
-                                    limit: self.params.limits.max_bytes as u64,
-                                },
-                            });
-                        }
-                    }
-                    Err(source) => {
-                        return Err(JmxError::Decode {
-                            address: self.address.clone(),
-                            source,
-                        });
+        self.fill(Stage::Call).await?;
+        // The usual case: a small reply that arrived in one read, parsed right here.
+        if self.buf.len() <= INLINE_PARSE_MAX {
+            match parse_return(&self.buf, kind, &self.params.limits) {
+                Ok((reply, used)) => {
+                    trace!(address = %self.address, bytes = used, "return parsed");
+                    self.buf.drain(..used);
+                    return Ok(reply);
+                }
+                Err(DecodeError::Truncated) => {}
+                Err(source) => return Err(self.decode_error(source)),
+            }
+        }
+        self.exchange_incremental(kind).await
+    }
+
+    fn decode_error(&self, source: DecodeError) -> JmxError {
+        JmxError::Decode {
+            address: self.address.clone(),
+            source,
+        }
+    }
+
+    /// Reads the rest of a reply while a blocking thread parses it chunk by chunk: nothing is
+    /// parsed twice, the runtime never runs the parser, and the socket is read only as fast as
+    /// the parser keeps up. Dropping this future (the call's timeout, a shutdown) cancels the
+    /// parser.
+    async fn exchange_incremental(&mut self, kind: ReturnKind) -> Result<ReturnMessage, JmxError> {
+        let received = std::mem::take(&mut self.buf);
+        match received.first() {
+            Some(&msg::RETURN) => {}
+            Some(&other) => return Err(self.decode_error(not_a_return(other))),
+            None => return Err(self.closed(Stage::Call)),
+        }
+        let initial = received.get(1..).unwrap_or_default().to_vec();
+        drop(received);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let rx = Arc::new(Mutex::new(rx));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
+        let limits = self.params.limits.clone();
+        let feed_rx = rx.clone();
+        let feed: Feed = Box::new(move || feed_rx.lock().ok()?.blocking_recv());
+        let mut parser = tokio::task::spawn_blocking(move || {
+            parse_return_incremental(initial, feed, Some(cancel), kind, &limits)
+        });
+        let mut tx = Some(tx);
+        let mut received_bytes = 0usize;
+        let joined = loop {
+            let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+            let read = tokio::select! {
+                joined = &mut parser => break joined,
+                read = self.io.read_buf(&mut chunk), if tx.is_some() => read,
+            };
+            match read {
+                // The peer closed: the parser gets no more bytes and says whether it had all.
+                Ok(0) => tx = None,
+                Ok(n) => {
+                    received_bytes += n;
+                    trace!(address = %self.address, bytes = n, "read");
+                    let Some(sender) = tx.as_ref() else { continue };
+                    tokio::select! {
+                        joined = &mut parser => break joined,
+                        sent = sender.send(chunk) => if sent.is_err() { tx = None },
                     }
                 }
+                Err(e) => return Err(self.io_err(Stage::Call, e)),
             }
-            self.fill(Stage::Call).await?;
+        };
+        drop(tx);
+        let (reply, rest) = match joined {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(DecodeError::Truncated)) => return Err(self.closed(Stage::Call)),
+            Ok(Err(source)) => return Err(self.decode_error(source)),
+            Err(e) => {
+                return Err(JmxError::Protocol {
+                    address: self.address.clone(),
+                    detail: format!("the reply parser failed: {e}"),
+                });
+            }
+        };
+        // Bytes after the reply stay for the next call to complain about.
+        self.buf = rest;
+        if let Ok(mut rx) = rx.lock() {
+            while let Ok(chunk) = rx.try_recv() {
+                self.buf.extend_from_slice(&chunk);
+            }
         }
+        debug!(address = %self.address, bytes = reply.wire_bytes, read = received_bytes, "large return parsed incrementally");
+        Ok(reply)
     }
 }
 

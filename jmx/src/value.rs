@@ -2,17 +2,27 @@
 //!
 //! JMX attributes arrive as boxed Java objects. [`Value`] keeps the shapes monitoring needs
 //! (numbers, booleans, strings, `CompositeData`, arrays, `TabularData`) and names anything else
-//! by its class. Conversion walks the graph with a depth limit and a node budget, because
-//! back-references can make a small stream describe an exponentially large tree.
+//! by its class.
+//!
+//! Conversion costs what the stream cost, whatever its shape: strings, composites, arrays and
+//! tables are shared (`Arc`), and each graph node is converted once and then shared wherever it
+//! is referenced again, so a million back-references to one object are a million reference
+//! counts, not a million copies. Every byte a conversion allocates is charged against a budget
+//! (what is left of the reply's decode budget), nesting is bounded, and a value that contains
+//! itself (a cycle only a hand-made stream can hold) is detected and reported.
 //!
 //! [`Value::flatten_numeric`] turns composites into `Attr.key` numeric series, the way metric
 //! pipelines want them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::javaser::model::{AnnotationCursor, ArrayData, FieldValue, Graph, Node, Prim, Ref};
 
-/// An attribute value.
+/// A `CompositeData`'s items: name -> value, sorted by name.
+pub type CompositeMap = BTreeMap<String, Value>;
+
+/// An attribute value. Cloning is cheap: everything large is shared.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {
@@ -24,17 +34,16 @@ pub enum Value {
     Float(f32),
     Boolean(bool),
     /// `java.lang.String`, `Character`, and enum constants (by name).
-    String(String),
-    /// `CompositeData`: item name -> value, sorted by name (nested composites stay nested; see
-    /// [`Value::flatten_numeric`]).
-    Composite(BTreeMap<String, Value>),
+    String(Arc<str>),
+    /// `CompositeData` (nested composites stay nested; see [`Value::flatten_numeric`]).
+    Composite(Arc<CompositeMap>),
     /// Any array.
-    Array(Vec<Value>),
+    Array(Arc<[Value]>),
     /// `TabularData`: its rows, each a composite.
-    Tabular(Vec<BTreeMap<String, Value>>),
+    Tabular(Arc<[Arc<CompositeMap>]>),
     Null,
     /// An object of a class this crate does not interpret, by class name.
-    Other(String),
+    Other(Arc<str>),
 }
 
 impl Value {
@@ -85,15 +94,15 @@ impl Value {
     /// tables, strings and nulls give nothing.
     pub fn flatten_numeric(&self, attr: &str) -> Vec<(String, f64)> {
         let mut out = Vec::new();
-        self.flatten_into(attr, &mut out);
+        self.flatten_into(attr, &mut out, 0);
         out
     }
 
-    fn flatten_into(&self, prefix: &str, out: &mut Vec<(String, f64)>) {
+    fn flatten_into(&self, prefix: &str, out: &mut Vec<(String, f64)>, depth: u32) {
         match self {
-            Value::Composite(map) => {
-                for (k, v) in map {
-                    v.flatten_into(&format!("{prefix}.{k}"), out);
+            Value::Composite(map) if depth < VALUE_DEPTH => {
+                for (k, v) in map.iter() {
+                    v.flatten_into(&format!("{prefix}.{k}"), out, depth + 1);
                 }
             }
             other => {
@@ -105,40 +114,108 @@ impl Value {
     }
 }
 
-/// Converts graph nodes to [`Value`]s with a depth limit and a total node budget.
+/// Why a conversion gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConvertProblem {
+    /// A value contains itself (the node that closes the cycle, by class).
+    Cycle(String),
+    /// The budget ran out (bytes it had).
+    Budget(usize),
+}
+
+/// Converts graph nodes to [`Value`]s: each node once (then shared), with a depth limit, cycle
+/// detection and a byte budget.
 pub(crate) struct Converter<'g> {
     graph: &'g Graph,
     budget: usize,
+    initial_budget: usize,
     max_depth: u32,
+    memo: HashMap<Ref, Value>,
+    in_progress: HashSet<Ref>,
+    problem: Option<ConvertProblem>,
+    steps: u64,
 }
 
 /// Defaults: generous for real MBeans, small enough that a hostile stream cannot blow up.
-const VALUE_BUDGET: usize = 1_000_000;
+const VALUE_BUDGET: usize = 16 * 1024 * 1024;
 const VALUE_DEPTH: u32 = 32;
+/// Memory charged per converted node (the value and its memo entry).
+const NODE_COST: usize = 2 * std::mem::size_of::<Value>() + std::mem::size_of::<Ref>() + 16;
 
 impl<'g> Converter<'g> {
     pub(crate) fn new(graph: &'g Graph) -> Self {
+        Self::with_budget(graph, VALUE_BUDGET)
+    }
+
+    /// A converter that may allocate `budget` bytes in all.
+    pub(crate) fn with_budget(graph: &'g Graph, budget: usize) -> Self {
         Converter {
             graph,
-            budget: VALUE_BUDGET,
+            budget,
+            initial_budget: budget,
             max_depth: VALUE_DEPTH,
+            memo: HashMap::new(),
+            in_progress: HashSet::new(),
+            problem: None,
+            steps: 0,
         }
+    }
+
+    /// The first problem met, if any (the values converted meanwhile hold placeholders).
+    pub(crate) fn problem(&self) -> Option<&ConvertProblem> {
+        self.problem.as_ref()
+    }
+
+    /// Nodes converted (each at most once).
+    pub(crate) fn steps(&self) -> u64 {
+        self.steps
     }
 
     pub(crate) fn value(&mut self, r: Option<Ref>) -> Value {
         self.convert(r, 0)
     }
 
+    fn charge(&mut self, bytes: usize) -> bool {
+        if self.problem.is_some() {
+            return false;
+        }
+        match self.budget.checked_sub(bytes) {
+            Some(left) => {
+                self.budget = left;
+                true
+            }
+            None => {
+                self.budget = 0;
+                self.problem = Some(ConvertProblem::Budget(self.initial_budget));
+                false
+            }
+        }
+    }
+
     fn convert(&mut self, r: Option<Ref>, depth: u32) -> Value {
         let Some(r) = r else {
             return Value::Null;
         };
-        if self.budget == 0 || depth > self.max_depth {
-            return Value::Other("(nested too deep or too large)".into());
+        if let Some(v) = self.memo.get(&r) {
+            return v.clone();
         }
-        self.budget -= 1;
+        if self.in_progress.contains(&r) {
+            if self.problem.is_none() {
+                let class = self.graph.class_name(r).unwrap_or("?").to_owned();
+                self.problem = Some(ConvertProblem::Cycle(class));
+            }
+            return Value::Other("(cycle)".into());
+        }
+        if depth > self.max_depth {
+            return Value::Other("(nested too deep)".into());
+        }
+        if !self.charge(NODE_COST) {
+            return Value::Other("(too large)".into());
+        }
+        self.steps += 1;
+        self.in_progress.insert(r);
         let graph = self.graph;
-        match graph.get(r) {
+        let value = match graph.get(r) {
             None | Some(Node::Pending) => Value::Other("(unresolved reference)".into()),
             Some(Node::String(s)) => Value::String(s.clone()),
             Some(Node::Enum { constant, .. }) => Value::String(constant.clone()),
@@ -146,38 +223,37 @@ impl<'g> Converter<'g> {
             Some(Node::ClassDesc(_)) => Value::Other("java.io.ObjectStreamClass".into()),
             Some(Node::Array { data, .. }) => self.array(data, depth),
             Some(Node::Object(_)) => self.object(r, depth),
-        }
+        };
+        self.in_progress.remove(&r);
+        self.memo.insert(r, value.clone());
+        value
     }
 
     fn array(&mut self, data: &ArrayData, depth: u32) -> Value {
-        let take = self.budget.min(data.len());
-        self.budget -= take;
-        let items = match data {
-            ArrayData::Byte(v) => v
-                .iter()
-                .take(take)
-                .map(|&x| Value::Int(i32::from(x)))
-                .collect(),
-            ArrayData::Short(v) => v
-                .iter()
-                .take(take)
-                .map(|&x| Value::Int(i32::from(x)))
-                .collect(),
+        if !self.charge(data.len().saturating_mul(std::mem::size_of::<Value>())) {
+            return Value::Other("(too large)".into());
+        }
+        let items: Arc<[Value]> = match data {
+            ArrayData::Byte(v) => v.iter().map(|&x| Value::Int(i32::from(x))).collect(),
+            ArrayData::Short(v) => v.iter().map(|&x| Value::Int(i32::from(x))).collect(),
             ArrayData::Char(v) => v
                 .iter()
-                .take(take)
-                .map(|&x| Value::String(String::from_utf16_lossy(&[x])))
+                .map(|&x| Value::String(String::from_utf16_lossy(&[x]).into()))
                 .collect(),
-            ArrayData::Int(v) => v.iter().take(take).map(|&x| Value::Int(x)).collect(),
-            ArrayData::Long(v) => v.iter().take(take).map(|&x| Value::Long(x)).collect(),
-            ArrayData::Float(v) => v.iter().take(take).map(|&x| Value::Float(x)).collect(),
-            ArrayData::Double(v) => v.iter().take(take).map(|&x| Value::Double(x)).collect(),
-            ArrayData::Boolean(v) => v.iter().take(take).map(|&x| Value::Boolean(x)).collect(),
+            ArrayData::Int(v) => v.iter().map(|&x| Value::Int(x)).collect(),
+            ArrayData::Long(v) => v.iter().map(|&x| Value::Long(x)).collect(),
+            ArrayData::Float(v) => v.iter().map(|&x| Value::Float(x)).collect(),
+            ArrayData::Double(v) => v.iter().map(|&x| Value::Double(x)).collect(),
+            ArrayData::Boolean(v) => v.iter().map(|&x| Value::Boolean(x)).collect(),
             ArrayData::Object(v) => {
-                let refs: Vec<Option<Ref>> = v.iter().take(take).copied().collect();
-                refs.into_iter()
-                    .map(|e| self.convert(e, depth + 1))
-                    .collect()
+                let mut out = Vec::with_capacity(v.len());
+                for &e in v {
+                    if self.problem.is_some() {
+                        break;
+                    }
+                    out.push(self.convert(e, depth + 1));
+                }
+                out.into()
             }
         };
         Value::Array(items)
@@ -185,15 +261,15 @@ impl<'g> Converter<'g> {
 
     fn prim_field(&self, r: Ref, name: &str) -> Option<Prim> {
         match self.graph.field(r, name)? {
-            FieldValue::Prim(p) => Some(*p),
+            FieldValue::Prim(p) => Some(p),
             FieldValue::Object(_) => None,
         }
     }
 
     fn object(&mut self, r: Ref, depth: u32) -> Value {
         let graph = self.graph;
-        let class = graph.class_name(r).unwrap_or("?").to_owned();
-        let boxed = match (class.as_str(), self.prim_field(r, "value")) {
+        let class = graph.class_name(r).unwrap_or("?");
+        let boxed = match (class, self.prim_field(r, "value")) {
             ("java.lang.Long" | "java.util.concurrent.atomic.AtomicLong", Some(Prim::Long(v))) => {
                 Some(Value::Long(v))
             }
@@ -207,7 +283,7 @@ impl<'g> Converter<'g> {
             ("java.lang.Float", Some(Prim::Float(v))) => Some(Value::Float(v)),
             ("java.lang.Boolean", Some(Prim::Boolean(v))) => Some(Value::Boolean(v)),
             ("java.lang.Character", Some(Prim::Char(v))) => {
-                Some(Value::String(String::from_utf16_lossy(&[v])))
+                Some(Value::String(String::from_utf16_lossy(&[v]).into()))
             }
             _ => None,
         };
@@ -217,48 +293,56 @@ impl<'g> Converter<'g> {
         if graph.is_instance_of(r, "javax.management.openmbean.CompositeDataSupport") {
             return match self.composite(r, depth) {
                 Some(map) => Value::Composite(map),
-                None => Value::Other(class),
+                None => Value::Other(class.into()),
             };
         }
         if graph.is_instance_of(r, "javax.management.openmbean.TabularDataSupport") {
-            let rows = graph
-                .field_ref(r, "dataMap")
-                .map(|m| map_entries(graph, m))
-                .unwrap_or_default();
-            let mut out = Vec::with_capacity(rows.len().min(4096));
-            for (_, row) in rows {
-                if let Some(row) = row
-                    && let Some(map) = self.composite(row, depth + 1)
-                {
-                    out.push(map);
+            let mut out = Vec::new();
+            if let Some(m) = graph.field_ref(r, "dataMap") {
+                for (_, row) in map_entries(graph, m) {
+                    if self.problem.is_some() {
+                        break;
+                    }
+                    if let Some(row) = row
+                        && let Value::Composite(map) = self.convert(Some(row), depth + 1)
+                    {
+                        out.push(map);
+                    }
                 }
             }
-            return Value::Tabular(out);
+            return Value::Tabular(out.into());
         }
-        Value::Other(class)
+        Value::Other(class.into())
     }
 
-    fn composite(&mut self, r: Ref, depth: u32) -> Option<BTreeMap<String, Value>> {
+    fn composite(&mut self, r: Ref, depth: u32) -> Option<Arc<CompositeMap>> {
         let graph = self.graph;
-        if !graph.is_instance_of(r, "javax.management.openmbean.CompositeDataSupport") {
-            return None;
-        }
         let contents = graph.field_ref(r, "contents")?;
         let mut map = BTreeMap::new();
         for (k, v) in map_entries(graph, contents) {
+            if self.problem.is_some() {
+                break;
+            }
             let Some(key) = k.and_then(|k| graph.string(k)) else {
                 continue;
             };
+            if !self.charge(key.len() + 2 * std::mem::size_of::<Value>()) {
+                break;
+            }
             let value = self.convert(v, depth + 1);
             map.insert(key.to_owned(), value);
         }
-        Some(map)
+        Some(Arc::new(map))
     }
 }
 
 /// The entries of a serialized `java.util.Map` (`TreeMap`, `HashMap`, `LinkedHashMap`,
-/// `Hashtable`, and the unmodifiable/synchronized wrappers).
-pub(crate) fn map_entries(graph: &Graph, map: Ref) -> Vec<(Option<Ref>, Option<Ref>)> {
+/// `Hashtable`, and the unmodifiable/synchronized wrappers), in stream order, borrowed from the
+/// graph (no copy).
+pub(crate) fn map_entries<'g>(
+    graph: &'g Graph,
+    map: Ref,
+) -> Box<dyn Iterator<Item = (Option<Ref>, Option<Ref>)> + 'g> {
     map_entries_at(graph, map, 0)
 }
 
@@ -266,16 +350,20 @@ pub(crate) fn map_entries(graph: &Graph, map: Ref) -> Vec<(Option<Ref>, Option<R
 /// stream can make a wrapper wrap itself.
 const MAX_WRAPPERS: u32 = 8;
 
-fn map_entries_at(graph: &Graph, map: Ref, depth: u32) -> Vec<(Option<Ref>, Option<Ref>)> {
+fn map_entries_at<'g>(
+    graph: &'g Graph,
+    map: Ref,
+    depth: u32,
+) -> Box<dyn Iterator<Item = (Option<Ref>, Option<Ref>)> + 'g> {
     if depth >= MAX_WRAPPERS {
-        return Vec::new();
+        return Box::new(std::iter::empty());
     }
     let class = graph.class_name(map).unwrap_or_default();
     if class.starts_with("java.util.Collections$") {
-        return graph
-            .field_ref(map, "m")
-            .map(|m| map_entries_at(graph, m, depth + 1))
-            .unwrap_or_default();
+        return match graph.field_ref(map, "m") {
+            Some(m) => map_entries_at(graph, m, depth + 1),
+            None => Box::new(std::iter::empty()),
+        };
     }
     for owner in [
         "java.util.TreeMap",
@@ -283,26 +371,35 @@ fn map_entries_at(graph: &Graph, map: Ref, depth: u32) -> Vec<(Option<Ref>, Opti
         "java.util.Hashtable",
     ] {
         if let Some(items) = graph.annotation_of(map, owner) {
-            let objects: Vec<Option<Ref>> =
-                AnnotationCursor::new(items).remaining_objects().collect();
-            return objects
-                .chunks_exact(2)
-                .filter_map(|c| Some((*c.first()?, *c.get(1)?)))
-                .collect();
+            let mut objects = AnnotationCursor::new(items).remaining_objects();
+            return Box::new(std::iter::from_fn(move || {
+                let k = objects.next()?;
+                let v = objects.next()?;
+                Some((k, v))
+            }));
         }
     }
-    Vec::new()
+    Box::new(std::iter::empty())
 }
 
 /// The elements of a serialized `java.util.Collection` (`HashSet`, `ArrayList`, `TreeSet`, ...,
-/// and the unmodifiable/synchronized wrappers).
-pub(crate) fn collection_elements(graph: &Graph, collection: Ref) -> Vec<Option<Ref>> {
+/// and the unmodifiable/synchronized wrappers), in stream order, borrowed from the graph (no
+/// copy).
+pub(crate) fn collection_elements<'g>(
+    graph: &'g Graph,
+    collection: Ref,
+) -> Box<dyn Iterator<Item = Option<Ref>> + 'g> {
     collection_elements_at(graph, collection, 0)
 }
 
-fn collection_elements_at(graph: &Graph, collection: Ref, depth: u32) -> Vec<Option<Ref>> {
+fn collection_elements_at<'g>(
+    graph: &'g Graph,
+    collection: Ref,
+    depth: u32,
+) -> Box<dyn Iterator<Item = Option<Ref>> + 'g> {
+    let none = || -> Box<dyn Iterator<Item = Option<Ref>> + 'g> { Box::new(std::iter::empty()) };
     if depth >= MAX_WRAPPERS {
-        return Vec::new();
+        return none();
     }
     let class = graph.class_name(collection).unwrap_or_default();
     if class.starts_with("java.util.Collections$") {
@@ -311,31 +408,28 @@ fn collection_elements_at(graph: &Graph, collection: Ref, depth: u32) -> Vec<Opt
         }
         if let Some(e) = graph.field(collection, "element") {
             return match e {
-                FieldValue::Object(r) => vec![*r],
-                FieldValue::Prim(_) => Vec::new(),
+                FieldValue::Object(r) => Box::new(std::iter::once(r)),
+                FieldValue::Prim(_) => none(),
             };
         }
-        return Vec::new();
+        return none();
     }
     if let Some(Node::Array {
         data: ArrayData::Object(items),
         ..
     }) = graph.get(collection)
     {
-        return items.clone();
+        return Box::new(items.iter().copied());
     }
     if class == "java.util.Arrays$ArrayList" {
-        return graph
-            .field_ref(collection, "a")
-            .map(|a| collection_elements_at(graph, a, depth + 1))
-            .unwrap_or_default();
+        return match graph.field_ref(collection, "a") {
+            Some(a) => collection_elements_at(graph, a, depth + 1),
+            None => none(),
+        };
     }
     if let Some(items) = graph.annotation_of(collection, "java.util.TreeSet") {
         // TreeSet writes its comparator first.
-        return AnnotationCursor::new(items)
-            .remaining_objects()
-            .skip(1)
-            .collect();
+        return Box::new(AnnotationCursor::new(items).remaining_objects().skip(1));
     }
     for owner in [
         "java.util.HashSet",
@@ -346,10 +440,10 @@ fn collection_elements_at(graph: &Graph, collection: Ref, depth: u32) -> Vec<Opt
         "java.util.concurrent.CopyOnWriteArrayList",
     ] {
         if let Some(items) = graph.annotation_of(collection, owner) {
-            return AnnotationCursor::new(items).remaining_objects().collect();
+            return Box::new(AnnotationCursor::new(items).remaining_objects());
         }
     }
-    Vec::new()
+    none()
 }
 
 #[cfg(test)]
@@ -364,8 +458,8 @@ mod tests {
         usage.insert("label".to_owned(), Value::String("x".into()));
         let mut inner = BTreeMap::new();
         inner.insert("p99".to_owned(), Value::Double(1.5));
-        usage.insert("latency".to_owned(), Value::Composite(inner));
-        let v = Value::Composite(usage);
+        usage.insert("latency".to_owned(), Value::Composite(Arc::new(inner)));
+        let v = Value::Composite(Arc::new(usage));
         assert_eq!(
             v.flatten_numeric("HeapMemoryUsage"),
             vec![

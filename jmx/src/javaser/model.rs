@@ -1,10 +1,20 @@
 //! The object graph a serialization stream decodes to.
 //!
 //! Objects live in an arena ([`Graph`]) and point at each other by index ([`Ref`]), so
-//! back-references and cycles (an exception whose `cause` is itself) need no reference counting
-//! and cannot leak. Nothing here interprets Java classes; that is [`crate::value`]'s job.
+//! back-references and cycles (an exception whose `cause` is itself) need no reference counting,
+//! cannot leak, and are never copied: a million references to one object are a million `Ref`s
+//! to one node. Nothing here interprets Java classes; that is [`crate::value`]'s job.
+//!
+//! The layout is compact on purpose, because the reader charges every byte it allocates against
+//! a budget proportional to the bytes received (see [`super::reader::Limits`]): an object keeps
+//! its primitive fields as the bytes the stream carried (one byte of memory per byte received)
+//! and its reference fields as a slice of `Option<Ref>`; field names live once, in the class
+//! descriptor. Field lookups go through a per-class index built once, so reading a field costs
+//! one hash probe however many fields the class hierarchy declares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Index of a node in a [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,8 +33,39 @@ pub enum Prim {
     Boolean(bool),
 }
 
+impl Prim {
+    /// Bytes a primitive of type `code` takes in a stream; `None` for a non-primitive code.
+    pub fn size(code: u8) -> Option<usize> {
+        Some(match code {
+            b'B' | b'Z' => 1,
+            b'C' | b'S' => 2,
+            b'I' | b'F' => 4,
+            b'J' | b'D' => 8,
+            _ => return None,
+        })
+    }
+
+    /// Decodes a primitive of type `code` from its big-endian bytes.
+    pub fn decode(code: u8, bytes: &[u8]) -> Option<Prim> {
+        fn arr<const N: usize>(b: &[u8]) -> Option<[u8; N]> {
+            b.get(..N)?.try_into().ok()
+        }
+        Some(match code {
+            b'B' => Prim::Byte(i8::from_be_bytes(arr(bytes)?)),
+            b'Z' => Prim::Boolean(arr::<1>(bytes)?[0] != 0),
+            b'C' => Prim::Char(u16::from_be_bytes(arr(bytes)?)),
+            b'S' => Prim::Short(i16::from_be_bytes(arr(bytes)?)),
+            b'I' => Prim::Int(i32::from_be_bytes(arr(bytes)?)),
+            b'F' => Prim::Float(f32::from_be_bytes(arr(bytes)?)),
+            b'J' => Prim::Long(i64::from_be_bytes(arr(bytes)?)),
+            b'D' => Prim::Double(f64::from_be_bytes(arr(bytes)?)),
+            _ => return None,
+        })
+    }
+}
+
 /// A field value: a primitive, or a reference (`None` is Java `null`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldValue {
     Prim(Prim),
     Object(Option<Ref>),
@@ -35,10 +76,19 @@ pub enum FieldValue {
 pub struct FieldDesc {
     /// Type code: `B C D F I J S Z` for primitives, `L` or `[` for references.
     pub type_code: u8,
-    /// Shared with every object's [`ClassData`] (no copy per object read).
     pub name: Arc<str>,
     /// The JVM type signature of reference fields (`Ljava/lang/String;`).
     pub class_name: Option<Arc<str>>,
+    /// Where an object keeps this field's value: the byte offset in [`ClassData::prims`] for a
+    /// primitive, the index in [`ClassData::refs`] for a reference.
+    pub slot: u32,
+}
+
+impl FieldDesc {
+    /// Whether the field holds a primitive.
+    pub fn is_prim(&self) -> bool {
+        self.class_name.is_none()
+    }
 }
 
 /// A class descriptor (`TC_CLASSDESC` or `TC_PROXYCLASSDESC`).
@@ -49,6 +99,10 @@ pub struct ClassDesc {
     pub serial_version_uid: i64,
     pub flags: u8,
     pub fields: Vec<FieldDesc>,
+    /// Bytes of primitive field values one object of this class carries.
+    pub prim_bytes: usize,
+    /// Number of reference fields.
+    pub ref_fields: usize,
     /// Interfaces of a dynamic proxy class; empty otherwise.
     pub proxy_interfaces: Vec<String>,
     /// What `annotateClass` wrote (RMI: the codebase URL or null).
@@ -67,7 +121,10 @@ pub enum Annotation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassData {
     pub class: Ref,
-    pub fields: Vec<(Arc<str>, FieldValue)>,
+    /// Primitive field values, as the stream carried them (big-endian, descriptor order).
+    pub prims: Box<[u8]>,
+    /// Reference field values, in descriptor order.
+    pub refs: Box<[Option<Ref>]>,
     pub annotation: Vec<Annotation>,
 }
 
@@ -76,7 +133,7 @@ pub struct ClassData {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
     pub class: Ref,
-    pub data: Vec<ClassData>,
+    pub data: Box<[ClassData]>,
 }
 
 /// The elements of an array.
@@ -121,32 +178,74 @@ pub enum Node {
     /// A handle was assigned but its content is still being read (only seen mid-parse, or when
     /// a malicious stream refers to an object from inside itself in a place Java forbids).
     Pending,
-    ClassDesc(ClassDesc),
+    ClassDesc(Box<ClassDesc>),
     Object(Object),
-    String(String),
+    /// Shared: converting it to a value is a reference count, not a copy.
+    String(Arc<str>),
     Array {
         class: Ref,
         data: ArrayData,
     },
     Enum {
         class: Ref,
-        constant: String,
+        constant: Arc<str>,
     },
     Class {
         class: Ref,
     },
 }
 
-/// The decoded stream: an arena of nodes.
+/// Where one field of an object's class hierarchy lives: the hierarchy level and the field's
+/// position in that level's descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldPos {
+    pub level: u16,
+    pub field: u32,
+}
+
+/// What the reader computes once per class that has instances: its hierarchy (top superclass
+/// first) and an index of every field name (a subclass field shadows a superclass field).
 #[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ClassInfo {
+    pub chain: Box<[Ref]>,
+    pub fields: HashMap<Arc<str>, FieldPos>,
+}
+
+/// The decoded stream: an arena of nodes.
+#[derive(Debug, Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
+    /// Per instantiated class (by its descriptor): hierarchy and field index.
+    pub(crate) classes: HashMap<Ref, ClassInfo>,
+    /// Field lookups made (a work counter for tests and benchmarks).
+    probes: AtomicU64,
+}
+
+impl Clone for Graph {
+    fn clone(&self) -> Self {
+        Graph {
+            nodes: self.nodes.clone(),
+            classes: self.classes.clone(),
+            probes: AtomicU64::new(self.probes()),
+        }
+    }
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+    }
 }
 
 impl Graph {
     /// The node behind `r`, if it exists.
     pub fn get(&self, r: Ref) -> Option<&Node> {
         self.nodes.get(r.0 as usize)
+    }
+
+    /// How many field lookups were made on this graph (each one hash probe).
+    pub fn probes(&self) -> u64 {
+        self.probes.load(Ordering::Relaxed)
     }
 
     /// The class descriptor behind `r`, if `r` is one.
@@ -159,6 +258,14 @@ impl Graph {
 
     /// The string behind `r`, if `r` is a string.
     pub fn string(&self, r: Ref) -> Option<&str> {
+        match self.get(r) {
+            Some(Node::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The shared string behind `r`, if `r` is a string.
+    pub fn shared_string(&self, r: Ref) -> Option<&Arc<str>> {
         match self.get(r) {
             Some(Node::String(s)) => Some(s),
             _ => None,
@@ -197,24 +304,49 @@ impl Graph {
     }
 
     /// The value of field `name` in the object behind `r`, searching from the object's own
-    /// class up to its top superclass (so a subclass field shadows a superclass field).
-    pub fn field(&self, r: Ref, name: &str) -> Option<&FieldValue> {
+    /// class up to its top superclass (so a subclass field shadows a superclass field). One
+    /// hash probe, however many fields the hierarchy has.
+    pub fn field(&self, r: Ref, name: &str) -> Option<FieldValue> {
         let object = self.object(r)?;
-        object
-            .data
-            .iter()
-            .rev()
-            .flat_map(|cd| cd.fields.iter())
-            .find(|(n, _)| &**n == name)
-            .map(|(_, v)| v)
+        self.probes.fetch_add(1, Ordering::Relaxed);
+        let pos = *self.classes.get(&object.class)?.fields.get(name)?;
+        let data = object.data.get(usize::from(pos.level))?;
+        let desc = self.class_desc(data.class)?.fields.get(pos.field as usize)?;
+        let slot = desc.slot as usize;
+        if desc.is_prim() {
+            let bytes = data.prims.get(slot..)?;
+            Prim::decode(desc.type_code, bytes).map(FieldValue::Prim)
+        } else {
+            data.refs.get(slot).map(|r| FieldValue::Object(*r))
+        }
     }
 
     /// The reference held by field `name`, if it is a non-null reference.
     pub fn field_ref(&self, r: Ref, name: &str) -> Option<Ref> {
         match self.field(r, name)? {
-            FieldValue::Object(Some(target)) => Some(*target),
+            FieldValue::Object(Some(target)) => Some(target),
             _ => None,
         }
+    }
+
+    /// Every field of one class level of an object, by name (for debugging and tests).
+    pub fn fields_of<'g>(
+        &'g self,
+        data: &'g ClassData,
+    ) -> impl Iterator<Item = (&'g str, FieldValue)> + 'g {
+        self.class_desc(data.class)
+            .map(|d| d.fields.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(move |f| {
+                let slot = f.slot as usize;
+                let value = if f.is_prim() {
+                    FieldValue::Prim(Prim::decode(f.type_code, data.prims.get(slot..)?)?)
+                } else {
+                    FieldValue::Object(*data.refs.get(slot)?)
+                };
+                Some((&*f.name, value))
+            })
     }
 
     /// The custom data the class named `class` wrote for the object behind `r`.

@@ -2,19 +2,29 @@
 //!
 //! The input is untrusted (anything listening on a port can answer), so the reader:
 //! - never panics and never indexes unchecked (every access goes through `get`);
-//! - sizes no allocation from a wire length before checking the bytes are actually there (each
-//!   element needs at least one input byte) and against [`Limits`];
+//! - sizes no allocation from a wire length before the bytes are actually there and within
+//!   [`Limits`];
+//! - keeps work and memory proportional to the bytes received, by construction: every byte it
+//!   allocates (nodes, strings, arrays, field values, custom data, indexes) is charged against a
+//!   *decode budget* of `decode_factor` times the bytes read so far plus `decode_slack`, never
+//!   more than `max_decoded`; back-references share the node they point to (never a copy);
+//!   field lookups go through a per-class index;
 //! - bounds nesting depth and the number of handles;
 //! - rejects unknown tags and malformed modified UTF-8;
-//! - tells a stream that is merely incomplete ([`DecodeError::Truncated`], read more bytes and try
-//!   again) from one that is wrong (any other error), because JRMP replies are not framed and the
-//!   transport parses as bytes arrive.
+//! - reads either a complete byte slice ([`StreamReader::new`]; [`DecodeError::Truncated`] means
+//!   "more bytes may complete it") or an unframed network reply incrementally
+//!   ([`StreamReader::with_feed`]): when it runs out of bytes it asks a [`Feed`] for the next
+//!   chunk, so what it has read is never parsed twice, and a cancellation flag stops it between
+//!   any two reads or allocations.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::model::{
-    Annotation, ArrayData, ClassData, ClassDesc, FieldDesc, FieldValue, Graph, Node, Object, Prim,
-    Ref,
+    Annotation, ArrayData, ClassData, ClassDesc, ClassInfo, FieldDesc, FieldPos, Graph, Node,
+    Object, Prim, Ref,
 };
 use super::{BASE_WIRE_HANDLE, STREAM_MAGIC, STREAM_VERSION, mutf8, sc, tc};
 
@@ -24,6 +34,12 @@ use super::{BASE_WIRE_HANDLE, STREAM_MAGIC, STREAM_VERSION, mutf8, sc, tc};
 pub struct Limits {
     /// The most bytes one stream may take (also bounds every single length field).
     pub max_bytes: usize,
+    /// The most bytes of memory the decoded stream may take, however large the stream.
+    pub max_decoded: usize,
+    /// Decoded memory allowed per byte read (on top of `decode_slack`).
+    pub decode_factor: usize,
+    /// Decoded memory allowed for any stream, however short.
+    pub decode_slack: usize,
     /// The deepest nesting of objects, descriptors and arrays.
     pub max_depth: u32,
     /// The most handles (objects, strings, descriptors, arrays) one stream may create.
@@ -37,12 +53,26 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 32 * 1024 * 1024,
+            max_bytes: 16 * 1024 * 1024,
+            max_decoded: 16 * 1024 * 1024,
+            decode_factor: 16,
+            decode_slack: 256 * 1024,
             max_depth: 96,
             max_handles: 500_000,
             max_fields: 4096,
             max_hierarchy: 64,
         }
+    }
+}
+
+impl Limits {
+    /// The decode budget after reading `bytes` bytes: `decode_factor` x `bytes` +
+    /// `decode_slack`, at most `max_decoded`.
+    pub fn budget_for(&self, bytes: usize) -> usize {
+        self.decode_factor
+            .saturating_mul(bytes)
+            .saturating_add(self.decode_slack)
+            .min(self.max_decoded)
     }
 }
 
@@ -67,21 +97,42 @@ pub enum DecodeError {
         value: u64,
         limit: u64,
     },
+    /// Decoding would take more memory than the budget for the bytes received allows.
+    #[error(
+        "decoding needs more than {limit} bytes of memory for {read} bytes received (the decode budget: {factor} x the bytes received + {slack}, at most {max}); the reply is built to be expensive"
+    )]
+    BudgetExceeded {
+        limit: u64,
+        read: u64,
+        factor: u64,
+        slack: u64,
+        max: u64,
+    },
+    #[error("decoding was cancelled (the call's deadline passed)")]
+    Cancelled,
     #[error("nesting deeper than {0} levels")]
     TooDeep(u32),
     #[error("malformed stream at offset {offset}: {detail}")]
     Malformed { offset: usize, detail: String },
 }
 
-/// Reads one serialization stream from a byte slice into a [`Graph`].
+/// Where an incremental reader gets its next chunk of bytes: `None` when there will be no more
+/// (the connection closed, or the call was abandoned).
+pub type Feed = Box<dyn FnMut() -> Option<Vec<u8>> + Send>;
+
+/// Reads one serialization stream into a [`Graph`].
 ///
 /// Typical use: [`StreamReader::new`] (checks the header), then [`read_object`](Self::read_object)
 /// and [`read_block_bytes`](Self::read_block_bytes) in the order the writer wrote them, then
 /// [`finish`](Self::finish) for the graph.
-#[derive(Debug)]
-pub struct StreamReader<'a> {
-    data: &'a [u8],
+pub struct StreamReader {
+    /// Bytes received and not yet discarded; `buf[start..]` is unread.
+    buf: Vec<u8>,
+    start: usize,
+    /// Bytes consumed since the stream began (the header included).
     pos: usize,
+    feed: Option<Feed>,
+    cancel: Option<Arc<AtomicBool>>,
     limits: Limits,
     depth: u32,
     /// Wire handle (minus the base) -> arena index; cleared by `TC_RESET`.
@@ -89,13 +140,28 @@ pub struct StreamReader<'a> {
     graph: Graph,
     /// Primitive data of the current top-level block not yet consumed.
     pending_block: Vec<u8>,
+    /// Bytes of memory the decoded graph takes, as charged against the budget.
+    charged: usize,
+}
+
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("pos", &self.pos)
+            .field("charged", &self.charged)
+            .field("incremental", &self.feed.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
-impl<'a> StreamReader<'a> {
-    /// Starts reading a stream; checks magic and version.
-    pub fn new(data: &'a [u8], limits: Limits) -> Result<Self> {
+/// Memory charged per node, on top of what the node owns.
+const NODE_BYTES: usize = std::mem::size_of::<Node>() + std::mem::size_of::<Ref>();
+
+impl StreamReader {
+    /// Starts reading a complete stream held in `data`; checks magic and version.
+    pub fn new(data: &[u8], limits: Limits) -> Result<Self> {
         if data.len() > limits.max_bytes {
             // Only what we read counts, but refusing to even look at more keeps things simple.
             return Err(DecodeError::LimitExceeded {
@@ -104,14 +170,39 @@ impl<'a> StreamReader<'a> {
                 limit: limits.max_bytes as u64,
             });
         }
+        Self::start(data.to_vec(), None, None, limits)
+    }
+
+    /// Starts reading a stream whose first bytes are `initial` and whose rest `feed` delivers
+    /// chunk by chunk (blocking until one is there). `cancel`, once set, makes the reader stop
+    /// with [`DecodeError::Cancelled`] at its next read or allocation.
+    pub fn with_feed(
+        initial: Vec<u8>,
+        feed: Feed,
+        cancel: Option<Arc<AtomicBool>>,
+        limits: Limits,
+    ) -> Result<Self> {
+        Self::start(initial, Some(feed), cancel, limits)
+    }
+
+    fn start(
+        buf: Vec<u8>,
+        feed: Option<Feed>,
+        cancel: Option<Arc<AtomicBool>>,
+        limits: Limits,
+    ) -> Result<Self> {
         let mut reader = StreamReader {
-            data,
+            buf,
+            start: 0,
             pos: 0,
+            feed,
+            cancel,
             limits,
             depth: 0,
             handles: Vec::new(),
             graph: Graph::default(),
             pending_block: Vec::new(),
+            charged: 0,
         };
         let magic = reader.u16()?;
         let version = reader.u16()?;
@@ -126,6 +217,16 @@ impl<'a> StreamReader<'a> {
         self.pos
     }
 
+    /// Bytes of memory charged for the graph so far.
+    pub fn charged(&self) -> usize {
+        self.charged
+    }
+
+    /// The limits this reader applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The graph decoded so far.
     pub fn graph(&self) -> &Graph {
         &self.graph
@@ -136,13 +237,83 @@ impl<'a> StreamReader<'a> {
         self.graph
     }
 
+    /// Ends reading; hands over the graph and the bytes received after the stream's end.
+    pub fn finish_with_rest(mut self) -> (Graph, Vec<u8>) {
+        let rest = self.buf.split_off(self.start.min(self.buf.len()));
+        (self.graph, rest)
+    }
+
+    // ---- budget ----------------------------------------------------------------------------
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Charges `bytes` of decoded memory against the budget.
+    fn charge(&mut self, bytes: usize) -> Result<()> {
+        self.charged = self.charged.saturating_add(bytes);
+        let budget = self.limits.budget_for(self.pos);
+        if self.charged > budget {
+            return Err(DecodeError::BudgetExceeded {
+                limit: budget as u64,
+                read: self.pos as u64,
+                factor: self.limits.decode_factor as u64,
+                slack: self.limits.decode_slack as u64,
+                max: self.limits.max_decoded as u64,
+            });
+        }
+        if self.cancelled() {
+            return Err(DecodeError::Cancelled);
+        }
+        Ok(())
+    }
+
     // ---- raw input -------------------------------------------------------------------------
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let slice = self.data.get(self.pos..end).ok_or(DecodeError::Truncated)?;
-        self.pos = end;
-        Ok(slice)
+    fn available(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
+    /// Makes sure `n` unread bytes are buffered, pulling chunks from the feed if there is one.
+    fn ensure(&mut self, n: usize) -> Result<()> {
+        if self.pos.saturating_add(n) > self.limits.max_bytes {
+            return Err(DecodeError::LimitExceeded {
+                what: "reply size",
+                value: self.pos.saturating_add(n) as u64,
+                limit: self.limits.max_bytes as u64,
+            });
+        }
+        while self.available() < n {
+            if self.cancelled() {
+                return Err(DecodeError::Cancelled);
+            }
+            let Some(feed) = self.feed.as_mut() else {
+                return Err(DecodeError::Truncated);
+            };
+            let Some(chunk) = feed() else {
+                self.feed = None;
+                return Err(DecodeError::Truncated);
+            };
+            // Drop what was read once it is most of the buffer, so the buffer holds little more
+            // than the unread part (at most one long item plus a chunk).
+            if self.start > 0 && self.start >= self.buf.len() / 2 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            self.buf.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        self.ensure(n)?;
+        let begin = self.start;
+        let end = begin.checked_add(n).ok_or(DecodeError::Truncated)?;
+        self.start = end;
+        self.pos += n;
+        self.buf.get(begin..end).ok_or(DecodeError::Truncated)
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
@@ -154,9 +325,10 @@ impl<'a> StreamReader<'a> {
         Ok(u8::from_be_bytes(self.array()?))
     }
 
-    fn peek(&self) -> Result<u8> {
-        self.data
-            .get(self.pos)
+    fn peek(&mut self) -> Result<u8> {
+        self.ensure(1)?;
+        self.buf
+            .get(self.start)
             .copied()
             .ok_or(DecodeError::Truncated)
     }
@@ -173,10 +345,6 @@ impl<'a> StreamReader<'a> {
         Ok(i64::from_be_bytes(self.array()?))
     }
 
-    fn remaining(&self) -> usize {
-        self.data.len().saturating_sub(self.pos)
-    }
-
     fn malformed(&self, detail: impl Into<String>) -> DecodeError {
         DecodeError::Malformed {
             offset: self.pos,
@@ -184,7 +352,8 @@ impl<'a> StreamReader<'a> {
         }
     }
 
-    /// Checks a wire length: above the limit is an error, beyond the input is "need more".
+    /// Checks a wire length against the size cap; for a complete input also that the bytes are
+    /// there ("need more" otherwise), so nothing is allocated for bytes that never came.
     fn check_len(&self, what: &'static str, count: u64, unit: u64) -> Result<usize> {
         let bytes = count.saturating_mul(unit.max(1));
         if bytes > self.limits.max_bytes as u64 {
@@ -194,34 +363,36 @@ impl<'a> StreamReader<'a> {
                 limit: self.limits.max_bytes as u64 / unit.max(1),
             });
         }
-        if bytes > self.remaining() as u64 {
+        if self.feed.is_none() && bytes > self.available() as u64 {
             return Err(DecodeError::Truncated);
         }
         usize::try_from(count).map_err(|_| self.malformed("length does not fit"))
     }
 
-    fn utf(&mut self) -> Result<String> {
-        let len = usize::from(self.u16()?);
+    fn decode_utf(&mut self, len: usize) -> Result<Arc<str>> {
         let start = self.pos;
+        self.charge(len)?;
         let bytes = self.take(len)?;
-        mutf8::decode(bytes).map_err(|e| DecodeError::Malformed {
-            offset: start + e.offset,
-            detail: "invalid modified UTF-8".into(),
-        })
+        mutf8::decode(bytes)
+            .map(Arc::from)
+            .map_err(|e| DecodeError::Malformed {
+                offset: start + e.offset,
+                detail: "invalid modified UTF-8".into(),
+            })
     }
 
-    fn long_utf(&mut self) -> Result<String> {
+    fn utf(&mut self) -> Result<Arc<str>> {
+        let len = usize::from(self.u16()?);
+        self.decode_utf(len)
+    }
+
+    fn long_utf(&mut self) -> Result<Arc<str>> {
         let len = self.i64()?;
         if len < 0 {
             return Err(self.malformed(format!("negative string length {len}")));
         }
         let len = self.check_len("string length", len as u64, 1)?;
-        let start = self.pos;
-        let bytes = self.take(len)?;
-        mutf8::decode(bytes).map_err(|e| DecodeError::Malformed {
-            offset: start + e.offset,
-            detail: "invalid modified UTF-8".into(),
-        })
+        self.decode_utf(len)
     }
 
     // ---- handles ---------------------------------------------------------------------------
@@ -234,6 +405,7 @@ impl<'a> StreamReader<'a> {
                 limit: self.limits.max_handles as u64,
             });
         }
+        self.charge(NODE_BYTES)?;
         let index =
             u32::try_from(self.graph.nodes.len()).map_err(|_| self.malformed("too many nodes"))?;
         let r = Ref(index);
@@ -296,7 +468,9 @@ impl<'a> StreamReader<'a> {
                         });
                     }
                 };
-                self.pending_block = self.take(len)?.to_vec();
+                self.charge(len)?;
+                let block = self.take(len)?.to_vec();
+                self.pending_block = block;
                 continue;
             }
             let take = self.pending_block.len().min(n - out.len());
@@ -355,6 +529,8 @@ impl<'a> StreamReader<'a> {
                     self.new_handle(Node::Class { class }).map(Some)
                 }
                 tc::CLASSDESC | tc::PROXYCLASSDESC => {
+                    // Put the tag back: descriptors read their own tag.
+                    self.start = self.start.saturating_sub(1);
                     self.pos = offset;
                     self.read_class_desc()
                 }
@@ -379,23 +555,27 @@ impl<'a> StreamReader<'a> {
     fn read_annotation(&mut self) -> Result<Vec<Annotation>> {
         let mut items = Vec::new();
         loop {
-            match self.peek()? {
+            let item = match self.peek()? {
                 tc::ENDBLOCKDATA => {
-                    self.pos += 1;
+                    self.u8()?;
                     return Ok(items);
                 }
                 tc::BLOCKDATA => {
-                    self.pos += 1;
+                    self.u8()?;
                     let len = usize::from(self.u8()?);
-                    items.push(Annotation::Block(self.take(len)?.to_vec()));
+                    self.charge(len)?;
+                    Annotation::Block(self.take(len)?.to_vec())
                 }
                 tc::BLOCKDATALONG => {
-                    self.pos += 1;
+                    self.u8()?;
                     let len = self.block_long_len()?;
-                    items.push(Annotation::Block(self.take(len)?.to_vec()));
+                    self.charge(len)?;
+                    Annotation::Block(self.take(len)?.to_vec())
                 }
-                _ => items.push(Annotation::Object(self.read_object()?)),
-            }
+                _ => Annotation::Object(self.read_object()?),
+            };
+            self.charge(std::mem::size_of::<Annotation>())?;
+            items.push(item);
             if items.len() > self.limits.max_handles {
                 return Err(DecodeError::LimitExceeded {
                     what: "annotation items",
@@ -432,7 +612,7 @@ impl<'a> StreamReader<'a> {
                 }
             }
             tc::CLASSDESC => {
-                let name = self.utf()?;
+                let name = self.utf()?.to_string();
                 let serial_version_uid = self.i64()?;
                 let r = self.new_handle(Node::Pending)?;
                 let flags = self.u8()?;
@@ -446,23 +626,41 @@ impl<'a> StreamReader<'a> {
                 }
                 // Each field takes at least three bytes.
                 self.check_len("field count", count as u64, 3)?;
+                self.charge(std::mem::size_of::<ClassDesc>() + name.len())?;
                 let mut fields = Vec::with_capacity(count);
+                let (mut prim_bytes, mut ref_fields) = (0usize, 0usize);
                 for _ in 0..count {
-                    fields.push(self.read_field_desc()?);
+                    let mut field = self.read_field_desc()?;
+                    self.charge(std::mem::size_of::<FieldDesc>())?;
+                    let slot = match Prim::size(field.type_code) {
+                        Some(size) => {
+                            let slot = prim_bytes;
+                            prim_bytes += size;
+                            slot
+                        }
+                        None => {
+                            ref_fields += 1;
+                            ref_fields - 1
+                        }
+                    };
+                    field.slot = u32::try_from(slot).map_err(|_| self.malformed("field slot"))?;
+                    fields.push(field);
                 }
                 let annotation = self.read_annotation()?;
                 let super_class = self.read_class_desc()?;
                 self.set_node(
                     r,
-                    Node::ClassDesc(ClassDesc {
+                    Node::ClassDesc(Box::new(ClassDesc {
                         name,
                         serial_version_uid,
                         flags,
                         fields,
+                        prim_bytes,
+                        ref_fields,
                         proxy_interfaces: Vec::new(),
                         annotation,
                         super_class,
-                    }),
+                    })),
                 );
                 Ok(Some(r))
             }
@@ -482,21 +680,26 @@ impl<'a> StreamReader<'a> {
                 }
                 let mut interfaces = Vec::with_capacity(count);
                 for _ in 0..count {
-                    interfaces.push(self.utf()?);
+                    self.charge(std::mem::size_of::<String>())?;
+                    interfaces.push(self.utf()?.to_string());
                 }
                 let annotation = self.read_annotation()?;
                 let super_class = self.read_class_desc()?;
+                let name = format!("$Proxy[{}]", interfaces.join(","));
+                self.charge(name.len() + std::mem::size_of::<ClassDesc>())?;
                 self.set_node(
                     r,
-                    Node::ClassDesc(ClassDesc {
-                        name: format!("$Proxy[{}]", interfaces.join(",")),
+                    Node::ClassDesc(Box::new(ClassDesc {
+                        name,
                         serial_version_uid: 0,
                         flags: sc::SERIALIZABLE,
                         fields: Vec::new(),
+                        prim_bytes: 0,
+                        ref_fields: 0,
                         proxy_interfaces: interfaces,
                         annotation,
                         super_class,
-                    }),
+                    })),
                 );
                 Ok(Some(r))
             }
@@ -520,9 +723,9 @@ impl<'a> StreamReader<'a> {
                     .ok_or_else(|| self.malformed("null field type name"))?;
                 let s = self
                     .graph
-                    .string(r)
+                    .shared_string(r)
                     .ok_or_else(|| self.malformed("field type name is not a string"))?;
-                Some(Arc::from(s))
+                Some(s.clone())
             }
             other => {
                 return Err(DecodeError::Malformed {
@@ -533,13 +736,17 @@ impl<'a> StreamReader<'a> {
         };
         Ok(FieldDesc {
             type_code,
-            name: Arc::from(name),
+            name,
             class_name,
+            slot: 0,
         })
     }
 
-    /// The descriptors of `class` and its superclasses, top superclass first.
-    fn hierarchy(&self, class: Ref) -> Result<Vec<Ref>> {
+    /// The hierarchy and field index of `class`, computed (and charged) once per class.
+    fn class_info(&mut self, class: Ref) -> Result<Box<[Ref]>> {
+        if let Some(info) = self.graph.classes.get(&class) {
+            return Ok(info.chain.clone());
+        }
         let mut chain = Vec::new();
         let mut next = Some(class);
         while let Some(r) = next {
@@ -558,6 +765,46 @@ impl<'a> StreamReader<'a> {
             next = desc.super_class;
         }
         chain.reverse();
+        // Top superclass first, so a subclass's field replaces a superclass's of the same name.
+        let total: usize = chain
+            .iter()
+            .filter_map(|&r| self.graph.class_desc(r))
+            .map(|d| d.fields.len())
+            .sum();
+        self.charge(
+            total.saturating_mul(std::mem::size_of::<(Arc<str>, FieldPos)>() + 16)
+                + chain.len() * std::mem::size_of::<Ref>(),
+        )?;
+        let mut fields: HashMap<Arc<str>, FieldPos> = HashMap::with_capacity(total);
+        for (level, &r) in chain.iter().enumerate() {
+            let level = u16::try_from(level).map_err(|_| self.malformed("hierarchy too deep"))?;
+            let Some(desc) = self.graph.class_desc(r) else {
+                continue;
+            };
+            for (i, f) in desc.fields.iter().enumerate() {
+                let pos = FieldPos {
+                    level,
+                    field: u32::try_from(i).unwrap_or(u32::MAX),
+                };
+                match fields.entry(f.name.clone()) {
+                    Entry::Occupied(mut e) if e.get().level != level => {
+                        e.insert(pos);
+                    }
+                    Entry::Occupied(_) => {} // a duplicate name within one class: the first wins
+                    Entry::Vacant(e) => {
+                        e.insert(pos);
+                    }
+                }
+            }
+        }
+        let chain: Box<[Ref]> = chain.into_boxed_slice();
+        self.graph.classes.insert(
+            class,
+            ClassInfo {
+                chain: chain.clone(),
+                fields,
+            },
+        );
         Ok(chain)
     }
 
@@ -568,39 +815,41 @@ impl<'a> StreamReader<'a> {
             .read_class_desc()?
             .ok_or_else(|| self.malformed("object with a null class descriptor"))?;
         let r = self.new_handle(Node::Pending)?;
-        let chain = self.hierarchy(class)?;
+        let chain = self.class_info(class)?;
+        self.charge(chain.len() * std::mem::size_of::<ClassData>())?;
         let mut data = Vec::with_capacity(chain.len());
-        for class_ref in chain {
-            // Only the field list is copied (names are shared `Arc`s), not the whole descriptor:
-            // this runs for every object of every reply.
-            let (flags, fields) = self
-                .graph
-                .class_desc(class_ref)
-                .map(|d| (d.flags, d.fields.clone()))
-                .ok_or_else(|| self.malformed("missing class descriptor"))?;
-            data.push(self.read_class_data(class_ref, flags, &fields)?);
+        for &class_ref in chain.iter() {
+            data.push(self.read_class_data(class_ref)?);
         }
-        self.set_node(r, Node::Object(Object { class, data }));
+        self.set_node(
+            r,
+            Node::Object(Object {
+                class,
+                data: data.into_boxed_slice(),
+            }),
+        );
         Ok(r)
     }
 
-    fn read_class_data(
-        &mut self,
-        class: Ref,
-        flags: u8,
-        desc_fields: &[FieldDesc],
-    ) -> Result<ClassData> {
-        let mut fields = Vec::with_capacity(desc_fields.len());
+    fn read_class_data(&mut self, class: Ref) -> Result<ClassData> {
+        let (flags, prim_bytes, ref_fields) = self
+            .graph
+            .class_desc(class)
+            .map(|d| (d.flags, d.prim_bytes, d.ref_fields))
+            .ok_or_else(|| self.malformed("missing class descriptor"))?;
+        let mut prims: Box<[u8]> = Box::default();
+        let mut refs: Vec<Option<Ref>> = Vec::new();
         let mut annotation = Vec::new();
         if flags & sc::SERIALIZABLE != 0 {
-            // Primitive values come first, then references, each group in descriptor order.
-            for f in desc_fields.iter().filter(|f| f.class_name.is_none()) {
-                let value = self.read_prim(f.type_code)?;
-                fields.push((f.name.clone(), FieldValue::Prim(value)));
-            }
-            for f in desc_fields.iter().filter(|f| f.class_name.is_some()) {
-                let value = self.read_object()?;
-                fields.push((f.name.clone(), FieldValue::Object(value)));
+            // Primitive values come first (their bytes are kept as they are), then references,
+            // each group in descriptor order.
+            self.charge(prim_bytes)?;
+            prims = self.take(prim_bytes)?.into();
+            // Each reference takes at least one byte, which the budget counts as it arrives.
+            refs.reserve_exact(ref_fields.min(4096));
+            for _ in 0..ref_fields {
+                self.charge(std::mem::size_of::<Option<Ref>>())?;
+                refs.push(self.read_object()?);
             }
             if flags & sc::WRITE_METHOD != 0 {
                 annotation = self.read_annotation()?;
@@ -620,24 +869,9 @@ impl<'a> StreamReader<'a> {
         }
         Ok(ClassData {
             class,
-            fields,
+            prims,
+            refs: refs.into_boxed_slice(),
             annotation,
-        })
-    }
-
-    fn read_prim(&mut self, code: u8) -> Result<Prim> {
-        Ok(match code {
-            b'B' => Prim::Byte(self.u8()? as i8),
-            b'C' => Prim::Char(self.u16()?),
-            b'D' => Prim::Double(f64::from_be_bytes(self.array()?)),
-            b'F' => Prim::Float(f32::from_be_bytes(self.array()?)),
-            b'I' => Prim::Int(self.i32()?),
-            b'J' => Prim::Long(self.i64()?),
-            b'S' => Prim::Short(self.u16()? as i16),
-            b'Z' => Prim::Boolean(self.u8()? != 0),
-            other => {
-                return Err(self.malformed(format!("unknown primitive type code {other:#04x}")));
-            }
         })
     }
 
@@ -657,26 +891,35 @@ impl<'a> StreamReader<'a> {
         }
         let len = len as u64;
         let unit = match element {
-            b'B' | b'Z' => 1,
-            b'C' | b'S' => 2,
-            b'I' | b'F' => 4,
-            b'J' | b'D' => 8,
             b'L' | b'[' => 1,
-            other => return Err(self.malformed(format!("unknown array element type {other:#04x}"))),
+            other => Prim::size(other).ok_or_else(|| {
+                self.malformed(format!("unknown array element type {other:#04x}"))
+            })? as u64,
         };
         let n = self.check_len("array length", len, unit)?;
         let data = match element {
-            b'B' => ArrayData::Byte(self.take(n)?.iter().map(|&b| b as i8).collect()),
-            b'Z' => ArrayData::Boolean(self.take(n)?.iter().map(|&b| b != 0).collect()),
-            b'C' => ArrayData::Char(self.prims(n, |s| s.u16())?),
-            b'S' => ArrayData::Short(self.prims(n, |s| Ok(s.u16()? as i16))?),
-            b'I' => ArrayData::Int(self.prims(n, |s| s.i32())?),
-            b'F' => ArrayData::Float(self.prims(n, |s| Ok(f32::from_be_bytes(s.array()?)))?),
-            b'J' => ArrayData::Long(self.prims(n, |s| s.i64())?),
-            b'D' => ArrayData::Double(self.prims(n, |s| Ok(f64::from_be_bytes(s.array()?)))?),
+            b'B' => ArrayData::Byte(self.prims(n, 1, |b| b[0] as i8)?),
+            b'Z' => ArrayData::Boolean(self.prims(n, 1, |b| b[0] != 0)?),
+            b'C' => ArrayData::Char(self.prims(n, 2, |b| u16::from_be_bytes([b[0], b[1]]))?),
+            b'S' => ArrayData::Short(self.prims(n, 2, |b| i16::from_be_bytes([b[0], b[1]]))?),
+            b'I' => ArrayData::Int(self.prims(n, 4, |b| {
+                i32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            })?),
+            b'F' => ArrayData::Float(self.prims(n, 4, |b| {
+                f32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            })?),
+            b'J' => ArrayData::Long(self.prims(n, 8, |b| {
+                i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            })?),
+            b'D' => ArrayData::Double(self.prims(n, 8, |b| {
+                f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            })?),
             _ => {
+                // Element by element: each costs at least one byte received before its
+                // eight bytes of memory are charged (a run of nulls cannot outgrow the budget).
                 let mut items = Vec::with_capacity(n.min(4096));
                 for _ in 0..n {
+                    self.charge(std::mem::size_of::<Option<Ref>>())?;
                     items.push(self.read_object()?);
                 }
                 ArrayData::Object(items)
@@ -686,16 +929,13 @@ impl<'a> StreamReader<'a> {
         Ok(r)
     }
 
-    fn prims<T>(
-        &mut self,
-        n: usize,
-        mut read: impl FnMut(&mut Self) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(read(self)?);
-        }
-        Ok(out)
+    /// Reads `n` primitives of `unit` bytes each, once their bytes are all there.
+    fn prims<T>(&mut self, n: usize, unit: usize, decode: impl Fn(&[u8]) -> T) -> Result<Vec<T>> {
+        let bytes = n.saturating_mul(unit);
+        self.ensure(bytes)?;
+        self.charge(n.saturating_mul(std::mem::size_of::<T>()))?;
+        let raw = self.take(bytes)?;
+        Ok(raw.chunks_exact(unit.max(1)).map(decode).collect())
     }
 
     fn read_new_enum(&mut self) -> Result<Ref> {
@@ -708,9 +948,9 @@ impl<'a> StreamReader<'a> {
             .ok_or_else(|| self.malformed("enum constant name is null"))?;
         let constant = self
             .graph
-            .string(name)
+            .shared_string(name)
             .ok_or_else(|| self.malformed("enum constant name is not a string"))?
-            .to_owned();
+            .clone();
         self.set_node(r, Node::Enum { class, constant });
         Ok(r)
     }
@@ -908,7 +1148,7 @@ mod tests {
         ));
         assert!(matches!(
             graph.get(roots[1].unwrap()),
-            Some(Node::Enum { constant, .. }) if constant == "SECONDS"
+            Some(Node::Enum { constant, .. }) if &**constant == "SECONDS"
         ));
         assert_eq!(
             graph.class_name(roots[1].unwrap()),
