@@ -492,7 +492,6 @@ impl JmxClient {
         debug!(endpoint = %self.endpoint, "JMX session closed");
         Ok(())
     }
-
 }
 
 async fn run_call(session: &mut Session, call: &Call<'_>) -> Result<ReturnMessage, JmxError> {
@@ -637,7 +636,7 @@ pub const MAX_EXTRA_ATTRIBUTES: usize = 1024;
 
 /// The names in a `queryNames` reply. An element referenced many times is read once; a name
 /// beyond [`MAX_NAME_BYTES`] or [`MAX_NAME_KEYS`] fails the reply.
-fn names_of(reply: &ReturnMessage, address: &str) -> Result<Vec<ObjectName>, JmxError> {
+pub(crate) fn names_of(reply: &ReturnMessage, address: &str) -> Result<Vec<ObjectName>, JmxError> {
     let graph = &reply.graph;
     let mut names = Vec::new();
     let Some(set) = value_root(reply, address)? else {
@@ -674,7 +673,11 @@ fn names_of(reply: &ReturnMessage, address: &str) -> Result<Vec<ObjectName>, Jmx
                 }
             },
             Some(Err(())) | None => {
-                warn!(address, class = graph.class_name(element).unwrap_or("?"), "queryNames returned a non-ObjectName element")
+                warn!(
+                    address,
+                    class = graph.class_name(element).unwrap_or("?"),
+                    "queryNames returned a non-ObjectName element"
+                )
             }
         }
     }
@@ -683,7 +686,7 @@ fn names_of(reply: &ReturnMessage, address: &str) -> Result<Vec<ObjectName>, Jmx
 
 /// The requested attributes in a `getAttributes` reply, each once, converted with the reply's
 /// budget. An element referenced many times is read once.
-fn attributes_of(
+pub(crate) fn attributes_of(
     reply: &ReturnMessage,
     requested: &[String],
     address: &str,

@@ -32,6 +32,9 @@ pub mod object_name;
 pub mod tls;
 pub mod value;
 
+#[cfg(test)]
+mod hostile_tests;
+
 pub use client::{ClientStats, ConnectOptions, Credentials, JmxClient};
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::{JmxError, RemoteException, Stage};

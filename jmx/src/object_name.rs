@@ -57,7 +57,10 @@ impl ObjectName {
         let mut keys: HashSet<String> = HashSet::new();
         let mut property_list_pattern = false;
         let visited = std::cell::Cell::new(0u64);
-        let mut chars = rest.chars().inspect(|_| visited.set(visited.get() + 1)).peekable();
+        let mut chars = rest
+            .chars()
+            .inspect(|_| visited.set(visited.get() + 1))
+            .peekable();
         if rest.is_empty() {
             return Err(err(
                 "no key properties (use domain:* for all names in a domain)",

@@ -6,6 +6,8 @@
 //! test leaves nothing running; every wait is bounded.
 //!
 //! - [`certs`]: a throwaway PKI (CA, server and client certificates) for TLS tests.
+//! - [`hostile_jmx`]: a JRMP server that behaves like a JMX agent until told to send replies
+//!   built to be expensive (huge names, wide classes, self-referential values, null arrays).
 //! - [`net`]: free loopback ports and waiting for a port to accept.
 //! - [`otlp_peer`]: an independent OTLP receiver (Python grpcio + `http.server`), optionally
 //!   over TLS or mutual TLS and optionally requiring a bearer token.
@@ -18,6 +20,7 @@
 //!   installs into `.venv-peers`.
 
 pub mod certs;
+pub mod hostile_jmx;
 pub mod java;
 pub mod net;
 pub mod otlp_peer;

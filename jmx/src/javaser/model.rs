@@ -311,7 +311,10 @@ impl Graph {
         self.probes.fetch_add(1, Ordering::Relaxed);
         let pos = *self.classes.get(&object.class)?.fields.get(name)?;
         let data = object.data.get(usize::from(pos.level))?;
-        let desc = self.class_desc(data.class)?.fields.get(pos.field as usize)?;
+        let desc = self
+            .class_desc(data.class)?
+            .fields
+            .get(pos.field as usize)?;
         let slot = desc.slot as usize;
         if desc.is_prim() {
             let bytes = data.prims.get(slot..)?;

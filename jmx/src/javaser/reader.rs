@@ -371,14 +371,16 @@ impl StreamReader {
 
     fn decode_utf(&mut self, len: usize) -> Result<Arc<str>> {
         let start = self.pos;
-        self.charge(len)?;
         let bytes = self.take(len)?;
-        mutf8::decode(bytes)
+        let s = mutf8::decode(bytes)
             .map(Arc::from)
             .map_err(|e| DecodeError::Malformed {
                 offset: start + e.offset,
                 detail: "invalid modified UTF-8".into(),
-            })
+            })?;
+        // Charged once the bytes are in: a long string is allowed what it brought.
+        self.charge(len)?;
+        Ok(s)
     }
 
     fn utf(&mut self) -> Result<Arc<str>> {
@@ -468,8 +470,8 @@ impl StreamReader {
                         });
                     }
                 };
-                self.charge(len)?;
                 let block = self.take(len)?.to_vec();
+                self.charge(len)?;
                 self.pending_block = block;
                 continue;
             }
@@ -563,26 +565,22 @@ impl StreamReader {
                 tc::BLOCKDATA => {
                     self.u8()?;
                     let len = usize::from(self.u8()?);
+                    let block = self.take(len)?.to_vec();
                     self.charge(len)?;
-                    Annotation::Block(self.take(len)?.to_vec())
+                    Annotation::Block(block)
                 }
                 tc::BLOCKDATALONG => {
                     self.u8()?;
                     let len = self.block_long_len()?;
+                    let block = self.take(len)?.to_vec();
                     self.charge(len)?;
-                    Annotation::Block(self.take(len)?.to_vec())
+                    Annotation::Block(block)
                 }
                 _ => Annotation::Object(self.read_object()?),
             };
+            // Each item took at least one byte; the budget bounds how many there can be.
             self.charge(std::mem::size_of::<Annotation>())?;
             items.push(item);
-            if items.len() > self.limits.max_handles {
-                return Err(DecodeError::LimitExceeded {
-                    what: "annotation items",
-                    value: items.len() as u64,
-                    limit: self.limits.max_handles as u64,
-                });
-            }
         }
     }
 
@@ -843,8 +841,8 @@ impl StreamReader {
         if flags & sc::SERIALIZABLE != 0 {
             // Primitive values come first (their bytes are kept as they are), then references,
             // each group in descriptor order.
-            self.charge(prim_bytes)?;
             prims = self.take(prim_bytes)?.into();
+            self.charge(prim_bytes)?;
             // Each reference takes at least one byte, which the budget counts as it arrives.
             refs.reserve_exact(ref_fields.min(4096));
             for _ in 0..ref_fields {
@@ -892,9 +890,9 @@ impl StreamReader {
         let len = len as u64;
         let unit = match element {
             b'L' | b'[' => 1,
-            other => Prim::size(other).ok_or_else(|| {
-                self.malformed(format!("unknown array element type {other:#04x}"))
-            })? as u64,
+            other => Prim::size(other)
+                .ok_or_else(|| self.malformed(format!("unknown array element type {other:#04x}")))?
+                as u64,
         };
         let n = self.check_len("array length", len, unit)?;
         let data = match element {
@@ -902,12 +900,12 @@ impl StreamReader {
             b'Z' => ArrayData::Boolean(self.prims(n, 1, |b| b[0] != 0)?),
             b'C' => ArrayData::Char(self.prims(n, 2, |b| u16::from_be_bytes([b[0], b[1]]))?),
             b'S' => ArrayData::Short(self.prims(n, 2, |b| i16::from_be_bytes([b[0], b[1]]))?),
-            b'I' => ArrayData::Int(self.prims(n, 4, |b| {
-                i32::from_be_bytes([b[0], b[1], b[2], b[3]])
-            })?),
-            b'F' => ArrayData::Float(self.prims(n, 4, |b| {
-                f32::from_be_bytes([b[0], b[1], b[2], b[3]])
-            })?),
+            b'I' => {
+                ArrayData::Int(self.prims(n, 4, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))?)
+            }
+            b'F' => ArrayData::Float(
+                self.prims(n, 4, |b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]))?,
+            ),
             b'J' => ArrayData::Long(self.prims(n, 8, |b| {
                 i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
             })?),
