@@ -167,6 +167,7 @@ impl<'g> Converter<'g> {
     }
 
     /// Nodes converted (each at most once).
+    #[cfg(test)]
     pub(crate) fn steps(&self) -> u64 {
         self.steps
     }

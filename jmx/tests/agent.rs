@@ -65,19 +65,19 @@ async fn reads_every_value_shape_and_queries_patterns() {
     assert_eq!(values["ShortValue"], Value::Int(-7));
     assert_eq!(
         values["LongArray"],
-        Value::Array(vec![Value::Long(1), Value::Long(2), Value::Long(3)])
+        Value::Array(vec![Value::Long(1), Value::Long(2), Value::Long(3)].into())
     );
     assert_eq!(
         values["DoubleArray"],
-        Value::Array(vec![Value::Double(0.5), Value::Double(-1.0)])
+        Value::Array(vec![Value::Double(0.5), Value::Double(-1.0)].into())
     );
     assert_eq!(
         values["StringArray"],
-        Value::Array(vec![Value::String("a".into()), Value::String("b".into())])
+        Value::Array(vec![Value::String("a".into()), Value::String("b".into())].into())
     );
     assert_eq!(
         values["IntegerArray"],
-        Value::Array(vec![Value::Int(7), Value::Int(8)])
+        Value::Array(vec![Value::Int(7), Value::Int(8)].into())
     );
     assert_eq!(values["EnumValue"], Value::String("SECONDS".into()));
 

@@ -10,6 +10,13 @@
 //! changes every series starts over from the new start time. Series not seen in a successful
 //! poll (the MBean went away) are forgotten; their data points simply stop.
 //!
+//! Values are checked for plausibility before they are exported (a hostile or broken agent can
+//! send anything): NaN and infinities (Kafka's "no sample yet"), magnitudes of 2^63 or more
+//! (`Long.MIN_VALUE`/`MAX_VALUE` sentinels, `1e308`) and negative counter values are not data
+//! points. They are dropped and counted by reason ([`DroppedValues`], exported per target as
+//! `kafka_obs_jmx_dropped_values_total`); for a cumulative series the dropped value is a reset
+//! point: the next value starts a new cumulative run at that poll's time.
+//!
 //! Every batch also carries `kafka_obs.target.up` (gauge 0/1, attribute `endpoint`), the
 //! reachability the signals processor turns into T1.
 
@@ -43,9 +50,81 @@ struct Series {
     generation: u64,
 }
 
+/// The largest magnitude a plausible value has: 2^63 (nothing a JVM counts in bytes, events or
+/// nanoseconds reaches it; `Long.MIN_VALUE`/`MAX_VALUE` are "unset" sentinels).
+pub const MAX_PLAUSIBLE: f64 = 9_223_372_036_854_775_808.0;
+
+/// Why a value was not exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Implausible {
+    /// NaN or an infinity.
+    NonFinite,
+    /// A magnitude of [`MAX_PLAUSIBLE`] or more.
+    OutOfRange,
+    /// A negative value of a monotonic counter.
+    NegativeCounter,
+}
+
+impl Implausible {
+    pub const ALL: [Implausible; 3] = [
+        Implausible::NonFinite,
+        Implausible::OutOfRange,
+        Implausible::NegativeCounter,
+    ];
+
+    /// The `reason` label of `kafka_obs_jmx_dropped_values_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Implausible::NonFinite => "non_finite",
+            Implausible::OutOfRange => "out_of_range",
+            Implausible::NegativeCounter => "negative_counter",
+        }
+    }
+
+    /// What is wrong with `value` of a metric of `kind`, if anything.
+    pub fn of(value: f64, kind: MetricKind) -> Option<Implausible> {
+        if !value.is_finite() {
+            Some(Implausible::NonFinite)
+        } else if value.abs() >= MAX_PLAUSIBLE {
+            Some(Implausible::OutOfRange)
+        } else if kind == MetricKind::Counter && value < 0.0 {
+            Some(Implausible::NegativeCounter)
+        } else {
+            None
+        }
+    }
+}
+
+/// Values dropped as implausible since the last [`SeriesTracker::take_dropped`], by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedValues {
+    pub non_finite: u64,
+    pub out_of_range: u64,
+    pub negative_counter: u64,
+}
+
+impl DroppedValues {
+    fn add(&mut self, why: Implausible) {
+        match why {
+            Implausible::NonFinite => self.non_finite += 1,
+            Implausible::OutOfRange => self.out_of_range += 1,
+            Implausible::NegativeCounter => self.negative_counter += 1,
+        }
+    }
+
+    pub fn get(&self, why: Implausible) -> u64 {
+        match why {
+            Implausible::NonFinite => self.non_finite,
+            Implausible::OutOfRange => self.out_of_range,
+            Implausible::NegativeCounter => self.negative_counter,
+        }
+    }
+}
+
 /// Start times and last values of one target's cumulative series.
 #[derive(Debug, Default)]
 pub struct SeriesTracker {
+    dropped: DroppedValues,
     series: HashMap<SeriesKey, Series>,
     jvm_start_ms: Option<i64>,
     /// Time of the last successful poll of this JVM (none: the next poll is its first).
@@ -96,6 +175,26 @@ impl SeriesTracker {
         s.last_ns = now_ns;
         s.generation = generation;
         s.start_ns
+    }
+
+    /// A cumulative series had an implausible value at `now_ns`: it restarts there (the next
+    /// value is reported with that start time).
+    fn reset(&mut self, key: SeriesKey, now_ns: u64) {
+        let generation = self.generation;
+        self.series.insert(
+            key,
+            Series {
+                start_ns: now_ns,
+                last: 0.0,
+                last_ns: now_ns,
+                generation,
+            },
+        );
+    }
+
+    /// Values dropped as implausible since the last call.
+    pub fn take_dropped(&mut self) -> DroppedValues {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Ends a successful poll: forgets series that were not seen.
@@ -161,6 +260,13 @@ pub fn to_batch(
         let key: SeriesKey = (def.name.clone(), r.attributes.clone());
         if !seen.insert(key.clone()) {
             // Two rules produced the same series: the first one wins.
+            continue;
+        }
+        if let Some(why) = Implausible::of(r.value.as_f64(), def.kind) {
+            tracker.dropped.add(why);
+            if def.kind.is_sum() {
+                tracker.reset(key, now_ns);
+            }
             continue;
         }
         let start = if def.kind.is_sum() {
@@ -460,6 +566,87 @@ rules:
                 Some(6_000_000_000),
             ]
         );
+    }
+
+    #[test]
+    fn implausible_values_are_dropped_counted_and_reset_counters() {
+        let plan = plan(PLAN);
+        let mut t = SeriesTracker::default();
+        let poll = |t: &mut SeriesTracker, now: u64, gauge: Number, counter: Number| {
+            t.begin(Some(1000), now);
+            let readings = vec![
+                reading(0, 0, Some("p1"), gauge),
+                reading(1, 0, Some("p1"), counter),
+            ];
+            let batch = to_batch(&plan, Some(&readings), t, now, &Resource::default(), "h:1");
+            t.end(now);
+            let (_, ms) = metrics(&batch);
+            let gauge = ms
+                .iter()
+                .find(|m| m.name == "kafka.producer.buffer-available-bytes")
+                .is_some();
+            let counter = ms
+                .iter()
+                .find(|m| m.name == "kafka.producer.buffer-exhausted-total")
+                .map(|m| {
+                    let p = sum_point(m).1;
+                    (p.value, p.start_time_unix_nano)
+                });
+            (gauge, counter)
+        };
+        let (g, c) = poll(&mut t, 2_000_000_000, Number::Int(5), Number::Int(10));
+        assert!(g);
+        assert_eq!(
+            c,
+            Some((Some(number_data_point::Value::AsInt(10)), 1_000_000_000))
+        );
+        // A max of 1e308 and a counter of i64::MIN: neither is exported.
+        let (g, c) = poll(
+            &mut t,
+            3_000_000_000,
+            Number::Double(1e308),
+            Number::Int(i64::MIN),
+        );
+        assert!(!g);
+        assert_eq!(c, None);
+        assert_eq!(
+            t.take_dropped(),
+            DroppedValues {
+                out_of_range: 2,
+                ..Default::default()
+            }
+        );
+        // The counter's next value starts a new run at the reset point.
+        let (_, c) = poll(&mut t, 4_000_000_000, Number::Int(5), Number::Int(12));
+        assert_eq!(
+            c,
+            Some((Some(number_data_point::Value::AsInt(12)), 3_000_000_000))
+        );
+        // Negative counter values and NaN are dropped too; a jump back is a reset point.
+        let (g, c) = poll(
+            &mut t,
+            5_000_000_000,
+            Number::Double(f64::NAN),
+            Number::Int(-3),
+        );
+        assert!(!g);
+        assert_eq!(c, None);
+        let (_, c) = poll(&mut t, 6_000_000_000, Number::Int(5), Number::Int(20));
+        assert_eq!(c.map(|c| c.1), Some(5_000_000_000));
+        let (_, c) = poll(&mut t, 7_000_000_000, Number::Int(5), Number::Int(2));
+        assert_eq!(
+            c,
+            Some((Some(number_data_point::Value::AsInt(2)), 6_000_000_000))
+        );
+        assert_eq!(
+            t.take_dropped(),
+            DroppedValues {
+                non_finite: 1,
+                negative_counter: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(t.take_dropped(), DroppedValues::default());
     }
 
     #[test]

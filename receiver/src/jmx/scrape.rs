@@ -21,7 +21,8 @@
 //! The due `queryNames` calls run first, then every read, the `Runtime` start time included.
 //! Errors about one MBean (not found, an attribute missing, a getter that threw) skip that MBean
 //! with one warning; errors about the connection fail the poll, which the caller turns into
-//! `target.up = 0`. NaN and infinities (Kafka's "no sample yet") yield no reading.
+//! `target.up = 0`. NaN, infinities and other implausible values are dropped (and counted) in
+//! `convert`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -544,8 +545,9 @@ fn read_metric(
         Some(s) if s != 1.0 => Number::Double(number.as_f64() * s),
         _ => number,
     };
-    let f = number.as_f64();
-    if !f.is_finite() || (def.drop_negative && f < 0.0) {
+    // Implausible values (NaN, infinities, out of range) go on to `convert`, which drops and
+    // counts them; negative ones the rule asked to drop stop here, uncounted.
+    if def.drop_negative && number.as_f64() < 0.0 {
         return None;
     }
     let attributes = def
@@ -565,7 +567,7 @@ fn attribute_value(
         AttrSource::Param(key) => name.get_unquoted(key),
         AttrSource::Const(text) => Some(text.clone()),
         AttrSource::BeanAttr(attr) => match values.get(attr.as_str())? {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(s.to_string()),
             other => Number::of(other).map(|n| match n {
                 Number::Int(i) => i.to_string(),
                 Number::Double(d) => d.to_string(),
@@ -896,10 +898,10 @@ rules:
       ThreadCount: {metric: threads}
 "#,
         );
-        let heap = Value::Composite(BTreeMap::from([
+        let heap = Value::Composite(std::sync::Arc::new(BTreeMap::from([
             ("used".to_owned(), Value::Long(123)),
             ("max".to_owned(), Value::Long(1000)),
-        ]));
+        ])));
         let mut server = FakeServer::default()
             .with(
                 "java.lang:type=Runtime",
@@ -928,8 +930,14 @@ rules:
             "producer + memory; Threading is not registered"
         );
         let attrs = kv(&[("client-id", "a"), ("kind", "async")]);
+        // NaN is read and left for `convert` to drop and count.
+        let (nan, finite): (Vec<Flat>, Vec<Flat>) = by_metric(&plan, &s)
+            .into_iter()
+            .partition(|(_, _, n)| n.as_f64().is_nan());
+        assert_eq!(nan.len(), 1);
+        assert_eq!(nan[0].0, "p.nan");
         assert_eq!(
-            by_metric(&plan, &s),
+            finite,
             vec![
                 ("heap.used".to_owned(), vec![], Number::Int(123)),
                 ("p.rate".to_owned(), attrs.clone(), Number::Double(1.5)),

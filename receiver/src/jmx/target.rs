@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use kafka_obs_api::{Batch, ComponentTelemetry, Counter, Gauge, Output};
 use kafka_obs_jmx::{ConnectOptions, Endpoint, JmxClient, JmxError};
 
-use super::convert::{self, SeriesTracker};
+use super::convert::{self, Implausible, SeriesTracker};
 use super::scrape::{self, NameCache, Plan, Warnings};
 
 /// Backoff never waits longer than this between connection attempts.
@@ -39,6 +39,8 @@ struct TargetMetrics {
     connects: Counter,
     duration_us: Gauge,
     up: Gauge,
+    /// `kafka_obs_jmx_dropped_values_total` by reason.
+    dropped: Vec<(Implausible, Counter)>,
 }
 
 impl TargetMetrics {
@@ -70,6 +72,19 @@ impl TargetMetrics {
                 "1 if the last poll of a JMX target succeeded, else 0.",
                 &l,
             ),
+            dropped: Implausible::ALL
+                .iter()
+                .map(|&why| {
+                    (
+                        why,
+                        telemetry.counter(
+                            "kafka_obs_jmx_dropped_values_total",
+                            "Values read from a JMX target and not exported because they are implausible (reason: non_finite, out_of_range, negative_counter).",
+                            &[("endpoint", endpoint), ("reason", why.label())],
+                        ),
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -245,6 +260,7 @@ impl TargetPoller {
                     &self.label,
                 );
                 self.tracker.end(now_ns);
+                self.count_dropped();
                 let points = scrape.readings.len();
                 self.mark_up(scrape.mbeans, points);
                 (
@@ -273,6 +289,24 @@ impl TargetPoller {
                 );
                 (batch, PollOutcome::Down { error })
             }
+        }
+    }
+
+    /// Adds the values the last batch dropped as implausible to the self-metrics.
+    fn count_dropped(&mut self) {
+        let dropped = self.tracker.take_dropped();
+        let mut total = 0;
+        for (why, counter) in &self.metrics.dropped {
+            let n = dropped.get(*why);
+            if n > 0 {
+                counter.add(n);
+                total += n;
+            }
+        }
+        if total > 0 {
+            debug!(receiver = %self.receiver, endpoint = %self.label,
+                non_finite = dropped.non_finite, out_of_range = dropped.out_of_range,
+                negative_counter = dropped.negative_counter, "implausible JMX values dropped");
         }
     }
 
