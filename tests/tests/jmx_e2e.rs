@@ -300,3 +300,196 @@ fn scenario_timeline_through_jmx_to_file() {
     let status = collector.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status}: {}", collector.stderr());
 }
+
+/// Hostile agents (issue #14): replies that are well-formed Java serialization built to be
+/// expensive. For each kind the real binary, polling a hostile agent of the test kit, must stay
+/// responsive (polls end within the timeout, `/metrics` answers), stay within 64 MB of RSS above
+/// its baseline, report the target down with a reason that says what was wrong, and recover when
+/// the agent behaves again; implausible values are dropped and counted, not exported; SIGTERM in
+/// the middle of a hostile poll exits within a second.
+mod hostile {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use kafka_obs_testkit::hostile_jmx::{HostileJmx, Mode};
+    use kafka_obs_tests::{Collector, http_get};
+
+    /// The documented bound: RSS above the baseline while hostile replies are decoded.
+    const RSS_BOUND_KIB: u64 = 64 * 1024;
+    /// The receiver's poll timeout in the config below.
+    const POLL_TIMEOUT: Duration = Duration::from_secs(2);
+
+    fn config(port: u16, out: &Path) -> String {
+        format!(
+            r#"
+receivers:
+  jmx:
+    endpoint: 127.0.0.1:{port}
+    collection_interval: 300ms
+    timeout: 2s
+    mbean_refresh_interval: 0s
+    rules:
+      - bean: hostile:type=Test,name=*
+        mapping:
+          Value: {{metric: hostile.value}}
+          Count: {{metric: hostile.count, type: counter}}
+exporters:
+  file:
+    path: {out}
+    flush_interval: 100ms
+service:
+  pipelines:
+    metrics:
+      receivers: [jmx]
+      exporters: [file]
+"#,
+            out = out.display()
+        )
+    }
+
+    struct Watch {
+        max_rss_kib: u64,
+        max_scrape: Duration,
+        max_poll: Duration,
+    }
+
+    /// Scrapes `/metrics` every 100 ms until `done(metrics text)` or `limit`, recording the
+    /// slowest scrape, the longest poll the collector reports and the highest RSS.
+    fn watch(collector: &Collector, limit: Duration, done: impl Fn(&str) -> bool) -> Watch {
+        let deadline = Instant::now() + limit;
+        let mut w = Watch {
+            max_rss_kib: 0,
+            max_scrape: Duration::ZERO,
+            max_poll: Duration::ZERO,
+        };
+        loop {
+            w.max_rss_kib = w.max_rss_kib.max(collector.rss_kib());
+            let started = Instant::now();
+            let (status, text) =
+                http_get(collector.metrics_addr, "/metrics").expect("/metrics answers");
+            w.max_scrape = w.max_scrape.max(started.elapsed());
+            assert_eq!(status, 200);
+            let poll_us = kafka_obs_tests::metric_value(
+                &text,
+                "kafka_obs_jmx_poll_duration_microseconds",
+                &[],
+            );
+            w.max_poll = w.max_poll.max(Duration::from_micros(poll_us as u64));
+            if done(&text) {
+                return w;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not reached in {limit:?}; kafka-obs log:\n{}",
+                collector.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn up(text: &str) -> f64 {
+        kafka_obs_tests::metric_value(text, "kafka_obs_jmx_target_up", &[])
+    }
+
+    #[test]
+    fn hostile_agents_cannot_hang_or_grow_the_collector() {
+        let server = HostileJmx::start(Mode::Good).expect("hostile JMX server");
+        let cases: [(Mode, &[&str]); 6] = [
+            (Mode::ManyKeys, &["implausible reply: an MBean name of"]),
+            (Mode::SharedName, &["implausible reply: an MBean name of"]),
+            (Mode::WideClass, &["decoding needs more than"]),
+            (Mode::SelfComposite, &["contains itself"]),
+            (
+                Mode::NullArray,
+                &["decoding needs more than", "exceeds the limit"],
+            ),
+            (
+                Mode::WideObjects,
+                &["decoding needs more than", "exceeds the limit"],
+            ),
+        ];
+        for (mode, _) in &cases {
+            server.prepare(*mode);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("metrics.jsonl");
+        let mut collector = Collector::start(&config(server.port(), &out));
+
+        let w = watch(&collector, Duration::from_secs(20), |t| up(t) == 1.0);
+        // Let the allocator settle on a few good polls before taking the baseline.
+        std::thread::sleep(Duration::from_secs(1));
+        let baseline = collector.rss_kib().max(w.max_rss_kib);
+        eprintln!("baseline RSS {baseline} KiB");
+
+        for (mode, reasons) in cases {
+            server.set_mode(mode);
+            let hostile = watch(&collector, Duration::from_secs(20), |t| up(t) == 0.0);
+            // The warning of this outage names what was wrong.
+            let log = collector.stderr();
+            let line = log
+                .lines()
+                .rev()
+                .find(|l| l.contains("JMX target unreachable"))
+                .unwrap_or_default();
+            assert!(
+                reasons.iter().any(|r| line.contains(r)),
+                "{mode:?}: the down reason should say one of {reasons:?}: {line}"
+            );
+            server.set_mode(Mode::Good);
+            let recovered = watch(&collector, Duration::from_secs(20), |t| up(t) == 1.0);
+            let rss = hostile.max_rss_kib.max(recovered.max_rss_kib);
+            eprintln!(
+                "{mode:?}: peak RSS {rss} KiB (+{} KiB), slowest /metrics {:?}, longest poll {:?}",
+                rss.saturating_sub(baseline),
+                hostile.max_scrape.max(recovered.max_scrape),
+                hostile.max_poll.max(recovered.max_poll),
+            );
+            assert!(
+                rss <= baseline + RSS_BOUND_KIB,
+                "{mode:?}: RSS {rss} KiB is more than 64 MB above the baseline {baseline} KiB"
+            );
+            assert!(
+                hostile.max_poll <= POLL_TIMEOUT + Duration::from_millis(500),
+                "{mode:?}: a poll took {:?} (timeout {POLL_TIMEOUT:?})",
+                hostile.max_poll
+            );
+            assert!(
+                hostile.max_scrape < Duration::from_secs(2),
+                "{mode:?}: /metrics took {:?}",
+                hostile.max_scrape
+            );
+        }
+
+        // Absurd values: the target stays up, the values are dropped and counted, not exported.
+        server.set_mode(Mode::AbsurdValues);
+        watch(&collector, Duration::from_secs(20), |t| {
+            kafka_obs_tests::metric_value(
+                t,
+                "kafka_obs_jmx_dropped_values_total",
+                &["reason=\"out_of_range\""],
+            ) >= 4.0
+        });
+        let text = collector.metrics();
+        assert_eq!(up(&text), 1.0);
+        let lines = kafka_obs_tests::complete_lines(&out);
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("1e308") && !l.contains("-9223372036854775808")),
+            "an absurd value was exported"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("hostile.count")),
+            "the good polls were exported"
+        );
+
+        // SIGTERM while a hostile reply is being read and decoded.
+        server.set_mode(Mode::WideObjects);
+        std::thread::sleep(Duration::from_millis(700));
+        let started = Instant::now();
+        let status = collector.terminate(Duration::from_secs(10));
+        let took = started.elapsed();
+        assert!(status.success(), "{status}: {}", collector.stderr());
+        assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    }
+}
