@@ -186,8 +186,10 @@ fn null_arrays_are_charged() {
     let err = parse(&payload::null_array(8_000_000)).unwrap_err();
     assert!(matches!(err, DecodeError::BudgetExceeded { .. }), "{err}");
     // The 33 million: beyond the reply size cap.
-    let mut limits = Limits::default();
-    limits.max_bytes = 4 * 1024 * 1024;
+    let limits = Limits {
+        max_bytes: 4 * 1024 * 1024,
+        ..Limits::default()
+    };
     let err =
         parse_return(&payload::null_array(5_000_000), ReturnKind::Value, &limits).unwrap_err();
     assert!(matches!(err, DecodeError::LimitExceeded { .. }), "{err}");

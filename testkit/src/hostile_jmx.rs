@@ -729,12 +729,15 @@ pub enum Mode {
 /// The hostile agent's name pattern and MBean.
 pub const MBEAN: &str = "hostile:type=Test,name=a";
 
+/// A built payload: the mode, the call (0 queryNames, 1 getAttributes), the bytes.
+type Cached = (Mode, u8, Arc<Vec<u8>>);
+
 struct State {
     mode: Mutex<Mode>,
     count: AtomicI64,
     stop: AtomicBool,
     /// Built payloads by mode, built once (some take a while).
-    cache: Mutex<Vec<(Mode, u8, Arc<Vec<u8>>)>>,
+    cache: Mutex<Vec<Cached>>,
 }
 
 /// A running hostile agent; stops (and closes its connections) when dropped.
