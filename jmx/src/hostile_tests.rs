@@ -106,7 +106,7 @@ fn field_lookups_are_indexed_and_shared_elements_read_once() {
         "{} field probes",
         reply.graph.probes()
     );
-    // Any field of the hierarchy is one probe: the top superclass's last one included.
+    // Any field of the hierarchy is one probe: the own class's last one included.
     let element = crate::value::collection_elements(
         &reply.graph,
         match reply.outcome {
@@ -119,7 +119,7 @@ fn field_lookups_are_indexed_and_shared_elements_read_once() {
     .unwrap();
     let before = reply.graph.probes();
     assert_eq!(
-        reply.graph.field(element, "f15_1023"),
+        reply.graph.field(element, "f0_1023"),
         Some(crate::javaser::FieldValue::Prim(
             crate::javaser::Prim::Byte(0)
         ))
@@ -289,4 +289,27 @@ fn incremental_frames_read_every_byte_once() {
     )
     .unwrap_err();
     assert_eq!(err, DecodeError::Cancelled);
+}
+
+/// The test kit's hostile agent recognises calls by the hashes the client sends.
+#[test]
+fn the_hostile_agent_knows_the_method_hashes() {
+    use kafka_obs_testkit::hostile_jmx::hash;
+    let m = &*crate::jrmp::METHODS;
+    assert_eq!(
+        (
+            m.new_client,
+            m.query_names,
+            m.get_attributes,
+            m.get_attribute,
+            m.close
+        ),
+        (
+            hash::NEW_CLIENT,
+            hash::QUERY_NAMES,
+            hash::GET_ATTRIBUTES,
+            hash::GET_ATTRIBUTE,
+            hash::CLOSE
+        )
+    );
 }

@@ -557,16 +557,17 @@ pub mod payload {
     }
 
     /// `getAttributes` answering an `AttributeList` of `refs` back-references to one object
-    /// whose class hierarchy has `levels` classes of `fields_per_level` byte fields (the
-    /// lowest also has `name` = "Value" and `value` = null): a scan of every field per element
-    /// costs `refs * levels * fields_per_level`.
+    /// whose class hierarchy has `levels` classes of `fields_per_level` fields: bytes, and in the
+    /// top superclass also `name` = "Value" and `value` = null. A lookup that scans the fields
+    /// from the object's own class up costs `levels * fields_per_level` per element.
     pub fn wide_attribute_list(levels: usize, fields_per_level: usize, refs: usize) -> Vec<u8> {
         let mut s = Ser::new();
         s.return_header();
-        // The lowest class has two fields of its own (name, value), so two byte fields fewer.
+        // The top superclass has two reference fields (name, value), so two byte fields fewer.
+        let top = levels.saturating_sub(1);
         let names: Vec<Vec<String>> = (0..levels)
             .map(|l| {
-                let own = if l == 0 { 2 } else { 0 };
+                let own = if l == top { 2 } else { 0 };
                 jdk::byte_fields(&format!("f{l}_"), fields_per_level.saturating_sub(own))
             })
             .collect();
@@ -578,7 +579,7 @@ pub mod payload {
                     return;
                 };
                 let mut fields: Vec<Field<'_>> = jdk::fields_of(own, b'B');
-                if level == 0 {
+                if level + 1 == names.len() {
                     fields.push((b'L', "name", Some("Ljava/lang/String;")));
                     fields.push((b'L', "value", Some("Ljava/lang/Object;")));
                 }
@@ -591,13 +592,13 @@ pub mod payload {
                 );
             }
             let h = s.object(|s| desc(s, &names, 0));
-            // Class data from the top superclass down: byte fields, then (lowest) name, value.
+            // Class data from the top superclass down: byte fields, then (top) name, value.
             for level in (0..levels).rev() {
                 s.out.extend(std::iter::repeat_n(
                     0u8,
                     names.get(level).map_or(0, Vec::len),
                 ));
-                if level == 0 {
+                if level == top {
                     s.string("Value");
                     s.null();
                 }
@@ -711,9 +712,10 @@ pub enum Mode {
     Good,
     /// `queryNames`: one name with 300 000 keys.
     ManyKeys,
-    /// `queryNames`: one 60 000-byte name referenced 500 000 times.
+    /// `queryNames`: one 60 000-byte name referenced 499 999 times (within the old reader's cap on
+    /// custom-data items).
     SharedName,
-    /// `getAttributes`: 500 000 back-references to one object of a class hierarchy with
+    /// `getAttributes`: 499 999 back-references to one object of a class hierarchy with
     /// 64 x 4 096 fields.
     WideClass,
     /// `getAttributes`: a composite that contains itself.
@@ -822,9 +824,9 @@ fn payload_for(state: &State, mode: Mode, kind: u8) -> Arc<Vec<u8>> {
     let good_names = || payload::names(&[MBEAN]);
     let bytes = match (mode, kind) {
         (Mode::ManyKeys, 0) => payload::name_with_many_keys(300_000),
-        (Mode::SharedName, 0) => payload::shared_name(60_000, 500_000),
+        (Mode::SharedName, 0) => payload::shared_name(60_000, 499_999),
         (_, 0) => good_names(),
-        (Mode::WideClass, _) => payload::wide_attribute_list(64, 4096, 500_000),
+        (Mode::WideClass, _) => payload::wide_attribute_list(64, 4096, 499_999),
         (Mode::SelfComposite, _) => payload::self_composite(),
         (Mode::NullArray, _) => payload::null_array(33_000_000),
         (Mode::WideObjects, _) => payload::wide_objects(8_000, 4_096),

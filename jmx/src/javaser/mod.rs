@@ -5,8 +5,10 @@
 //!
 //! - [`reader`]: a general, hardened parser that turns untrusted bytes into an object
 //!   [`Graph`](model::Graph) (class descriptors, handles and back-references, block data, custom
-//!   `writeObject` data, arrays, enums, exceptions). Every length is capped, nesting depth is
-//!   bounded, unknown tags are rejected, and no input can make it panic.
+//!   `writeObject` data, arrays, enums, exceptions). Every length is capped, every byte it
+//!   allocates is charged against a budget proportional to the bytes received, back-references
+//!   share their node, nesting depth is bounded, unknown tags are rejected, and no input can
+//!   make it panic. It reads a complete buffer or, incrementally, a reply as it arrives.
 //! - [`writer`]: the few shapes the client sends (null, strings, `String[]`, `ObjectName`),
 //!   written the way RMI's `MarshalOutputStream` expects (a codebase annotation after every
 //!   class descriptor).
