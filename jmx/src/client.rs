@@ -11,14 +11,13 @@
 //! `NoSuchObjectException`, or the socket closed), the client connects again once and repeats
 //! the call, so a poller sees no error across an idle drop or a JVM restart.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
 use crate::endpoint::Endpoint;
 use crate::error::JmxError;
-use crate::javaser::model::{Graph, Ref};
+use crate::javaser::model::{Graph, Ref, RefSet};
 use crate::javaser::{Limits, StreamWriter};
 use crate::jrmp::{
     ConnParams, Connection, METHODS, ObjId, Outcome, REGISTRY_INTERFACE_HASH, REGISTRY_LOOKUP_OP,
@@ -642,7 +641,7 @@ pub(crate) fn names_of(reply: &ReturnMessage, address: &str) -> Result<Vec<Objec
     let Some(set) = value_root(reply, address)? else {
         return Ok(names);
     };
-    let mut seen: HashSet<Ref> = HashSet::new();
+    let mut seen = RefSet::default();
     for element in collection_elements(graph, set).flatten() {
         if !seen.insert(element) {
             continue;
@@ -685,7 +684,8 @@ pub(crate) fn names_of(reply: &ReturnMessage, address: &str) -> Result<Vec<Objec
 }
 
 /// The requested attributes in a `getAttributes` reply, each once, converted with the reply's
-/// budget. An element referenced many times is read once.
+/// budget (an element referenced many times is converted once). Beyond the attributes asked
+/// for plus [`MAX_EXTRA_ATTRIBUTES`] entries the reply is refused.
 pub(crate) fn attributes_of(
     reply: &ReturnMessage,
     requested: &[String],
@@ -696,9 +696,9 @@ pub(crate) fn attributes_of(
     let Some(list) = value_root(reply, address)? else {
         return Ok(out);
     };
-    let wanted: HashSet<&str> = requested.iter().map(String::as_str).collect();
-    let mut done: HashSet<&str> = HashSet::new();
-    let mut seen: HashSet<Ref> = HashSet::new();
+    // Positions in `requested` already answered. No set of elements seen: the entry cap bounds
+    // the lookups of repeated elements to two probes each.
+    let mut done = vec![false; requested.len()];
     let limit = requested.len().saturating_add(MAX_EXTRA_ATTRIBUTES);
     let mut converter = Converter::with_budget(graph, reply.value_budget);
     for (count, element) in collection_elements(graph, list).flatten().enumerate() {
@@ -711,20 +711,18 @@ pub(crate) fn attributes_of(
                 ),
             ));
         }
-        if !seen.insert(element) {
-            continue;
-        }
         let Some(attr_name) = graph
             .field_ref(element, "name")
             .and_then(|n| graph.string(n))
         else {
             continue;
         };
-        let Some(&attr_name) = wanted.get(attr_name) else {
+        let Some(i) = requested.iter().position(|a| a == attr_name) else {
             continue;
         };
-        if !done.insert(attr_name) {
-            continue;
+        match done.get_mut(i) {
+            Some(d) if !*d => *d = true,
+            _ => continue,
         }
         let value = match graph.field(element, "value") {
             Some(crate::javaser::FieldValue::Object(v)) => converter.value(v),

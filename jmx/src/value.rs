@@ -14,10 +14,12 @@
 //! [`Value::flatten_numeric`] turns composites into `Attr.key` numeric series, the way metric
 //! pipelines want them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::javaser::model::{AnnotationCursor, ArrayData, FieldValue, Graph, Node, Prim, Ref};
+use crate::javaser::model::{
+    AnnotationCursor, ArrayData, FieldValue, Graph, Node, Prim, Ref, RefMap, RefSet,
+};
 
 /// A `CompositeData`'s items: name -> value, sorted by name.
 pub type CompositeMap = BTreeMap<String, Value>;
@@ -130,8 +132,8 @@ pub(crate) struct Converter<'g> {
     budget: usize,
     initial_budget: usize,
     max_depth: u32,
-    memo: HashMap<Ref, Value>,
-    in_progress: HashSet<Ref>,
+    memo: RefMap<Value>,
+    in_progress: RefSet,
     problem: Option<ConvertProblem>,
     steps: u64,
 }
@@ -154,8 +156,8 @@ impl<'g> Converter<'g> {
             budget,
             initial_budget: budget,
             max_depth: VALUE_DEPTH,
-            memo: HashMap::new(),
-            in_progress: HashSet::new(),
+            memo: RefMap::default(),
+            in_progress: RefSet::default(),
             problem: None,
             steps: 0,
         }
@@ -197,6 +199,22 @@ impl<'g> Converter<'g> {
         let Some(r) = r else {
             return Value::Null;
         };
+        let graph = self.graph;
+        // Leaves (strings, enums, boxed numbers) cost O(1) and share their text: converted
+        // directly. Only what can hold other values is memoised and checked for cycles.
+        match graph.get(r) {
+            None | Some(Node::Pending) => return Value::Other("(unresolved reference)".into()),
+            Some(Node::String(s)) => return Value::String(s.clone()),
+            Some(Node::Enum { constant, .. }) => return Value::String(constant.clone()),
+            Some(Node::Class { .. }) => return Value::Other("java.lang.Class".into()),
+            Some(Node::ClassDesc(_)) => return Value::Other("java.io.ObjectStreamClass".into()),
+            Some(Node::Object(_)) => {
+                if let Some(v) = self.boxed(r) {
+                    return v;
+                }
+            }
+            Some(Node::Array { .. }) => {}
+        }
         if let Some(v) = self.memo.get(&r) {
             return v.clone();
         }
@@ -215,15 +233,10 @@ impl<'g> Converter<'g> {
         }
         self.steps += 1;
         self.in_progress.insert(r);
-        let graph = self.graph;
         let value = match graph.get(r) {
-            None | Some(Node::Pending) => Value::Other("(unresolved reference)".into()),
-            Some(Node::String(s)) => Value::String(s.clone()),
-            Some(Node::Enum { constant, .. }) => Value::String(constant.clone()),
-            Some(Node::Class { .. }) => Value::Other("java.lang.Class".into()),
-            Some(Node::ClassDesc(_)) => Value::Other("java.io.ObjectStreamClass".into()),
             Some(Node::Array { data, .. }) => self.array(data, depth),
             Some(Node::Object(_)) => self.object(r, depth),
+            _ => Value::Other("(unresolved reference)".into()),
         };
         self.in_progress.remove(&r);
         self.memo.insert(r, value.clone());
@@ -267,30 +280,34 @@ impl<'g> Converter<'g> {
         }
     }
 
-    fn object(&mut self, r: Ref, depth: u32) -> Value {
-        let graph = self.graph;
-        let class = graph.class_name(r).unwrap_or("?");
-        let boxed = match (class, self.prim_field(r, "value")) {
-            ("java.lang.Long" | "java.util.concurrent.atomic.AtomicLong", Some(Prim::Long(v))) => {
+    /// The value of a boxed primitive (`Long`, `Double`, ...), if `r` is one.
+    fn boxed(&self, r: Ref) -> Option<Value> {
+        let class = self.graph.class_name(r)?;
+        if !class.starts_with("java.") {
+            return None;
+        }
+        match (class, self.prim_field(r, "value")?) {
+            ("java.lang.Long" | "java.util.concurrent.atomic.AtomicLong", Prim::Long(v)) => {
                 Some(Value::Long(v))
             }
-            (
-                "java.lang.Integer" | "java.util.concurrent.atomic.AtomicInteger",
-                Some(Prim::Int(v)),
-            ) => Some(Value::Int(v)),
-            ("java.lang.Short", Some(Prim::Short(v))) => Some(Value::Int(i32::from(v))),
-            ("java.lang.Byte", Some(Prim::Byte(v))) => Some(Value::Int(i32::from(v))),
-            ("java.lang.Double", Some(Prim::Double(v))) => Some(Value::Double(v)),
-            ("java.lang.Float", Some(Prim::Float(v))) => Some(Value::Float(v)),
-            ("java.lang.Boolean", Some(Prim::Boolean(v))) => Some(Value::Boolean(v)),
-            ("java.lang.Character", Some(Prim::Char(v))) => {
+            ("java.lang.Integer" | "java.util.concurrent.atomic.AtomicInteger", Prim::Int(v)) => {
+                Some(Value::Int(v))
+            }
+            ("java.lang.Short", Prim::Short(v)) => Some(Value::Int(i32::from(v))),
+            ("java.lang.Byte", Prim::Byte(v)) => Some(Value::Int(i32::from(v))),
+            ("java.lang.Double", Prim::Double(v)) => Some(Value::Double(v)),
+            ("java.lang.Float", Prim::Float(v)) => Some(Value::Float(v)),
+            ("java.lang.Boolean", Prim::Boolean(v)) => Some(Value::Boolean(v)),
+            ("java.lang.Character", Prim::Char(v)) => {
                 Some(Value::String(String::from_utf16_lossy(&[v]).into()))
             }
             _ => None,
-        };
-        if let Some(v) = boxed {
-            return v;
         }
+    }
+
+    fn object(&mut self, r: Ref, depth: u32) -> Value {
+        let graph = self.graph;
+        let class = graph.class_name(r).unwrap_or("?");
         if graph.is_instance_of(r, "javax.management.openmbean.CompositeDataSupport") {
             return match self.composite(r, depth) {
                 Some(map) => Value::Composite(map),

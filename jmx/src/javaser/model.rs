@@ -12,13 +12,41 @@
 //! descriptor. Field lookups go through a per-class index built once, so reading a field costs
 //! one hash probe however many fields the class hierarchy declares.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Index of a node in a [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ref(pub u32);
+
+/// A hasher for [`Ref`] keys. Refs are arena indices the reader hands out in sequence (a peer
+/// cannot choose them), so a multiplicative hash spreads them well, and costs a fraction of
+/// SipHash on the hot path of every reply.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RefHasher(u64);
+
+impl Hasher for RefHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+    }
+}
+
+/// A map keyed by [`Ref`].
+pub type RefMap<V> = HashMap<Ref, V, BuildHasherDefault<RefHasher>>;
+/// A set of [`Ref`]s.
+pub type RefSet = HashSet<Ref, BuildHasherDefault<RefHasher>>;
 
 /// A primitive field or array element.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -204,19 +232,24 @@ pub(crate) struct FieldPos {
 }
 
 /// What the reader computes once per class that has instances: its hierarchy (top superclass
-/// first) and an index of every field name (a subclass field shadows a superclass field).
+/// first) and, for a hierarchy of more than [`INDEX_FROM`] fields, an index of every field name
+/// (a subclass field shadows a superclass field). Smaller ones (every JDK class a JMX reply
+/// holds) are searched directly: a few comparisons cost less than hashing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ClassInfo {
     pub chain: Box<[Ref]>,
-    pub fields: HashMap<Arc<str>, FieldPos>,
+    pub fields: Option<HashMap<Arc<str>, FieldPos>>,
 }
+
+/// Hierarchies with more fields than this get a field index.
+pub(crate) const INDEX_FROM: usize = 8;
 
 /// The decoded stream: an arena of nodes.
 #[derive(Debug, Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
     /// Per instantiated class (by its descriptor): hierarchy and field index.
-    pub(crate) classes: HashMap<Ref, ClassInfo>,
+    pub(crate) classes: RefMap<ClassInfo>,
     /// Field lookups made (a work counter for tests and benchmarks).
     probes: AtomicU64,
 }
@@ -309,12 +342,26 @@ impl Graph {
     pub fn field(&self, r: Ref, name: &str) -> Option<FieldValue> {
         let object = self.object(r)?;
         self.probes.fetch_add(1, Ordering::Relaxed);
-        let pos = *self.classes.get(&object.class)?.fields.get(name)?;
-        let data = object.data.get(usize::from(pos.level))?;
-        let desc = self
-            .class_desc(data.class)?
-            .fields
-            .get(pos.field as usize)?;
+        let (data, desc) = match &self.classes.get(&object.class)?.fields {
+            Some(index) => {
+                let pos = *index.get(name)?;
+                let data = object.data.get(usize::from(pos.level))?;
+                let desc = self
+                    .class_desc(data.class)?
+                    .fields
+                    .get(pos.field as usize)?;
+                (data, desc)
+            }
+            // At most `INDEX_FROM` fields in all: look from the object's own class up.
+            None => object.data.iter().rev().find_map(|data| {
+                let desc = self
+                    .class_desc(data.class)?
+                    .fields
+                    .iter()
+                    .find(|f| &*f.name == name)?;
+                Some((data, desc))
+            })?,
+        };
         let slot = desc.slot as usize;
         if desc.is_prim() {
             let bytes = data.prims.get(slot..)?;

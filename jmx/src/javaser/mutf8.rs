@@ -36,6 +36,18 @@ pub struct InvalidMutf8 {
     pub offset: usize,
 }
 
+/// [`decode`] into a shared string: one allocation for the common plain-ASCII case.
+pub fn decode_shared(bytes: &[u8]) -> Result<std::sync::Arc<str>, InvalidMutf8> {
+    if bytes.iter().all(|&b| b != 0 && b < 0x80) {
+        return std::str::from_utf8(bytes)
+            .map(std::sync::Arc::from)
+            .map_err(|e| InvalidMutf8 {
+                offset: e.valid_up_to(),
+            });
+    }
+    decode(bytes).map(std::sync::Arc::from)
+}
+
 /// Decodes modified UTF-8. Unpaired surrogates become U+FFFD (Java strings may hold them; Rust
 /// strings cannot).
 pub fn decode(bytes: &[u8]) -> Result<String, InvalidMutf8> {

@@ -17,14 +17,15 @@
 //!   chunk, so what it has read is never parsed twice, and a cancellation flag stops it between
 //!   any two reads or allocations.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::model::{
-    Annotation, ArrayData, ClassData, ClassDesc, ClassInfo, FieldDesc, FieldPos, Graph, Node,
-    Object, Prim, Ref,
+    Annotation, ArrayData, ClassData, ClassDesc, ClassInfo, FieldDesc, FieldPos, Graph, INDEX_FROM,
+    Node, Object, Prim, Ref,
 };
 use super::{BASE_WIRE_HANDLE, STREAM_MAGIC, STREAM_VERSION, mutf8, sc, tc};
 
@@ -125,9 +126,10 @@ pub type Feed = Box<dyn FnMut() -> Option<Vec<u8>> + Send>;
 /// Typical use: [`StreamReader::new`] (checks the header), then [`read_object`](Self::read_object)
 /// and [`read_block_bytes`](Self::read_block_bytes) in the order the writer wrote them, then
 /// [`finish`](Self::finish) for the graph.
-pub struct StreamReader {
-    /// Bytes received and not yet discarded; `buf[start..]` is unread.
-    buf: Vec<u8>,
+pub struct StreamReader<'a> {
+    /// Bytes received and not yet discarded; `buf[start..]` is unread. Borrowed when the whole
+    /// stream is given (no copy), owned when a feed delivers it.
+    buf: Cow<'a, [u8]>,
     start: usize,
     /// Bytes consumed since the stream began (the header included).
     pos: usize,
@@ -144,7 +146,7 @@ pub struct StreamReader {
     charged: usize,
 }
 
-impl std::fmt::Debug for StreamReader {
+impl std::fmt::Debug for StreamReader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamReader")
             .field("pos", &self.pos)
@@ -159,9 +161,9 @@ type Result<T> = std::result::Result<T, DecodeError>;
 /// Memory charged per node, on top of what the node owns.
 const NODE_BYTES: usize = std::mem::size_of::<Node>() + std::mem::size_of::<Ref>();
 
-impl StreamReader {
+impl<'a> StreamReader<'a> {
     /// Starts reading a complete stream held in `data`; checks magic and version.
-    pub fn new(data: &[u8], limits: Limits) -> Result<Self> {
+    pub fn new(data: &'a [u8], limits: Limits) -> Result<Self> {
         if data.len() > limits.max_bytes {
             // Only what we read counts, but refusing to even look at more keeps things simple.
             return Err(DecodeError::LimitExceeded {
@@ -170,7 +172,7 @@ impl StreamReader {
                 limit: limits.max_bytes as u64,
             });
         }
-        Self::start(data.to_vec(), None, None, limits)
+        Self::start(Cow::Borrowed(data), None, None, limits)
     }
 
     /// Starts reading a stream whose first bytes are `initial` and whose rest `feed` delivers
@@ -182,11 +184,11 @@ impl StreamReader {
         cancel: Option<Arc<AtomicBool>>,
         limits: Limits,
     ) -> Result<Self> {
-        Self::start(initial, Some(feed), cancel, limits)
+        Self::start(Cow::Owned(initial), Some(feed), cancel, limits)
     }
 
     fn start(
-        buf: Vec<u8>,
+        buf: Cow<'a, [u8]>,
         feed: Option<Feed>,
         cancel: Option<Arc<AtomicBool>>,
         limits: Limits,
@@ -238,8 +240,8 @@ impl StreamReader {
     }
 
     /// Ends reading; hands over the graph and the bytes received after the stream's end.
-    pub fn finish_with_rest(mut self) -> (Graph, Vec<u8>) {
-        let rest = self.buf.split_off(self.start.min(self.buf.len()));
+    pub fn finish_with_rest(self) -> (Graph, Vec<u8>) {
+        let rest = self.buf.get(self.start..).unwrap_or_default().to_vec();
         (self.graph, rest)
     }
 
@@ -277,7 +279,16 @@ impl StreamReader {
     }
 
     /// Makes sure `n` unread bytes are buffered, pulling chunks from the feed if there is one.
+    #[inline]
     fn ensure(&mut self, n: usize) -> Result<()> {
+        if self.available() >= n && self.pos.saturating_add(n) <= self.limits.max_bytes {
+            return Ok(());
+        }
+        self.ensure_slow(n)
+    }
+
+    #[cold]
+    fn ensure_slow(&mut self, n: usize) -> Result<()> {
         if self.pos.saturating_add(n) > self.limits.max_bytes {
             return Err(DecodeError::LimitExceeded {
                 what: "reply size",
@@ -298,15 +309,17 @@ impl StreamReader {
             };
             // Drop what was read once it is most of the buffer, so the buffer holds little more
             // than the unread part (at most one long item plus a chunk).
-            if self.start > 0 && self.start >= self.buf.len() / 2 {
-                self.buf.drain(..self.start);
+            let buf = self.buf.to_mut();
+            if self.start > 0 && self.start >= buf.len() / 2 {
+                buf.drain(..self.start);
                 self.start = 0;
             }
-            self.buf.extend_from_slice(&chunk);
+            buf.extend_from_slice(&chunk);
         }
         Ok(())
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&[u8]> {
         self.ensure(n)?;
         let begin = self.start;
@@ -372,13 +385,23 @@ impl StreamReader {
     fn decode_utf(&mut self, len: usize) -> Result<Arc<str>> {
         let start = self.pos;
         let bytes = self.take(len)?;
-        let s = mutf8::decode(bytes)
-            .map(Arc::from)
-            .map_err(|e| DecodeError::Malformed {
-                offset: start + e.offset,
-                detail: "invalid modified UTF-8".into(),
-            })?;
+        let s = mutf8::decode_shared(bytes).map_err(|e| DecodeError::Malformed {
+            offset: start + e.offset,
+            detail: "invalid modified UTF-8".into(),
+        })?;
         // Charged once the bytes are in: a long string is allowed what it brought.
+        self.charge(len)?;
+        Ok(s)
+    }
+
+    fn utf_string(&mut self) -> Result<String> {
+        let len = usize::from(self.u16()?);
+        let start = self.pos;
+        let bytes = self.take(len)?;
+        let s = mutf8::decode(bytes).map_err(|e| DecodeError::Malformed {
+            offset: start + e.offset,
+            detail: "invalid modified UTF-8".into(),
+        })?;
         self.charge(len)?;
         Ok(s)
     }
@@ -610,7 +633,7 @@ impl StreamReader {
                 }
             }
             tc::CLASSDESC => {
-                let name = self.utf()?.to_string();
+                let name = self.utf_string()?;
                 let serial_version_uid = self.i64()?;
                 let r = self.new_handle(Node::Pending)?;
                 let flags = self.u8()?;
@@ -740,10 +763,11 @@ impl StreamReader {
         })
     }
 
-    /// The hierarchy and field index of `class`, computed (and charged) once per class.
-    fn class_info(&mut self, class: Ref) -> Result<Box<[Ref]>> {
+    /// Computes (and charges) the hierarchy and field index of `class` once; returns the
+    /// hierarchy's length.
+    fn class_info(&mut self, class: Ref) -> Result<usize> {
         if let Some(info) = self.graph.classes.get(&class) {
-            return Ok(info.chain.clone());
+            return Ok(info.chain.len());
         }
         let mut chain = Vec::new();
         let mut next = Some(class);
@@ -769,9 +793,22 @@ impl StreamReader {
             .filter_map(|&r| self.graph.class_desc(r))
             .map(|d| d.fields.len())
             .sum();
+        let chain: Box<[Ref]> = chain.into_boxed_slice();
+        let levels = chain.len();
+        if total <= INDEX_FROM {
+            self.charge(levels * std::mem::size_of::<Ref>())?;
+            self.graph.classes.insert(
+                class,
+                ClassInfo {
+                    chain,
+                    fields: None,
+                },
+            );
+            return Ok(levels);
+        }
         self.charge(
             total.saturating_mul(std::mem::size_of::<(Arc<str>, FieldPos)>() + 16)
-                + chain.len() * std::mem::size_of::<Ref>(),
+                + levels * std::mem::size_of::<Ref>(),
         )?;
         let mut fields: HashMap<Arc<str>, FieldPos> = HashMap::with_capacity(total);
         for (level, &r) in chain.iter().enumerate() {
@@ -795,15 +832,14 @@ impl StreamReader {
                 }
             }
         }
-        let chain: Box<[Ref]> = chain.into_boxed_slice();
         self.graph.classes.insert(
             class,
             ClassInfo {
-                chain: chain.clone(),
-                fields,
+                chain,
+                fields: Some(fields),
             },
         );
-        Ok(chain)
+        Ok(levels)
     }
 
     // ---- objects, arrays, enums ------------------------------------------------------------
@@ -813,10 +849,17 @@ impl StreamReader {
             .read_class_desc()?
             .ok_or_else(|| self.malformed("object with a null class descriptor"))?;
         let r = self.new_handle(Node::Pending)?;
-        let chain = self.class_info(class)?;
-        self.charge(chain.len() * std::mem::size_of::<ClassData>())?;
-        let mut data = Vec::with_capacity(chain.len());
-        for &class_ref in chain.iter() {
+        let levels = self.class_info(class)?;
+        self.charge(levels * std::mem::size_of::<ClassData>())?;
+        let mut data = Vec::with_capacity(levels);
+        for level in 0..levels {
+            let class_ref = self
+                .graph
+                .classes
+                .get(&class)
+                .and_then(|info| info.chain.get(level))
+                .copied()
+                .ok_or_else(|| self.malformed("class hierarchy changed while reading"))?;
             data.push(self.read_class_data(class_ref)?);
         }
         self.set_node(
