@@ -5,9 +5,10 @@
 //! by its class.
 //!
 //! Conversion costs what the stream cost, whatever its shape: strings, composites, arrays and
-//! tables are shared (`Arc`), and each graph node is converted once and then shared wherever it
-//! is referenced again, so a million back-references to one object are a million reference
-//! counts, not a million copies. Every byte a conversion allocates is charged against a budget
+//! tables are shared (`Arc`), and each composite, table or array is converted once and then
+//! shared wherever it is referenced again (a leaf, a string or a boxed number, costs O(1) each
+//! time), so a million back-references to one object are a million reference counts, not a
+//! million copies. Every byte a conversion allocates is charged against a budget
 //! (what is left of the reply's decode budget), nesting is bounded, and a value that contains
 //! itself (a cycle only a hand-made stream can hold) is detected and reported.
 //!
