@@ -93,6 +93,10 @@ impl SubjectState {
     /// The rules whose conditions hold, worst first (each once).
     pub(super) fn conditions(&self, into: &mut Vec<RuleIndex>) {
         into.clear();
+        if !self.contributions.iter().any(|c| is_condition(c.sign)) {
+            // The common case, a healthy subject: nothing to sort, nothing allocated.
+            return;
+        }
         let mut held: Vec<&Contribution> = self
             .contributions
             .iter()
