@@ -71,7 +71,7 @@ pub enum TokenSource {
 
 /// The validated configuration of a `bearertokenauth` extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct BearerTokenAuthConfig {
     pub scheme: String,
     pub header: HeaderName,
     pub source: TokenSource,
@@ -90,7 +90,7 @@ fn check_token(key: &str, token: &str) -> Result<(), ComponentConfigError> {
     Ok(())
 }
 
-impl Config {
+impl BearerTokenAuthConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         if raw
@@ -170,7 +170,7 @@ impl ExtensionFactory for Factory {
         &self,
         config: &serde_yaml_ng::Value,
     ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-        Ok(Box::new(Config::parse(config)?))
+        Ok(Box::new(BearerTokenAuthConfig::parse(config)?))
     }
 }
 
@@ -204,7 +204,7 @@ fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-impl ExtensionConfig for Config {
+impl ExtensionConfig for BearerTokenAuthConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
         let tokens = match &self.source {
             TokenSource::Inline(t) => t.clone(),
@@ -368,21 +368,24 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = Config::parse(&yaml(include_str!("../testdata/bearertokenauth.yaml"))).unwrap();
+        let c =
+            BearerTokenAuthConfig::parse(&yaml(include_str!("../testdata/bearertokenauth.yaml")))
+                .unwrap();
         assert_eq!(c.scheme, "Bearer");
         assert_eq!(c.header, http::header::AUTHORIZATION);
         assert_eq!(
             c.source,
             TokenSource::Inline(vec!["s3cr3t-current".into(), "s3cr3t-previous".into()])
         );
-        let c = Config::parse(&yaml("token: abc\nscheme: ''\nheader: X-Api-Key")).unwrap();
+        let c = BearerTokenAuthConfig::parse(&yaml("token: abc\nscheme: ''\nheader: X-Api-Key"))
+            .unwrap();
         assert_eq!(c.scheme, "");
         assert_eq!(c.header.as_str(), "x-api-key");
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let path = |s: &str| Config::parse(&yaml(s)).unwrap_err().path;
+        let path = |s: &str| BearerTokenAuthConfig::parse(&yaml(s)).unwrap_err().path;
         assert_eq!(path("scheme: Bearer"), "token");
         assert_eq!(path("token: ''"), "token");
         assert_eq!(path("token: 'a b'"), "token");
@@ -443,7 +446,8 @@ mod tests {
         use kafka_obs_api::{ComponentKind, HealthRegistry, Host, Telemetry};
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
-        let c = Config::parse(&yaml(&format!("filename: {}", file.display()))).unwrap();
+        let c =
+            BearerTokenAuthConfig::parse(&yaml(&format!("filename: {}", file.display()))).unwrap();
         let id: kafka_obs_api::ComponentId = "bearertokenauth".parse().unwrap();
         let t = Telemetry::new();
         let ctx = BuildContext {

@@ -90,12 +90,12 @@ impl Default for RawConfig {
 
 /// The validated configuration of a `file_storage` extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct FileStorageConfig {
     pub directory: PathBuf,
     pub options: QueueOptions,
 }
 
-impl Config {
+impl FileStorageConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         if raw.directory.as_os_str().is_empty() {
@@ -146,11 +146,11 @@ impl ExtensionFactory for Factory {
         &self,
         config: &serde_yaml_ng::Value,
     ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-        Ok(Box::new(Config::parse(config)?))
+        Ok(Box::new(FileStorageConfig::parse(config)?))
     }
 }
 
-impl ExtensionConfig for Config {
+impl ExtensionConfig for FileStorageConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
         std::fs::create_dir_all(&self.directory).map_err(|e| {
             BuildError::Other(format!(
@@ -242,13 +242,14 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = Config::parse(&yaml(include_str!("../testdata/file_storage.yaml"))).unwrap();
+        let c =
+            FileStorageConfig::parse(&yaml(include_str!("../testdata/file_storage.yaml"))).unwrap();
         assert_eq!(c.directory, PathBuf::from("/tmp/kafka-obs-queue"));
         assert_eq!(c.options.max_size, 64 << 20);
         assert_eq!(c.options.fsync, Fsync::Interval);
         assert_eq!(c.options.fsync_interval, Duration::from_millis(200));
         assert_eq!(c.options.on_full, OnFull::DropOldest);
-        let d = Config::parse(&serde_yaml_ng::Value::Null).unwrap();
+        let d = FileStorageConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
         assert_eq!(d.directory, PathBuf::from(DEFAULT_DIRECTORY));
         assert_eq!(d.options.fsync, Fsync::Always);
         assert_eq!(d.options.on_full, OnFull::DropNewest);
@@ -258,11 +259,15 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         assert_eq!(
-            Config::parse(&yaml("max_size: 10")).unwrap_err().path,
+            FileStorageConfig::parse(&yaml("max_size: 10"))
+                .unwrap_err()
+                .path,
             "max_size"
         );
         assert_eq!(
-            Config::parse(&yaml("on_full: panic")).unwrap_err().path,
+            FileStorageConfig::parse(&yaml("on_full: panic"))
+                .unwrap_err()
+                .path,
             "on_full"
         );
         assert_eq!(dir_name("exporter-kafka/eu"), "exporter-kafka_eu");

@@ -26,14 +26,14 @@ static META: FactoryMeta = FactoryMeta {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {
+pub struct HealthCheckConfig {
     /// Listen address. The Collector's historical default is 0.0.0.0:13133; we listen on
     /// loopback unless told otherwise, as its newer versions do.
     pub endpoint: String,
     pub path: String,
 }
 
-impl Default for Config {
+impl Default for HealthCheckConfig {
     fn default() -> Self {
         Self {
             endpoint: "127.0.0.1:13133".into(),
@@ -53,7 +53,7 @@ impl ExtensionFactory for Factory {
         &self,
         config: &serde_yaml_ng::Value,
     ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-        let c: Config = parse_component_config(config)?;
+        let c: HealthCheckConfig = parse_component_config(config)?;
         if !c.path.starts_with('/') {
             return Err(ComponentConfigError::new("path", "must start with '/'"));
         }
@@ -67,7 +67,7 @@ impl ExtensionFactory for Factory {
     }
 }
 
-impl ExtensionConfig for Config {
+impl ExtensionConfig for HealthCheckConfig {
     fn listen_addresses(&self) -> Vec<(String, String)> {
         vec![("endpoint".into(), self.endpoint.clone())]
     }
@@ -146,16 +146,16 @@ mod tests {
     fn testdata_matches_the_typed_config() {
         let text = include_str!("../testdata/health_check.yaml");
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
-        let c: Config = parse_component_config(&v).unwrap();
+        let c: HealthCheckConfig = parse_component_config(&v).unwrap();
         assert_eq!(
             c,
-            Config {
+            HealthCheckConfig {
                 endpoint: "127.0.0.1:13134".into(),
                 path: "/health".into()
             }
         );
-        let d: Config = parse_component_config(&serde_yaml_ng::Value::Null).unwrap();
-        assert_eq!(d, Config::default());
+        let d: HealthCheckConfig = parse_component_config(&serde_yaml_ng::Value::Null).unwrap();
+        assert_eq!(d, HealthCheckConfig::default());
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl Input {
 /// A host offering `bearertokenauth` built from `body`, as the runtime builds extensions.
 pub fn host_with_token(body: &str) -> Host {
     let id: ComponentId = "bearertokenauth".parse().unwrap();
-    let config = kafka_obs_extension::bearertokenauth::Config::parse(
+    let config = kafka_obs_extension::bearertokenauth::BearerTokenAuthConfig::parse(
         &serde_yaml_ng::from_str(body).unwrap(),
     )
     .unwrap();
