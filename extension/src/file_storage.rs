@@ -20,20 +20,28 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    BuildContext, BuildError, Capability, ComponentConfigError, ComponentTelemetry, Extension,
-    ExtensionConfig, ExtensionFactory, FactoryMeta, PersistentQueue, RunContext, RunError,
-    Stability, Storage, StorageCapability, StorageError, parse_component_config,
+    BuildContext, BuildError, Capability, ComponentConfig, ComponentConfigError,
+    ComponentTelemetry, Extension, ExtensionConfig, ExtensionFactory, FactoryMeta, PersistentQueue,
+    RunContext, RunError, Stability, Storage, StorageCapability, StorageError,
+    parse_component_config,
 };
 
 pub use queue::{FileQueue, QueueOptions};
 
-static META: FactoryMeta = FactoryMeta {
+/// Makes `file_storage` extensions.
+pub static FACTORY: ExtensionFactory = ExtensionFactory::new(
+    FactoryMeta {
     type_name: "file_storage",
     aliases: &[],
     stability: Stability::Alpha,
     kinds: &[],
     description: "Disk queues for exporters (sending_queue.storage): CRC per record, crash recovery, size cap",
-};
+},
+    |config| {
+        Ok(Box::new(FileStorageConfig::parse(config)?))
+    },
+)
+.providing(&[Capability::Storage]);
 
 /// When appended records are forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -129,26 +137,7 @@ impl FileStorageConfig {
     }
 }
 
-/// Makes `file_storage` extensions.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Factory;
-
-impl ExtensionFactory for Factory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn provides(&self) -> &'static [Capability] {
-        &[Capability::Storage]
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-        Ok(Box::new(FileStorageConfig::parse(config)?))
-    }
-}
+impl ComponentConfig for FileStorageConfig {}
 
 impl ExtensionConfig for FileStorageConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {

@@ -11,18 +11,22 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use futures::future::BoxFuture;
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, ComponentStatus, Extension, ExtensionConfig,
-    ExtensionFactory, FactoryMeta, RunContext, RunError, Stability, parse_component_config,
+    BuildContext, BuildError, ComponentConfig, ComponentConfigError, ComponentStatus, Extension,
+    ExtensionConfig, ExtensionFactory, FactoryMeta, RunContext, RunError, Stability,
+    parse_component_config,
 };
 use serde::Deserialize;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "health_check",
-    aliases: &[],
-    stability: Stability::Beta,
-    kinds: &[],
-    description: "HTTP health endpoint: 200 when every pipeline component runs, 503 naming the failed ones",
-};
+pub static FACTORY: ExtensionFactory = ExtensionFactory::new(
+    FactoryMeta {
+        type_name: "health_check",
+        aliases: &[],
+        stability: Stability::Beta,
+        kinds: &[],
+        description: "HTTP health endpoint: 200 when every pipeline component runs, 503 naming the failed ones",
+    },
+    |config| Ok(Box::new(HealthCheckConfig::parse(config)?)),
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -42,17 +46,8 @@ impl Default for HealthCheckConfig {
     }
 }
 
-pub struct Factory;
-
-impl ExtensionFactory for Factory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
+impl HealthCheckConfig {
+    pub fn parse(config: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let c: HealthCheckConfig = parse_component_config(config)?;
         if !c.path.starts_with('/') {
             return Err(ComponentConfigError::new("path", "must start with '/'"));
@@ -63,15 +58,17 @@ impl ExtensionFactory for Factory {
                 "write host:port, e.g. 127.0.0.1:13133",
             ));
         }
-        Ok(Box::new(c))
+        Ok(c)
+    }
+}
+
+impl ComponentConfig for HealthCheckConfig {
+    fn listen_addresses(&self) -> Vec<(String, String)> {
+        vec![("endpoint".into(), self.endpoint.clone())]
     }
 }
 
 impl ExtensionConfig for HealthCheckConfig {
-    fn listen_addresses(&self) -> Vec<(String, String)> {
-        vec![("endpoint".into(), self.endpoint.clone())]
-    }
-
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
         let listener = TcpListener::bind(&self.endpoint).map_err(|source| BuildError::Bind {
             address: self.endpoint.clone(),
@@ -161,7 +158,7 @@ mod tests {
     #[test]
     fn rejects_relative_paths() {
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str("path: health").unwrap();
-        let e = Factory.validate(&v).unwrap_err();
+        let e = FACTORY.validate(&v).unwrap_err();
         assert_eq!(e.path, "path");
     }
 }
