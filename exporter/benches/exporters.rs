@@ -21,11 +21,10 @@ use futures::{FutureExt, Stream};
 use http_body_util::{BodyExt, Full};
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, DataKind, ExporterConfig, HealthRegistry,
-    Host, RunContext, StorageCapability, Telemetry,
+    Batch, BuildContext, ComponentId, ComponentKind, DataKind, ExporterConfig, Host,
+    StorageCapability, Telemetry,
 };
 use kafka_obs_exporter::delivery::{
     DeliveryError, DeliveryExporter, DeliverySettings, Outcome, QueueConfig, Transport,
@@ -96,15 +95,7 @@ fn report(name: &str, n: u64, elapsed: Duration) {
 }
 
 fn ctx(id: &str, host: Host) -> BuildContext {
-    let t = Telemetry::new();
-    let id: ComponentId = id.parse().unwrap();
-    BuildContext {
-        telemetry: t.component(ComponentKind::Exporter, &id),
-        id,
-        health: HealthRegistry::new(),
-        host,
-        kinds: vec![DataKind::Logs],
-    }
+    BuildContext::for_test(ComponentKind::Exporter, id, &[DataKind::Logs]).with_host(host)
 }
 
 /// Runs `config`'s exporter over `input` and returns the elapsed time until it finished.
@@ -121,12 +112,7 @@ async fn run_built(
     input: Vec<Batch>,
 ) -> Duration {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    let run = RunContext {
-        id: c.id.clone(),
-        telemetry: c.telemetry.clone(),
-        health: c.health.clone(),
-        shutdown: CancellationToken::new(),
-    };
+    let (run, _) = c.run_for_test();
     let started = Instant::now();
     let task = tokio::spawn(exporter.run(rx, run));
     for b in input {

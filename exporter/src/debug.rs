@@ -21,38 +21,25 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError, Stability,
-    parse_component_config,
+    Batch, BuildContext, BuildError, ComponentConfig, ComponentConfigError, ComponentTelemetry,
+    DataKind, Exporter, ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError,
+    Stability, parse_component_config,
 };
 
 /// Texts waiting for the writer thread.
 const WRITE_BUFFER: usize = 16;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "debug",
-    aliases: &[],
-    stability: Stability::Development,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Prints batches to stdout for people (verbosity basic, normal or detailed)",
-};
-
 /// Makes `debug` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DebugExporterFactory;
-
-impl ExporterFactory for DebugExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(DebugConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "debug",
+        aliases: &[],
+        stability: Stability::Development,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Prints batches to stdout for people (verbosity basic, normal or detailed)",
+    },
+    |config| Ok(Box::new(DebugConfig::parse(config)?)),
+);
 
 /// How much the `debug` exporter prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -108,6 +95,8 @@ impl DebugConfig {
         }
     }
 }
+
+impl ComponentConfig for DebugConfig {}
 
 impl ExporterConfig for DebugConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
@@ -292,11 +281,10 @@ impl Exporter for DebugExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_obs_api::telemetry::Telemetry;
-    use kafka_obs_api::{ComponentId, ComponentKind, HealthRegistry};
+
+    use kafka_obs_api::ComponentKind;
     use kafka_obs_otlp_json::fixtures::{logs, metrics, traces};
     use std::sync::{Arc, Mutex};
-    use tokio_util::sync::CancellationToken;
 
     #[test]
     fn testdata_matches_the_typed_config() {
@@ -355,15 +343,8 @@ mod tests {
     }
 
     async fn print(verbosity: Verbosity, batches: Vec<Batch>) -> (String, ComponentTelemetry) {
-        let id: ComponentId = "debug".parse().expect("id");
-        let telemetry = Telemetry::new().component(ComponentKind::Exporter, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Default::default(),
-            kinds: DataKind::ALL.to_vec(),
-        };
+        let ctx = BuildContext::for_test(ComponentKind::Exporter, "debug", &DataKind::ALL);
+        let telemetry = ctx.telemetry.clone();
         let config = DebugConfig {
             verbosity,
             sampling_initial: 100,
@@ -372,12 +353,7 @@ mod tests {
         let out = Shared::default();
         let exporter = config.build_with_writer(&ctx, Box::new(out.clone()));
         let (tx, rx) = mpsc::channel(8);
-        let run_ctx = RunContext {
-            id,
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            shutdown: CancellationToken::new(),
-        };
+        let (run_ctx, _) = ctx.run_for_test();
         let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
         for b in batches {
             tx.send(b.into()).await.expect("open");
@@ -465,23 +441,11 @@ mod tests {
                 Ok(())
             }
         }
-        let id: ComponentId = "debug".parse().expect("id");
-        let telemetry = Telemetry::new().component(ComponentKind::Exporter, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Default::default(),
-            kinds: vec![DataKind::Logs],
-        };
+        let ctx = BuildContext::for_test(ComponentKind::Exporter, "debug", &[DataKind::Logs]);
+        let telemetry = ctx.telemetry.clone();
         let exporter = DebugConfig::default().build_with_writer(&ctx, Box::new(Broken));
         let (tx, rx) = mpsc::channel(8);
-        let run_ctx = RunContext {
-            id,
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            shutdown: CancellationToken::new(),
-        };
+        let (run_ctx, _) = ctx.run_for_test();
         let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
         tx.send(logs().into()).await.expect("open");
         tx.send(logs().into()).await.expect("open");

@@ -22,9 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError, Stability,
-    parse_component_config,
+    BuildContext, BuildError, ComponentConfig, ComponentConfigError, ComponentTelemetry, DataKind,
+    Exporter, ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError,
+    Stability, parse_component_config,
 };
 
 use writer::{Command, FileWriter};
@@ -33,30 +33,17 @@ use writer::{Command, FileWriter};
 const WRITE_BUFFER: usize = 16;
 const MIB: f64 = (1u64 << 20) as f64;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "file",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Writes OTLP JSON lines (or length-prefixed protobuf) to a file, with rotation by size",
-};
-
 /// Makes `file` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FileExporterFactory;
-
-impl ExporterFactory for FileExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(FileConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "file",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Writes OTLP JSON lines (or length-prefixed protobuf) to a file, with rotation by size",
+    },
+    |config| Ok(Box::new(FileConfig::parse(config)?)),
+);
 
 /// How batches are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -235,6 +222,8 @@ impl FileConfig {
         })
     }
 }
+
+impl ComponentConfig for FileConfig {}
 
 impl ExporterConfig for FileConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {

@@ -28,8 +28,8 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterConfig,
-    ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+    Batch, BuildContext, BuildError, ComponentConfig, ComponentConfigError, DataKind, Exporter,
+    ExporterConfig, ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
 };
 
 pub use encode::{KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, record_key, records};
@@ -44,30 +44,17 @@ use crate::delivery::{
 };
 use crate::resource_split::{key_of, per_resource};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "kafka",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Produces OTLP (protobuf or JSON) to Kafka topics, keyed by source, acks=all + idempotence",
-};
-
 /// Makes `kafka` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KafkaExporterFactory;
-
-impl ExporterFactory for KafkaExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(KafkaConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "kafka",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Produces OTLP (protobuf or JSON) to Kafka topics, keyed by source, acks=all + idempotence",
+    },
+    |config| Ok(Box::new(KafkaConfig::parse(config)?)),
+);
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -298,13 +285,15 @@ impl KafkaConfig {
     }
 }
 
+impl ComponentConfig for KafkaConfig {
+    fn extension_refs(&self) -> Vec<kafka_obs_api::ExtensionRef> {
+        crate::auth::extension_refs(None, &self.delivery)
+    }
+}
+
 impl ExporterConfig for KafkaConfig {
     fn queue(&self) -> QueueSettings {
         self.delivery.queue.runtime_queue()
-    }
-
-    fn extension_refs(&self) -> Vec<kafka_obs_api::ExtensionRef> {
-        crate::auth::extension_refs(None, &self.delivery)
     }
 
     fn settles_receipts(&self) -> bool {

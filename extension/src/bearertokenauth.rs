@@ -30,15 +30,13 @@ use kafka_obs_api::{
 /// Makes `bearertokenauth` extensions.
 pub static FACTORY: ExtensionFactory = ExtensionFactory::new(
     FactoryMeta {
-    type_name: "bearertokenauth",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[],
-    description: "Bearer token authentication: receivers check it, exporters send it (token, tokens or a watched file)",
-},
-    |config| {
-        Ok(Box::new(BearerTokenAuthConfig::parse(config)?))
+        type_name: "bearertokenauth",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[],
+        description: "Bearer token authentication: receivers check it, exporters send it (token, tokens or a watched file)",
     },
+    |config| Ok(Box::new(BearerTokenAuthConfig::parse(config)?)),
 )
 .providing(&[Capability::Auth]);
 

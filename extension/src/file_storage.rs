@@ -31,15 +31,13 @@ pub use queue::{FileQueue, QueueOptions};
 /// Makes `file_storage` extensions.
 pub static FACTORY: ExtensionFactory = ExtensionFactory::new(
     FactoryMeta {
-    type_name: "file_storage",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[],
-    description: "Disk queues for exporters (sending_queue.storage): CRC per record, crash recovery, size cap",
-},
-    |config| {
-        Ok(Box::new(FileStorageConfig::parse(config)?))
+        type_name: "file_storage",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[],
+        description: "Disk queues for exporters (sending_queue.storage): CRC per record, crash recovery, size cap",
     },
+    |config| Ok(Box::new(FileStorageConfig::parse(config)?)),
 )
 .providing(&[Capability::Storage]);
 

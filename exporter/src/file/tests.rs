@@ -5,12 +5,11 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
     Batch, BuildContext, ComponentId, ComponentKind, ComponentTelemetry, DataKind, Exporter,
-    HealthRegistry, Parcel, RunContext,
+    HealthRegistry, Parcel,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
@@ -101,23 +100,11 @@ struct Run {
 }
 
 fn start(config: &FileConfig) -> Run {
-    let id: ComponentId = "file".parse().expect("id");
-    let telemetry = Telemetry::new().component(ComponentKind::Exporter, &id);
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        host: Default::default(),
-        kinds: DataKind::ALL.to_vec(),
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Exporter, "file", &DataKind::ALL);
+    let telemetry = ctx.telemetry.clone();
     let exporter = config.open(&ctx).expect("opens");
     let (tx, rx) = mpsc::channel(64);
-    let run_ctx = RunContext {
-        id,
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        shutdown: CancellationToken::new(),
-    };
+    let (run_ctx, _) = ctx.run_for_test();
     let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
     Run {
         tx,
@@ -357,13 +344,7 @@ fn an_unwritable_path_fails_at_build_naming_it() {
 }
 
 #[test]
-fn factory_list_has_debug_and_file() {
-    let names: Vec<_> = crate::factories()
-        .iter()
-        .map(|f| f.meta().type_name)
-        .collect();
-    assert!(
-        names.contains(&"debug") && names.contains(&"file"),
-        "{names:?}"
-    );
+fn the_factories_are_debug_and_file() {
+    assert_eq!(crate::debug::FACTORY.meta().type_name, "debug");
+    assert_eq!(crate::file::FACTORY.meta().type_name, "file");
 }

@@ -26,9 +26,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, DataKind,
-    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
-    RawAuthSettings, Stability, parse_component_config,
+    AuthCapability, Batch, BuildContext, BuildError, ComponentConfig, ComponentConfigError,
+    ComponentId, DataKind, Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta,
+    QueueSettings, RawAuthSettings, Stability, parse_component_config,
 };
 use kafka_obs_net::TlsConfig;
 use kafka_obs_net::tls::client::grpc_connector;
@@ -40,30 +40,17 @@ use crate::delivery::{
 
 use super::{Compression, partial_outcome};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "otlp",
-    aliases: &["otlp_grpc"],
-    stability: Stability::Beta,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Sends OTLP over gRPC (TLS, headers, gzip) with retries and a memory or disk queue",
-};
-
 /// Makes `otlp` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OtlpGrpcExporterFactory;
-
-impl ExporterFactory for OtlpGrpcExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(OtlpGrpcConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "otlp",
+        aliases: &["otlp_grpc"],
+        stability: Stability::Beta,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Sends OTLP over gRPC (TLS, headers, gzip) with retries and a memory or disk queue",
+    },
+    |config| Ok(Box::new(OtlpGrpcConfig::parse(config)?)),
+);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -214,6 +201,12 @@ fn grpc_uri(endpoint: &str, tls: &TlsConfig) -> Result<String, ComponentConfigEr
     ))
 }
 
+impl ComponentConfig for OtlpGrpcConfig {
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
+    }
+}
+
 impl ExporterConfig for OtlpGrpcConfig {
     fn queue(&self) -> QueueSettings {
         self.delivery.queue.runtime_queue()
@@ -221,10 +214,6 @@ impl ExporterConfig for OtlpGrpcConfig {
 
     fn settles_receipts(&self) -> bool {
         self.delivery.queue.is_persistent()
-    }
-
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {

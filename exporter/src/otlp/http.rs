@@ -31,9 +31,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, DataKind,
-    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
-    RawAuthSettings, Stability, parse_component_config,
+    AuthCapability, Batch, BuildContext, BuildError, ComponentConfig, ComponentConfigError,
+    ComponentId, DataKind, Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta,
+    QueueSettings, RawAuthSettings, Stability, parse_component_config,
 };
 use kafka_obs_net::TlsConfig;
 use kafka_obs_net::tls::client::http1_connector;
@@ -45,33 +45,20 @@ use crate::delivery::{
 
 use super::{Compression, error_chain, partial_outcome};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "otlp_http",
-    aliases: &["otlphttp"],
-    stability: Stability::Beta,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Sends OTLP over HTTP (protobuf or JSON, gzip) with retries and a memory or disk queue",
-};
+/// Makes `otlp_http` exporters.
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "otlp_http",
+        aliases: &["otlphttp"],
+        stability: Stability::Beta,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Sends OTLP over HTTP (protobuf or JSON, gzip) with retries and a memory or disk queue",
+    },
+    |config| Ok(Box::new(OtlpHttpConfig::parse(config)?)),
+);
 
 /// Largest reply body read (replies are small; this bounds a misbehaving server).
 const MAX_REPLY: usize = 1 << 20;
-
-/// Makes `otlp_http` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OtlpHttpExporterFactory;
-
-impl ExporterFactory for OtlpHttpExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(OtlpHttpConfig::parse(config)?))
-    }
-}
 
 /// `encoding` of the HTTP body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -235,6 +222,12 @@ impl OtlpHttpConfig {
     }
 }
 
+impl ComponentConfig for OtlpHttpConfig {
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
+    }
+}
+
 impl ExporterConfig for OtlpHttpConfig {
     fn queue(&self) -> QueueSettings {
         self.delivery.queue.runtime_queue()
@@ -242,10 +235,6 @@ impl ExporterConfig for OtlpHttpConfig {
 
     fn settles_receipts(&self) -> bool {
         self.delivery.queue.is_persistent()
-    }
-
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {

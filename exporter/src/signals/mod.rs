@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
 use kafka_obs_api::{
-    AuthCapability, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind,
+    AuthCapability, BuildContext, BuildError, ComponentConfig, ComponentTelemetry, DataKind,
     Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings, Stability,
 };
 
@@ -40,30 +40,17 @@ pub use config::SignalsConfig;
 use session::{Dial, Session};
 pub use transport::SignalsTransport;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "signals",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Logs],
-    description: "Streams signal events to a SignalAggregator over gRPC (acks, resend after reconnect)",
-};
-
 /// Makes `signals` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SignalsExporterFactory;
-
-impl ExporterFactory for SignalsExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(SignalsConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "signals",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Logs],
+        description: "Streams signal events to a SignalAggregator over gRPC (acks, resend after reconnect)",
+    },
+    |config| Ok(Box::new(SignalsConfig::parse(config)?)),
+);
 
 impl SignalsConfig {
     /// The transport and the session future it needs running beside it.
@@ -117,6 +104,12 @@ impl SignalsConfig {
     }
 }
 
+impl ComponentConfig for SignalsConfig {
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
+    }
+}
+
 impl ExporterConfig for SignalsConfig {
     fn queue(&self) -> QueueSettings {
         self.delivery.queue.runtime_queue()
@@ -124,10 +117,6 @@ impl ExporterConfig for SignalsConfig {
 
     fn settles_receipts(&self) -> bool {
         self.delivery.queue.is_persistent()
-    }
-
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
