@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::capability::ExtensionRef;
+use crate::capability::{Capability, ExtensionRef};
 use crate::data::DataKind;
 use crate::health::{ComponentStatus, HealthRegistry};
 use crate::id::{ComponentId, ComponentKind};
@@ -282,6 +282,58 @@ pub trait ExporterConfig: ComponentConfig {
         false
     }
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError>;
+}
+
+/// The config of an exporter that sends over the network through a `sending_queue` (the
+/// Collector's exporterhelper): `otlp`, `otlp_http`, `signals`, `kafka`. Its runtime queue,
+/// whether it settles receipts, and the extensions it names all follow from its sending queue
+/// and its authenticator, so such an exporter says only those and how it is built; the
+/// blanket impls below give it [`ComponentConfig`] and [`ExporterConfig`].
+pub trait NetworkExporterConfig: Send + Sync + Debug {
+    fn sending_queue(&self) -> SendingQueue;
+    /// `auth::authenticator`, when it sends an authenticator's headers.
+    fn authenticator(&self) -> Option<&ComponentId> {
+        None
+    }
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError>;
+}
+
+/// What the runtime and validation need to know about an exporter's `sending_queue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingQueue {
+    /// The runtime's bounded queue in front of the exporter.
+    pub queue: QueueSettings,
+    /// Batches are on disk before they count as accepted: the exporter settles receipts.
+    pub persistent: bool,
+    /// `sending_queue.storage` as written (checked at validation even when the queue is off).
+    pub storage: Option<ComponentId>,
+}
+
+impl<T: NetworkExporterConfig> ComponentConfig for T {
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        let auth = self
+            .authenticator()
+            .map(|id| ExtensionRef::new("auth::authenticator", id.clone(), Capability::Auth));
+        let storage = self
+            .sending_queue()
+            .storage
+            .map(|id| ExtensionRef::new("sending_queue::storage", id, Capability::Storage));
+        auth.into_iter().chain(storage).collect()
+    }
+}
+
+impl<T: NetworkExporterConfig> ExporterConfig for T {
+    fn queue(&self) -> QueueSettings {
+        self.sending_queue().queue
+    }
+
+    fn settles_receipts(&self) -> bool {
+        self.sending_queue().persistent
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+        self.build_exporter(ctx)
+    }
 }
 
 pub trait Exporter: Send {

@@ -25,8 +25,9 @@ pub use auth::{AuthCapability, AuthError, Authenticator, RawAuthSettings};
 pub use capability::{Capability, ExtensionRef};
 pub use component::{
     BuildContext, BuildError, ComponentConfig, Connector, ConnectorConfig, Exporter,
-    ExporterConfig, Extension, ExtensionConfig, FactoryMeta, Host, Outputs, Processor,
-    ProcessorConfig, QueueSettings, Receiver, ReceiverConfig, RunContext, RunError, Stability,
+    ExporterConfig, Extension, ExtensionConfig, FactoryMeta, Host, NetworkExporterConfig, Outputs,
+    Processor, ProcessorConfig, QueueSettings, Receiver, ReceiverConfig, RunContext, RunError,
+    SendingQueue, Stability,
 };
 pub use config::{ComponentConfigError, parse_component_config};
 pub use data::{Batch, DataKind};

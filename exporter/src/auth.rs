@@ -1,6 +1,7 @@
 //! `auth: {authenticator: <extension id>}` of the OTLP and signals exporters, as in the
 //! Collector: the named extension (such as `bearertokenauth`) supplies headers that go on
-//! every request. The id is checked at validation (see [`extension_refs`]); the capability is
+//! every request. The id is checked at validation (`NetworkExporterConfig::authenticator`); the
+//! capability is
 //! found in the host at build; the headers are asked for on every request, so a rotated
 //! token takes effect without a restart.
 
@@ -8,39 +9,15 @@ use http::HeaderMap;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
 use kafka_obs_api::{
-    AuthCapability, BuildContext, BuildError, Capability, ComponentConfigError, ComponentId,
-    ExtensionRef, RawAuthSettings,
+    AuthCapability, BuildContext, BuildError, ComponentConfigError, ComponentId, RawAuthSettings,
 };
 
-use crate::delivery::{DeliveryError, DeliverySettings};
+use crate::delivery::DeliveryError;
 
 /// The authenticator's id from `auth` as written.
 pub fn parse(raw: Option<&RawAuthSettings>) -> Result<Option<ComponentId>, ComponentConfigError> {
     raw.map(|a| a.resolve().map_err(|e| e.within("auth")))
         .transpose()
-}
-
-/// The extensions an exporter names: its authenticator and its queue's storage.
-pub fn extension_refs(
-    auth: Option<&ComponentId>,
-    delivery: &DeliverySettings,
-) -> Vec<ExtensionRef> {
-    let mut refs = Vec::new();
-    if let Some(id) = auth {
-        refs.push(ExtensionRef::new(
-            "auth::authenticator",
-            id.clone(),
-            Capability::Auth,
-        ));
-    }
-    if let Some(id) = &delivery.queue.storage {
-        refs.push(ExtensionRef::new(
-            "sending_queue::storage",
-            id.clone(),
-            Capability::Storage,
-        ));
-    }
-    refs
 }
 
 /// The authenticator's capability from the host.

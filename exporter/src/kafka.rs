@@ -28,9 +28,10 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfig, ComponentConfigError, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterFactory,
+    FactoryMeta, Stability, parse_component_config,
 };
+use kafka_obs_api::{NetworkExporterConfig, SendingQueue};
 
 pub use encode::{KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, record_key, records};
 use kafka_obs_kafka_client::{
@@ -285,22 +286,12 @@ impl KafkaConfig {
     }
 }
 
-impl ComponentConfig for KafkaConfig {
-    fn extension_refs(&self) -> Vec<kafka_obs_api::ExtensionRef> {
-        crate::auth::extension_refs(None, &self.delivery)
-    }
-}
-
-impl ExporterConfig for KafkaConfig {
-    fn queue(&self) -> QueueSettings {
-        self.delivery.queue.runtime_queue()
+impl NetworkExporterConfig for KafkaConfig {
+    fn sending_queue(&self) -> SendingQueue {
+        self.delivery.queue.sending_queue()
     }
 
-    fn settles_receipts(&self) -> bool {
-        self.delivery.queue.is_persistent()
-    }
-
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
             self.transport(),
             self.delivery.clone(),

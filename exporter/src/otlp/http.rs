@@ -31,10 +31,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    AuthCapability, Batch, BuildContext, BuildError, ComponentConfig, ComponentConfigError,
-    ComponentId, DataKind, Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta,
-    QueueSettings, RawAuthSettings, Stability, parse_component_config,
+    AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, DataKind,
+    Exporter, ExporterFactory, FactoryMeta, RawAuthSettings, Stability, parse_component_config,
 };
+use kafka_obs_api::{NetworkExporterConfig, SendingQueue};
 use kafka_obs_net::TlsConfig;
 use kafka_obs_net::tls::client::http1_connector;
 
@@ -222,22 +222,16 @@ impl OtlpHttpConfig {
     }
 }
 
-impl ComponentConfig for OtlpHttpConfig {
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
-    }
-}
-
-impl ExporterConfig for OtlpHttpConfig {
-    fn queue(&self) -> QueueSettings {
-        self.delivery.queue.runtime_queue()
+impl NetworkExporterConfig for OtlpHttpConfig {
+    fn sending_queue(&self) -> SendingQueue {
+        self.delivery.queue.sending_queue()
     }
 
-    fn settles_receipts(&self) -> bool {
-        self.delivery.queue.is_persistent()
+    fn authenticator(&self) -> Option<&ComponentId> {
+        self.auth.as_ref()
     }
 
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
             self.transport()?
                 .with_auth(crate::auth::client(self.auth.as_ref(), ctx)?),

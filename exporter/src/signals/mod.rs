@@ -29,9 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
 use kafka_obs_api::{
-    AuthCapability, BuildContext, BuildError, ComponentConfig, ComponentTelemetry, DataKind,
-    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings, Stability,
+    AuthCapability, BuildContext, BuildError, ComponentTelemetry, DataKind, Exporter,
+    ExporterFactory, FactoryMeta, Stability,
 };
+use kafka_obs_api::{ComponentId, NetworkExporterConfig, SendingQueue};
 
 use crate::delivery::DeliveryExporter;
 use crate::otlp::Compression;
@@ -104,22 +105,16 @@ impl SignalsConfig {
     }
 }
 
-impl ComponentConfig for SignalsConfig {
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
-    }
-}
-
-impl ExporterConfig for SignalsConfig {
-    fn queue(&self) -> QueueSettings {
-        self.delivery.queue.runtime_queue()
+impl NetworkExporterConfig for SignalsConfig {
+    fn sending_queue(&self) -> SendingQueue {
+        self.delivery.queue.sending_queue()
     }
 
-    fn settles_receipts(&self) -> bool {
-        self.delivery.queue.is_persistent()
+    fn authenticator(&self) -> Option<&ComponentId> {
+        self.auth.as_ref()
     }
 
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         let stop = CancellationToken::new();
         let auth = crate::auth::client(self.auth.as_ref(), ctx)?;
         let (transport, session) =
