@@ -20,5 +20,5 @@ pub mod input;
 pub mod notify;
 pub mod output;
 
-pub use config::HierarchySettings;
+pub use config::HierarchyConnectorConfig;
 pub use connector::FACTORY;

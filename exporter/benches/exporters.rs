@@ -31,9 +31,9 @@ use kafka_obs_exporter::delivery::{
     encode_record,
 };
 use kafka_obs_exporter::kafka::KafkaConfig;
-use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp::OtlpHttpConfig;
-use kafka_obs_exporter::signals::SignalsConfig;
+use kafka_obs_exporter::otlp::OtlpExporterConfig;
+use kafka_obs_exporter::otlp::OtlpHttpExporterConfig;
+use kafka_obs_exporter::signals::SignalsExporterConfig;
 use kafka_obs_extension::file_storage::{FileStorage, Fsync, OnFull, QueueOptions};
 use kafka_obs_proto::aggregator::v1::signal_aggregator_server::{
     SignalAggregator, SignalAggregatorServer,
@@ -289,7 +289,7 @@ async fn async_main() {
     let http = http_sink().await;
 
     for gzip in ["none", "gzip"] {
-        let cfg = OtlpGrpcConfig::parse(&yaml(&format!(
+        let cfg = OtlpExporterConfig::parse(&yaml(&format!(
             "endpoint: http://127.0.0.1:{grpc}\ncompression: {gzip}"
         )))
         .unwrap();
@@ -297,14 +297,14 @@ async fn async_main() {
         report(&format!("otlp (gRPC, compression {gzip})"), n, e);
     }
     for (enc, gzip) in [("proto", "none"), ("proto", "gzip"), ("json", "none")] {
-        let cfg = OtlpHttpConfig::parse(&yaml(&format!(
+        let cfg = OtlpHttpExporterConfig::parse(&yaml(&format!(
             "endpoint: http://127.0.0.1:{http}\nencoding: {enc}\ncompression: {gzip}"
         )))
         .unwrap();
         let e = run_exporter(&cfg, Host::default(), input.clone()).await;
         report(&format!("otlp_http ({enc}, compression {gzip})"), n, e);
     }
-    let cfg = SignalsConfig::parse(&yaml(&format!(
+    let cfg = SignalsExporterConfig::parse(&yaml(&format!(
         "endpoint: http://127.0.0.1:{grpc}\ncompression: none\nmax_in_flight: 5000"
     )))
     .unwrap();

@@ -85,9 +85,9 @@ mod tests {
 
     #[cfg(feature = "kafka")]
     use crate::kafka::KafkaConfig;
-    use crate::otlp::OtlpGrpcConfig;
-    use crate::otlp::OtlpHttpConfig;
-    use crate::signals::SignalsConfig;
+    use crate::otlp::OtlpExporterConfig;
+    use crate::otlp::OtlpHttpExporterConfig;
+    use crate::signals::SignalsExporterConfig;
 
     fn yaml(s: &str) -> serde_yaml_ng::Value {
         serde_yaml_ng::from_str(s).unwrap()
@@ -116,13 +116,15 @@ mod tests {
                 Capability::Storage,
             ),
         ];
-        let grpc = OtlpGrpcConfig::parse(&yaml(&format!("endpoint: c:4317\n{both}"))).unwrap();
+        let grpc = OtlpExporterConfig::parse(&yaml(&format!("endpoint: c:4317\n{both}"))).unwrap();
         assert_eq!(refs(&grpc), want);
         assert_eq!(grpc.auth.unwrap().to_string(), "bearertokenauth/out");
         let http =
-            OtlpHttpConfig::parse(&yaml(&format!("endpoint: http://c:4318\n{both}"))).unwrap();
+            OtlpHttpExporterConfig::parse(&yaml(&format!("endpoint: http://c:4318\n{both}")))
+                .unwrap();
         assert_eq!(refs(&http), want);
-        let signals = SignalsConfig::parse(&yaml(&format!("endpoint: a:50051\n{both}"))).unwrap();
+        let signals =
+            SignalsExporterConfig::parse(&yaml(&format!("endpoint: a:50051\n{both}"))).unwrap();
         assert_eq!(refs(&signals), want);
         #[cfg(feature = "kafka")]
         {
@@ -130,19 +132,21 @@ mod tests {
                 KafkaConfig::parse(&yaml("sending_queue: {storage: file_storage}")).unwrap();
             assert_eq!(refs(&kafka), want[1..].to_vec());
         }
-        let none = OtlpGrpcConfig::parse(&yaml("endpoint: c:4317")).unwrap();
+        let none = OtlpExporterConfig::parse(&yaml("endpoint: c:4317")).unwrap();
         assert!(refs(&none).is_empty());
     }
 
     #[test]
     fn a_bad_auth_key_names_its_path() {
-        let e =
-            OtlpGrpcConfig::parse(&yaml("endpoint: c:1\nauth: {authenticator: ''}")).unwrap_err();
-        assert_eq!(e.path, "auth::authenticator");
-        let e = OtlpHttpConfig::parse(&yaml("endpoint: http://c:1\nauth: {authenticatr: x}"))
+        let e = OtlpExporterConfig::parse(&yaml("endpoint: c:1\nauth: {authenticator: ''}"))
             .unwrap_err();
+        assert_eq!(e.path, "auth::authenticator");
+        let e =
+            OtlpHttpExporterConfig::parse(&yaml("endpoint: http://c:1\nauth: {authenticatr: x}"))
+                .unwrap_err();
         assert_eq!(e.path, "auth::authenticatr");
-        let e = SignalsConfig::parse(&yaml("endpoint: a:1\nauth: bearertokenauth")).unwrap_err();
+        let e = SignalsExporterConfig::parse(&yaml("endpoint: a:1\nauth: bearertokenauth"))
+            .unwrap_err();
         assert_eq!(e.path, "auth");
     }
 }

@@ -38,7 +38,7 @@ pub static FACTORY: ExporterFactory = ExporterFactory::new(
         kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
         description: "Prints batches to stdout for people (verbosity basic, normal or detailed)",
     },
-    |config| Ok(Box::new(DebugConfig::parse(config)?)),
+    |config| Ok(Box::new(DebugExporterConfig::parse(config)?)),
 );
 
 /// How much the `debug` exporter prints.
@@ -57,7 +57,7 @@ pub enum Verbosity {
 /// The validated configuration of a `debug` exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DebugConfig {
+pub struct DebugExporterConfig {
     pub verbosity: Verbosity,
     /// Batches printed in full each second before sampling starts.
     pub sampling_initial: u64,
@@ -65,7 +65,7 @@ pub struct DebugConfig {
     pub sampling_thereafter: u64,
 }
 
-impl Default for DebugConfig {
+impl Default for DebugExporterConfig {
     fn default() -> Self {
         Self {
             verbosity: Verbosity::Basic,
@@ -75,7 +75,7 @@ impl Default for DebugConfig {
     }
 }
 
-impl DebugConfig {
+impl DebugExporterConfig {
     /// Parses the YAML body of a `debug` exporter.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         parse_component_config(value)
@@ -96,9 +96,9 @@ impl DebugConfig {
     }
 }
 
-impl ComponentConfig for DebugConfig {}
+impl ComponentConfig for DebugExporterConfig {}
 
-impl ExporterConfig for DebugConfig {
+impl ExporterConfig for DebugExporterConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(
             self.build_with_writer(ctx, Box::new(std::io::stdout())),
@@ -138,7 +138,7 @@ struct Chunk {
 
 /// A built `debug` exporter.
 pub struct DebugExporter {
-    config: DebugConfig,
+    config: DebugExporterConfig,
     out: Box<dyn Write + Send>,
     telemetry: ComponentTelemetry,
     id: String,
@@ -290,18 +290,21 @@ mod tests {
     fn testdata_matches_the_typed_config() {
         let value: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(include_str!("../testdata/debug.yaml")).expect("testdata yaml");
-        let get = |id: &str| DebugConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
-        assert_eq!(get("debug"), DebugConfig::default());
+        let get = |id: &str| {
+            DebugExporterConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"))
+        };
+        assert_eq!(get("debug"), DebugExporterConfig::default());
         assert_eq!(
             get("debug/detailed"),
-            DebugConfig {
+            DebugExporterConfig {
                 verbosity: Verbosity::Detailed,
                 sampling_initial: 10,
                 sampling_thereafter: 0,
             }
         );
-        let e = DebugConfig::parse(&serde_yaml_ng::from_str("verbosity: loud").expect("yaml"))
-            .expect_err("bad");
+        let e =
+            DebugExporterConfig::parse(&serde_yaml_ng::from_str("verbosity: loud").expect("yaml"))
+                .expect_err("bad");
         assert_eq!(e.path, "verbosity");
         assert!(e.message.contains("basic"), "{e}");
     }
@@ -345,7 +348,7 @@ mod tests {
     async fn print(verbosity: Verbosity, batches: Vec<Batch>) -> (String, ComponentTelemetry) {
         let ctx = BuildContext::for_test(ComponentKind::Exporter, "debug", &DataKind::ALL);
         let telemetry = ctx.telemetry.clone();
-        let config = DebugConfig {
+        let config = DebugExporterConfig {
             verbosity,
             sampling_initial: 100,
             ..Default::default()
@@ -443,7 +446,7 @@ mod tests {
         }
         let ctx = BuildContext::for_test(ComponentKind::Exporter, "debug", &[DataKind::Logs]);
         let telemetry = ctx.telemetry.clone();
-        let exporter = DebugConfig::default().build_with_writer(&ctx, Box::new(Broken));
+        let exporter = DebugExporterConfig::default().build_with_writer(&ctx, Box::new(Broken));
         let (tx, rx) = mpsc::channel(8);
         let (run_ctx, _) = ctx.run_for_test();
         let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));

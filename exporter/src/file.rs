@@ -42,7 +42,7 @@ pub static FACTORY: ExporterFactory = ExporterFactory::new(
         kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
         description: "Writes OTLP JSON lines (or length-prefixed protobuf) to a file, with rotation by size",
     },
-    |config| Ok(Box::new(FileConfig::parse(config)?)),
+    |config| Ok(Box::new(FileExporterConfig::parse(config)?)),
 );
 
 /// How batches are written.
@@ -82,7 +82,7 @@ impl Default for Rotation {
 
 /// The validated configuration of a `file` exporter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileConfig {
+pub struct FileExporterConfig {
     pub path: PathBuf,
     pub format: FileFormat,
     /// `None`: the file grows without rotation.
@@ -146,7 +146,7 @@ impl Default for RawRotation {
     }
 }
 
-impl FileConfig {
+impl FileExporterConfig {
     /// Parses and checks the YAML body of a `file` exporter.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
@@ -223,9 +223,9 @@ impl FileConfig {
     }
 }
 
-impl ComponentConfig for FileConfig {}
+impl ComponentConfig for FileExporterConfig {}
 
-impl ExporterConfig for FileConfig {
+impl ExporterConfig for FileExporterConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(self.open(ctx)?))
     }

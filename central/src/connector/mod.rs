@@ -45,7 +45,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiServer, Ask, Snapshot};
-use crate::config::HierarchySettings;
+use crate::config::HierarchyConnectorConfig;
 use crate::input;
 use crate::notify::{Webhook, now_unix_nano};
 
@@ -65,7 +65,7 @@ pub static FACTORY: ConnectorFactory = ConnectorFactory::new(
         kinds: &[DataKind::Logs, DataKind::Metrics],
         description: "The cell hierarchy: signals -> cells, situations, incidents with root-cause chains; notifications, OTLP outputs, query API and live web view",
     },
-    |config| Ok(Box::new(HierarchySettings::parse(config)?)),
+    |config| Ok(Box::new(HierarchyConnectorConfig::parse(config)?)),
 )
 .joining(ROUTES);
 
@@ -83,16 +83,16 @@ const QUERY_QUEUE: usize = 64;
 /// Recovery times kept for incident traces (paths that went back to NORMAL).
 pub(crate) const MAX_RECOVERED: usize = 10_000;
 
-impl ComponentConfig for HierarchySettings {
+impl ComponentConfig for HierarchyConnectorConfig {
     fn listen_addresses(&self) -> Vec<(String, String)> {
-        HierarchySettings::listen_addresses(self)
+        HierarchyConnectorConfig::listen_addresses(self)
     }
     fn extension_refs(&self) -> Vec<ExtensionRef> {
-        HierarchySettings::extension_refs(self)
+        HierarchyConnectorConfig::extension_refs(self)
     }
 }
 
-impl ConnectorConfig for HierarchySettings {
+impl ConnectorConfig for HierarchyConnectorConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Connector>, BuildError> {
         let hierarchy = Hierarchy::new(self.engine.clone())
             .map_err(|e| BuildError::Other(format!("{}: {}", e.key, e.message)))?;

@@ -17,18 +17,19 @@ use super::*;
 use kafka_obs_otlp_json::fixtures::{logs, metrics, traces};
 use kafka_obs_otlp_json::{from_json_lines, write_json_line};
 
-fn parse(yaml: &str) -> Result<FileConfig, ComponentConfigError> {
-    FileConfig::parse(&serde_yaml_ng::from_str(yaml).expect("test yaml"))
+fn parse(yaml: &str) -> Result<FileExporterConfig, ComponentConfigError> {
+    FileExporterConfig::parse(&serde_yaml_ng::from_str(yaml).expect("test yaml"))
 }
 
 #[test]
 fn testdata_matches_the_typed_config() {
     let value: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(include_str!("../../testdata/file.yaml")).expect("testdata yaml");
-    let get = |id: &str| FileConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
+    let get =
+        |id: &str| FileExporterConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
     assert_eq!(
         get("file"),
-        FileConfig {
+        FileExporterConfig {
             path: "./otlp.jsonl".into(),
             format: FileFormat::Json,
             rotation: None,
@@ -47,7 +48,7 @@ fn testdata_matches_the_typed_config() {
     );
     assert_eq!(
         get("file/custom"),
-        FileConfig {
+        FileExporterConfig {
             path: "out/metrics.pb".into(),
             format: FileFormat::Proto,
             rotation: Some(Rotation {
@@ -99,7 +100,7 @@ struct Run {
     telemetry: ComponentTelemetry,
 }
 
-fn start(config: &FileConfig) -> Run {
+fn start(config: &FileExporterConfig) -> Run {
     let ctx = BuildContext::for_test(ComponentKind::Exporter, "file", &DataKind::ALL);
     let telemetry = ctx.telemetry.clone();
     let exporter = config.open(&ctx).expect("opens");
@@ -127,8 +128,8 @@ impl Run {
     }
 }
 
-fn config(path: &Path) -> FileConfig {
-    FileConfig {
+fn config(path: &Path) -> FileExporterConfig {
+    FileExporterConfig {
         path: path.to_path_buf(),
         format: FileFormat::Json,
         rotation: None,

@@ -49,7 +49,7 @@ pub static FACTORY: ExporterFactory = ExporterFactory::new(
         kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
         description: "Sends OTLP over gRPC (TLS, headers, gzip) with retries and a memory or disk queue",
     },
-    |config| Ok(Box::new(OtlpGrpcConfig::parse(config)?)),
+    |config| Ok(Box::new(OtlpExporterConfig::parse(config)?)),
 );
 
 #[derive(Debug, Deserialize)]
@@ -84,7 +84,7 @@ impl Default for RawConfig {
 
 /// The validated configuration of an `otlp` exporter.
 #[derive(Debug, Clone)]
-pub struct OtlpGrpcConfig {
+pub struct OtlpExporterConfig {
     /// `http://host:port` (plaintext) or `https://host:port`.
     pub uri: String,
     pub tls: TlsConfig,
@@ -95,7 +95,7 @@ pub struct OtlpGrpcConfig {
     pub delivery: DeliverySettings,
 }
 
-impl OtlpGrpcConfig {
+impl OtlpExporterConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         let endpoint = raw
@@ -201,7 +201,7 @@ fn grpc_uri(endpoint: &str, tls: &TlsConfig) -> Result<String, ComponentConfigEr
     ))
 }
 
-impl NetworkExporterConfig for OtlpGrpcConfig {
+impl NetworkExporterConfig for OtlpExporterConfig {
     fn sending_queue(&self) -> SendingQueue {
         self.delivery.queue.sending_queue()
     }
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = OtlpGrpcConfig::parse(&yaml(include_str!("../../testdata/otlp.yaml"))).unwrap();
+        let c = OtlpExporterConfig::parse(&yaml(include_str!("../../testdata/otlp.yaml"))).unwrap();
         assert_eq!(c.uri, "http://127.0.0.1:4317");
         assert_eq!(c.compression, Compression::None);
         assert_eq!(c.headers.get("x-tenant").unwrap(), "acme");
@@ -387,18 +387,18 @@ mod tests {
 
     #[test]
     fn defaults_and_schemes() {
-        let c = OtlpGrpcConfig::parse(&yaml("endpoint: collector:4317")).unwrap();
+        let c = OtlpExporterConfig::parse(&yaml("endpoint: collector:4317")).unwrap();
         assert_eq!(c.uri, "https://collector:4317");
         assert_eq!(c.compression, Compression::Gzip);
         assert_eq!(c.delivery, DeliverySettings::default());
-        let c = OtlpGrpcConfig::parse(&yaml("endpoint: http://collector:4317")).unwrap();
+        let c = OtlpExporterConfig::parse(&yaml("endpoint: http://collector:4317")).unwrap();
         assert_eq!(c.uri, "http://collector:4317");
-        let e = OtlpGrpcConfig::parse(&yaml("compression: gzip")).unwrap_err();
+        let e = OtlpExporterConfig::parse(&yaml("compression: gzip")).unwrap_err();
         assert_eq!(e.path, "endpoint");
-        let e = OtlpGrpcConfig::parse(&yaml("endpoint: c:1\ncompression: brotli")).unwrap_err();
+        let e = OtlpExporterConfig::parse(&yaml("endpoint: c:1\ncompression: brotli")).unwrap_err();
         assert_eq!(e.path, "compression");
-        let e =
-            OtlpGrpcConfig::parse(&yaml("endpoint: c:1\nheaders: {\"bad key\": v}")).unwrap_err();
+        let e = OtlpExporterConfig::parse(&yaml("endpoint: c:1\nheaders: {\"bad key\": v}"))
+            .unwrap_err();
         assert_eq!(e.path, "headers::bad key");
     }
 

@@ -54,7 +54,7 @@ pub static FACTORY: ExporterFactory = ExporterFactory::new(
         kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
         description: "Sends OTLP over HTTP (protobuf or JSON, gzip) with retries and a memory or disk queue",
     },
-    |config| Ok(Box::new(OtlpHttpConfig::parse(config)?)),
+    |config| Ok(Box::new(OtlpHttpExporterConfig::parse(config)?)),
 );
 
 /// Largest reply body read (replies are small; this bounds a misbehaving server).
@@ -109,7 +109,7 @@ impl Default for RawConfig {
 
 /// The validated configuration of an `otlp_http` exporter.
 #[derive(Debug, Clone)]
-pub struct OtlpHttpConfig {
+pub struct OtlpHttpExporterConfig {
     /// Full URL per signal (metrics, logs, traces).
     pub urls: [Uri; 3],
     pub tls: TlsConfig,
@@ -137,7 +137,7 @@ fn parse_url(key: &str, text: &str) -> Result<Uri, ComponentConfigError> {
     }
 }
 
-impl OtlpHttpConfig {
+impl OtlpHttpExporterConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         raw.tls.validate()?;
@@ -222,7 +222,7 @@ impl OtlpHttpConfig {
     }
 }
 
-impl NetworkExporterConfig for OtlpHttpConfig {
+impl NetworkExporterConfig for OtlpHttpExporterConfig {
     fn sending_queue(&self) -> SendingQueue {
         self.delivery.queue.sending_queue()
     }
@@ -394,8 +394,8 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c =
-            OtlpHttpConfig::parse(&yaml(include_str!("../../testdata/otlp_http.yaml"))).unwrap();
+        let c = OtlpHttpExporterConfig::parse(&yaml(include_str!("../../testdata/otlp_http.yaml")))
+            .unwrap();
         assert_eq!(c.urls[0].to_string(), "http://127.0.0.1:4318/v1/metrics");
         assert_eq!(c.urls[1].to_string(), "http://127.0.0.1:9999/custom/logs");
         assert_eq!(c.encoding, Encoding::Json);
@@ -405,18 +405,19 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let c = OtlpHttpConfig::parse(&yaml("endpoint: https://c:4318/")).unwrap();
+        let c = OtlpHttpExporterConfig::parse(&yaml("endpoint: https://c:4318/")).unwrap();
         assert_eq!(c.urls[2].to_string(), "https://c:4318/v1/traces");
         assert_eq!(
             (c.encoding, c.compression),
             (Encoding::Proto, Compression::Gzip)
         );
         assert_eq!(c.delivery, DeliverySettings::default());
-        let e = OtlpHttpConfig::parse(&yaml("encoding: json")).unwrap_err();
+        let e = OtlpHttpExporterConfig::parse(&yaml("encoding: json")).unwrap_err();
         assert_eq!(e.path, "endpoint");
-        let e = OtlpHttpConfig::parse(&yaml("endpoint: c:4318")).unwrap_err();
+        let e = OtlpHttpExporterConfig::parse(&yaml("endpoint: c:4318")).unwrap_err();
         assert_eq!(e.path, "endpoint");
-        let e = OtlpHttpConfig::parse(&yaml("endpoint: http://c:1\nencoding: xml")).unwrap_err();
+        let e = OtlpHttpExporterConfig::parse(&yaml("endpoint: http://c:1\nencoding: xml"))
+            .unwrap_err();
         assert_eq!(e.path, "encoding");
     }
 

@@ -37,7 +37,7 @@ use kafka_obs_api::{ComponentId, NetworkExporterConfig, SendingQueue};
 use crate::delivery::DeliveryExporter;
 use crate::otlp::Compression;
 
-pub use config::SignalsConfig;
+pub use config::SignalsExporterConfig;
 use session::{Dial, Session};
 pub use transport::SignalsTransport;
 
@@ -50,10 +50,10 @@ pub static FACTORY: ExporterFactory = ExporterFactory::new(
         kinds: &[DataKind::Logs],
         description: "Streams signal events to a SignalAggregator over gRPC (acks, resend after reconnect)",
     },
-    |config| Ok(Box::new(SignalsConfig::parse(config)?)),
+    |config| Ok(Box::new(SignalsExporterConfig::parse(config)?)),
 );
 
-impl SignalsConfig {
+impl SignalsExporterConfig {
     /// The transport and the session future it needs running beside it.
     pub fn transport(
         &self,
@@ -64,7 +64,7 @@ impl SignalsConfig {
         self.transport_with_auth(telemetry, id, stop, None)
     }
 
-    /// [`SignalsConfig::transport`] with an authenticator whose headers open every stream.
+    /// [`SignalsExporterConfig::transport`] with an authenticator whose headers open every stream.
     pub fn transport_with_auth(
         &self,
         telemetry: &ComponentTelemetry,
@@ -105,7 +105,7 @@ impl SignalsConfig {
     }
 }
 
-impl NetworkExporterConfig for SignalsConfig {
+impl NetworkExporterConfig for SignalsExporterConfig {
     fn sending_queue(&self) -> SendingQueue {
         self.delivery.queue.sending_queue()
     }
