@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, ComponentTelemetry, DataKind, Exporter,
-    HealthRegistry, Parcel,
+    Batch, BuildContext, ComponentKind, ComponentTelemetry, DataKind, Exporter, Parcel,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
@@ -332,14 +330,7 @@ fn an_unwritable_path_fails_at_build_naming_it() {
     std::fs::write(&file, "x").expect("create");
     // A path *under* a regular file cannot be created.
     let cfg = config(&file.join("out.jsonl"));
-    let id: ComponentId = "file".parse().expect("id");
-    let ctx = BuildContext {
-        telemetry: Telemetry::new().component(ComponentKind::Exporter, &id),
-        id,
-        health: HealthRegistry::new(),
-        host: Default::default(),
-        kinds: vec![DataKind::Logs],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Exporter, "file", &[DataKind::Logs]);
     let err = cfg.open(&ctx).expect_err("cannot open");
     assert!(err.to_string().contains("a-file/out.jsonl"), "{err}");
 }
