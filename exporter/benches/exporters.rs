@@ -30,7 +30,7 @@ use kafka_obs_exporter::delivery::{
     DeliveryError, DeliveryExporter, DeliverySettings, Outcome, QueueConfig, Transport,
     encode_record,
 };
-use kafka_obs_exporter::kafka::KafkaConfig;
+use kafka_obs_exporter::kafka::KafkaExporterConfig;
 use kafka_obs_exporter::otlp::OtlpExporterConfig;
 use kafka_obs_exporter::otlp::OtlpHttpExporterConfig;
 use kafka_obs_exporter::signals::SignalsExporterConfig;
@@ -350,7 +350,7 @@ async fn async_main() {
                 ("otlp_proto", "lz4"),
                 ("otlp_json", "none"),
             ] {
-                let cfg = KafkaConfig::parse(&yaml(&format!(
+                let cfg = KafkaExporterConfig::parse(&yaml(&format!(
                     "brokers: [127.0.0.1:{port}]\nlogs: {{encoding: {enc}}}\nproducer: {{compression: {comp}}}\ntimeout: 30s"
                 )))
                 .unwrap();

@@ -84,7 +84,7 @@ mod tests {
     use kafka_obs_api::{Capability, ExporterConfig};
 
     #[cfg(feature = "kafka")]
-    use crate::kafka::KafkaConfig;
+    use crate::kafka::KafkaExporterConfig;
     use crate::otlp::OtlpExporterConfig;
     use crate::otlp::OtlpHttpExporterConfig;
     use crate::signals::SignalsExporterConfig;
@@ -128,8 +128,8 @@ mod tests {
         assert_eq!(refs(&signals), want);
         #[cfg(feature = "kafka")]
         {
-            let kafka =
-                KafkaConfig::parse(&yaml("sending_queue: {storage: file_storage}")).unwrap();
+            let kafka = KafkaExporterConfig::parse(&yaml("sending_queue: {storage: file_storage}"))
+                .unwrap();
             assert_eq!(refs(&kafka), want[1..].to_vec());
         }
         let none = OtlpExporterConfig::parse(&yaml("endpoint: c:4317")).unwrap();
