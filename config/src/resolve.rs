@@ -319,19 +319,7 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         shutdown_timeout: raw.service.shutdown_timeout,
         document: source.value.clone(),
     };
-    for (kind, id, component) in config.components() {
-        for r in component.extension_refs() {
-            let path = format!("{}::{id}::{}", kind.section(), r.path);
-            check_extension_ref(
-                path,
-                &r,
-                &config,
-                &sections.extensions,
-                registry,
-                &mut errors,
-            );
-        }
-    }
+    check_extension_refs(&config, &sections.extensions, registry, &mut errors);
     check_listeners(&config, &mut errors);
     if !errors.0.is_empty() {
         return Err(source.locate_all(errors.0));
@@ -633,6 +621,22 @@ fn keep_used(
             .into_iter()
             .filter_map(|id| extensions.remove(&id).map(|e| (id, e)))
             .collect(),
+    }
+}
+
+/// Every extension a kept component names (its `ComponentConfig::extension_refs`), whatever
+/// its kind.
+fn check_extension_refs(
+    config: &Config,
+    extensions: &Section<dyn ExtensionConfig>,
+    registry: &Registry,
+    errors: &mut Errors,
+) {
+    for (kind, id, component) in config.components() {
+        for r in component.extension_refs() {
+            let path = format!("{}::{id}::{}", kind.section(), r.path);
+            check_extension_ref(path, &r, config, extensions, registry, errors);
+        }
     }
 }
 
