@@ -2,8 +2,9 @@
 //!
 //! Three phases, as in the design notes: `validate` (pure: YAML -> typed config, errors with key
 //! paths), `build` (may do I/O such as binding a port or opening a file, spawns nothing), `run`
-//! (owns its tasks and ends on cancellation or when its input closes). Factories are listed
-//! explicitly in the binary; nothing registers itself behind the reader's back.
+//! (owns its tasks and ends on cancellation or when its input closes). Factories
+//! ([`crate::factory`]) are listed explicitly in the binary; nothing registers itself behind
+//! the reader's back.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -15,13 +16,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::capability::{Capability, ExtensionRef};
-use crate::config::ComponentConfigError;
 use crate::data::DataKind;
 use crate::health::{ComponentStatus, HealthRegistry};
-use crate::id::ComponentId;
+use crate::id::{ComponentId, ComponentKind};
 use crate::output::{Output, OverflowPolicy};
 use crate::receipt::Parcel;
-use crate::telemetry::ComponentTelemetry;
+use crate::telemetry::{ComponentTelemetry, Telemetry};
 
 /// How far a component is from stable, as the Collector labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl Stability {
 }
 
 /// What the `components` command shows about a factory, and what validation checks against.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct FactoryMeta {
     /// The canonical type name (`otlp_http`).
     pub type_name: &'static str,
@@ -52,7 +52,7 @@ pub struct FactoryMeta {
     pub aliases: &'static [&'static str],
     pub stability: Stability,
     /// The signals it produces (receivers), handles (processors, exporters), or consumes
-    /// (connectors; see [`ConnectorFactory::routes`]). Empty for extensions.
+    /// (connectors; see [`crate::ConnectorFactory::routes`]). Empty for extensions.
     pub kinds: &'static [DataKind],
     /// One line for `kafka-obs components`.
     pub description: &'static str,
@@ -128,6 +128,37 @@ pub struct BuildContext {
     pub kinds: Vec<DataKind>,
 }
 
+impl BuildContext {
+    /// The context of component `id` of `kind`, counting under its own labels in `telemetry`.
+    pub fn new(
+        kind: ComponentKind,
+        id: &ComponentId,
+        telemetry: &Telemetry,
+        health: &HealthRegistry,
+        host: &Host,
+        kinds: Vec<DataKind>,
+    ) -> Self {
+        Self {
+            id: id.clone(),
+            telemetry: telemetry.component(kind, id),
+            health: health.clone(),
+            host: host.clone(),
+            kinds,
+        }
+    }
+
+    /// What `run` gets once this component is built: the same identity, counters and health,
+    /// and the token that tells it to stop (or, for processors and exporters, to give up).
+    pub fn run_context(&self, shutdown: CancellationToken) -> RunContext {
+        RunContext {
+            id: self.id.clone(),
+            telemetry: self.telemetry.clone(),
+            health: self.health.clone(),
+            shutdown,
+        }
+    }
+}
+
 /// What `run` gets.
 #[derive(Clone, Debug)]
 pub struct RunContext {
@@ -197,23 +228,23 @@ impl Default for QueueSettings {
     }
 }
 
-pub trait ReceiverFactory: Send + Sync {
-    fn meta(&self) -> &FactoryMeta;
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError>;
-}
-
-pub trait ReceiverConfig: Send + Sync + Debug {
+/// What validation asks of every component's config, whatever its kind: the sockets it will
+/// listen on and the extensions it names. Every kind's config trait extends it, so the config
+/// crate checks all components in one loop; a config with neither writes
+/// `impl ComponentConfig for MyConfig {}`.
+pub trait ComponentConfig: Send + Sync + Debug {
     /// `(key path, host:port)` of every socket it will listen on, to catch duplicates.
     fn listen_addresses(&self) -> Vec<(String, String)> {
         Vec::new()
     }
-    /// The extensions its config names (`auth.authenticator`), checked at validation.
+    /// The extensions its config names (`auth.authenticator`, `sending_queue.storage`),
+    /// checked at validation.
     fn extension_refs(&self) -> Vec<ExtensionRef> {
         Vec::new()
     }
+}
+
+pub trait ReceiverConfig: ComponentConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError>;
 }
 
@@ -225,16 +256,8 @@ pub trait Receiver: Send {
     ) -> BoxFuture<'static, Result<(), RunError>>;
 }
 
-pub trait ProcessorFactory: Send + Sync {
-    fn meta(&self) -> &FactoryMeta;
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ProcessorConfig>, ComponentConfigError>;
-}
-
 /// A processor is built once per pipeline that lists it, as in the Collector.
-pub trait ProcessorConfig: Send + Sync + Debug {
+pub trait ProcessorConfig: ComponentConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError>;
 }
 
@@ -248,15 +271,7 @@ pub trait Processor: Send {
     ) -> BoxFuture<'static, Result<(), RunError>>;
 }
 
-pub trait ExporterFactory: Send + Sync {
-    fn meta(&self) -> &FactoryMeta;
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError>;
-}
-
-pub trait ExporterConfig: Send + Sync + Debug {
+pub trait ExporterConfig: ComponentConfig {
     fn queue(&self) -> QueueSettings {
         QueueSettings::default()
     }
@@ -266,15 +281,59 @@ pub trait ExporterConfig: Send + Sync + Debug {
     fn settles_receipts(&self) -> bool {
         false
     }
-    fn listen_addresses(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    /// The extensions its config names (`auth.authenticator`, `sending_queue.storage`),
-    /// checked at validation.
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        Vec::new()
-    }
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError>;
+}
+
+/// The config of an exporter that sends over the network through a `sending_queue` (the
+/// Collector's exporterhelper): `otlp`, `otlp_http`, `signals`, `kafka`. Its runtime queue,
+/// whether it settles receipts, and the extensions it names all follow from its sending queue
+/// and its authenticator, so such an exporter says only those and how it is built; the
+/// blanket impls below give it [`ComponentConfig`] and [`ExporterConfig`].
+pub trait NetworkExporterConfig: Send + Sync + Debug {
+    fn sending_queue(&self) -> SendingQueue;
+    /// `auth::authenticator`, when it sends an authenticator's headers.
+    fn authenticator(&self) -> Option<&ComponentId> {
+        None
+    }
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError>;
+}
+
+/// What the runtime and validation need to know about an exporter's `sending_queue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingQueue {
+    /// The runtime's bounded queue in front of the exporter.
+    pub queue: QueueSettings,
+    /// Batches are on disk before they count as accepted: the exporter settles receipts.
+    pub persistent: bool,
+    /// `sending_queue.storage` as written (checked at validation even when the queue is off).
+    pub storage: Option<ComponentId>,
+}
+
+impl<T: NetworkExporterConfig> ComponentConfig for T {
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        let auth = self
+            .authenticator()
+            .map(|id| ExtensionRef::new("auth::authenticator", id.clone(), Capability::Auth));
+        let storage = self
+            .sending_queue()
+            .storage
+            .map(|id| ExtensionRef::new("sending_queue::storage", id, Capability::Storage));
+        auth.into_iter().chain(storage).collect()
+    }
+}
+
+impl<T: NetworkExporterConfig> ExporterConfig for T {
+    fn queue(&self) -> QueueSettings {
+        self.sending_queue().queue
+    }
+
+    fn settles_receipts(&self) -> bool {
+        self.sending_queue().persistent
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+        self.build_exporter(ctx)
+    }
 }
 
 pub trait Exporter: Send {
@@ -287,26 +346,7 @@ pub trait Exporter: Send {
     ) -> BoxFuture<'static, Result<(), RunError>>;
 }
 
-pub trait ConnectorFactory: Send + Sync {
-    fn meta(&self) -> &FactoryMeta;
-    /// The `(exporter-side kind, receiver-side kind)` pairs it can join.
-    fn routes(&self) -> &'static [(DataKind, DataKind)];
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError>;
-}
-
-pub trait ConnectorConfig: Send + Sync + Debug {
-    /// `(key path, host:port)` of every socket it will listen on (a query API), to catch
-    /// duplicates.
-    fn listen_addresses(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    /// The extensions its config names (`api::auth::authenticator`), checked at validation.
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        Vec::new()
-    }
+pub trait ConnectorConfig: ComponentConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Connector>, BuildError>;
 }
 
@@ -319,22 +359,7 @@ pub trait Connector: Send {
     ) -> BoxFuture<'static, Result<(), RunError>>;
 }
 
-pub trait ExtensionFactory: Send + Sync {
-    fn meta(&self) -> &FactoryMeta;
-    /// What its instances offer other components through the [`Host`].
-    fn provides(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError>;
-}
-
-pub trait ExtensionConfig: Send + Sync + Debug {
-    fn listen_addresses(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
+pub trait ExtensionConfig: ComponentConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError>;
 }
 

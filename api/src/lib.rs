@@ -11,23 +11,29 @@ pub mod capability;
 pub mod component;
 pub mod config;
 pub mod data;
+pub mod factory;
 pub mod health;
 pub mod id;
 pub mod output;
 pub mod receipt;
 pub mod storage;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 
 pub use auth::{AuthCapability, AuthError, Authenticator, RawAuthSettings};
 pub use capability::{Capability, ExtensionRef};
 pub use component::{
-    BuildContext, BuildError, Connector, ConnectorConfig, ConnectorFactory, Exporter,
-    ExporterConfig, ExporterFactory, Extension, ExtensionConfig, ExtensionFactory, FactoryMeta,
-    Host, Outputs, Processor, ProcessorConfig, ProcessorFactory, QueueSettings, Receiver,
-    ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability,
+    BuildContext, BuildError, ComponentConfig, Connector, ConnectorConfig, Exporter,
+    ExporterConfig, Extension, ExtensionConfig, FactoryMeta, Host, NetworkExporterConfig, Outputs,
+    Processor, ProcessorConfig, QueueSettings, Receiver, ReceiverConfig, RunContext, RunError,
+    SendingQueue, Stability,
 };
 pub use config::{ComponentConfigError, parse_component_config};
 pub use data::{Batch, DataKind};
+pub use factory::{
+    ConnectorFactory, ExporterFactory, ExtensionFactory, Factory, ProcessorFactory, ReceiverFactory,
+};
 pub use health::{ComponentStatus, HealthRegistry};
 pub use id::{ComponentId, ComponentKind, PipelineId};
 pub use output::{Output, OverflowPolicy, Route, SendError};

@@ -1,4 +1,4 @@
-//! The YAML of connector `hierarchy`, and its validation into [`HierarchySettings`].
+//! The YAML of connector `hierarchy`, and its validation into [`HierarchyConnectorConfig`].
 //!
 //! The engine's own keys (`stale_after`, `damping`, `observer`, `reporter`, `correlation`,
 //! `incidents`, `notify`'s policy, ...) are parsed as [`HierarchyConfig`] itself, so their
@@ -211,7 +211,7 @@ pub struct ApiSettings {
 
 /// The validated configuration of one `hierarchy` connector.
 #[derive(Debug, Clone)]
-pub struct HierarchySettings {
+pub struct HierarchyConnectorConfig {
     /// The engine's configuration (validated: `Hierarchy::new` accepts it).
     pub engine: HierarchyConfig,
     /// How often the engine's clock advances without signals.
@@ -333,7 +333,7 @@ fn parse_api(raw: &RawApi) -> Result<Option<ApiSettings>, ComponentConfigError> 
     }))
 }
 
-impl HierarchySettings {
+impl HierarchyConnectorConfig {
     /// Parses and checks a `hierarchy` connector's body; pure.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let (engine, own) = split(value);
@@ -388,13 +388,13 @@ impl HierarchySettings {
 mod tests {
     use super::*;
 
-    fn parse(yaml: &str) -> Result<HierarchySettings, ComponentConfigError> {
-        HierarchySettings::parse(&serde_yaml_ng::from_str(yaml).unwrap())
+    fn parse(yaml: &str) -> Result<HierarchyConnectorConfig, ComponentConfigError> {
+        HierarchyConnectorConfig::parse(&serde_yaml_ng::from_str(yaml).unwrap())
     }
 
     #[test]
     fn empty_body_is_all_defaults() {
-        let s = HierarchySettings::parse(&serde_yaml_ng::Value::Null).unwrap();
+        let s = HierarchyConnectorConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
         assert_eq!(s.engine, HierarchyConfig::default());
         assert_eq!(s.tick_interval, Duration::from_secs(1));
         assert!(s.webhook.is_none());

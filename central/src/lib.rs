@@ -13,8 +13,6 @@
 //! It is its own crate rather than a module of `kafka-obs-processor` because the HTTP
 //! server, the web page and the webhook client would otherwise weigh on every processor.
 
-use kafka_obs_api::ConnectorFactory;
-
 pub mod api;
 pub mod config;
 pub mod connector;
@@ -22,10 +20,5 @@ pub mod input;
 pub mod notify;
 pub mod output;
 
-pub use config::HierarchySettings;
-pub use connector::HierarchyConnectorFactory;
-
-/// Every connector type this crate provides, one line each.
-pub fn connectors() -> Vec<Box<dyn ConnectorFactory>> {
-    vec![Box::new(connector::HierarchyConnectorFactory)]
-}
+pub use config::HierarchyConnectorConfig;
+pub use connector::FACTORY;

@@ -1,31 +1,38 @@
 //! From the merged document to a validated [`Config`]: component bodies go to their factories,
 //! the service graph is checked, and only what `service` references is kept to be built.
+//!
+//! [`resolve`] reads as its steps: validate each section, resolve the pipelines (and the
+//! connectors between them), order the enabled extensions, read `service.telemetry`, keep what
+//! the service uses, then check every kept component's extension references and listeners in
+//! one loop over all kinds ([`Config::components`]). Errors are collected, not returned at the
+//! first one, so a user sees everything wrong with a file at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kafka_obs_api::{
-    ComponentConfigError, ComponentId, ComponentKind, ConnectorConfig, ConnectorFactory, DataKind,
-    ExporterConfig, ExporterFactory, ExtensionConfig, ExtensionFactory, FactoryMeta, PipelineId,
-    ProcessorConfig, ProcessorFactory, ReceiverConfig, ReceiverFactory, parse_component_config,
+    ComponentConfig, ComponentConfigError, ComponentId, ComponentKind, ConnectorConfig,
+    ConnectorFactory, DataKind, ExporterConfig, ExporterFactory, ExtensionConfig, ExtensionFactory,
+    ExtensionRef, Factory, FactoryMeta, PipelineId, ProcessorConfig, ProcessorFactory,
+    ReceiverConfig, ReceiverFactory, parse_component_config,
 };
 use serde_yaml_ng::Value;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{
     DEFAULT_METRICS_ADDRESS, MetricsLevel, MetricsSettings, OtlpPushSettings, RawConfig, RawOtlp,
-    RawTelemetry, TelemetrySettings, TracesSettings,
+    RawPipeline, RawTelemetry, TelemetrySettings, TracesSettings,
 };
 use crate::source::Source;
 
 /// Every component type the binary knows, one explicit list per kind.
 #[derive(Default)]
 pub struct Registry {
-    pub receivers: Vec<Box<dyn ReceiverFactory>>,
-    pub processors: Vec<Box<dyn ProcessorFactory>>,
-    pub exporters: Vec<Box<dyn ExporterFactory>>,
-    pub connectors: Vec<Box<dyn ConnectorFactory>>,
-    pub extensions: Vec<Box<dyn ExtensionFactory>>,
+    pub receivers: Vec<ReceiverFactory>,
+    pub processors: Vec<ProcessorFactory>,
+    pub exporters: Vec<ExporterFactory>,
+    pub connectors: Vec<ConnectorFactory>,
+    pub extensions: Vec<ExtensionFactory>,
     /// Types this build was made without (a cargo feature left out), so that a config naming
     /// one hears why it is missing instead of "unknown type".
     pub left_out: Vec<LeftOut>,
@@ -42,33 +49,18 @@ pub struct LeftOut {
 impl Registry {
     /// `(kind, meta)` of every factory, for `kafka-obs components`.
     pub fn all(&self) -> Vec<(ComponentKind, &FactoryMeta)> {
-        let mut out: Vec<(ComponentKind, &FactoryMeta)> = Vec::new();
-        out.extend(
-            self.receivers
-                .iter()
-                .map(|f| (ComponentKind::Receiver, f.meta())),
-        );
-        out.extend(
-            self.processors
-                .iter()
-                .map(|f| (ComponentKind::Processor, f.meta())),
-        );
-        out.extend(
-            self.exporters
-                .iter()
-                .map(|f| (ComponentKind::Exporter, f.meta())),
-        );
-        out.extend(
-            self.connectors
-                .iter()
-                .map(|f| (ComponentKind::Connector, f.meta())),
-        );
-        out.extend(
-            self.extensions
-                .iter()
-                .map(|f| (ComponentKind::Extension, f.meta())),
-        );
-        out
+        fn metas<C: ?Sized>(
+            kind: ComponentKind,
+            factories: &[Factory<C>],
+        ) -> impl Iterator<Item = (ComponentKind, &FactoryMeta)> {
+            factories.iter().map(move |f| (kind, f.meta()))
+        }
+        metas(ComponentKind::Receiver, &self.receivers)
+            .chain(metas(ComponentKind::Processor, &self.processors))
+            .chain(metas(ComponentKind::Exporter, &self.exporters))
+            .chain(metas(ComponentKind::Connector, &self.connectors))
+            .chain(metas(ComponentKind::Extension, &self.extensions))
+            .collect()
     }
 
     fn known(&self, kind: ComponentKind) -> String {
@@ -78,6 +70,12 @@ impl Registry {
             .map(|(_, m)| m.type_name)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    fn left_out(&self, kind: ComponentKind, type_name: &str) -> Option<&LeftOut> {
+        self.left_out
+            .iter()
+            .find(|l| l.kind == kind && l.type_name == type_name)
     }
 }
 
@@ -112,6 +110,41 @@ pub struct Config {
     pub document: Value,
 }
 
+impl Config {
+    /// Every component, whatever its kind, as validation sees it: receivers, processors,
+    /// exporters, connectors, then extensions.
+    pub fn components(
+        &self,
+    ) -> impl Iterator<Item = (ComponentKind, &ComponentId, &dyn ComponentConfig)> {
+        use ComponentKind as K;
+        let receivers = self
+            .receivers
+            .iter()
+            .map(|(id, e)| (K::Receiver, id, &*e.config as &dyn ComponentConfig));
+        let processors = self
+            .processors
+            .iter()
+            .map(|(id, e)| (K::Processor, id, &*e.config as &dyn ComponentConfig));
+        let exporters = self
+            .exporters
+            .iter()
+            .map(|(id, e)| (K::Exporter, id, &*e.config as &dyn ComponentConfig));
+        let connectors = self
+            .connectors
+            .iter()
+            .map(|(id, e)| (K::Connector, id, &*e.config as &dyn ComponentConfig));
+        let extensions = self
+            .extensions
+            .iter()
+            .map(|(id, e)| (K::Extension, id, &*e.config as &dyn ComponentConfig));
+        receivers
+            .chain(processors)
+            .chain(exporters)
+            .chain(connectors)
+            .chain(extensions)
+    }
+}
+
 struct Errors(Vec<ConfigError>);
 
 impl Errors {
@@ -129,91 +162,140 @@ impl Errors {
     }
 }
 
-/// Validates one section: ids parse, types exist, bodies pass their factory's `validate`.
-/// Returns canonical id -> (meta, config), and written id -> canonical id.
-fn section<F: ?Sized, C: ?Sized>(
-    kind: ComponentKind,
-    raw: &BTreeMap<String, Value>,
-    factories: &[Box<F>],
-    meta_of: impl Fn(&F) -> &FactoryMeta,
-    validate: impl Fn(&F, &Value) -> Result<Box<C>, ComponentConfigError>,
-    registry: &Registry,
-    errors: &mut Errors,
-) -> (
-    BTreeMap<ComponentId, Entry<C>>,
-    BTreeMap<String, ComponentId>,
-) {
-    let mut out = BTreeMap::new();
-    let mut names = BTreeMap::new();
-    for (written, body) in raw {
-        let path = format!("{}::{written}", kind.section());
-        let id: ComponentId = match written.parse() {
-            Ok(id) => id,
-            Err(e) => {
-                errors.push(path, e.to_string());
-                continue;
-            }
-        };
-        let Some(factory) = factories
-            .iter()
-            .find(|f| meta_of(f).answers_to(id.type_name()))
-        else {
-            let message = match registry
-                .left_out
-                .iter()
-                .find(|l| l.kind == kind && l.type_name == id.type_name())
-            {
-                Some(l) => format!(
-                    "{kind} type `{}` is not in this build: {}",
-                    l.type_name, l.why
-                ),
-                None => format!(
-                    "unknown {kind} type `{}`; known {kind} types: {}",
-                    id.type_name(),
-                    registry.known(kind)
-                ),
-            };
-            errors.push(path, message);
-            continue;
-        };
-        let meta = meta_of(factory).clone();
-        let canonical = id.with_type(meta.type_name);
-        if out.contains_key(&canonical) {
-            errors.push(
-                path,
-                format!(
-                    "`{written}` is the same component as `{canonical}` (an alias); define it once"
-                ),
-            );
-            continue;
-        }
-        match validate(factory, body) {
-            Ok(config) => {
-                names.insert(written.clone(), canonical.clone());
-                out.insert(canonical, Entry { meta, config });
-            }
-            Err(e) => {
-                names.insert(written.clone(), canonical.clone());
-                errors.component(&path, e);
-            }
-        }
-    }
-    (out, names)
+/// One section as validated: canonical id -> entry, written id -> canonical id, and the metas
+/// of every factory of its kind (to resolve a reference written with an alias).
+struct Section<C: ?Sized> {
+    entries: BTreeMap<ComponentId, Entry<C>>,
+    names: BTreeMap<String, ComponentId>,
+    metas: Vec<FactoryMeta>,
 }
 
-/// Resolves a written reference (which may use an alias) to the canonical id.
-fn lookup(
-    names: &BTreeMap<String, ComponentId>,
-    written: &str,
-    metas: &[&FactoryMeta],
-) -> Option<ComponentId> {
-    if let Some(id) = names.get(written) {
-        return Some(id.clone());
+impl<C: ?Sized> Section<C> {
+    /// Validates one section: ids parse, types exist, bodies pass their factory's `validate`.
+    fn validate(
+        kind: ComponentKind,
+        raw: &BTreeMap<String, Value>,
+        factories: &[Factory<C>],
+        registry: &Registry,
+        errors: &mut Errors,
+    ) -> Self {
+        let mut out = Self {
+            entries: BTreeMap::new(),
+            names: BTreeMap::new(),
+            metas: factories.iter().map(|f| *f.meta()).collect(),
+        };
+        for (written, body) in raw {
+            let path = format!("{}::{written}", kind.section());
+            let id: ComponentId = match written.parse() {
+                Ok(id) => id,
+                Err(e) => {
+                    errors.push(path, e.to_string());
+                    continue;
+                }
+            };
+            let Some(factory) = factories
+                .iter()
+                .find(|f| f.meta().answers_to(id.type_name()))
+            else {
+                errors.push(path, unknown_type(kind, &id, registry));
+                continue;
+            };
+            let meta = *factory.meta();
+            let canonical = id.with_type(meta.type_name);
+            if out.entries.contains_key(&canonical) {
+                errors.push(
+                    path,
+                    format!(
+                        "`{written}` is the same component as `{canonical}` (an alias); define it once"
+                    ),
+                );
+                continue;
+            }
+            out.names.insert(written.clone(), canonical.clone());
+            match factory.validate(body) {
+                Ok(config) => {
+                    out.entries.insert(canonical, Entry { meta, config });
+                }
+                Err(e) => errors.component(&path, e),
+            }
+        }
+        out
     }
-    let id: ComponentId = written.parse().ok()?;
-    let meta = metas.iter().find(|m| m.answers_to(id.type_name()))?;
-    let canonical = id.with_type(meta.type_name);
-    names.values().find(|v| **v == canonical).cloned()
+
+    /// Resolves a written reference (which may use an alias) to the canonical id.
+    fn lookup(&self, written: &str) -> Option<ComponentId> {
+        if let Some(id) = self.names.get(written) {
+            return Some(id.clone());
+        }
+        let id: ComponentId = written.parse().ok()?;
+        let meta = self.metas.iter().find(|m| m.answers_to(id.type_name()))?;
+        let canonical = id.with_type(meta.type_name);
+        self.names.values().find(|v| **v == canonical).cloned()
+    }
+
+    /// The kinds of data the component `id` handles, when it validated.
+    fn kinds_of(&self, id: &ComponentId) -> Option<&'static [DataKind]> {
+        self.entries.get(id).map(|e| e.meta.kinds)
+    }
+}
+
+/// Every section of the file, validated.
+struct Sections {
+    receivers: Section<dyn ReceiverConfig>,
+    processors: Section<dyn ProcessorConfig>,
+    exporters: Section<dyn ExporterConfig>,
+    connectors: Section<dyn ConnectorConfig>,
+    extensions: Section<dyn ExtensionConfig>,
+}
+
+impl Sections {
+    fn validate(raw: &RawConfig, registry: &Registry, errors: &mut Errors) -> Self {
+        use ComponentKind as K;
+        Self {
+            receivers: Section::validate(
+                K::Receiver,
+                &raw.receivers,
+                &registry.receivers,
+                registry,
+                errors,
+            ),
+            processors: Section::validate(
+                K::Processor,
+                &raw.processors,
+                &registry.processors,
+                registry,
+                errors,
+            ),
+            exporters: Section::validate(
+                K::Exporter,
+                &raw.exporters,
+                &registry.exporters,
+                registry,
+                errors,
+            ),
+            connectors: Section::validate(
+                K::Connector,
+                &raw.connectors,
+                &registry.connectors,
+                registry,
+                errors,
+            ),
+            extensions: Section::validate(
+                K::Extension,
+                &raw.extensions,
+                &registry.extensions,
+                registry,
+                errors,
+            ),
+        }
+    }
+}
+
+/// Which kinds each connector is fed (as an exporter) and feeds (as a receiver).
+#[derive(Default)]
+struct ConnectorUse {
+    fed: BTreeMap<ComponentId, BTreeSet<DataKind>>,
+    feeds: BTreeMap<ComponentId, BTreeSet<DataKind>>,
 }
 
 pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, ConfigErrors> {
@@ -221,81 +303,47 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
         source.locate_all(vec![ConfigError::new(e.path, top_level_hint(e.message))])
     })?;
     let mut errors = Errors(Vec::new());
+    let mut sections = Sections::validate(&raw, registry, &mut errors);
+    let pipelines = pipelines(&raw.service.pipelines, &sections, registry, &mut errors);
+    let extension_order = enabled_extensions(&raw.service.extensions, &sections, &mut errors);
+    let telemetry = telemetry(&raw.service.telemetry, &mut errors);
+    let used = keep_used(&mut sections, &pipelines, extension_order);
+    let config = Config {
+        receivers: used.receivers,
+        processors: used.processors,
+        exporters: used.exporters,
+        connectors: used.connectors,
+        extensions: used.extensions,
+        pipelines,
+        telemetry,
+        shutdown_timeout: raw.service.shutdown_timeout,
+        document: source.value.clone(),
+    };
+    check_extension_refs(&config, &sections.extensions, registry, &mut errors);
+    check_listeners(&config, &mut errors);
+    if !errors.0.is_empty() {
+        return Err(source.locate_all(errors.0));
+    }
+    Ok(config)
+}
 
-    let (mut receivers, receiver_names) = section(
-        ComponentKind::Receiver,
-        &raw.receivers,
-        &registry.receivers,
-        |f| f.meta(),
-        |f, v| f.validate(v),
-        registry,
-        &mut errors,
-    );
-    let (mut processors, processor_names) = section(
-        ComponentKind::Processor,
-        &raw.processors,
-        &registry.processors,
-        |f| f.meta(),
-        |f, v| f.validate(v),
-        registry,
-        &mut errors,
-    );
-    let (mut exporters, exporter_names) = section(
-        ComponentKind::Exporter,
-        &raw.exporters,
-        &registry.exporters,
-        |f| f.meta(),
-        |f, v| f.validate(v),
-        registry,
-        &mut errors,
-    );
-    let (mut connectors, connector_names) = section(
-        ComponentKind::Connector,
-        &raw.connectors,
-        &registry.connectors,
-        |f| f.meta(),
-        |f, v| f.validate(v),
-        registry,
-        &mut errors,
-    );
-    let (mut extensions, extension_names) = section(
-        ComponentKind::Extension,
-        &raw.extensions,
-        &registry.extensions,
-        |f| f.meta(),
-        |f, v| f.validate(v),
-        registry,
-        &mut errors,
-    );
-    let connector_routes: BTreeMap<ComponentId, &'static [(DataKind, DataKind)]> = connector_names
-        .values()
-        .filter_map(|id| {
-            registry
-                .connectors
-                .iter()
-                .find(|f| f.meta().type_name == id.type_name())
-                .map(|f| (id.clone(), f.routes()))
-        })
-        .collect();
-
-    let receiver_metas: Vec<&FactoryMeta> = registry.receivers.iter().map(|f| f.meta()).collect();
-    let processor_metas: Vec<&FactoryMeta> = registry.processors.iter().map(|f| f.meta()).collect();
-    let exporter_metas: Vec<&FactoryMeta> = registry.exporters.iter().map(|f| f.meta()).collect();
-    let connector_metas: Vec<&FactoryMeta> = registry.connectors.iter().map(|f| f.meta()).collect();
-    let extension_metas: Vec<&FactoryMeta> = registry.extensions.iter().map(|f| f.meta()).collect();
-
-    // The service graph.
+/// Every pipeline of `service.pipelines` with canonical ids, then the connectors between
+/// them checked.
+fn pipelines(
+    raw: &BTreeMap<String, RawPipeline>,
+    sections: &Sections,
+    registry: &Registry,
+    errors: &mut Errors,
+) -> BTreeMap<PipelineId, Pipeline> {
     let mut pipelines = BTreeMap::new();
-    if raw.service.pipelines.is_empty() {
+    if raw.is_empty() {
         errors.push(
             "service::pipelines",
             "no pipeline is defined, so nothing would run; add e.g. `metrics: {receivers: [...], exporters: [...]}`",
         );
     }
-    // Connector id -> kinds it is fed (as an exporter) and kinds it feeds (as a receiver).
-    let mut connector_in: BTreeMap<ComponentId, BTreeSet<DataKind>> = BTreeMap::new();
-    let mut connector_out: BTreeMap<ComponentId, BTreeSet<DataKind>> = BTreeMap::new();
-    for (written, p) in &raw.service.pipelines {
+    let mut connectors = ConnectorUse::default();
+    for (written, p) in raw {
         let ppath = format!("service::pipelines::{written}");
         let pid: PipelineId = match written.parse() {
             Ok(p) => p,
@@ -304,134 +352,205 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
                 continue;
             }
         };
-        let kind = pid.kind;
-        let mut resolved = Pipeline {
-            receivers: Vec::new(),
-            processors: Vec::new(),
-            exporters: Vec::new(),
+        check_lists(&ppath, p, sections, errors);
+        let resolved = Pipeline {
+            receivers: pipeline_receivers(&ppath, pid.kind, p, sections, &mut connectors, errors),
+            processors: pipeline_processors(&ppath, pid.kind, p, sections, errors),
+            exporters: pipeline_exporters(&ppath, pid.kind, p, sections, &mut connectors, errors),
         };
-        if p.receivers.is_empty() {
-            errors.push(
-                format!("{ppath}::receivers"),
-                "a pipeline needs at least one receiver (or connector)",
-            );
-        }
-        if p.exporters.is_empty() {
-            errors.push(
-                format!("{ppath}::exporters"),
-                "a pipeline needs at least one exporter (or connector)",
-            );
-        }
-        for (list, role) in [
-            (&p.receivers, "receivers"),
-            (&p.processors, "processors"),
-            (&p.exporters, "exporters"),
-        ] {
-            let mut seen = BTreeSet::new();
-            for r in list {
-                if !seen.insert(r) {
-                    errors.push(format!("{ppath}::{role}"), format!("`{r}` is listed twice"));
-                }
-            }
-        }
-        // A connector and a receiver/exporter may share a type name (`signals`), but a
-        // reference must say which one it means.
-        for (list, role, names, metas) in [
-            (&p.receivers, "receivers", &receiver_names, &receiver_metas),
-            (&p.exporters, "exporters", &exporter_names, &exporter_metas),
-        ] {
-            for r in list {
-                if lookup(names, r, metas).is_some()
-                    && lookup(&connector_names, r, &connector_metas).is_some()
-                {
-                    errors.push(
-                        format!("{ppath}::{role}"),
-                        format!(
-                            "`{r}` is defined both under `{role}:` and under `connectors:`; give one of them a name (e.g. `{r}/stream`) and reference that"
-                        ),
-                    );
-                }
-            }
-        }
-        for r in &p.receivers {
-            let path = format!("{ppath}::receivers");
-            if let Some(id) = lookup(&receiver_names, r, &receiver_metas) {
-                if let Some(e) = receivers.get(&id)
-                    && !e.meta.kinds.contains(&kind)
-                {
-                    errors.push(
-                        path,
-                        format!(
-                            "receiver `{r}` cannot produce {kind}; it produces {}",
-                            kinds(e.meta.kinds)
-                        ),
-                    );
-                }
-                resolved.receivers.push(id);
-            } else if let Some(id) = lookup(&connector_names, r, &connector_metas) {
-                connector_out.entry(id.clone()).or_default().insert(kind);
-                resolved.receivers.push(id);
-            } else {
-                errors.push(path, undefined("receiver", r, &receiver_names));
-            }
-        }
-        for r in &p.processors {
-            let path = format!("{ppath}::processors");
-            match lookup(&processor_names, r, &processor_metas) {
-                Some(id) => {
-                    if let Some(e) = processors.get(&id)
-                        && !e.meta.kinds.contains(&kind)
-                    {
-                        errors.push(
-                            path,
-                            format!(
-                                "processor `{r}` cannot handle {kind}; it handles {}",
-                                kinds(e.meta.kinds)
-                            ),
-                        );
-                    }
-                    resolved.processors.push(id);
-                }
-                None => errors.push(path, undefined("processor", r, &processor_names)),
-            }
-        }
-        for r in &p.exporters {
-            let path = format!("{ppath}::exporters");
-            if let Some(id) = lookup(&exporter_names, r, &exporter_metas) {
-                if let Some(e) = exporters.get(&id)
-                    && !e.meta.kinds.contains(&kind)
-                {
-                    errors.push(
-                        path,
-                        format!(
-                            "exporter `{r}` cannot export {kind}; it exports {}",
-                            kinds(e.meta.kinds)
-                        ),
-                    );
-                }
-                resolved.exporters.push(id);
-            } else if let Some(id) = lookup(&connector_names, r, &connector_metas) {
-                connector_in.entry(id.clone()).or_default().insert(kind);
-                resolved.exporters.push(id);
-            } else {
-                errors.push(path, undefined("exporter", r, &exporter_names));
-            }
-        }
         pipelines.insert(pid, resolved);
     }
-    for id in connector_in
+    check_connectors(&connectors, registry, errors);
+    pipelines
+}
+
+/// A pipeline's lists: not empty where they must not be, nothing twice, no reference that
+/// could mean a connector or a receiver/exporter of the same type name.
+fn check_lists(ppath: &str, p: &RawPipeline, sections: &Sections, errors: &mut Errors) {
+    if p.receivers.is_empty() {
+        errors.push(
+            format!("{ppath}::receivers"),
+            "a pipeline needs at least one receiver (or connector)",
+        );
+    }
+    if p.exporters.is_empty() {
+        errors.push(
+            format!("{ppath}::exporters"),
+            "a pipeline needs at least one exporter (or connector)",
+        );
+    }
+    for (list, role) in [
+        (&p.receivers, "receivers"),
+        (&p.processors, "processors"),
+        (&p.exporters, "exporters"),
+    ] {
+        let mut seen = BTreeSet::new();
+        for r in list {
+            if !seen.insert(r) {
+                errors.push(format!("{ppath}::{role}"), format!("`{r}` is listed twice"));
+            }
+        }
+    }
+    // A connector and a receiver/exporter may share a type name (`signals`), but a
+    // reference must say which one it means.
+    let ambiguous = |list: &Vec<String>,
+                     role: &str,
+                     defined: &dyn Fn(&str) -> bool,
+                     errors: &mut Errors| {
+        for r in list {
+            if defined(r) && sections.connectors.lookup(r).is_some() {
+                errors.push(
+                    format!("{ppath}::{role}"),
+                    format!(
+                        "`{r}` is defined both under `{role}:` and under `connectors:`; give one of them a name (e.g. `{r}/stream`) and reference that"
+                    ),
+                );
+            }
+        }
+    };
+    ambiguous(
+        &p.receivers,
+        "receivers",
+        &|r| sections.receivers.lookup(r).is_some(),
+        errors,
+    );
+    ambiguous(
+        &p.exporters,
+        "exporters",
+        &|r| sections.exporters.lookup(r).is_some(),
+        errors,
+    );
+}
+
+fn pipeline_receivers(
+    ppath: &str,
+    kind: DataKind,
+    p: &RawPipeline,
+    sections: &Sections,
+    connectors: &mut ConnectorUse,
+    errors: &mut Errors,
+) -> Vec<ComponentId> {
+    let path = format!("{ppath}::receivers");
+    let mut ids = Vec::new();
+    for r in &p.receivers {
+        if let Some(id) = sections.receivers.lookup(r) {
+            if let Some(handles) = sections.receivers.kinds_of(&id)
+                && !handles.contains(&kind)
+            {
+                errors.push(
+                    path.clone(),
+                    format!(
+                        "receiver `{r}` cannot produce {kind}; it produces {}",
+                        kinds(handles)
+                    ),
+                );
+            }
+            ids.push(id);
+        } else if let Some(id) = sections.connectors.lookup(r) {
+            connectors.feeds.entry(id.clone()).or_default().insert(kind);
+            ids.push(id);
+        } else {
+            errors.push(
+                path.clone(),
+                undefined("receiver", r, &sections.receivers.names),
+            );
+        }
+    }
+    ids
+}
+
+fn pipeline_processors(
+    ppath: &str,
+    kind: DataKind,
+    p: &RawPipeline,
+    sections: &Sections,
+    errors: &mut Errors,
+) -> Vec<ComponentId> {
+    let path = format!("{ppath}::processors");
+    let mut ids = Vec::new();
+    for r in &p.processors {
+        match sections.processors.lookup(r) {
+            Some(id) => {
+                if let Some(handles) = sections.processors.kinds_of(&id)
+                    && !handles.contains(&kind)
+                {
+                    errors.push(
+                        path.clone(),
+                        format!(
+                            "processor `{r}` cannot handle {kind}; it handles {}",
+                            kinds(handles)
+                        ),
+                    );
+                }
+                ids.push(id);
+            }
+            None => errors.push(
+                path.clone(),
+                undefined("processor", r, &sections.processors.names),
+            ),
+        }
+    }
+    ids
+}
+
+fn pipeline_exporters(
+    ppath: &str,
+    kind: DataKind,
+    p: &RawPipeline,
+    sections: &Sections,
+    connectors: &mut ConnectorUse,
+    errors: &mut Errors,
+) -> Vec<ComponentId> {
+    let path = format!("{ppath}::exporters");
+    let mut ids = Vec::new();
+    for r in &p.exporters {
+        if let Some(id) = sections.exporters.lookup(r) {
+            if let Some(handles) = sections.exporters.kinds_of(&id)
+                && !handles.contains(&kind)
+            {
+                errors.push(
+                    path.clone(),
+                    format!(
+                        "exporter `{r}` cannot export {kind}; it exports {}",
+                        kinds(handles)
+                    ),
+                );
+            }
+            ids.push(id);
+        } else if let Some(id) = sections.connectors.lookup(r) {
+            connectors.fed.entry(id.clone()).or_default().insert(kind);
+            ids.push(id);
+        } else {
+            errors.push(
+                path.clone(),
+                undefined("exporter", r, &sections.exporters.names),
+            );
+        }
+    }
+    ids
+}
+
+/// Every connector used must be fed by one pipeline and feed another, along routes it has.
+fn check_connectors(used: &ConnectorUse, registry: &Registry, errors: &mut Errors) {
+    for id in used
+        .fed
         .keys()
-        .chain(connector_out.keys())
+        .chain(used.feeds.keys())
         .collect::<BTreeSet<_>>()
     {
         let path = format!("connectors::{id}");
-        let ins = connector_in.get(id).cloned().unwrap_or_default();
-        let outs = connector_out.get(id).cloned().unwrap_or_default();
+        let ins = used.fed.get(id).cloned().unwrap_or_default();
+        let outs = used.feeds.get(id).cloned().unwrap_or_default();
         if ins.is_empty() || outs.is_empty() {
             errors.push(path, "a connector must be used as an exporter in one pipeline and as a receiver in another");
             continue;
         }
-        let routes = connector_routes.get(id).copied().unwrap_or(&[]);
+        let routes = registry
+            .connectors
+            .iter()
+            .find(|f| f.meta().type_name == id.type_name())
+            .map(|f| f.routes())
+            .unwrap_or(&[]);
         for i in &ins {
             for o in &outs {
                 if !routes.contains(&(*i, *o)) {
@@ -443,143 +562,149 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
             }
         }
     }
+}
 
-    let mut ext_order = Vec::new();
-    for (i, written) in raw.service.extensions.iter().enumerate() {
-        match lookup(&extension_names, written, &extension_metas) {
-            Some(id) => ext_order.push(id),
+/// `service.extensions` as canonical ids, in the order written (they start in this order).
+fn enabled_extensions(
+    written: &[String],
+    sections: &Sections,
+    errors: &mut Errors,
+) -> Vec<ComponentId> {
+    let mut order = Vec::new();
+    for (i, written) in written.iter().enumerate() {
+        match sections.extensions.lookup(written) {
+            Some(id) => order.push(id),
             None => errors.push(
                 format!("service::extensions::{i}"),
-                undefined("extension", written, &extension_names),
+                undefined("extension", written, &sections.extensions.names),
             ),
         }
     }
+    order
+}
 
-    let telemetry = telemetry(&raw.service.telemetry, &mut errors);
+/// The validated components the service uses, taken out of their sections (which keep their
+/// names for resolving references).
+struct Used {
+    receivers: BTreeMap<ComponentId, Entry<dyn ReceiverConfig>>,
+    processors: BTreeMap<ComponentId, Entry<dyn ProcessorConfig>>,
+    exporters: BTreeMap<ComponentId, Entry<dyn ExporterConfig>>,
+    connectors: BTreeMap<ComponentId, Entry<dyn ConnectorConfig>>,
+    extensions: Vec<(ComponentId, Entry<dyn ExtensionConfig>)>,
+}
 
-    // Keep only what the service uses.
+fn keep_used(
+    sections: &mut Sections,
+    pipelines: &BTreeMap<PipelineId, Pipeline>,
+    extension_order: Vec<ComponentId>,
+) -> Used {
     let used: BTreeSet<ComponentId> = pipelines
         .values()
         .flat_map(|p: &Pipeline| p.receivers.iter().chain(&p.processors).chain(&p.exporters))
         .cloned()
         .collect();
-    receivers.retain(|id, _| used.contains(id));
-    processors.retain(|id, _| used.contains(id));
-    exporters.retain(|id, _| used.contains(id));
-    connectors.retain(|id, _| used.contains(id));
-    let extensions: Vec<_> = ext_order
-        .into_iter()
-        .filter_map(|id| extensions.remove(&id).map(|e| (id, e)))
-        .collect();
+    fn take<C: ?Sized>(
+        section: &mut Section<C>,
+        used: &BTreeSet<ComponentId>,
+    ) -> BTreeMap<ComponentId, Entry<C>> {
+        let mut entries = std::mem::take(&mut section.entries);
+        entries.retain(|id, _| used.contains(id));
+        entries
+    }
+    let mut extensions = std::mem::take(&mut sections.extensions.entries);
+    Used {
+        receivers: take(&mut sections.receivers, &used),
+        processors: take(&mut sections.processors, &used),
+        exporters: take(&mut sections.exporters, &used),
+        connectors: take(&mut sections.connectors, &used),
+        extensions: extension_order
+            .into_iter()
+            .filter_map(|id| extensions.remove(&id).map(|e| (id, e)))
+            .collect(),
+    }
+}
 
-    // Every extension a component names must be defined, enabled, and offer what is asked.
-    let mut references = Vec::new();
-    for (id, e) in &receivers {
-        references.extend(
-            e.config
-                .extension_refs()
-                .into_iter()
-                .map(|r| (format!("receivers::{id}"), r)),
-        );
-    }
-    for (id, e) in &exporters {
-        references.extend(
-            e.config
-                .extension_refs()
-                .into_iter()
-                .map(|r| (format!("exporters::{id}"), r)),
-        );
-    }
-    for (id, e) in &connectors {
-        references.extend(
-            e.config
-                .extension_refs()
-                .into_iter()
-                .map(|r| (format!("connectors::{id}"), r)),
-        );
-    }
-    for (prefix, r) in references {
-        let written = r.id.to_string();
-        let path = format!("{prefix}::{}", r.path);
-        let Some(id) = lookup(&extension_names, &written, &extension_metas) else {
-            errors.push(path, undefined("extension", &written, &extension_names));
-            continue;
-        };
-        let provides = registry
-            .extensions
-            .iter()
-            .find(|f| f.meta().type_name == id.type_name())
-            .map(|f| f.provides())
-            .unwrap_or(&[]);
-        if !provides.contains(&r.capability) {
-            let offering: Vec<&str> = registry
-                .extensions
-                .iter()
-                .filter(|f| f.provides().contains(&r.capability))
-                .map(|f| f.meta().type_name)
-                .collect();
-            errors.push(
-                path,
-                format!(
-                    "extension `{written}` is not {} {} (extensions that are: {})",
-                    if r.capability.as_str().starts_with('a') {
-                        "an"
-                    } else {
-                        "a"
-                    },
-                    r.capability,
-                    if offering.is_empty() {
-                        "none".to_string()
-                    } else {
-                        offering.join(", ")
-                    }
-                ),
-            );
-        } else if !extensions.iter().any(|(e, _)| *e == id) {
-            errors.push(
-                path,
-                format!(
-                    "extension `{written}` is defined but not enabled; add it to service::extensions"
-                ),
-            );
+/// Every extension a kept component names (its `ComponentConfig::extension_refs`), whatever
+/// its kind.
+fn check_extension_refs(
+    config: &Config,
+    extensions: &Section<dyn ExtensionConfig>,
+    registry: &Registry,
+    errors: &mut Errors,
+) {
+    for (kind, id, component) in config.components() {
+        for r in component.extension_refs() {
+            let path = format!("{}::{id}::{}", kind.section(), r.path);
+            check_extension_ref(path, &r, config, extensions, registry, errors);
         }
     }
+}
 
-    // Two listeners on one address would fail at start; say so now, naming both keys.
-    let mut listeners: Vec<(String, String)> = Vec::new();
-    for (id, e) in &receivers {
-        listeners.extend(
-            e.config
-                .listen_addresses()
-                .into_iter()
-                .map(|(k, a)| (format!("receivers::{id}::{k}"), a)),
+/// An extension a component names must be defined, enabled, and offer what is asked.
+fn check_extension_ref(
+    path: String,
+    r: &ExtensionRef,
+    config: &Config,
+    extensions: &Section<dyn ExtensionConfig>,
+    registry: &Registry,
+    errors: &mut Errors,
+) {
+    let written = r.id.to_string();
+    let Some(id) = extensions.lookup(&written) else {
+        errors.push(path, undefined("extension", &written, &extensions.names));
+        return;
+    };
+    let provides = registry
+        .extensions
+        .iter()
+        .find(|f| f.meta().type_name == id.type_name())
+        .map(|f| f.provides())
+        .unwrap_or(&[]);
+    if !provides.contains(&r.capability) {
+        let offering: Vec<&str> = registry
+            .extensions
+            .iter()
+            .filter(|f| f.provides().contains(&r.capability))
+            .map(|f| f.meta().type_name)
+            .collect();
+        errors.push(
+            path,
+            format!(
+                "extension `{written}` is not {} {} (extensions that are: {})",
+                if r.capability.as_str().starts_with('a') {
+                    "an"
+                } else {
+                    "a"
+                },
+                r.capability,
+                if offering.is_empty() {
+                    "none".to_string()
+                } else {
+                    offering.join(", ")
+                }
+            ),
+        );
+    } else if !config.extensions.iter().any(|(e, _)| *e == id) {
+        errors.push(
+            path,
+            format!(
+                "extension `{written}` is defined but not enabled; add it to service::extensions"
+            ),
         );
     }
-    for (id, e) in &exporters {
-        listeners.extend(
-            e.config
-                .listen_addresses()
+}
+
+/// Two listeners on one address would fail at start; say so now, naming both keys.
+fn check_listeners(config: &Config, errors: &mut Errors) {
+    let mut listeners: Vec<(String, String)> = config
+        .components()
+        .flat_map(|(kind, id, c)| {
+            c.listen_addresses()
                 .into_iter()
-                .map(|(k, a)| (format!("exporters::{id}::{k}"), a)),
-        );
-    }
-    for (id, e) in &connectors {
-        listeners.extend(
-            e.config
-                .listen_addresses()
-                .into_iter()
-                .map(|(k, a)| (format!("connectors::{id}::{k}"), a)),
-        );
-    }
-    for (id, e) in &extensions {
-        listeners.extend(
-            e.config
-                .listen_addresses()
-                .into_iter()
-                .map(|(k, a)| (format!("extensions::{id}::{k}"), a)),
-        );
-    }
-    if let Some(a) = &telemetry.metrics.address {
+                .map(move |(k, a)| (format!("{}::{id}::{k}", kind.section()), a))
+        })
+        .collect();
+    if let Some(a) = &config.telemetry.metrics.address {
         listeners.push(("service::telemetry::metrics::address".into(), a.clone()));
     }
     for (i, (path_a, addr_a)) in listeners.iter().enumerate() {
@@ -592,21 +717,20 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
             }
         }
     }
+}
 
-    if !errors.0.is_empty() {
-        return Err(source.locate_all(errors.0));
+fn unknown_type(kind: ComponentKind, id: &ComponentId, registry: &Registry) -> String {
+    match registry.left_out(kind, id.type_name()) {
+        Some(l) => format!(
+            "{kind} type `{}` is not in this build: {}",
+            l.type_name, l.why
+        ),
+        None => format!(
+            "unknown {kind} type `{}`; known {kind} types: {}",
+            id.type_name(),
+            registry.known(kind)
+        ),
     }
-    Ok(Config {
-        receivers,
-        processors,
-        exporters,
-        connectors,
-        extensions,
-        pipelines,
-        telemetry,
-        shutdown_timeout: raw.service.shutdown_timeout,
-        document: source.value.clone(),
-    })
 }
 
 fn top_level_hint(message: String) -> String {
@@ -773,8 +897,7 @@ mod tests {
     mod references {
         use super::*;
         use kafka_obs_api::{
-            BuildContext, BuildError, Capability, Exporter, ExporterConfig, Extension,
-            ExtensionRef, Receiver, Stability,
+            BuildContext, BuildError, Capability, Exporter, Extension, Receiver, Stability,
         };
 
         /// A receiver or exporter whose body is `{uses: <extension id>}`.
@@ -790,8 +913,8 @@ mod tests {
             )
         }
 
-        impl Uses {
-            fn refs(&self) -> Vec<ExtensionRef> {
+        impl ComponentConfig for Uses {
+            fn extension_refs(&self) -> Vec<ExtensionRef> {
                 self.0
                     .iter()
                     .map(|id| ExtensionRef::new("auth::authenticator", id.clone(), self.1))
@@ -800,18 +923,12 @@ mod tests {
         }
 
         impl ReceiverConfig for Uses {
-            fn extension_refs(&self) -> Vec<ExtensionRef> {
-                self.refs()
-            }
             fn build(&self, _: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
                 Err(BuildError::Other("not in this test".into()))
             }
         }
 
         impl ExporterConfig for Uses {
-            fn extension_refs(&self) -> Vec<ExtensionRef> {
-                self.refs()
-            }
             fn build(&self, _: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
                 Err(BuildError::Other("not in this test".into()))
             }
@@ -819,6 +936,8 @@ mod tests {
 
         #[derive(Debug)]
         struct NoExtension;
+
+        impl ComponentConfig for NoExtension {}
 
         impl ExtensionConfig for NoExtension {
             fn build(&self, _: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
@@ -836,49 +955,20 @@ mod tests {
             }
         }
 
-        struct Rx(FactoryMeta);
-        impl ReceiverFactory for Rx {
-            fn meta(&self) -> &FactoryMeta {
-                &self.0
-            }
-            fn validate(&self, v: &Value) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError> {
-                Ok(Box::new(uses(v, Capability::Auth)))
-            }
-        }
-
-        struct Ex(FactoryMeta);
-        impl ExporterFactory for Ex {
-            fn meta(&self) -> &FactoryMeta {
-                &self.0
-            }
-            fn validate(&self, v: &Value) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-                Ok(Box::new(uses(v, Capability::Auth)))
-            }
-        }
-
-        struct Ext(FactoryMeta, &'static [Capability]);
-        impl ExtensionFactory for Ext {
-            fn meta(&self) -> &FactoryMeta {
-                &self.0
-            }
-            fn provides(&self) -> &'static [Capability] {
-                self.1
-            }
-            fn validate(
-                &self,
-                _: &Value,
-            ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-                Ok(Box::new(NoExtension))
-            }
-        }
-
         fn registry() -> Registry {
+            let tokenauth =
+                ExtensionFactory::new(meta("tokenauth", &[]), |_| Ok(Box::new(NoExtension)));
+            let disk = ExtensionFactory::new(meta("disk", &[]), |_| Ok(Box::new(NoExtension)));
             Registry {
-                receivers: vec![Box::new(Rx(meta("rx", &[DataKind::Logs])))],
-                exporters: vec![Box::new(Ex(meta("ex", &[DataKind::Logs])))],
+                receivers: vec![ReceiverFactory::new(meta("rx", &[DataKind::Logs]), |v| {
+                    Ok(Box::new(uses(v, Capability::Auth)))
+                })],
+                exporters: vec![ExporterFactory::new(meta("ex", &[DataKind::Logs]), |v| {
+                    Ok(Box::new(uses(v, Capability::Auth)))
+                })],
                 extensions: vec![
-                    Box::new(Ext(meta("tokenauth", &[]), &[Capability::Auth])),
-                    Box::new(Ext(meta("disk", &[]), &[Capability::Storage])),
+                    tokenauth.providing(&[Capability::Auth]),
+                    disk.providing(&[Capability::Storage]),
                 ],
                 ..Registry::default()
             }

@@ -21,20 +21,19 @@ use futures::{FutureExt, Stream};
 use http_body_util::{BodyExt, Full};
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, DataKind, ExporterConfig, HealthRegistry,
-    Host, RunContext, StorageCapability, Telemetry,
+    Batch, BuildContext, ComponentId, ComponentKind, DataKind, ExporterConfig, Host,
+    StorageCapability, Telemetry,
 };
 use kafka_obs_exporter::delivery::{
     DeliveryError, DeliveryExporter, DeliverySettings, Outcome, QueueConfig, Transport,
     encode_record,
 };
-use kafka_obs_exporter::kafka::KafkaConfig;
-use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp::OtlpHttpConfig;
-use kafka_obs_exporter::signals::SignalsConfig;
+use kafka_obs_exporter::kafka::KafkaExporterConfig;
+use kafka_obs_exporter::otlp::OtlpExporterConfig;
+use kafka_obs_exporter::otlp::OtlpHttpExporterConfig;
+use kafka_obs_exporter::signals::SignalsExporterConfig;
 use kafka_obs_extension::file_storage::{FileStorage, Fsync, OnFull, QueueOptions};
 use kafka_obs_proto::aggregator::v1::signal_aggregator_server::{
     SignalAggregator, SignalAggregatorServer,
@@ -96,15 +95,7 @@ fn report(name: &str, n: u64, elapsed: Duration) {
 }
 
 fn ctx(id: &str, host: Host) -> BuildContext {
-    let t = Telemetry::new();
-    let id: ComponentId = id.parse().unwrap();
-    BuildContext {
-        telemetry: t.component(ComponentKind::Exporter, &id),
-        id,
-        health: HealthRegistry::new(),
-        host,
-        kinds: vec![DataKind::Logs],
-    }
+    BuildContext::for_test(ComponentKind::Exporter, id, &[DataKind::Logs]).with_host(host)
 }
 
 /// Runs `config`'s exporter over `input` and returns the elapsed time until it finished.
@@ -121,12 +112,7 @@ async fn run_built(
     input: Vec<Batch>,
 ) -> Duration {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    let run = RunContext {
-        id: c.id.clone(),
-        telemetry: c.telemetry.clone(),
-        health: c.health.clone(),
-        shutdown: CancellationToken::new(),
-    };
+    let (run, _) = c.run_for_test();
     let started = Instant::now();
     let task = tokio::spawn(exporter.run(rx, run));
     for b in input {
@@ -303,7 +289,7 @@ async fn async_main() {
     let http = http_sink().await;
 
     for gzip in ["none", "gzip"] {
-        let cfg = OtlpGrpcConfig::parse(&yaml(&format!(
+        let cfg = OtlpExporterConfig::parse(&yaml(&format!(
             "endpoint: http://127.0.0.1:{grpc}\ncompression: {gzip}"
         )))
         .unwrap();
@@ -311,14 +297,14 @@ async fn async_main() {
         report(&format!("otlp (gRPC, compression {gzip})"), n, e);
     }
     for (enc, gzip) in [("proto", "none"), ("proto", "gzip"), ("json", "none")] {
-        let cfg = OtlpHttpConfig::parse(&yaml(&format!(
+        let cfg = OtlpHttpExporterConfig::parse(&yaml(&format!(
             "endpoint: http://127.0.0.1:{http}\nencoding: {enc}\ncompression: {gzip}"
         )))
         .unwrap();
         let e = run_exporter(&cfg, Host::default(), input.clone()).await;
         report(&format!("otlp_http ({enc}, compression {gzip})"), n, e);
     }
-    let cfg = SignalsConfig::parse(&yaml(&format!(
+    let cfg = SignalsExporterConfig::parse(&yaml(&format!(
         "endpoint: http://127.0.0.1:{grpc}\ncompression: none\nmax_in_flight: 5000"
     )))
     .unwrap();
@@ -364,7 +350,7 @@ async fn async_main() {
                 ("otlp_proto", "lz4"),
                 ("otlp_json", "none"),
             ] {
-                let cfg = KafkaConfig::parse(&yaml(&format!(
+                let cfg = KafkaExporterConfig::parse(&yaml(&format!(
                     "brokers: [127.0.0.1:{port}]\nlogs: {{encoding: {enc}}}\nproducer: {{compression: {comp}}}\ntimeout: 30s"
                 )))
                 .unwrap();

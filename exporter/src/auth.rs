@@ -1,6 +1,7 @@
 //! `auth: {authenticator: <extension id>}` of the OTLP and signals exporters, as in the
 //! Collector: the named extension (such as `bearertokenauth`) supplies headers that go on
-//! every request. The id is checked at validation (see [`extension_refs`]); the capability is
+//! every request. The id is checked at validation (`NetworkExporterConfig::authenticator`); the
+//! capability is
 //! found in the host at build; the headers are asked for on every request, so a rotated
 //! token takes effect without a restart.
 
@@ -8,39 +9,15 @@ use http::HeaderMap;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
 use kafka_obs_api::{
-    AuthCapability, BuildContext, BuildError, Capability, ComponentConfigError, ComponentId,
-    ExtensionRef, RawAuthSettings,
+    AuthCapability, BuildContext, BuildError, ComponentConfigError, ComponentId, RawAuthSettings,
 };
 
-use crate::delivery::{DeliveryError, DeliverySettings};
+use crate::delivery::DeliveryError;
 
 /// The authenticator's id from `auth` as written.
 pub fn parse(raw: Option<&RawAuthSettings>) -> Result<Option<ComponentId>, ComponentConfigError> {
     raw.map(|a| a.resolve().map_err(|e| e.within("auth")))
         .transpose()
-}
-
-/// The extensions an exporter names: its authenticator and its queue's storage.
-pub fn extension_refs(
-    auth: Option<&ComponentId>,
-    delivery: &DeliverySettings,
-) -> Vec<ExtensionRef> {
-    let mut refs = Vec::new();
-    if let Some(id) = auth {
-        refs.push(ExtensionRef::new(
-            "auth::authenticator",
-            id.clone(),
-            Capability::Auth,
-        ));
-    }
-    if let Some(id) = &delivery.queue.storage {
-        refs.push(ExtensionRef::new(
-            "sending_queue::storage",
-            id.clone(),
-            Capability::Storage,
-        ));
-    }
-    refs
 }
 
 /// The authenticator's capability from the host.
@@ -107,10 +84,10 @@ mod tests {
     use kafka_obs_api::{Capability, ExporterConfig};
 
     #[cfg(feature = "kafka")]
-    use crate::kafka::KafkaConfig;
-    use crate::otlp::OtlpGrpcConfig;
-    use crate::otlp::OtlpHttpConfig;
-    use crate::signals::SignalsConfig;
+    use crate::kafka::KafkaExporterConfig;
+    use crate::otlp::OtlpExporterConfig;
+    use crate::otlp::OtlpHttpExporterConfig;
+    use crate::signals::SignalsExporterConfig;
 
     fn yaml(s: &str) -> serde_yaml_ng::Value {
         serde_yaml_ng::from_str(s).unwrap()
@@ -139,33 +116,37 @@ mod tests {
                 Capability::Storage,
             ),
         ];
-        let grpc = OtlpGrpcConfig::parse(&yaml(&format!("endpoint: c:4317\n{both}"))).unwrap();
+        let grpc = OtlpExporterConfig::parse(&yaml(&format!("endpoint: c:4317\n{both}"))).unwrap();
         assert_eq!(refs(&grpc), want);
         assert_eq!(grpc.auth.unwrap().to_string(), "bearertokenauth/out");
         let http =
-            OtlpHttpConfig::parse(&yaml(&format!("endpoint: http://c:4318\n{both}"))).unwrap();
+            OtlpHttpExporterConfig::parse(&yaml(&format!("endpoint: http://c:4318\n{both}")))
+                .unwrap();
         assert_eq!(refs(&http), want);
-        let signals = SignalsConfig::parse(&yaml(&format!("endpoint: a:50051\n{both}"))).unwrap();
+        let signals =
+            SignalsExporterConfig::parse(&yaml(&format!("endpoint: a:50051\n{both}"))).unwrap();
         assert_eq!(refs(&signals), want);
         #[cfg(feature = "kafka")]
         {
-            let kafka =
-                KafkaConfig::parse(&yaml("sending_queue: {storage: file_storage}")).unwrap();
+            let kafka = KafkaExporterConfig::parse(&yaml("sending_queue: {storage: file_storage}"))
+                .unwrap();
             assert_eq!(refs(&kafka), want[1..].to_vec());
         }
-        let none = OtlpGrpcConfig::parse(&yaml("endpoint: c:4317")).unwrap();
+        let none = OtlpExporterConfig::parse(&yaml("endpoint: c:4317")).unwrap();
         assert!(refs(&none).is_empty());
     }
 
     #[test]
     fn a_bad_auth_key_names_its_path() {
-        let e =
-            OtlpGrpcConfig::parse(&yaml("endpoint: c:1\nauth: {authenticator: ''}")).unwrap_err();
-        assert_eq!(e.path, "auth::authenticator");
-        let e = OtlpHttpConfig::parse(&yaml("endpoint: http://c:1\nauth: {authenticatr: x}"))
+        let e = OtlpExporterConfig::parse(&yaml("endpoint: c:1\nauth: {authenticator: ''}"))
             .unwrap_err();
+        assert_eq!(e.path, "auth::authenticator");
+        let e =
+            OtlpHttpExporterConfig::parse(&yaml("endpoint: http://c:1\nauth: {authenticatr: x}"))
+                .unwrap_err();
         assert_eq!(e.path, "auth::authenticatr");
-        let e = SignalsConfig::parse(&yaml("endpoint: a:1\nauth: bearertokenauth")).unwrap_err();
+        let e = SignalsExporterConfig::parse(&yaml("endpoint: a:1\nauth: bearertokenauth"))
+            .unwrap_err();
         assert_eq!(e.path, "auth");
     }
 }

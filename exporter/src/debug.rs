@@ -21,38 +21,25 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError, Stability,
-    parse_component_config,
+    Batch, BuildContext, BuildError, ComponentConfig, ComponentConfigError, ComponentTelemetry,
+    DataKind, Exporter, ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError,
+    Stability, parse_component_config,
 };
 
 /// Texts waiting for the writer thread.
 const WRITE_BUFFER: usize = 16;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "debug",
-    aliases: &[],
-    stability: Stability::Development,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Prints batches to stdout for people (verbosity basic, normal or detailed)",
-};
-
 /// Makes `debug` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DebugExporterFactory;
-
-impl ExporterFactory for DebugExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(DebugConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "debug",
+        aliases: &[],
+        stability: Stability::Development,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Prints batches to stdout for people (verbosity basic, normal or detailed)",
+    },
+    |config| Ok(Box::new(DebugExporterConfig::parse(config)?)),
+);
 
 /// How much the `debug` exporter prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -70,7 +57,7 @@ pub enum Verbosity {
 /// The validated configuration of a `debug` exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DebugConfig {
+pub struct DebugExporterConfig {
     pub verbosity: Verbosity,
     /// Batches printed in full each second before sampling starts.
     pub sampling_initial: u64,
@@ -78,7 +65,7 @@ pub struct DebugConfig {
     pub sampling_thereafter: u64,
 }
 
-impl Default for DebugConfig {
+impl Default for DebugExporterConfig {
     fn default() -> Self {
         Self {
             verbosity: Verbosity::Basic,
@@ -88,7 +75,7 @@ impl Default for DebugConfig {
     }
 }
 
-impl DebugConfig {
+impl DebugExporterConfig {
     /// Parses the YAML body of a `debug` exporter.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         parse_component_config(value)
@@ -109,7 +96,9 @@ impl DebugConfig {
     }
 }
 
-impl ExporterConfig for DebugConfig {
+impl ComponentConfig for DebugExporterConfig {}
+
+impl ExporterConfig for DebugExporterConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(
             self.build_with_writer(ctx, Box::new(std::io::stdout())),
@@ -149,7 +138,7 @@ struct Chunk {
 
 /// A built `debug` exporter.
 pub struct DebugExporter {
-    config: DebugConfig,
+    config: DebugExporterConfig,
     out: Box<dyn Write + Send>,
     telemetry: ComponentTelemetry,
     id: String,
@@ -292,28 +281,30 @@ impl Exporter for DebugExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_obs_api::telemetry::Telemetry;
-    use kafka_obs_api::{ComponentId, ComponentKind, HealthRegistry};
+
+    use kafka_obs_api::ComponentKind;
     use kafka_obs_otlp_json::fixtures::{logs, metrics, traces};
     use std::sync::{Arc, Mutex};
-    use tokio_util::sync::CancellationToken;
 
     #[test]
     fn testdata_matches_the_typed_config() {
         let value: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(include_str!("../testdata/debug.yaml")).expect("testdata yaml");
-        let get = |id: &str| DebugConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
-        assert_eq!(get("debug"), DebugConfig::default());
+        let get = |id: &str| {
+            DebugExporterConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"))
+        };
+        assert_eq!(get("debug"), DebugExporterConfig::default());
         assert_eq!(
             get("debug/detailed"),
-            DebugConfig {
+            DebugExporterConfig {
                 verbosity: Verbosity::Detailed,
                 sampling_initial: 10,
                 sampling_thereafter: 0,
             }
         );
-        let e = DebugConfig::parse(&serde_yaml_ng::from_str("verbosity: loud").expect("yaml"))
-            .expect_err("bad");
+        let e =
+            DebugExporterConfig::parse(&serde_yaml_ng::from_str("verbosity: loud").expect("yaml"))
+                .expect_err("bad");
         assert_eq!(e.path, "verbosity");
         assert!(e.message.contains("basic"), "{e}");
     }
@@ -355,16 +346,9 @@ mod tests {
     }
 
     async fn print(verbosity: Verbosity, batches: Vec<Batch>) -> (String, ComponentTelemetry) {
-        let id: ComponentId = "debug".parse().expect("id");
-        let telemetry = Telemetry::new().component(ComponentKind::Exporter, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Default::default(),
-            kinds: DataKind::ALL.to_vec(),
-        };
-        let config = DebugConfig {
+        let ctx = BuildContext::for_test(ComponentKind::Exporter, "debug", &DataKind::ALL);
+        let telemetry = ctx.telemetry.clone();
+        let config = DebugExporterConfig {
             verbosity,
             sampling_initial: 100,
             ..Default::default()
@@ -372,12 +356,7 @@ mod tests {
         let out = Shared::default();
         let exporter = config.build_with_writer(&ctx, Box::new(out.clone()));
         let (tx, rx) = mpsc::channel(8);
-        let run_ctx = RunContext {
-            id,
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            shutdown: CancellationToken::new(),
-        };
+        let (run_ctx, _) = ctx.run_for_test();
         let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
         for b in batches {
             tx.send(b.into()).await.expect("open");
@@ -465,23 +444,11 @@ mod tests {
                 Ok(())
             }
         }
-        let id: ComponentId = "debug".parse().expect("id");
-        let telemetry = Telemetry::new().component(ComponentKind::Exporter, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Default::default(),
-            kinds: vec![DataKind::Logs],
-        };
-        let exporter = DebugConfig::default().build_with_writer(&ctx, Box::new(Broken));
+        let ctx = BuildContext::for_test(ComponentKind::Exporter, "debug", &[DataKind::Logs]);
+        let telemetry = ctx.telemetry.clone();
+        let exporter = DebugExporterConfig::default().build_with_writer(&ctx, Box::new(Broken));
         let (tx, rx) = mpsc::channel(8);
-        let run_ctx = RunContext {
-            id,
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            shutdown: CancellationToken::new(),
-        };
+        let (run_ctx, _) = ctx.run_for_test();
         let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
         tx.send(logs().into()).await.expect("open");
         tx.send(logs().into()).await.expect("open");

@@ -22,9 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind, Exporter,
-    ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError, Stability,
-    parse_component_config,
+    BuildContext, BuildError, ComponentConfig, ComponentConfigError, ComponentTelemetry, DataKind,
+    Exporter, ExporterConfig, ExporterFactory, FactoryMeta, Parcel, RunContext, RunError,
+    Stability, parse_component_config,
 };
 
 use writer::{Command, FileWriter};
@@ -33,30 +33,17 @@ use writer::{Command, FileWriter};
 const WRITE_BUFFER: usize = 16;
 const MIB: f64 = (1u64 << 20) as f64;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "file",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Writes OTLP JSON lines (or length-prefixed protobuf) to a file, with rotation by size",
-};
-
 /// Makes `file` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FileExporterFactory;
-
-impl ExporterFactory for FileExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(FileConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "file",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Writes OTLP JSON lines (or length-prefixed protobuf) to a file, with rotation by size",
+    },
+    |config| Ok(Box::new(FileExporterConfig::parse(config)?)),
+);
 
 /// How batches are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -95,7 +82,7 @@ impl Default for Rotation {
 
 /// The validated configuration of a `file` exporter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileConfig {
+pub struct FileExporterConfig {
     pub path: PathBuf,
     pub format: FileFormat,
     /// `None`: the file grows without rotation.
@@ -159,7 +146,7 @@ impl Default for RawRotation {
     }
 }
 
-impl FileConfig {
+impl FileExporterConfig {
     /// Parses and checks the YAML body of a `file` exporter.
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
@@ -236,7 +223,9 @@ impl FileConfig {
     }
 }
 
-impl ExporterConfig for FileConfig {
+impl ComponentConfig for FileExporterConfig {}
+
+impl ExporterConfig for FileExporterConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(self.open(ctx)?))
     }

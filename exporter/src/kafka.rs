@@ -28,9 +28,10 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterConfig,
-    ExporterFactory, FactoryMeta, QueueSettings, Stability, parse_component_config,
+    Batch, BuildContext, BuildError, ComponentConfigError, DataKind, Exporter, ExporterFactory,
+    FactoryMeta, Stability, parse_component_config,
 };
+use kafka_obs_api::{NetworkExporterConfig, SendingQueue};
 
 pub use encode::{KeyBy, Keying, RECORD_OVERHEAD, Record, cluster_of, record_key, records};
 use kafka_obs_kafka_client::{
@@ -44,30 +45,17 @@ use crate::delivery::{
 };
 use crate::resource_split::{key_of, per_resource};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "kafka",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Produces OTLP (protobuf or JSON) to Kafka topics, keyed by source, acks=all + idempotence",
-};
-
 /// Makes `kafka` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KafkaExporterFactory;
-
-impl ExporterFactory for KafkaExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(KafkaConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "kafka",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Produces OTLP (protobuf or JSON) to Kafka topics, keyed by source, acks=all + idempotence",
+    },
+    |config| Ok(Box::new(KafkaExporterConfig::parse(config)?)),
+);
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -158,7 +146,7 @@ pub struct SignalTarget {
 
 /// The validated configuration of a `kafka` exporter.
 #[derive(Debug, Clone)]
-pub struct KafkaConfig {
+pub struct KafkaExporterConfig {
     /// metrics, logs, traces.
     pub targets: [SignalTarget; 3],
     pub max_message_bytes: usize,
@@ -199,7 +187,7 @@ fn target(
     })
 }
 
-impl KafkaConfig {
+impl KafkaExporterConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         check_brokers(&raw.brokers)?;
@@ -298,20 +286,12 @@ impl KafkaConfig {
     }
 }
 
-impl ExporterConfig for KafkaConfig {
-    fn queue(&self) -> QueueSettings {
-        self.delivery.queue.runtime_queue()
+impl NetworkExporterConfig for KafkaExporterConfig {
+    fn sending_queue(&self) -> SendingQueue {
+        self.delivery.queue.sending_queue()
     }
 
-    fn extension_refs(&self) -> Vec<kafka_obs_api::ExtensionRef> {
-        crate::auth::extension_refs(None, &self.delivery)
-    }
-
-    fn settles_receipts(&self) -> bool {
-        self.delivery.queue.is_persistent()
-    }
-
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
             self.transport(),
             self.delivery.clone(),
@@ -593,7 +573,7 @@ mod tests {
         serde_yaml_ng::from_str(s).unwrap()
     }
 
-    fn prop<'a>(c: &'a KafkaConfig, k: &str) -> Option<&'a str> {
+    fn prop<'a>(c: &'a KafkaExporterConfig, k: &str) -> Option<&'a str> {
         c.properties
             .iter()
             .find(|(key, _)| key == k)
@@ -602,7 +582,7 @@ mod tests {
 
     #[test]
     fn defaults_are_safe_and_familiar() {
-        let c = KafkaConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
+        let c = KafkaExporterConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
         assert_eq!(c.targets[1].topic, client::SIGNALS_TOPIC);
         assert_eq!(c.targets[0].topic, "otlp_metrics");
         assert_eq!(c.targets[2].topic, "otlp_spans");
@@ -618,7 +598,7 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = KafkaConfig::parse(&yaml(include_str!("../testdata/kafka.yaml"))).unwrap();
+        let c = KafkaExporterConfig::parse(&yaml(include_str!("../testdata/kafka.yaml"))).unwrap();
         assert_eq!(prop(&c, "bootstrap.servers"), Some("k1:9092,k2:9092"));
         assert_eq!(prop(&c, "client.id"), Some("sidecar-1"));
         assert_eq!(prop(&c, "acks"), Some("1"));
@@ -636,7 +616,7 @@ mod tests {
 
     #[test]
     fn tls_and_sasl_pass_through_to_librdkafka() {
-        let c = KafkaConfig::parse(&yaml(
+        let c = KafkaExporterConfig::parse(&yaml(
             "auth: {tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem, insecure_skip_verify: true}}",
         ))
         .unwrap();
@@ -648,7 +628,7 @@ mod tests {
             prop(&c, "enable.ssl.certificate.verification"),
             Some("false")
         );
-        let c = KafkaConfig::parse(&yaml(
+        let c = KafkaExporterConfig::parse(&yaml(
             "auth: {sasl: {mechanism: SCRAM-SHA-256, username: u, password: p}}",
         ))
         .unwrap();
@@ -659,9 +639,10 @@ mod tests {
         assert_eq!(prop(&c, "ssl.ca.location"), None);
         // `insecure: true` under tls means no TLS at all.
         let c =
-            KafkaConfig::parse(&yaml("auth: {tls: {insecure: true, ca_file: /ca.pem}}")).unwrap();
+            KafkaExporterConfig::parse(&yaml("auth: {tls: {insecure: true, ca_file: /ca.pem}}"))
+                .unwrap();
         assert_eq!(prop(&c, "security.protocol"), Some("plaintext"));
-        let e = KafkaConfig::parse(&yaml("auth: {tls: {cert_file: /c.pem}}")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("auth: {tls: {cert_file: /c.pem}}")).unwrap_err();
         assert_eq!(e.path, "auth::tls::cert_file");
     }
 
@@ -699,21 +680,21 @@ mod tests {
 
     #[test]
     fn errors_name_their_key() {
-        let e = KafkaConfig::parse(&yaml("brokers: []")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("brokers: []")).unwrap_err();
         assert_eq!(e.path, "brokers");
-        let e = KafkaConfig::parse(&yaml("logs: {topic: 'bad topic'}")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("logs: {topic: 'bad topic'}")).unwrap_err();
         assert_eq!(e.path, "logs::topic");
-        let e = KafkaConfig::parse(&yaml("producer: {required_acks: 2}")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("producer: {required_acks: 2}")).unwrap_err();
         assert_eq!(e.path, "producer::required_acks");
-        let e = KafkaConfig::parse(&yaml("producer: {compression: brotli}")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("producer: {compression: brotli}")).unwrap_err();
         assert_eq!(e.path, "producer::compression");
-        let e = KafkaConfig::parse(&yaml("auth: {sasl: {mechanism: PLAIN}}")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("auth: {sasl: {mechanism: PLAIN}}")).unwrap_err();
         assert_eq!(e.path, "auth::sasl::username");
-        let e = KafkaConfig::parse(&yaml("logs: {encoding: avro}")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("logs: {encoding: avro}")).unwrap_err();
         assert_eq!(e.path, "logs::encoding");
-        let e = KafkaConfig::parse(&yaml("metrics: {key_by: cluster}")).unwrap_err();
+        let e = KafkaExporterConfig::parse(&yaml("metrics: {key_by: cluster}")).unwrap_err();
         assert_eq!(e.path, "metrics::key_by");
-        let c = KafkaConfig::parse(&yaml("logs: {key_by: source}")).unwrap();
+        let c = KafkaExporterConfig::parse(&yaml("logs: {key_by: source}")).unwrap();
         assert_eq!(c.targets[1].keying.key_by, KeyBy::Source);
     }
 }

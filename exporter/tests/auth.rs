@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::*;
 use kafka_obs_api::{ExporterConfig, Host, Telemetry};
-use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp::OtlpHttpConfig;
+use kafka_obs_exporter::otlp::OtlpExporterConfig;
+use kafka_obs_exporter::otlp::OtlpHttpExporterConfig;
 use kafka_obs_testkit::otlp_peer::{PyOtlpReceiver, ReceiverOptions};
 
 fn yaml(s: &str) -> serde_yaml_ng::Value {
@@ -33,7 +33,7 @@ const AUTH: &str = "auth: {authenticator: bearertokenauth}\nretry_on_failure: {i
 
 fn grpc(py: &PyOtlpReceiver) -> Arc<dyn ExporterConfig> {
     Arc::new(
-        OtlpGrpcConfig::parse(&yaml(&format!(
+        OtlpExporterConfig::parse(&yaml(&format!(
             "endpoint: http://127.0.0.1:{}\n{AUTH}",
             py.grpc_port
         )))
@@ -43,7 +43,7 @@ fn grpc(py: &PyOtlpReceiver) -> Arc<dyn ExporterConfig> {
 
 fn http(py: &PyOtlpReceiver) -> Arc<dyn ExporterConfig> {
     Arc::new(
-        OtlpHttpConfig::parse(&yaml(&format!(
+        OtlpHttpExporterConfig::parse(&yaml(&format!(
             "endpoint: http://127.0.0.1:{}\n{AUTH}",
             py.http_port
         )))
@@ -109,7 +109,7 @@ async fn http_sends_the_bearer_token_on_every_request() {
 
 #[test]
 fn an_authenticator_the_host_lacks_fails_the_build_naming_the_key() {
-    let config = OtlpHttpConfig::parse(&yaml(
+    let config = OtlpHttpExporterConfig::parse(&yaml(
         "endpoint: http://127.0.0.1:1\nauth: {authenticator: bearertokenauth/absent}",
     ))
     .unwrap();

@@ -18,7 +18,7 @@ use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 
 use common::*;
 use kafka_obs_api::{Batch, Host};
-use kafka_obs_exporter::kafka::KafkaConfig;
+use kafka_obs_exporter::kafka::KafkaExporterConfig;
 use kafka_obs_otlp_json::from_json_line;
 use kafka_obs_signal::otlp::logs::from_export_request;
 use kafka_obs_testkit::net::free_port;
@@ -74,8 +74,8 @@ fn read_signals(
     out
 }
 
-fn exporter_config(brokers: &str, extra: &str) -> KafkaConfig {
-    KafkaConfig::parse(
+fn exporter_config(brokers: &str, extra: &str) -> KafkaExporterConfig {
+    KafkaExporterConfig::parse(
         &serde_yaml_ng::from_str(&format!(
             "brokers: [{brokers}]
 timeout: 5s

@@ -27,7 +27,7 @@ use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use common::*;
 use kafka_obs_api::Host;
 use kafka_obs_exporter::delivery::Transport;
-use kafka_obs_exporter::kafka::KafkaConfig;
+use kafka_obs_exporter::kafka::KafkaExporterConfig;
 use kafka_obs_kafka_client::SIGNALS_TOPIC;
 use kafka_obs_testkit::certs::TestPki;
 use kafka_obs_testkit::net::free_port;
@@ -105,8 +105,8 @@ fn setup(client_ca: bool) -> Setup {
     }
 }
 
-fn exporter(brokers: &str, auth: &str) -> KafkaConfig {
-    KafkaConfig::parse(
+fn exporter(brokers: &str, auth: &str) -> KafkaExporterConfig {
+    KafkaExporterConfig::parse(
         &serde_yaml_ng::from_str(&format!(
             "brokers: [{brokers}]\ntimeout: 5s\nretry_on_failure: {{enabled: false}}\nauth: {auth}"
         ))
@@ -156,7 +156,7 @@ fn read_seqs(s: &Setup, want: usize) -> Vec<i64> {
 }
 
 /// Exports 5 batches of 20 log records; returns the exporter's telemetry.
-async fn export(config: &KafkaConfig) -> kafka_obs_api::Telemetry {
+async fn export(config: &KafkaExporterConfig) -> kafka_obs_api::Telemetry {
     let running = Running::start(config, "kafka/tls", Host::default());
     for i in 0..5 {
         running.tx.send(logs("src-a", i * 20, 20)).await.unwrap();
@@ -165,7 +165,7 @@ async fn export(config: &KafkaConfig) -> kafka_obs_api::Telemetry {
 }
 
 /// One attempt straight through the transport: the reason a log line would carry.
-async fn attempt(config: &KafkaConfig) -> Result<(), String> {
+async fn attempt(config: &KafkaExporterConfig) -> Result<(), String> {
     let transport = config.transport();
     let r = transport.send(&logs("probe", 9000, 1)).await;
     tokio::task::spawn_blocking(move || drop(transport))

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::*;
 use kafka_obs_api::Host;
-use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp::OtlpHttpConfig;
+use kafka_obs_exporter::otlp::OtlpExporterConfig;
+use kafka_obs_exporter::otlp::OtlpHttpExporterConfig;
 
 fn yaml(s: &str) -> serde_yaml_ng::Value {
     serde_yaml_ng::from_str(s).unwrap()
@@ -31,7 +31,7 @@ async fn grpc_without_gzip_to_fake_collector_keeps_every_attribute() {
     let mut server = fake_opentelemetry_collector::FakeCollectorServer::start()
         .await
         .unwrap();
-    let config = OtlpGrpcConfig::parse(&yaml(&format!(
+    let config = OtlpExporterConfig::parse(&yaml(&format!(
         "endpoint: {}\ncompression: none",
         server.endpoint()
     )))
@@ -76,7 +76,7 @@ async fn grpc_without_gzip_to_fake_collector_keeps_every_attribute() {
 async fn grpc_with_gzip_headers_outage_and_partial_success() {
     let (rec, addr, _server) = recording_server(0).await;
     rec.control.fail_next.store(3, Ordering::SeqCst);
-    let config = OtlpGrpcConfig::parse(&yaml(&format!(
+    let config = OtlpExporterConfig::parse(&yaml(&format!(
         "endpoint: {addr}\ntls: {{insecure: true}}\nheaders: {{x-tenant: acme}}\n{FAST_RETRY}"
     )))
     .unwrap();
@@ -135,7 +135,8 @@ async fn grpc_permanent_refusal_is_not_retried() {
     let (rec, addr, _server) = recording_server(0).await;
     rec.control.invalid_next.store(1, Ordering::SeqCst);
     let config =
-        OtlpGrpcConfig::parse(&yaml(&format!("endpoint: http://{addr}\n{FAST_RETRY}"))).unwrap();
+        OtlpExporterConfig::parse(&yaml(&format!("endpoint: http://{addr}\n{FAST_RETRY}")))
+            .unwrap();
     let running = Running::start(&config, "otlp/bad", Host::default());
     running.tx.send(logs("a", 0, 3)).await.unwrap();
     let t = running.finish(Duration::from_secs(10)).await;
@@ -153,7 +154,7 @@ async fn grpc_permanent_refusal_is_not_retried() {
 
 async fn http_round_trip(encoding: &str, compression: &str, fail_first: usize) {
     let py = PyReceiver::start(fail_first);
-    let config = OtlpHttpConfig::parse(&yaml(&format!(
+    let config = OtlpHttpExporterConfig::parse(&yaml(&format!(
         "endpoint: http://127.0.0.1:{}\nencoding: {encoding}\ncompression: {compression}\nheaders: {{Authorization: Bearer t0k}}\n{FAST_RETRY}",
         py.port
     )))

@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use common::*;
 use kafka_obs_api::Host;
-use kafka_obs_exporter::signals::SignalsConfig;
+use kafka_obs_exporter::signals::SignalsExporterConfig;
 use kafka_obs_proto::aggregator::v1::signal_aggregator_server::{
     SignalAggregator, SignalAggregatorServer,
 };
@@ -122,8 +122,8 @@ impl Drop for ServerHandle2 {
     }
 }
 
-fn config(port: u16, extra: &str) -> SignalsConfig {
-    SignalsConfig::parse(
+fn config(port: u16, extra: &str) -> SignalsExporterConfig {
+    SignalsExporterConfig::parse(
         &serde_yaml_ng::from_str(&format!(
             "endpoint: 127.0.0.1:{port}\ntls: {{insecure: true}}\ntimeout: 3s
 retry_on_failure: {{initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 60s}}

@@ -14,8 +14,8 @@ use std::time::Duration;
 use common::*;
 use kafka_obs_api::{ExporterConfig, Host};
 use kafka_obs_exporter::delivery::Transport;
-use kafka_obs_exporter::otlp::OtlpGrpcConfig;
-use kafka_obs_exporter::otlp::OtlpHttpConfig;
+use kafka_obs_exporter::otlp::OtlpExporterConfig;
+use kafka_obs_exporter::otlp::OtlpHttpExporterConfig;
 use kafka_obs_testkit::certs::TestPki;
 use kafka_obs_testkit::otlp_peer::{PyOtlpReceiver, ReceiverOptions};
 
@@ -43,14 +43,14 @@ impl Proto {
     fn config(self, py: &PyOtlpReceiver, tls: &str) -> Box<dyn ExporterConfig> {
         match self {
             Proto::Grpc => Box::new(
-                OtlpGrpcConfig::parse(&yaml(&format!(
+                OtlpExporterConfig::parse(&yaml(&format!(
                     "endpoint: https://127.0.0.1:{}\ntls: {tls}\n{NO_RETRY}",
                     py.grpc_port
                 )))
                 .unwrap(),
             ),
             Proto::Http => Box::new(
-                OtlpHttpConfig::parse(&yaml(&format!(
+                OtlpHttpExporterConfig::parse(&yaml(&format!(
                     "endpoint: https://127.0.0.1:{}\ntls: {tls}\n{NO_RETRY}",
                     py.http_port
                 )))
@@ -64,7 +64,7 @@ impl Proto {
         let batch = logs("probe", 9000, 1);
         let r = match self {
             Proto::Grpc => {
-                let c = OtlpGrpcConfig::parse(&yaml(&format!(
+                let c = OtlpExporterConfig::parse(&yaml(&format!(
                     "endpoint: https://127.0.0.1:{}\ntls: {tls}",
                     py.grpc_port
                 )))
@@ -72,7 +72,7 @@ impl Proto {
                 c.transport().unwrap().send(&batch).await
             }
             Proto::Http => {
-                let c = OtlpHttpConfig::parse(&yaml(&format!(
+                let c = OtlpHttpExporterConfig::parse(&yaml(&format!(
                     "endpoint: https://127.0.0.1:{}\ntls: {tls}",
                     py.http_port
                 )))

@@ -23,17 +23,22 @@ use serde::Deserialize;
 use kafka_obs_api::auth::constant_time_eq;
 use kafka_obs_api::{
     AuthCapability, AuthError, Authenticator, BuildContext, BuildError, Capability,
-    ComponentConfigError, Extension, ExtensionConfig, ExtensionFactory, FactoryMeta, RunContext,
-    RunError, Stability, parse_component_config,
+    ComponentConfig, ComponentConfigError, Extension, ExtensionConfig, ExtensionFactory,
+    FactoryMeta, RunContext, RunError, Stability, parse_component_config,
 };
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "bearertokenauth",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[],
-    description: "Bearer token authentication: receivers check it, exporters send it (token, tokens or a watched file)",
-};
+/// Makes `bearertokenauth` extensions.
+pub static FACTORY: ExtensionFactory = ExtensionFactory::new(
+    FactoryMeta {
+        type_name: "bearertokenauth",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[],
+        description: "Bearer token authentication: receivers check it, exporters send it (token, tokens or a watched file)",
+    },
+    |config| Ok(Box::new(BearerTokenAuthConfig::parse(config)?)),
+)
+.providing(&[Capability::Auth]);
 
 /// How often a `filename` is checked for a new token.
 const FILE_POLL: Duration = Duration::from_secs(1);
@@ -71,7 +76,7 @@ pub enum TokenSource {
 
 /// The validated configuration of a `bearertokenauth` extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct BearerTokenAuthConfig {
     pub scheme: String,
     pub header: HeaderName,
     pub source: TokenSource,
@@ -90,7 +95,7 @@ fn check_token(key: &str, token: &str) -> Result<(), ComponentConfigError> {
     Ok(())
 }
 
-impl Config {
+impl BearerTokenAuthConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         if raw
@@ -153,27 +158,6 @@ impl Config {
     }
 }
 
-/// Makes `bearertokenauth` extensions.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Factory;
-
-impl ExtensionFactory for Factory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn provides(&self) -> &'static [Capability] {
-        &[Capability::Auth]
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-        Ok(Box::new(Config::parse(config)?))
-    }
-}
-
 /// The tokens of a file: one per line, blank lines ignored.
 fn read_token_file(path: &std::path::Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
@@ -204,7 +188,9 @@ fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-impl ExtensionConfig for Config {
+impl ComponentConfig for BearerTokenAuthConfig {}
+
+impl ExtensionConfig for BearerTokenAuthConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
         let tokens = match &self.source {
             TokenSource::Inline(t) => t.clone(),
@@ -368,21 +354,24 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = Config::parse(&yaml(include_str!("../testdata/bearertokenauth.yaml"))).unwrap();
+        let c =
+            BearerTokenAuthConfig::parse(&yaml(include_str!("../testdata/bearertokenauth.yaml")))
+                .unwrap();
         assert_eq!(c.scheme, "Bearer");
         assert_eq!(c.header, http::header::AUTHORIZATION);
         assert_eq!(
             c.source,
             TokenSource::Inline(vec!["s3cr3t-current".into(), "s3cr3t-previous".into()])
         );
-        let c = Config::parse(&yaml("token: abc\nscheme: ''\nheader: X-Api-Key")).unwrap();
+        let c = BearerTokenAuthConfig::parse(&yaml("token: abc\nscheme: ''\nheader: X-Api-Key"))
+            .unwrap();
         assert_eq!(c.scheme, "");
         assert_eq!(c.header.as_str(), "x-api-key");
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let path = |s: &str| Config::parse(&yaml(s)).unwrap_err().path;
+        let path = |s: &str| BearerTokenAuthConfig::parse(&yaml(s)).unwrap_err().path;
         assert_eq!(path("scheme: Bearer"), "token");
         assert_eq!(path("token: ''"), "token");
         assert_eq!(path("token: 'a b'"), "token");
@@ -440,19 +429,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_file_is_read_at_build_and_reloaded_when_it_changes() {
-        use kafka_obs_api::{ComponentKind, HealthRegistry, Host, Telemetry};
+        use kafka_obs_api::ComponentKind;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
-        let c = Config::parse(&yaml(&format!("filename: {}", file.display()))).unwrap();
-        let id: kafka_obs_api::ComponentId = "bearertokenauth".parse().unwrap();
-        let t = Telemetry::new();
-        let ctx = BuildContext {
-            telemetry: t.component(ComponentKind::Extension, &id),
-            id: id.clone(),
-            health: HealthRegistry::new(),
-            host: Host::default(),
-            kinds: Vec::new(),
-        };
+        let c =
+            BearerTokenAuthConfig::parse(&yaml(&format!("filename: {}", file.display()))).unwrap();
+        let ctx = BuildContext::for_test(ComponentKind::Extension, "bearertokenauth", &[]);
         let e = c.build(&ctx).err().unwrap().to_string();
         assert!(e.contains("filename: cannot read a token from"), "{e}");
 
@@ -464,13 +446,8 @@ mod tests {
             .downcast::<AuthCapability>()
             .unwrap();
         assert_eq!(cap.authenticate(&headers("Bearer first")), Ok(()));
-        let stop = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(ext.run(RunContext {
-            id,
-            telemetry: ctx.telemetry.clone(),
-            health: ctx.health.clone(),
-            shutdown: stop.clone(),
-        }));
+        let (run, stop) = ctx.run_for_test();
+        let task = tokio::spawn(ext.run(run));
         // A different length changes the stamp even within the file system's time resolution.
         std::fs::write(&file, "second-token\n").unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

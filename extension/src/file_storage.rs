@@ -20,20 +20,26 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    BuildContext, BuildError, Capability, ComponentConfigError, ComponentTelemetry, Extension,
-    ExtensionConfig, ExtensionFactory, FactoryMeta, PersistentQueue, RunContext, RunError,
-    Stability, Storage, StorageCapability, StorageError, parse_component_config,
+    BuildContext, BuildError, Capability, ComponentConfig, ComponentConfigError,
+    ComponentTelemetry, Extension, ExtensionConfig, ExtensionFactory, FactoryMeta, PersistentQueue,
+    RunContext, RunError, Stability, Storage, StorageCapability, StorageError,
+    parse_component_config,
 };
 
 pub use queue::{FileQueue, QueueOptions};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "file_storage",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[],
-    description: "Disk queues for exporters (sending_queue.storage): CRC per record, crash recovery, size cap",
-};
+/// Makes `file_storage` extensions.
+pub static FACTORY: ExtensionFactory = ExtensionFactory::new(
+    FactoryMeta {
+        type_name: "file_storage",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[],
+        description: "Disk queues for exporters (sending_queue.storage): CRC per record, crash recovery, size cap",
+    },
+    |config| Ok(Box::new(FileStorageConfig::parse(config)?)),
+)
+.providing(&[Capability::Storage]);
 
 /// When appended records are forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -90,12 +96,12 @@ impl Default for RawConfig {
 
 /// The validated configuration of a `file_storage` extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct FileStorageConfig {
     pub directory: PathBuf,
     pub options: QueueOptions,
 }
 
-impl Config {
+impl FileStorageConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         if raw.directory.as_os_str().is_empty() {
@@ -129,28 +135,9 @@ impl Config {
     }
 }
 
-/// Makes `file_storage` extensions.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Factory;
+impl ComponentConfig for FileStorageConfig {}
 
-impl ExtensionFactory for Factory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn provides(&self) -> &'static [Capability] {
-        &[Capability::Storage]
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-        Ok(Box::new(Config::parse(config)?))
-    }
-}
-
-impl ExtensionConfig for Config {
+impl ExtensionConfig for FileStorageConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
         std::fs::create_dir_all(&self.directory).map_err(|e| {
             BuildError::Other(format!(
@@ -242,13 +229,14 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = Config::parse(&yaml(include_str!("../testdata/file_storage.yaml"))).unwrap();
+        let c =
+            FileStorageConfig::parse(&yaml(include_str!("../testdata/file_storage.yaml"))).unwrap();
         assert_eq!(c.directory, PathBuf::from("/tmp/kafka-obs-queue"));
         assert_eq!(c.options.max_size, 64 << 20);
         assert_eq!(c.options.fsync, Fsync::Interval);
         assert_eq!(c.options.fsync_interval, Duration::from_millis(200));
         assert_eq!(c.options.on_full, OnFull::DropOldest);
-        let d = Config::parse(&serde_yaml_ng::Value::Null).unwrap();
+        let d = FileStorageConfig::parse(&serde_yaml_ng::Value::Null).unwrap();
         assert_eq!(d.directory, PathBuf::from(DEFAULT_DIRECTORY));
         assert_eq!(d.options.fsync, Fsync::Always);
         assert_eq!(d.options.on_full, OnFull::DropNewest);
@@ -258,11 +246,15 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         assert_eq!(
-            Config::parse(&yaml("max_size: 10")).unwrap_err().path,
+            FileStorageConfig::parse(&yaml("max_size: 10"))
+                .unwrap_err()
+                .path,
             "max_size"
         );
         assert_eq!(
-            Config::parse(&yaml("on_full: panic")).unwrap_err().path,
+            FileStorageConfig::parse(&yaml("on_full: panic"))
+                .unwrap_err()
+                .path,
             "on_full"
         );
         assert_eq!(dir_name("exporter-kafka/eu"), "exporter-kafka_eu");

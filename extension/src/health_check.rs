@@ -11,29 +11,33 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use futures::future::BoxFuture;
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, ComponentStatus, Extension, ExtensionConfig,
-    ExtensionFactory, FactoryMeta, RunContext, RunError, Stability, parse_component_config,
+    BuildContext, BuildError, ComponentConfig, ComponentConfigError, ComponentStatus, Extension,
+    ExtensionConfig, ExtensionFactory, FactoryMeta, RunContext, RunError, Stability,
+    parse_component_config,
 };
 use serde::Deserialize;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "health_check",
-    aliases: &[],
-    stability: Stability::Beta,
-    kinds: &[],
-    description: "HTTP health endpoint: 200 when every pipeline component runs, 503 naming the failed ones",
-};
+pub static FACTORY: ExtensionFactory = ExtensionFactory::new(
+    FactoryMeta {
+        type_name: "health_check",
+        aliases: &[],
+        stability: Stability::Beta,
+        kinds: &[],
+        description: "HTTP health endpoint: 200 when every pipeline component runs, 503 naming the failed ones",
+    },
+    |config| Ok(Box::new(HealthCheckConfig::parse(config)?)),
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {
+pub struct HealthCheckConfig {
     /// Listen address. The Collector's historical default is 0.0.0.0:13133; we listen on
     /// loopback unless told otherwise, as its newer versions do.
     pub endpoint: String,
     pub path: String,
 }
 
-impl Default for Config {
+impl Default for HealthCheckConfig {
     fn default() -> Self {
         Self {
             endpoint: "127.0.0.1:13133".into(),
@@ -42,18 +46,9 @@ impl Default for Config {
     }
 }
 
-pub struct Factory;
-
-impl ExtensionFactory for Factory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExtensionConfig>, ComponentConfigError> {
-        let c: Config = parse_component_config(config)?;
+impl HealthCheckConfig {
+    pub fn parse(config: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
+        let c: HealthCheckConfig = parse_component_config(config)?;
         if !c.path.starts_with('/') {
             return Err(ComponentConfigError::new("path", "must start with '/'"));
         }
@@ -63,15 +58,17 @@ impl ExtensionFactory for Factory {
                 "write host:port, e.g. 127.0.0.1:13133",
             ));
         }
-        Ok(Box::new(c))
+        Ok(c)
     }
 }
 
-impl ExtensionConfig for Config {
+impl ComponentConfig for HealthCheckConfig {
     fn listen_addresses(&self) -> Vec<(String, String)> {
         vec![("endpoint".into(), self.endpoint.clone())]
     }
+}
 
+impl ExtensionConfig for HealthCheckConfig {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
         let listener = TcpListener::bind(&self.endpoint).map_err(|source| BuildError::Bind {
             address: self.endpoint.clone(),
@@ -146,22 +143,22 @@ mod tests {
     fn testdata_matches_the_typed_config() {
         let text = include_str!("../testdata/health_check.yaml");
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
-        let c: Config = parse_component_config(&v).unwrap();
+        let c: HealthCheckConfig = parse_component_config(&v).unwrap();
         assert_eq!(
             c,
-            Config {
+            HealthCheckConfig {
                 endpoint: "127.0.0.1:13134".into(),
                 path: "/health".into()
             }
         );
-        let d: Config = parse_component_config(&serde_yaml_ng::Value::Null).unwrap();
-        assert_eq!(d, Config::default());
+        let d: HealthCheckConfig = parse_component_config(&serde_yaml_ng::Value::Null).unwrap();
+        assert_eq!(d, HealthCheckConfig::default());
     }
 
     #[test]
     fn rejects_relative_paths() {
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str("path: health").unwrap();
-        let e = Factory.validate(&v).unwrap_err();
+        let e = FACTORY.validate(&v).unwrap_err();
         assert_eq!(e.path, "path");
     }
 }

@@ -1,4 +1,11 @@
 //! Wiring: channels between components, built components, their tasks and the staged stop.
+//!
+//! [`Service::start`] reads as its build steps, each a small function: extensions (whose
+//! capabilities later components find in the `Host`), the exporter queues and connector
+//! inputs, each pipeline with its processor chain, connectors, exporters, receivers, and the
+//! self-metrics listener last. Every component goes through the same [`Builder::build`] (its
+//! `BuildContext`, its config's `build`, an error naming it); tasks are spawned only once
+//! everything is built.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -6,10 +13,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use kafka_obs_api::{
     BuildContext, BuildError, ComponentId, ComponentKind, ComponentStatus, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, Parcel, PipelineId, Route, RunContext, RunError,
-    Telemetry, component::Outputs,
+    HealthRegistry, Host, Output, OverflowPolicy, Parcel, PipelineId, Route, RunError, Telemetry,
+    component::Outputs,
 };
-use kafka_obs_config::Config;
+use kafka_obs_config::{Config, Pipeline};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -59,42 +66,54 @@ pub struct Service {
     shutdown_timeout: Duration,
 }
 
-fn ctx(
-    id: &ComponentId,
-    kind: ComponentKind,
-    telemetry: &Telemetry,
-    health: &HealthRegistry,
-    host: &Host,
-    kinds: Vec<DataKind>,
-) -> BuildContext {
-    BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.component(kind, id),
-        health: health.clone(),
-        host: host.clone(),
-        kinds,
-    }
-}
-
 fn label(kind: ComponentKind, id: &ComponentId) -> String {
     format!("{kind}/{id}")
 }
 
-impl Service {
-    /// Builds every component of `config` and starts the tasks.
-    pub fn start(
-        config: &Config,
-        telemetry: &Telemetry,
-        health: &HealthRegistry,
-    ) -> Result<Service, StartError> {
-        let receivers_stop = CancellationToken::new();
-        let exporters_abort = CancellationToken::new();
-        let extensions_stop = CancellationToken::new();
-        let build_err = |kind, id: &ComponentId| {
-            let id = id.clone();
-            move |source| StartError::Build { kind, id, source }
-        };
+/// The three stop signals of the staged shutdown.
+#[derive(Default)]
+struct Stops {
+    /// Receivers: stop now.
+    receivers: CancellationToken,
+    /// Processors, connectors and exporters: the drain deadline passed, abandon what is left.
+    abort: CancellationToken,
+    /// Extensions and self-telemetry: stop, after everything else.
+    extensions: CancellationToken,
+}
 
+/// An exporter's queue as the pipelines see it.
+struct ExporterQueue {
+    tx: mpsc::Sender<Parcel>,
+    policy: OverflowPolicy,
+    settles_receipts: bool,
+}
+
+/// The ends every pipeline fans out to: exporter queues and connector inputs.
+#[derive(Default)]
+struct Ends {
+    exporters: BTreeMap<ComponentId, ExporterQueue>,
+    connectors: BTreeMap<ComponentId, mpsc::Sender<Parcel>>,
+}
+
+/// The receiving sides of [`Ends`], handed to each exporter and connector when it is built.
+#[derive(Default)]
+struct Inputs {
+    exporters: BTreeMap<ComponentId, mpsc::Receiver<Parcel>>,
+    connectors: BTreeMap<ComponentId, mpsc::Receiver<Parcel>>,
+}
+
+/// What every build step shares: the config, where components count and report, what the
+/// extensions built so far offer, and which signals reach each component.
+struct Builder<'a> {
+    config: &'a Config,
+    telemetry: &'a Telemetry,
+    health: &'a HealthRegistry,
+    host: Host,
+    kinds_of: BTreeMap<ComponentId, Vec<DataKind>>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(config: &'a Config, telemetry: &'a Telemetry, health: &'a HealthRegistry) -> Self {
         // Which kinds reach each component, for its BuildContext.
         let mut kinds_of: BTreeMap<ComponentId, Vec<DataKind>> = BTreeMap::new();
         for (pid, p) in &config.pipelines {
@@ -105,346 +124,423 @@ impl Service {
                 }
             }
         }
-        let kinds = |id: &ComponentId| kinds_of.get(id).cloned().unwrap_or_default();
+        Self {
+            config,
+            telemetry,
+            health,
+            host: Host::default(),
+            kinds_of,
+        }
+    }
 
-        // 1. Extensions (their capabilities are offered to everything built after them).
-        let mut host = Host::default();
-        let mut extension_tasks: Vec<Task> = Vec::new();
-        for (id, e) in &config.extensions {
-            let c = ctx(
-                id,
-                ComponentKind::Extension,
-                telemetry,
-                health,
-                &host,
-                Vec::new(),
-            );
-            let ext = e
-                .config
-                .build(&c)
-                .map_err(build_err(ComponentKind::Extension, id))?;
+    fn kinds(&self, id: &ComponentId) -> Vec<DataKind> {
+        self.kinds_of.get(id).cloned().unwrap_or_default()
+    }
+
+    /// The one way a component is built: its context, its config's `build`, and an error that
+    /// names it.
+    fn build<T>(
+        &self,
+        kind: ComponentKind,
+        id: &ComponentId,
+        kinds: Vec<DataKind>,
+        build: impl FnOnce(&BuildContext) -> Result<T, BuildError>,
+    ) -> Result<(BuildContext, T), StartError> {
+        let ctx = BuildContext::new(kind, id, self.telemetry, self.health, &self.host, kinds);
+        let built = build(&ctx).map_err(|source| StartError::Build {
+            kind,
+            id: id.clone(),
+            source,
+        })?;
+        Ok((ctx, built))
+    }
+
+    /// Step 1: extensions, in `service.extensions` order; each one's capability is offered to
+    /// everything built after it.
+    fn extensions(&mut self, stops: &Stops) -> Result<Vec<Task>, StartError> {
+        let mut tasks = Vec::new();
+        for (id, e) in &self.config.extensions {
+            let (ctx, ext) = self.build(ComponentKind::Extension, id, Vec::new(), |c| {
+                e.config.build(c)
+            })?;
             if let Some(cap) = ext.capability() {
-                host.insert(id.clone(), cap);
+                self.host.insert(id.clone(), cap);
             }
-            let rc = run_ctx(&c, extensions_stop.clone());
-            extension_tasks.push((label(ComponentKind::Extension, id), ext.run(rc)));
+            let rc = ctx.run_context(stops.extensions.clone());
+            tasks.push((label(ComponentKind::Extension, id), ext.run(rc)));
         }
+        Ok(tasks)
+    }
 
-        let resource: Vec<(String, String)> = config
-            .telemetry
-            .resource
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if let Some(push) = &config.telemetry.metrics.otlp {
-            extension_tasks.push((
-                "telemetry/otlp".into(),
-                crate::self_telemetry::push_otlp(
-                    push.endpoint.clone(),
-                    push.interval,
-                    telemetry.clone(),
-                    resource,
-                    extensions_stop.clone(),
-                ),
-            ));
+    /// Step 3: one pipeline: input channel -> processor chain (built per pipeline, chained back to
+    /// front) -> fan-out to its exporters and connectors. Returns its input and its tasks.
+    fn pipeline(
+        &self,
+        pid: &PipelineId,
+        p: &Pipeline,
+        ends: &Ends,
+        stops: &Stops,
+    ) -> Result<(mpsc::Sender<Parcel>, Vec<Task>), StartError> {
+        let (tx, rx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
+        let mut stages = Vec::new();
+        for id in &p.processors {
+            let Some(e) = self.config.processors.get(id) else {
+                continue;
+            };
+            let (ctx, proc_) = self.build(ComponentKind::Processor, id, vec![pid.kind], |c| {
+                e.config.build(c)
+            })?;
+            stages.push((id.clone(), ctx, proc_));
         }
-
-        // 2. Exporter queues and connector inputs: the ends every pipeline fans out to.
-        let mut exporter_inputs = BTreeMap::new();
-        let mut exporter_queues = BTreeMap::new();
-        for (id, e) in &config.exporters {
-            let q = e.config.queue();
-            let (tx, rx) = mpsc::channel::<Parcel>(q.capacity.max(1));
-            exporter_queues.insert(id.clone(), (tx, q.policy, e.config.settles_receipts()));
-            exporter_inputs.insert(id.clone(), rx);
-        }
-        let mut connector_inputs = BTreeMap::new();
-        let mut connector_txs = BTreeMap::new();
-        for id in config.connectors.keys() {
-            let (tx, rx) = mpsc::channel::<Parcel>(CONNECTOR_QUEUE);
-            connector_txs.insert(id.clone(), tx);
-            connector_inputs.insert(id.clone(), rx);
-        }
-
-        // 3. Pipelines: input channel -> processor chain -> fan-out.
-        let mut pipeline_inputs: BTreeMap<PipelineId, mpsc::Sender<Parcel>> = BTreeMap::new();
-        let mut middle_tasks: Vec<Task> = Vec::new();
-        for (pid, p) in &config.pipelines {
-            let (tx, mut rx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
-            pipeline_inputs.insert(pid.clone(), tx);
-            let mut exporters_out = Vec::new();
-            for id in &p.exporters {
-                if let Some((etx, policy, settles)) = exporter_queues.get(id) {
-                    exporters_out.push(Route {
-                        target: format!("exporter/{id}"),
-                        tx: etx.clone(),
-                        policy: *policy,
-                        passes_receipt: *settles,
-                        dropped: telemetry.counter(
-                            "kafka_obs_exporter_enqueue_failed_items_total",
-                            "Items dropped because an exporter's queue was full.",
-                            &[
-                                ("exporter", &id.to_string()),
-                                ("data_type", pid.kind.as_str()),
-                            ],
-                        ),
-                    });
-                } else if let Some(ctx_tx) = connector_txs.get(id) {
-                    exporters_out.push(Route {
-                        target: format!("connector/{id}"),
-                        tx: ctx_tx.clone(),
-                        policy: OverflowPolicy::Block,
-                        passes_receipt: true,
-                        dropped: telemetry.counter(
-                            "kafka_obs_connector_dropped_items_total",
-                            "Items a connector's input dropped.",
-                            &[("connector", &id.to_string())],
-                        ),
-                    });
-                }
-            }
-            // Processors are instantiated per pipeline and chained back to front.
-            let mut stages = Vec::new();
-            for id in &p.processors {
-                let Some(e) = config.processors.get(id) else {
-                    continue;
-                };
-                let c = ctx(
-                    id,
-                    ComponentKind::Processor,
-                    telemetry,
-                    health,
-                    &host,
-                    vec![pid.kind],
-                );
-                let proc_ = e
-                    .config
-                    .build(&c)
-                    .map_err(build_err(ComponentKind::Processor, id))?;
-                stages.push((id.clone(), c, proc_));
-            }
-            let final_output = Output::new(exporters_out);
-            let mut next_output = final_output;
-            let mut chain: Vec<Task> = Vec::new();
-            for (id, c, proc_) in stages.into_iter().rev() {
-                let (stx, srx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
-                let out = std::mem::replace(
-                    &mut next_output,
-                    Output::new(vec![Route {
-                        target: format!("processor/{id} in {pid}"),
-                        tx: stx,
-                        policy: OverflowPolicy::Block,
-                        passes_receipt: true,
-                        dropped: Default::default(),
-                    }]),
-                );
-                let rc = run_ctx(&c, exporters_abort.clone());
-                chain.push((
-                    label(ComponentKind::Processor, &id),
-                    proc_.run(srx, out, rc),
-                ));
-            }
-            // The pipeline input feeds the first stage (or the fan-out directly).
-            let head = next_output;
-            let pump_name = format!("pipeline/{pid}");
-            let pipeline = pid.to_string();
+        let mut next_output = self.fan_out(pid, p, ends);
+        let mut chain: Vec<Task> = Vec::new();
+        for (id, ctx, proc_) in stages.into_iter().rev() {
+            let (stx, srx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
+            let out = std::mem::replace(
+                &mut next_output,
+                Output::new(vec![Route {
+                    target: format!("processor/{id} in {pid}"),
+                    tx: stx,
+                    policy: OverflowPolicy::Block,
+                    passes_receipt: true,
+                    dropped: Default::default(),
+                }]),
+            );
+            let rc = ctx.run_context(stops.abort.clone());
             chain.push((
-                pump_name,
-                Box::pin(async move {
-                    while let Some(b) = rx.recv().await {
-                        // One span per batch, so the collector's own traces show its work.
-                        let span = tracing::info_span!(
-                            "pipeline",
-                            pipeline = %pipeline,
-                            data_type = %b.batch.kind(),
-                            items = b.batch.item_count()
-                        );
-                        // A drop on an exporter route is counted there; keep going for the others.
-                        let _ = head.send(b).instrument(span).await;
-                    }
-                    Ok(())
-                }),
-            ));
-            middle_tasks.extend(chain);
-        }
-        // Queue depth gauges, sampled through weak handles so they never keep a queue open.
-        let sampled: Vec<_> = exporter_queues
-            .iter()
-            .map(|(id, (tx, _, _))| {
-                let labels = [("exporter", id.to_string())];
-                let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                telemetry
-                    .gauge(
-                        "kafka_obs_exporter_queue_capacity",
-                        "Batches an exporter's queue holds.",
-                        &l,
-                    )
-                    .set(tx.max_capacity() as i64);
-                let g = telemetry.gauge(
-                    "kafka_obs_exporter_queue_size",
-                    "Batches waiting in an exporter's queue.",
-                    &l,
-                );
-                (tx.downgrade(), g)
-            })
-            .collect();
-        let stop = extensions_stop.clone();
-        extension_tasks.push((
-            "telemetry/queues".into(),
-            Box::pin(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(500));
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = stop.cancelled() => return Ok(()),
-                    }
-                    for (weak, gauge) in &sampled {
-                        if let Some(tx) = weak.upgrade() {
-                            gauge.set((tx.max_capacity() - tx.capacity()) as i64);
-                        } else {
-                            gauge.set(0);
-                        }
-                    }
-                }
-            }),
-        ));
-        drop(exporter_queues);
-        drop(connector_txs);
-
-        let outputs_for = |id: &ComponentId| -> Outputs {
-            let mut by_kind: BTreeMap<DataKind, Vec<Route>> = BTreeMap::new();
-            for (pid, p) in &config.pipelines {
-                if p.receivers.contains(id)
-                    && let Some(tx) = pipeline_inputs.get(pid)
-                {
-                    by_kind.entry(pid.kind).or_default().push(Route {
-                        target: format!("pipeline/{pid}"),
-                        tx: tx.clone(),
-                        policy: OverflowPolicy::Block,
-                        passes_receipt: true,
-                        dropped: Default::default(),
-                    });
-                }
-            }
-            Outputs::new(
-                by_kind
-                    .into_iter()
-                    .map(|(k, r)| (k, Output::new(r)))
-                    .collect(),
-            )
-        };
-
-        // 4. Connectors.
-        for (id, e) in &config.connectors {
-            let c = ctx(
-                id,
-                ComponentKind::Connector,
-                telemetry,
-                health,
-                &host,
-                kinds(id),
-            );
-            let conn = e
-                .config
-                .build(&c)
-                .map_err(build_err(ComponentKind::Connector, id))?;
-            let Some(rx) = connector_inputs.remove(id) else {
-                continue;
-            };
-            let rc = run_ctx(&c, exporters_abort.clone());
-            middle_tasks.push((
-                label(ComponentKind::Connector, id),
-                conn.run(rx, outputs_for(id), rc),
+                label(ComponentKind::Processor, &id),
+                proc_.run(srx, out, rc),
             ));
         }
+        // The pipeline input feeds the first stage (or the fan-out directly).
+        chain.push((format!("pipeline/{pid}"), pump(pid, rx, next_output)));
+        Ok((tx, chain))
+    }
 
-        // 5. Exporters.
-        let mut exporter_tasks: Vec<Task> = Vec::new();
-        for (id, e) in &config.exporters {
-            let c = ctx(
-                id,
-                ComponentKind::Exporter,
-                telemetry,
-                health,
-                &host,
-                kinds(id),
-            );
-            let exp = e
-                .config
-                .build(&c)
-                .map_err(build_err(ComponentKind::Exporter, id))?;
-            let Some(rx) = exporter_inputs.remove(id) else {
-                continue;
-            };
-            let rc = run_ctx(&c, exporters_abort.clone());
-            exporter_tasks.push((label(ComponentKind::Exporter, id), exp.run(rx, rc)));
-        }
-
-        // 6. Receivers, built last so a bind failure above costs nothing.
-        let mut receiver_tasks: Vec<Task> = Vec::new();
-        for (id, e) in &config.receivers {
-            let c = ctx(
-                id,
-                ComponentKind::Receiver,
-                telemetry,
-                health,
-                &host,
-                kinds(id),
-            );
-            let rec = e
-                .config
-                .build(&c)
-                .map_err(build_err(ComponentKind::Receiver, id))?;
-            let rc = run_ctx(&c, receivers_stop.clone());
-            receiver_tasks.push((
-                label(ComponentKind::Receiver, id),
-                rec.run(outputs_for(id), rc),
-            ));
-        }
-        drop(pipeline_inputs);
-
-        // Self-telemetry runs beside the extensions and stops with them, after the exporters.
-        // Its listener is bound last, so a /metrics that answers means every component's
-        // listener is bound too (what scripts and tests wait for).
-        if let Some(address) = &config.telemetry.metrics.address {
-            let (_, fut) = crate::self_telemetry::serve_prometheus(
-                address,
-                telemetry.clone(),
-                extensions_stop.clone(),
-            )
-            .map_err(StartError::Telemetry)?;
-            extension_tasks.push(("telemetry/prometheus".into(), fut));
-        }
-
-        // Everything is built: start, back to front.
-        let spawn_all = |tasks: Vec<Task>| {
-            let mut set = JoinSet::new();
-            for (name, fut) in tasks {
-                health.set(&name, ComponentStatus::Running);
-                let health = health.clone();
-                set.spawn(async move {
-                    let r = fut.await;
-                    match &r {
-                        Ok(()) => health.set(&name, ComponentStatus::Stopped),
-                        Err(e) => {
-                            tracing::error!(component = %name, error = %e, "component failed");
-                            health.set(&name, ComponentStatus::Failed(e.to_string()));
-                        }
-                    }
-                    (name, r)
+    /// The routes at the end of pipeline `pid`: a counted `Drop` route per exporter queue (or
+    /// its own policy), a blocking one per connector.
+    fn fan_out(&self, pid: &PipelineId, p: &Pipeline, ends: &Ends) -> Output {
+        let mut routes = Vec::new();
+        for id in &p.exporters {
+            if let Some(q) = ends.exporters.get(id) {
+                routes.push(Route {
+                    target: format!("exporter/{id}"),
+                    tx: q.tx.clone(),
+                    policy: q.policy,
+                    passes_receipt: q.settles_receipts,
+                    dropped: self.telemetry.counter(
+                        "kafka_obs_exporter_enqueue_failed_items_total",
+                        "Items dropped because an exporter's queue was full.",
+                        &[
+                            ("exporter", &id.to_string()),
+                            ("data_type", pid.kind.as_str()),
+                        ],
+                    ),
+                });
+            } else if let Some(tx) = ends.connectors.get(id) {
+                routes.push(Route {
+                    target: format!("connector/{id}"),
+                    tx: tx.clone(),
+                    policy: OverflowPolicy::Block,
+                    passes_receipt: true,
+                    dropped: self.telemetry.counter(
+                        "kafka_obs_connector_dropped_items_total",
+                        "Items a connector's input dropped.",
+                        &[("connector", &id.to_string())],
+                    ),
                 });
             }
-            set
-        };
-        let extensions = spawn_all(extension_tasks);
-        let exporters = spawn_all(exporter_tasks);
-        let middle = spawn_all(middle_tasks);
-        let receivers = spawn_all(receiver_tasks);
+        }
+        Output::new(routes)
+    }
+
+    /// Step 4: connectors: each reads its input and feeds the pipelines that list it as a receiver.
+    fn connectors(
+        &self,
+        inputs: &mut Inputs,
+        pipeline_inputs: &BTreeMap<PipelineId, mpsc::Sender<Parcel>>,
+        stops: &Stops,
+    ) -> Result<Vec<Task>, StartError> {
+        let mut tasks = Vec::new();
+        for (id, e) in &self.config.connectors {
+            let (ctx, conn) = self.build(ComponentKind::Connector, id, self.kinds(id), |c| {
+                e.config.build(c)
+            })?;
+            let Some(rx) = inputs.connectors.remove(id) else {
+                continue;
+            };
+            let rc = ctx.run_context(stops.abort.clone());
+            tasks.push((
+                label(ComponentKind::Connector, id),
+                conn.run(rx, self.outputs_for(id, pipeline_inputs), rc),
+            ));
+        }
+        Ok(tasks)
+    }
+
+    /// Step 5: exporters, each reading its own queue.
+    fn exporters(&self, inputs: &mut Inputs, stops: &Stops) -> Result<Vec<Task>, StartError> {
+        let mut tasks = Vec::new();
+        for (id, e) in &self.config.exporters {
+            let (ctx, exp) = self.build(ComponentKind::Exporter, id, self.kinds(id), |c| {
+                e.config.build(c)
+            })?;
+            let Some(rx) = inputs.exporters.remove(id) else {
+                continue;
+            };
+            let rc = ctx.run_context(stops.abort.clone());
+            tasks.push((label(ComponentKind::Exporter, id), exp.run(rx, rc)));
+        }
+        Ok(tasks)
+    }
+
+    /// Step 6: receivers, built last so a bind failure above costs nothing.
+    fn receivers(
+        &self,
+        pipeline_inputs: &BTreeMap<PipelineId, mpsc::Sender<Parcel>>,
+        stops: &Stops,
+    ) -> Result<Vec<Task>, StartError> {
+        let mut tasks = Vec::new();
+        for (id, e) in &self.config.receivers {
+            let (ctx, rec) = self.build(ComponentKind::Receiver, id, self.kinds(id), |c| {
+                e.config.build(c)
+            })?;
+            let rc = ctx.run_context(stops.receivers.clone());
+            tasks.push((
+                label(ComponentKind::Receiver, id),
+                rec.run(self.outputs_for(id, pipeline_inputs), rc),
+            ));
+        }
+        Ok(tasks)
+    }
+
+    /// Where a receiver or connector sends each kind: the inputs of the pipelines listing it.
+    fn outputs_for(
+        &self,
+        id: &ComponentId,
+        pipeline_inputs: &BTreeMap<PipelineId, mpsc::Sender<Parcel>>,
+    ) -> Outputs {
+        let mut by_kind: BTreeMap<DataKind, Vec<Route>> = BTreeMap::new();
+        for (pid, p) in &self.config.pipelines {
+            if p.receivers.contains(id)
+                && let Some(tx) = pipeline_inputs.get(pid)
+            {
+                by_kind.entry(pid.kind).or_default().push(Route {
+                    target: format!("pipeline/{pid}"),
+                    tx: tx.clone(),
+                    policy: OverflowPolicy::Block,
+                    passes_receipt: true,
+                    dropped: Default::default(),
+                });
+            }
+        }
+        Outputs::new(
+            by_kind
+                .into_iter()
+                .map(|(k, r)| (k, Output::new(r)))
+                .collect(),
+        )
+    }
+}
+
+/// Step 2: the exporter queues (sized by each exporter's `queue()`) and connector inputs.
+fn ends(config: &Config) -> (Ends, Inputs) {
+    let mut ends = Ends::default();
+    let mut inputs = Inputs::default();
+    for (id, e) in &config.exporters {
+        let q = e.config.queue();
+        let (tx, rx) = mpsc::channel::<Parcel>(q.capacity.max(1));
+        ends.exporters.insert(
+            id.clone(),
+            ExporterQueue {
+                tx,
+                policy: q.policy,
+                settles_receipts: e.config.settles_receipts(),
+            },
+        );
+        inputs.exporters.insert(id.clone(), rx);
+    }
+    for id in config.connectors.keys() {
+        let (tx, rx) = mpsc::channel::<Parcel>(CONNECTOR_QUEUE);
+        ends.connectors.insert(id.clone(), tx);
+        inputs.connectors.insert(id.clone(), rx);
+    }
+    (ends, inputs)
+}
+
+/// A pipeline's input pump: one span per batch into the head of the chain.
+fn pump(
+    pid: &PipelineId,
+    mut rx: mpsc::Receiver<Parcel>,
+    head: Output,
+) -> BoxFuture<'static, Result<(), RunError>> {
+    let pipeline = pid.to_string();
+    Box::pin(async move {
+        while let Some(b) = rx.recv().await {
+            // One span per batch, so the collector's own traces show its work.
+            let span = tracing::info_span!(
+                "pipeline",
+                pipeline = %pipeline,
+                data_type = %b.batch.kind(),
+                items = b.batch.item_count()
+            );
+            // A drop on an exporter route is counted there; keep going for the others.
+            let _ = head.send(b).instrument(span).await;
+        }
+        Ok(())
+    })
+}
+
+/// Self-metrics pushed over OTLP, when configured; it runs beside the extensions.
+fn otlp_push(config: &Config, telemetry: &Telemetry, stops: &Stops) -> Option<Task> {
+    let push = config.telemetry.metrics.otlp.as_ref()?;
+    let resource: Vec<(String, String)> = config
+        .telemetry
+        .resource
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some((
+        "telemetry/otlp".into(),
+        crate::self_telemetry::push_otlp(
+            push.endpoint.clone(),
+            push.interval,
+            telemetry.clone(),
+            resource,
+            stops.extensions.clone(),
+        ),
+    ))
+}
+
+/// Queue depth gauges, sampled through weak handles so they never keep a queue open.
+fn queue_gauges(ends: &Ends, telemetry: &Telemetry, stops: &Stops) -> Task {
+    let sampled: Vec<_> = ends
+        .exporters
+        .iter()
+        .map(|(id, q)| {
+            let labels = [("exporter", id.to_string())];
+            let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            telemetry
+                .gauge(
+                    "kafka_obs_exporter_queue_capacity",
+                    "Batches an exporter's queue holds.",
+                    &l,
+                )
+                .set(q.tx.max_capacity() as i64);
+            let g = telemetry.gauge(
+                "kafka_obs_exporter_queue_size",
+                "Batches waiting in an exporter's queue.",
+                &l,
+            );
+            (q.tx.downgrade(), g)
+        })
+        .collect();
+    let stop = stops.extensions.clone();
+    (
+        "telemetry/queues".into(),
+        Box::pin(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.cancelled() => return Ok(()),
+                }
+                for (weak, gauge) in &sampled {
+                    if let Some(tx) = weak.upgrade() {
+                        gauge.set((tx.max_capacity() - tx.capacity()) as i64);
+                    } else {
+                        gauge.set(0);
+                    }
+                }
+            }
+        }),
+    )
+}
+
+/// Self-metrics over HTTP. Its listener is bound last, so a /metrics that answers means every
+/// component's listener is bound too (what scripts and tests wait for).
+fn prometheus(
+    config: &Config,
+    telemetry: &Telemetry,
+    stops: &Stops,
+) -> Result<Option<Task>, StartError> {
+    let Some(address) = &config.telemetry.metrics.address else {
+        return Ok(None);
+    };
+    let (_, fut) = crate::self_telemetry::serve_prometheus(
+        address,
+        telemetry.clone(),
+        stops.extensions.clone(),
+    )
+    .map_err(StartError::Telemetry)?;
+    Ok(Some(("telemetry/prometheus".into(), fut)))
+}
+
+/// Spawns `tasks` into one set, marking each running, then stopped or failed as it ends.
+fn spawn_all(tasks: Vec<Task>, health: &HealthRegistry) -> JoinSet<(String, Result<(), RunError>)> {
+    let mut set = JoinSet::new();
+    for (name, fut) in tasks {
+        health.set(&name, ComponentStatus::Running);
+        let health = health.clone();
+        set.spawn(async move {
+            let r = fut.await;
+            match &r {
+                Ok(()) => health.set(&name, ComponentStatus::Stopped),
+                Err(e) => {
+                    tracing::error!(component = %name, error = %e, "component failed");
+                    health.set(&name, ComponentStatus::Failed(e.to_string()));
+                }
+            }
+            (name, r)
+        });
+    }
+    set
+}
+
+impl Service {
+    /// Builds every component of `config` and starts the tasks. Everything is built before
+    /// any task runs, so a build error leaves nothing running; the build order is extensions,
+    /// queues, pipelines (with their processors), connectors, exporters, receivers, and the
+    /// self-metrics listener last.
+    pub fn start(
+        config: &Config,
+        telemetry: &Telemetry,
+        health: &HealthRegistry,
+    ) -> Result<Service, StartError> {
+        let stops = Stops::default();
+        let mut builder = Builder::new(config, telemetry, health);
+
+        let mut extension_tasks = builder.extensions(&stops)?;
+        extension_tasks.extend(otlp_push(config, telemetry, &stops));
+
+        let (ends, mut inputs) = ends(config);
+        let mut pipeline_inputs = BTreeMap::new();
+        let mut middle_tasks: Vec<Task> = Vec::new();
+        for (pid, p) in &config.pipelines {
+            let (tx, tasks) = builder.pipeline(pid, p, &ends, &stops)?;
+            pipeline_inputs.insert(pid.clone(), tx);
+            middle_tasks.extend(tasks);
+        }
+        extension_tasks.push(queue_gauges(&ends, telemetry, &stops));
+        // Only the pipelines hold the exporters' and connectors' senders from here on.
+        drop(ends);
+
+        middle_tasks.extend(builder.connectors(&mut inputs, &pipeline_inputs, &stops)?);
+        let exporter_tasks = builder.exporters(&mut inputs, &stops)?;
+        let receiver_tasks = builder.receivers(&pipeline_inputs, &stops)?;
+        drop(pipeline_inputs);
+        extension_tasks.extend(prometheus(config, telemetry, &stops)?);
+
+        // Everything is built: start, back to front.
+        let extensions = spawn_all(extension_tasks, health);
+        let exporters = spawn_all(exporter_tasks, health);
+        let middle = spawn_all(middle_tasks, health);
+        let receivers = spawn_all(receiver_tasks, health);
         tracing::info!(pipelines = config.pipelines.len(), "everything is ready");
         Ok(Service {
-            receivers_stop,
-            exporters_abort,
-            extensions_stop,
+            receivers_stop: stops.receivers,
+            exporters_abort: stops.abort,
+            extensions_stop: stops.extensions,
             receivers,
             middle,
             exporters,
@@ -484,15 +580,6 @@ impl Service {
             self.extensions.abort_all();
         }
         report
-    }
-}
-
-fn run_ctx(c: &BuildContext, shutdown: CancellationToken) -> RunContext {
-    RunContext {
-        id: c.id.clone(),
-        telemetry: c.telemetry.clone(),
-        health: c.health.clone(),
-        shutdown,
     }
 }
 

@@ -12,14 +12,14 @@ use tokio::sync::mpsc;
 
 use super::counters::Counters;
 use crate::api::{Answer, Ask, Health, Question, Snapshot};
-use crate::config::HierarchySettings;
+use crate::config::HierarchyConnectorConfig;
 use crate::input::{Item, Origin};
 use crate::notify::{Notice, now_unix_nano};
 
 /// The engine and what the task keeps beside it.
 pub(super) struct Core {
     pub(super) h: Hierarchy,
-    pub(super) settings: HierarchySettings,
+    pub(super) settings: HierarchyConnectorConfig,
     pub(super) export: ExportResource,
     pub(super) counters: Counters,
     /// Which clusters came from which topic partition (scale-out).
@@ -43,7 +43,11 @@ pub(super) struct Core {
 
 impl Core {
     /// A fresh state around a new engine.
-    pub(super) fn new(h: Hierarchy, settings: HierarchySettings, counters: Counters) -> Self {
+    pub(super) fn new(
+        h: Hierarchy,
+        settings: HierarchyConnectorConfig,
+        counters: Counters,
+    ) -> Self {
         Self {
             h,
             settings,

@@ -36,16 +36,16 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use kafka_obs_api::{
-    AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, Connector,
-    ConnectorConfig, ConnectorFactory, DataKind, ExtensionRef, FactoryMeta, Outputs, Parcel,
-    Receipt, RunContext, RunError, Stability,
+    AuthCapability, Batch, BuildContext, BuildError, ComponentConfig, Connector, ConnectorConfig,
+    ConnectorFactory, DataKind, ExtensionRef, FactoryMeta, Outputs, Parcel, Receipt, RunContext,
+    RunError, Stability,
 };
 use kafka_obs_cells::{Hierarchy, IncidentsView, Stats};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiServer, Ask, Snapshot};
-use crate::config::HierarchySettings;
+use crate::config::HierarchyConnectorConfig;
 use crate::input;
 use crate::notify::{Webhook, now_unix_nano};
 
@@ -56,13 +56,18 @@ mod events;
 use counters::{Counters, api_counters, webhook_counters};
 use engine::Core;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "hierarchy",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Logs, DataKind::Metrics],
-    description: "The cell hierarchy: signals -> cells, situations, incidents with root-cause chains; notifications, OTLP outputs, query API and live web view",
-};
+/// Makes `hierarchy` connectors.
+pub static FACTORY: ConnectorFactory = ConnectorFactory::new(
+    FactoryMeta {
+        type_name: "hierarchy",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Logs, DataKind::Metrics],
+        description: "The cell hierarchy: signals -> cells, situations, incidents with root-cause chains; notifications, OTLP outputs, query API and live web view",
+    },
+    |config| Ok(Box::new(HierarchyConnectorConfig::parse(config)?)),
+)
+.joining(ROUTES);
 
 static ROUTES: &[(DataKind, DataKind)] = &[
     (DataKind::Logs, DataKind::Logs),
@@ -78,36 +83,16 @@ const QUERY_QUEUE: usize = 64;
 /// Recovery times kept for incident traces (paths that went back to NORMAL).
 pub(crate) const MAX_RECOVERED: usize = 10_000;
 
-/// Makes `hierarchy` connectors.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HierarchyConnectorFactory;
-
-impl ConnectorFactory for HierarchyConnectorFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
+impl ComponentConfig for HierarchyConnectorConfig {
+    fn listen_addresses(&self) -> Vec<(String, String)> {
+        HierarchyConnectorConfig::listen_addresses(self)
     }
-
-    fn routes(&self) -> &'static [(DataKind, DataKind)] {
-        ROUTES
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError> {
-        Ok(Box::new(HierarchySettings::parse(config)?))
+    fn extension_refs(&self) -> Vec<ExtensionRef> {
+        HierarchyConnectorConfig::extension_refs(self)
     }
 }
 
-impl ConnectorConfig for HierarchySettings {
-    fn listen_addresses(&self) -> Vec<(String, String)> {
-        HierarchySettings::listen_addresses(self)
-    }
-
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        HierarchySettings::extension_refs(self)
-    }
-
+impl ConnectorConfig for HierarchyConnectorConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Connector>, BuildError> {
         let hierarchy = Hierarchy::new(self.engine.clone())
             .map_err(|e| BuildError::Other(format!("{}: {}", e.key, e.message)))?;

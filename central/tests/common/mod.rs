@@ -5,13 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use kafka_obs_api::{
-    BuildContext, ComponentId, ComponentKind, ConnectorFactory, Counter, DataKind, HealthRegistry,
-    Host, Output, OverflowPolicy, Parcel, Route, RunContext, Telemetry,
-};
-use kafka_obs_central::HierarchyConnectorFactory;
+use kafka_obs_api::{BuildContext, ComponentKind, DataKind, Output, Parcel, Telemetry};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 pub struct Running {
     pub tx: mpsc::Sender<Parcel>,
@@ -23,33 +18,15 @@ pub struct Running {
 }
 
 pub fn route(name: &str) -> (Output, mpsc::Receiver<Parcel>) {
-    let (tx, rx) = mpsc::channel(256);
-    (
-        Output::new(vec![Route {
-            target: name.into(),
-            tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: false,
-            dropped: Counter::default(),
-        }]),
-        rx,
-    )
+    Output::for_test(name, 256, false)
 }
 
 pub fn start(yaml: &str) -> Running {
-    let factory = HierarchyConnectorFactory;
-    let config = factory
+    let config = kafka_obs_central::FACTORY
         .validate(&serde_yaml_ng::from_str(yaml).unwrap())
         .unwrap();
-    let id: ComponentId = "hierarchy".parse().unwrap();
-    let telemetry = Telemetry::new();
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.component(ComponentKind::Connector, &id),
-        health: HealthRegistry::default(),
-        host: Host::default(),
-        kinds: vec![DataKind::Logs],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Connector, "hierarchy", &[DataKind::Logs]);
+    let telemetry = ctx.telemetry.registry().clone();
     let connector = config.build(&ctx).unwrap();
     let (l, logs) = route("logs");
     let (m, metrics) = route("metrics");
@@ -60,16 +37,8 @@ pub fn start(yaml: &str) -> Running {
         (DataKind::Traces, t),
     ]));
     let (tx, rx) = mpsc::channel(16);
-    let run = connector.run(
-        rx,
-        outputs,
-        RunContext {
-            id,
-            telemetry: ctx.telemetry.clone(),
-            health: ctx.health.clone(),
-            shutdown: CancellationToken::new(),
-        },
-    );
+    let (run_ctx, _) = ctx.run_for_test();
+    let run = connector.run(rx, outputs, run_ctx);
     let task = tokio::spawn(async move {
         run.await.unwrap();
     });

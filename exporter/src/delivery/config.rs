@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use kafka_obs_api::config::de;
-use kafka_obs_api::{ComponentConfigError, ComponentId, OverflowPolicy, QueueSettings};
+use kafka_obs_api::{
+    ComponentConfigError, ComponentId, OverflowPolicy, QueueSettings, SendingQueue,
+};
 
 /// `retry_on_failure` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +126,15 @@ impl QueueConfig {
     /// receipts itself (see `driver::run_on_disk`).
     pub fn is_persistent(&self) -> bool {
         self.enabled && self.storage.is_some()
+    }
+
+    /// What the runtime and validation need to know of it.
+    pub fn sending_queue(&self) -> SendingQueue {
+        SendingQueue {
+            queue: self.runtime_queue(),
+            persistent: self.is_persistent(),
+            storage: self.storage.clone(),
+        }
     }
 
     /// The runtime's input queue for this exporter.

@@ -5,12 +5,9 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, ComponentTelemetry, DataKind, Exporter,
-    HealthRegistry, Parcel, RunContext,
+    Batch, BuildContext, ComponentKind, ComponentTelemetry, DataKind, Exporter, Parcel,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
@@ -18,18 +15,19 @@ use super::*;
 use kafka_obs_otlp_json::fixtures::{logs, metrics, traces};
 use kafka_obs_otlp_json::{from_json_lines, write_json_line};
 
-fn parse(yaml: &str) -> Result<FileConfig, ComponentConfigError> {
-    FileConfig::parse(&serde_yaml_ng::from_str(yaml).expect("test yaml"))
+fn parse(yaml: &str) -> Result<FileExporterConfig, ComponentConfigError> {
+    FileExporterConfig::parse(&serde_yaml_ng::from_str(yaml).expect("test yaml"))
 }
 
 #[test]
 fn testdata_matches_the_typed_config() {
     let value: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(include_str!("../../testdata/file.yaml")).expect("testdata yaml");
-    let get = |id: &str| FileConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
+    let get =
+        |id: &str| FileExporterConfig::parse(&value[id]).unwrap_or_else(|e| panic!("{id}: {e}"));
     assert_eq!(
         get("file"),
-        FileConfig {
+        FileExporterConfig {
             path: "./otlp.jsonl".into(),
             format: FileFormat::Json,
             rotation: None,
@@ -48,7 +46,7 @@ fn testdata_matches_the_typed_config() {
     );
     assert_eq!(
         get("file/custom"),
-        FileConfig {
+        FileExporterConfig {
             path: "out/metrics.pb".into(),
             format: FileFormat::Proto,
             rotation: Some(Rotation {
@@ -100,24 +98,12 @@ struct Run {
     telemetry: ComponentTelemetry,
 }
 
-fn start(config: &FileConfig) -> Run {
-    let id: ComponentId = "file".parse().expect("id");
-    let telemetry = Telemetry::new().component(ComponentKind::Exporter, &id);
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        host: Default::default(),
-        kinds: DataKind::ALL.to_vec(),
-    };
+fn start(config: &FileExporterConfig) -> Run {
+    let ctx = BuildContext::for_test(ComponentKind::Exporter, "file", &DataKind::ALL);
+    let telemetry = ctx.telemetry.clone();
     let exporter = config.open(&ctx).expect("opens");
     let (tx, rx) = mpsc::channel(64);
-    let run_ctx = RunContext {
-        id,
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        shutdown: CancellationToken::new(),
-    };
+    let (run_ctx, _) = ctx.run_for_test();
     let task = tokio::spawn(Box::new(exporter).run(rx, run_ctx));
     Run {
         tx,
@@ -140,8 +126,8 @@ impl Run {
     }
 }
 
-fn config(path: &Path) -> FileConfig {
-    FileConfig {
+fn config(path: &Path) -> FileExporterConfig {
+    FileExporterConfig {
         path: path.to_path_buf(),
         format: FileFormat::Json,
         rotation: None,
@@ -344,26 +330,13 @@ fn an_unwritable_path_fails_at_build_naming_it() {
     std::fs::write(&file, "x").expect("create");
     // A path *under* a regular file cannot be created.
     let cfg = config(&file.join("out.jsonl"));
-    let id: ComponentId = "file".parse().expect("id");
-    let ctx = BuildContext {
-        telemetry: Telemetry::new().component(ComponentKind::Exporter, &id),
-        id,
-        health: HealthRegistry::new(),
-        host: Default::default(),
-        kinds: vec![DataKind::Logs],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Exporter, "file", &[DataKind::Logs]);
     let err = cfg.open(&ctx).expect_err("cannot open");
     assert!(err.to_string().contains("a-file/out.jsonl"), "{err}");
 }
 
 #[test]
-fn factory_list_has_debug_and_file() {
-    let names: Vec<_> = crate::factories()
-        .iter()
-        .map(|f| f.meta().type_name)
-        .collect();
-    assert!(
-        names.contains(&"debug") && names.contains(&"file"),
-        "{names:?}"
-    );
+fn the_factories_are_debug_and_file() {
+    assert_eq!(crate::debug::FACTORY.meta().type_name, "debug");
+    assert_eq!(crate::file::FACTORY.meta().type_name, "file");
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use kafka_obs_api::{Batch, RunContext};
 use kafka_obs_otlp_json as otlp_json;
 
-use super::{FileConfig, FileFormat, Rotation};
+use super::{FileExporterConfig, FileFormat, Rotation};
 
 const BACKUP_TIME_FORMAT: &str = "%Y-%m-%dT%H-%M-%S%.3f";
 /// `2006-01-02T15-04-05.000`
@@ -54,7 +54,7 @@ fn open_file(path: &Path, append: bool) -> io::Result<File> {
 }
 
 impl FileWriter {
-    pub(crate) fn open(config: &FileConfig) -> io::Result<Self> {
+    pub(crate) fn open(config: &FileExporterConfig) -> io::Result<Self> {
         let file = open_file(&config.path, config.append)?;
         let size = file.metadata()?.len();
         Ok(Self {

@@ -27,9 +27,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
     AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, DataKind,
-    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
-    RawAuthSettings, Stability, parse_component_config,
+    Exporter, ExporterFactory, FactoryMeta, RawAuthSettings, Stability, parse_component_config,
 };
+use kafka_obs_api::{NetworkExporterConfig, SendingQueue};
 use kafka_obs_net::TlsConfig;
 use kafka_obs_net::tls::client::grpc_connector;
 
@@ -40,30 +40,17 @@ use crate::delivery::{
 
 use super::{Compression, partial_outcome};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "otlp",
-    aliases: &["otlp_grpc"],
-    stability: Stability::Beta,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Sends OTLP over gRPC (TLS, headers, gzip) with retries and a memory or disk queue",
-};
-
 /// Makes `otlp` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OtlpGrpcExporterFactory;
-
-impl ExporterFactory for OtlpGrpcExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(OtlpGrpcConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "otlp",
+        aliases: &["otlp_grpc"],
+        stability: Stability::Beta,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Sends OTLP over gRPC (TLS, headers, gzip) with retries and a memory or disk queue",
+    },
+    |config| Ok(Box::new(OtlpExporterConfig::parse(config)?)),
+);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -97,7 +84,7 @@ impl Default for RawConfig {
 
 /// The validated configuration of an `otlp` exporter.
 #[derive(Debug, Clone)]
-pub struct OtlpGrpcConfig {
+pub struct OtlpExporterConfig {
     /// `http://host:port` (plaintext) or `https://host:port`.
     pub uri: String,
     pub tls: TlsConfig,
@@ -108,7 +95,7 @@ pub struct OtlpGrpcConfig {
     pub delivery: DeliverySettings,
 }
 
-impl OtlpGrpcConfig {
+impl OtlpExporterConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         let endpoint = raw
@@ -214,20 +201,16 @@ fn grpc_uri(endpoint: &str, tls: &TlsConfig) -> Result<String, ComponentConfigEr
     ))
 }
 
-impl ExporterConfig for OtlpGrpcConfig {
-    fn queue(&self) -> QueueSettings {
-        self.delivery.queue.runtime_queue()
+impl NetworkExporterConfig for OtlpExporterConfig {
+    fn sending_queue(&self) -> SendingQueue {
+        self.delivery.queue.sending_queue()
     }
 
-    fn settles_receipts(&self) -> bool {
-        self.delivery.queue.is_persistent()
+    fn authenticator(&self) -> Option<&ComponentId> {
+        self.auth.as_ref()
     }
 
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
-    }
-
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
             self.transport()?
                 .with_auth(crate::auth::client(self.auth.as_ref(), ctx)?),
@@ -390,7 +373,7 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = OtlpGrpcConfig::parse(&yaml(include_str!("../../testdata/otlp.yaml"))).unwrap();
+        let c = OtlpExporterConfig::parse(&yaml(include_str!("../../testdata/otlp.yaml"))).unwrap();
         assert_eq!(c.uri, "http://127.0.0.1:4317");
         assert_eq!(c.compression, Compression::None);
         assert_eq!(c.headers.get("x-tenant").unwrap(), "acme");
@@ -404,18 +387,18 @@ mod tests {
 
     #[test]
     fn defaults_and_schemes() {
-        let c = OtlpGrpcConfig::parse(&yaml("endpoint: collector:4317")).unwrap();
+        let c = OtlpExporterConfig::parse(&yaml("endpoint: collector:4317")).unwrap();
         assert_eq!(c.uri, "https://collector:4317");
         assert_eq!(c.compression, Compression::Gzip);
         assert_eq!(c.delivery, DeliverySettings::default());
-        let c = OtlpGrpcConfig::parse(&yaml("endpoint: http://collector:4317")).unwrap();
+        let c = OtlpExporterConfig::parse(&yaml("endpoint: http://collector:4317")).unwrap();
         assert_eq!(c.uri, "http://collector:4317");
-        let e = OtlpGrpcConfig::parse(&yaml("compression: gzip")).unwrap_err();
+        let e = OtlpExporterConfig::parse(&yaml("compression: gzip")).unwrap_err();
         assert_eq!(e.path, "endpoint");
-        let e = OtlpGrpcConfig::parse(&yaml("endpoint: c:1\ncompression: brotli")).unwrap_err();
+        let e = OtlpExporterConfig::parse(&yaml("endpoint: c:1\ncompression: brotli")).unwrap_err();
         assert_eq!(e.path, "compression");
-        let e =
-            OtlpGrpcConfig::parse(&yaml("endpoint: c:1\nheaders: {\"bad key\": v}")).unwrap_err();
+        let e = OtlpExporterConfig::parse(&yaml("endpoint: c:1\nheaders: {\"bad key\": v}"))
+            .unwrap_err();
         assert_eq!(e.path, "headers::bad key");
     }
 

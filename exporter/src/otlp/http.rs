@@ -32,9 +32,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
     AuthCapability, Batch, BuildContext, BuildError, ComponentConfigError, ComponentId, DataKind,
-    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings,
-    RawAuthSettings, Stability, parse_component_config,
+    Exporter, ExporterFactory, FactoryMeta, RawAuthSettings, Stability, parse_component_config,
 };
+use kafka_obs_api::{NetworkExporterConfig, SendingQueue};
 use kafka_obs_net::TlsConfig;
 use kafka_obs_net::tls::client::http1_connector;
 
@@ -45,33 +45,20 @@ use crate::delivery::{
 
 use super::{Compression, error_chain, partial_outcome};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "otlp_http",
-    aliases: &["otlphttp"],
-    stability: Stability::Beta,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Sends OTLP over HTTP (protobuf or JSON, gzip) with retries and a memory or disk queue",
-};
+/// Makes `otlp_http` exporters.
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "otlp_http",
+        aliases: &["otlphttp"],
+        stability: Stability::Beta,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Sends OTLP over HTTP (protobuf or JSON, gzip) with retries and a memory or disk queue",
+    },
+    |config| Ok(Box::new(OtlpHttpExporterConfig::parse(config)?)),
+);
 
 /// Largest reply body read (replies are small; this bounds a misbehaving server).
 const MAX_REPLY: usize = 1 << 20;
-
-/// Makes `otlp_http` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OtlpHttpExporterFactory;
-
-impl ExporterFactory for OtlpHttpExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(OtlpHttpConfig::parse(config)?))
-    }
-}
 
 /// `encoding` of the HTTP body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -122,7 +109,7 @@ impl Default for RawConfig {
 
 /// The validated configuration of an `otlp_http` exporter.
 #[derive(Debug, Clone)]
-pub struct OtlpHttpConfig {
+pub struct OtlpHttpExporterConfig {
     /// Full URL per signal (metrics, logs, traces).
     pub urls: [Uri; 3],
     pub tls: TlsConfig,
@@ -150,7 +137,7 @@ fn parse_url(key: &str, text: &str) -> Result<Uri, ComponentConfigError> {
     }
 }
 
-impl OtlpHttpConfig {
+impl OtlpHttpExporterConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         raw.tls.validate()?;
@@ -235,20 +222,16 @@ impl OtlpHttpConfig {
     }
 }
 
-impl ExporterConfig for OtlpHttpConfig {
-    fn queue(&self) -> QueueSettings {
-        self.delivery.queue.runtime_queue()
+impl NetworkExporterConfig for OtlpHttpExporterConfig {
+    fn sending_queue(&self) -> SendingQueue {
+        self.delivery.queue.sending_queue()
     }
 
-    fn settles_receipts(&self) -> bool {
-        self.delivery.queue.is_persistent()
+    fn authenticator(&self) -> Option<&ComponentId> {
+        self.auth.as_ref()
     }
 
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
-    }
-
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         Ok(Box::new(DeliveryExporter::build(
             self.transport()?
                 .with_auth(crate::auth::client(self.auth.as_ref(), ctx)?),
@@ -411,8 +394,8 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c =
-            OtlpHttpConfig::parse(&yaml(include_str!("../../testdata/otlp_http.yaml"))).unwrap();
+        let c = OtlpHttpExporterConfig::parse(&yaml(include_str!("../../testdata/otlp_http.yaml")))
+            .unwrap();
         assert_eq!(c.urls[0].to_string(), "http://127.0.0.1:4318/v1/metrics");
         assert_eq!(c.urls[1].to_string(), "http://127.0.0.1:9999/custom/logs");
         assert_eq!(c.encoding, Encoding::Json);
@@ -422,18 +405,19 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let c = OtlpHttpConfig::parse(&yaml("endpoint: https://c:4318/")).unwrap();
+        let c = OtlpHttpExporterConfig::parse(&yaml("endpoint: https://c:4318/")).unwrap();
         assert_eq!(c.urls[2].to_string(), "https://c:4318/v1/traces");
         assert_eq!(
             (c.encoding, c.compression),
             (Encoding::Proto, Compression::Gzip)
         );
         assert_eq!(c.delivery, DeliverySettings::default());
-        let e = OtlpHttpConfig::parse(&yaml("encoding: json")).unwrap_err();
+        let e = OtlpHttpExporterConfig::parse(&yaml("encoding: json")).unwrap_err();
         assert_eq!(e.path, "endpoint");
-        let e = OtlpHttpConfig::parse(&yaml("endpoint: c:4318")).unwrap_err();
+        let e = OtlpHttpExporterConfig::parse(&yaml("endpoint: c:4318")).unwrap_err();
         assert_eq!(e.path, "endpoint");
-        let e = OtlpHttpConfig::parse(&yaml("endpoint: http://c:1\nencoding: xml")).unwrap_err();
+        let e = OtlpHttpExporterConfig::parse(&yaml("endpoint: http://c:1\nencoding: xml"))
+            .unwrap_err();
         assert_eq!(e.path, "encoding");
     }
 

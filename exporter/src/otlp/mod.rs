@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::delivery::Outcome;
 
-pub use grpc::{GrpcTransport, OtlpGrpcConfig, OtlpGrpcExporterFactory};
-pub use http::{Encoding, HttpTransport, OtlpHttpConfig, OtlpHttpExporterFactory, encode_body};
+pub use grpc::{GrpcTransport, OtlpExporterConfig};
+pub use http::{Encoding, HttpTransport, OtlpHttpExporterConfig, encode_body};
 
 /// `compression` of the OTLP exporters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

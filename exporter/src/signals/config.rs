@@ -49,7 +49,7 @@ impl Default for RawConfig {
 
 /// The validated configuration of a `signals` exporter.
 #[derive(Debug, Clone)]
-pub struct SignalsConfig {
+pub struct SignalsExporterConfig {
     pub uri: String,
     pub tls: TlsConfig,
     pub headers: MetadataMap,
@@ -61,7 +61,7 @@ pub struct SignalsConfig {
     pub delivery: DeliverySettings,
 }
 
-impl SignalsConfig {
+impl SignalsExporterConfig {
     pub fn parse(value: &serde_yaml_ng::Value) -> Result<Self, ComponentConfigError> {
         let raw: RawConfig = parse_component_config(value)?;
         let endpoint = raw.endpoint.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
@@ -138,21 +138,22 @@ mod tests {
 
     #[test]
     fn testdata_matches_the_typed_config() {
-        let c = SignalsConfig::parse(&yaml(include_str!("../../testdata/signals.yaml"))).unwrap();
+        let c = SignalsExporterConfig::parse(&yaml(include_str!("../../testdata/signals.yaml")))
+            .unwrap();
         assert_eq!(c.uri, "http://127.0.0.1:50051");
         assert_eq!(c.max_in_flight, 500);
         assert_eq!(c.compression, Compression::None);
-        let d = SignalsConfig::parse(&yaml("endpoint: agg:50051")).unwrap();
+        let d = SignalsExporterConfig::parse(&yaml("endpoint: agg:50051")).unwrap();
         assert_eq!(d.uri, "https://agg:50051");
         assert_eq!(d.max_in_flight, 1000);
-        let seed = SignalsConfig::parse(&yaml("endpoint: grpc://central:50051")).unwrap();
+        let seed = SignalsExporterConfig::parse(&yaml("endpoint: grpc://central:50051")).unwrap();
         assert_eq!(
             seed.uri, "http://central:50051",
             "the seed's AGGREGATOR_URL form"
         );
         assert_eq!(d.delivery, DeliverySettings::default());
         assert_eq!(
-            SignalsConfig::parse(&yaml("max_in_flight: 5"))
+            SignalsExporterConfig::parse(&yaml("max_in_flight: 5"))
                 .unwrap_err()
                 .path,
             "endpoint"

@@ -29,43 +29,31 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
 use kafka_obs_api::{
-    AuthCapability, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, DataKind,
-    Exporter, ExporterConfig, ExporterFactory, ExtensionRef, FactoryMeta, QueueSettings, Stability,
+    AuthCapability, BuildContext, BuildError, ComponentTelemetry, DataKind, Exporter,
+    ExporterFactory, FactoryMeta, Stability,
 };
+use kafka_obs_api::{ComponentId, NetworkExporterConfig, SendingQueue};
 
 use crate::delivery::DeliveryExporter;
 use crate::otlp::Compression;
 
-pub use config::SignalsConfig;
+pub use config::SignalsExporterConfig;
 use session::{Dial, Session};
 pub use transport::SignalsTransport;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "signals",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Logs],
-    description: "Streams signal events to a SignalAggregator over gRPC (acks, resend after reconnect)",
-};
-
 /// Makes `signals` exporters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SignalsExporterFactory;
+pub static FACTORY: ExporterFactory = ExporterFactory::new(
+    FactoryMeta {
+        type_name: "signals",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Logs],
+        description: "Streams signal events to a SignalAggregator over gRPC (acks, resend after reconnect)",
+    },
+    |config| Ok(Box::new(SignalsExporterConfig::parse(config)?)),
+);
 
-impl ExporterFactory for SignalsExporterFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ExporterConfig>, ComponentConfigError> {
-        Ok(Box::new(SignalsConfig::parse(config)?))
-    }
-}
-
-impl SignalsConfig {
+impl SignalsExporterConfig {
     /// The transport and the session future it needs running beside it.
     pub fn transport(
         &self,
@@ -76,7 +64,7 @@ impl SignalsConfig {
         self.transport_with_auth(telemetry, id, stop, None)
     }
 
-    /// [`SignalsConfig::transport`] with an authenticator whose headers open every stream.
+    /// [`SignalsExporterConfig::transport`] with an authenticator whose headers open every stream.
     pub fn transport_with_auth(
         &self,
         telemetry: &ComponentTelemetry,
@@ -117,20 +105,16 @@ impl SignalsConfig {
     }
 }
 
-impl ExporterConfig for SignalsConfig {
-    fn queue(&self) -> QueueSettings {
-        self.delivery.queue.runtime_queue()
+impl NetworkExporterConfig for SignalsExporterConfig {
+    fn sending_queue(&self) -> SendingQueue {
+        self.delivery.queue.sending_queue()
     }
 
-    fn settles_receipts(&self) -> bool {
-        self.delivery.queue.is_persistent()
+    fn authenticator(&self) -> Option<&ComponentId> {
+        self.auth.as_ref()
     }
 
-    fn extension_refs(&self) -> Vec<ExtensionRef> {
-        crate::auth::extension_refs(self.auth.as_ref(), &self.delivery)
-    }
-
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+    fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
         let stop = CancellationToken::new();
         let auth = crate::auth::client(self.auth.as_ref(), ctx)?;
         let (transport, session) =

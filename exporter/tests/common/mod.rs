@@ -42,8 +42,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, DataKind, ExporterConfig, HealthRegistry,
-    Host, Parcel, RunContext, RunError, Telemetry,
+    Batch, BuildContext, ComponentId, ComponentKind, DataKind, ExporterConfig, Host, Parcel,
+    RunError, Telemetry,
 };
 use kafka_obs_testkit::process::ChildGuard;
 
@@ -150,15 +150,8 @@ pub fn traces(source: &str, first: u64, n: u64) -> Batch {
 
 /// A build context for exporter `id`, with its telemetry registry and an optional host.
 pub fn build_ctx(id: &str, host: Host) -> (BuildContext, Telemetry) {
-    let t = Telemetry::new();
-    let id: ComponentId = id.parse().unwrap();
-    let ctx = BuildContext {
-        telemetry: t.component(ComponentKind::Exporter, &id),
-        id,
-        health: HealthRegistry::new(),
-        host,
-        kinds: DataKind::ALL.to_vec(),
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Exporter, id, &DataKind::ALL).with_host(host);
+    let t = ctx.telemetry.registry().clone();
     (ctx, t)
 }
 
@@ -178,18 +171,11 @@ impl Input {
 /// A host offering `bearertokenauth` built from `body`, as the runtime builds extensions.
 pub fn host_with_token(body: &str) -> Host {
     let id: ComponentId = "bearertokenauth".parse().unwrap();
-    let config = kafka_obs_extension::bearertokenauth::Config::parse(
+    let config = kafka_obs_extension::bearertokenauth::BearerTokenAuthConfig::parse(
         &serde_yaml_ng::from_str(body).unwrap(),
     )
     .unwrap();
-    let t = Telemetry::new();
-    let ctx = BuildContext {
-        telemetry: t.component(ComponentKind::Extension, &id),
-        id: id.clone(),
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: Vec::new(),
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Extension, "bearertokenauth", &[]);
     let ext = kafka_obs_api::ExtensionConfig::build(&config, &ctx).unwrap();
     let mut host = Host::default();
     host.insert(id, ext.capability().unwrap());
@@ -209,13 +195,7 @@ impl Running {
         let (ctx, telemetry) = build_ctx(id, host);
         let exporter = config.build(&ctx).expect("build the exporter");
         let (tx, rx) = mpsc::channel(config.queue().capacity);
-        let shutdown = CancellationToken::new();
-        let run = RunContext {
-            id: ctx.id.clone(),
-            telemetry: ctx.telemetry.clone(),
-            health: ctx.health.clone(),
-            shutdown: shutdown.clone(),
-        };
+        let (run, shutdown) = ctx.run_for_test();
         let task = tokio::spawn(exporter.run(rx, run));
         Running {
             tx: Input(tx),

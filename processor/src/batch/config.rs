@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, Processor, ProcessorConfig,
+    BuildContext, BuildError, ComponentConfig, ComponentConfigError, Processor, ProcessorConfig,
     parse_component_config,
 };
 
@@ -76,6 +76,8 @@ impl BatchConfig {
         })
     }
 }
+
+impl ComponentConfig for BatchConfig {}
 
 impl ProcessorConfig for BatchConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError> {

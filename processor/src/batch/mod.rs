@@ -16,46 +16,27 @@
 mod config;
 mod processor;
 
-use kafka_obs_api::{
-    ComponentConfigError, DataKind, FactoryMeta, ProcessorConfig, ProcessorFactory, Stability,
-};
+use kafka_obs_api::{DataKind, FactoryMeta, ProcessorFactory, Stability};
 
 pub use self::config::{BatchConfig, DEFAULT_SEND_BATCH_SIZE, DEFAULT_TIMEOUT};
 pub use self::processor::BatchProcessor;
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "batch",
-    aliases: &[],
-    stability: Stability::Beta,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "Groups items into batches by size and time (send_batch_size, timeout, send_batch_max_size)",
-};
-
 /// Makes `batch` processors.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BatchProcessorFactory;
-
-impl ProcessorFactory for BatchProcessorFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ProcessorConfig>, ComponentConfigError> {
-        Ok(Box::new(BatchConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ProcessorFactory = ProcessorFactory::new(
+    FactoryMeta {
+        type_name: "batch",
+        aliases: &[],
+        stability: Stability::Beta,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "Groups items into batches by size and time (send_batch_size, timeout, send_batch_max_size)",
+    },
+    |config| Ok(Box::new(BatchConfig::parse(config)?)),
+);
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn factory_list_has_batch() {
-        let names: Vec<_> = crate::factories()
-            .iter()
-            .map(|f| f.meta().type_name)
-            .collect();
-        assert!(names.contains(&"batch"), "{names:?}");
+    fn the_factory_is_batch() {
+        assert_eq!(super::FACTORY.meta().type_name, "batch");
     }
 }

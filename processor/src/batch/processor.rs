@@ -282,11 +282,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use kafka_obs_api::telemetry::Telemetry;
-    use kafka_obs_api::{
-        BuildContext, ComponentConfigError, ComponentId, ComponentKind, HealthRegistry,
-        OverflowPolicy, ProcessorConfig, Route,
-    };
+
+    use kafka_obs_api::{BuildContext, ComponentConfigError, ComponentKind, ProcessorConfig};
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -355,31 +352,11 @@ mod tests {
     /// receiver (room for `out_capacity` parcels).
     fn spawn(yaml: &str, input: mpsc::Receiver<Parcel>, out_capacity: usize) -> Running {
         let config = parse(yaml).expect("valid");
-        let id: ComponentId = "batch".parse().expect("id");
-        let telemetry = Telemetry::new().component(ComponentKind::Processor, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Default::default(),
-            kinds: vec![DataKind::Logs],
-        };
+        let ctx = BuildContext::for_test(ComponentKind::Processor, "batch", &[DataKind::Logs]);
+        let telemetry = ctx.telemetry.clone();
         let processor = config.build(&ctx).expect("builds");
-        let (out_tx, out) = mpsc::channel::<Parcel>(out_capacity);
-        let output = Output::new(vec![Route {
-            target: "next".into(),
-            tx: out_tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: true,
-            dropped: Counter::default(),
-        }]);
-        let shutdown = CancellationToken::new();
-        let run_ctx = RunContext {
-            id,
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            shutdown: shutdown.clone(),
-        };
+        let (output, out) = Output::for_test("next", out_capacity, true);
+        let (run_ctx, shutdown) = ctx.run_for_test();
         let task = tokio::spawn(processor.run(input, output, run_ctx));
         Running {
             out,

@@ -9,7 +9,7 @@
 //! without a `packs` key every pack is on. Each pack's keys live beside its rules
 //! (`packs/<pack>/config.rs`), the user-rule grammar in `user/config.rs`, the trend keys in
 //! `trend/config.rs`; this file holds the connector-level keys and the range checks they all
-//! use. The full reference is `docs/components/signals.md`.
+//! use. The full reference is `docs/components/connector-signals.md`.
 
 use std::time::Duration;
 

@@ -29,48 +29,34 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use kafka_obs_api::{
-    Batch, BuildContext, BuildError, ComponentConfigError, Connector, ConnectorConfig,
-    ConnectorFactory, Counter, DataKind, FactoryMeta, Gauge, Outputs, Parcel, Receipt, RunContext,
-    RunError, Stability,
+    Batch, BuildContext, BuildError, ComponentConfig, Connector, ConnectorConfig, ConnectorFactory,
+    Counter, DataKind, FactoryMeta, Gauge, Outputs, Parcel, Receipt, RunContext, RunError,
+    Stability,
 };
 use kafka_obs_signal::otlp::{ExportResource, logs, status};
 
 use super::config::SignalsConfig;
 use super::engine::{Engine, Evaluation};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "signals",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Metrics],
-    description: "Turns Kafka, JVM and application metrics into semantic signals (logs) and a status gauge (metrics)",
-};
+/// Makes `signals` connectors.
+pub static FACTORY: ConnectorFactory = ConnectorFactory::new(
+    FactoryMeta {
+        type_name: "signals",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Metrics],
+        description: "Turns Kafka, JVM and application metrics into semantic signals (logs) and a status gauge (metrics)",
+    },
+    |config| Ok(Box::new(SignalsConfig::parse(config)?)),
+)
+.joining(ROUTES);
 
 static ROUTES: &[(DataKind, DataKind)] = &[
     (DataKind::Metrics, DataKind::Logs),
     (DataKind::Metrics, DataKind::Metrics),
 ];
 
-/// Makes `signals` connectors.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SignalsConnectorFactory;
-
-impl ConnectorFactory for SignalsConnectorFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn routes(&self) -> &'static [(DataKind, DataKind)] {
-        ROUTES
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ConnectorConfig>, ComponentConfigError> {
-        Ok(Box::new(SignalsConfig::parse(config)?))
-    }
-}
+impl ComponentConfig for SignalsConfig {}
 
 impl ConnectorConfig for SignalsConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Connector>, BuildError> {
@@ -242,11 +228,8 @@ impl Connector for SignalsConnector {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
-    use kafka_obs_api::{
-        ComponentId, ComponentKind, HealthRegistry, Host, Output, OverflowPolicy, Route, Telemetry,
-    };
+    use kafka_obs_api::ComponentKind;
     use kafka_obs_signal::condition;
     use kafka_obs_signal::otlp::logs::from_export_request;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -255,7 +238,6 @@ mod tests {
         Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
         number_data_point,
     };
-    use tokio_util::sync::CancellationToken;
 
     use super::*;
 
@@ -292,53 +274,23 @@ mod tests {
         }
     }
 
-    fn route(kind: &str) -> (Output, mpsc::Receiver<Parcel>) {
-        let (tx, rx) = mpsc::channel(16);
-        let output = Output::new(vec![Route {
-            target: kind.to_string(),
-            tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: false,
-            dropped: Counter::default(),
-        }]);
-        (output, rx)
-    }
-
     #[tokio::test]
     async fn metrics_in_signals_and_status_gauge_out() {
-        let factory = SignalsConnectorFactory;
+        let factory = FACTORY;
         assert_eq!(factory.meta().type_name, "signals");
         assert_eq!(factory.routes().len(), 2);
         let config = factory
             .validate(&serde_yaml_ng::from_str("packs: {kafka-consumer: }").expect("yaml"))
             .expect("valid");
-        let id: ComponentId = "signals".parse().expect("id");
-        let telemetry = Telemetry::new();
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.component(ComponentKind::Connector, &id),
-            health: HealthRegistry::default(),
-            host: Host::default(),
-            kinds: vec![DataKind::Metrics],
-        };
+        let ctx = BuildContext::for_test(ComponentKind::Connector, "signals", &[DataKind::Metrics]);
         let connector = config.build(&ctx).expect("builds");
-        let (logs, mut logs_rx) = route("logs");
-        let (metrics, mut metrics_rx) = route("metrics");
-        let outputs = Outputs::new(BTreeMap::from([
-            (DataKind::Logs, logs),
-            (DataKind::Metrics, metrics),
-        ]));
+        let (outputs, mut rx_of) =
+            Outputs::for_test(&[DataKind::Logs, DataKind::Metrics], 16, false);
+        let mut logs_rx = rx_of.remove(&DataKind::Logs).expect("logs");
+        let mut metrics_rx = rx_of.remove(&DataKind::Metrics).expect("metrics");
         let (tx, rx) = mpsc::channel(4);
-        let run = connector.run(
-            rx,
-            outputs,
-            RunContext {
-                id: id.clone(),
-                telemetry: ctx.telemetry.clone(),
-                health: ctx.health.clone(),
-                shutdown: CancellationToken::new(),
-            },
-        );
+        let (run_ctx, _) = ctx.run_for_test();
+        let run = connector.run(rx, outputs, run_ctx);
         let task = tokio::spawn(run);
         tx.send(Batch::Metrics(lag_request(12_000.0)).into())
             .await
@@ -391,7 +343,7 @@ mod tests {
         };
         let metric = &status.resource_metrics[0].scope_metrics[0].metrics[0];
         assert_eq!(metric.name, "kafka_obs.status");
-        let samples = telemetry.render_prometheus();
+        let samples = ctx.telemetry.registry().render_prometheus();
         assert!(
             samples.contains("kafka_obs_signals_emitted_total{connector=\"signals\"} 3"),
             "{samples}"

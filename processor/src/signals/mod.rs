@@ -43,5 +43,5 @@ pub mod trend;
 pub mod user;
 
 pub use config::SignalsConfig;
-pub use connector::SignalsConnectorFactory;
+pub use connector::FACTORY;
 pub use engine::{Engine, EngineStats, Evaluation};

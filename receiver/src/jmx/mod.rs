@@ -29,8 +29,9 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use kafka_obs_api::{
-    BuildContext, BuildError, ComponentConfigError, DataKind, FactoryMeta, Outputs, Receiver,
-    ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability, parse_component_config,
+    BuildContext, BuildError, ComponentConfig, ComponentConfigError, DataKind, FactoryMeta,
+    Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability,
+    parse_component_config,
 };
 use kafka_obs_jmx::ConnectOptions;
 
@@ -40,30 +41,17 @@ pub use presets::TargetSystem;
 pub use scrape::{Number, Plan, Reading, Scrape};
 pub use target::{PollOutcome, TargetPoller, TargetSettings};
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "jmx",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Metrics],
-    description: "JMX MBeans over RMI in pure Rust (no JVM): jvm and Kafka presets, OpenTelemetry JMX rules",
-};
-
 /// Makes `jmx` receivers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct JmxReceiverFactory;
-
-impl ReceiverFactory for JmxReceiverFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError> {
-        Ok(Box::new(JmxReceiverConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ReceiverFactory = ReceiverFactory::new(
+    FactoryMeta {
+        type_name: "jmx",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Metrics],
+        description: "JMX MBeans over RMI in pure Rust (no JVM): jvm and Kafka presets, OpenTelemetry JMX rules",
+    },
+    |config| Ok(Box::new(JmxReceiverConfig::parse(config)?)),
+);
 
 impl JmxReceiverConfig {
     /// Parses and checks the YAML body of a `jmx` receiver.
@@ -125,6 +113,8 @@ impl JmxReceiverConfig {
         })
     }
 }
+
+impl ComponentConfig for JmxReceiverConfig {}
 
 impl ReceiverConfig for JmxReceiverConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {

@@ -11,10 +11,7 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, Counter, DataKind, HealthRegistry, Host,
-    Output, OverflowPolicy, Parcel, Route, RunContext, Telemetry,
-};
+use kafka_obs_api::{Batch, BuildContext, ComponentKind, DataKind, Parcel, Telemetry};
 
 use super::*;
 
@@ -28,39 +25,15 @@ struct Harness {
 fn start(yaml: &str) -> Harness {
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("yaml");
     let config = JmxReceiverConfig::parse(&value).expect("valid config");
-    let id: ComponentId = "jmx/test".parse().expect("id");
-    let registry = Telemetry::new();
-    let telemetry = registry.component(ComponentKind::Receiver, &id);
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: vec![DataKind::Metrics],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Receiver, "jmx/test", &[DataKind::Metrics]);
     let receiver = config.build(&ctx).expect("builds");
-    let (tx, rx) = mpsc::channel(16);
-    let output = Output::new(vec![Route {
-        target: "metrics pipeline".into(),
-        tx,
-        policy: OverflowPolicy::Block,
-        passes_receipt: false,
-        dropped: Counter::default(),
-    }]);
-    let shutdown = CancellationToken::new();
-    let run_ctx = RunContext {
-        id,
-        telemetry,
-        health: HealthRegistry::new(),
-        shutdown: shutdown.clone(),
-    };
-    let task = tokio::spawn(receiver.run(
-        Outputs::new(BTreeMap::from([(DataKind::Metrics, output)])),
-        run_ctx,
-    ));
+    let (outputs, mut rx) = Outputs::for_test(&[DataKind::Metrics], 16, false);
+    let rx = rx.remove(&DataKind::Metrics).expect("metrics");
+    let (run_ctx, shutdown) = ctx.run_for_test();
+    let task = tokio::spawn(receiver.run(outputs, run_ctx));
     Harness {
         rx,
-        telemetry: registry,
+        telemetry: ctx.telemetry.registry().clone(),
         shutdown,
         task,
     }
@@ -143,12 +116,9 @@ fn closed_port() -> u16 {
 }
 
 #[test]
-fn factory_is_listed_and_produces_metrics_only() {
-    let factories = crate::factories();
-    let jmx = factories
-        .iter()
-        .find(|f| f.meta().type_name == "jmx")
-        .expect("jmx in factories()");
+fn the_factory_produces_metrics_only() {
+    let jmx = FACTORY;
+    assert_eq!(jmx.meta().type_name, "jmx");
     assert_eq!(jmx.meta().kinds, &[DataKind::Metrics]);
     let ok: serde_yaml_ng::Value = serde_yaml_ng::from_str(
         "{endpoint: '127.0.0.1:9999', target_system: 'jvm,kafka-producer'}",
@@ -168,14 +138,7 @@ fn build_fails_on_unreadable_tls_files() {
     )
     .expect("yaml");
     let config = JmxReceiverConfig::parse(&value).expect("valid config");
-    let id: ComponentId = "jmx/tls".parse().expect("id");
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: Telemetry::new().component(ComponentKind::Receiver, &id),
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: vec![DataKind::Metrics],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Receiver, "jmx/tls", &[DataKind::Metrics]);
     let e = config.build(&ctx).err().expect("unreadable CA file");
     let text = e.to_string();
     assert!(text.contains("receivers::jmx/tls::tls"), "{text}");

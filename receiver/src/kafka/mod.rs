@@ -37,9 +37,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use kafka_obs_api::{
-    Acceptance, BuildContext, BuildError, ComponentConfigError, ComponentTelemetry, Counter,
-    DataKind, FactoryMeta, Output, Outputs, Parcel, Receipt, Receiver, ReceiverConfig,
-    ReceiverFactory, RunContext, RunError, Stability, parse_component_config,
+    Acceptance, BuildContext, BuildError, ComponentConfig, ComponentConfigError,
+    ComponentTelemetry, Counter, DataKind, FactoryMeta, Output, Outputs, Parcel, Receipt, Receiver,
+    ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability, parse_component_config,
 };
 
 pub use config::{InitialOffset, KafkaReceiverConfig, RebuildSettings, TopicSettings};
@@ -57,30 +57,17 @@ const ACCEPT_WITHIN: Duration = Duration::from_secs(30);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "kafka",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Logs, DataKind::Metrics, DataKind::Traces],
-    description: "Consumer group on the signals topic (otlp_proto/otlp_json): commits after the pipeline accepted, pauses under backpressure, rebuilds state on assignment",
-};
-
 /// Makes `kafka` receivers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KafkaReceiverFactory;
-
-impl ReceiverFactory for KafkaReceiverFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError> {
-        Ok(Box::new(KafkaReceiverConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ReceiverFactory = ReceiverFactory::new(
+    FactoryMeta {
+        type_name: "kafka",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Logs, DataKind::Metrics, DataKind::Traces],
+        description: "Consumer group on the signals topic (otlp_proto/otlp_json): commits after the pipeline accepted, pauses under backpressure, rebuilds state on assignment",
+    },
+    |config| Ok(Box::new(KafkaReceiverConfig::parse(config)?)),
+);
 
 impl KafkaReceiverConfig {
     /// Parses and checks the YAML body of a `kafka` receiver.
@@ -178,6 +165,8 @@ impl KafkaReceiverConfig {
         }
     }
 }
+
+impl ComponentConfig for KafkaReceiverConfig {}
 
 impl ReceiverConfig for KafkaReceiverConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {

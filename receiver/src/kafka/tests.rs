@@ -9,7 +9,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -26,8 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, Counter, DataKind, HealthRegistry, Host,
-    Output, OverflowPolicy, Parcel, ReceiverConfig, Route, RunContext, RunError,
+    Batch, BuildContext, ComponentKind, DataKind, Outputs, Parcel, ReceiverConfig, RunError,
 };
 use kafka_obs_signal::intake::{ASSIGNED, PARTITION, REPLAY, TOPIC};
 use kafka_obs_testkit::tansu::Tansu;
@@ -203,41 +201,15 @@ heartbeat_interval: 1s
 {extra}"
     );
     let config = KafkaReceiverConfig::parse(&serde_yaml_ng::from_str(&yaml).unwrap()).unwrap();
-    let id: ComponentId = "kafka/test".parse().unwrap();
-    let registry = Telemetry::new();
-    let telemetry = registry.component(ComponentKind::Receiver, &id);
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: vec![DataKind::Logs],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Receiver, "kafka/test", &[DataKind::Logs]);
     let receiver = config.build(&ctx).unwrap();
-    let (tx, rx) = mpsc::channel(16);
-    let outputs = kafka_obs_api::Outputs::new(BTreeMap::from([(
-        DataKind::Logs,
-        Output::new(vec![Route {
-            target: "logs pipeline".into(),
-            tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: true,
-            dropped: Counter::default(),
-        }]),
-    )]));
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(receiver.run(
-        outputs,
-        RunContext {
-            id,
-            telemetry,
-            health: HealthRegistry::new(),
-            shutdown: shutdown.clone(),
-        },
-    ));
+    let (outputs, mut rx) = Outputs::for_test(&[DataKind::Logs], 16, true);
+    let rx = rx.remove(&DataKind::Logs).unwrap();
+    let (run_ctx, shutdown) = ctx.run_for_test();
+    let task = tokio::spawn(receiver.run(outputs, run_ctx));
     Harness {
         rx,
-        telemetry: registry,
+        telemetry: ctx.telemetry.registry().clone(),
         shutdown,
         task,
     }

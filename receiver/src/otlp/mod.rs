@@ -19,9 +19,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use kafka_obs_api::{
-    BuildContext, BuildError, Capability, ComponentConfigError, ComponentTelemetry, DataKind,
-    ExtensionRef, FactoryMeta, Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext,
-    RunError, Stability, parse_component_config,
+    BuildContext, BuildError, Capability, ComponentConfig, ComponentConfigError,
+    ComponentTelemetry, DataKind, ExtensionRef, FactoryMeta, Outputs, Receiver, ReceiverConfig,
+    ReceiverFactory, RunContext, RunError, Stability, parse_component_config,
 };
 use kafka_obs_net::listen;
 
@@ -33,31 +33,18 @@ use security::Security;
 /// How long in-flight requests may take to finish after shutdown before we stop waiting.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "otlp",
-    // conventions.md: the Collector's snake_case name for OTLP over gRPC is accepted too.
-    aliases: &["otlp_grpc"],
-    stability: Stability::Beta,
-    kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
-    description: "OTLP over gRPC (4317) and HTTP (4318): protobuf and JSON, gzip, partial success",
-};
-
 /// Makes `otlp` receivers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OtlpReceiverFactory;
-
-impl ReceiverFactory for OtlpReceiverFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError> {
-        Ok(Box::new(OtlpReceiverConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ReceiverFactory = ReceiverFactory::new(
+    FactoryMeta {
+        type_name: "otlp",
+        // conventions.md: the Collector's snake_case name for OTLP over gRPC is accepted too.
+        aliases: &["otlp_grpc"],
+        stability: Stability::Beta,
+        kinds: &[DataKind::Metrics, DataKind::Logs, DataKind::Traces],
+        description: "OTLP over gRPC (4317) and HTTP (4318): protobuf and JSON, gzip, partial success",
+    },
+    |config| Ok(Box::new(OtlpReceiverConfig::parse(config)?)),
+);
 
 impl OtlpReceiverConfig {
     /// Parses and checks the YAML body of an `otlp` receiver.
@@ -94,7 +81,7 @@ impl OtlpReceiverConfig {
     }
 }
 
-impl ReceiverConfig for OtlpReceiverConfig {
+impl ComponentConfig for OtlpReceiverConfig {
     fn listen_addresses(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if let Some(g) = &self.grpc {
@@ -105,7 +92,6 @@ impl ReceiverConfig for OtlpReceiverConfig {
         }
         out
     }
-
     fn extension_refs(&self) -> Vec<ExtensionRef> {
         let grpc = self.grpc.as_ref().and_then(|g| g.auth.as_ref());
         let http = self.http.as_ref().and_then(|h| h.auth.as_ref());
@@ -120,7 +106,9 @@ impl ReceiverConfig for OtlpReceiverConfig {
             })
             .collect()
     }
+}
 
+impl ReceiverConfig for OtlpReceiverConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         Ok(Box::new(self.bind(ctx)?))
     }

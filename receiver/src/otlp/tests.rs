@@ -32,10 +32,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
-use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, ComponentTelemetry, Counter, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, Parcel, Receiver, Route, RunContext, RunError,
+    Batch, BuildContext, ComponentKind, ComponentTelemetry, Counter, DataKind, Output,
+    OverflowPolicy, Parcel, Receiver, Route, RunError,
 };
 
 use super::OtlpReceiverConfig;
@@ -151,15 +150,8 @@ const BOTH_ON_PORT_ZERO: &str =
 fn start(yaml: &str, kinds: &[DataKind], policy: OverflowPolicy, capacity: usize) -> Harness {
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("test yaml");
     let config = OtlpReceiverConfig::parse(&value).expect("valid config");
-    let id: ComponentId = "otlp/test".parse().expect("id");
-    let telemetry = Telemetry::new().component(ComponentKind::Receiver, &id);
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: kinds.to_vec(),
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Receiver, "otlp/test", kinds);
+    let telemetry = ctx.telemetry.clone();
     let receiver = config.bind(&ctx).expect("binds");
     let grpc = receiver.grpc_addr().expect("grpc bound");
     let http = receiver.http_addr().expect("http bound");
@@ -179,13 +171,7 @@ fn start(yaml: &str, kinds: &[DataKind], policy: OverflowPolicy, capacity: usize
         );
         rx.insert(kind, r);
     }
-    let shutdown = CancellationToken::new();
-    let run_ctx = RunContext {
-        id,
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        shutdown: shutdown.clone(),
-    };
+    let (run_ctx, shutdown) = ctx.run_for_test();
     let task = tokio::spawn(Box::new(receiver).run(kafka_obs_api::Outputs::new(by_kind), run_ctx));
     Harness {
         grpc,
@@ -638,30 +624,23 @@ fn bind_failure_names_the_address() {
     let yaml = format!("protocols: {{http: {{endpoint: '{addr}'}}}}");
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).expect("yaml");
     let config = OtlpReceiverConfig::parse(&value).expect("valid");
-    let id: ComponentId = "otlp".parse().expect("id");
-    let ctx = BuildContext {
-        telemetry: Telemetry::new().component(ComponentKind::Receiver, &id),
-        id,
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: vec![DataKind::Logs],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Receiver, "otlp", &[DataKind::Logs]);
     let err = config.bind(&ctx).expect_err("port taken");
     assert!(
         matches!(&err, kafka_obs_api::BuildError::Bind { address, .. } if *address == addr.to_string()),
         "{err}"
     );
     assert_eq!(
-        kafka_obs_api::ReceiverConfig::listen_addresses(&config),
+        kafka_obs_api::ComponentConfig::listen_addresses(&config),
         vec![("protocols::http::endpoint".to_string(), addr.to_string())]
     );
 }
 
 #[test]
-fn factory_list_has_otlp() {
-    let names: Vec<_> = crate::factories()
-        .iter()
-        .map(|f| f.meta().type_name)
-        .collect();
-    assert!(names.contains(&"otlp"), "{names:?}");
+fn the_factory_answers_to_otlp_and_its_alias() {
+    let meta = super::FACTORY.meta();
+    assert!(
+        meta.answers_to("otlp") && meta.answers_to("otlp_grpc"),
+        "{meta:?}"
+    );
 }

@@ -35,9 +35,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 
 use kafka_obs_api::{
-    BuildContext, BuildError, Capability, ComponentConfigError, ComponentTelemetry, DataKind,
-    ExtensionRef, FactoryMeta, Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext,
-    RunError, Stability, parse_component_config,
+    BuildContext, BuildError, Capability, ComponentConfig, ComponentConfigError,
+    ComponentTelemetry, DataKind, ExtensionRef, FactoryMeta, Outputs, Receiver, ReceiverConfig,
+    ReceiverFactory, RunContext, RunError, Stability, parse_component_config,
 };
 use kafka_obs_proto::aggregator::v1::signal_aggregator_server::SignalAggregatorServer;
 
@@ -50,30 +50,17 @@ use service::{Aggregator, Counters, Shared};
 /// How long in-flight streams may take to end after shutdown before we stop waiting.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
-static META: FactoryMeta = FactoryMeta {
-    type_name: "signals",
-    aliases: &[],
-    stability: Stability::Alpha,
-    kinds: &[DataKind::Logs],
-    description: "SignalAggregator.StreamSignals over gRPC (50051): signal envelopes in as signal events, acked after the pipeline accepted them, resends dropped by source and sequence",
-};
-
 /// Makes `signals` receivers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SignalsReceiverFactory;
-
-impl ReceiverFactory for SignalsReceiverFactory {
-    fn meta(&self) -> &FactoryMeta {
-        &META
-    }
-
-    fn validate(
-        &self,
-        config: &serde_yaml_ng::Value,
-    ) -> Result<Box<dyn ReceiverConfig>, ComponentConfigError> {
-        Ok(Box::new(SignalsReceiverConfig::parse(config)?))
-    }
-}
+pub static FACTORY: ReceiverFactory = ReceiverFactory::new(
+    FactoryMeta {
+        type_name: "signals",
+        aliases: &[],
+        stability: Stability::Alpha,
+        kinds: &[DataKind::Logs],
+        description: "SignalAggregator.StreamSignals over gRPC (50051): signal envelopes in as signal events, acked after the pipeline accepted them, resends dropped by source and sequence",
+    },
+    |config| Ok(Box::new(SignalsReceiverConfig::parse(config)?)),
+);
 
 impl SignalsReceiverConfig {
     /// Parses and checks the YAML body of a `signals` receiver.
@@ -101,18 +88,19 @@ impl SignalsReceiverConfig {
     }
 }
 
-impl ReceiverConfig for SignalsReceiverConfig {
+impl ComponentConfig for SignalsReceiverConfig {
     fn listen_addresses(&self) -> Vec<(String, String)> {
         vec![("endpoint".to_string(), self.endpoint.clone())]
     }
-
     fn extension_refs(&self) -> Vec<ExtensionRef> {
         self.auth
             .iter()
             .map(|id| ExtensionRef::new("auth::authenticator", id.clone(), Capability::Auth))
             .collect()
     }
+}
 
+impl ReceiverConfig for SignalsReceiverConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         Ok(Box::new(self.bind(ctx)?))
     }

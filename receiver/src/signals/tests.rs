@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,8 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::telemetry::Telemetry;
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, Counter, DataKind, HealthRegistry, Host,
-    Output, OverflowPolicy, Parcel, Receiver, Route, RunContext, RunError,
+    Batch, BuildContext, ComponentKind, DataKind, Outputs, Parcel, Receiver, RunError,
 };
 use kafka_obs_proto::aggregator::v1::signal_aggregator_client::SignalAggregatorClient;
 use kafka_obs_proto::aggregator::v1::{Ack, AckStatus, SignalEnvelope};
@@ -52,42 +51,18 @@ struct Harness {
 fn start(yaml: &str, capacity: usize) -> Harness {
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
     let config = SignalsReceiverConfig::parse(&value).unwrap();
-    let id: ComponentId = "signals/test".parse().unwrap();
-    let registry = Telemetry::new();
-    let telemetry = registry.component(ComponentKind::Receiver, &id);
-    let ctx = BuildContext {
-        id: id.clone(),
-        telemetry: telemetry.clone(),
-        health: HealthRegistry::new(),
-        host: Host::default(),
-        kinds: vec![DataKind::Logs],
-    };
+    let ctx = BuildContext::for_test(ComponentKind::Receiver, "signals/test", &[DataKind::Logs]);
     let receiver = config.bind(&ctx).unwrap();
     let addr = receiver.local_addr().unwrap();
-    let (tx, rx) = mpsc::channel(capacity);
-    let outputs = kafka_obs_api::Outputs::new(BTreeMap::from([(
-        DataKind::Logs,
-        Output::new(vec![Route {
-            target: "logs pipeline".into(),
-            tx,
-            policy: OverflowPolicy::Block,
-            // The test holds the receipts and settles them itself.
-            passes_receipt: true,
-            dropped: Counter::default(),
-        }]),
-    )]));
-    let shutdown = CancellationToken::new();
-    let run_ctx = RunContext {
-        id,
-        telemetry,
-        health: HealthRegistry::new(),
-        shutdown: shutdown.clone(),
-    };
+    // The test holds the receipts and settles them itself.
+    let (outputs, mut rx) = Outputs::for_test(&[DataKind::Logs], capacity, true);
+    let rx = rx.remove(&DataKind::Logs).unwrap();
+    let (run_ctx, shutdown) = ctx.run_for_test();
     let task = tokio::spawn(Box::new(receiver).run(outputs, run_ctx));
     Harness {
         addr,
         rx,
-        telemetry: registry,
+        telemetry: ctx.telemetry.registry().clone(),
         shutdown,
         task,
     }

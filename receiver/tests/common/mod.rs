@@ -12,9 +12,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use kafka_obs_api::{
-    Batch, BuildContext, ComponentId, ComponentKind, Counter, DataKind, HealthRegistry, Host,
-    Output, Outputs, OverflowPolicy, Parcel, ReceiverConfig, Route, RunContext, RunError,
-    Telemetry,
+    Batch, BuildContext, ComponentId, ComponentKind, DataKind, Outputs, Parcel, ReceiverConfig,
+    RunError, Telemetry,
 };
 use kafka_obs_jmx::Endpoint;
 use kafka_obs_receiver::jmx::{JmxReceiverConfig, TargetPoller};
@@ -141,39 +140,15 @@ pub struct Running {
 impl Running {
     pub fn start(yaml: &str) -> Running {
         let config = config(yaml);
-        let id: ComponentId = "jmx/test".parse().unwrap();
-        let registry = Telemetry::new();
-        let telemetry = registry.component(ComponentKind::Receiver, &id);
-        let ctx = BuildContext {
-            id: id.clone(),
-            telemetry: telemetry.clone(),
-            health: HealthRegistry::new(),
-            host: Host::default(),
-            kinds: vec![DataKind::Metrics],
-        };
+        let ctx = BuildContext::for_test(ComponentKind::Receiver, "jmx/test", &[DataKind::Metrics]);
         let receiver = config.build(&ctx).expect("builds");
-        let (tx, rx) = mpsc::channel(256);
-        let output = Output::new(vec![Route {
-            target: "metrics pipeline".into(),
-            tx,
-            policy: OverflowPolicy::Block,
-            passes_receipt: false,
-            dropped: Counter::default(),
-        }]);
-        let shutdown = CancellationToken::new();
-        let run_ctx = RunContext {
-            id,
-            telemetry,
-            health: HealthRegistry::new(),
-            shutdown: shutdown.clone(),
-        };
-        let task = tokio::spawn(receiver.run(
-            Outputs::new(BTreeMap::from([(DataKind::Metrics, output)])),
-            run_ctx,
-        ));
+        let (outputs, mut rx) = Outputs::for_test(&[DataKind::Metrics], 256, false);
+        let rx = rx.remove(&DataKind::Metrics).expect("metrics");
+        let (run_ctx, shutdown) = ctx.run_for_test();
+        let task = tokio::spawn(receiver.run(outputs, run_ctx));
         Running {
             rx,
-            telemetry: registry,
+            telemetry: ctx.telemetry.registry().clone(),
             shutdown,
             task,
         }
