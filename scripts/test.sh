@@ -3,6 +3,10 @@
 #
 #   ./scripts/test.sh            # everything
 #   ./scripts/test.sh -p kafka-obs-config   # extra arguments go to `cargo test`
+#   ./scripts/test.sh -p kafka-obs-tests --test integration intake::   # one test file
+#
+# Each crate has one integration-test binary, `integration` (tests/main.rs; issue #12): a
+# former tests/<name>.rs is the module <name>, selected with the name filter `<name>::`.
 #
 # Installs: a JDK with javac (Debian openjdk-17-jdk-headless) for the JMX targets, Debian's
 # chromium for the web view test, and a Python

@@ -3,7 +3,7 @@
 //! - a constant series says what it has to say on its first poll and then only heartbeats;
 //! - hysteresis bounds the transitions of a series that oscillates inside a threshold's band.
 
-mod common;
+use crate::common;
 
 use common::{Harness, P, p};
 use proptest::prelude::*;

@@ -2,7 +2,7 @@
 //! gives them. Each case is a sequence of polls (10 s apart) and, per poll, the signals the
 //! rules emit, written `Instrument.SIGN[.DIMENSION]@rule`.
 
-mod common;
+use crate::common;
 
 use common::{Harness, P, SECOND, all, p, said};
 use kafka_obs_signal::condition::Phase;

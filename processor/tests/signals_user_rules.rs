@@ -2,7 +2,7 @@
 //! and every rule kind (threshold, ratio, increase, trend, storm, absence) on metrics with
 //! arbitrary names and attributes, as an application would push them over OTLP.
 
-mod common;
+use crate::common;
 
 use common::{Harness, P, SECOND, all, p};
 use kafka_obs_processor::signals::{Engine, SignalsConfig};

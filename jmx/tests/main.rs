@@ -1,0 +1,13 @@
+//! Integration tests of the JMX client against real JVMs, recorded replies and hostile peers.
+//!
+//! One test binary per crate (issue #12): each former `tests/<name>.rs` is the module
+//! `<name>` here, so `cargo test --test integration <name>::` runs one file's tests;
+//! linking one binary instead of one per file keeps CI's disk and link time down.
+
+mod common;
+
+mod agent;
+mod bad_peers;
+mod corpus;
+mod reconnect;
+mod security;

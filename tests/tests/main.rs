@@ -1,0 +1,20 @@
+//! End-to-end tests of the real binary against real peers.
+//!
+//! One test binary per crate (issue #12): each former `tests/<name>.rs` is the module
+//! `<name>` here, so `cargo test --test integration <name>::` runs one file's tests;
+//! linking one binary instead of one per file keeps CI's disk and link time down.
+
+mod central;
+mod config_errors;
+mod demo;
+mod deploy_kit;
+mod docs_pages;
+mod examples;
+mod exporter_faults;
+mod intake;
+mod jmx_e2e;
+mod otlp_peers;
+mod otlp_security;
+mod receipts;
+mod runtime_behaviour;
+mod signals_e2e;
