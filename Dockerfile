@@ -18,7 +18,7 @@
 # than glibc's for a long-running network service. gcr.io/distroless/cc-debian12 has exactly
 # what the binary links (glibc, libgcc_s, libm, OpenSSL 3 of the same Debian release as the
 # builder below, CA certificates), no shell and no package manager. zlib, which it lacks, is
-# linked statically (LIBZ_SYS_STATIC=1); tests/tests/deploy_kit.rs checks the binary's `ldd`
+# linked statically (LIBZ_SYS_STATIC=1); tests/tests/deploy_kit/image.rs checks the binary's `ldd`
 # against this list. Its `nonroot` variant runs as uid/gid 65532.
 #
 # FEATURES picks the cargo features: `kafka` (the default) has the Kafka receiver and exporter;

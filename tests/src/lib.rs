@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::process::ChildGuard;
 
+// Readers of the deployment kit's formats, for tests/tests/deploy_kit/.
+pub mod cargo_toml;
+pub mod dockerfile;
+pub mod prometheus;
+pub mod promql;
+
 /// The `kafka-obs` binary under test.
 pub fn kafka_obs_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("KAFKA_OBS_BIN") {
