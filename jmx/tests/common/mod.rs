@@ -1,6 +1,8 @@
 //! Shared helpers for kafka-obs-jmx's integration tests: the Java target (compiled once with
 //! the test kit), JVM launch with `READY` synchronisation, and a byte-recording TCP proxy.
 #![allow(dead_code)]
+// Was covered by each test file's crate-level allow before the files became modules of main.rs.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
