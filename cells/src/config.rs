@@ -582,9 +582,10 @@ fn readings_table(overrides: &BTreeMap<String, String>) -> Result<Readings, Conf
     Ok(Readings { table, overridden })
 }
 
-/// Durations are read by the one parser every config shares: Go's `time.ParseDuration`
-/// rules, as the Collector reads them (`30s`, `1m30s`, `1.5h`; `0` alone needs no unit).
-mod duration {
+/// Serde helper (`#[serde(with = "duration")]`, also for `central`): durations are read by
+/// the one parser every config shares, Go's `time.ParseDuration` rules as the Collector
+/// reads them (`30s`, `1m30s`, `1.5h`; `0` alone needs no unit).
+pub mod duration {
     pub use kafka_obs_api::config::de::duration as deserialize;
 }
 
