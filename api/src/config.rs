@@ -90,16 +90,23 @@ pub fn parse_component_config<T: DeserializeOwned + Default>(
         let shown_path = display_path(e.path());
         let keys = error_keys(e.path());
         let message = e.into_inner().to_string();
+        let at: Vec<String> = if shown_path.is_empty() {
+            Vec::new()
+        } else {
+            shown_path.split("::").map(str::to_string).collect()
+        };
         if let Some(field) = missing_field(&message) {
-            let mut full: Vec<String> = if shown_path.is_empty() {
-                Vec::new()
-            } else {
-                shown_path.split("::").map(str::to_string).collect()
-            };
+            let mut full = at.clone();
             full.push(field.to_string());
             if removed.contains(&full) {
                 break; // we took it out ourselves; its own error is already reported
             }
+        } else if removed
+            .iter()
+            .any(|r| r.len() > at.len() && r.starts_with(&at))
+        {
+            // About a map we took a key out of: it may be our doing, not the user's.
+            break;
         }
         let Some(keys) = keys else {
             errors.push(ComponentConfigError::new(shown_path, plain_words(&message)));
