@@ -151,7 +151,7 @@ fn error_keys(path: &serde_path_to_error::Path) -> Option<Vec<String>> {
             Segment::Enum { .. } | Segment::Unknown => return None,
         }
     }
-    match path.iter().last() {
+    match path.iter().next_back() {
         Some(Segment::Map { .. }) => Some(keys),
         _ => None,
     }

@@ -383,21 +383,18 @@ impl Walker<'_> {
 
     /// A value (scalar or a whole container) holding `values` values is complete.
     fn value_done(&mut self, values: u64) {
-        match self.stack.last_mut() {
-            Some(frame) => {
-                let total = frame.values();
-                *total = total.saturating_add(values);
-                match frame {
-                    Frame::Map {
-                        expecting_key, key, ..
-                    } => {
-                        *expecting_key = true;
-                        *key = None;
-                    }
-                    Frame::Seq { index, .. } => *index += 1,
+        if let Some(frame) = self.stack.last_mut() {
+            let total = frame.values();
+            *total = total.saturating_add(values);
+            match frame {
+                Frame::Map {
+                    expecting_key, key, ..
+                } => {
+                    *expecting_key = true;
+                    *key = None;
                 }
+                Frame::Seq { index, .. } => *index += 1,
             }
-            None => {}
         }
     }
 
@@ -424,6 +421,18 @@ impl Walker<'_> {
         self.value_done(values);
     }
 
+    /// A scalar: a mapping's key, or a value (one value; remembered when anchored).
+    fn scalar(&mut self, text: &str, anchor: usize, line: usize) {
+        if self.key(text, line) {
+            return;
+        }
+        if anchor != 0 {
+            self.anchored.insert(anchor, 1);
+        }
+        self.value_done(1);
+    }
+
+    /// Records `text` as the next key when the current mapping expects one (false otherwise).
     fn key(&mut self, text: &str, line: usize) -> bool {
         let Some(Frame::Map {
             expecting_key,
@@ -459,14 +468,7 @@ impl Walker<'_> {
 impl MarkedEventReceiver for Walker<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(text, _, anchor, _) => {
-                if !self.key(&text, mark.line()) {
-                    if anchor != 0 {
-                        self.anchored.insert(anchor, 1);
-                    }
-                    self.value_done(1);
-                }
-            }
+            Event::Scalar(text, _, anchor, _) => self.scalar(&text, anchor, mark.line()),
             Event::Alias(anchor) => {
                 let values = self.anchored.get(&anchor).copied().unwrap_or(1);
                 self.alias_values = self.alias_values.saturating_add(values);
