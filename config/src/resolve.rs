@@ -165,6 +165,8 @@ impl Errors {
 struct Section<C: ?Sized> {
     entries: BTreeMap<ComponentId, Entry<C>>,
     names: BTreeMap<String, ComponentId>,
+    /// Every canonical id written, whether or not its body validated.
+    defined: BTreeSet<ComponentId>,
     metas: Vec<FactoryMeta>,
     /// Written ids whose definition is already reported (malformed id, unknown type, alias
     /// defined twice); a reference to one is not an error of its own.
@@ -186,6 +188,7 @@ impl<C: ?Sized> Section<C> {
         let mut out = Self {
             entries: BTreeMap::new(),
             names: BTreeMap::new(),
+            defined: BTreeSet::new(),
             metas: factories.iter().map(|f| *f.meta()).collect(),
             broken: BTreeSet::new(),
             unreadable: raw.unreadable.contains(section),
@@ -217,7 +220,7 @@ impl<C: ?Sized> Section<C> {
             };
             let meta = *factory.meta();
             let canonical = id.with_type(meta.type_name);
-            if out.names.values().any(|c| *c == canonical) {
+            if !out.defined.insert(canonical.clone()) {
                 errors.push(
                     path,
                     format!(
@@ -246,7 +249,7 @@ impl<C: ?Sized> Section<C> {
         let id: ComponentId = written.parse().ok()?;
         let meta = self.metas.iter().find(|m| m.answers_to(id.type_name()))?;
         let canonical = id.with_type(meta.type_name);
-        self.names.values().find(|v| **v == canonical).cloned()
+        self.defined.contains(&canonical).then_some(canonical)
     }
 
     /// The kinds of data the component `id` handles, when it validated.
@@ -385,7 +388,7 @@ fn check_cycles(
     sections: &Sections,
     errors: &mut Errors,
 ) {
-    let is_connector = |id: &ComponentId| sections.connectors.names.values().any(|c| c == id);
+    let is_connector = |id: &ComponentId| sections.connectors.defined.contains(id);
     // pipeline -> (connector, pipeline it feeds)
     let edges: BTreeMap<&PipelineId, Vec<(&ComponentId, &PipelineId)>> = pipelines
         .iter()

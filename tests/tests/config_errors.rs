@@ -424,6 +424,14 @@ fn run_on(yaml: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `kafka-obs validate` on `yaml`, which must refuse it (exit code 1): its report.
+fn refused(yaml: &str) -> String {
+    let out = validate(yaml);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 /// The `  - ` lines of a `validate` report, each as (path, line number).
 fn reported(stderr: &str) -> Vec<(String, usize)> {
     stderr
@@ -478,9 +486,7 @@ service:
 
 #[test]
 fn a_file_with_ten_mistakes_gets_ten_messages_in_written_order() {
-    let out = validate(TEN_MISTAKES);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(TEN_MISTAKES);
     assert!(
         stderr.starts_with("invalid configuration (10 errors):"),
         "{stderr}"
@@ -529,8 +535,7 @@ fn a_file_with_ten_mistakes_gets_ten_messages_in_written_order() {
 #[test]
 fn a_type_error_near_the_top_does_not_hide_the_rest() {
     let yaml = "receivers: [otlp]\nexporters:\n  debug:\n    verbosity: loud\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [debug]\n  telemetry:\n    logs:\n      level: loud\n";
-    let out = validate(yaml);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(yaml);
     assert_eq!(
         reported(&stderr),
         [
@@ -548,9 +553,7 @@ fn a_type_error_near_the_top_does_not_hide_the_rest() {
 #[test]
 fn a_duplicate_key_is_reported_at_its_second_line() {
     let yaml = format!("{OK_PIPELINE}exporters:\n  debug:\n    verbosity: loud\n");
-    let out = validate(&yaml);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&yaml);
     assert_eq!(
         reported(&stderr),
         [("exporters", 14), ("exporters::debug::verbosity", 16)].map(|(p, l)| (p.to_string(), l)),
@@ -564,9 +567,7 @@ fn a_duplicate_key_is_reported_at_its_second_line() {
 #[test]
 fn connector_cycles_are_refused_naming_the_cycle() {
     let own = "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\n    target_system: jvm\nconnectors:\n  signals:\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics/a:\n      receivers: [jmx, signals]\n      exporters: [signals, debug]\n";
-    let out = validate(own);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(own);
     assert!(
         stderr.contains("pipelines: metrics/a -> signals -> metrics/a"),
         "{stderr}"
@@ -577,9 +578,7 @@ fn connector_cycles_are_refused_naming_the_cycle() {
     );
 
     let across = "receivers:\n  jmx:\n    endpoint: 127.0.0.1:9999\n    target_system: jvm\nconnectors:\n  signals/one:\n  signals/two:\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics/a:\n      receivers: [jmx, signals/two]\n      exporters: [signals/one]\n    metrics/b:\n      receivers: [signals/one]\n      exporters: [signals/two, debug]\n";
-    let out = validate(across);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(across);
     assert!(
         stderr.contains(
             "pipelines: metrics/a -> signals/one -> metrics/b -> signals/two -> metrics/a"
@@ -614,9 +613,7 @@ fn oversized_files_and_alias_bombs_are_refused_before_parsing() {
         let refs = vec![format!("*a{p}"); 10].join(", ");
         bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
     }
-    let out = validate(&bomb);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&bomb);
     assert!(
         stderr.contains("aliases (*name) would expand to more than 100000 values"),
         "{stderr}"
