@@ -15,7 +15,7 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Words that make a key a secret's name, matched in the key lowercased with `-` and `.`
 /// read as `_` (so `X-Api-Key`, `api.key` and `api_key` are one name).
-const SECRET_WORDS: [&str; 11] = [
+const SECRET_WORDS: [&str; 14] = [
     "password",
     "passwd",
     "passphrase",
@@ -27,6 +27,9 @@ const SECRET_WORDS: [&str; 11] = [
     "private_key",
     "cookie",
     "credential",
+    "access_key",
+    "signing_key",
+    "jwt",
 ];
 
 /// Whole key names that are secrets although no word above is in them.
@@ -136,6 +139,9 @@ mod tests {
             "ssl.key.password",
             "sasl.jaas.config",
             "credentials",
+            "aws_access_key",
+            "signing_key",
+            "jwt",
         ] {
             assert!(is_secret_key(key), "{key} must be a secret");
         }
