@@ -16,5 +16,6 @@ mod jmx_e2e;
 mod otlp_peers;
 mod otlp_security;
 mod receipts;
+mod reload;
 mod runtime_behaviour;
 mod signals_e2e;
