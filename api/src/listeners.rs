@@ -52,7 +52,17 @@ impl Listeners {
         if let Some(open) = pool.open.get(&addr) {
             return open.try_clone();
         }
-        let listener = TcpListener::bind(addr)?;
+        let listener = match TcpListener::bind(addr) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                // The same port on another address of the previous graph (`0.0.0.0:4317`
+                // becoming `127.0.0.1:4317`): nothing asked for that one in this build, so
+                // close it and bind again.
+                let Pool { open, claimed } = &mut *pool;
+                open.retain(|held, _| held.port() != addr.port() || claimed.contains(held));
+                TcpListener::bind(addr)?
+            }
+            other => other?,
+        };
         listener.set_nonblocking(true)?;
         let copy = listener.try_clone()?;
         pool.open.insert(addr, listener);
@@ -138,6 +148,19 @@ mod tests {
         assert!(std::net::TcpStream::connect(dropped).is_err());
         pool.close_all();
         assert!(pool.addresses().is_empty());
+    }
+
+    #[test]
+    fn the_same_port_on_another_address_replaces_the_unclaimed_socket() {
+        let pool = Listeners::new();
+        let port = free_addr().port();
+        let any: SocketAddr = format!("0.0.0.0:{port}").parse().unwrap();
+        let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        drop(pool.open(any).unwrap());
+        pool.begin_build();
+        assert!(pool.open(local).is_ok());
+        pool.finish_build();
+        assert_eq!(pool.addresses(), vec![local]);
     }
 
     #[test]

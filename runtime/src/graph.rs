@@ -586,7 +586,7 @@ impl Service {
     pub async fn shutdown(mut self) -> ShutdownReport {
         let mut report = ShutdownReport::default();
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
-        tracing::info!("shutting down: stopping receivers");
+        tracing::info!("stopping receivers");
         self.receivers_stop.cancel();
         collect(&mut self.receivers, &mut report, deadline).await;
         tracing::info!("draining processors");
