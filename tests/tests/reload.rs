@@ -382,8 +382,8 @@ fn reloads_under_load_lose_nothing_an_sdk_was_told_was_accepted() {
     let (grpc_out, http_out) = (dir.path().join("grpc.json"), dir.path().join("http.json"));
     let until = ["--until-file", stop.to_str().unwrap()];
     let mut senders = [
-        sender("grpc", grpc, 0, 10, until, &grpc_out),
-        sender("http", http, 1_000_000, 10, until, &http_out),
+        sender("grpc", grpc, 0, 100, until, &grpc_out),
+        sender("http", http, 1_000_000, 100, until, &http_out),
     ];
 
     // Three reloads while both senders keep one export in flight each.
@@ -404,7 +404,7 @@ fn reloads_under_load_lose_nothing_an_sdk_was_told_was_accepted() {
     let (g, h) = (read_sent(&grpc_out), read_sent(&http_out));
     let ok: Vec<i64> = g.ok.iter().chain(&h.ok).copied().collect();
     assert!(
-        g.ok.len() >= 100 && h.ok.len() >= 100,
+        g.ok.len() >= 1000 && h.ok.len() >= 1000,
         "too little traffic to mean anything: {} over gRPC, {} over HTTP",
         g.ok.len(),
         h.ok.len()
@@ -544,4 +544,72 @@ fn clients_are_never_refused_while_the_configuration_reloads() {
         collector.metric("kafka_obs_config_reloads_total", &["result=\"success\""]),
         3.0
     );
+}
+
+#[test]
+fn sighups_during_a_reload_coalesce_and_sigterm_still_stops_in_time() {
+    // An exporter whose backend never answers: a reload's drain lasts the shutdown timeout.
+    let dead = free_port();
+    let (grpc, http) = (free_port(), free_port());
+    let with_timeout = |batch: &str| {
+        config(
+            grpc,
+            http,
+            batch,
+            &[("dead", dead)],
+            "  shutdown_timeout: 3s\n",
+        )
+    };
+    let mut collector = Collector::start(&with_timeout("{timeout: 50ms}"));
+    assert_eq!(send("grpc", grpc, 0, 5, 5).ok.len(), 5);
+
+    // Four SIGHUPs in a row: the first reload drains for ~3 s, the other three make one more.
+    rewrite(&collector, &with_timeout("{timeout: 60ms}"));
+    for _ in 0..4 {
+        signal(&collector, "HUP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        wait_log(&collector, RELOADED, 1, Duration::from_secs(15)),
+        "{}",
+        collector.stderr()
+    );
+    assert!(wait_log(
+        &collector,
+        "the configuration did not change; nothing to do",
+        1,
+        Duration::from_secs(10)
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let log = collector.stderr();
+    assert_eq!(log.matches("reload requested").count(), 4, "{log}");
+    assert_eq!(log.matches(RELOADED).count(), 1, "{log}");
+    assert_eq!(
+        log.matches("the configuration did not change").count(),
+        1,
+        "four SIGHUPs made two reloads:\n{log}"
+    );
+
+    // SIGTERM while a reload drains: no new graph, the process ends within the timeout.
+    assert_eq!(send("grpc", grpc, 100, 5, 5).ok.len(), 5);
+    rewrite(&collector, &with_timeout("{timeout: 70ms}"));
+    signal(&collector, "HUP");
+    assert!(wait_log(
+        &collector,
+        "draining the running pipelines",
+        2,
+        Duration::from_secs(10)
+    ));
+    let asked = Instant::now();
+    let status = collector.terminate(Duration::from_secs(15));
+    let took = asked.elapsed();
+    assert!(status.success(), "{status}\n{}", collector.stderr());
+    assert!(
+        took < Duration::from_secs(3 + 2),
+        "stopped {took:?} after SIGTERM (shutdown_timeout 3s)\n{}",
+        collector.stderr()
+    );
+    let log = collector.stderr();
+    assert!(log.contains("a stop was requested while draining"), "{log}");
+    assert_eq!(log.matches(RELOADED).count(), 1, "{log}");
 }
