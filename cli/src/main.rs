@@ -186,7 +186,7 @@ async fn serve(
             continue;
         };
         service = match service.reload(loaded, &signals.stop).await {
-            AfterReload::Running(service, _) => service,
+            AfterReload::Running(service, _) => *service,
             AfterReload::Stopped(report) => return report,
         };
     }

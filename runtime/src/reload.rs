@@ -37,7 +37,7 @@ pub enum ReloadOutcome {
 /// After a reload: still running, or stopped (a stop was requested while the old graph
 /// drained, or not even the previous configuration could be built again).
 pub enum AfterReload {
-    Running(ReloadableService, ReloadOutcome),
+    Running(Box<ReloadableService>, ReloadOutcome),
     Stopped(ShutdownReport),
 }
 
@@ -108,11 +108,6 @@ impl ReloadableService {
         })
     }
 
-    /// The configuration that runs.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Hands over to `loaded` (the result of loading the same files again). `stop` is the
     /// process's stop request: when it fires while the old graph drains, the new one is not
     /// started and the collector stops, still within `service.shutdown_timeout`.
@@ -133,13 +128,13 @@ impl ReloadableService {
                 for error in &errors.0 {
                     tracing::error!(error = %error, "invalid configuration");
                 }
-                return AfterReload::Running(self, ReloadOutcome::Invalid);
+                return AfterReload::Running(Box::new(self), ReloadOutcome::Invalid);
             }
         };
         if new.document == self.config.document {
             self.counters.unchanged.inc();
             tracing::info!("configuration reload: the configuration did not change; nothing to do");
-            return AfterReload::Running(self, ReloadOutcome::Unchanged);
+            return AfterReload::Running(Box::new(self), ReloadOutcome::Unchanged);
         }
         warn_about_restart_only_settings(&self.config, &new);
 
@@ -200,14 +195,14 @@ impl ReloadableService {
             }
         };
         AfterReload::Running(
-            Self {
+            Box::new(Self {
                 service,
                 config,
                 telemetry,
                 listeners,
                 counters,
                 failed_before,
-            },
+            }),
             outcome,
         )
     }

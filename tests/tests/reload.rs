@@ -88,14 +88,19 @@ fn wait_log(collector: &Collector, needle: &str, times: usize, timeout: Duration
 
 const RELOADED: &str = "configuration reloaded";
 
-/// Sends SIGHUP and waits for the `n`-th successful reload.
-fn reload(collector: &Collector, n: usize) {
+/// Sends SIGHUP and waits until the log holds `needle` `times` times.
+fn hup_until(collector: &Collector, needle: &str, times: usize) {
     signal(collector, "HUP");
     assert!(
-        wait_log(collector, RELOADED, n, Duration::from_secs(20)),
-        "reload {n} did not happen:\n{}",
+        wait_log(collector, needle, times, Duration::from_secs(20)),
+        "no {needle:?} ({times}) after SIGHUP:\n{}",
         collector.stderr()
     );
+}
+
+/// Sends SIGHUP and waits for the `n`-th successful reload.
+fn reload(collector: &Collector, n: usize) {
+    hup_until(collector, RELOADED, n);
 }
 
 /// What one run of `tests/python/send_logs_numbered.py` reports.
@@ -188,21 +193,57 @@ fn request_sizes(backend: &PyOtlpReceiver, range: std::ops::Range<i64>) -> Vec<u
         .collect()
 }
 
+/// `kafka_obs_config_reloads_total{result}`.
+fn reloads(collector: &Collector, result: &str) -> f64 {
+    collector.metric(
+        "kafka_obs_config_reloads_total",
+        &[&format!("result=\"{result}\"")],
+    )
+}
+
+/// SIGTERM, and the exit code is 0 whatever the reloads came to.
+fn stops_cleanly(mut collector: Collector) {
+    let status = collector.terminate(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{}", collector.stderr());
+}
+
+/// A collector running `config` with `{timeout: 100ms}` batches and one backend, `otlp/a`.
+struct OneBackend {
+    a: PyOtlpReceiver,
+    grpc: u16,
+    http: u16,
+    config: String,
+    collector: Collector,
+}
+
+fn running_with_one_backend() -> OneBackend {
+    let a = backend();
+    let (grpc, http) = (free_port(), free_port());
+    let config = config(grpc, http, "{timeout: 100ms}", &[("a", a.grpc_port)], "");
+    let collector = Collector::start(&config);
+    OneBackend {
+        a,
+        grpc,
+        http,
+        config,
+        collector,
+    }
+}
+
 fn backend() -> PyOtlpReceiver {
     PyOtlpReceiver::start(&ReceiverOptions::default()).expect("the Python OTLP receiver")
 }
 
 #[test]
 fn a_valid_reload_adds_an_exporter_and_changes_the_batch_size() {
-    let (a, b) = (backend(), backend());
-    let (grpc, http) = (free_port(), free_port());
-    let mut collector = Collector::start(&config(
+    let OneBackend {
+        a,
         grpc,
         http,
-        "{timeout: 100ms}",
-        &[("a", a.grpc_port)],
-        "",
-    ));
+        collector,
+        ..
+    } = running_with_one_backend();
+    let b = backend();
 
     // Before: one export of 20 records reaches backend a in one request; b gets nothing.
     let before = send("grpc", grpc, 0, 20, 20);
@@ -237,10 +278,7 @@ fn a_valid_reload_adds_an_exporter_and_changes_the_batch_size() {
     }
     // b received only what was sent after the reload.
     assert!(b.seqs("grpc", "logs").iter().all(|n| *n >= 100));
-    assert_eq!(
-        collector.metric("kafka_obs_config_reloads_total", &["result=\"success\""]),
-        1.0
-    );
+    assert_eq!(reloads(&collector, "success"), 1.0);
 
     // The same file again: nothing to do, and it says so.
     signal(&collector, "HUP");
@@ -250,20 +288,19 @@ fn a_valid_reload_adds_an_exporter_and_changes_the_batch_size() {
         1,
         Duration::from_secs(10)
     ));
-    assert_eq!(
-        collector.metric("kafka_obs_config_reloads_total", &["result=\"unchanged\""]),
-        1.0
-    );
-    let status = collector.terminate(Duration::from_secs(15));
-    assert!(status.success(), "{status}\n{}", collector.stderr());
+    assert_eq!(reloads(&collector, "unchanged"), 1.0);
+    stops_cleanly(collector);
 }
 
 #[test]
 fn an_invalid_reload_keeps_the_running_configuration_and_says_why() {
-    let a = backend();
-    let (grpc, http) = (free_port(), free_port());
-    let good = config(grpc, http, "{timeout: 100ms}", &[("a", a.grpc_port)], "");
-    let mut collector = Collector::start(&good);
+    let OneBackend {
+        a,
+        grpc,
+        config: good,
+        collector,
+        ..
+    } = running_with_one_backend();
     let first = send("grpc", grpc, 0, 5, 5);
     assert!(arrived_all(&a, &first.ok, Duration::from_secs(15)));
 
@@ -272,17 +309,7 @@ fn an_invalid_reload_keeps_the_running_configuration_and_says_why() {
         .replace("timeout: 100ms", "timeout: 100ms, send_batch_sise: 5")
         .replace("exporters: [otlp/a]", "exporters: [otlp/a, otlp/missing]");
     rewrite(&collector, &bad);
-    signal(&collector, "HUP");
-    assert!(
-        wait_log(
-            &collector,
-            "configuration reload refused",
-            1,
-            Duration::from_secs(10)
-        ),
-        "{}",
-        collector.stderr()
-    );
+    hup_until(&collector, "configuration reload refused", 1);
     // Each error line `kafka-obs validate` prints for the file is in the log too.
     let validate = kafka_obs_tests::validate(&bad);
     assert!(!validate.status.success());
@@ -301,29 +328,25 @@ fn an_invalid_reload_keeps_the_running_configuration_and_says_why() {
             "{message:?} is not in the log:\n{log}"
         );
     }
-    assert_eq!(
-        collector.metric("kafka_obs_config_reloads_total", &["result=\"failure\""]),
-        1.0
-    );
+    assert_eq!(reloads(&collector, "failure"), 1.0);
 
     // The old graph still runs, unchanged.
     let second = send("grpc", grpc, 100, 5, 5);
     assert_eq!(second.ok.len(), 5);
     assert!(arrived_all(&a, &second.ok, Duration::from_secs(15)));
-    assert_eq!(
-        collector.metric("kafka_obs_config_reloads_total", &["result=\"success\""]),
-        0.0
-    );
-    let status = collector.terminate(Duration::from_secs(15));
-    assert!(status.success(), "{status}\n{}", collector.stderr());
+    assert_eq!(reloads(&collector, "success"), 0.0);
+    stops_cleanly(collector);
 }
 
 #[test]
 fn a_reload_that_does_not_build_runs_the_previous_configuration_again() {
-    let a = backend();
-    let (grpc, http) = (free_port(), free_port());
-    let good = config(grpc, http, "{timeout: 100ms}", &[("a", a.grpc_port)], "");
-    let mut collector = Collector::start(&good);
+    let OneBackend {
+        a,
+        grpc,
+        config: good,
+        collector,
+        ..
+    } = running_with_one_backend();
     // Valid, but its second receiver's port is held by another process (this test).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
@@ -335,17 +358,7 @@ fn a_reload_that_does_not_build_runs_the_previous_configuration_again() {
         .replace("receivers: [otlp]", "receivers: [otlp, otlp/second]");
     assert!(kafka_obs_tests::validate(&cannot_bind).status.success());
     rewrite(&collector, &cannot_bind);
-    signal(&collector, "HUP");
-    assert!(
-        wait_log(
-            &collector,
-            "configuration reload failed",
-            1,
-            Duration::from_secs(15)
-        ),
-        "{}",
-        collector.stderr()
-    );
+    hup_until(&collector, "configuration reload failed", 1);
     assert!(wait_log(
         &collector,
         "everything is ready",
@@ -357,17 +370,13 @@ fn a_reload_that_does_not_build_runs_the_previous_configuration_again() {
         log.contains(&format!("127.0.0.1:{port}")),
         "the log names the port:\n{log}"
     );
-    assert_eq!(
-        collector.metric("kafka_obs_config_reloads_total", &["result=\"failure\""]),
-        1.0
-    );
+    assert_eq!(reloads(&collector, "failure"), 1.0);
     // The previous graph runs again, on the same sockets.
     let after = send("grpc", grpc, 0, 5, 5);
     assert_eq!(after.ok.len(), 5, "{log}");
     assert!(arrived_all(&a, &after.ok, Duration::from_secs(15)));
     drop(taken);
-    let status = collector.terminate(Duration::from_secs(15));
-    assert!(status.success(), "{status}\n{}", collector.stderr());
+    stops_cleanly(collector);
 }
 
 #[test]
@@ -375,8 +384,7 @@ fn reloads_under_load_lose_nothing_an_sdk_was_told_was_accepted() {
     let a = backend();
     let (grpc, http) = (free_port(), free_port());
     let batch = |size: usize| format!("{{timeout: 50ms, send_batch_size: {size}}}");
-    let mut collector =
-        Collector::start(&config(grpc, http, &batch(100), &[("a", a.grpc_port)], ""));
+    let collector = Collector::start(&config(grpc, http, &batch(100), &[("a", a.grpc_port)], ""));
     let dir = tempfile::tempdir().unwrap();
     let stop = dir.path().join("stop");
     let (grpc_out, http_out) = (dir.path().join("grpc.json"), dir.path().join("http.json"));
@@ -429,12 +437,8 @@ fn reloads_under_load_lose_nothing_an_sdk_was_told_was_accepted() {
         h.exports_failed,
         g.failed.len() + h.failed.len()
     );
-    assert_eq!(
-        collector.metric("kafka_obs_config_reloads_total", &["result=\"success\""]),
-        3.0
-    );
-    let status = collector.terminate(Duration::from_secs(15));
-    assert!(status.success(), "{status}\n{}", collector.stderr());
+    assert_eq!(reloads(&collector, "success"), 3.0);
+    stops_cleanly(collector);
 }
 
 /// Connects to `addr` and, when `request` is given, sends it and reads the status code of the
@@ -458,15 +462,13 @@ fn connect_once(addr: SocketAddr, request: Option<&str>) -> std::io::Result<Opti
 
 #[test]
 fn clients_are_never_refused_while_the_configuration_reloads() {
-    let a = backend();
-    let (grpc, http) = (free_port(), free_port());
-    let collector = Collector::start(&config(
+    let OneBackend {
+        a,
         grpc,
         http,
-        "{timeout: 100ms}",
-        &[("a", a.grpc_port)],
-        "",
-    ));
+        collector,
+        ..
+    } = running_with_one_backend();
     let done = Arc::new(AtomicBool::new(false));
     // Clients connecting back to back to both listeners and to the self-metrics endpoint;
     // over HTTP each also sends a request (an empty OTLP/JSON export, a scrape).
@@ -540,10 +542,7 @@ fn clients_are_never_refused_while_the_configuration_reloads() {
             "{addr}: {connected} connections, {answered} answered 200"
         );
     }
-    assert_eq!(
-        collector.metric("kafka_obs_config_reloads_total", &["result=\"success\""]),
-        3.0
-    );
+    assert_eq!(reloads(&collector, "success"), 3.0);
 }
 
 #[test]
