@@ -8,7 +8,9 @@
 //! - an invalid reload leaves the running graph alone, logs what `kafka-obs validate` says,
 //!   counts a failure, and the exit code stays 0;
 //! - reloads under load lose nothing: every number an SDK export was acknowledged for arrives;
+//! - a reload whose graph does not build (a port held elsewhere) runs the previous one again;
 //! - the listeners stay open: a client connecting all through three reloads is never refused;
+//!   the health check answers 200 after a reload removed a component;
 //! - SIGHUPs during a reload collapse into one more, and SIGTERM during a reload's drain stops
 //!   the process within `service.shutdown_timeout`.
 
@@ -289,6 +291,30 @@ fn a_valid_reload_adds_an_exporter_and_changes_the_batch_size() {
         Duration::from_secs(10)
     ));
     assert_eq!(reloads(&collector, "unchanged"), 1.0);
+    stops_cleanly(collector);
+}
+
+#[test]
+fn health_check_stays_green_when_a_reload_removes_a_component() {
+    let (a, b) = (backend(), backend());
+    let (grpc, http, health) = (free_port(), free_port(), free_port());
+    let with_health = |backends: &[(&str, u16)]| {
+        format!(
+            "extensions:\n  health_check: {{endpoint: 127.0.0.1:{health}}}\n{}",
+            config(grpc, http, "{}", backends, "  extensions: [health_check]\n")
+        )
+    };
+    let collector = Collector::start(&with_health(&[("a", a.grpc_port), ("b", b.grpc_port)]));
+    let check =
+        || kafka_obs_tests::http_get(format!("127.0.0.1:{health}").parse().unwrap(), "/").unwrap();
+    assert_eq!(check().0, 200);
+    rewrite(&collector, &with_health(&[("a", a.grpc_port)]));
+    reload(&collector, 1);
+    // exporter/otlp/b stopped with the old graph; it is gone, not "stopped" forever.
+    let (status, body) = check();
+    assert_eq!(status, 200, "{body}");
+    let sent = send("grpc", grpc, 0, 5, 5);
+    assert!(arrived_all(&a, &sent.ok, Duration::from_secs(15)));
     stops_cleanly(collector);
 }
 
