@@ -9,6 +9,7 @@
 //!   counts a failure, and the exit code stays 0;
 //! - reloads under load lose nothing: every number an SDK export was acknowledged for arrives;
 //! - a reload whose graph does not build (a port held elsewhere) runs the previous one again;
+//! - a disk-queued exporter delivers, after a reload fixed its endpoint, what it had on disk;
 //! - the listeners stay open: a client connecting all through three reloads is never refused;
 //!   the health check answers 200 after a reload removed a component;
 //! - SIGHUPs during a reload collapse into one more, and SIGTERM during a reload's drain stops
@@ -315,6 +316,37 @@ fn health_check_stays_green_when_a_reload_removes_a_component() {
     assert_eq!(status, 200, "{body}");
     let sent = send("grpc", grpc, 0, 5, 5);
     assert!(arrived_all(&a, &sent.ok, Duration::from_secs(15)));
+    stops_cleanly(collector);
+}
+
+#[test]
+fn a_disk_queue_delivers_after_a_reload_what_the_old_endpoint_could_not_take() {
+    let a = backend();
+    let (grpc, http, dead) = (free_port(), free_port(), free_port());
+    let queue = tempfile::tempdir().unwrap();
+    // Exporter `otlp/a` with a disk queue; a reload fixes its endpoint.
+    let disk_queued = |port: u16| {
+        let service = "  extensions: [file_storage]\n  shutdown_timeout: 2s\n";
+        config(grpc, http, "{timeout: 100ms}", &[("a", port)], service).replace(
+            "    retry_on_failure:",
+            "    sending_queue: {storage: file_storage}\n    retry_on_failure:",
+        ) + &format!(
+            "extensions:\n  file_storage:\n    directory: {}\n",
+            queue.path().display()
+        )
+    };
+    let collector = Collector::start(&disk_queued(dead));
+    // Accepted once on disk, though nothing listens where the exporter sends.
+    let sent = send("grpc", grpc, 0, 10, 30);
+    assert_eq!(sent.ok.len(), 30, "{}", collector.stderr());
+    rewrite(&collector, &disk_queued(a.grpc_port));
+    reload(&collector, 1);
+    assert!(
+        arrived_all(&a, &sent.ok, Duration::from_secs(20)),
+        "{:?}\n{}",
+        a.seqs("grpc", "logs"),
+        collector.stderr()
+    );
     stops_cleanly(collector);
 }
 
