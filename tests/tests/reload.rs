@@ -639,7 +639,9 @@ fn sighups_during_a_reload_coalesce_and_sigterm_still_stops_in_time() {
     ));
     std::thread::sleep(Duration::from_millis(500));
     let log = collector.stderr();
-    assert_eq!(log.matches("reload requested").count(), 4, "{log}");
+    // Signals that arrive closer together than the handler runs may already be one.
+    let requested = log.matches("reload requested").count();
+    assert!((2..=4).contains(&requested), "{requested} requests:\n{log}");
     assert_eq!(log.matches(RELOADED).count(), 1, "{log}");
     assert_eq!(
         log.matches("the configuration did not change").count(),
