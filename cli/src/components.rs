@@ -139,6 +139,19 @@ mod tests {
     }
 
     #[test]
+    fn the_table_shows_the_collectors_type_names_beside_ours() {
+        let table = table(&registry());
+        let row = |kind: &str, name: &str| {
+            table
+                .lines()
+                .any(|l| l.starts_with(kind) && l.contains(name))
+        };
+        assert!(row("exporter", "otlp_http (otlphttp)"), "{table}");
+        assert!(row("exporter", "otlp (otlp_grpc)"), "{table}");
+        assert!(row("receiver", "otlp (otlp_grpc)"), "{table}");
+    }
+
+    #[test]
     fn unneeded_keys_are_named_by_their_full_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
