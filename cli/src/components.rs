@@ -100,12 +100,9 @@ pub fn unneeded_keys(config: &Config) -> Vec<(String, &'static str)> {
     config
         .components()
         .flat_map(|(kind, id, c)| {
-            c.unneeded_keys().into_iter().map(move |key| {
-                (
-                    format!("{}::{id}::{}", kind.section(), key.path),
-                    key.why,
-                )
-            })
+            c.unneeded_keys()
+                .into_iter()
+                .map(move |key| (format!("{}::{id}::{}", kind.section(), key.path), key.why))
         })
         .collect()
 }
@@ -161,7 +158,10 @@ mod tests {
         let keys: Vec<String> = unneeded_keys(&config).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
-            ["receivers::jmx/kafka::jar_path", "receivers::jmx/kafka::log_level"]
+            [
+                "receivers::jmx/kafka::jar_path",
+                "receivers::jmx/kafka::log_level"
+            ]
         );
     }
 }

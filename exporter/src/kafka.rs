@@ -735,9 +735,18 @@ mod tests {
         ))
         .unwrap();
         let [metrics, logs, traces] = &c.targets;
-        assert_eq!((metrics.topic.as_str(), metrics.encoding), ("m", Encoding::OtlpProto));
-        assert_eq!((logs.topic.as_str(), logs.encoding), ("all-otlp", Encoding::OtlpJson));
-        assert_eq!((traces.topic.as_str(), traces.encoding), ("all-otlp", Encoding::OtlpJson));
+        assert_eq!(
+            (metrics.topic.as_str(), metrics.encoding),
+            ("m", Encoding::OtlpProto)
+        );
+        assert_eq!(
+            (logs.topic.as_str(), logs.encoding),
+            ("all-otlp", Encoding::OtlpJson)
+        );
+        assert_eq!(
+            (traces.topic.as_str(), traces.encoding),
+            ("all-otlp", Encoding::OtlpJson)
+        );
         assert_eq!(prop(&c, "broker.version.fallback"), Some("2.1.0"));
         assert_eq!(prop(&c, "api.version.request"), None);
     }

@@ -15,8 +15,6 @@ pub mod record;
 pub mod topic;
 
 pub use auth::Auth;
-pub use brokers::{
-    DEFAULT_BROKER, DEFAULT_CLIENT_ID, check_brokers, protocol_version_properties,
-};
+pub use brokers::{DEFAULT_BROKER, DEFAULT_CLIENT_ID, check_brokers, protocol_version_properties};
 pub use record::{Encoding, RecordError};
 pub use topic::{METRICS_TOPIC, SIGNALS_TOPIC, TRACES_TOPIC, check_topic, default_topic};

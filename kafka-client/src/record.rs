@@ -163,8 +163,13 @@ mod tests {
     fn encodings_are_named_as_the_collector_names_them() {
         assert_eq!("otlp_json".parse::<Encoding>(), Ok(Encoding::OtlpJson));
         assert_eq!("otlp_proto".parse::<Encoding>(), Ok(Encoding::OtlpProto));
-        let e = "jaeger_proto".parse::<Encoding>().expect_err("collector-only");
-        assert!(e.contains("kafka-obs does not support") && e.contains("otlp_json"), "{e}");
+        let e = "jaeger_proto"
+            .parse::<Encoding>()
+            .expect_err("collector-only");
+        assert!(
+            e.contains("kafka-obs does not support") && e.contains("otlp_json"),
+            "{e}"
+        );
         let e = "avro".parse::<Encoding>().expect_err("unknown");
         assert!(e.starts_with("unknown encoding `avro`"), "{e}");
     }

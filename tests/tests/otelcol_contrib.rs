@@ -198,10 +198,14 @@ service:
         &format!("    logs_endpoint: http://127.0.0.1:{http}/v1/logs"),
     );
 
-    wait_until("both sides to count every line", Duration::from_secs(60), || {
-        otelcol.metric("otelcol_exporter_sent_log_records") >= N as f64
-            && our_accepted_log_records(&ours) >= N as f64
-    });
+    wait_until(
+        "both sides to count every line",
+        Duration::from_secs(60),
+        || {
+            otelcol.metric("otelcol_exporter_sent_log_records") >= N as f64
+                && our_accepted_log_records(&ours) >= N as f64
+        },
+    );
     let sent = otelcol.metric("otelcol_exporter_sent_log_records");
     let failed = otelcol.metric("otelcol_exporter_send_failed_log_records");
     let tailed = otelcol.metric("otelcol_receiver_accepted_log_records");
@@ -294,7 +298,10 @@ service:
         &std::fs::read_to_string(&example).unwrap(),
         CollectorOptions {
             env: vec![
-                ("OTLP_HTTP_ENDPOINT".into(), format!("127.0.0.1:{edge_http}")),
+                (
+                    "OTLP_HTTP_ENDPOINT".into(),
+                    format!("127.0.0.1:{edge_http}"),
+                ),
                 (
                     "LOGS_URL".into(),
                     format!("http://127.0.0.1:{far_http}/v1/logs"),
@@ -333,11 +340,19 @@ service:
     assert_eq!(our_accepted_log_records(&edge), N as f64);
     let mut over_http = log_bodies(&via_http);
     over_http.sort();
-    assert_eq!(over_http, lines, "otlphttp (logs_endpoint only) delivers each line once");
+    assert_eq!(
+        over_http, lines,
+        "otlphttp (logs_endpoint only) delivers each line once"
+    );
     // Kafka is at least once: every line, duplicates allowed.
-    assert_eq!(unique(&via_kafka), lines, "the kafka exporter's topic/encoding reach the receiver's");
+    assert_eq!(
+        unique(&via_kafka),
+        lines,
+        "the kafka exporter's topic/encoding reach the receiver's"
+    );
     assert!(
-        edge.stderr().contains("a Collector key that kafka-obs does not need"),
+        edge.stderr()
+            .contains("a Collector key that kafka-obs does not need"),
         "the running service logs the unneeded keys:\n{}",
         edge.stderr()
     );

@@ -33,8 +33,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use kafka_obs_api::{ComponentConfigError, UnneededKey};
 use kafka_obs_api::config::de;
+use kafka_obs_api::{ComponentConfigError, UnneededKey};
 use kafka_obs_jmx::{Credentials, Endpoint, TlsOptions};
 
 use super::presets::{self, TargetSystem};

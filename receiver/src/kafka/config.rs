@@ -226,7 +226,9 @@ fn topic_settings(
                 if t.starts_with('^') {
                     return Err(within(ComponentConfigError::new(
                         path,
-                        format!("{t:?} is a topic pattern; kafka-obs reads named topics only, so list them"),
+                        format!(
+                            "{t:?} is a topic pattern; kafka-obs reads named topics only, so list them"
+                        ),
                     )));
                 }
                 check_topic(t, &path).map_err(within)?;
@@ -451,6 +453,10 @@ mod tests {
         let c = parse("metrics: {topics: [a, __kafka-obs-signals]}").unwrap();
         assert!(c.check_topics(&[Metrics, Traces]).is_ok());
         let e = c.check_topics(&[Logs, Metrics]).unwrap_err();
-        assert!(e.message.contains("\"__kafka-obs-signals\" is the topic of both logs and metrics"), "{e}");
+        assert!(
+            e.message
+                .contains("\"__kafka-obs-signals\" is the topic of both logs and metrics"),
+            "{e}"
+        );
     }
 }
