@@ -258,7 +258,7 @@ fn a_config_in_the_collectors_spellings_validates_and_runs() {
     let far_http = free_port();
     let via_http = work.path().join("via-http.jsonl");
     let via_kafka = work.path().join("via-kafka.jsonl");
-    let far = Collector::start(&format!(
+    let _far = Collector::start(&format!(
         "receivers:
   otlp:
     protocols:
