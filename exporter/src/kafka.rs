@@ -2,7 +2,9 @@
 //! on a topic per signal (logs, which carry the signal events, default to
 //! `__kafka-obs-signals`), encoded `otlp_proto` or `otlp_json` as OpenTelemetry's
 //! kafkareceiver reads them, one record per resource keyed by its source so a source's records
-//! land on one partition in order.
+//! land on one partition in order. The Collector's kafkaexporter keys mean what they mean there:
+//! a top-level `topic`/`encoding` fills in every signal without its own, `protocol_version` is
+//! librdkafka's fallback (docs/components/exporter-kafka.md has the whole mapping).
 //!
 //! The client is `rdkafka` (librdkafka, built from source without cmake), with
 //! `required_acks: all` and idempotence on by default: librdkafka's own retries then keep
