@@ -63,6 +63,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Validate) => match load(&cli.config) {
             Ok(config) => {
+                for (key, why) in components::unneeded_keys(&config) {
+                    eprintln!("warning: {key}: accepted but not needed: {why}");
+                }
                 println!(
                     "configuration is valid: {} pipeline(s), {} receiver(s), {} processor(s), {} exporter(s), {} extension(s)",
                     config.pipelines.len(),
@@ -134,6 +137,7 @@ fn run(files: &[PathBuf]) -> ExitCode {
                 return ExitCode::from(EXIT_START);
             }
         };
+        warn_unneeded_keys(&config);
         let telemetry = Telemetry::new();
         let service = match ReloadableService::start(config, &telemetry) {
             Ok(s) => s,
@@ -157,6 +161,13 @@ fn run(files: &[PathBuf]) -> ExitCode {
         guard.shutdown();
         code
     })
+}
+
+/// Collector keys a configuration may carry that have no effect here, at start and at reload.
+fn warn_unneeded_keys(config: &Config) {
+    for (key, why) in components::unneeded_keys(config) {
+        tracing::warn!(key = %key, why, "a Collector key that kafka-obs does not need; it has no effect");
+    }
 }
 
 /// Runs until a stop signal, reloading on each (coalesced) SIGHUP; returns how it stopped.
@@ -185,6 +196,9 @@ async fn serve(
             );
             continue;
         };
+        if let Ok(config) = &loaded {
+            warn_unneeded_keys(config);
+        }
         service = match service.reload(loaded, &signals.stop).await {
             AfterReload::Running(service, _) => *service,
             AfterReload::Stopped(report) => return report,
