@@ -48,7 +48,14 @@ impl Listeners {
             return Ok(listener);
         }
         let mut pool = self.lock();
-        pool.claimed.insert(addr);
+        // Within one build an address belongs to one component, as a plain bind would have it
+        // (`localhost:4317` and `127.0.0.1:4317` are the same socket).
+        if !pool.claimed.insert(addr) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{addr} is already used by another component of this configuration"),
+            ));
+        }
         if let Some(open) = pool.open.get(&addr) {
             return open.try_clone();
         }
@@ -108,14 +115,25 @@ mod tests {
     }
 
     #[test]
-    fn a_second_open_of_the_same_address_shares_the_socket() {
+    fn the_next_build_gets_the_socket_the_previous_one_opened() {
         let pool = Listeners::new();
         let addr = free_addr();
         let first = pool.open(addr).unwrap();
+        pool.begin_build();
         // A plain bind would fail with "address in use"; the pool hands out a copy.
         let second = pool.open(addr).unwrap();
         assert_eq!(first.local_addr().unwrap(), second.local_addr().unwrap());
         assert!(TcpListener::bind(addr).is_err());
+    }
+
+    #[test]
+    fn two_components_of_one_build_cannot_share_an_address() {
+        let pool = Listeners::new();
+        let addr = free_addr();
+        let _first = pool.open(addr).unwrap();
+        let e = pool.open(addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains("another component"), "{e}");
     }
 
     #[test]
