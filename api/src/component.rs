@@ -19,6 +19,7 @@ use crate::capability::{Capability, ExtensionRef};
 use crate::data::DataKind;
 use crate::health::{ComponentStatus, HealthRegistry};
 use crate::id::{ComponentId, ComponentKind};
+use crate::listeners::Listeners;
 use crate::output::{Output, OverflowPolicy};
 use crate::receipt::Parcel;
 use crate::telemetry::{ComponentTelemetry, Telemetry};
@@ -117,13 +118,15 @@ impl Host {
     }
 }
 
-/// What `build` gets: who it is, where to count, what extensions offer.
+/// What `build` gets: who it is, where to count, what extensions offer, where to listen.
 #[derive(Clone, Debug)]
 pub struct BuildContext {
     pub id: ComponentId,
     pub telemetry: ComponentTelemetry,
     pub health: HealthRegistry,
     pub host: Host,
+    /// Where a component that listens gets its socket, so a reload hands it over.
+    pub listeners: Listeners,
     /// The signals this instance will see (the pipelines that reference it).
     pub kinds: Vec<DataKind>,
 }
@@ -136,6 +139,7 @@ impl BuildContext {
         telemetry: &Telemetry,
         health: &HealthRegistry,
         host: &Host,
+        listeners: &Listeners,
         kinds: Vec<DataKind>,
     ) -> Self {
         Self {
@@ -143,6 +147,7 @@ impl BuildContext {
             telemetry: telemetry.component(kind, id),
             health: health.clone(),
             host: host.clone(),
+            listeners: listeners.clone(),
             kinds,
         }
     }

@@ -17,5 +17,6 @@ mod otelcol_contrib;
 mod otlp_peers;
 mod otlp_security;
 mod receipts;
+mod reload;
 mod runtime_behaviour;
 mod signals_e2e;
