@@ -78,11 +78,21 @@ pub fn parse_component_config<T: DeserializeOwned + Default>(
     if value.is_null() {
         return Ok(T::default());
     }
+    // The common case, a body that reads, costs one copy; the re-reads only follow an error.
+    let first = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        Ok(config) => return Ok(config),
+        Err(e) => e,
+    };
     let mut errors: Vec<ComponentConfigError> = Vec::new();
     let mut removed: Vec<Vec<String>> = Vec::new();
     let mut work = value.clone();
+    let mut next = Some(first);
     loop {
-        let e = match serde_path_to_error::deserialize::<_, T>(work.clone()) {
+        let outcome = match next.take() {
+            Some(e) => Err(e),
+            None => serde_path_to_error::deserialize::<_, T>(work.clone()),
+        };
+        let e = match outcome {
             Ok(config) if errors.is_empty() => return Ok(config),
             Ok(_) => break,
             Err(e) => e,
