@@ -37,7 +37,7 @@ pub use factory::{
 pub use health::{ComponentStatus, HealthRegistry};
 pub use id::{ComponentId, ComponentKind, PipelineId};
 pub use output::{Output, OverflowPolicy, Route, SendError};
-pub use receipt::{Acceptance, Parcel, Receipt, Refused};
+pub use receipt::{Acceptance, Parcel, Receipt, Refused, SafeWhen};
 pub use storage::{
     PersistentQueue, PushOutcome, QueuedRecord, Storage, StorageCapability, StorageError,
 };

@@ -5,16 +5,18 @@
 //! inputs, each pipeline with its processor chain, connectors, exporters, receivers, and the
 //! self-metrics listener last. Every component goes through the same [`Builder::build`] (its
 //! `BuildContext`, its config's `build`, an error naming it); tasks are spawned only once
-//! everything is built.
+//! everything is built. Processors also learn from the graph when the data they take is safe
+//! ([`Builder::safe_when`]): the batch processor settles receipts on taking data unless an
+//! exporter downstream promises the disk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use kafka_obs_api::{
     BuildContext, BuildError, ComponentId, ComponentKind, ComponentStatus, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, Parcel, PipelineId, Route, RunError, Telemetry,
-    component::Outputs,
+    HealthRegistry, Host, Output, OverflowPolicy, Parcel, PipelineId, Route, RunError, SafeWhen,
+    Telemetry, component::Outputs,
 };
 use kafka_obs_config::{Config, Pipeline};
 use tokio::sync::mpsc;
@@ -146,7 +148,21 @@ impl<'a> Builder<'a> {
         kinds: Vec<DataKind>,
         build: impl FnOnce(&BuildContext) -> Result<T, BuildError>,
     ) -> Result<(BuildContext, T), StartError> {
-        let ctx = BuildContext::new(kind, id, self.telemetry, self.health, &self.host, kinds);
+        Self::build_in(self.context(kind, id, kinds), kind, id, build)
+    }
+
+    /// The context component `id` is built in.
+    fn context(&self, kind: ComponentKind, id: &ComponentId, kinds: Vec<DataKind>) -> BuildContext {
+        BuildContext::new(kind, id, self.telemetry, self.health, &self.host, kinds)
+    }
+
+    /// [`Builder::build`] in a context the caller completed (a processor's [`SafeWhen`]).
+    fn build_in<T>(
+        ctx: BuildContext,
+        kind: ComponentKind,
+        id: &ComponentId,
+        build: impl FnOnce(&BuildContext) -> Result<T, BuildError>,
+    ) -> Result<(BuildContext, T), StartError> {
         let built = build(&ctx).map_err(|source| StartError::Build {
             kind,
             id: id.clone(),
@@ -182,14 +198,17 @@ impl<'a> Builder<'a> {
         stops: &Stops,
     ) -> Result<(mpsc::Sender<Parcel>, Vec<Task>), StartError> {
         let (tx, rx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
+        let safe_when = self.safe_when(pid);
         let mut stages = Vec::new();
         for id in &p.processors {
             let Some(e) = self.config.processors.get(id) else {
                 continue;
             };
-            let (ctx, proc_) = self.build(ComponentKind::Processor, id, vec![pid.kind], |c| {
-                e.config.build(c)
-            })?;
+            let kind = ComponentKind::Processor;
+            let ctx = self
+                .context(kind, id, vec![pid.kind])
+                .with_safe_when(safe_when);
+            let (ctx, proc_) = Self::build_in(ctx, kind, id, |c| e.config.build(c))?;
             stages.push((id.clone(), ctx, proc_));
         }
         let mut next_output = self.fan_out(pid, p, ends);
@@ -215,6 +234,39 @@ impl<'a> Builder<'a> {
         // The pipeline input feeds the first stage (or the fan-out directly).
         chain.push((format!("pipeline/{pid}"), pump(pid, rx, next_output)));
         Ok((tx, chain))
+    }
+
+    /// When data taken by pipeline `pid`'s processors is safe: on disk if any exporter it
+    /// reaches settles receipts itself (a persistent queue), following connectors into the
+    /// pipelines they feed (connectors pass receipts on with what they derive); once taken
+    /// otherwise. Each pipeline is visited once, so a connector cycle ends the walk.
+    fn safe_when(&self, pid: &PipelineId) -> SafeWhen {
+        let mut seen = BTreeSet::new();
+        let mut to_visit = vec![pid];
+        while let Some(pid) = to_visit.pop() {
+            if !seen.insert(pid) {
+                continue;
+            }
+            let Some(p) = self.config.pipelines.get(pid) else {
+                continue;
+            };
+            for id in &p.exporters {
+                if let Some(e) = self.config.exporters.get(id) {
+                    if e.config.settles_receipts() {
+                        return SafeWhen::OnDisk;
+                    }
+                } else if self.config.connectors.contains_key(id) {
+                    to_visit.extend(
+                        self.config
+                            .pipelines
+                            .iter()
+                            .filter(|(_, fed)| fed.receivers.contains(id))
+                            .map(|(fed_id, _)| fed_id),
+                    );
+                }
+            }
+        }
+        SafeWhen::Taken
     }
 
     /// The routes at the end of pipeline `pid`: a counted `Drop` route per exporter queue (or
