@@ -39,6 +39,18 @@ pub fn kafka_obs_bin() -> PathBuf {
     bin
 }
 
+/// The release `kafka-obs` a benchmark measures (`cargo build --release -p kafka-obs`), or
+/// `KAFKA_OBS_BIN` to measure another build.
+pub fn release_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KAFKA_OBS_BIN") {
+        return p.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| kafka_obs_testkit::workspace_root().join("target"));
+    target.join("release/kafka-obs")
+}
+
 /// `kafka-obs validate` on one in-memory config.
 pub fn validate(yaml: &str) -> Output {
     validate_with_env(yaml, &[])

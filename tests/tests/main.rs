@@ -17,4 +17,5 @@ mod otlp_peers;
 mod otlp_security;
 mod receipts;
 mod runtime_behaviour;
+mod sdk_answers;
 mod signals_e2e;
