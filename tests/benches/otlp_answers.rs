@@ -21,6 +21,7 @@ use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::peers;
 use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_tests::otlp::{metrics_client, metrics_request};
+use tonic::codec::CompressionEncoding;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -50,7 +51,8 @@ async fn start_sink() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(MetricsServiceServer::new(Sink))
+            // kafka-obs compresses with gzip by default, as the Collector does.
+            .add_service(MetricsServiceServer::new(Sink).accept_compressed(CompressionEncoding::Gzip))
             .serve_with_incoming(connections(listener)),
     );
     addr

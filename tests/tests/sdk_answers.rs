@@ -5,7 +5,8 @@
 //! Two pipelines: the batch processor's defaults (200 ms), and a 12 s batch timeout, longer than
 //! the SDK's 10 s export timeout. No exporter downstream has a persistent queue, so the answer
 //! comes when the batch processor took the data (issue #13); had it waited for the batch to
-//! leave, every export into the 12 s pipeline would time out.
+//! leave, every export into the 12 s pipeline would time out. (The server peer, the Rust
+//! `fake-opentelemetry-collector`, does not take gzip, hence `compression: none`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,6 +49,7 @@ exporters:
   otlp:
     endpoint: {sink}
     tls: {{insecure: true}}
+    compression: none
 service:
   pipelines:
     traces:
@@ -107,34 +109,56 @@ fn send(run: &str, protocol: &str, port: u16, dir: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
 }
 
-/// Drains the sink until it holds `want` spans and `want` log records per run, or 30 s pass;
-/// returns `(spans, logs)` counted by the `run` attribute.
-async fn received(
-    sink: &mut FakeCollectorServer,
-    want: usize,
-    runs: usize,
-) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
-    let (mut spans, mut logs) = (BTreeMap::new(), BTreeMap::new());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let total = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
-    while (total(&spans) < want * runs || total(&logs) < want * runs) && Instant::now() < deadline
-    {
-        // The sink's channels hold 64 items each: drain them as they fill.
-        for span in sink.exported_spans(64, Duration::from_millis(200)).await {
-            let run = span.attributes.get("run").cloned().unwrap_or_default();
-            *spans.entry(run).or_insert(0) += 1;
+/// Spans and log records the sink received, counted by their `run` attribute.
+#[derive(Debug, Default, PartialEq)]
+struct Received {
+    spans: BTreeMap<String, usize>,
+    logs: BTreeMap<String, usize>,
+}
+
+/// The run named in an attribute value (the sink shows values in their `Debug` form).
+fn run_of(value: Option<&String>, runs: &[&str]) -> String {
+    let value = value.map(String::as_str).unwrap_or_default();
+    runs.iter()
+        .find(|run| value.contains(&format!("\"{run}\"")))
+        .map_or_else(|| format!("unknown: {value}"), |run| run.to_string())
+}
+
+/// Drains the sink as it fills (its channels hold 64 items each, then it stops answering)
+/// until `stop` fires, then once more; what the collector delivered before it stopped was
+/// answered by the sink, so it is in the channels by then.
+async fn drain(
+    mut sink: FakeCollectorServer,
+    runs: Vec<&'static str>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Received {
+    let mut received = Received::default();
+    loop {
+        let last = !matches!(
+            stop.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+        );
+        for span in sink.exported_spans(64, Duration::from_millis(100)).await {
+            *received
+                .spans
+                .entry(run_of(span.attributes.get("run"), &runs))
+                .or_insert(0) += 1;
         }
-        for log in sink.exported_logs(64, Duration::from_millis(200)).await {
-            let run = log.attributes.get("run").cloned().unwrap_or_default();
-            *logs.entry(run).or_insert(0) += 1;
+        for log in sink.exported_logs(64, Duration::from_millis(100)).await {
+            *received
+                .logs
+                .entry(run_of(log.attributes.get("run"), &runs))
+                .or_insert(0) += 1;
+        }
+        if last {
+            return received;
         }
     }
-    (spans, logs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_one_in_flight_is_answered_at_once_through_a_batch_processor() {
-    let mut sink = FakeCollectorServer::start().await.unwrap();
+    let sink = FakeCollectorServer::start().await.unwrap();
     let ports = Ports {
         grpc: free_port(),
         http: free_port(),
@@ -149,6 +173,12 @@ async fn python_sdk_one_in_flight_is_answered_at_once_through_a_batch_processor(
         ("grpc-12s", "grpc", ports.slow_grpc),
         ("http-12s", "http", ports.slow_http),
     ];
+    let (stop_draining, stop) = tokio::sync::oneshot::channel();
+    let draining = tokio::spawn(drain(
+        sink,
+        runs.iter().map(|(run, _, _)| *run).collect(),
+        stop,
+    ));
     for (run, protocol, port) in runs {
         let results = tokio::task::block_in_place(|| send(run, protocol, port, dir.path()));
         for signal in ["traces", "logs"] {
@@ -164,13 +194,24 @@ async fn python_sdk_one_in_flight_is_answered_at_once_through_a_batch_processor(
         }
     }
     // The 12 s pipeline still holds its batches: a clean stop flushes them.
-    let status = collector.terminate(Duration::from_secs(20));
+    let status = tokio::task::block_in_place(|| collector.terminate(Duration::from_secs(20)));
     assert!(status.success(), "{status}\n{}", collector.stderr());
-    let (spans, logs) = received(&mut sink, EXPORTS * ITEMS, runs.len()).await;
+    stop_draining.send(()).unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(30), draining)
+        .await
+        .expect("the sink drained")
+        .unwrap();
     let expected: BTreeMap<String, usize> = runs
         .iter()
         .map(|(run, _, _)| (run.to_string(), EXPORTS * ITEMS))
         .collect();
-    assert_eq!(spans, expected, "spans received per run");
-    assert_eq!(logs, expected, "log records received per run");
+    assert_eq!(
+        received,
+        Received {
+            spans: expected.clone(),
+            logs: expected
+        },
+        "received per run\n{}",
+        collector.stderr()
+    );
 }
