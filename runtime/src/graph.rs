@@ -760,7 +760,11 @@ mod tests {
         let got = safe_when_of(
             "    metrics: {receivers: [rx], exporters: [derive, memory]}\n    logs: {receivers: [derive], exporters: [disk]}\n",
         );
-        assert_eq!(got["metrics"], SafeWhen::OnDisk, "disk behind the connector");
+        assert_eq!(
+            got["metrics"],
+            SafeWhen::OnDisk,
+            "disk behind the connector"
+        );
         assert_eq!(got["logs"], SafeWhen::OnDisk);
         let got = safe_when_of(
             "    metrics: {receivers: [rx], exporters: [derive]}\n    logs: {receivers: [derive], exporters: [memory]}\n    logs/other: {receivers: [rx], exporters: [disk]}\n",

@@ -21,13 +21,13 @@ use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::peers;
 use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_tests::otlp::{metrics_client, metrics_request};
-use tonic::codec::CompressionEncoding;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use tonic::codec::CompressionEncoding;
 
 /// Gauge points per request (100, as in the `otlp_pipeline` bench).
 const POINTS: usize = 100;
@@ -52,7 +52,9 @@ async fn start_sink() -> SocketAddr {
     tokio::spawn(
         tonic::transport::Server::builder()
             // kafka-obs compresses with gzip by default, as the Collector does.
-            .add_service(MetricsServiceServer::new(Sink).accept_compressed(CompressionEncoding::Gzip))
+            .add_service(
+                MetricsServiceServer::new(Sink).accept_compressed(CompressionEncoding::Gzip),
+            )
             .serve_with_incoming(connections(listener)),
     );
     addr
@@ -143,7 +145,10 @@ fn rotel(bin: &Path, dir: &Path, grpc: u16, sink: SocketAddr) -> ChildGuard {
             .arg(bin)
             .arg("start")
             .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{}", free_port())])
+            .args([
+                "--otlp-http-endpoint",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
             .args(["--exporter", "otlp", "--otlp-exporter-protocol", "grpc"])
             .args(["--otlp-exporter-endpoint", &format!("http://{sink}")])
             .arg("--pid-file")

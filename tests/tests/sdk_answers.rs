@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_opentelemetry_collector::FakeCollectorServer;
 use kafka_obs_testkit::net::free_port;
@@ -105,7 +105,10 @@ fn send(run: &str, protocol: &str, port: u16, dir: &std::path::Path) -> Value {
         .unwrap()
         .expect("the SDK sender finished within 120 s");
     let stderr = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "[{run}] sender failed ({status}):\n{stderr}");
+    assert!(
+        status.success(),
+        "[{run}] sender failed ({status}):\n{stderr}"
+    );
     serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
 }
 

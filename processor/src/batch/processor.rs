@@ -601,7 +601,10 @@ mod tests {
         drop(tx);
         let flushed = out.recv().await.expect("flushed on close");
         assert_eq!(stamps(&flushed.batch), (0..7).collect::<Vec<_>>());
-        assert!(flushed.receipt.is_none(), "nothing left to settle downstream");
+        assert!(
+            flushed.receipt.is_none(),
+            "nothing left to settle downstream"
+        );
     }
 
     #[tokio::test(start_paused = true)]
