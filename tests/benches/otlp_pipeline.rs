@@ -101,11 +101,6 @@ fn pipeline(bin: &Path, requests: &[ExportMetricsServiceRequest], format: &str) 
 
 fn main() {
     let bin = kafka_obs_tests::release_bin();
-    assert!(
-        bin.is_file(),
-        "{} missing: cargo build --release -p kafka-obs",
-        bin.display()
-    );
     let requests: Vec<ExportMetricsServiceRequest> =
         (0..REQUESTS).map(|r| metrics_request(r, POINTS)).collect();
     let encoded: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();

@@ -41,14 +41,23 @@ pub fn kafka_obs_bin() -> PathBuf {
 
 /// The release `kafka-obs` a benchmark measures (`cargo build --release -p kafka-obs`), or
 /// `KAFKA_OBS_BIN` to measure another build.
+///
+/// # Panics
+/// When that file is missing, saying how to build it.
 pub fn release_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("KAFKA_OBS_BIN") {
-        return p.into();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| kafka_obs_testkit::workspace_root().join("target"));
-    target.join("release/kafka-obs")
+    let bin = match std::env::var_os("KAFKA_OBS_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| kafka_obs_testkit::workspace_root().join("target"))
+            .join("release/kafka-obs"),
+    };
+    assert!(
+        bin.is_file(),
+        "{} missing: cargo build --release -p kafka-obs",
+        bin.display()
+    );
+    bin
 }
 
 /// `kafka-obs validate` on one in-memory config.
