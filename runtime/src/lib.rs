@@ -8,6 +8,7 @@
 //! the deadline. Every queue is bounded; exporter queues drop (counted) rather than stall.
 
 mod graph;
+mod process_metrics;
 mod self_telemetry;
 
 pub use graph::{Service, ShutdownReport, StartError};

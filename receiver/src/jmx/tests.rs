@@ -54,7 +54,7 @@ impl Harness {
             .snapshot()
             .iter()
             .filter(|s| s.name == name)
-            .map(|s| s.value)
+            .map(|s| s.value.as_i64())
             .sum()
     }
 
