@@ -207,6 +207,18 @@ impl Telemetry {
         double: bool,
         labels: &[(&str, &str)],
     ) -> Value {
+        self.series_new(name, help, kind, double, labels).0
+    }
+
+    /// The series and whether this call created it.
+    fn series_new(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: InstrumentKind,
+        double: bool,
+        labels: &[(&str, &str)],
+    ) -> (Value, bool) {
         let key: Vec<(String, String)> = labels
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
@@ -217,15 +229,20 @@ impl Telemetry {
             kind,
             series: BTreeMap::new(),
         });
-        family
+        let mut created = false;
+        let value = family
             .series
             .entry(key)
-            .or_insert_with(|| match (kind, double) {
-                (_, true) => Value::Double(Double::default()),
-                (InstrumentKind::Counter, false) => Value::Counter(Counter::default()),
-                (InstrumentKind::Gauge, false) => Value::Gauge(Gauge::default()),
+            .or_insert_with(|| {
+                created = true;
+                match (kind, double) {
+                    (_, true) => Value::Double(Double::default()),
+                    (InstrumentKind::Counter, false) => Value::Counter(Counter::default()),
+                    (InstrumentKind::Gauge, false) => Value::Gauge(Gauge::default()),
+                }
             })
-            .clone()
+            .clone();
+        (value, created)
     }
 
     /// The counter `name{labels}`, created on first use and shared afterwards.
@@ -400,41 +417,86 @@ impl ComponentTelemetry {
         per_signal(&self.telemetry, names, kind, &self.labels(extra))
     }
 
-    /// Items a receiver pushed into its pipelines and they accepted.
-    pub fn accepted(&self, kind: DataKind, transport: Transport) -> Counter {
-        self.per_signal(
-            &otelcol::RECEIVER_ACCEPTED,
+    /// One of a set of outcomes that the Collector reports together: the first time any of
+    /// them is counted for these labels, the others appear too (at zero), as they do on the
+    /// Collector's endpoint, so a query over `refused` finds a series before the first refusal.
+    fn outcome(
+        &self,
+        wanted: &PerSignal,
+        siblings: &[&PerSignal],
+        kind: DataKind,
+        extra: &[(&str, &str)],
+    ) -> Counter {
+        let labels = self.labels(extra);
+        let (value, created) = self.telemetry.series_new(
+            wanted.name(kind),
+            wanted.help,
+            InstrumentKind::Counter,
+            false,
+            &labels,
+        );
+        if created {
+            for sibling in siblings {
+                per_signal(&self.telemetry, sibling, kind, &labels);
+            }
+        }
+        match value {
+            Value::Counter(c) => c,
+            _ => Counter::default(),
+        }
+    }
+
+    fn receiver_outcome(
+        &self,
+        wanted: &PerSignal,
+        kind: DataKind,
+        transport: Transport,
+    ) -> Counter {
+        self.outcome(
+            wanted,
+            &[
+                &otelcol::RECEIVER_ACCEPTED,
+                &otelcol::RECEIVER_REFUSED,
+                &otelcol::RECEIVER_FAILED,
+            ],
             kind,
             &[("transport", transport.as_str())],
         )
+    }
+
+    /// Items a receiver pushed into its pipelines and they accepted.
+    pub fn accepted(&self, kind: DataKind, transport: Transport) -> Counter {
+        self.receiver_outcome(&otelcol::RECEIVER_ACCEPTED, kind, transport)
     }
 
     /// Items the pipelines did not take (full, shutting down); the sender was told to retry.
     pub fn refused(&self, kind: DataKind, transport: Transport) -> Counter {
-        self.per_signal(
-            &otelcol::RECEIVER_REFUSED,
-            kind,
-            &[("transport", transport.as_str())],
-        )
+        self.receiver_outcome(&otelcol::RECEIVER_REFUSED, kind, transport)
     }
 
     /// Items a receiver could not process itself: bad input it rejected.
     pub fn failed(&self, kind: DataKind, transport: Transport) -> Counter {
-        self.per_signal(
-            &otelcol::RECEIVER_FAILED,
-            kind,
-            &[("transport", transport.as_str())],
-        )
+        self.receiver_outcome(&otelcol::RECEIVER_FAILED, kind, transport)
     }
 
     /// Items an exporter delivered.
     pub fn sent(&self, kind: DataKind) -> Counter {
-        self.per_signal(&otelcol::EXPORTER_SENT, kind, &[])
+        self.outcome(
+            &otelcol::EXPORTER_SENT,
+            &[&otelcol::EXPORTER_SEND_FAILED],
+            kind,
+            &[],
+        )
     }
 
     /// Items an exporter gave up on after its retries.
     pub fn send_failed(&self, kind: DataKind) -> Counter {
-        self.per_signal(&otelcol::EXPORTER_SEND_FAILED, kind, &[])
+        self.outcome(
+            &otelcol::EXPORTER_SEND_FAILED,
+            &[&otelcol::EXPORTER_SENT],
+            kind,
+            &[],
+        )
     }
 
     /// Items an exporter's own sending queue had no room for.
@@ -494,6 +556,16 @@ mod tests {
             ),
             "{text}"
         );
+        // Its sibling outcomes exist from the first count on, at zero.
+        for sibling in ["refused", "failed"] {
+            assert!(
+                text.contains(&format!(
+                    "otelcol_receiver_{sibling}_log_records{{receiver=\"otlp/a\",transport=\"grpc\"}} 0"
+                )),
+                "{text}"
+            );
+        }
+        assert!(!text.contains("metric_points"), "only the signal counted");
     }
 
     #[test]

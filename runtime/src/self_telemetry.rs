@@ -275,7 +275,7 @@ mod tests {
             .counter("kafka_obs_storage_damaged_bytes_total", "h", &[])
             .add(3);
         telemetry
-            .gauge("kafka_obs_exporter_queue_size", "h", &[])
+            .gauge("otelcol_exporter_queue_size", "h", &[])
             .set(2);
         telemetry
             .gauge("kafka_obs_jmx_poll_duration_microseconds", "h", &[])
@@ -297,7 +297,7 @@ mod tests {
             Some("By"),
             "{units:?}"
         );
-        assert_eq!(unit("kafka_obs_exporter_queue_size"), Some(""), "{units:?}");
+        assert_eq!(unit("otelcol_exporter_queue_size"), Some(""), "{units:?}");
         assert_eq!(
             unit("kafka_obs_jmx_poll_duration_microseconds"),
             Some("us"),
