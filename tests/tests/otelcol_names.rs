@@ -200,12 +200,15 @@ processors:
 exporters:
   otlp:
     endpoint: {backend}
+    # The test server takes no gzip.
+    compression: none
 service:
   telemetry:
     metrics:
       readers:
+        # The test server holds 64 unread pushes: a minute at this interval.
         - periodic:
-            interval: 300
+            interval: 1000
             exporter:
               otlp:
                 protocol: grpc
@@ -334,7 +337,13 @@ async fn the_collectors_self_metric_names_are_served_with_plausible_values() {
         .exported_spans(6, Duration::from_secs(15))
         .await
         .len() as f64;
-    assert_eq!((logs, spans), (2.0 * LOGS_PER_RUN, 2.0 * SPANS_PER_RUN));
+    assert_eq!(
+        (logs, spans),
+        (2.0 * LOGS_PER_RUN, 2.0 * SPANS_PER_RUN),
+        "the backend's count\n{}\n{}",
+        collector.stderr(),
+        tokio::task::block_in_place(|| collector.metrics())
+    );
     let scrape = || tokio::task::block_in_place(|| collector.metrics());
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut text = scrape();
