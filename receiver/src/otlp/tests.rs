@@ -495,18 +495,13 @@ async fn http_refusals_say_why_and_are_counted() {
     assert_eq!(status, 413);
 
     assert_eq!(failed.get(), 7, "every refused request is counted");
-    assert_eq!(
-        h.telemetry
-            .refused(DataKind::Metrics, Transport::Http)
-            .get(),
-        0
-    );
-    assert_eq!(
-        h.telemetry
-            .accepted(DataKind::Metrics, Transport::Http)
-            .get(),
-        0
-    );
+    let t = &h.telemetry;
+    let others = [
+        t.refused(DataKind::Metrics, Transport::Http),
+        t.accepted(DataKind::Metrics, Transport::Http),
+    ]
+    .map(|c| c.get());
+    assert_eq!(others, [0, 0], "refused by the pipeline, accepted");
 
     let (status, _, body) = post(
         &client,
@@ -589,23 +584,17 @@ async fn full_drop_queue_is_a_partial_success_and_closed_pipeline_a_503() {
         resp.partial_success.map(|p| p.rejected_data_points),
         Some(4)
     );
+    let t = &h.telemetry;
+    let counts = [
+        t.accepted(DataKind::Metrics, Transport::Http),
+        t.refused(DataKind::Metrics, Transport::Http),
+        t.refused(DataKind::Metrics, Transport::Grpc),
+    ]
+    .map(|c| c.get());
     assert_eq!(
-        h.telemetry
-            .accepted(DataKind::Metrics, Transport::Http)
-            .get(),
-        2
-    );
-    assert_eq!(
-        h.telemetry
-            .refused(DataKind::Metrics, Transport::Http)
-            .get(),
-        3
-    );
-    assert_eq!(
-        h.telemetry
-            .refused(DataKind::Metrics, Transport::Grpc)
-            .get(),
-        4
+        counts,
+        [2, 3, 4],
+        "accepted, refused over HTTP, refused over gRPC"
     );
     assert_eq!(h.next(DataKind::Metrics).await.item_count(), 2);
 
