@@ -183,6 +183,13 @@ async fn acked_only_after_the_pipeline_accepted() {
         100,
         "counted"
     );
+    let text = h.telemetry.render_prometheus();
+    assert!(
+        text.contains(
+            "otelcol_receiver_accepted_log_records{receiver=\"signals/test\",transport=\"grpc\"} 100"
+        ),
+        "with the Collector's labels:\n{text}"
+    );
     drop(s);
     h.stop().await;
 }
