@@ -242,6 +242,20 @@ pub trait ComponentConfig: Send + Sync + Debug {
     fn extension_refs(&self) -> Vec<ExtensionRef> {
         Vec::new()
     }
+    /// Keys it accepts only because the Collector's component of the same type has them,
+    /// and which do nothing here; `validate` prints each with why, the service logs it.
+    fn unneeded_keys(&self) -> Vec<UnneededKey> {
+        Vec::new()
+    }
+}
+
+/// A key a config accepts for the Collector's sake that has no effect here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnneededKey {
+    /// Key path inside the component (`jar_path`, `otlp`).
+    pub path: String,
+    /// Why it is not needed, for the user who pasted it.
+    pub why: &'static str,
 }
 
 pub trait ReceiverConfig: ComponentConfig {

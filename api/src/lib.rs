@@ -27,7 +27,7 @@ pub use component::{
     BuildContext, BuildError, ComponentConfig, Connector, ConnectorConfig, Exporter,
     ExporterConfig, Extension, ExtensionConfig, FactoryMeta, Host, NetworkExporterConfig, Outputs,
     Processor, ProcessorConfig, QueueSettings, Receiver, ReceiverConfig, RunContext, RunError,
-    SendingQueue, Stability,
+    SendingQueue, Stability, UnneededKey,
 };
 pub use config::{ComponentConfigError, parse_component_config};
 pub use data::{Batch, DataKind};

@@ -61,6 +61,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Validate) => match load(&cli.config) {
             Ok(config) => {
+                for (key, why) in components::unneeded_keys(&config) {
+                    eprintln!("warning: {key}: accepted but not needed: {why}");
+                }
                 println!(
                     "configuration is valid: {} pipeline(s), {} receiver(s), {} processor(s), {} exporter(s), {} extension(s)",
                     config.pipelines.len(),
@@ -124,6 +127,9 @@ fn run(files: &[PathBuf]) -> ExitCode {
                 return ExitCode::from(EXIT_START);
             }
         };
+        for (key, why) in components::unneeded_keys(&config) {
+            tracing::warn!(key = %key, why, "a Collector key that kafka-obs does not need; it has no effect");
+        }
         let telemetry = Telemetry::new();
         let health = HealthRegistry::new();
         let service = match Service::start(&config, &telemetry, &health) {
