@@ -2,7 +2,6 @@
 //! the Python SDK over gRPC and HTTP (plain and gzip), and the OpenTelemetry Collector itself
 //! tailing a log file and sending OTLP/HTTP with gzip. The file is read back as OTLP JSON by
 //! walking the JSON per the OTLP spec (not with our own decoder), so a wrong encoding fails.
-//! The Collector's self-metrics and ours, read by the same names, count the same records.
 
 #![allow(clippy::unwrap_used)]
 
@@ -331,12 +330,10 @@ fn python_sdk_over_grpc_and_http_arrives_intact() {
     }
 }
 
-/// Also: the Collector's `otelcol_exporter_sent_log_records` and our
-/// `otelcol_receiver_accepted_log_records` count the same records, read the same way.
 #[test]
 fn otel_collector_tails_a_file_and_sends_gzip_otlp_http() {
     let otelcol = peers::otelcol_bin().expect("otelcol peer");
-    let (http, otel_metrics) = (free_port(), free_port());
+    let http = free_port();
     let work = tempfile::tempdir().unwrap();
     let mut collector = Collector::start(&format!(
         "receivers:
@@ -378,19 +375,8 @@ processors:
     timeout: 200ms
 service:
   telemetry:
-    # The shape of the Collector's default endpoint (no _total, no unit suffixes), on a
-    # 127.0.0.1 port of our choosing.
     metrics:
-      level: basic
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {otel_metrics}
-                without_type_suffix: true
-                without_units: true
-                without_scope_info: true
+      level: none
   pipelines:
     logs:
       receivers: [filelog]
@@ -435,33 +421,13 @@ service:
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Both sides' self-metrics, by the same names: what the Collector sent is what we accepted.
-    let otel_addr = format!("127.0.0.1:{otel_metrics}").parse().unwrap();
-    let otel_sent = || {
-        kafka_obs_tests::http_get(otel_addr, "/metrics")
-            .map(|(_, text)| {
-                kafka_obs_tests::metric_value(
-                    &text,
-                    "otelcol_exporter_sent_log_records",
-                    &["exporter=\"otlphttp\""],
-                )
-            })
-            .unwrap_or_default()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while otel_sent() < lines.len() as f64 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let sent = otel_sent();
     let _ = otel.terminate(Duration::from_secs(10));
-    let accepted = collector.metric(
-        "otelcol_receiver_accepted_log_records",
-        &["transport=\"http\""],
-    );
     assert_eq!(
-        (sent, accepted),
-        (lines.len() as f64, lines.len() as f64),
-        "otelcol-contrib sent, kafka-obs accepted"
+        collector.metric(
+            "otelcol_receiver_accepted_log_records",
+            &["transport=\"http\""]
+        ),
+        lines.len() as f64
     );
     let status = collector.terminate(Duration::from_secs(10));
     assert!(status.success());
