@@ -43,4 +43,5 @@ pub use receipt::{Acceptance, Parcel, Receipt, Refused, SafeWhen};
 pub use storage::{
     PersistentQueue, PushOutcome, QueuedRecord, Storage, StorageCapability, StorageError,
 };
-pub use telemetry::{ComponentTelemetry, Counter, Gauge, Telemetry};
+pub use telemetry::otelcol::Transport;
+pub use telemetry::{ComponentTelemetry, Counter, Double, Gauge, Telemetry};

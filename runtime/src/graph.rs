@@ -262,14 +262,9 @@ impl<'a> Builder<'a> {
                     tx: q.tx.clone(),
                     policy: q.policy,
                     passes_receipt: q.settles_receipts,
-                    dropped: self.telemetry.counter(
-                        "kafka_obs_exporter_enqueue_failed_items_total",
-                        "Items dropped because an exporter's queue was full.",
-                        &[
-                            ("exporter", &id.to_string()),
-                            ("data_type", pid.kind.as_str()),
-                        ],
-                    ),
+                    dropped: self
+                        .telemetry
+                        .exporter_enqueue_failed(&id.to_string(), pid.kind),
                 });
             } else if let Some(tx) = ends.connectors.get(id) {
                 routes.push(Route {
@@ -485,20 +480,8 @@ fn queue_gauges(ends: &Ends, telemetry: &Telemetry, stops: &Stops) -> Task {
         .exporters
         .iter()
         .map(|(id, q)| {
-            let labels = [("exporter", id.to_string())];
-            let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            telemetry
-                .gauge(
-                    "kafka_obs_exporter_queue_capacity",
-                    "Batches an exporter's queue holds.",
-                    &l,
-                )
-                .set(q.tx.max_capacity() as i64);
-            let g = telemetry.gauge(
-                "kafka_obs_exporter_queue_size",
-                "Batches waiting in an exporter's queue.",
-                &l,
-            );
+            let (g, capacity) = telemetry.exporter_queue(&id.to_string());
+            capacity.set(q.tx.max_capacity() as i64);
             (q.tx.downgrade(), g)
         })
         .collect();

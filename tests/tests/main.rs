@@ -14,6 +14,7 @@ mod exporter_faults;
 mod intake;
 mod jmx_e2e;
 mod otelcol_contrib;
+mod otelcol_names;
 mod otlp_peers;
 mod otlp_security;
 mod receipts;

@@ -40,16 +40,8 @@ impl Counters {
         self.by_kind[slot].get_or_insert_with(|| {
             let labels = [("data_type", kind.as_str())];
             (
-                telemetry.counter(
-                    "kafka_obs_processor_incoming_items_total",
-                    "Items (data points, log records, spans) a processor received.",
-                    &labels,
-                ),
-                telemetry.counter(
-                    "kafka_obs_processor_outgoing_items_total",
-                    "Items a processor passed on to the next stage.",
-                    &labels,
-                ),
+                telemetry.incoming_items(kind),
+                telemetry.outgoing_items(kind),
                 telemetry.counter(
                     "kafka_obs_processor_dropped_items_total",
                     "Items a processor still held when the shutdown deadline passed.",
@@ -424,8 +416,15 @@ mod tests {
         }
     }
 
+    /// Every series of `name` (these tests send logs only), whatever its labels.
     fn counter(telemetry: &ComponentTelemetry, name: &'static str) -> u64 {
-        telemetry.counter(name, "", &[("data_type", "logs")]).get()
+        telemetry
+            .registry()
+            .snapshot()
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.value.as_i64() as u64)
+            .sum()
     }
 
     #[tokio::test(start_paused = true)]
@@ -451,11 +450,11 @@ mod tests {
         );
         assert!(h.task.await.expect("no panic").is_ok());
         assert_eq!(
-            counter(&h.telemetry, "kafka_obs_processor_incoming_items_total"),
+            counter(&h.telemetry, "otelcol_processor_incoming_items"),
             15
         );
         assert_eq!(
-            counter(&h.telemetry, "kafka_obs_processor_outgoing_items_total"),
+            counter(&h.telemetry, "otelcol_processor_outgoing_items"),
             15
         );
     }
@@ -537,8 +536,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         h.shutdown.cancel();
         assert!(h.task.await.expect("no panic").is_ok());
-        let incoming = counter(&h.telemetry, "kafka_obs_processor_incoming_items_total");
-        let outgoing = counter(&h.telemetry, "kafka_obs_processor_outgoing_items_total");
+        let incoming = counter(&h.telemetry, "otelcol_processor_incoming_items");
+        let outgoing = counter(&h.telemetry, "otelcol_processor_outgoing_items");
         let dropped = counter(&h.telemetry, "kafka_obs_processor_dropped_items_total");
         assert_eq!(outgoing, 10, "one batch fit in the next stage");
         assert_eq!(incoming, 30);
