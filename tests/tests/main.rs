@@ -20,4 +20,5 @@ mod otlp_security;
 mod receipts;
 mod reload;
 mod runtime_behaviour;
+mod sdk_answers;
 mod signals_e2e;
