@@ -10,6 +10,7 @@
 //! sockets that stay open in between.
 
 mod graph;
+mod process_metrics;
 mod reload;
 mod self_telemetry;
 
