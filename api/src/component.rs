@@ -69,8 +69,17 @@ impl FactoryMeta {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    #[error("cannot listen on {address}: {source}; is another process using the port?")]
+    #[error("cannot listen on {address}: {source}{}", bind_hint(source))]
     Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listen address names a host that does not resolve (DNS), so nothing was bound.
+    #[error(
+        "cannot listen on {address}: its host name does not resolve ({source}); check the name, or write an IP address such as 127.0.0.1, or :port for every interface"
+    )]
+    Resolve {
         address: String,
         #[source]
         source: std::io::Error,
@@ -79,6 +88,17 @@ pub enum BuildError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Other(String),
+}
+
+/// What to check after a failed bind, by its cause; only a taken port suggests another
+/// process.
+fn bind_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "; is another process using the port?",
+        std::io::ErrorKind::AddrNotAvailable => "; that address is not one of this machine's",
+        std::io::ErrorKind::PermissionDenied => "; ports below 1024 need privileges",
+        _ => "",
+    }
 }
 
 /// Why a running component stopped with an error.

@@ -582,39 +582,11 @@ fn readings_table(overrides: &BTreeMap<String, String>) -> Result<Readings, Conf
     Ok(Readings { table, overridden })
 }
 
-/// Serde helper: a duration with a unit (`10s`, `1m30s`), or `0`.
+/// Serde helper (`#[serde(with = "duration")]`, also for `central`): durations are read by
+/// the one parser every config shares, Go's `time.ParseDuration` rules as the Collector
+/// reads them (`30s`, `1m30s`, `1.5h`; `0` alone needs no unit).
 pub mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, de::Error};
-
-    /// Deserializes `10s`, `250ms`, `1m30s`, `2h` or `0`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Number(f64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Text(s) => parse(&s).map_err(D::Error::custom),
-            Raw::Number(0.0) => Ok(Duration::ZERO),
-            Raw::Number(n) => Err(D::Error::custom(format!(
-                "invalid duration {n}: a duration needs a unit, such as {n}s or {n}ms"
-            ))),
-        }
-    }
-
-    /// Parses `10s`, `250ms`, `1m30s`, `2h` or `0`.
-    pub fn parse(s: &str) -> Result<Duration, String> {
-        let t = s.trim();
-        if t == "0" {
-            return Ok(Duration::ZERO);
-        }
-        humantime::parse_duration(t).map_err(|_| {
-            format!("invalid duration {s:?}: write a number with a unit, such as 10s, 250ms, 1m30s or 2h")
-        })
-    }
+    pub use kafka_obs_api::config::de::duration as deserialize;
 }
 
 mod situation {

@@ -493,7 +493,7 @@ mod tests {
         let e = parse("notify: {min_situation: LOUD}").err().unwrap();
         assert!(e.message.contains("write WARNING or CRITICAL"), "{e}");
         let e = parse("[1, 2]").err().unwrap();
-        assert!(e.message.contains("expected struct"), "{e}");
+        assert!(e.message.contains("expected a map of settings"), "{e}");
     }
 
     #[test]

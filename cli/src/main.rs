@@ -43,8 +43,13 @@ enum Command {
     Validate,
     /// List every component type with its signals and stability.
     Components,
-    /// Print the merged, env-expanded configuration.
-    PrintConfig,
+    /// Print the merged, env-expanded configuration, with secrets (passwords, tokens,
+    /// credential headers, private keys) shown as [REDACTED].
+    PrintConfig {
+        /// Show secrets as written.
+        #[arg(long)]
+        unredacted: bool,
+    },
     /// Play the seed's demo: service JVMs, a sidecar per service, the central hierarchy and
     /// its web view, through normal traffic, trouble and recovery (needs a JDK).
     Demo(demo::DemoArgs),
@@ -81,8 +86,12 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
-        Some(Command::PrintConfig) => match load(&cli.config) {
-            Ok(config) => match serde_yaml_ng::to_string(&config.document) {
+        Some(Command::PrintConfig { unredacted }) => match load(&cli.config) {
+            Ok(config) => match serde_yaml_ng::to_string(&if unredacted {
+                config.document
+            } else {
+                kafka_obs_config::redact(&config.document)
+            }) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS

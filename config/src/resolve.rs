@@ -5,7 +5,9 @@
 //! connectors between them), order the enabled extensions, read `service.telemetry`, keep what
 //! the service uses, then check every kept component's extension references and listeners in
 //! one loop over all kinds ([`Config::components`]). Errors are collected, not returned at the
-//! first one, so a user sees everything wrong with a file at once.
+//! first one, so a user sees everything wrong with a file at once; a part that could not be
+//! read (an unknown type, a section of the wrong shape) is reported once, where it is
+//! written, and references to it are not also called undefined.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,14 +16,14 @@ use kafka_obs_api::{
     ComponentConfig, ComponentConfigError, ComponentId, ComponentKind, ConnectorConfig,
     ConnectorFactory, DataKind, ExporterConfig, ExporterFactory, ExtensionConfig, ExtensionFactory,
     ExtensionRef, Factory, FactoryMeta, PipelineId, ProcessorConfig, ProcessorFactory,
-    ReceiverConfig, ReceiverFactory, parse_component_config,
+    ReceiverConfig, ReceiverFactory,
 };
 use serde_yaml_ng::Value;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{
     DEFAULT_METRICS_ADDRESS, MetricsLevel, MetricsSettings, OtlpPushSettings, RawConfig, RawOtlp,
-    RawPipeline, RawTelemetry, TelemetrySettings, TracesSettings,
+    RawPipeline, RawService, RawTelemetry, TelemetrySettings, TracesSettings, push_all,
 };
 use crate::source::Source;
 
@@ -152,13 +154,9 @@ impl Errors {
         self.0.push(ConfigError::new(path, message));
     }
 
+    /// Every error of one component's body (its factory reports all it found).
     fn component(&mut self, prefix: &str, e: ComponentConfigError) {
-        let path = if e.path.is_empty() {
-            prefix.to_string()
-        } else {
-            format!("{prefix}::{}", e.path)
-        };
-        self.push(path, e.message);
+        push_all(prefix, e, &mut self.0);
     }
 }
 
@@ -167,29 +165,48 @@ impl Errors {
 struct Section<C: ?Sized> {
     entries: BTreeMap<ComponentId, Entry<C>>,
     names: BTreeMap<String, ComponentId>,
+    /// Every canonical id written, whether or not its body validated.
+    defined: BTreeSet<ComponentId>,
     metas: Vec<FactoryMeta>,
+    /// Written ids whose definition is already reported (malformed id, unknown type, alias
+    /// defined twice); a reference to one is not an error of its own.
+    broken: BTreeSet<String>,
+    /// The whole section could not be read (reported); no reference into it is judged.
+    unreadable: bool,
 }
 
 impl<C: ?Sized> Section<C> {
     /// Validates one section: ids parse, types exist, bodies pass their factory's `validate`.
     fn validate(
         kind: ComponentKind,
-        raw: &BTreeMap<String, Value>,
+        raw: &RawConfig,
         factories: &[Factory<C>],
         registry: &Registry,
         errors: &mut Errors,
     ) -> Self {
+        let section = kind.section();
         let mut out = Self {
             entries: BTreeMap::new(),
             names: BTreeMap::new(),
+            defined: BTreeSet::new(),
             metas: factories.iter().map(|f| *f.meta()).collect(),
+            broken: BTreeSet::new(),
+            unreadable: raw.unreadable.contains(section),
         };
-        for (written, body) in raw {
-            let path = format!("{}::{written}", kind.section());
+        let bodies = match kind {
+            ComponentKind::Receiver => &raw.receivers,
+            ComponentKind::Processor => &raw.processors,
+            ComponentKind::Exporter => &raw.exporters,
+            ComponentKind::Connector => &raw.connectors,
+            ComponentKind::Extension => &raw.extensions,
+        };
+        for (written, body) in bodies {
+            let path = format!("{section}::{written}");
             let id: ComponentId = match written.parse() {
                 Ok(id) => id,
                 Err(e) => {
                     errors.push(path, e.to_string());
+                    out.broken.insert(written.clone());
                     continue;
                 }
             };
@@ -198,17 +215,19 @@ impl<C: ?Sized> Section<C> {
                 .find(|f| f.meta().answers_to(id.type_name()))
             else {
                 errors.push(path, unknown_type(kind, &id, registry));
+                out.broken.insert(written.clone());
                 continue;
             };
             let meta = *factory.meta();
             let canonical = id.with_type(meta.type_name);
-            if out.entries.contains_key(&canonical) {
+            if !out.defined.insert(canonical.clone()) {
                 errors.push(
                     path,
                     format!(
                         "`{written}` is the same component as `{canonical}` (an alias); define it once"
                     ),
                 );
+                out.broken.insert(written.clone());
                 continue;
             }
             out.names.insert(written.clone(), canonical.clone());
@@ -230,12 +249,18 @@ impl<C: ?Sized> Section<C> {
         let id: ComponentId = written.parse().ok()?;
         let meta = self.metas.iter().find(|m| m.answers_to(id.type_name()))?;
         let canonical = id.with_type(meta.type_name);
-        self.names.values().find(|v| **v == canonical).cloned()
+        self.defined.contains(&canonical).then_some(canonical)
     }
 
     /// The kinds of data the component `id` handles, when it validated.
     fn kinds_of(&self, id: &ComponentId) -> Option<&'static [DataKind]> {
         self.entries.get(id).map(|e| e.meta.kinds)
+    }
+
+    /// Whether a reference to `written` that did not resolve is already explained by an error
+    /// where it is defined (so saying "not defined" would be wrong or twice said).
+    fn explains(&self, written: &str) -> bool {
+        self.unreadable || self.broken.contains(written)
     }
 }
 
@@ -252,37 +277,25 @@ impl Sections {
     fn validate(raw: &RawConfig, registry: &Registry, errors: &mut Errors) -> Self {
         use ComponentKind as K;
         Self {
-            receivers: Section::validate(
-                K::Receiver,
-                &raw.receivers,
-                &registry.receivers,
-                registry,
-                errors,
-            ),
+            receivers: Section::validate(K::Receiver, raw, &registry.receivers, registry, errors),
             processors: Section::validate(
                 K::Processor,
-                &raw.processors,
+                raw,
                 &registry.processors,
                 registry,
                 errors,
             ),
-            exporters: Section::validate(
-                K::Exporter,
-                &raw.exporters,
-                &registry.exporters,
-                registry,
-                errors,
-            ),
+            exporters: Section::validate(K::Exporter, raw, &registry.exporters, registry, errors),
             connectors: Section::validate(
                 K::Connector,
-                &raw.connectors,
+                raw,
                 &registry.connectors,
                 registry,
                 errors,
             ),
             extensions: Section::validate(
                 K::Extension,
-                &raw.extensions,
+                raw,
                 &registry.extensions,
                 registry,
                 errors,
@@ -299,12 +312,10 @@ struct ConnectorUse {
 }
 
 pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, ConfigErrors> {
-    let raw: RawConfig = parse_component_config(&source.value).map_err(|e| {
-        source.locate_all(vec![ConfigError::new(e.path, top_level_hint(e.message))])
-    })?;
     let mut errors = Errors(Vec::new());
+    let raw = RawConfig::read(&source.value, &mut errors.0);
     let mut sections = Sections::validate(&raw, registry, &mut errors);
-    let pipelines = pipelines(&raw.service.pipelines, &sections, registry, &mut errors);
+    let pipelines = pipelines(&raw.service, &sections, registry, &mut errors);
     let extension_order = enabled_extensions(&raw.service.extensions, &sections, &mut errors);
     let telemetry = telemetry(&raw.service.telemetry, &mut errors);
     let used = keep_used(&mut sections, &pipelines, extension_order);
@@ -321,8 +332,9 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
     };
     check_extension_refs(&config, &sections.extensions, registry, &mut errors);
     check_listeners(&config, &mut errors);
-    if !errors.0.is_empty() {
-        return Err(source.locate_all(errors.0));
+    let all = source.with_problems(errors.0);
+    if !all.is_empty() {
+        return Err(ConfigErrors::sorted(source.locate_all(all)));
     }
     Ok(config)
 }
@@ -330,13 +342,14 @@ pub(crate) fn resolve(source: &Source, registry: &Registry) -> Result<Config, Co
 /// Every pipeline of `service.pipelines` with canonical ids, then the connectors between
 /// them checked.
 fn pipelines(
-    raw: &BTreeMap<String, RawPipeline>,
+    service: &RawService,
     sections: &Sections,
     registry: &Registry,
     errors: &mut Errors,
 ) -> BTreeMap<PipelineId, Pipeline> {
+    let raw = &service.pipelines;
     let mut pipelines = BTreeMap::new();
-    if raw.is_empty() {
+    if raw.is_empty() && service.pipelines_complete {
         errors.push(
             "service::pipelines",
             "no pipeline is defined, so nothing would run; add e.g. `metrics: {receivers: [...], exporters: [...]}`",
@@ -360,8 +373,93 @@ fn pipelines(
         };
         pipelines.insert(pid, resolved);
     }
-    check_connectors(&connectors, registry, errors);
+    if service.pipelines_complete {
+        check_connectors(&connectors, registry, errors);
+    }
+    check_cycles(&pipelines, sections, errors);
     pipelines
+}
+
+/// Pipelines joined through connectors must not loop back on themselves: data would circle
+/// forever and a shutdown could never drain it. Each loop is named once, by the pipelines
+/// and connectors along it, at the line of the pipeline it starts from.
+fn check_cycles(
+    pipelines: &BTreeMap<PipelineId, Pipeline>,
+    sections: &Sections,
+    errors: &mut Errors,
+) {
+    let is_connector = |id: &ComponentId| sections.connectors.defined.contains(id);
+    // pipeline -> (connector, pipeline it feeds)
+    let edges: BTreeMap<&PipelineId, Vec<(&ComponentId, &PipelineId)>> = pipelines
+        .iter()
+        .map(|(from, p)| {
+            let out = p
+                .exporters
+                .iter()
+                .filter(|c| is_connector(c))
+                .flat_map(|c| {
+                    pipelines
+                        .iter()
+                        .filter(move |(_, q)| q.receivers.contains(c))
+                        .map(move |(to, _)| (c, to))
+                })
+                .collect();
+            (from, out)
+        })
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut marks: BTreeMap<&PipelineId, Mark> = pipelines.keys().map(|p| (p, Mark::New)).collect();
+    // An explicit stack of (pipeline, next edge to follow); `path` holds the connector taken
+    // into each pipeline on it.
+    for start in pipelines.keys() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        let mut stack: Vec<(&PipelineId, usize)> = vec![(start, 0)];
+        let mut path: Vec<(&PipelineId, Option<&ComponentId>)> = vec![(start, None)];
+        marks.insert(start, Mark::OnPath);
+        while let Some((at, next)) = stack.last_mut() {
+            let out = &edges[*at];
+            if *next == out.len() {
+                marks.insert(*at, Mark::Done);
+                stack.pop();
+                path.pop();
+                continue;
+            }
+            let (connector, to) = out[*next];
+            *next += 1;
+            match marks[to] {
+                Mark::New => {
+                    marks.insert(to, Mark::OnPath);
+                    stack.push((to, 0));
+                    path.push((to, Some(connector)));
+                }
+                Mark::OnPath => {
+                    let from = path.iter().position(|(p, _)| *p == to).unwrap_or(0);
+                    let mut words = vec![to.to_string()];
+                    for (p, via) in &path[from + 1..] {
+                        words.push(via.map(ToString::to_string).unwrap_or_default());
+                        words.push(p.to_string());
+                    }
+                    words.push(connector.to_string());
+                    words.push(to.to_string());
+                    errors.push(
+                        format!("service::pipelines::{to}"),
+                        format!(
+                            "connector cycle, pipelines: {}; data would go round forever and a shutdown could not drain it: take one of these connectors out of one of these pipelines",
+                            words.join(" -> ")
+                        ),
+                    );
+                }
+                Mark::Done => {}
+            }
+        }
+    }
 }
 
 /// A pipeline's lists: not empty where they must not be, nothing twice, no reference that
@@ -449,7 +547,7 @@ fn pipeline_receivers(
         } else if let Some(id) = sections.connectors.lookup(r) {
             connectors.feeds.entry(id.clone()).or_default().insert(kind);
             ids.push(id);
-        } else {
+        } else if !sections.receivers.explains(r) && !sections.connectors.explains(r) {
             errors.push(
                 path.clone(),
                 undefined("receiver", r, &sections.receivers.names),
@@ -484,6 +582,7 @@ fn pipeline_processors(
                 }
                 ids.push(id);
             }
+            None if sections.processors.explains(r) => {}
             None => errors.push(
                 path.clone(),
                 undefined("processor", r, &sections.processors.names),
@@ -520,7 +619,7 @@ fn pipeline_exporters(
         } else if let Some(id) = sections.connectors.lookup(r) {
             connectors.fed.entry(id.clone()).or_default().insert(kind);
             ids.push(id);
-        } else {
+        } else if !sections.exporters.explains(r) && !sections.connectors.explains(r) {
             errors.push(
                 path.clone(),
                 undefined("exporter", r, &sections.exporters.names),
@@ -574,6 +673,7 @@ fn enabled_extensions(
     for (i, written) in written.iter().enumerate() {
         match sections.extensions.lookup(written) {
             Some(id) => order.push(id),
+            None if sections.extensions.explains(written) => {}
             None => errors.push(
                 format!("service::extensions::{i}"),
                 undefined("extension", written, &sections.extensions.names),
@@ -651,7 +751,9 @@ fn check_extension_ref(
 ) {
     let written = r.id.to_string();
     let Some(id) = extensions.lookup(&written) else {
-        errors.push(path, undefined("extension", &written, &extensions.names));
+        if !extensions.explains(&written) {
+            errors.push(path, undefined("extension", &written, &extensions.names));
+        }
         return;
     };
     let provides = registry
@@ -730,16 +832,6 @@ fn unknown_type(kind: ComponentKind, id: &ComponentId, registry: &Registry) -> S
             id.type_name(),
             registry.known(kind)
         ),
-    }
-}
-
-fn top_level_hint(message: String) -> String {
-    if message.contains("unknown field") {
-        format!(
-            "{message} (a config has receivers, processors, exporters, connectors, extensions and service)"
-        )
-    } else {
-        message
     }
 }
 
@@ -934,6 +1026,15 @@ mod tests {
             }
         }
 
+        impl ConnectorConfig for Uses {
+            fn build(
+                &self,
+                _: &BuildContext,
+            ) -> Result<Box<dyn kafka_obs_api::Connector>, BuildError> {
+                Err(BuildError::Other("not in this test".into()))
+            }
+        }
+
         #[derive(Debug)]
         struct NoExtension;
 
@@ -966,6 +1067,13 @@ mod tests {
                 exporters: vec![ExporterFactory::new(meta("ex", &[DataKind::Logs]), |v| {
                     Ok(Box::new(uses(v, Capability::Auth)))
                 })],
+                processors: vec![],
+                connectors: vec![
+                    ConnectorFactory::new(meta("loop", &[]), |v| {
+                        Ok(Box::new(uses(v, Capability::Auth)))
+                    })
+                    .joining(&[(DataKind::Logs, DataKind::Logs)]),
+                ],
                 extensions: vec![
                     tokenauth.providing(&[Capability::Auth]),
                     disk.providing(&[Capability::Storage]),
@@ -1044,6 +1152,78 @@ mod tests {
                 at("exporters::nope"),
                 "unknown exporter type `nope`; known exporter types: ex"
             );
+        }
+
+        fn all_errors(yaml: &str) -> Vec<(String, String, String)> {
+            match check(yaml) {
+                Ok(_) => Vec::new(),
+                Err(e) => {
+                    e.0.into_iter()
+                        .map(|e| {
+                            let at = e.location.map(|l| l.to_string()).unwrap_or_default();
+                            (e.path, e.message, at)
+                        })
+                        .collect()
+                }
+            }
+        }
+
+        #[test]
+        fn a_connector_loop_is_named_pipeline_by_pipeline() {
+            let own = "receivers:\n  rx:\nconnectors:\n  loop:\nservice:\n  pipelines:\n    logs/a:\n      receivers: [rx, loop]\n      exporters: [loop]\n";
+            let e = all_errors(own);
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].0, "service::pipelines::logs/a");
+            assert!(
+                e[0].1.contains("pipelines: logs/a -> loop -> logs/a"),
+                "{e:?}"
+            );
+            assert_eq!(e[0].2, "c.yaml:7");
+
+            let longer = "receivers:\n  rx:\nexporters:\n  ex:\nconnectors:\n  loop/1:\n  loop/2:\nservice:\n  pipelines:\n    logs/a:\n      receivers: [rx, loop/2]\n      exporters: [loop/1]\n    logs/b:\n      receivers: [loop/1]\n      exporters: [ex, loop/2]\n";
+            let e = all_errors(longer);
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert!(
+                e[0].1
+                    .contains("pipelines: logs/a -> loop/1 -> logs/b -> loop/2 -> logs/a"),
+                "{e:?}"
+            );
+
+            let chain = "receivers:\n  rx:\nexporters:\n  ex:\nconnectors:\n  loop:\nservice:\n  pipelines:\n    logs/a:\n      receivers: [rx]\n      exporters: [loop]\n    logs/b:\n      receivers: [loop]\n      exporters: [ex]\n";
+            assert_eq!(all_errors(chain), vec![]);
+        }
+
+        #[test]
+        fn a_defined_component_of_unknown_type_is_reported_once_where_it_is_defined() {
+            let yaml = "receivers:\n  rx:\nexporters:\n  ex:\n  prometheus:\nservice:\n  pipelines:\n    logs:\n      receivers: [rx]\n      exporters: [ex, prometheus]\n";
+            let e = all_errors(yaml);
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].0, "exporters::prometheus");
+            assert_eq!(
+                e[0].1,
+                "unknown exporter type `prometheus`; known exporter types: ex"
+            );
+        }
+
+        #[test]
+        fn a_section_of_the_wrong_shape_does_not_hide_the_rest() {
+            let yaml = "receivers: [rx]\nexporters:\n  ex: {uses: tokenauth/nope}\nservice:\n  shutdown_timeout: 10 seconds\n  pipelines:\n    logs:\n      receivers: [rx]\n      exporters: [ex]\n      procesors: []\n    traces: 5\n";
+            let e = all_errors(yaml);
+            let found: Vec<(&str, &str)> = e
+                .iter()
+                .map(|(p, _, at)| (p.as_str(), at.as_str()))
+                .collect();
+            assert_eq!(
+                found,
+                [
+                    ("receivers", "c.yaml:1"),
+                    ("service::shutdown_timeout", "c.yaml:5"),
+                    ("service::pipelines::logs::procesors", "c.yaml:10"),
+                    ("service::pipelines::traces", "c.yaml:11"),
+                ],
+                "{e:#?}"
+            );
+            assert!(e[1].1.contains("unknown unit"), "{e:?}");
         }
     }
 }

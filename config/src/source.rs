@@ -1,21 +1,47 @@
-//! Reading the `--config` files: parse, remember where each key is written, deep-merge.
+//! Reading the `--config` files: refuse a file too big to be a configuration, walk each
+//! file's YAML once without expanding anything (the line of every key, keys written twice,
+//! how far aliases would expand), parse, deep-merge, expand `${env:…}`.
+//!
+//! The walk comes first so that a file built to exhaust memory (a 50 MB file, a "billion
+//! laughs" of nested aliases) is refused before serde builds anything from it. A key written
+//! twice is reported at its second line and the last one is kept, so the rest of the file is
+//! still checked in the same run.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde::de::{
+    Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
+use serde_yaml_ng::value::{Tag, TaggedValue};
 use serde_yaml_ng::{Mapping, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-use crate::error::{ConfigError, ConfigErrors};
+use crate::error::{ConfigError, ConfigErrors, Location};
 use crate::expand;
+
+/// A configuration file larger than this is refused before it is parsed (8 MiB: real
+/// configurations are a few KiB; parsing 50 MB took seconds and a gigabyte).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// At most this many values may be added by aliases (`*name`) across one file; a few nested
+/// aliases can otherwise stand for billions of values.
+pub const MAX_ALIAS_VALUES: u64 = 100_000;
 
 /// The merged, env-expanded configuration document, with the location of every key.
 #[derive(Debug, Clone)]
 pub struct Source {
     pub value: Value,
-    /// Key path -> `file:line` of the file that last defined it.
-    locations: HashMap<Vec<String>, String>,
+    /// Key path -> where the file that last defined it writes it.
+    locations: HashMap<Vec<String>, Location>,
+    /// Mistakes found while reading that do not stop the checks after it (a key written
+    /// twice, an unset variable); reported with everything else.
+    pub(crate) problems: Vec<ConfigError>,
+    /// Key paths whose `${env:…}` could not be expanded: reported once, for the variable.
+    unexpanded: Vec<String>,
 }
 
 impl Source {
@@ -29,14 +55,17 @@ impl Source {
             .into());
         }
         let mut texts = Vec::new();
-        for path in files {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new(
-                    "",
-                    format!("cannot read config file {}: {e}", path.display()),
-                )
-            })?;
-            texts.push((path.clone(), text));
+        let mut errors = Vec::new();
+        for (file_index, path) in files.iter().enumerate() {
+            match read_bounded(path) {
+                Ok(text) => texts.push((path.clone(), text)),
+                Err(message) => {
+                    errors.push(ConfigError::new("", message).at(whole_file(file_index, path)))
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors::sorted(errors));
         }
         Self::from_texts(&texts)
     }
@@ -45,74 +74,159 @@ impl Source {
     pub fn from_texts(texts: &[(PathBuf, String)]) -> Result<Self, ConfigErrors> {
         let mut merged = Value::Mapping(Mapping::new());
         let mut locations = HashMap::new();
-        for (path, text) in texts {
-            let value = parse(path, text)?;
-            index_lines(path, text, &mut locations);
-            merge(&mut merged, value);
+        let mut fatal = Vec::new();
+        let mut problems = Vec::new();
+        for (file_index, (path, text)) in texts.iter().enumerate() {
+            match read_document(file_index, path, text, &mut locations, &mut problems) {
+                Ok(value) => merge(&mut merged, value),
+                Err(e) => fatal.push(e),
+            }
+        }
+        if !fatal.is_empty() {
+            fatal.append(&mut problems);
+            return Err(ConfigErrors::sorted(fatal));
         }
         let mut source = Self {
             value: merged,
             locations,
+            problems: Vec::new(),
+            unexpanded: Vec::new(),
         };
-        let mut errors = Vec::new();
-        expand::expand_env(&mut source.value, &mut Vec::new(), &mut errors, &|name| {
-            std::env::var(name).ok()
-        });
-        if errors.is_empty() {
-            Ok(source)
-        } else {
-            Err(source.locate_all(errors))
-        }
+        let mut env_errors = Vec::new();
+        expand::expand_env(
+            &mut source.value,
+            &mut Vec::new(),
+            &mut env_errors,
+            &|name| std::env::var(name).ok(),
+        );
+        source.unexpanded = env_errors.iter().map(|e| e.path.clone()).collect();
+        problems.extend(source.locate_all(env_errors));
+        source.problems = problems;
+        Ok(source)
     }
 
-    /// `file:line` of `path`, or of its nearest ancestor that has one.
-    pub fn location(&self, path: &[String]) -> Option<String> {
+    /// `errors` and the mistakes found while reading, less the errors at a key whose variable
+    /// was not set: the variable is the mistake, reported once.
+    pub(crate) fn with_problems(&self, errors: Vec<ConfigError>) -> Vec<ConfigError> {
+        let unset = |path: &str| {
+            self.unexpanded.iter().any(|u| {
+                path == u
+                    || path
+                        .strip_prefix(u.as_str())
+                        .is_some_and(|rest| rest.starts_with("::"))
+            })
+        };
+        let mut all = self.problems.clone();
+        all.extend(errors.into_iter().filter(|e| !unset(&e.path)));
+        all
+    }
+
+    /// Where `path`, or its nearest ancestor that has a place, is written.
+    pub fn location(&self, path: &[String]) -> Option<Location> {
         (0..=path.len())
             .rev()
             .find_map(|n| self.locations.get(&path[..n]).cloned())
     }
 
     /// Fills in the location of each error from its key path.
-    pub fn locate_all(&self, errors: Vec<ConfigError>) -> ConfigErrors {
-        ConfigErrors(
-            errors
-                .into_iter()
-                .map(|mut e| {
-                    if e.location.is_none() {
-                        let keys: Vec<String> = if e.path.is_empty() {
-                            Vec::new()
-                        } else {
-                            e.path.split("::").map(str::to_string).collect()
-                        };
-                        e.location = self.location(&keys);
-                    }
-                    e
-                })
-                .collect(),
-        )
+    pub fn locate_all(&self, errors: Vec<ConfigError>) -> Vec<ConfigError> {
+        errors
+            .into_iter()
+            .map(|mut e| {
+                if e.location.is_none() {
+                    let keys: Vec<String> = if e.path.is_empty() {
+                        Vec::new()
+                    } else {
+                        e.path.split("::").map(str::to_string).collect()
+                    };
+                    e.location = self.location(&keys);
+                }
+                e
+            })
+            .collect()
     }
 }
 
-fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
+fn whole_file(file_index: usize, path: &Path) -> Location {
+    Location {
+        file_index,
+        line: 0,
+        file: path.display().to_string(),
+    }
+}
+
+/// The file's text, refused unread past [`MAX_FILE_BYTES`] (also for a pipe, whose size is
+/// not known beforehand).
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let cannot = |e: std::io::Error| format!("cannot read config file {}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(too_big(path, size));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(path, bytes.len() as u64));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| format!("config file {} is not UTF-8 text", path.display()))
+}
+
+fn too_big(path: &Path, size: u64) -> String {
+    format!(
+        "config file {} is {:.1} MiB, over the {} MiB a configuration may have; it was not parsed (is it the right file?)",
+        path.display(),
+        size as f64 / f64::from(1 << 20),
+        MAX_FILE_BYTES >> 20
+    )
+}
+
+/// One file: size, walk (lines, keys written twice, alias budget), parse, top-level shape.
+fn read_document(
+    file_index: usize,
+    path: &Path,
+    text: &str,
+    locations: &mut HashMap<Vec<String>, Location>,
+    problems: &mut Vec<ConfigError>,
+) -> Result<Value, ConfigError> {
+    let file = whole_file(file_index, path);
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(ConfigError::new("", too_big(path, text.len() as u64)).at(file));
+    }
     if text.trim().is_empty() {
         return Ok(Value::Mapping(Mapping::new()));
     }
-    let value: Value = serde_yaml_ng::from_str(text).map_err(|e| {
-        let mut err = ConfigError::new("", format!("not valid YAML: {e}"));
-        err.location = Some(match e.location() {
-            Some(l) => format!("{}:{}", path.display(), l.line()),
-            None => path.display().to_string(),
-        });
-        err
-    })?;
+    let walk = walk(file_index, path, text, locations)?;
+    problems.extend(walk.duplicates);
+    if walk.alias_values > MAX_ALIAS_VALUES {
+        return Err(ConfigError::new(
+            "",
+            format!(
+                "its aliases (*name) would expand to more than {MAX_ALIAS_VALUES} values; a configuration does not need that many, so the file was not expanded"
+            ),
+        )
+        .at(file));
+    }
+    let value = serde_yaml_ng::from_str::<LastKeyWins>(text)
+        .map(|v| v.0)
+        .map_err(|e| {
+            let at = Location {
+                line: e.location().map_or(0, |l| l.line()),
+                ..file.clone()
+            };
+            ConfigError::new("", format!("not valid YAML: {e}")).at(at)
+        })?;
     match value {
         Value::Mapping(_) => Ok(value),
         Value::Null => Ok(Value::Mapping(Mapping::new())),
-        _ => Err(ConfigError {
-            path: String::new(),
-            location: Some(path.display().to_string()),
-            message: "the top level must be a mapping with receivers, processors, exporters, extensions and service".into(),
-        }),
+        _ => Err(ConfigError::new(
+            "",
+            "the top level must be a mapping with receivers, processors, exporters, extensions and service",
+        )
+        .at(file)),
     }
 }
 
@@ -133,43 +247,154 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
+/// A YAML value read as `serde_yaml_ng::Value` reads it (the same scalar types and tags), except
+/// that a key written twice keeps its last value instead of failing the whole file: the walk
+/// has already reported it at its line.
+struct LastKeyWins(Value);
+
+impl<'de> Deserialize<'de> for LastKeyWins {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LastKeyWinsVisitor).map(LastKeyWins)
+    }
+}
+
+struct LastKeyWinsVisitor;
+
+impl<'de> Visitor<'de> for LastKeyWinsVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Number(i.into()))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(Value::Number(u.into()))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Number(f.into()))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(LastKeyWins(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Sequence(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Mapping::new();
+        while let Some((LastKeyWins(k), LastKeyWins(v))) = map.next_entry()? {
+            out.insert(k, v);
+        }
+        Ok(Value::Mapping(out))
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        // serde_yaml_ng hands a tagged value (`!name value`) over as an enum.
+        let (tag, contents): (String, _) = data.variant()?;
+        let LastKeyWins(value) = contents.newtype_variant()?;
+        Ok(Value::Tagged(Box::new(TaggedValue {
+            tag: Tag::new(tag),
+            value,
+        })))
+    }
+}
+
 enum Frame {
     Map {
         key: Option<String>,
         expecting_key: bool,
+        /// Keys seen in this mapping, with their line, to report one written twice.
+        seen: HashMap<String, usize>,
+        anchor: usize,
+        values: u64,
     },
     Seq {
         index: usize,
+        anchor: usize,
+        values: u64,
     },
 }
 
-/// Walks the YAML events and records the line of every mapping key by its path.
-struct LineIndexer<'a> {
+impl Frame {
+    fn values(&mut self) -> &mut u64 {
+        match self {
+            Frame::Map { values, .. } | Frame::Seq { values, .. } => values,
+        }
+    }
+}
+
+/// What one walk over a file's events found.
+struct Walk {
+    duplicates: Vec<ConfigError>,
+    /// Values that aliases stand for, counted as if expanded.
+    alias_values: u64,
+}
+
+/// Walks the YAML events, recording the line of every mapping key by its path, each key
+/// written twice in one mapping, and how many values the aliases stand for.
+struct Walker<'a> {
+    file_index: usize,
     file: String,
     stack: Vec<Frame>,
     path: Vec<String>,
-    out: &'a mut HashMap<Vec<String>, String>,
+    out: &'a mut HashMap<Vec<String>, Location>,
+    duplicates: Vec<ConfigError>,
+    /// Anchor id -> how many values the anchored node holds (itself included).
+    anchored: HashMap<usize, u64>,
+    alias_values: u64,
 }
 
-impl LineIndexer<'_> {
+impl Walker<'_> {
+    fn at(&self, line: usize) -> Location {
+        Location {
+            file_index: self.file_index,
+            line,
+            file: self.file.clone(),
+        }
+    }
+
     /// The path segment the next value will live under, if any.
     fn child_segment(&self) -> Option<String> {
         match self.stack.last() {
             Some(Frame::Map { key, .. }) => key.clone(),
-            Some(Frame::Seq { index }) => Some(index.to_string()),
+            Some(Frame::Seq { index, .. }) => Some(index.to_string()),
             None => None,
         }
     }
 
-    /// A value (scalar or a whole container) in the current frame is complete.
-    fn value_done(&mut self) {
-        match self.stack.last_mut() {
-            Some(Frame::Map { expecting_key, key }) => {
-                *expecting_key = true;
-                *key = None;
+    /// A value (scalar or a whole container) holding `values` values is complete.
+    fn value_done(&mut self, values: u64) {
+        if let Some(frame) = self.stack.last_mut() {
+            let total = frame.values();
+            *total = total.saturating_add(values);
+            match frame {
+                Frame::Map {
+                    expecting_key, key, ..
+                } => {
+                    *expecting_key = true;
+                    *key = None;
+                }
+                Frame::Seq { index, .. } => *index += 1,
             }
-            Some(Frame::Seq { index }) => *index += 1,
-            None => {}
         }
     }
 
@@ -181,51 +406,118 @@ impl LineIndexer<'_> {
     }
 
     fn close(&mut self) {
-        self.stack.pop();
+        let (anchor, values) = match self.stack.pop() {
+            Some(Frame::Map { anchor, values, .. } | Frame::Seq { anchor, values, .. }) => {
+                (anchor, values.saturating_add(1))
+            }
+            None => return,
+        };
+        if anchor != 0 {
+            self.anchored.insert(anchor, values);
+        }
         if !self.stack.is_empty() {
             self.path.pop();
         }
-        self.value_done();
+        self.value_done(values);
+    }
+
+    /// A scalar: a mapping's key, or a value (one value; remembered when anchored).
+    fn scalar(&mut self, text: &str, anchor: usize, line: usize) {
+        if self.key(text, line) {
+            return;
+        }
+        if anchor != 0 {
+            self.anchored.insert(anchor, 1);
+        }
+        self.value_done(1);
+    }
+
+    /// Records `text` as the next key when the current mapping expects one (false otherwise).
+    fn key(&mut self, text: &str, line: usize) -> bool {
+        let Some(Frame::Map {
+            expecting_key,
+            key,
+            seen,
+            values,
+            ..
+        }) = self.stack.last_mut()
+        else {
+            return false;
+        };
+        if !*expecting_key {
+            return false;
+        }
+        *expecting_key = false;
+        *values = values.saturating_add(1);
+        *key = Some(text.to_string());
+        let mut path = self.path.clone();
+        path.push(text.to_string());
+        if let Some(first) = seen.insert(text.to_string(), line) {
+            let message = format!(
+                "`{text}` is written twice in the same mapping (first at line {first}); keep one (the last one would win)"
+            );
+            let error = ConfigError::new(path.join("::"), message).at(self.at(line));
+            self.duplicates.push(error);
+        }
+        let location = self.at(line);
+        self.out.insert(path, location);
+        true
     }
 }
 
-impl MarkedEventReceiver for LineIndexer<'_> {
+impl MarkedEventReceiver for Walker<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(text, ..) => {
-                if let Some(Frame::Map { expecting_key, key }) = self.stack.last_mut()
-                    && *expecting_key
-                {
-                    *expecting_key = false;
-                    let mut p = self.path.clone();
-                    p.push(text.clone());
-                    self.out.insert(p, format!("{}:{}", self.file, mark.line()));
-                    *key = Some(text);
-                    return;
+            Event::Scalar(text, _, anchor, _) => self.scalar(&text, anchor, mark.line()),
+            Event::Alias(anchor) => {
+                let values = self.anchored.get(&anchor).copied().unwrap_or(1);
+                self.alias_values = self.alias_values.saturating_add(values);
+                if !self.key(&format!("*{anchor}"), mark.line()) {
+                    self.value_done(values);
                 }
-                self.value_done();
             }
-            Event::Alias(_) => self.value_done(),
-            Event::MappingStart(..) => self.open(Frame::Map {
+            Event::MappingStart(anchor, _) => self.open(Frame::Map {
                 key: None,
                 expecting_key: true,
+                seen: HashMap::new(),
+                anchor,
+                values: 0,
             }),
-            Event::SequenceStart(..) => self.open(Frame::Seq { index: 0 }),
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq {
+                index: 0,
+                anchor,
+                values: 0,
+            }),
             Event::MappingEnd | Event::SequenceEnd => self.close(),
             _ => {}
         }
     }
 }
 
-fn index_lines(path: &Path, text: &str, out: &mut HashMap<Vec<String>, String>) {
-    let mut indexer = LineIndexer {
+fn walk(
+    file_index: usize,
+    path: &Path,
+    text: &str,
+    out: &mut HashMap<Vec<String>, Location>,
+) -> Result<Walk, ConfigError> {
+    let mut walker = Walker {
+        file_index,
         file: path.display().to_string(),
         stack: Vec::new(),
         path: Vec::new(),
         out,
+        duplicates: Vec::new(),
+        anchored: HashMap::new(),
+        alias_values: 0,
     };
-    // The document already parsed with serde; a scanner disagreement only costs line numbers.
-    let _ = Parser::new_from_str(text).load(&mut indexer, false);
+    if let Err(e) = Parser::new_from_str(text).load(&mut walker, false) {
+        let at = walker.at(e.marker().line());
+        return Err(ConfigError::new("", format!("not valid YAML: {}", e.info())).at(at));
+    }
+    Ok(Walk {
+        duplicates: walker.duplicates,
+        alias_values: walker.alias_values,
+    })
 }
 
 #[cfg(test)]
@@ -245,25 +537,26 @@ mod tests {
         p.split("::").map(str::to_string).collect()
     }
 
+    fn at(s: &Source, p: &str) -> Option<String> {
+        s.location(&keys(p)).map(|l| l.to_string())
+    }
+
     #[test]
     fn remembers_the_line_of_every_key() {
         let s = src(&[
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: x\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters:\n        - debug\n",
         ]);
         assert_eq!(
-            s.location(&keys("receivers::otlp::protocols::grpc::endpoint"))
-                .as_deref(),
+            at(&s, "receivers::otlp::protocols::grpc::endpoint").as_deref(),
             Some("f0.yaml:5")
         );
         assert_eq!(
-            s.location(&keys("service::pipelines::metrics::exporters"))
-                .as_deref(),
+            at(&s, "service::pipelines::metrics::exporters").as_deref(),
             Some("f0.yaml:10")
         );
         // Unknown deeper keys fall back to the nearest known parent.
         assert_eq!(
-            s.location(&keys("service::pipelines::metrics::exporters::0"))
-                .as_deref(),
+            at(&s, "service::pipelines::metrics::exporters::0").as_deref(),
             Some("f0.yaml:10")
         );
     }
@@ -280,11 +573,11 @@ mod tests {
         .unwrap();
         assert_eq!(s.value, v);
         assert_eq!(
-            s.location(&keys("exporters::debug::verbosity")).as_deref(),
+            at(&s, "exporters::debug::verbosity").as_deref(),
             Some("f1.yaml:3")
         );
         assert_eq!(
-            s.location(&keys("exporters::file::path")).as_deref(),
+            at(&s, "exporters::file::path").as_deref(),
             Some("f0.yaml:5")
         );
     }
@@ -292,13 +585,82 @@ mod tests {
     #[test]
     fn yaml_errors_carry_the_line() {
         let e = Source::from_texts(&[("bad.yaml".into(), "a:\n  b: [1,\n".into())]).unwrap_err();
-        assert!(
-            e.0[0]
-                .location
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("bad.yaml:"),
-            "{e}"
+        let at = e.0[0].location.as_ref().map(|l| l.to_string());
+        assert!(at.unwrap_or_default().starts_with("bad.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn a_key_written_twice_is_reported_at_its_second_line_and_the_rest_still_reads() {
+        let s = src(&[
+            "exporters:\n  debug:\n    verbosity: basic\n    verbosity: detailed\nexporters:\n  file:\n    path: x\n",
+        ]);
+        let found: Vec<(String, String)> = s
+            .problems
+            .iter()
+            .map(|e| {
+                (
+                    e.path.clone(),
+                    e.location
+                        .as_ref()
+                        .map(|l| l.to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "exporters::debug::verbosity".to_string(),
+                    "f0.yaml:4".to_string()
+                ),
+                ("exporters".to_string(), "f0.yaml:5".to_string()),
+            ]
         );
+        assert!(
+            s.problems[0].message.contains("first at line 3"),
+            "{:?}",
+            s.problems
+        );
+        // The last one wins, as the message says.
+        assert_eq!(s.value["exporters"]["file"]["path"], Value::from("x"));
+    }
+
+    #[test]
+    fn values_read_as_serde_yaml_reads_them() {
+        let doc = "a: 1\nb: -2\nc: 1.5\nd: true\ne: ~\nf: text\ng: '1'\nh: [1, x, {i: 0x1F}]\nj: !custom {k: v}\nl: &anchor {m: 1}\nn: *anchor\no: 18446744073709551615\np: .inf\n";
+        let ours = serde_yaml_ng::from_str::<LastKeyWins>(doc).unwrap().0;
+        let theirs: Value = serde_yaml_ng::from_str(doc).unwrap();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_before_they_expand() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = Source::from_texts(&[("bomb.yaml".into(), doc)]).unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert!(e.0[0].message.contains("aliases"), "{e}");
+        // A few aliases, as configs use them, are fine.
+        let s = src(&["base: &b {endpoint: x}\nexporters:\n  otlp: *b\n  otlp/2: *b\n"]);
+        assert_eq!(s.value["exporters"]["otlp/2"]["endpoint"], Value::from("x"));
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_unparsed() {
+        let big = format!("# {}\n", "x".repeat(MAX_FILE_BYTES as usize));
+        let e = Source::from_texts(&[("big.yaml".into(), big)]).unwrap_err();
+        assert!(e.0[0].message.contains("over the 8 MiB"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.yaml");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let e = Source::read(&[path]).unwrap_err();
+        assert!(e.0[0].message.contains("8.0 MiB, over the 8 MiB"), "{e}");
     }
 }

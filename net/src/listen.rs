@@ -44,13 +44,15 @@ pub fn bind_address(endpoint: &str) -> std::io::Result<SocketAddr> {
 /// A bound, non-blocking listener on `endpoint`, from `listeners` (the socket already open
 /// there, when a reload hands it over).
 pub fn listen(listeners: &Listeners, endpoint: &str) -> Result<TcpListener, BuildError> {
-    let bind_err = |source| BuildError::Bind {
+    // A name that does not resolve is a DNS problem, not a taken port: say which.
+    let address = bind_address(endpoint).map_err(|source| BuildError::Resolve {
         address: endpoint.to_string(),
         source,
-    };
-    listeners
-        .open(bind_address(endpoint).map_err(bind_err)?)
-        .map_err(bind_err)
+    })?;
+    listeners.open(address).map_err(|source| BuildError::Bind {
+        address: endpoint.to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -79,6 +81,15 @@ mod tests {
             bind_address("[::1]:4317").expect("resolves").to_string(),
             "[::1]:4317"
         );
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_not_called_a_taken_port() {
+        let e = listen(&Listeners::new(), "no-such-host.invalid:4317").unwrap_err();
+        assert!(matches!(e, BuildError::Resolve { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("does not resolve"), "{text}");
+        assert!(!text.contains("another process"), "{text}");
     }
 
     #[test]
