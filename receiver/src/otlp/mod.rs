@@ -26,6 +26,8 @@ use kafka_obs_api::{
 use kafka_obs_net::listen;
 
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
+#[doc(hidden)]
+pub use http::decode_request_body;
 use deliver::Sink;
 pub use kafka_obs_net::ServerTls;
 use security::Security;
