@@ -9,8 +9,8 @@
 //! Allocation is counted by `stats_alloc`: the fuzzer's binary and test binary install its
 //! counting allocator (only a binary can) and hand it over with [`count_allocations`].
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::alloc::System;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 

@@ -141,7 +141,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn replay(target: &'static Target, files: &[PathBuf], bounds: &Bounds, watchdog: &Watchdog) -> ExitCode {
+fn replay(
+    target: &'static Target,
+    files: &[PathBuf],
+    bounds: &Bounds,
+    watchdog: &Watchdog,
+) -> ExitCode {
     let mut failed = false;
     for file in files {
         let data = match std::fs::read(file) {
@@ -155,5 +160,9 @@ fn replay(target: &'static Target, files: &[PathBuf], bounds: &Bounds, watchdog:
         failed |= matches!(verdict, Verdict::Finding(_));
         println!("{}: {verdict:?}", file.display());
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

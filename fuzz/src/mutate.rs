@@ -176,7 +176,10 @@ mod tests {
             changed += usize::from(out != input);
         }
         // A stack of one to eight mutations rarely cancels out.
-        assert!(changed > 1_900, "only {changed} of 2000 mutations changed the input");
+        assert!(
+            changed > 1_900,
+            "only {changed} of 2000 mutations changed the input"
+        );
     }
 
     #[test]

@@ -80,40 +80,54 @@ pub fn fuzz(target: &'static Target, options: &Options, watchdog: &Watchdog) -> 
     seed[..8].copy_from_slice(&options.seed.to_le_bytes());
     seed[8..8 + target.name.len().min(24)]
         .copy_from_slice(&target.name.as_bytes()[..target.name.len().min(24)]);
-    let mut runner =
-        TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    );
     let mut report = Report::default();
     let mut seen: HashSet<String> = HashSet::new();
     let mut pool: Vec<Vec<u8>> = Vec::new();
 
-    let mut judge = |data: Vec<u8>, report: &mut Report, pool: &mut Vec<Vec<u8>>| -> io::Result<()> {
-        report.runs += 1;
-        let outcome = match watchdog.run(target, &data, &options.bounds) {
-            Verdict::Finding(finding) => {
-                let path = corpus::save(
-                    &corpus::findings_dir(target),
-                    &format!("{}-", finding.kind()),
-                    &data,
-                )?;
-                eprintln!("FINDING [{}] {finding}: saved {}", target.name, path.display());
-                report.findings.push((finding, path));
-                return Ok(());
+    let mut judge =
+        |data: Vec<u8>, report: &mut Report, pool: &mut Vec<Vec<u8>>| -> io::Result<()> {
+            report.runs += 1;
+            let outcome = match watchdog.run(target, &data, &options.bounds) {
+                Verdict::Finding(finding) => {
+                    let path = corpus::save(
+                        &corpus::findings_dir(target),
+                        &format!("{}-", finding.kind()),
+                        &data,
+                    )?;
+                    eprintln!(
+                        "FINDING [{}] {finding}: saved {}",
+                        target.name,
+                        path.display()
+                    );
+                    report.findings.push((finding, path));
+                    return Ok(());
+                }
+                Verdict::Accepted => {
+                    report.accepted += 1;
+                    "accepted".to_string()
+                }
+                Verdict::Rejected(message) => outcome_class(&message),
+            };
+            // An outcome is claimed only by an input small enough to keep (and to save, when
+            // growing the corpus), so a smaller input with the same outcome can still claim it.
+            let keep = if options.grow_corpus {
+                MAX_SAVED
+            } else {
+                MAX_POOLED
+            };
+            if data.len() <= keep && seen.insert(outcome) {
+                if options.grow_corpus {
+                    corpus::save(&corpus::corpus_dir(target), "", &data)?;
+                    report.saved += 1;
+                }
+                pool.push(data);
             }
-            Verdict::Accepted => {
-                report.accepted += 1;
-                "accepted".to_string()
-            }
-            Verdict::Rejected(message) => outcome_class(&message),
+            Ok(())
         };
-        if seen.insert(outcome) && data.len() <= MAX_POOLED {
-            if options.grow_corpus && data.len() <= MAX_SAVED {
-                corpus::save(&corpus::corpus_dir(target), "", &data)?;
-                report.saved += 1;
-            }
-            pool.push(data);
-        }
-        Ok(())
-    };
 
     // The seeds first: each is an input too (and the pool starts from them).
     for (_, data) in corpus::seeds(target)? {
@@ -159,8 +173,11 @@ pub fn outcome_class(message: &str) -> String {
         word.clear();
     };
     let mut quote: Option<char> = None;
+    let mut escaped = false;
     for c in message.chars() {
         match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
             Some(q) if c == q => {
                 quote = None;
                 out.push(c);
@@ -197,6 +214,13 @@ mod tests {
             outcome_class("unknown key `abc` at line 3"),
             outcome_class("unknown key `zzzz` at line 40")
         );
-        assert_ne!(outcome_class("stream ended early"), outcome_class("bad header"));
+        assert_eq!(
+            outcome_class(r#"invalid MBean name "a\"b:c": key "k0" appears twice"#),
+            outcome_class(r#"invalid MBean name "x\"\"y": key "k1" appears twice"#)
+        );
+        assert_ne!(
+            outcome_class("stream ended early"),
+            outcome_class("bad header")
+        );
     }
 }

@@ -11,8 +11,8 @@ use http_body_util::Full;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use proptest::test_runner::TestRunner;
+use prost::Message;
 use tonic::codec::{Codec, CompressionEncoding, Streaming};
 
 use kafka_obs_api::{Batch, DataKind};
@@ -69,7 +69,9 @@ pub static TARGETS: &[Target] = &[
         about: "an MBean name as a server sends it: ObjectName::parse, canonical form, matching",
         decode: jmx_object_name,
         generate: generate::javaser::object_name,
-        dictionary: &[b",", b"=", b":", b"*", b"?", b"\"", b"\\", b"type=", b"name="],
+        dictionary: &[
+            b",", b"=", b":", b"*", b"?", b"\"", b"\\", b"type=", b"name=",
+        ],
         seeds: &[],
     },
     Target {
@@ -170,7 +172,9 @@ fn jmx_object_name(data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("the canonical form {canonical:?} does not parse again: {e}"))?;
     // A pattern matches itself only when it is not one; a plain name must match itself.
     if !name.is_pattern() && !name.matches(&again) {
-        return Err(format!("{canonical:?} does not match its own canonical form"));
+        return Err(format!(
+            "{canonical:?} does not match its own canonical form"
+        ));
     }
     Ok(())
 }

@@ -47,13 +47,18 @@ pub static DICTIONARY: &[&[u8]] = &[
     b"Ljava/lang/String;",
 ];
 
-/// The shapes [`reply`] draws from, each a `fn(runner) -> Return message`.
-pub static SHAPES: &[(&str, fn(&mut TestRunner) -> Vec<u8>)] = &[
+/// Draws one `Return` message of a shape.
+pub type Shape = fn(&mut TestRunner) -> Vec<u8>;
+
+/// The shapes [`reply`] draws from, by name.
+pub static SHAPES: &[(&str, Shape)] = &[
     ("name with many keys", many_keys),
     ("one long name, many back-references", shared_name),
     ("one long string, many back-references", shared_string),
     ("AttributeList over a wide class hierarchy", wide_hierarchy),
-    ("self-referencing CompositeData", |_| payload::self_composite()),
+    ("self-referencing CompositeData", |_| {
+        payload::self_composite()
+    }),
     ("self-referencing TabularData", self_tabular),
     ("array of nulls", null_array),
     ("many objects of a wide class", wide_objects),
@@ -149,7 +154,10 @@ fn nested_arrays(runner: &mut TestRunner) -> Vec<u8> {
 
 /// `Value` = `Object[]` declaring up to 2^31-1 elements and holding a few.
 fn huge_declared_array(runner: &mut TestRunner) -> Vec<u8> {
-    let declared = draw(runner, prop_oneof![Just(i32::MAX), Just(-1), 1_000_000..i32::MAX]);
+    let declared = draw(
+        runner,
+        prop_oneof![Just(i32::MAX), Just(-1), 1_000_000..i32::MAX],
+    );
     let present = size(runner, 1_000);
     value_reply(|s| {
         jdk::object_array(s, declared, |s| {
@@ -162,7 +170,10 @@ fn huge_declared_array(runner: &mut TestRunner) -> Vec<u8> {
 
 /// `Value` = a `TC_LONGSTRING` declaring far more bytes than it holds.
 fn huge_long_string(runner: &mut TestRunner) -> Vec<u8> {
-    let declared = draw(runner, prop_oneof![Just(i64::MAX), Just(1i64 << 62), 1i64 << 20..1i64 << 40]);
+    let declared = draw(
+        runner,
+        prop_oneof![Just(i64::MAX), Just(1i64 << 62), 1i64 << 20..1i64 << 40],
+    );
     let present = size(runner, 100_000);
     value_reply(|s| {
         s.out.push(0x7C);

@@ -9,7 +9,9 @@ use std::io::Write;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
@@ -68,7 +70,10 @@ pub fn batch(runner: &mut TestRunner, kind: DataKind) -> Batch {
     match &mut batch {
         Batch::Metrics(r) => {
             for rm in &mut r.resource_metrics {
-                rm.resource.get_or_insert_default().attributes.extend(attributes.iter().cloned());
+                rm.resource
+                    .get_or_insert_default()
+                    .attributes
+                    .extend(attributes.iter().cloned());
                 if extreme {
                     for metric in rm.scope_metrics.iter_mut().flat_map(|s| &mut s.metrics) {
                         extremes(runner, metric);
@@ -79,13 +84,19 @@ pub fn batch(runner: &mut TestRunner, kind: DataKind) -> Batch {
         }
         Batch::Logs(r) => {
             for rl in &mut r.resource_logs {
-                rl.resource.get_or_insert_default().attributes.extend(attributes.iter().cloned());
+                rl.resource
+                    .get_or_insert_default()
+                    .attributes
+                    .extend(attributes.iter().cloned());
             }
             r.resource_logs = repeat(&r.resource_logs, copies);
         }
         Batch::Traces(r) => {
             for rs in &mut r.resource_spans {
-                rs.resource.get_or_insert_default().attributes.extend(attributes.iter().cloned());
+                rs.resource
+                    .get_or_insert_default()
+                    .attributes
+                    .extend(attributes.iter().cloned());
                 for span in rs.scope_spans.iter_mut().flat_map(|s| &mut s.spans) {
                     if extreme {
                         // Ids of the wrong length: valid protobuf, invalid OTLP.
@@ -107,7 +118,11 @@ pub fn grpc(runner: &mut TestRunner) -> Vec<u8> {
     let compress = runner.rng().random_bool(0.3);
     let payload = if compress { gzip(&message) } else { message };
     let mut out = vec![selector, u8::from(compress)];
-    out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
     out.extend_from_slice(&payload);
     out
 }
@@ -118,7 +133,11 @@ pub fn http(runner: &mut TestRunner) -> Vec<u8> {
     let json = runner.rng().random_bool(0.5);
     let compress = runner.rng().random_bool(0.3);
     let batch = batch(runner, kind_of(signal));
-    let body = if json { json_body(&batch) } else { proto(&batch) };
+    let body = if json {
+        json_body(&batch)
+    } else {
+        proto(&batch)
+    };
     let body = if compress { gzip(&body) } else { body };
     let mut selector = signal;
     if json {
@@ -144,7 +163,11 @@ pub fn json(runner: &mut TestRunner) -> Vec<u8> {
 pub fn kafka_record(runner: &mut TestRunner) -> Vec<u8> {
     let signal = draw(runner, 0u8..3);
     let json = runner.rng().random_bool(0.5);
-    let encoding = if json { Encoding::OtlpJson } else { Encoding::OtlpProto };
+    let encoding = if json {
+        Encoding::OtlpJson
+    } else {
+        Encoding::OtlpProto
+    };
     let value = record::encode(&batch(runner, kind_of(signal)), encoding).unwrap_or_default();
     let mut out = vec![if json { signal | RECORD_JSON } else { signal }];
     out.extend_from_slice(&value);
@@ -183,13 +206,18 @@ fn stretched_attributes(runner: &mut TestRunner) -> Vec<KeyValue> {
     let mut out: Vec<KeyValue> = (0..count)
         .map(|i| fixtures::kv(&format!("k{i}"), any_value::Value::IntValue(i64::MIN)))
         .collect();
-    out.push(fixtures::kv(&"k".repeat(long), any_value::Value::StringValue("v".repeat(long))));
+    out.push(fixtures::kv(
+        &"k".repeat(long),
+        any_value::Value::StringValue("v".repeat(long)),
+    ));
     let depth = size(runner, 400);
     let mut value = any_value::Value::BoolValue(true);
     for level in 0..depth {
         let inner = AnyValue { value: Some(value) };
         value = if level % 2 == 0 {
-            any_value::Value::ArrayValue(ArrayValue { values: vec![inner] })
+            any_value::Value::ArrayValue(ArrayValue {
+                values: vec![inner],
+            })
         } else {
             any_value::Value::KvlistValue(KeyValueList {
                 values: vec![KeyValue {
@@ -222,6 +250,9 @@ fn extremes(runner: &mut TestRunner, metric: &mut opentelemetry_proto::tonic::me
                 any::<i64>().prop_map(number_data_point::Value::AsInt),
             ],
         ));
-        point.time_unix_nano = draw(runner, prop_oneof![Just(u64::MAX), Just(0u64), any::<u64>()]);
+        point.time_unix_nano = draw(
+            runner,
+            prop_oneof![Just(u64::MAX), Just(0u64), any::<u64>()],
+        );
     }
 }

@@ -3,9 +3,9 @@
 //! attributes; and, some of the time, an envelope whose fields disagree with its payload (a
 //! confused or hostile sender).
 
-use prost::Message;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
+use prost::Message;
 
 use kafka_obs_signal::proto::to_envelope;
 use kafka_obs_signal::{Evidence, Signal, SignalKind, Subject};
@@ -28,7 +28,15 @@ pub static DICTIONARY: &[&[u8]] = &[
     b"\x12\xff\xff\xff\xff\x0f",
 ];
 
-const LEVELS: &[&str] = &["cluster", "broker", "client", "group", "topic", "partition", ""];
+const LEVELS: &[&str] = &[
+    "cluster",
+    "broker",
+    "client",
+    "group",
+    "topic",
+    "partition",
+    "",
+];
 
 /// One encoded `SignalEnvelope`.
 pub fn envelope(runner: &mut TestRunner) -> Vec<u8> {
@@ -63,9 +71,14 @@ pub fn envelope(runner: &mut TestRunner) -> Vec<u8> {
     }
     let time = draw(
         runner,
-        prop_oneof![Just(u64::MAX), Just(0u64), 1_600_000_000_000_000_000u64..1_900_000_000_000_000_000],
+        prop_oneof![
+            Just(u64::MAX),
+            Just(0u64),
+            1_600_000_000_000_000_000u64..1_900_000_000_000_000_000
+        ],
     );
-    let mut signal = Signal::new(subject, kind, evidence, time).from_source(draw(runner, ".{0,40}"));
+    let mut signal =
+        Signal::new(subject, kind, evidence, time).from_source(draw(runner, ".{0,40}"));
     signal.sequence = draw(runner, any::<u64>());
     for i in 0..size(runner, 1_000) {
         signal = signal.with_attribute(format!("a{i}"), "v".repeat(size(runner, 1_000)));
@@ -78,7 +91,9 @@ pub fn envelope(runner: &mut TestRunner) -> Vec<u8> {
         0 => envelope.sequence = envelope.sequence.wrapping_add(1),
         1 => envelope.signal_type = draw(runner, "[A-Za-z]{0,12}\\.[A-Z_]{0,12}"),
         2 => envelope.timestamp_ns = -1,
-        3 => envelope.payload.truncate(size(runner, envelope.payload.len())),
+        3 => envelope
+            .payload
+            .truncate(size(runner, envelope.payload.len())),
         _ => {}
     }
     envelope.encode_to_vec()

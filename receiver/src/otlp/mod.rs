@@ -26,9 +26,9 @@ use kafka_obs_api::{
 use kafka_obs_net::listen;
 
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
+use deliver::Sink;
 #[doc(hidden)]
 pub use http::decode_request_body;
-use deliver::Sink;
 pub use kafka_obs_net::ServerTls;
 use security::Security;
 
