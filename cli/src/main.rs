@@ -2,7 +2,6 @@
 //! process's own logs and traces, runs the service until SIGINT/SIGTERM, and maps every
 //! outcome to an exit code with a one-paragraph explanation.
 
-mod components;
 mod demo;
 mod logging;
 
@@ -10,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kafka_obs::components;
 use kafka_obs_api::{HealthRegistry, Telemetry};
 use kafka_obs_config::{Config, ConfigErrors};
 use kafka_obs_runtime::Service;

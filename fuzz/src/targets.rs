@@ -259,39 +259,9 @@ fn kafka_record(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The slim build's component list (the binary's `cli/src/components.rs` without the `kafka`
-/// feature): the binary crate has no library to take it from.
-fn registry() -> Registry {
-    Registry {
-        receivers: vec![
-            kafka_obs_receiver::otlp::FACTORY,
-            kafka_obs_receiver::jmx::FACTORY,
-            kafka_obs_receiver::signals::FACTORY,
-        ],
-        processors: vec![kafka_obs_processor::batch::FACTORY],
-        exporters: vec![
-            kafka_obs_exporter::debug::FACTORY,
-            kafka_obs_exporter::file::FACTORY,
-            kafka_obs_exporter::otlp::grpc::FACTORY,
-            kafka_obs_exporter::otlp::http::FACTORY,
-            kafka_obs_exporter::signals::FACTORY,
-        ],
-        connectors: vec![
-            kafka_obs_processor::signals::FACTORY,
-            kafka_obs_central::FACTORY,
-        ],
-        extensions: vec![
-            kafka_obs_extension::health_check::FACTORY,
-            kafka_obs_extension::file_storage::FACTORY,
-            kafka_obs_extension::bearertokenauth::FACTORY,
-        ],
-        left_out: Vec::new(),
-    }
-}
-
 fn config(data: &[u8]) -> Result<(), String> {
     thread_local! {
-        static REGISTRY: Registry = registry();
+        static REGISTRY: Registry = kafka_obs::components::registry();
     }
     let text = String::from_utf8_lossy(data).into_owned();
     let texts = [(std::path::PathBuf::from("fuzz.yaml"), text)];
