@@ -186,7 +186,9 @@ pub fn outcome_class(message: &str) -> String {
             None if c.is_alphanumeric() || c == '_' => word.push(c),
             None => {
                 flush(&mut word, &mut out);
-                if matches!(c, '"' | '`') {
+                // A single quote opens a quote only at the start of a word ('x', not can't).
+                let word_start = out.is_empty() || out.ends_with(|p: char| !p.is_alphanumeric());
+                if matches!(c, '"' | '`') || (c == '\'' && word_start) {
                     quote = Some(c);
                 }
                 out.push(c);
