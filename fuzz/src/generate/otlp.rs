@@ -64,8 +64,8 @@ pub fn batch(runner: &mut TestRunner, kind: DataKind) -> Batch {
         DataKind::Logs => fixtures::logs(),
         DataKind::Traces => fixtures::traces(),
     };
-    let attributes = stretched_attributes(runner);
     let copies = size(runner, 200).max(1);
+    let attributes = stretched_attributes(runner, copies);
     let extreme = runner.rng().random_bool(0.3);
     match &mut batch {
         Batch::Metrics(r) => {
@@ -199,10 +199,12 @@ fn repeat<T: Clone>(items: &[T], copies: usize) -> Vec<T> {
     out
 }
 
-/// Many attributes, one of them nested deep, with long keys and values.
-fn stretched_attributes(runner: &mut TestRunner) -> Vec<KeyValue> {
-    let count = size(runner, 5_000);
-    let long = size(runner, 100_000);
+/// Many attributes, one of them nested deep, with long keys and values; fewer and shorter
+/// when the resource is repeated `copies` times, so a request stays near the receivers' limits
+/// (4 MiB gRPC, 20 MiB HTTP) rather than far past them, where it would only slow the fuzzer.
+fn stretched_attributes(runner: &mut TestRunner, copies: usize) -> Vec<KeyValue> {
+    let count = size(runner, (200_000 / copies).min(5_000));
+    let long = size(runner, (4_000_000 / copies).min(100_000));
     let mut out: Vec<KeyValue> = (0..count)
         .map(|i| fixtures::kv(&format!("k{i}"), any_value::Value::IntValue(i64::MIN)))
         .collect();
