@@ -122,9 +122,9 @@ const MAX_FLOW_DEPTH: usize = 256;
 
 /// Refuses flow collections (`[ ]`, `{ }`) nested deeper than [`MAX_FLOW_DEPTH`]. The YAML
 /// parser's own recursion limit (128) comes only after it has scanned the whole document,
-/// and its scan is quadratic in the nesting depth: 45 000 `[` (90 KB) ran for over 30 s
-/// in a debug build (found by the fuzzer). Counting is approximate about quoting, which only matters for
-/// documents that the parser refuses anyway.
+/// and its scan is quadratic in the nesting depth: 45 000 `[` (90 KB) ran for over 30 s in a
+/// debug build (found by the fuzzer). Counting is approximate about quoting, which only
+/// matters for documents that the parser refuses anyway.
 fn check_flow_depth(path: &Path, text: &str) -> Result<(), ConfigError> {
     let mut depth = 0usize;
     let mut line = 1usize;
