@@ -19,6 +19,7 @@ use crate::capability::{Capability, ExtensionRef};
 use crate::data::DataKind;
 use crate::health::{ComponentStatus, HealthRegistry};
 use crate::id::{ComponentId, ComponentKind};
+use crate::listeners::Listeners;
 use crate::output::{Output, OverflowPolicy};
 use crate::receipt::Parcel;
 use crate::telemetry::{ComponentTelemetry, Telemetry};
@@ -117,13 +118,15 @@ impl Host {
     }
 }
 
-/// What `build` gets: who it is, where to count, what extensions offer.
+/// What `build` gets: who it is, where to count, what extensions offer, where to listen.
 #[derive(Clone, Debug)]
 pub struct BuildContext {
     pub id: ComponentId,
     pub telemetry: ComponentTelemetry,
     pub health: HealthRegistry,
     pub host: Host,
+    /// Where a component that listens gets its socket, so a reload hands it over.
+    pub listeners: Listeners,
     /// The signals this instance will see (the pipelines that reference it).
     pub kinds: Vec<DataKind>,
 }
@@ -136,6 +139,7 @@ impl BuildContext {
         telemetry: &Telemetry,
         health: &HealthRegistry,
         host: &Host,
+        listeners: &Listeners,
         kinds: Vec<DataKind>,
     ) -> Self {
         Self {
@@ -143,6 +147,7 @@ impl BuildContext {
             telemetry: telemetry.component(kind, id),
             health: health.clone(),
             host: host.clone(),
+            listeners: listeners.clone(),
             kinds,
         }
     }
@@ -242,6 +247,20 @@ pub trait ComponentConfig: Send + Sync + Debug {
     fn extension_refs(&self) -> Vec<ExtensionRef> {
         Vec::new()
     }
+    /// Keys it accepts only because the Collector's component of the same type has them,
+    /// and which do nothing here; `validate` prints each with why, the service logs it.
+    fn unneeded_keys(&self) -> Vec<UnneededKey> {
+        Vec::new()
+    }
+}
+
+/// A key a config accepts for the Collector's sake that has no effect here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnneededKey {
+    /// Key path inside the component (`jar_path`, `otlp`).
+    pub path: String,
+    /// Why it is not needed, for the user who pasted it.
+    pub why: &'static str,
 }
 
 pub trait ReceiverConfig: ComponentConfig {

@@ -14,6 +14,7 @@ pub mod data;
 pub mod factory;
 pub mod health;
 pub mod id;
+pub mod listeners;
 pub mod output;
 pub mod receipt;
 pub mod storage;
@@ -27,7 +28,7 @@ pub use component::{
     BuildContext, BuildError, ComponentConfig, Connector, ConnectorConfig, Exporter,
     ExporterConfig, Extension, ExtensionConfig, FactoryMeta, Host, NetworkExporterConfig, Outputs,
     Processor, ProcessorConfig, QueueSettings, Receiver, ReceiverConfig, RunContext, RunError,
-    SendingQueue, Stability,
+    SendingQueue, Stability, UnneededKey,
 };
 pub use config::{ComponentConfigError, parse_component_config};
 pub use data::{Batch, DataKind};
@@ -36,6 +37,7 @@ pub use factory::{
 };
 pub use health::{ComponentStatus, HealthRegistry};
 pub use id::{ComponentId, ComponentKind, PipelineId};
+pub use listeners::Listeners;
 pub use output::{Output, OverflowPolicy, Route, SendError};
 pub use receipt::{Acceptance, Parcel, Receipt, Refused};
 pub use storage::{

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use kafka_obs_api::ComponentKind;
-use kafka_obs_config::{LeftOut, Registry};
+use kafka_obs_config::{Config, LeftOut, Registry};
 
 pub fn registry() -> Registry {
     Registry {
@@ -94,6 +94,19 @@ pub fn table(registry: &Registry) -> String {
     out
 }
 
+/// Keys written for the Collector that do nothing here, as `(key path, why)`, for `validate`
+/// to print and the service to log at start.
+pub fn unneeded_keys(config: &Config) -> Vec<(String, &'static str)> {
+    config
+        .components()
+        .flat_map(|(kind, id, c)| {
+            c.unneeded_keys()
+                .into_iter()
+                .map(move |key| (format!("{}::{id}::{}", kind.section(), key.path), key.why))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +133,35 @@ mod tests {
             );
         }
         assert!(left_out(true).is_empty());
+    }
+
+    #[test]
+    fn the_table_shows_the_collectors_type_names_beside_ours() {
+        let table = table(&registry());
+        let row = |kind: &str, name: &str| {
+            table
+                .lines()
+                .any(|l| l.starts_with(kind) && l.contains(name))
+        };
+        assert!(row("exporter", "otlp_http (otlphttp)"), "{table}");
+        assert!(row("exporter", "otlp (otlp_grpc)"), "{table}");
+        assert!(row("receiver", "otlp (otlp_grpc)"), "{table}");
+    }
+
+    #[test]
+    fn unneeded_keys_are_named_by_their_full_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let yaml = "receivers:\n  jmx/kafka:\n    jar_path: /opt/gatherer.jar\n    endpoint: 127.0.0.1:9999\n    target_system: jvm\n    log_level: debug\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [jmx/kafka]\n      exporters: [debug]\n";
+        std::fs::write(&path, yaml).unwrap();
+        let config = kafka_obs_config::load(&[path], &registry()).unwrap();
+        let keys: Vec<String> = unneeded_keys(&config).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "receivers::jmx/kafka::jar_path",
+                "receivers::jmx/kafka::log_level"
+            ]
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! on a topic per signal (logs, which carry the signal events, default to
 //! `__kafka-obs-signals`), encoded `otlp_proto` or `otlp_json` as OpenTelemetry's
 //! kafkareceiver reads them, one record per resource keyed by its source so a source's records
-//! land on one partition in order.
+//! land on one partition in order. The Collector's kafkaexporter keys mean what they mean there:
+//! a top-level `topic`/`encoding` fills in every signal without its own, `protocol_version` is
+//! librdkafka's fallback (docs/components/exporter-kafka.md has the whole mapping).
 //!
 //! The client is `rdkafka` (librdkafka, built from source without cmake), with
 //! `required_acks: all` and idempotence on by default: librdkafka's own retries then keep
@@ -61,7 +63,7 @@ pub static FACTORY: ExporterFactory = ExporterFactory::new(
 #[serde(deny_unknown_fields, default)]
 struct RawSignal {
     topic: Option<String>,
-    encoding: Encoding,
+    encoding: Option<Encoding>,
     /// `source` or `cluster` (logs only); default `cluster` for logs, `source` otherwise.
     key_by: Option<KeyBy>,
 }
@@ -102,6 +104,11 @@ impl Default for RawProducer {
 struct RawConfig {
     brokers: Vec<String>,
     client_id: String,
+    /// The Collector's `protocol_version` (librdkafka's fallback; it negotiates otherwise).
+    protocol_version: Option<String>,
+    /// The Collector's older top-level keys: every signal without its own `topic`/`encoding`.
+    topic: Option<String>,
+    encoding: Option<Encoding>,
     logs: RawSignal,
     metrics: RawSignal,
     traces: RawSignal,
@@ -121,6 +128,9 @@ impl Default for RawConfig {
         Self {
             brokers: vec![DEFAULT_BROKER.into()],
             client_id: DEFAULT_CLIENT_ID.into(),
+            protocol_version: None,
+            topic: None,
+            encoding: None,
             logs: RawSignal::default(),
             metrics: RawSignal::default(),
             traces: RawSignal::default(),
@@ -155,17 +165,26 @@ pub struct KafkaExporterConfig {
     pub delivery: DeliverySettings,
 }
 
+/// One signal's target: its own `topic`/`encoding`, else the top-level ones (as in the
+/// Collector), else the defaults.
 fn target(
     raw: &RawSignal,
+    shared: &RawConfig,
     kind: DataKind,
     by_attrs: bool,
 ) -> Result<SignalTarget, ComponentConfigError> {
     let key = kind.as_str();
-    let topic = raw
-        .topic
-        .clone()
-        .unwrap_or_else(|| default_topic(kind).to_string());
-    check_topic(&topic, "topic").map_err(|e| e.within(key))?;
+    let topic = match (&raw.topic, &shared.topic) {
+        (Some(own), _) => {
+            check_topic(own, "topic").map_err(|e| e.within(key))?;
+            own.clone()
+        }
+        (None, Some(top)) => {
+            check_topic(top, "topic")?;
+            top.clone()
+        }
+        (None, None) => default_topic(kind).to_string(),
+    };
     let key_by = match (raw.key_by, key) {
         (Some(KeyBy::Cluster), "logs") | (None, "logs") => KeyBy::Cluster,
         (Some(KeyBy::Cluster), _) => {
@@ -179,7 +198,7 @@ fn target(
     };
     Ok(SignalTarget {
         topic,
-        encoding: raw.encoding,
+        encoding: raw.encoding.or(shared.encoding).unwrap_or_default(),
         keying: Keying {
             by_resource_attributes: by_attrs,
             key_by,
@@ -194,16 +213,19 @@ impl KafkaExporterConfig {
         let targets = [
             target(
                 &raw.metrics,
+                &raw,
                 DataKind::Metrics,
                 raw.partition_metrics_by_resource_attributes,
             )?,
             target(
                 &raw.logs,
+                &raw,
                 DataKind::Logs,
                 raw.partition_logs_by_resource_attributes,
             )?,
             target(
                 &raw.traces,
+                &raw,
                 DataKind::Traces,
                 raw.partition_traces_by_resource_attributes,
             )?,
@@ -264,6 +286,9 @@ impl KafkaExporterConfig {
                 "batch.num.messages".into(),
                 p.flush_max_messages.to_string(),
             ));
+        }
+        if let Some(version) = &raw.protocol_version {
+            props.extend(client::protocol_version_properties(version)?);
         }
         client::auth::properties(&raw.auth, &mut props)?;
         Ok(Self {
@@ -696,5 +721,35 @@ mod tests {
         assert_eq!(e.path, "metrics::key_by");
         let c = KafkaExporterConfig::parse(&yaml("logs: {key_by: source}")).unwrap();
         assert_eq!(c.targets[1].keying.key_by, KeyBy::Source);
+        let e = KafkaExporterConfig::parse(&yaml("topic: 'a b'")).unwrap_err();
+        assert_eq!(e.path, "topic");
+        let e = KafkaExporterConfig::parse(&yaml("encoding: zipkin_json")).unwrap_err();
+        assert_eq!(e.path, "encoding");
+        assert!(e.message.contains("does not support"), "{e}");
+        let e = KafkaExporterConfig::parse(&yaml("protocol_version: latest")).unwrap_err();
+        assert_eq!(e.path, "protocol_version");
+    }
+
+    #[test]
+    fn the_collectors_top_level_keys_fill_in_every_signal_without_its_own() {
+        let c = KafkaExporterConfig::parse(&yaml(
+            "protocol_version: 2.1.0\ntopic: all-otlp\nencoding: otlp_json\nmetrics: {topic: m, encoding: otlp_proto}",
+        ))
+        .unwrap();
+        let [metrics, logs, traces] = &c.targets;
+        assert_eq!(
+            (metrics.topic.as_str(), metrics.encoding),
+            ("m", Encoding::OtlpProto)
+        );
+        assert_eq!(
+            (logs.topic.as_str(), logs.encoding),
+            ("all-otlp", Encoding::OtlpJson)
+        );
+        assert_eq!(
+            (traces.topic.as_str(), traces.encoding),
+            ("all-otlp", Encoding::OtlpJson)
+        );
+        assert_eq!(prop(&c, "broker.version.fallback"), Some("2.1.0"));
+        assert_eq!(prop(&c, "api.version.request"), None);
     }
 }

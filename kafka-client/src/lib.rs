@@ -1,7 +1,7 @@
 //! What the `kafka` exporter (sidecar side) and the `kafka` receiver (central side) must agree
 //! on, in one place: the default topics and what a topic name may be ([`topic`]), a record's
 //! value ([`Encoding`]; [`record::encode`] for the exporter, [`record::decode`] for the
-//! receiver), the broker list ([`check_brokers`]), and the `auth` block (SASL, TLS) as
+//! receiver), the broker list ([`check_brokers`]) and `protocol_version`, and the `auth` block (SASL, TLS) as
 //! librdkafka properties ([`auth`]). The two components depend on this crate and not on each
 //! other, so what one writes the other reads by construction.
 //!
@@ -15,6 +15,6 @@ pub mod record;
 pub mod topic;
 
 pub use auth::Auth;
-pub use brokers::{DEFAULT_BROKER, DEFAULT_CLIENT_ID, check_brokers};
+pub use brokers::{DEFAULT_BROKER, DEFAULT_CLIENT_ID, check_brokers, protocol_version_properties};
 pub use record::{Encoding, RecordError};
 pub use topic::{METRICS_TOPIC, SIGNALS_TOPIC, TRACES_TOPIC, check_topic, default_topic};

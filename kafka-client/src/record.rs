@@ -13,13 +13,53 @@ use kafka_obs_api::{Batch, DataKind};
 use kafka_obs_otlp_json as otlp_json;
 
 /// How a record's value is written, named as the Collector's kafka exporter and receiver name
-/// it (`encoding: otlp_proto | otlp_json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// it (`encoding: otlp_proto | otlp_json`). The Collector's other encodings are refused by
+/// name, saying that kafka-obs carries OTLP only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encoding {
     #[default]
     OtlpProto,
     OtlpJson,
+}
+
+/// Encodings the Collector's kafka exporter or receiver knows and kafka-obs does not.
+const COLLECTOR_ONLY_ENCODINGS: &[&str] = &[
+    "jaeger_proto",
+    "jaeger_json",
+    "zipkin_proto",
+    "zipkin_json",
+    "zipkin_thrift",
+    "raw",
+    "text",
+    "json",
+    "azure_resource_logs",
+];
+
+impl std::str::FromStr for Encoding {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "otlp_proto" => Ok(Self::OtlpProto),
+            "otlp_json" => Ok(Self::OtlpJson),
+            other if COLLECTOR_ONLY_ENCODINGS.contains(&other) || other.starts_with("text_") => {
+                Err(format!(
+                    "`{other}` is an encoding of the Collector's kafka components that kafka-obs does not support (it carries OTLP only); use otlp_proto (the default) or otlp_json"
+                ))
+            }
+            other => Err(format!(
+                "unknown encoding `{other}`; use otlp_proto (the default) or otlp_json"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Encoding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Why a record's value could not be read.
@@ -117,5 +157,20 @@ mod tests {
             decode(b"{not json", DataKind::Metrics, Encoding::OtlpJson),
             Err(RecordError::Json { .. })
         ));
+    }
+
+    #[test]
+    fn encodings_are_named_as_the_collector_names_them() {
+        assert_eq!("otlp_json".parse::<Encoding>(), Ok(Encoding::OtlpJson));
+        assert_eq!("otlp_proto".parse::<Encoding>(), Ok(Encoding::OtlpProto));
+        let e = "jaeger_proto"
+            .parse::<Encoding>()
+            .expect_err("collector-only");
+        assert!(
+            e.contains("kafka-obs does not support") && e.contains("otlp_json"),
+            "{e}"
+        );
+        let e = "avro".parse::<Encoding>().expect_err("unknown");
+        assert!(e.starts_with("unknown encoding `avro`"), "{e}");
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use kafka_obs_api::{
     BuildContext, BuildError, ComponentId, ComponentKind, ComponentStatus, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, Parcel, PipelineId, Route, RunError, Telemetry,
-    component::Outputs,
+    HealthRegistry, Host, Listeners, Output, OverflowPolicy, Parcel, PipelineId, Route, RunError,
+    Telemetry, component::Outputs,
 };
 use kafka_obs_config::{Config, Pipeline};
 use tokio::sync::mpsc;
@@ -108,12 +108,18 @@ struct Builder<'a> {
     config: &'a Config,
     telemetry: &'a Telemetry,
     health: &'a HealthRegistry,
+    listeners: &'a Listeners,
     host: Host,
     kinds_of: BTreeMap<ComponentId, Vec<DataKind>>,
 }
 
 impl<'a> Builder<'a> {
-    fn new(config: &'a Config, telemetry: &'a Telemetry, health: &'a HealthRegistry) -> Self {
+    fn new(
+        config: &'a Config,
+        telemetry: &'a Telemetry,
+        health: &'a HealthRegistry,
+        listeners: &'a Listeners,
+    ) -> Self {
         // Which kinds reach each component, for its BuildContext.
         let mut kinds_of: BTreeMap<ComponentId, Vec<DataKind>> = BTreeMap::new();
         for (pid, p) in &config.pipelines {
@@ -128,6 +134,7 @@ impl<'a> Builder<'a> {
             config,
             telemetry,
             health,
+            listeners,
             host: Host::default(),
             kinds_of,
         }
@@ -146,7 +153,15 @@ impl<'a> Builder<'a> {
         kinds: Vec<DataKind>,
         build: impl FnOnce(&BuildContext) -> Result<T, BuildError>,
     ) -> Result<(BuildContext, T), StartError> {
-        let ctx = BuildContext::new(kind, id, self.telemetry, self.health, &self.host, kinds);
+        let ctx = BuildContext::new(
+            kind,
+            id,
+            self.telemetry,
+            self.health,
+            &self.host,
+            self.listeners,
+            kinds,
+        );
         let built = build(&ctx).map_err(|source| StartError::Build {
             kind,
             id: id.clone(),
@@ -462,12 +477,14 @@ fn queue_gauges(ends: &Ends, telemetry: &Telemetry, stops: &Stops) -> Task {
 fn prometheus(
     config: &Config,
     telemetry: &Telemetry,
+    listeners: &Listeners,
     stops: &Stops,
 ) -> Result<Option<Task>, StartError> {
     let Some(address) = &config.telemetry.metrics.address else {
         return Ok(None);
     };
     let (_, fut) = crate::self_telemetry::serve_prometheus(
+        listeners,
         address,
         telemetry.clone(),
         stops.extensions.clone(),
@@ -507,8 +524,19 @@ impl Service {
         telemetry: &Telemetry,
         health: &HealthRegistry,
     ) -> Result<Service, StartError> {
+        Self::start_with(config, telemetry, health, &Listeners::new())
+    }
+
+    /// [`Service::start`] taking its listening sockets from `listeners`, a pool that outlives
+    /// this service so a reload hands them to the next one (`crate::reload`).
+    pub fn start_with(
+        config: &Config,
+        telemetry: &Telemetry,
+        health: &HealthRegistry,
+        listeners: &Listeners,
+    ) -> Result<Service, StartError> {
         let stops = Stops::default();
-        let mut builder = Builder::new(config, telemetry, health);
+        let mut builder = Builder::new(config, telemetry, health, listeners);
 
         let mut extension_tasks = builder.extensions(&stops)?;
         extension_tasks.extend(otlp_push(config, telemetry, &stops));
@@ -529,7 +557,7 @@ impl Service {
         let exporter_tasks = builder.exporters(&mut inputs, &stops)?;
         let receiver_tasks = builder.receivers(&pipeline_inputs, &stops)?;
         drop(pipeline_inputs);
-        extension_tasks.extend(prometheus(config, telemetry, &stops)?);
+        extension_tasks.extend(prometheus(config, telemetry, listeners, &stops)?);
 
         // Everything is built: start, back to front.
         let extensions = spawn_all(extension_tasks, health);
@@ -558,7 +586,7 @@ impl Service {
     pub async fn shutdown(mut self) -> ShutdownReport {
         let mut report = ShutdownReport::default();
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
-        tracing::info!("shutting down: stopping receivers");
+        tracing::info!("stopping receivers");
         self.receivers_stop.cancel();
         collect(&mut self.receivers, &mut report, deadline).await;
         tracing::info!("draining processors");

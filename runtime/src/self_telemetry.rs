@@ -5,7 +5,8 @@
 //! is the same number. The push builds OTLP directly from the snapshot: the registry already
 //! holds exactly the series we want, and a second metrics SDK in between would only copy them.
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -13,7 +14,7 @@ use axum::http::header;
 use axum::routing::get;
 use futures::future::BoxFuture;
 use kafka_obs_api::telemetry::{InstrumentKind, Sample};
-use kafka_obs_api::{RunError, Telemetry};
+use kafka_obs_api::{Listeners, RunError, Telemetry};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -24,15 +25,19 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio_util::sync::CancellationToken;
 
-/// Binds `address` now (so a taken port fails the start) and returns the serving task.
+/// Binds `address` now (so a taken port fails the start), from `listeners` so a reload keeps
+/// the socket, and returns the serving task.
 pub fn serve_prometheus(
+    listeners: &Listeners,
     address: &str,
     telemetry: Telemetry,
     stop: CancellationToken,
 ) -> Result<(SocketAddr, BoxFuture<'static, Result<(), RunError>>), String> {
-    let listener = TcpListener::bind(address)
+    let listener = address
+        .to_socket_addrs()
+        .and_then(|mut addrs| addrs.next().ok_or_else(|| ErrorKind::NotFound.into()))
+        .and_then(|addr| listeners.open(addr))
         .map_err(|e| format!("cannot listen on {address} for self-metrics: {e}; set service.telemetry.metrics.address to a free port"))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let app = Router::new().route(
         "/metrics",

@@ -110,8 +110,9 @@ impl Default for RawConfig {
 /// The validated configuration of an `otlp_http` exporter.
 #[derive(Debug, Clone)]
 pub struct OtlpHttpExporterConfig {
-    /// Full URL per signal (metrics, logs, traces).
-    pub urls: [Uri; 3],
+    /// Full URL per signal (metrics, logs, traces); `None` for a signal with neither its own
+    /// `<signal>_endpoint` nor a base `endpoint`.
+    pub urls: [Option<Uri>; 3],
     pub tls: TlsConfig,
     pub headers: HeaderMap,
     /// `auth::authenticator`: the extension whose headers go on every request.
@@ -146,17 +147,16 @@ impl OtlpHttpExporterConfig {
             .as_deref()
             .filter(|e| !e.trim().is_empty())
             .map(|e| e.trim().trim_end_matches('/').to_string());
+        // As the Collector's otlphttp: a signal's own URL wins, else `endpoint` + `/v1/<signal>`;
+        // a signal with neither is refused at build only if a pipeline sends it here.
         let signal = |key: &str,
                       own: &Option<String>,
                       path: &str|
-         -> Result<Uri, ComponentConfigError> {
-            match (own, &base) {
-                (Some(url), _) => parse_url(key, url),
-                (None, Some(b)) => parse_url("endpoint", &format!("{b}{path}")),
-                (None, None) => Err(ComponentConfigError::new(
-                    "endpoint",
-                    "required (or metrics_endpoint, logs_endpoint and traces_endpoint): the base URL, such as http://collector:4318",
-                )),
+         -> Result<Option<Uri>, ComponentConfigError> {
+            match (own.as_deref().filter(|u| !u.trim().is_empty()), &base) {
+                (Some(url), _) => parse_url(key, url).map(Some),
+                (None, Some(b)) => parse_url("endpoint", &format!("{b}{path}")).map(Some),
+                (None, None) => Ok(None),
             }
         };
         let urls = [
@@ -164,6 +164,12 @@ impl OtlpHttpExporterConfig {
             signal("logs_endpoint", &raw.logs_endpoint, "/v1/logs")?,
             signal("traces_endpoint", &raw.traces_endpoint, "/v1/traces")?,
         ];
+        if urls.iter().all(Option::is_none) {
+            return Err(ComponentConfigError::new(
+                "endpoint",
+                "required (or one of metrics_endpoint, logs_endpoint, traces_endpoint): the base URL, such as http://collector:4318",
+            ));
+        }
         let mut headers = HeaderMap::new();
         for (k, v) in &raw.headers {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
@@ -187,9 +193,29 @@ impl OtlpHttpExporterConfig {
         })
     }
 
+    /// The URL `kind` is posted to, if one is configured.
+    pub fn url(&self, kind: DataKind) -> Option<&Uri> {
+        self.urls[signal_index(kind)].as_ref()
+    }
+
+    /// Refuses a signal the pipelines send here but no URL is configured for, naming the key
+    /// to set (the Collector refuses it when it creates that signal's exporter).
+    pub fn check_signals(&self, kinds: &[DataKind]) -> Result<(), BuildError> {
+        match kinds.iter().find(|&&kind| self.url(kind).is_none()) {
+            None => Ok(()),
+            Some(kind) => Err(BuildError::Other(format!(
+                "{kind}_endpoint: missing, and there is no endpoint to derive it from; a {kind} pipeline sends to this exporter, so set {kind}_endpoint (such as http://collector:4318/v1/{kind}) or endpoint"
+            ))),
+        }
+    }
+
     /// The transport alone, for tests and benchmarks.
     pub fn transport(&self) -> Result<HttpTransport, BuildError> {
-        let needs_tls = self.urls.iter().any(|u| u.scheme_str() == Some("https"));
+        let needs_tls = self
+            .urls
+            .iter()
+            .flatten()
+            .any(|u| u.scheme_str() == Some("https"));
         let tls = if needs_tls && !self.tls.insecure {
             self.tls
                 .client_config(&[])
@@ -232,6 +258,7 @@ impl NetworkExporterConfig for OtlpHttpExporterConfig {
     }
 
     fn build_exporter(&self, ctx: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+        self.check_signals(&ctx.kinds)?;
         Ok(Box::new(DeliveryExporter::build(
             self.transport()?
                 .with_auth(crate::auth::client(self.auth.as_ref(), ctx)?),
@@ -244,11 +271,20 @@ impl NetworkExporterConfig for OtlpHttpExporterConfig {
 /// POSTs one request per batch over a pooled HTTP/1.1 client.
 pub struct HttpTransport {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    urls: [Uri; 3],
+    urls: [Option<Uri>; 3],
     headers: HeaderMap,
     auth: Option<AuthCapability>,
     gzip: bool,
     encoding: Encoding,
+}
+
+/// Where a signal's URL sits in `urls`.
+fn signal_index(kind: DataKind) -> usize {
+    match kind {
+        DataKind::Metrics => 0,
+        DataKind::Logs => 1,
+        DataKind::Traces => 2,
+    }
 }
 
 /// The request body of `batch` in `encoding`.
@@ -282,12 +318,10 @@ impl HttpTransport {
     async fn post(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
         let items = batch.item_count() as u64;
         let kind = batch.kind();
-        let url = self.urls[match kind {
-            DataKind::Metrics => 0,
-            DataKind::Logs => 1,
-            DataKind::Traces => 2,
-        }]
-        .clone();
+        // `check_signals` at build keeps a signal without a URL from reaching here.
+        let url = self.urls[signal_index(kind)].clone().ok_or_else(|| {
+            DeliveryError::permanent(format!("no {kind}_endpoint configured for {kind}"))
+        })?;
         let mut body = encode_body(batch, self.encoding)?;
         let mut req = Request::builder().method(Method::POST).uri(url.clone());
         if let Some(h) = req.headers_mut() {
@@ -396,8 +430,15 @@ mod tests {
     fn testdata_matches_the_typed_config() {
         let c = OtlpHttpExporterConfig::parse(&yaml(include_str!("../../testdata/otlp_http.yaml")))
             .unwrap();
-        assert_eq!(c.urls[0].to_string(), "http://127.0.0.1:4318/v1/metrics");
-        assert_eq!(c.urls[1].to_string(), "http://127.0.0.1:9999/custom/logs");
+        let url = |kind| c.url(kind).map(Uri::to_string);
+        assert_eq!(
+            url(DataKind::Metrics).as_deref(),
+            Some("http://127.0.0.1:4318/v1/metrics")
+        );
+        assert_eq!(
+            url(DataKind::Logs).as_deref(),
+            Some("http://127.0.0.1:9999/custom/logs")
+        );
         assert_eq!(c.encoding, Encoding::Json);
         assert_eq!(c.compression, Compression::None);
         assert_eq!(c.headers.get("authorization").unwrap(), "Bearer x");
@@ -406,7 +447,10 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = OtlpHttpExporterConfig::parse(&yaml("endpoint: https://c:4318/")).unwrap();
-        assert_eq!(c.urls[2].to_string(), "https://c:4318/v1/traces");
+        assert_eq!(
+            c.url(DataKind::Traces).map(Uri::to_string).as_deref(),
+            Some("https://c:4318/v1/traces")
+        );
         assert_eq!(
             (c.encoding, c.compression),
             (Encoding::Proto, Compression::Gzip)
@@ -419,6 +463,30 @@ mod tests {
         let e = OtlpHttpExporterConfig::parse(&yaml("endpoint: http://c:1\nencoding: xml"))
             .unwrap_err();
         assert_eq!(e.path, "encoding");
+    }
+
+    #[test]
+    fn per_signal_endpoints_alone_serve_only_their_signals() {
+        let c = OtlpHttpExporterConfig::parse(&yaml(
+            "metrics_endpoint: http://m:4318/v1/metrics\nlogs_endpoint: ''",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.url(DataKind::Metrics).map(Uri::to_string).as_deref(),
+            Some("http://m:4318/v1/metrics")
+        );
+        assert!(c.url(DataKind::Logs).is_none() && c.url(DataKind::Traces).is_none());
+        assert!(c.check_signals(&[DataKind::Metrics]).is_ok());
+        let e = c
+            .check_signals(&[DataKind::Metrics, DataKind::Logs])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("logs_endpoint: missing") && e.contains("set logs_endpoint"),
+            "{e}"
+        );
+        let e = OtlpHttpExporterConfig::parse(&yaml("traces_endpoint: t:1")).unwrap_err();
+        assert_eq!(e.path, "traces_endpoint");
     }
 
     #[test]

@@ -40,6 +40,7 @@ const EXAMPLES: &[&str] = &[
     include_str!("../../../examples/central.yaml"),
     include_str!("../../../examples/jmx-to-file.yaml"),
     include_str!("../../../examples/multi-exporter.yaml"),
+    include_str!("../../../examples/otelcol-spellings.yaml"),
     include_str!("../../../examples/otlp-gateway.yaml"),
     include_str!("../../../examples/sidecar-otlp.yaml"),
     include_str!("../../../examples/sidecar.yaml"),

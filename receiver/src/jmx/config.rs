@@ -17,6 +17,12 @@
 //!   rules: [...]                        # OpenTelemetry JMX rule YAML, see rules.rs
 //! ```
 //!
+//! The contrib jmxreceiver's keys for its JMX Metric Gatherer subprocess (`jar_path`,
+//! `additional_jars`, `otlp`, `log_level`) are accepted and reported as not needed
+//! ([`UNNEEDED_KEYS`]), so a config written for the Collector runs; its Java keystores and SASL
+//! profiles are refused with what to set instead, since ignoring them would fail to connect
+//! for a reason the user could not see.
+//!
 //! [`RawConfig`] mirrors the YAML; [`JmxReceiverConfig::resolve`] turns it into the validated
 //! config (endpoints parsed, presets known, rules compiled), so `build` never sees a bad value.
 
@@ -25,9 +31,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use kafka_obs_api::ComponentConfigError;
 use kafka_obs_api::config::de;
+use kafka_obs_api::{ComponentConfigError, UnneededKey};
 use kafka_obs_jmx::{Credentials, Endpoint, TlsOptions};
 
 use super::presets::{self, TargetSystem};
@@ -44,6 +51,47 @@ pub const MAX_CONNECTIONS_PER_TARGET: usize = 8;
 /// How long the MBean names a bean pattern matched are reused before `queryNames` runs again
 /// (every 6th poll at the default 10 s interval).
 pub const DEFAULT_MBEAN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The contrib jmxreceiver's keys that only configure its JMX Metric Gatherer subprocess, and
+/// why kafka-obs, which reads JMX in-process, does not need them.
+pub const UNNEEDED_KEYS: [(&str, &str); 4] = [
+    (
+        "jar_path",
+        "kafka-obs reads JMX itself, in Rust, without a JVM: there is no JMX Metric Gatherer JAR to run",
+    ),
+    (
+        "additional_jars",
+        "there is no JVM and no classpath; the built-in client speaks the standard RMI connector (service:jmx:rmi) that Kafka and most JVMs expose",
+    ),
+    (
+        "otlp",
+        "the metrics go straight into this receiver's pipelines; there is no gatherer subprocess sending them back over OTLP",
+    ),
+    (
+        "log_level",
+        "there is no gatherer subprocess; this receiver logs at service::telemetry::logs::level",
+    ),
+];
+
+/// The contrib jmxreceiver's keys with no equivalent here and what to set instead.
+const REFUSED_KEYS: [(&str, &str); 8] = [
+    ("keystore_path", KEYSTORE),
+    ("keystore_password", KEYSTORE),
+    ("keystore_type", KEYSTORE),
+    ("truststore_path", KEYSTORE),
+    ("truststore_password", KEYSTORE),
+    ("truststore_type", KEYSTORE),
+    (
+        "remote_profile",
+        "JMXMP/SASL remote profiles are not supported; kafka-obs connects over the standard RMI connector with username/password and optional tls",
+    ),
+    (
+        "jmx_configs",
+        "rule files are not read; put the same JMX rule YAML under `rules:` in this receiver",
+    ),
+];
+
+const KEYSTORE: &str = "Java keystores are not read (there is no JVM); export the certificates as PEM and set tls::ca_file (the agent's CA) and, for client authentication, tls::cert_file and tls::key_file";
 
 /// The validated configuration of one `jmx` receiver.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +118,8 @@ pub struct JmxReceiverConfig {
     pub use_advertised_host: bool,
     /// Send every connection to the configured host and port (SSH tunnels, port-forwards).
     pub pin_to_endpoint: bool,
+    /// The contrib jmxreceiver's keys that were set and are not needed here.
+    pub unneeded_keys: Vec<UnneededKey>,
 }
 
 /// TLS for agents started with `com.sun.management.jmxremote.ssl=true`.
@@ -153,6 +203,32 @@ pub(crate) struct RawConfig {
     use_advertised_host: bool,
     #[serde(default)]
     pin_to_endpoint: bool,
+    // The contrib jmxreceiver's keys: accepted and reported (UNNEEDED_KEYS) ...
+    #[serde(default)]
+    jar_path: Option<IgnoredAny>,
+    #[serde(default)]
+    additional_jars: Option<IgnoredAny>,
+    #[serde(default)]
+    otlp: Option<IgnoredAny>,
+    #[serde(default)]
+    log_level: Option<IgnoredAny>,
+    // ... or refused, saying what to set instead (REFUSED_KEYS).
+    #[serde(default)]
+    keystore_path: Option<IgnoredAny>,
+    #[serde(default)]
+    keystore_password: Option<IgnoredAny>,
+    #[serde(default)]
+    keystore_type: Option<IgnoredAny>,
+    #[serde(default)]
+    truststore_path: Option<IgnoredAny>,
+    #[serde(default)]
+    truststore_password: Option<IgnoredAny>,
+    #[serde(default)]
+    truststore_type: Option<IgnoredAny>,
+    #[serde(default)]
+    remote_profile: Option<IgnoredAny>,
+    #[serde(default)]
+    jmx_configs: Option<IgnoredAny>,
 }
 
 /// `target_system: jvm,kafka` as OpenTelemetry writes it, or a YAML list.
@@ -188,7 +264,46 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ComponentConfigEr
 }
 
 impl RawConfig {
+    /// The contrib-only keys that were set: `(unneeded, refused)`, in the tables' order.
+    fn contrib_keys(&self) -> (Vec<UnneededKey>, Option<(&'static str, &'static str)>) {
+        let unneeded = [
+            self.jar_path.is_some(),
+            self.additional_jars.is_some(),
+            self.otlp.is_some(),
+            self.log_level.is_some(),
+        ];
+        let refused = [
+            self.keystore_path.is_some(),
+            self.keystore_password.is_some(),
+            self.keystore_type.is_some(),
+            self.truststore_path.is_some(),
+            self.truststore_password.is_some(),
+            self.truststore_type.is_some(),
+            self.remote_profile.is_some(),
+            self.jmx_configs.is_some(),
+        ];
+        let unneeded = UNNEEDED_KEYS
+            .iter()
+            .zip(unneeded)
+            .filter(|(_, set)| *set)
+            .map(|(&(path, why), _)| UnneededKey {
+                path: path.to_owned(),
+                why,
+            })
+            .collect();
+        let refused = REFUSED_KEYS
+            .iter()
+            .zip(refused)
+            .find(|(_, set)| *set)
+            .map(|(&entry, _)| entry);
+        (unneeded, refused)
+    }
+
     pub(crate) fn resolve(self) -> Result<JmxReceiverConfig, ComponentConfigError> {
+        let (unneeded_keys, refused) = self.contrib_keys();
+        if let Some((key, what_instead)) = refused {
+            return Err(err(key, what_instead));
+        }
         let endpoints = resolve_endpoints(self.endpoint, self.endpoints)?;
         let target_systems = resolve_target_systems(self.target_system)?;
         let rules = rules::compile(&self.rules, "rules")?;
@@ -271,6 +386,7 @@ impl RawConfig {
             rules,
             use_advertised_host: self.use_advertised_host,
             pin_to_endpoint: self.pin_to_endpoint,
+            unneeded_keys,
         };
         // One metric name, one type and unit, across presets and rules.
         let mut labelled: Vec<(String, Rule)> = Vec::new();
@@ -425,6 +541,7 @@ mod tests {
             rules: Vec::new(),
             use_advertised_host: false,
             pin_to_endpoint: false,
+            unneeded_keys: Vec::new(),
         }
     }
 
@@ -485,6 +602,7 @@ mod tests {
             }],
             use_advertised_host: false,
             pin_to_endpoint: true,
+            unneeded_keys: Vec::new(),
         };
         assert_eq!(entry("jmx/full").expect("valid"), expected);
     }
@@ -495,6 +613,22 @@ mod tests {
         assert!(c.target_systems.is_empty());
         assert_eq!(c.rules.len(), 1);
         assert_eq!(c.endpoints, vec![Endpoint::new("10.0.0.5", 1099)]);
+    }
+
+    #[test]
+    fn testdata_contrib_runs_and_says_which_keys_it_does_not_need() {
+        let c = entry("jmx/contrib").expect("valid");
+        assert_eq!(c.endpoints, vec![Endpoint::new("kafka-1", 9999)]);
+        assert_eq!(
+            c.target_systems,
+            vec![TargetSystem::Jvm, TargetSystem::Kafka]
+        );
+        assert_eq!(c.collection_interval, Duration::from_secs(60));
+        assert_eq!(c.credentials, Some(Credentials::new("monitor", "s3cret")));
+        assert_eq!(c.resource_attributes["service.name"], "kafka-1");
+        let paths: Vec<&str> = c.unneeded_keys.iter().map(|k| k.path.as_str()).collect();
+        assert_eq!(paths, ["jar_path", "additional_jars", "otlp", "log_level"]);
+        assert!(c.unneeded_keys[0].why.contains("without a JVM"));
     }
 
     #[test]
@@ -575,6 +709,26 @@ mod tests {
                 "endpoint: 'h:1'\ntarget_system: jvm\nmbean_refresh_interval: soon",
                 "mbean_refresh_interval",
                 "",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\nkeystore_path: /ks.jks",
+                "keystore_path",
+                "tls::cert_file",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\ntruststore_path: /ts.jks",
+                "truststore_path",
+                "tls::ca_file",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\nremote_profile: TLS SASL/PLAIN",
+                "remote_profile",
+                "not supported",
+            ),
+            (
+                "endpoint: 'h:1'\ntarget_system: jvm\njmx_configs: /rules.yaml",
+                "jmx_configs",
+                "rules:",
             ),
             (
                 "endpoint: 'h:1'\ntarget_system: jvm\ntls: {insecure_skip_verify: true}",

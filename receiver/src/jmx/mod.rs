@@ -114,7 +114,11 @@ impl JmxReceiverConfig {
     }
 }
 
-impl ComponentConfig for JmxReceiverConfig {}
+impl ComponentConfig for JmxReceiverConfig {
+    fn unneeded_keys(&self) -> Vec<kafka_obs_api::UnneededKey> {
+        self.unneeded_keys.clone()
+    }
+}
 
 impl ReceiverConfig for JmxReceiverConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {

@@ -4,9 +4,11 @@
 //! receivers:
 //!   kafka:
 //!     brokers: [kafka-1:9092]
-//!     topic: __kafka-obs-signals        # the logs topic (or logs: {topic, encoding})
-//!     encoding: otlp_proto              # otlp_proto | otlp_json
+//!     protocol_version: 2.1.0           # librdkafka's fallback; it negotiates with the broker
+//!     logs: {topic: __kafka-obs-signals, encoding: otlp_proto}   # or topics: [a, b]
 //!     metrics: {topic: otlp_metrics, encoding: otlp_proto}
+//!     # topic / encoding at the top level: every signal without its own (the Collector's
+//!     # older keys)
 //!     group_id: kafka-obs
 //!     client_id: kafka-obs
 //!     initial_offset: latest            # latest | earliest
@@ -50,10 +52,10 @@ impl InitialOffset {
     }
 }
 
-/// One signal's topic.
+/// One signal's topics (one, or the Collector's newer `topics` list) and their encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSettings {
-    pub topic: String,
+    pub topics: Vec<String>,
     pub encoding: Encoding,
 }
 
@@ -101,12 +103,38 @@ impl KafkaReceiverConfig {
             DataKind::Traces => &self.traces,
         }
     }
+
+    /// Refuses a topic that two of the signals the pipelines read here share: a record does
+    /// not say which signal it holds. Signals no pipeline reads may share a topic, so the
+    /// Collector's top-level `topic` (every signal's) works for a receiver in one pipeline.
+    pub fn check_topics(&self, kinds: &[DataKind]) -> Result<(), ComponentConfigError> {
+        for (i, &a) in kinds.iter().enumerate() {
+            for &b in &kinds[i + 1..] {
+                if let Some(shared) = self
+                    .topic(a)
+                    .topics
+                    .iter()
+                    .find(|t| self.topic(b).topics.contains(t))
+                {
+                    return Err(ComponentConfigError::new(
+                        "topic",
+                        format!(
+                            "{shared:?} is the topic of both {a} and {b}, and pipelines of both read from this receiver; a record does not say which signal it holds, so give each signal its own topic ({a}::topic, {b}::topic)"
+                        ),
+                    ).within(b.as_str()));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 struct RawTopic {
     topic: Option<String>,
+    /// The Collector's newer spelling: several topics of one signal.
+    topics: Option<Vec<String>>,
     encoding: Option<Encoding>,
 }
 
@@ -122,7 +150,9 @@ struct RawRebuild {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawConfig {
     brokers: Vec<String>,
-    /// The Collector's older top-level keys: here they set the logs topic.
+    /// The Collector's `protocol_version` (librdkafka's fallback; it negotiates otherwise).
+    protocol_version: Option<String>,
+    /// The Collector's older top-level keys: every signal without its own.
     topic: Option<String>,
     encoding: Option<Encoding>,
     logs: RawTopic,
@@ -144,6 +174,7 @@ impl Default for RawConfig {
     fn default() -> Self {
         Self {
             brokers: vec![DEFAULT_BROKER.into()],
+            protocol_version: None,
             topic: None,
             encoding: None,
             logs: RawTopic::default(),
@@ -162,16 +193,66 @@ impl Default for RawConfig {
     }
 }
 
-fn topic_settings(raw: &RawTopic, kind: DataKind) -> Result<TopicSettings, ComponentConfigError> {
+/// One signal's topics: its own `topic` or `topics`, else the top-level `topic` (as in the
+/// Collector), else the default; its `encoding`, else the top-level one.
+fn topic_settings(
+    raw: &RawTopic,
+    shared: &RawConfig,
+    kind: DataKind,
+) -> Result<TopicSettings, ComponentConfigError> {
     let section = kind.as_str();
-    let topic = raw
-        .topic
-        .clone()
-        .unwrap_or_else(|| default_topic(kind).to_string());
-    check_topic(&topic, "topic").map_err(|e| e.within(section))?;
+    let within = |e: ComponentConfigError| e.within(section);
+    let topics = match (&raw.topic, &raw.topics) {
+        (Some(_), Some(_)) => {
+            return Err(within(ComponentConfigError::new(
+                "topics",
+                "set either topic or topics, not both",
+            )));
+        }
+        (Some(one), None) => {
+            check_topic(one, "topic").map_err(within)?;
+            vec![one.clone()]
+        }
+        (None, Some(list)) => {
+            if list.is_empty() {
+                return Err(within(ComponentConfigError::new(
+                    "topics",
+                    "must list at least one topic",
+                )));
+            }
+            let mut topics: Vec<String> = Vec::with_capacity(list.len());
+            for (i, t) in list.iter().enumerate() {
+                let path = format!("topics::{i}");
+                if t.starts_with('^') {
+                    return Err(within(ComponentConfigError::new(
+                        path,
+                        format!(
+                            "{t:?} is a topic pattern; kafka-obs reads named topics only, so list them"
+                        ),
+                    )));
+                }
+                check_topic(t, &path).map_err(within)?;
+                if topics.contains(t) {
+                    return Err(within(ComponentConfigError::new(
+                        path,
+                        format!("{t:?} is listed twice"),
+                    )));
+                }
+                topics.push(t.clone());
+            }
+            topics
+        }
+        (None, None) => match &shared.topic {
+            Some(top) => {
+                check_topic(top, "topic")?;
+                vec![top.clone()]
+            }
+            None => vec![default_topic(kind).to_string()],
+        },
+    };
     Ok(TopicSettings {
-        topic,
-        encoding: raw.encoding.unwrap_or_default(),
+        topics,
+        encoding: raw.encoding.or(shared.encoding).unwrap_or_default(),
     })
 }
 
@@ -182,45 +263,9 @@ fn millis(d: Duration) -> String {
 impl RawConfig {
     pub(crate) fn resolve(self) -> Result<KafkaReceiverConfig, ComponentConfigError> {
         check_brokers(&self.brokers)?;
-        let mut logs_raw = self.logs.clone();
-        if let Some(topic) = &self.topic {
-            if logs_raw.topic.is_some() {
-                return Err(ComponentConfigError::new(
-                    "topic",
-                    "set the logs topic once: either `topic` or `logs::topic`",
-                ));
-            }
-            check_topic(topic, "topic")?;
-            logs_raw.topic = Some(topic.clone());
-        }
-        if let Some(encoding) = self.encoding {
-            if logs_raw.encoding.is_some() {
-                return Err(ComponentConfigError::new(
-                    "encoding",
-                    "set the logs encoding once: either `encoding` or `logs::encoding`",
-                ));
-            }
-            logs_raw.encoding = Some(encoding);
-        }
-        let logs = topic_settings(&logs_raw, DataKind::Logs)?;
-        let metrics = topic_settings(&self.metrics, DataKind::Metrics)?;
-        let traces = topic_settings(&self.traces, DataKind::Traces)?;
-        for (a, b, key) in [
-            (&logs, &metrics, "metrics"),
-            (&logs, &traces, "traces"),
-            (&metrics, &traces, "traces"),
-        ] {
-            if a.topic == b.topic {
-                return Err(ComponentConfigError::new(
-                    "topic",
-                    format!(
-                        "{:?} is already the topic of another signal; a record does not say which signal it holds, so give each signal its own topic",
-                        a.topic
-                    ),
-                )
-                .within(key));
-            }
-        }
+        let logs = topic_settings(&self.logs, &self, DataKind::Logs)?;
+        let metrics = topic_settings(&self.metrics, &self, DataKind::Metrics)?;
+        let traces = topic_settings(&self.traces, &self, DataKind::Traces)?;
         if self.group_id.trim().is_empty() {
             return Err(ComponentConfigError::new("group_id", "must not be empty"));
         }
@@ -266,6 +311,9 @@ impl RawConfig {
                 millis(self.heartbeat_interval),
             ),
         ];
+        if let Some(version) = &self.protocol_version {
+            properties.extend(client::protocol_version_properties(version)?);
+        }
         client::auth::properties(&self.auth, &mut properties)?;
         Ok(KafkaReceiverConfig {
             logs,
@@ -310,10 +358,10 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{id}: {e}"))
         };
         let d = get("kafka");
-        assert_eq!(d.logs.topic, client::SIGNALS_TOPIC);
+        assert_eq!(d.logs.topics, [client::SIGNALS_TOPIC]);
         assert_eq!(d.logs.encoding, Encoding::OtlpProto);
-        assert_eq!(d.metrics.topic, "otlp_metrics");
-        assert_eq!(d.traces.topic, "otlp_spans");
+        assert_eq!(d.metrics.topics, ["otlp_metrics"]);
+        assert_eq!(d.traces.topics, ["otlp_spans"]);
         assert_eq!(d.group_id, "kafka-obs");
         assert_eq!(d.session_timeout, Duration::from_secs(10));
         assert_eq!(d.heartbeat_interval, Duration::from_secs(3));
@@ -326,9 +374,14 @@ mod tests {
         assert_eq!(prop(&d, "security.protocol"), Some("plaintext"));
 
         let c = get("kafka/central");
-        assert_eq!(c.logs.topic, "signals-json");
+        // The top-level topic and encoding are every signal's that has none of its own.
+        assert_eq!(c.logs.topics, ["signals-json"]);
         assert_eq!(c.logs.encoding, Encoding::OtlpJson);
-        assert_eq!(c.metrics.topic, "broker-metrics");
+        assert_eq!(c.traces.topics, ["signals-json"]);
+        assert_eq!(c.traces.encoding, Encoding::OtlpJson);
+        assert_eq!(c.metrics.topics, ["broker-metrics"]);
+        assert_eq!(c.metrics.encoding, Encoding::OtlpJson);
+        assert_eq!(prop(&c, "broker.version.fallback"), Some("2.1.0"));
         assert_eq!(c.group_id, "central");
         assert_eq!(c.session_timeout, Duration::from_secs(6));
         assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
@@ -349,7 +402,8 @@ mod tests {
         assert_eq!(prop(&c, "sasl.mechanism"), Some("SCRAM-SHA-512"));
 
         let n = get("kafka/newer_keys");
-        assert_eq!(n.logs.topic, "sig");
+        assert_eq!(n.logs.topics, ["sig"]);
+        assert_eq!(n.metrics.topics, ["jvm-a", "jvm-b"]);
         assert_eq!(n.logs.encoding, Encoding::OtlpJson);
         assert_eq!(n.rebuild.max_records, 0, "rebuild off");
     }
@@ -361,13 +415,14 @@ mod tests {
             ("brokers: [k1]", "brokers"),
             ("topic: 'bad topic'", "topic"),
             ("logs: {topic: 'a b'}", "logs::topic"),
-            ("topic: a\nlogs: {topic: b}", "topic"),
-            (
-                "encoding: otlp_json\nlogs: {encoding: otlp_proto}",
-                "encoding",
-            ),
+            ("logs: {topic: a, topics: [b]}", "logs::topics"),
+            ("metrics: {topics: []}", "metrics::topics"),
+            ("metrics: {topics: [a, a]}", "metrics::topics::1"),
+            ("metrics: {topics: ['^jvm-.*']}", "metrics::topics::0"),
+            ("metrics: {topics: [ok, 'b c']}", "metrics::topics::1"),
             ("encoding: avro", "encoding"),
-            ("metrics: {topic: __kafka-obs-signals}", "metrics::topic"),
+            ("traces: {encoding: jaeger_proto}", "traces::encoding"),
+            ("protocol_version: 2.x", "protocol_version"),
             ("initial_offset: newest", "initial_offset"),
             ("session_timeout: 500ms", "session_timeout"),
             (
@@ -384,5 +439,24 @@ mod tests {
             let e = parse(yaml).expect_err(yaml);
             assert_eq!(e.path, path, "{yaml}: {e}");
         }
+    }
+
+    #[test]
+    fn signals_read_here_need_their_own_topics() {
+        use DataKind::{Logs, Metrics, Traces};
+        // The Collector's top-level `topic`: fine for a receiver in one pipeline.
+        let c = parse("topic: all-otlp\nencoding: otlp_json").unwrap();
+        assert_eq!(c.metrics.topics, ["all-otlp"]);
+        assert!(c.check_topics(&[Logs]).is_ok());
+        let e = c.check_topics(&[Logs, Metrics]).unwrap_err();
+        assert_eq!(e.path, "metrics::topic", "{e}");
+        let c = parse("metrics: {topics: [a, __kafka-obs-signals]}").unwrap();
+        assert!(c.check_topics(&[Metrics, Traces]).is_ok());
+        let e = c.check_topics(&[Logs, Metrics]).unwrap_err();
+        assert!(
+            e.message
+                .contains("\"__kafka-obs-signals\" is the topic of both logs and metrics"),
+            "{e}"
+        );
     }
 }

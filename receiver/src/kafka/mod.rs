@@ -135,15 +135,17 @@ impl KafkaReceiverConfig {
         };
         let topics = kinds
             .iter()
-            .map(|&kind| {
+            .flat_map(|&kind| {
                 let s = self.topic(kind);
-                (
-                    s.topic.clone(),
-                    TopicSpec {
-                        kind,
-                        encoding: s.encoding,
-                    },
-                )
+                s.topics.iter().map(move |topic| {
+                    (
+                        topic.clone(),
+                        TopicSpec {
+                            kind,
+                            encoding: s.encoding,
+                        },
+                    )
+                })
             })
             .collect();
         KafkaReceiver {
@@ -176,6 +178,8 @@ impl ReceiverConfig for KafkaReceiverConfig {
                 ctx.id
             )));
         }
+        self.check_topics(&ctx.kinds)
+            .map_err(|e| BuildError::Other(e.to_string()))?;
         Ok(Box::new(self.receiver(
             &ctx.kinds,
             &ctx.telemetry,
