@@ -68,3 +68,13 @@ cargo check -p kafka-obs -p kafka-obs-receiver -p kafka-obs-exporter --no-defaul
 
 log "running the test suite"
 cargo test --workspace --no-fail-fast "$@"
+
+# Fuzzing (docs/fuzzing.md): every decoder of outside bytes for a bounded time (9 targets x
+# 15 s, about 2.5 min). A crash, a hang or an absurd allocation is saved to fuzz/findings/ and
+# fails the run. It runs the binary the workspace build above made (`cargo run -p` would
+# rebuild its dependencies with other features). Only for a full run: with extra arguments
+# (one crate or test) the step is skipped.
+if [ "$#" -eq 0 ]; then
+  log "fuzzing every decoder (${KAFKA_OBS_FUZZ_SECONDS:-15} s per target)"
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/kafka-obs-fuzz" --seconds "${KAFKA_OBS_FUZZ_SECONDS:-15}"
+fi

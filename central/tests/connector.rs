@@ -496,7 +496,8 @@ api: {{endpoint: '127.0.0.1:{port}', publish_interval: 50ms}}
 /// receiver takes, and together they cover every live cell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_big_hierarchy_s_status_gauge_is_split_under_the_grpc_limit() {
-    let mut r = start("source_id: central-1\nexport: {status_interval: 500ms}\napi: {enabled: false}\n");
+    let mut r =
+        start("source_id: central-1\nexport: {status_interval: 500ms}\napi: {enabled: false}\n");
     let stable = SignalKind::Statuses(statuses::Sign::Stable, statuses::Confidence::Measured);
     let mut leaves = Vec::new();
     for t in 0..40 {

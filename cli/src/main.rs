@@ -3,7 +3,6 @@
 //! configuration on SIGHUP), and maps every outcome to an exit code with a one-paragraph
 //! explanation.
 
-mod components;
 mod demo;
 mod logging;
 mod signals;
@@ -12,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kafka_obs::components;
 use kafka_obs_api::Telemetry;
 use kafka_obs_config::{Config, ConfigErrors};
 use kafka_obs_runtime::{AfterReload, ReloadableService, ShutdownReport};

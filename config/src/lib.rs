@@ -28,3 +28,12 @@ pub fn load(files: &[std::path::PathBuf], registry: &Registry) -> Result<Config,
     let source = Source::read(files)?;
     resolve::resolve(&source, registry)
 }
+
+/// Like [`load`] on in-memory documents (`(name, yaml)`), as the fuzzer feeds them.
+pub fn load_texts(
+    texts: &[(std::path::PathBuf, String)],
+    registry: &Registry,
+) -> Result<Config, ConfigErrors> {
+    let source = Source::from_texts(texts)?;
+    resolve::resolve(&source, registry)
+}

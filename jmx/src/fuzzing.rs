@@ -3,6 +3,7 @@
 //!
 //! Not part of the stable API.
 
+use crate::client::{attributes_of, names_of};
 use crate::error::RemoteException;
 use crate::javaser::model::Ref;
 use crate::javaser::{Limits, reader};
@@ -39,6 +40,19 @@ pub fn reply(data: &[u8]) -> Option<usize> {
         }
     }
     used
+}
+
+/// Parses `data` as a `Return` with the client's production limits and reads it the way the
+/// client reads its replies: as a `queryNames` answer and as a `getAttributes` answer (with
+/// the reply's value budget). Returns the first error as text, for a fuzzer to tell inputs
+/// apart by the check they reach.
+pub fn production_reply(data: &[u8]) -> Result<(), String> {
+    let (message, _) =
+        parse_return(data, ReturnKind::Value, &Limits::default()).map_err(|e| e.to_string())?;
+    let names = names_of(&message, "fuzz").map_err(|e| e.to_string());
+    let requested = ["Value", "Count", "HeapMemoryUsage", "name"].map(String::from);
+    let attributes = attributes_of(&message, &requested, "fuzz").map_err(|e| e.to_string());
+    names.and(attributes).map(|_| ())
 }
 
 /// Decodes `data` as a plain serialization stream of objects and interprets each of them.

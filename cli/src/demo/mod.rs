@@ -102,7 +102,7 @@ async fn play(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     if matches!(args.via, Transport::Kafka) && !cfg!(feature = "kafka") {
-        anyhow::bail!("--via kafka: {}", crate::components::KAFKA_LEFT_OUT);
+        anyhow::bail!("--via kafka: {}", kafka_obs::components::KAFKA_LEFT_OUT);
     }
     if TcpListener::bind(args.web).is_err() {
         anyhow::bail!(

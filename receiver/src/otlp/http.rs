@@ -330,15 +330,45 @@ impl Endpoint {
     ) -> Result<Batch, BodyError> {
         let gzip = is_gzip(headers)?;
         let raw = read_body(body, self.max_body).await?;
-        let decompressed;
-        let bytes: &[u8] = if gzip {
-            decompressed = gunzip(&raw, self.max_body)?;
-            &decompressed
-        } else {
-            &raw
-        };
-        decode(self.kind, encoding, bytes)
+        decode_read_body(self.kind, encoding, gzip, &raw, self.max_body)
     }
+}
+
+/// What happens to a body once read: decompressed within `limit` when gzip, then decoded.
+fn decode_read_body(
+    kind: DataKind,
+    encoding: Encoding,
+    gzip: bool,
+    raw: &[u8],
+    limit: usize,
+) -> Result<Batch, BodyError> {
+    let decompressed;
+    let bytes: &[u8] = if gzip {
+        decompressed = gunzip(raw, limit)?;
+        &decompressed
+    } else {
+        raw
+    };
+    decode(kind, encoding, bytes)
+}
+
+/// The HTTP transport's decoding of a request body already read (`json` or protobuf, gzip or
+/// not, at most `limit` bytes decompressed), for the fuzzer (`kafka-obs-fuzz`); the error is
+/// the message the sender would get.
+#[doc(hidden)]
+pub fn decode_request_body(
+    kind: DataKind,
+    json: bool,
+    gzip: bool,
+    raw: &[u8],
+    limit: usize,
+) -> Result<Batch, String> {
+    let encoding = if json {
+        Encoding::Json
+    } else {
+        Encoding::Protobuf
+    };
+    decode_read_body(kind, encoding, gzip, raw, limit).map_err(|e| e.to_string())
 }
 
 fn router(settings: &HttpSettings, sinks: &[Sink]) -> Router {

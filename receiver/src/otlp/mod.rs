@@ -27,6 +27,8 @@ use kafka_obs_net::listen;
 
 pub use config::{GrpcSettings, HttpSettings, OtlpReceiverConfig};
 use deliver::Sink;
+#[doc(hidden)]
+pub use http::decode_request_body;
 pub use kafka_obs_net::ServerTls;
 use security::Security;
 
