@@ -7,8 +7,8 @@
 //! `delete` and `hash` on `key` and/or every key matching `pattern`; `extract` (the regex
 //! `pattern`'s named groups from the string value of `key` become attributes); `convert`
 //! (`converted_type: int|double|string`). `hash` writes the lowercase hex SHA-256 of the value's
-//! bytes as the Collector does since v0.78: a string's UTF-8, an int's or double's 8
-//! little-endian bytes, a bool as one byte 1/0; lists and maps are left alone.
+//! bytes, as the Collector does since 2023 (SHA-1 before): a string's UTF-8, an int's or
+//! double's 8 little-endian bytes, a bool as one byte 1/0; lists and maps are left alone.
 //!
 //! `from_context` (values from the request's client metadata) is refused at validation: our
 //! parcels do not carry the sender's metadata.
@@ -66,7 +66,7 @@ enum Op {
     Upsert(Source),
     Delete,
     Hash,
-    /// The regex and its group names (index = capture group).
+    /// Each named group that matched becomes an attribute.
     Extract(Regex),
     Convert(ConvertTo),
 }
