@@ -387,13 +387,14 @@ fn sha256_hex(value: &AnyValue) -> Option<String> {
         any_value::Value::DoubleValue(d) => hasher.update(d.to_bits().to_le_bytes()),
         _ => return None,
     }
-    Some(
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    Some(hex)
 }
 
 /// The Collector's `convert`: a value that does not parse stays as it is.

@@ -262,17 +262,19 @@ impl MatchProperties {
             None => true,
             Some(t) => text.is_some_and(|s| t.matches(s)),
         };
-        let service = item
-            .resource
-            .iter()
-            .find(|kv| kv.key == "service.name")
-            .and_then(|kv| kv.value.as_ref())
-            .map(as_text);
-        let body = item.body.map(as_text);
-        text_ok(&self.services, service.as_deref())
+        // Text of the service name and the body only when a rule reads it (it may allocate).
+        let service = self.services.as_ref().map(|_| {
+            item.resource
+                .iter()
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref())
+                .map(as_text)
+        });
+        let body = self.log_bodies.as_ref().map(|_| item.body.map(as_text));
+        text_ok(&self.services, service.flatten().as_deref())
             && text_ok(&self.span_names, item.name)
             && text_ok(&self.metric_names, item.name)
-            && text_ok(&self.log_bodies, body.as_deref())
+            && text_ok(&self.log_bodies, body.flatten().as_deref())
             && self.attributes.iter().all(|r| r.matches(item.attributes))
             && self.resources.iter().all(|r| r.matches(item.resource))
             && (self.libraries.is_empty()
