@@ -281,3 +281,24 @@ fn errors_name_the_path() {
             .contains("unknown field")
     );
 }
+
+#[test]
+fn a_property_of_another_signal_stops_the_build_naming_it() {
+    use kafka_obs_api::{BuildContext, ComponentKind, DataKind, ProcessorConfig};
+    let config = parse(
+        "include: {match_type: strict, span_names: [x]}\nactions: [{key: a, action: delete}]",
+    )
+    .unwrap();
+    let logs = BuildContext::for_test(ComponentKind::Processor, "attributes", &[DataKind::Logs]);
+    let Err(e) = config.build(&logs) else {
+        panic!("span_names in a logs pipeline was accepted")
+    };
+    assert!(
+        e.to_string()
+            .contains("processors::attributes::include::span_names"),
+        "{e}"
+    );
+    let traces =
+        BuildContext::for_test(ComponentKind::Processor, "attributes", &[DataKind::Traces]);
+    assert!(config.build(&traces).is_ok());
+}
