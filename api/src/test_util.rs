@@ -16,6 +16,7 @@ use crate::component::{BuildContext, Host, Outputs, RunContext};
 use crate::data::DataKind;
 use crate::health::HealthRegistry;
 use crate::id::{ComponentId, ComponentKind};
+use crate::listeners::Listeners;
 use crate::output::{Output, OverflowPolicy, Route};
 use crate::receipt::Parcel;
 use crate::telemetry::Telemetry;
@@ -36,6 +37,7 @@ impl BuildContext {
             &Telemetry::new(),
             &HealthRegistry::new(),
             &Host::default(),
+            &Listeners::default(),
             kinds.to_vec(),
         )
     }

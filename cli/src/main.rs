@@ -1,18 +1,20 @@
 //! `kafka-obs`: the command line. Parses arguments, loads the configuration, sets up the
-//! process's own logs and traces, runs the service until SIGINT/SIGTERM, and maps every
-//! outcome to an exit code with a one-paragraph explanation.
+//! process's own logs and traces, runs the service until SIGINT/SIGTERM (reloading the
+//! configuration on SIGHUP), and maps every outcome to an exit code with a one-paragraph
+//! explanation.
 
 mod components;
 mod demo;
 mod logging;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kafka_obs_api::{HealthRegistry, Telemetry};
+use kafka_obs_api::Telemetry;
 use kafka_obs_config::{Config, ConfigErrors};
-use kafka_obs_runtime::Service;
+use kafka_obs_runtime::{AfterReload, ReloadableService, ShutdownReport};
 
 /// Exit codes: 0 ok; 1 invalid configuration; 3 could not start; 4 stopped with failures.
 const EXIT_CONFIG: u8 = 1;
@@ -127,12 +129,17 @@ fn run(files: &[PathBuf]) -> ExitCode {
                 return ExitCode::from(EXIT_START);
             }
         };
-        for (key, why) in components::unneeded_keys(&config) {
-            tracing::warn!(key = %key, why, "a Collector key that kafka-obs does not need; it has no effect");
-        }
+        let signals = match signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot install the signal handlers: {e}");
+                guard.shutdown();
+                return ExitCode::from(EXIT_START);
+            }
+        };
+        warn_unneeded_keys(&config);
         let telemetry = Telemetry::new();
-        let health = HealthRegistry::new();
-        let service = match Service::start(&config, &telemetry, &health) {
+        let service = match ReloadableService::start(config, &telemetry) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "could not start");
@@ -141,9 +148,7 @@ fn run(files: &[PathBuf]) -> ExitCode {
                 return ExitCode::from(EXIT_START);
             }
         };
-        let signal = wait_for_signal().await;
-        tracing::info!(signal, "stopping");
-        let report = service.shutdown().await;
+        let report = serve(service, files, &signals).await;
         let code = if report.failed.is_empty() {
             tracing::info!("stopped cleanly");
             ExitCode::SUCCESS
@@ -158,6 +163,49 @@ fn run(files: &[PathBuf]) -> ExitCode {
     })
 }
 
+/// Collector keys a configuration may carry that have no effect here, at start and at reload.
+fn warn_unneeded_keys(config: &Config) {
+    for (key, why) in components::unneeded_keys(config) {
+        tracing::warn!(key = %key, why, "a Collector key that kafka-obs does not need; it has no effect");
+    }
+}
+
+/// Runs until a stop signal, reloading on each (coalesced) SIGHUP; returns how it stopped.
+async fn serve(
+    mut service: ReloadableService,
+    files: &[PathBuf],
+    signals: &signals::Signals,
+) -> ShutdownReport {
+    loop {
+        tokio::select! {
+            biased;
+            _ = signals.stop.cancelled() => return service.shutdown().await,
+            _ = signals.reload.notified() => {}
+        }
+        // Loading may take a while for a large file: off the async workers, and a stop
+        // request meanwhile wins.
+        let owned = files.to_vec();
+        let loading = tokio::task::spawn_blocking(move || load(&owned));
+        let loaded = tokio::select! {
+            loaded = loading => loaded,
+            _ = signals.stop.cancelled() => return service.shutdown().await,
+        };
+        let Ok(loaded) = loaded else {
+            tracing::error!(
+                "configuration reload: loading the files panicked; the running configuration stays"
+            );
+            continue;
+        };
+        if let Ok(config) = &loaded {
+            warn_unneeded_keys(config);
+        }
+        service = match service.reload(loaded, &signals.stop).await {
+            AfterReload::Running(service, _) => *service,
+            AfterReload::Stopped(report) => return report,
+        };
+    }
+}
+
 /// A sidecar, where every receiver polls JMX, runs on one worker thread: one core polls about
 /// 3000 JVMs every 10 s (BENCHMARKS.md, "Targets per core"), and each further worker adds its
 /// stack and a malloc arena to the RSS (BENCHMARKS.md, "Sidecar RSS and CPU"). Anything else
@@ -167,28 +215,6 @@ fn sidecar_workers(config: &Config) -> Option<usize> {
     let sidecar =
         !config.receivers.is_empty() && config.receivers.keys().all(|id| id.type_name() == "jmx");
     (sidecar && std::env::var_os("TOKIO_WORKER_THREADS").is_none()).then_some(1)
-}
-
-async fn wait_for_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
-    }
 }
 
 #[cfg(test)]

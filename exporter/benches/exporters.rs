@@ -126,8 +126,8 @@ async fn run_built(
         .registry()
         .snapshot()
         .into_iter()
-        .filter(|s| s.name == "kafka_obs_exporter_send_failed_items_total")
-        .map(|s| s.value)
+        .filter(|s| s.name.starts_with("otelcol_exporter_send_failed_"))
+        .map(|s| s.value.as_i64())
         .sum::<i64>();
     assert_eq!(sent, 0, "the benchmark lost items");
     elapsed

@@ -82,15 +82,12 @@ async fn the_token_goes_on_every_request(transport: &str) {
     let mut got = py.seqs(transport, "logs");
     got.sort();
     assert_eq!(got, (0..20).collect::<Vec<_>>());
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 32);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 32);
 
     // The server refuses a wrong token for good: counted, not retried.
     let t = send_all(config.as_ref(), host_with_token("token: wrong")).await;
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 0);
-    assert_eq!(
-        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
-        32
-    );
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 0);
+    assert_eq!(all_signals(&t, "otelcol_exporter_send_failed"), 32);
     assert_eq!(counter(&t, "kafka_obs_exporter_retries_total", &[]), 0);
     eventually(Duration::from_secs(5), || py.refused(transport).len() == 12).await;
     let refused = py.refused(transport);

@@ -153,7 +153,7 @@ async fn ten_thousand_signals_in_proto_and_json_read_back_in_order() {
         }
         let t = running.finish(Duration::from_secs(60)).await;
         assert_eq!(
-            counter(&t, "kafka_obs_exporter_sent_items_total", &[]),
+            all_signals(&t, "otelcol_exporter_sent"),
             SOURCES as u64 * PER + (SOURCES as u64 - 1) * (PER / 25),
             "signals plus the plain records travel (Kafka carries whole OTLP requests)"
         );
@@ -198,7 +198,7 @@ async fn oversized_batches_split_and_an_oversized_record_is_dropped_and_counted(
     }
     running.tx.send(huge).await.unwrap();
     let t = running.finish(Duration::from_secs(30)).await;
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 200);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 200);
     assert_eq!(
         counter(&t, "kafka_obs_exporter_rejected_items_total", &[]),
         1
@@ -243,7 +243,7 @@ async fn a_broker_restart_mid_stream_still_delivers() {
     }
     assert!(
         eventually(Duration::from_secs(30), || running
-            .counter("kafka_obs_exporter_sent_items_total", &[])
+            .all_signals("otelcol_exporter_sent")
             == 100)
         .await
     );
@@ -263,12 +263,12 @@ async fn a_broker_restart_mid_stream_still_delivers() {
         .expect("create the topic");
     let t = running.finish(Duration::from_secs(90)).await;
     assert_eq!(
-        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
+        all_signals(&t, "otelcol_exporter_send_failed"),
         0,
         "{}",
         t.render_prometheus()
     );
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 300);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 300);
     assert!(counter(&t, "kafka_obs_exporter_retries_total", &[]) >= 1);
     let brokers = tansu.brokers();
     let got = tokio::task::spawn_blocking(move || {

@@ -184,7 +184,7 @@ async fn tls_with_the_ca_delivers_every_record_and_a_wrong_ca_is_named() {
     );
     let t = export(&good).await;
     assert_eq!(
-        counter(&t, "kafka_obs_exporter_sent_items_total", &[]),
+        all_signals(&t, "otelcol_exporter_sent"),
         100,
         "{}",
         t.render_prometheus()
@@ -202,11 +202,8 @@ async fn tls_with_the_ca_delivers_every_record_and_a_wrong_ca_is_named() {
     eprintln!("wrong CA: {error}");
     assert!(error.contains("certificate verify failed"), "{error}");
     let t = export(&wrong).await;
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 0);
-    assert_eq!(
-        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
-        100
-    );
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 0);
+    assert_eq!(all_signals(&t, "otelcol_exporter_send_failed"), 100);
 
     // insecure_skip_verify: encrypted, not verified, delivered.
     let skip = exporter(
@@ -217,7 +214,7 @@ async fn tls_with_the_ca_delivers_every_record_and_a_wrong_ca_is_named() {
         ),
     );
     let t = export(&skip).await;
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 100);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,7 +231,7 @@ async fn mutual_tls_sends_our_client_certificate() {
         ),
     );
     let t = export(&with_cert).await;
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 100);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 100);
     let seqs: BTreeSet<i64> = read_seqs(&s, 100).into_iter().collect();
     assert_eq!(seqs.len(), 100);
     assert!(

@@ -65,7 +65,7 @@ async fn grpc_without_gzip_to_fake_collector_keeps_every_attribute() {
     let text = serde_json::to_string(&got_metrics).unwrap();
     assert_eq!(text.matches("orders").count(), 5, "{text}");
     assert_eq!(
-        counter(&t, "kafka_obs_exporter_sent_items_total", &[]),
+        all_signals(&t, "otelcol_exporter_sent"),
         55,
         "{}",
         t.render_prometheus()
@@ -107,10 +107,7 @@ async fn grpc_with_gzip_headers_outage_and_partial_success() {
         );
     }
     assert!(counter(&t, "kafka_obs_exporter_retries_total", &[]) >= 3);
-    assert_eq!(
-        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
-        0
-    );
+    assert_eq!(all_signals(&t, "otelcol_exporter_send_failed"), 0);
 
     // Partial success: counted as rejected and failed, not retried.
     rec.control.reject_logs.store(2, Ordering::SeqCst);
@@ -127,7 +124,7 @@ async fn grpc_with_gzip_headers_outage_and_partial_success() {
         counter(&t, "kafka_obs_exporter_rejected_items_total", &[]),
         2
     );
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 8);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,10 +139,7 @@ async fn grpc_permanent_refusal_is_not_retried() {
     let t = running.finish(Duration::from_secs(10)).await;
     assert_eq!(rec.control.refused.load(Ordering::SeqCst), 1, "tried once");
     assert_eq!(counter(&t, "kafka_obs_exporter_retries_total", &[]), 0);
-    assert_eq!(
-        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
-        3
-    );
+    assert_eq!(all_signals(&t, "otelcol_exporter_send_failed"), 3);
     assert_eq!(
         counter(&t, "kafka_obs_exporter_rejected_items_total", &[]),
         3
@@ -200,7 +194,7 @@ async fn http_round_trip(encoding: &str, compression: &str, fail_first: usize) {
         counter(&t, "kafka_obs_exporter_retries_total", &[]) as usize,
         fail_first
     );
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 270);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 270);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

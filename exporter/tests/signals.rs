@@ -205,7 +205,7 @@ async fn stream_break_and_outage_lose_nothing_and_keep_source_order() {
         assert_eq!(got[src], (0..150).collect::<BTreeSet<u64>>(), "{src}");
     }
     assert!(seen.len() >= 450, "at least once");
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 450);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 450);
     assert_eq!(
         counter(
             &t,
@@ -221,10 +221,7 @@ async fn stream_break_and_outage_lose_nothing_and_keep_source_order() {
         "{}",
         t.render_prometheus()
     );
-    assert_eq!(
-        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
-        0
-    );
+    assert_eq!(all_signals(&t, "otelcol_exporter_send_failed"), 0);
     assert!(agg.streams.load(Ordering::SeqCst) >= 2);
 }
 
@@ -281,7 +278,7 @@ async fn every_stream_opens_with_the_authenticators_header() {
         .await
         .unwrap();
     let t = running.finish(Duration::from_secs(20)).await;
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 20);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 20);
     let auth = agg.authorization.lock().unwrap().clone();
     assert!(
         auth.len() >= 2,

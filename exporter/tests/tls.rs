@@ -128,11 +128,8 @@ async fn assert_all_arrived(proto: Proto, py: &PyOtlpReceiver, t: &kafka_obs_api
     let mut got = py.seqs(transport, "traces");
     got.sort();
     assert_eq!(got, (0..6).collect::<Vec<_>>());
-    assert_eq!(counter(t, "kafka_obs_exporter_sent_items_total", &[]), 48);
-    assert_eq!(
-        counter(t, "kafka_obs_exporter_send_failed_items_total", &[]),
-        0
-    );
+    assert_eq!(all_signals(t, "otelcol_exporter_sent"), 48);
+    assert_eq!(all_signals(t, "otelcol_exporter_send_failed"), 0);
 }
 
 /// Nothing arrives, every item is counted as failed, and the error names the problem.
@@ -148,12 +145,12 @@ async fn assert_refused(proto: Proto, py: &PyOtlpReceiver, tls: &str, problem: &
     );
     let t = run(proto, py, tls).await;
     assert_eq!(
-        counter(&t, "kafka_obs_exporter_send_failed_items_total", &[]),
+        all_signals(&t, "otelcol_exporter_send_failed"),
         48,
         "{}",
         t.render_prometheus()
     );
-    assert_eq!(counter(&t, "kafka_obs_exporter_sent_items_total", &[]), 0);
+    assert_eq!(all_signals(&t, "otelcol_exporter_sent"), 0);
     assert!(py.accepted(proto.name()).is_empty());
     error
 }

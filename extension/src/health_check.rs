@@ -3,7 +3,7 @@
 //! 200 while every component runs, 503 otherwise with a body naming each component that is not
 //! running and why, so a failing probe explains itself in `kubectl describe`.
 
-use std::net::TcpListener;
+use std::net::{TcpListener, ToSocketAddrs};
 use std::time::Instant;
 
 use axum::Router;
@@ -69,12 +69,19 @@ impl ComponentConfig for HealthCheckConfig {
 }
 
 impl ExtensionConfig for HealthCheckConfig {
-    fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
-        let listener = TcpListener::bind(&self.endpoint).map_err(|source| BuildError::Bind {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Extension>, BuildError> {
+        let bind_err = |source| BuildError::Bind {
             address: self.endpoint.clone(),
             source,
-        })?;
-        listener.set_nonblocking(true)?;
+        };
+        // From the pool, so a reload hands the socket over (api/src/listeners.rs).
+        let addr = self
+            .endpoint
+            .to_socket_addrs()
+            .map_err(bind_err)?
+            .next()
+            .ok_or_else(|| bind_err(std::io::ErrorKind::NotFound.into()))?;
+        let listener = ctx.listeners.open(addr).map_err(bind_err)?;
         Ok(Box::new(HealthCheck {
             listener,
             path: self.path.clone(),

@@ -1,10 +1,12 @@
 //! Listening sockets: check the `host:port` at validation, bind it at build (so a taken port
 //! stops the start before anything runs), non-blocking so tokio can adopt it in `run`. The
 //! `otlp` and `signals` receivers use it; `:port` means all interfaces, as in the Collector.
+//! Sockets come from the [`Listeners`] pool, so a configuration reload hands an open socket to
+//! the new receiver instead of binding it again.
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
-use kafka_obs_api::BuildError;
+use kafka_obs_api::{BuildError, Listeners};
 
 /// `host:port`, `[v6]:port` or `:port` (all interfaces), with a numeric port; `example` is
 /// shown in the error (such as `127.0.0.1:4317`).
@@ -39,16 +41,16 @@ pub fn bind_address(endpoint: &str) -> std::io::Result<SocketAddr> {
     })
 }
 
-/// A bound, non-blocking listener on `endpoint`.
-pub fn listen(endpoint: &str) -> Result<TcpListener, BuildError> {
+/// A bound, non-blocking listener on `endpoint`, from `listeners` (the socket already open
+/// there, when a reload hands it over).
+pub fn listen(listeners: &Listeners, endpoint: &str) -> Result<TcpListener, BuildError> {
     let bind_err = |source| BuildError::Bind {
         address: endpoint.to_string(),
         source,
     };
-    let listener =
-        TcpListener::bind(bind_address(endpoint).map_err(bind_err)?).map_err(bind_err)?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+    listeners
+        .open(bind_address(endpoint).map_err(bind_err)?)
+        .map_err(bind_err)
 }
 
 #[cfg(test)]
@@ -81,9 +83,10 @@ mod tests {
 
     #[test]
     fn a_taken_port_is_a_bind_error() {
-        let taken = listen("127.0.0.1:0").expect("a free port");
+        let taken = listen(&Listeners::new(), "127.0.0.1:0").expect("a free port");
         let addr = taken.local_addr().expect("bound").to_string();
-        let e = listen(&addr).unwrap_err();
+        // Another pool (another process, as far as this one knows) finds the port taken.
+        let e = listen(&Listeners::new(), &addr).unwrap_err();
         assert!(
             matches!(e, BuildError::Bind { ref address, .. } if *address == addr),
             "{e}"

@@ -1,8 +1,10 @@
 //! The loop of every processor that handles each parcel on its own (`memory_limiter`,
 //! `resource`, `attributes`): read a parcel, let the processor change or refuse its batch, pass
 //! it on with its receipt. It owns the counting those processors share with `batch`
-//! (incoming, outgoing, dropped at the shutdown deadline) plus refusals, so each processor is
-//! only its function `batch -> batch`.
+//! (the Collector's incoming/outgoing items through `ComponentTelemetry`'s helpers, dropped at
+//! the shutdown deadline) plus refusals, so each processor is only its function
+//! `batch -> batch`. The receipt always travels on: these processors hold nothing, so they
+//! never need to answer early.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -36,16 +38,8 @@ impl Counters {
     fn new(telemetry: &ComponentTelemetry, kind: DataKind) -> Self {
         let labels = [("data_type", kind.as_str())];
         Self {
-            incoming: telemetry.counter(
-                "kafka_obs_processor_incoming_items_total",
-                "Items (data points, log records, spans) a processor received.",
-                &labels,
-            ),
-            outgoing: telemetry.counter(
-                "kafka_obs_processor_outgoing_items_total",
-                "Items a processor passed on to the next stage.",
-                &labels,
-            ),
+            incoming: telemetry.incoming_items(kind),
+            outgoing: telemetry.outgoing_items(kind),
             refused: telemetry.counter(
                 "kafka_obs_processor_refused_items_total",
                 "Items a processor refused; their senders were asked to retry.",
@@ -216,11 +210,17 @@ pub(crate) mod tests {
                 .snapshot()
                 .into_iter()
                 .filter(|s| s.name == name)
-                .map(|s| s.value)
+                .map(|s| s.value.as_i64())
                 .sum::<i64>()
         };
-        assert_eq!(value("kafka_obs_processor_incoming_items_total"), 7);
-        assert_eq!(value("kafka_obs_processor_outgoing_items_total"), 3);
+        assert_eq!(
+            value(kafka_obs_api::telemetry::otelcol::PROCESSOR_INCOMING_ITEMS),
+            7
+        );
+        assert_eq!(
+            value(kafka_obs_api::telemetry::otelcol::PROCESSOR_OUTGOING_ITEMS),
+            3
+        );
         assert_eq!(value("kafka_obs_processor_refused_items_total"), 3);
     }
 }

@@ -5,16 +5,18 @@
 //! inputs, each pipeline with its processor chain, connectors, exporters, receivers, and the
 //! self-metrics listener last. Every component goes through the same [`Builder::build`] (its
 //! `BuildContext`, its config's `build`, an error naming it); tasks are spawned only once
-//! everything is built.
+//! everything is built. Processors also learn from the graph when the data they take is safe
+//! ([`safe_when`]): the batch processor settles receipts on taking data unless an exporter
+//! downstream promises the disk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use kafka_obs_api::{
     BuildContext, BuildError, ComponentId, ComponentKind, ComponentStatus, DataKind,
-    HealthRegistry, Host, Output, OverflowPolicy, Parcel, PipelineId, Route, RunError, Telemetry,
-    component::Outputs,
+    HealthRegistry, Host, Listeners, Output, OverflowPolicy, Parcel, PipelineId, Route, RunError,
+    SafeWhen, Telemetry, component::Outputs,
 };
 use kafka_obs_config::{Config, Pipeline};
 use tokio::sync::mpsc;
@@ -108,12 +110,18 @@ struct Builder<'a> {
     config: &'a Config,
     telemetry: &'a Telemetry,
     health: &'a HealthRegistry,
+    listeners: &'a Listeners,
     host: Host,
     kinds_of: BTreeMap<ComponentId, Vec<DataKind>>,
 }
 
 impl<'a> Builder<'a> {
-    fn new(config: &'a Config, telemetry: &'a Telemetry, health: &'a HealthRegistry) -> Self {
+    fn new(
+        config: &'a Config,
+        telemetry: &'a Telemetry,
+        health: &'a HealthRegistry,
+        listeners: &'a Listeners,
+    ) -> Self {
         // Which kinds reach each component, for its BuildContext.
         let mut kinds_of: BTreeMap<ComponentId, Vec<DataKind>> = BTreeMap::new();
         for (pid, p) in &config.pipelines {
@@ -128,6 +136,7 @@ impl<'a> Builder<'a> {
             config,
             telemetry,
             health,
+            listeners,
             host: Host::default(),
             kinds_of,
         }
@@ -146,7 +155,29 @@ impl<'a> Builder<'a> {
         kinds: Vec<DataKind>,
         build: impl FnOnce(&BuildContext) -> Result<T, BuildError>,
     ) -> Result<(BuildContext, T), StartError> {
-        let ctx = BuildContext::new(kind, id, self.telemetry, self.health, &self.host, kinds);
+        Self::build_in(self.context(kind, id, kinds), kind, id, build)
+    }
+
+    /// The context component `id` is built in.
+    fn context(&self, kind: ComponentKind, id: &ComponentId, kinds: Vec<DataKind>) -> BuildContext {
+        BuildContext::new(
+            kind,
+            id,
+            self.telemetry,
+            self.health,
+            &self.host,
+            self.listeners,
+            kinds,
+        )
+    }
+
+    /// [`Builder::build`] in a context the caller completed (a processor's [`SafeWhen`]).
+    fn build_in<T>(
+        ctx: BuildContext,
+        kind: ComponentKind,
+        id: &ComponentId,
+        build: impl FnOnce(&BuildContext) -> Result<T, BuildError>,
+    ) -> Result<(BuildContext, T), StartError> {
         let built = build(&ctx).map_err(|source| StartError::Build {
             kind,
             id: id.clone(),
@@ -182,14 +213,17 @@ impl<'a> Builder<'a> {
         stops: &Stops,
     ) -> Result<(mpsc::Sender<Parcel>, Vec<Task>), StartError> {
         let (tx, rx) = mpsc::channel::<Parcel>(PIPELINE_QUEUE);
+        let safe_when = safe_when(self.config, pid);
         let mut stages = Vec::new();
         for id in &p.processors {
             let Some(e) = self.config.processors.get(id) else {
                 continue;
             };
-            let (ctx, proc_) = self.build(ComponentKind::Processor, id, vec![pid.kind], |c| {
-                e.config.build(c)
-            })?;
+            let kind = ComponentKind::Processor;
+            let ctx = self
+                .context(kind, id, vec![pid.kind])
+                .with_safe_when(safe_when);
+            let (ctx, proc_) = Self::build_in(ctx, kind, id, |c| e.config.build(c))?;
             stages.push((id.clone(), ctx, proc_));
         }
         let mut next_output = self.fan_out(pid, p, ends);
@@ -228,14 +262,9 @@ impl<'a> Builder<'a> {
                     tx: q.tx.clone(),
                     policy: q.policy,
                     passes_receipt: q.settles_receipts,
-                    dropped: self.telemetry.counter(
-                        "kafka_obs_exporter_enqueue_failed_items_total",
-                        "Items dropped because an exporter's queue was full.",
-                        &[
-                            ("exporter", &id.to_string()),
-                            ("data_type", pid.kind.as_str()),
-                        ],
-                    ),
+                    dropped: self
+                        .telemetry
+                        .exporter_enqueue_failed(&id.to_string(), pid.kind),
                 });
             } else if let Some(tx) = ends.connectors.get(id) {
                 routes.push(Route {
@@ -343,6 +372,39 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// When data taken by pipeline `pid`'s processors is safe: on disk if any exporter it reaches
+/// settles receipts itself (a persistent queue), following connectors into the pipelines they
+/// feed (connectors pass receipts on with what they derive); once taken otherwise. Each
+/// pipeline is visited once, so a connector cycle ends the walk.
+fn safe_when(config: &Config, pid: &PipelineId) -> SafeWhen {
+    let mut seen = BTreeSet::new();
+    let mut to_visit = vec![pid];
+    while let Some(pid) = to_visit.pop() {
+        if !seen.insert(pid) {
+            continue;
+        }
+        let Some(p) = config.pipelines.get(pid) else {
+            continue;
+        };
+        for id in &p.exporters {
+            if let Some(e) = config.exporters.get(id) {
+                if e.config.settles_receipts() {
+                    return SafeWhen::OnDisk;
+                }
+            } else if config.connectors.contains_key(id) {
+                to_visit.extend(
+                    config
+                        .pipelines
+                        .iter()
+                        .filter(|(_, fed)| fed.receivers.contains(id))
+                        .map(|(fed_id, _)| fed_id),
+                );
+            }
+        }
+    }
+    SafeWhen::Taken
+}
+
 /// Step 2: the exporter queues (sized by each exporter's `queue()`) and connector inputs.
 fn ends(config: &Config) -> (Ends, Inputs) {
     let mut ends = Ends::default();
@@ -418,20 +480,8 @@ fn queue_gauges(ends: &Ends, telemetry: &Telemetry, stops: &Stops) -> Task {
         .exporters
         .iter()
         .map(|(id, q)| {
-            let labels = [("exporter", id.to_string())];
-            let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            telemetry
-                .gauge(
-                    "kafka_obs_exporter_queue_capacity",
-                    "Batches an exporter's queue holds.",
-                    &l,
-                )
-                .set(q.tx.max_capacity() as i64);
-            let g = telemetry.gauge(
-                "kafka_obs_exporter_queue_size",
-                "Batches waiting in an exporter's queue.",
-                &l,
-            );
+            let (g, capacity) = telemetry.exporter_queue(&id.to_string());
+            capacity.set(q.tx.max_capacity() as i64);
             (q.tx.downgrade(), g)
         })
         .collect();
@@ -462,12 +512,14 @@ fn queue_gauges(ends: &Ends, telemetry: &Telemetry, stops: &Stops) -> Task {
 fn prometheus(
     config: &Config,
     telemetry: &Telemetry,
+    listeners: &Listeners,
     stops: &Stops,
 ) -> Result<Option<Task>, StartError> {
     let Some(address) = &config.telemetry.metrics.address else {
         return Ok(None);
     };
     let (_, fut) = crate::self_telemetry::serve_prometheus(
+        listeners,
         address,
         telemetry.clone(),
         stops.extensions.clone(),
@@ -507,8 +559,19 @@ impl Service {
         telemetry: &Telemetry,
         health: &HealthRegistry,
     ) -> Result<Service, StartError> {
+        Self::start_with(config, telemetry, health, &Listeners::new())
+    }
+
+    /// [`Service::start`] taking its listening sockets from `listeners`, a pool that outlives
+    /// this service so a reload hands them to the next one (`crate::reload`).
+    pub fn start_with(
+        config: &Config,
+        telemetry: &Telemetry,
+        health: &HealthRegistry,
+        listeners: &Listeners,
+    ) -> Result<Service, StartError> {
         let stops = Stops::default();
-        let mut builder = Builder::new(config, telemetry, health);
+        let mut builder = Builder::new(config, telemetry, health, listeners);
 
         let mut extension_tasks = builder.extensions(&stops)?;
         extension_tasks.extend(otlp_push(config, telemetry, &stops));
@@ -529,7 +592,7 @@ impl Service {
         let exporter_tasks = builder.exporters(&mut inputs, &stops)?;
         let receiver_tasks = builder.receivers(&pipeline_inputs, &stops)?;
         drop(pipeline_inputs);
-        extension_tasks.extend(prometheus(config, telemetry, &stops)?);
+        extension_tasks.extend(prometheus(config, telemetry, listeners, &stops)?);
 
         // Everything is built: start, back to front.
         let extensions = spawn_all(extension_tasks, health);
@@ -558,7 +621,7 @@ impl Service {
     pub async fn shutdown(mut self) -> ShutdownReport {
         let mut report = ShutdownReport::default();
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
-        tracing::info!("shutting down: stopping receivers");
+        tracing::info!("stopping receivers");
         self.receivers_stop.cancel();
         collect(&mut self.receivers, &mut report, deadline).await;
         tracing::info!("draining processors");
@@ -597,5 +660,131 @@ async fn collect(
             Ok(Some(Err(join))) => report.failed.push(("task".into(), join.to_string())),
             Err(_) => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_obs_api::{
+        ComponentConfig, ConnectorConfig, ConnectorFactory, Exporter, ExporterConfig,
+        ExporterFactory, FactoryMeta, Receiver, ReceiverConfig, ReceiverFactory, Stability,
+        component::Connector,
+    };
+    use kafka_obs_config::Registry;
+
+    /// A component that is only validated here: `settles` is what an exporter says of receipts.
+    #[derive(Debug)]
+    struct Stub {
+        settles: bool,
+    }
+
+    impl ComponentConfig for Stub {}
+
+    impl ReceiverConfig for Stub {
+        fn build(&self, _: &BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
+            Err(BuildError::Other("not built in this test".into()))
+        }
+    }
+
+    impl ExporterConfig for Stub {
+        fn settles_receipts(&self) -> bool {
+            self.settles
+        }
+        fn build(&self, _: &BuildContext) -> Result<Box<dyn Exporter>, BuildError> {
+            Err(BuildError::Other("not built in this test".into()))
+        }
+    }
+
+    impl ConnectorConfig for Stub {
+        fn build(&self, _: &BuildContext) -> Result<Box<dyn Connector>, BuildError> {
+            Err(BuildError::Other("not built in this test".into()))
+        }
+    }
+
+    fn meta(type_name: &'static str) -> FactoryMeta {
+        FactoryMeta {
+            type_name,
+            aliases: &[],
+            stability: Stability::Alpha,
+            kinds: &[DataKind::Metrics, DataKind::Logs],
+            description: "test",
+        }
+    }
+
+    /// `rx` receives, `memory` queues in memory, `disk` settles receipts on disk, `derive`
+    /// turns metrics into logs.
+    fn registry() -> Registry {
+        Registry {
+            receivers: vec![ReceiverFactory::new(meta("rx"), |_| {
+                Ok(Box::new(Stub { settles: false }))
+            })],
+            exporters: vec![
+                ExporterFactory::new(meta("memory"), |_| Ok(Box::new(Stub { settles: false }))),
+                ExporterFactory::new(meta("disk"), |_| Ok(Box::new(Stub { settles: true }))),
+            ],
+            connectors: vec![
+                ConnectorFactory::new(meta("derive"), |_| Ok(Box::new(Stub { settles: false })))
+                    .joining(&[(DataKind::Metrics, DataKind::Logs)]),
+            ],
+            ..Registry::default()
+        }
+    }
+
+    /// `safe_when` of every pipeline of `pipelines` (the `service.pipelines` body).
+    fn safe_when_of(pipelines: &str) -> BTreeMap<String, SafeWhen> {
+        let yaml = format!(
+            "receivers:\n  rx:\nexporters:\n  memory:\n  disk:\nconnectors:\n  derive:\nservice:\n  pipelines:\n{pipelines}"
+        );
+        // Tests run in parallel: one file each.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = std::env::temp_dir().join(format!(
+            "kafka-obs-safe-when-{}-{n}.yaml",
+            std::process::id()
+        ));
+        std::fs::write(&file, yaml).expect("write the test config");
+        let config = kafka_obs_config::load(std::slice::from_ref(&file), &registry());
+        let _ = std::fs::remove_file(&file);
+        let config = config.unwrap_or_else(|e| panic!("{e}"));
+        config
+            .pipelines
+            .keys()
+            .map(|pid| (pid.to_string(), safe_when(&config, pid)))
+            .collect()
+    }
+
+    #[test]
+    fn memory_queues_only_make_data_safe_once_taken() {
+        let got = safe_when_of("    metrics: {receivers: [rx], exporters: [memory]}\n");
+        assert_eq!(got["metrics"], SafeWhen::Taken);
+    }
+
+    #[test]
+    fn one_disk_queue_among_the_exporters_makes_it_wait() {
+        let got = safe_when_of("    metrics: {receivers: [rx], exporters: [memory, disk]}\n");
+        assert_eq!(got["metrics"], SafeWhen::OnDisk);
+    }
+
+    #[test]
+    fn the_walk_follows_connectors_into_the_pipelines_they_feed() {
+        let got = safe_when_of(
+            "    metrics: {receivers: [rx], exporters: [derive, memory]}\n    logs: {receivers: [derive], exporters: [disk]}\n",
+        );
+        assert_eq!(
+            got["metrics"],
+            SafeWhen::OnDisk,
+            "disk behind the connector"
+        );
+        assert_eq!(got["logs"], SafeWhen::OnDisk);
+        let got = safe_when_of(
+            "    metrics: {receivers: [rx], exporters: [derive]}\n    logs: {receivers: [derive], exporters: [memory]}\n    logs/other: {receivers: [rx], exporters: [disk]}\n",
+        );
+        assert_eq!(
+            got["metrics"],
+            SafeWhen::Taken,
+            "a disk queue in a pipeline the data does not reach does not count"
+        );
+        assert_eq!(got["logs/other"], SafeWhen::OnDisk);
     }
 }

@@ -6,9 +6,14 @@
 //! the front to the back: receivers are cancelled, which closes the pipelines' inputs, which
 //! lets processors drain, which closes the exporters' queues, which lets exporters flush within
 //! the deadline. Every queue is bounded; exporter queues drop (counted) rather than stall.
+//! A reload ([`ReloadableService::reload`]) is that stop followed by a new build, on listening
+//! sockets that stay open in between.
 
 mod graph;
+mod process_metrics;
+mod reload;
 mod self_telemetry;
 
 pub use graph::{Service, ShutdownReport, StartError};
+pub use reload::{AfterReload, ReloadOutcome, ReloadableService};
 pub use self_telemetry::serve_prometheus;

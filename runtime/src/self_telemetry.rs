@@ -4,16 +4,23 @@
 //! Both read the same registry snapshot, so a number seen in Prometheus and in an OTLP backend
 //! is the same number. The push builds OTLP directly from the snapshot: the registry already
 //! holds exactly the series we want, and a second metrics SDK in between would only copy them.
+//! Either way out registers the process metrics (`otelcol_process_*`) first, so they exist
+//! whenever something can read them.
+//!
+//! Types on the push follow the Collector's: counters are cumulative monotonic sums (integer,
+//! or double for CPU seconds and uptime), gauges are gauges; names keep the Collector's
+//! spelling (ours lose the `_total` that only Prometheus wants).
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use futures::future::BoxFuture;
-use kafka_obs_api::telemetry::{InstrumentKind, Sample};
-use kafka_obs_api::{RunError, Telemetry};
+use kafka_obs_api::telemetry::{InstrumentKind, Number, Sample, otelcol};
+use kafka_obs_api::{Listeners, RunError, Telemetry};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -24,15 +31,20 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio_util::sync::CancellationToken;
 
-/// Binds `address` now (so a taken port fails the start) and returns the serving task.
+/// Binds `address` now (so a taken port fails the start), from `listeners` so a reload keeps
+/// the socket, and returns the serving task.
 pub fn serve_prometheus(
+    listeners: &Listeners,
     address: &str,
     telemetry: Telemetry,
     stop: CancellationToken,
 ) -> Result<(SocketAddr, BoxFuture<'static, Result<(), RunError>>), String> {
-    let listener = TcpListener::bind(address)
+    crate::process_metrics::register(&telemetry);
+    let listener = address
+        .to_socket_addrs()
+        .and_then(|mut addrs| addrs.next().ok_or_else(|| ErrorKind::NotFound.into()))
+        .and_then(|addr| listeners.open(addr))
         .map_err(|e| format!("cannot listen on {address} for self-metrics: {e}; set service.telemetry.metrics.address to a free port"))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let app = Router::new().route(
         "/metrics",
@@ -69,11 +81,14 @@ fn kv(k: &str, v: &str) -> KeyValue {
     }
 }
 
-/// The UCUM unit a self-metric's name ends in. Counts get none: unit `1` would make a
-/// Prometheus translation name every gauge `<name>_ratio`, and then the pushed series would not
-/// match the scraped ones the dashboard and alerts use.
+/// The UCUM unit of a self-metric: the Collector's where it names one, else the unit its name
+/// ends in. Counts get none: unit `1` would make a Prometheus translation name every gauge
+/// `<name>_ratio`, and then the pushed series would not match the scraped ones the dashboard
+/// and alerts use.
 fn unit_of(name: &str) -> &'static str {
-    if name.ends_with("_bytes") {
+    if let Some(unit) = otelcol::unit(name) {
+        unit
+    } else if name.ends_with("_bytes") {
         "By"
     } else if name.ends_with("_microseconds") {
         "us"
@@ -100,7 +115,10 @@ pub fn snapshot_to_otlp(
             attributes: s.labels.iter().map(|(k, v)| kv(k, v)).collect(),
             start_time_unix_nano: start_ns,
             time_unix_nano: now,
-            value: Some(number_data_point::Value::AsInt(s.value)),
+            value: Some(match s.value {
+                Number::Int(v) => number_data_point::Value::AsInt(v),
+                Number::Double(v) => number_data_point::Value::AsDouble(v),
+            }),
             ..Default::default()
         };
         let name = s.name.strip_suffix("_total").unwrap_or(s.name);
@@ -164,6 +182,7 @@ pub fn push_otlp(
     resource: Vec<(String, String)>,
     stop: CancellationToken,
 ) -> BoxFuture<'static, Result<(), RunError>> {
+    crate::process_metrics::register(&telemetry);
     Box::pin(async move {
         let start_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -197,13 +216,71 @@ mod tests {
     use super::*;
 
     #[test]
+    fn counters_are_monotonic_sums_gauges_gauges_and_readings_doubles() {
+        let telemetry = Telemetry::default();
+        telemetry
+            .counter("otelcol_exporter_sent_spans", "h", &[("exporter", "otlp")])
+            .add(4);
+        telemetry
+            .counter("kafka_obs_jmx_polls_total", "h", &[])
+            .add(1);
+        telemetry
+            .double_counter(otelcol::PROCESS_CPU_SECONDS, "h", &[])
+            .set(1.25);
+        telemetry
+            .gauge(otelcol::EXPORTER_QUEUE_SIZE, "h", &[])
+            .set(3);
+        let req = snapshot_to_otlp(&telemetry.snapshot(), &[], 7);
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let find = |name: &str| {
+            metrics
+                .iter()
+                .find(|m| m.name == name)
+                .unwrap_or_else(|| panic!("{name} pushed: {metrics:?}"))
+        };
+        let sum = |name: &str| match &find(name).data {
+            Some(Data::Sum(s)) => {
+                assert!(s.is_monotonic, "{name}");
+                assert_eq!(
+                    s.aggregation_temporality,
+                    AggregationTemporality::Cumulative as i32
+                );
+                assert_eq!(s.data_points[0].start_time_unix_nano, 7);
+                s.data_points[0].value
+            }
+            other => panic!("{name} is not a sum: {other:?}"),
+        };
+        assert_eq!(
+            sum("otelcol_exporter_sent_spans"),
+            Some(number_data_point::Value::AsInt(4))
+        );
+        assert_eq!(
+            sum("kafka_obs_jmx_polls"),
+            Some(number_data_point::Value::AsInt(1)),
+            "ours lose the Prometheus-only _total"
+        );
+        assert_eq!(
+            sum(otelcol::PROCESS_CPU_SECONDS),
+            Some(number_data_point::Value::AsDouble(1.25))
+        );
+        assert_eq!(find(otelcol::PROCESS_CPU_SECONDS).unit, "s");
+        match &find(otelcol::EXPORTER_QUEUE_SIZE).data {
+            Some(Data::Gauge(g)) => assert_eq!(
+                g.data_points[0].value,
+                Some(number_data_point::Value::AsInt(3))
+            ),
+            other => panic!("queue size is not a gauge: {other:?}"),
+        }
+    }
+
+    #[test]
     fn units_come_from_the_name_and_counts_have_none() {
         let telemetry = Telemetry::default();
         telemetry
             .counter("kafka_obs_storage_damaged_bytes_total", "h", &[])
             .add(3);
         telemetry
-            .gauge("kafka_obs_exporter_queue_size", "h", &[])
+            .gauge("otelcol_exporter_queue_size", "h", &[])
             .set(2);
         telemetry
             .gauge("kafka_obs_jmx_poll_duration_microseconds", "h", &[])
@@ -225,7 +302,7 @@ mod tests {
             Some("By"),
             "{units:?}"
         );
-        assert_eq!(unit("kafka_obs_exporter_queue_size"), Some(""), "{units:?}");
+        assert_eq!(unit("otelcol_exporter_queue_size"), Some(""), "{units:?}");
         assert_eq!(
             unit("kafka_obs_jmx_poll_duration_microseconds"),
             Some("us"),

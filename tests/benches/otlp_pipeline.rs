@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -21,16 +21,6 @@ use prost::Message;
 const REQUESTS: u64 = 4000;
 const POINTS: usize = 100;
 const IN_FLIGHT: usize = 8;
-
-fn release_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("KAFKA_OBS_BIN") {
-        return p.into();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| kafka_obs_testkit::workspace_root().join("target"));
-    target.join("release/kafka-obs")
-}
 
 /// Points/s of `work` applied to every request, single-threaded.
 fn reference(encoded: &[Vec<u8>], work: impl Fn(ExportMetricsServiceRequest) -> usize) -> f64 {
@@ -110,12 +100,7 @@ fn pipeline(bin: &Path, requests: &[ExportMetricsServiceRequest], format: &str) 
 }
 
 fn main() {
-    let bin = release_bin();
-    assert!(
-        bin.is_file(),
-        "{} missing: cargo build --release -p kafka-obs",
-        bin.display()
-    );
+    let bin = kafka_obs_tests::release_bin();
     let requests: Vec<ExportMetricsServiceRequest> =
         (0..REQUESTS).map(|r| metrics_request(r, POINTS)).collect();
     let encoded: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();

@@ -39,6 +39,27 @@ pub fn kafka_obs_bin() -> PathBuf {
     bin
 }
 
+/// The release `kafka-obs` a benchmark measures (`cargo build --release -p kafka-obs`), or
+/// `KAFKA_OBS_BIN` to measure another build.
+///
+/// # Panics
+/// When that file is missing, saying how to build it.
+pub fn release_bin() -> PathBuf {
+    let bin = match std::env::var_os("KAFKA_OBS_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| kafka_obs_testkit::workspace_root().join("target"))
+            .join("release/kafka-obs"),
+    };
+    assert!(
+        bin.is_file(),
+        "{} missing: cargo build --release -p kafka-obs",
+        bin.display()
+    );
+    bin
+}
+
 /// `kafka-obs validate` on one in-memory config.
 pub fn validate(yaml: &str) -> Output {
     validate_with_env(yaml, &[])

@@ -217,13 +217,13 @@ async fn backend_down_for_30s_then_up_delivers_everything_with_retries_counted()
         "retries {retries_refused} -> {retries_unavailable}"
     );
     assert!(
-        metric("kafka_obs_exporter_queue_size") > 0.0,
+        metric("otelcol_exporter_queue_size") > 0.0,
         "{}",
         collector.metrics()
     );
-    assert_eq!(metric("kafka_obs_exporter_sent_items_total"), 0.0);
-    assert_eq!(metric("kafka_obs_exporter_send_failed_items_total"), 0.0);
-    assert_eq!(metric("kafka_obs_exporter_enqueue_failed_items_total"), 0.0);
+    assert_eq!(metric("otelcol_exporter_sent_metric_points"), 0.0);
+    assert_eq!(metric("otelcol_exporter_send_failed_metric_points"), 0.0);
+    assert_eq!(metric("otelcol_exporter_enqueue_failed_metric_points"), 0.0);
     assert!(backend.distinct().is_empty());
     tokio::time::sleep_until((started + OUTAGE).into()).await;
     backend.down.store(false, Ordering::SeqCst);
@@ -247,15 +247,15 @@ async fn backend_down_for_30s_then_up_delivers_everything_with_retries_counted()
         duplicates as f64 <= retries * POINTS as f64,
         "{duplicates} duplicate points, {retries} retries"
     );
-    let sent = || metric("kafka_obs_exporter_sent_items_total");
+    let sent = || metric("otelcol_exporter_sent_metric_points");
     // The backend records a request before the exporter sees the reply and counts it.
     wait_until(Duration::from_secs(10), || {
         sent() >= (REQUESTS as usize * POINTS) as f64
     })
     .await;
     assert!(sent() >= (REQUESTS as usize * POINTS) as f64);
-    assert_eq!(metric("kafka_obs_exporter_send_failed_items_total"), 0.0);
-    assert_eq!(metric("kafka_obs_exporter_enqueue_failed_items_total"), 0.0);
+    assert_eq!(metric("otelcol_exporter_send_failed_metric_points"), 0.0);
+    assert_eq!(metric("otelcol_exporter_enqueue_failed_metric_points"), 0.0);
     eprintln!(
         "30 s outage: {REQUESTS} requests ({} points) all delivered {drained_in:?} after the backend came back; {duplicates} duplicate points; retries {retries_refused} (refused) -> {retries_unavailable} (unavailable) -> {retries} (end)",
         REQUESTS as usize * POINTS
@@ -379,7 +379,7 @@ async fn the_disk_cap_applies_the_configured_policy_and_counts() {
     for (policy, counter) in [
         (
             "drop_newest",
-            "kafka_obs_exporter_enqueue_failed_items_total",
+            "otelcol_exporter_enqueue_failed_metric_points",
         ),
         ("drop_oldest", "kafka_obs_storage_evicted_records_total"),
     ] {
@@ -487,13 +487,13 @@ async fn one_dead_exporter_does_not_slow_two_live_ones() {
         .await
     );
     let dropped = collector.metric(
-        "kafka_obs_exporter_enqueue_failed_items_total",
+        "otelcol_exporter_enqueue_failed_metric_points",
         &["exporter=\"otlp/dead\""],
     );
     assert!(dropped > 0.0, "the dead exporter's overflow is counted");
     assert_eq!(
         collector.metric(
-            "kafka_obs_exporter_enqueue_failed_items_total",
+            "otelcol_exporter_enqueue_failed_metric_points",
             &["exporter=\"otlp/live\""]
         ),
         0.0

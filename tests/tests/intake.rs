@@ -307,7 +307,7 @@ service:
     let seen = tally(&files);
     assert_eq!(seen.len(), want, "only the signals sent");
     assert_eq!(
-        sidecar.metric("kafka_obs_exporter_send_failed_items_total", &[]),
+        sidecar.metric("otelcol_exporter_send_failed_log_records", &[]),
         0.0,
         "the sidecar gave nothing up"
     );
@@ -331,7 +331,7 @@ fn signal_stream_survives_a_graceful_central_restart_without_duplicates() {
         "a graceful stop acks what it accepted, so nothing is resent and stored twice"
     );
     assert_eq!(
-        central.metric("kafka_obs_receiver_refused_items_total", &[]),
+        central.metric("otelcol_receiver_refused_log_records", &[]),
         0.0
     );
 }
@@ -466,7 +466,7 @@ service:
             "every resource says where it came from"
         );
         assert_eq!(
-            c.metric("kafka_obs_receiver_accepted_items_total", &[]),
+            c.metric("otelcol_receiver_accepted_log_records", &[]),
             1500.0
         );
     }

@@ -24,27 +24,13 @@ use kafka_obs_testkit::tansu::Tansu;
 use kafka_obs_tests::{Collector, CollectorOptions, http_get, kafka_obs_bin, metric_value};
 use serde_json::Value;
 
-/// Our receiver's count of accepted log records, the one place that names our self-metric
-/// (`kafka_obs_receiver_accepted_items_total{data_type="logs"}` today; the Collector's name
-/// `otelcol_receiver_accepted_log_records` once our self-metrics take otelcol's names).
+/// Our receiver's count of accepted log records, by the Collector's own name (issue #13: one
+/// name per fact, the Collector's where it has one).
 fn our_accepted_log_records(collector: &Collector) -> f64 {
-    let text = collector.metrics();
-    let otelcol_name = metric_value(
-        &text,
-        "otelcol_receiver_accepted_log_records_total",
-        &["receiver=\"otlp\""],
-    ) + metric_value(
-        &text,
-        "otelcol_receiver_accepted_log_records",
-        &["receiver=\"otlp\""],
-    );
-    if otelcol_name > 0.0 {
-        return otelcol_name;
-    }
     metric_value(
-        &text,
-        "kafka_obs_receiver_accepted_items_total",
-        &["receiver=\"otlp\"", "data_type=\"logs\""],
+        &collector.metrics(),
+        "otelcol_receiver_accepted_log_records",
+        &["receiver=\"otlp\"", "transport=\"http\""],
     )
 }
 

@@ -316,14 +316,9 @@ fn python_sdk_over_grpc_and_http_arrives_intact() {
         ));
     }
     // Self-metrics agree with what was sent: 4 runs of 10 log records and 3 spans.
-    let accepted = |kind: &str| {
-        collector.metric(
-            "kafka_obs_receiver_accepted_items_total",
-            &[&format!("data_type=\"{kind}\"")],
-        )
-    };
-    assert_eq!(accepted("logs"), 40.0);
-    assert_eq!(accepted("traces"), 12.0);
+    let accepted = |name: &str| collector.metric(name, &[]);
+    assert_eq!(accepted("otelcol_receiver_accepted_log_records"), 40.0);
+    assert_eq!(accepted("otelcol_receiver_accepted_spans"), 12.0);
     let status = collector.terminate(Duration::from_secs(15));
     assert!(
         status.success(),
@@ -429,8 +424,8 @@ service:
     let _ = otel.terminate(Duration::from_secs(10));
     assert_eq!(
         collector.metric(
-            "kafka_obs_receiver_accepted_items_total",
-            &["data_type=\"logs\""]
+            "otelcol_receiver_accepted_log_records",
+            &["transport=\"http\""]
         ),
         lines.len() as f64
     );

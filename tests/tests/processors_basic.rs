@@ -302,7 +302,7 @@ fn resource_and_attributes_rewrite_what_a_python_sdk_sends() {
     assert_eq!(regions, BTreeSet::from(["e".to_string(), "u".to_string()]));
     assert_eq!(
         collector.metric(
-            "kafka_obs_processor_outgoing_items_total",
+            "otelcol_processor_outgoing_items",
             &["processor=\"attributes/logs\""]
         ),
         10.0

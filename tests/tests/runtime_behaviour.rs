@@ -75,7 +75,7 @@ service:
     assert_eq!(distinct.len() as u64, REQUESTS);
 
     let dropped = collector.metric(
-        "kafka_obs_exporter_enqueue_failed_items_total",
+        "otelcol_exporter_enqueue_failed_metric_points",
         &["exporter=\"debug\""],
     );
     assert!(
@@ -85,20 +85,17 @@ service:
     );
     assert_eq!(
         collector.metric(
-            "kafka_obs_exporter_enqueue_failed_items_total",
+            "otelcol_exporter_enqueue_failed_metric_points",
             &["exporter=\"file\""]
         ),
         0.0
     );
     assert_eq!(
-        collector.metric(
-            "kafka_obs_receiver_accepted_items_total",
-            &["data_type=\"metrics\""]
-        ),
+        collector.metric("otelcol_receiver_accepted_metric_points", &[]),
         (REQUESTS * POINTS as u64) as f64
     );
-    let queue = collector.metric("kafka_obs_exporter_queue_size", &["exporter=\"debug\""]);
-    let capacity = collector.metric("kafka_obs_exporter_queue_capacity", &["exporter=\"debug\""]);
+    let queue = collector.metric("otelcol_exporter_queue_size", &["exporter=\"debug\""]);
+    let capacity = collector.metric("otelcol_exporter_queue_capacity", &["exporter=\"debug\""]);
     assert!(
         queue <= capacity && capacity > 0.0,
         "queue {queue} capacity {capacity}"
@@ -221,7 +218,7 @@ service:
     assert!(body.contains("Server available"));
     let text = collector.metrics();
     assert!(
-        text.contains("# TYPE kafka_obs_exporter_queue_capacity gauge"),
+        text.contains("# TYPE otelcol_exporter_queue_capacity gauge"),
         "{text}"
     );
 }
@@ -334,7 +331,7 @@ service:
             let metrics = serde_json::to_value(&batch.metrics).unwrap();
             seen.push(metrics.to_string());
             for m in metrics.as_array().into_iter().flatten() {
-                if m["name"] == "kafka_obs_receiver_accepted_items" {
+                if m["name"] == "otelcol_receiver_accepted_metric_points" {
                     let points = &m["data"]["Sum"]["data_points"];
                     accepted = points
                         .as_array()
@@ -342,9 +339,9 @@ service:
                         .flatten()
                         // The fake server keeps attribute values in their Debug form.
                         .filter(|p| {
-                            p["attributes"]["data_type"]
+                            p["attributes"]["transport"]
                                 .as_str()
-                                .is_some_and(|v| v.contains("\"metrics\""))
+                                .is_some_and(|v| v.contains("\"grpc\""))
                         })
                         .find_map(|p| p["value"]["AsInt"].as_i64());
                 }

@@ -112,12 +112,7 @@ impl ConnectorConfig for HierarchyConnectorConfig {
         let api = match &self.api {
             None => None,
             Some(api) => {
-                let listener = std::net::TcpListener::bind(&api.endpoint).map_err(|source| {
-                    BuildError::Bind {
-                        address: api.endpoint.clone(),
-                        source,
-                    }
-                })?;
+                let listener = kafka_obs_net::listen(&ctx.listeners, &api.endpoint)?;
                 let auth = match &api.auth {
                     None => None,
                     Some(id) => Some((*ctx.host.get::<AuthCapability>(id).ok_or_else(|| {

@@ -363,13 +363,8 @@ async fn run_on_disk<T: Transport>(
         let id = exp.id.clone();
         let blocks = disk.blocks_when_full;
         tokio::spawn(async move {
-            let full = [DataKind::Metrics, DataKind::Logs, DataKind::Traces].map(|k| {
-                telemetry.counter(
-                    "kafka_obs_exporter_enqueue_failed_items_total",
-                    "Items dropped because an exporter's queue was full.",
-                    &[("data_type", k.as_str())],
-                )
-            });
+            let full = [DataKind::Metrics, DataKind::Logs, DataKind::Traces]
+                .map(|k| telemetry.enqueue_failed(k));
             let persisted = [DataKind::Metrics, DataKind::Logs, DataKind::Traces].map(|k| {
                 telemetry.counter(
                     "kafka_obs_exporter_persisted_items_total",

@@ -223,6 +223,10 @@ impl Running {
     pub fn counter(&self, name: &str, labels: &[&str]) -> u64 {
         counter(&self.telemetry, name, labels)
     }
+
+    pub fn all_signals(&self, prefix: &str) -> u64 {
+        all_signals(&self.telemetry, prefix)
+    }
 }
 
 /// Sum of every series of `name` whose rendered labels contain all `labels`.
@@ -232,6 +236,15 @@ pub fn counter(t: &Telemetry, name: &str, labels: &[&str]) -> u64 {
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
         .filter(|l| labels.iter().all(|want| l.contains(want)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Sum over the three signals of a Collector per-signal counter: `otelcol_exporter_sent`
+/// reads `otelcol_exporter_sent_{metric_points,log_records,spans}`.
+pub fn all_signals(t: &Telemetry, prefix: &str) -> u64 {
+    ["metric_points", "log_records", "spans"]
+        .iter()
+        .map(|noun| counter(t, &format!("{prefix}_{noun}"), &[]))
         .sum()
 }
 

@@ -81,7 +81,11 @@ impl ComponentConfig for BatchConfig {}
 
 impl ProcessorConfig for BatchConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError> {
-        Ok(Box::new(BatchProcessor::new(*self, ctx.telemetry.clone())))
+        Ok(Box::new(BatchProcessor::new(
+            *self,
+            ctx.telemetry.clone(),
+            ctx.safe_when,
+        )))
     }
 }
 

@@ -1,7 +1,13 @@
 //! The running `batch` processor: one task owning its buffer. Batches are joined into the
-//! buffer with their receipts merged, sent when the size or the timer says so (split by the
-//! max size, each part carrying a share of every buffered receipt), flushed when the input
-//! closes, and counted as dropped (their receipts refused) once the shutdown deadline passed.
+//! buffer, sent when the size or the timer says so (split by the max size), flushed when the
+//! input closes, and counted as dropped once the shutdown deadline passed.
+//!
+//! Receipts: when every exporter downstream keeps data in memory ([`SafeWhen::Taken`]), the
+//! buffer is as safe as their queues, so each receipt is accepted as its batch is taken and the
+//! sender hears back at once, whatever the `timeout` (the Collector answers the same way).
+//! When an exporter downstream promises the disk ([`SafeWhen::OnDisk`]), the receipts of the
+//! joined batches are merged and travel with what is sent (each part of a split carrying a
+//! share of every buffered receipt), and they are refused if the shutdown deadline drops them.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -10,7 +16,7 @@ use tokio::time::Instant;
 
 use kafka_obs_api::{
     Batch, ComponentTelemetry, Counter, DataKind, Output, Parcel, Processor, Receipt, RunContext,
-    RunError, SendError,
+    RunError, SafeWhen, SendError,
 };
 
 use super::config::BatchConfig;
@@ -34,16 +40,8 @@ impl Counters {
         self.by_kind[slot].get_or_insert_with(|| {
             let labels = [("data_type", kind.as_str())];
             (
-                telemetry.counter(
-                    "kafka_obs_processor_incoming_items_total",
-                    "Items (data points, log records, spans) a processor received.",
-                    &labels,
-                ),
-                telemetry.counter(
-                    "kafka_obs_processor_outgoing_items_total",
-                    "Items a processor passed on to the next stage.",
-                    &labels,
-                ),
+                telemetry.incoming_items(kind),
+                telemetry.outgoing_items(kind),
                 telemetry.counter(
                     "kafka_obs_processor_dropped_items_total",
                     "Items a processor still held when the shutdown deadline passed.",
@@ -59,8 +57,10 @@ impl Counters {
 pub struct BatchProcessor {
     config: BatchConfig,
     counters: Counters,
+    /// Whether receipts are accepted on taking a batch or passed on with it.
+    safe_when: SafeWhen,
     pending: Option<Batch>,
-    /// The receipts of every batch joined into `pending`.
+    /// The receipts of every batch joined into `pending` (none when they were accepted).
     pending_receipt: Receipt,
     pending_items: usize,
     /// When the oldest buffered item has waited `timeout`.
@@ -69,9 +69,14 @@ pub struct BatchProcessor {
 }
 
 impl BatchProcessor {
-    pub(super) fn new(config: BatchConfig, telemetry: ComponentTelemetry) -> Self {
+    pub(super) fn new(
+        config: BatchConfig,
+        telemetry: ComponentTelemetry,
+        safe_when: SafeWhen,
+    ) -> Self {
         Self {
             config,
+            safe_when,
             id: telemetry.id().to_string(),
             counters: Counters {
                 telemetry,
@@ -90,8 +95,14 @@ impl BatchProcessor {
         let Parcel { batch, receipt } = parcel;
         let items = batch.item_count();
         self.counters.get(batch.kind()).0.add(items as u64);
-        if items == 0 {
+        // Safe once taken: the sender hears back now, not when the batch leaves.
+        let receipt = if items == 0 || self.safe_when == SafeWhen::Taken {
             receipt.accept();
+            Receipt::none()
+        } else {
+            receipt
+        };
+        if items == 0 {
             return None;
         }
         let mut evicted = None;
@@ -351,8 +362,19 @@ mod tests {
     /// The processor of `yaml`, running on `input`; what it sends goes to the returned
     /// receiver (room for `out_capacity` parcels).
     fn spawn(yaml: &str, input: mpsc::Receiver<Parcel>, out_capacity: usize) -> Running {
+        spawn_in(yaml, SafeWhen::OnDisk, input, out_capacity)
+    }
+
+    /// [`spawn`] in a pipeline whose data is safe `safe_when`.
+    fn spawn_in(
+        yaml: &str,
+        safe_when: SafeWhen,
+        input: mpsc::Receiver<Parcel>,
+        out_capacity: usize,
+    ) -> Running {
         let config = parse(yaml).expect("valid");
-        let ctx = BuildContext::for_test(ComponentKind::Processor, "batch", &[DataKind::Logs]);
+        let ctx = BuildContext::for_test(ComponentKind::Processor, "batch", &[DataKind::Logs])
+            .with_safe_when(safe_when);
         let telemetry = ctx.telemetry.clone();
         let processor = config.build(&ctx).expect("builds");
         let (output, out) = Output::for_test("next", out_capacity, true);
@@ -394,8 +416,15 @@ mod tests {
         }
     }
 
+    /// Every series of `name` (these tests send logs only), whatever its labels.
     fn counter(telemetry: &ComponentTelemetry, name: &'static str) -> u64 {
-        telemetry.counter(name, "", &[("data_type", "logs")]).get()
+        telemetry
+            .registry()
+            .snapshot()
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.value.as_i64() as u64)
+            .sum()
     }
 
     #[tokio::test(start_paused = true)]
@@ -421,11 +450,11 @@ mod tests {
         );
         assert!(h.task.await.expect("no panic").is_ok());
         assert_eq!(
-            counter(&h.telemetry, "kafka_obs_processor_incoming_items_total"),
+            counter(&h.telemetry, "otelcol_processor_incoming_items"),
             15
         );
         assert_eq!(
-            counter(&h.telemetry, "kafka_obs_processor_outgoing_items_total"),
+            counter(&h.telemetry, "otelcol_processor_outgoing_items"),
             15
         );
     }
@@ -507,8 +536,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         h.shutdown.cancel();
         assert!(h.task.await.expect("no panic").is_ok());
-        let incoming = counter(&h.telemetry, "kafka_obs_processor_incoming_items_total");
-        let outgoing = counter(&h.telemetry, "kafka_obs_processor_outgoing_items_total");
+        let incoming = counter(&h.telemetry, "otelcol_processor_incoming_items");
+        let outgoing = counter(&h.telemetry, "otelcol_processor_outgoing_items");
         let dropped = counter(&h.telemetry, "kafka_obs_processor_dropped_items_total");
         assert_eq!(outgoing, 10, "one batch fit in the next stage");
         assert_eq!(incoming, 30);
@@ -547,6 +576,34 @@ mod tests {
             sizes.push(b.item_count());
         }
         assert_eq!(sizes, vec![3, 3, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn safe_once_taken_answers_before_the_batch_leaves() {
+        let (tx, input) = mpsc::channel(4);
+        let mut out = spawn_in(
+            "send_batch_size: 10\ntimeout: 1h",
+            SafeWhen::Taken,
+            input,
+            4,
+        )
+        .out;
+        let (r1, first) = Receipt::new();
+        let (r2, second) = Receipt::new();
+        tx.send(Parcel::new(logs(0, 4), r1)).await.expect("open");
+        tx.send(Parcel::new(logs(4, 3), r2)).await.expect("open");
+        // Virtual time: a receipt still held would time out here instead of hanging the test.
+        let limit = Duration::from_secs(1);
+        assert_eq!(first.wait_for(limit).await, Ok(()), "accepted on taking");
+        assert_eq!(second.wait_for(limit).await, Ok(()), "accepted on taking");
+        assert!(out.try_recv().is_err(), "7 < 10 items: still buffered");
+        drop(tx);
+        let flushed = out.recv().await.expect("flushed on close");
+        assert_eq!(stamps(&flushed.batch), (0..7).collect::<Vec<_>>());
+        assert!(
+            flushed.receipt.is_none(),
+            "nothing left to settle downstream"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -30,7 +30,7 @@ use tracing::{error, info, warn};
 
 use kafka_obs_api::{
     BuildContext, BuildError, ComponentConfig, ComponentConfigError, DataKind, FactoryMeta,
-    Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability,
+    Outputs, Receiver, ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability, Transport,
     parse_component_config,
 };
 use kafka_obs_jmx::ConnectOptions;
@@ -153,8 +153,8 @@ impl Receiver for JmxReceiver {
                 shutdown: ctx.shutdown.clone(),
                 interval: config.collection_interval,
                 initial_delay: config.initial_delay,
-                accepted: ctx.telemetry.accepted(DataKind::Metrics),
-                refused: ctx.telemetry.refused(DataKind::Metrics),
+                accepted: ctx.telemetry.accepted(DataKind::Metrics, Transport::Jmx),
+                refused: ctx.telemetry.refused(DataKind::Metrics, Transport::Jmx),
             };
             info!(
                 receiver = %ctx.id,

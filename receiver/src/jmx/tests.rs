@@ -54,7 +54,7 @@ impl Harness {
             .snapshot()
             .iter()
             .filter(|s| s.name == name)
-            .map(|s| s.value)
+            .map(|s| s.value.as_i64())
             .sum()
     }
 
@@ -165,6 +165,17 @@ async fn unreachable_target_reports_down_every_interval_and_backs_off() {
         "backoff: {failures} attempts in 6 intervals"
     );
     assert_eq!(h.metric("kafka_obs_jmx_target_up"), 0);
+    // The target.up points count as accepted, under the Collector's name and labels (the
+    // count follows each send, so the last one received may not be in yet).
+    let accepted = h.metric("otelcol_receiver_accepted_metric_points");
+    assert!(accepted >= 5, "accepted {accepted}");
+    let text = h.telemetry.render_prometheus();
+    assert!(
+        text.contains(
+            "otelcol_receiver_accepted_metric_points{receiver=\"jmx/test\",transport=\"jmx\"}"
+        ),
+        "{text}"
+    );
     h.stop().await;
 }
 

@@ -39,7 +39,8 @@ use tokio_util::task::TaskTracker;
 use kafka_obs_api::{
     Acceptance, BuildContext, BuildError, ComponentConfig, ComponentConfigError,
     ComponentTelemetry, Counter, DataKind, FactoryMeta, Output, Outputs, Parcel, Receipt, Receiver,
-    ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability, parse_component_config,
+    ReceiverConfig, ReceiverFactory, RunContext, RunError, Stability, Transport,
+    parse_component_config,
 };
 
 pub use config::{InitialOffset, KafkaReceiverConfig, RebuildSettings, TopicSettings};
@@ -391,7 +392,7 @@ async fn verdict(
             Ok(()) => {
                 shared
                     .telemetry
-                    .accepted(record.kind)
+                    .accepted(record.kind, Transport::Kafka)
                     .add(record.items as u64);
                 let _ = shared
                     .settles
@@ -403,7 +404,7 @@ async fn verdict(
                 shared.refusals.inc();
                 shared
                     .telemetry
-                    .refused(record.kind)
+                    .refused(record.kind, Transport::Kafka)
                     .add(record.items as u64);
                 if shared.shutdown.is_cancelled() || !shared.owns(&record.tp) {
                     let _ = shared

@@ -258,7 +258,7 @@ impl Harness {
             .snapshot()
             .into_iter()
             .filter(|s| s.name == name)
-            .map(|s| s.value)
+            .map(|s| s.value.as_i64())
             .sum()
     }
 

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use kafka_obs_api::{
-    Batch, ComponentTelemetry, DataKind, Output, Parcel, Receipt, Refused, SendError,
+    Batch, ComponentTelemetry, DataKind, Output, Parcel, Receipt, Refused, SendError, Transport,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +48,7 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) async fn deliver(&self, batch: Batch, transport: &'static str) -> Delivery {
+    pub(crate) async fn deliver(&self, batch: Batch, transport: Transport) -> Delivery {
         let items = batch.item_count();
         if items == 0 {
             // Nothing to carry; an empty request is a success for the sender.
@@ -61,14 +61,18 @@ impl Sink {
                 () = self.shutdown.cancelled() => Err(Refused("the collector is shutting down".into())),
             } {
                 Ok(()) => {
-                    self.telemetry.accepted(self.kind).add(items as u64);
+                    self.telemetry
+                        .accepted(self.kind, transport)
+                        .add(items as u64);
                     Delivery::Accepted
                 }
                 Err(refused) => {
-                    self.telemetry.refused(self.kind).add(items as u64);
+                    self.telemetry
+                        .refused(self.kind, transport)
+                        .add(items as u64);
                     tracing::warn!(
                         receiver = %self.id,
-                        transport,
+                        transport = transport.as_str(),
                         data_type = %self.kind,
                         items,
                         error = %refused,
@@ -84,10 +88,12 @@ impl Sink {
                     SendError::Dropped { items, .. } => *items,
                     SendError::Closed { items } => *items,
                 };
-                self.telemetry.refused(self.kind).add(rejected as u64);
+                self.telemetry
+                    .refused(self.kind, transport)
+                    .add(rejected as u64);
                 tracing::warn!(
                     receiver = %self.id,
-                    transport,
+                    transport = transport.as_str(),
                     data_type = %self.kind,
                     rejected,
                     error = %e,
@@ -99,10 +105,12 @@ impl Sink {
                 }
             }
             Err(e @ SendError::Closed { .. }) => {
-                self.telemetry.refused(self.kind).add(items as u64);
+                self.telemetry
+                    .refused(self.kind, transport)
+                    .add(items as u64);
                 tracing::warn!(
                     receiver = %self.id,
-                    transport,
+                    transport = transport.as_str(),
                     data_type = %self.kind,
                     items,
                     error = %e,
@@ -116,12 +124,13 @@ impl Sink {
     }
 
     /// Counts a request that was refused before its items could be counted (undecodable,
-    /// too large, wrong content type) as one refused item.
-    pub(crate) fn refuse_request(&self, transport: &'static str, status: u16, reason: &str) {
-        self.telemetry.refused(self.kind).inc();
+    /// too large, wrong content type) as one failed item: the receiver, not the pipeline,
+    /// could not take it, which the Collector counts as `failed`, not `refused`.
+    pub(crate) fn refuse_request(&self, transport: Transport, status: u16, reason: &str) {
+        self.telemetry.failed(self.kind, transport).inc();
         tracing::warn!(
             receiver = %self.id,
-            transport,
+            transport = transport.as_str(),
             data_type = %self.kind,
             status,
             reason,

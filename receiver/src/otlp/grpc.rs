@@ -33,13 +33,13 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use kafka_obs_api::{Batch, RunError};
+use kafka_obs_api::{Batch, RunError, Transport};
 
 use super::config::GrpcSettings;
 use super::deliver::{Delivery, Sink};
 use super::security::Security;
 
-const TRANSPORT: &str = "grpc";
+const TRANSPORT: Transport = Transport::Grpc;
 
 /// One signal's service: decodes nothing itself (tonic did), forwards to the pipeline.
 struct Handler(Sink);

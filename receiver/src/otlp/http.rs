@@ -25,13 +25,13 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use kafka_obs_api::{Batch, DataKind, RunError};
+use kafka_obs_api::{Batch, DataKind, RunError, Transport};
 
 use super::config::HttpSettings;
 use super::deliver::{Delivery, Sink};
 use super::security::Security;
 
-const TRANSPORT: &str = "http";
+const TRANSPORT: Transport = Transport::Http;
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 /// Seconds a client should wait before retrying when the pipeline cannot take data.

@@ -60,7 +60,7 @@ impl OtlpReceiverConfig {
             .map(|s| {
                 let security =
                     Security::build(s.tls.as_ref(), s.auth.as_ref(), &[b"h2"], "grpc", ctx)?;
-                Ok::<_, BuildError>((listen(&s.endpoint)?, s.clone(), security))
+                Ok::<_, BuildError>((listen(&ctx.listeners, &s.endpoint)?, s.clone(), security))
             })
             .transpose()?;
         let http = self
@@ -69,7 +69,7 @@ impl OtlpReceiverConfig {
             .map(|s| {
                 let security =
                     Security::build(s.tls.as_ref(), s.auth.as_ref(), &[b"http/1.1"], "http", ctx)?;
-                Ok::<_, BuildError>((listen(&s.endpoint)?, s.clone(), security))
+                Ok::<_, BuildError>((listen(&ctx.listeners, &s.endpoint)?, s.clone(), security))
             })
             .transpose()?;
         Ok(OtlpReceiver {

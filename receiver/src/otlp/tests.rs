@@ -34,7 +34,7 @@ use tonic::codec::CompressionEncoding;
 
 use kafka_obs_api::{
     Batch, BuildContext, ComponentKind, ComponentTelemetry, Counter, DataKind, Output,
-    OverflowPolicy, Parcel, Receiver, Route, RunError,
+    OverflowPolicy, Parcel, Receiver, Route, RunError, Transport,
 };
 
 use super::OtlpReceiverConfig;
@@ -274,9 +274,10 @@ async fn grpc_round_trip_all_signals_with_and_without_gzip() {
     client.export(traces(2)).await.expect("export");
     assert_eq!(h.next(DataKind::Traces).await, Batch::Traces(traces(2)));
 
-    assert_eq!(h.telemetry.accepted(DataKind::Metrics).get(), 3);
-    assert_eq!(h.telemetry.accepted(DataKind::Logs).get(), 4);
-    assert_eq!(h.telemetry.accepted(DataKind::Traces).get(), 2);
+    let accepted = |kind| h.telemetry.accepted(kind, Transport::Grpc).get();
+    assert_eq!(accepted(DataKind::Metrics), 3);
+    assert_eq!(accepted(DataKind::Logs), 4);
+    assert_eq!(accepted(DataKind::Traces), 2);
     h.stop().await;
 }
 
@@ -378,8 +379,14 @@ async fn http_protobuf_json_and_gzip_round_trips() {
     assert_eq!(status, 200);
     assert_eq!(h.next(DataKind::Traces).await, Batch::Traces(traces(5)));
 
-    assert_eq!(h.telemetry.accepted(DataKind::Logs).get(), 6);
-    assert_eq!(h.telemetry.refused(DataKind::Logs).get(), 0);
+    assert_eq!(
+        h.telemetry.accepted(DataKind::Logs, Transport::Http).get(),
+        6
+    );
+    assert_eq!(
+        h.telemetry.refused(DataKind::Logs, Transport::Http).get(),
+        0
+    );
     h.stop().await;
 }
 
@@ -393,7 +400,8 @@ async fn http_refusals_say_why_and_are_counted() {
         8,
     );
     let client = http_client();
-    let refused = h.telemetry.refused(DataKind::Metrics);
+    // Bad requests are the receiver's own failures, not refusals by the pipeline.
+    let failed = h.telemetry.failed(DataKind::Metrics, Transport::Http);
 
     let (status, _, _) = post(
         &client,
@@ -486,8 +494,14 @@ async fn http_refusals_say_why_and_are_counted() {
     .await;
     assert_eq!(status, 413);
 
-    assert_eq!(refused.get(), 7, "every refused request is counted");
-    assert_eq!(h.telemetry.accepted(DataKind::Metrics).get(), 0);
+    assert_eq!(failed.get(), 7, "every refused request is counted");
+    let t = &h.telemetry;
+    let others = [
+        t.refused(DataKind::Metrics, Transport::Http),
+        t.accepted(DataKind::Metrics, Transport::Http),
+    ]
+    .map(|c| c.get());
+    assert_eq!(others, [0, 0], "refused by the pipeline, accepted");
 
     let (status, _, body) = post(
         &client,
@@ -570,8 +584,18 @@ async fn full_drop_queue_is_a_partial_success_and_closed_pipeline_a_503() {
         resp.partial_success.map(|p| p.rejected_data_points),
         Some(4)
     );
-    assert_eq!(h.telemetry.accepted(DataKind::Metrics).get(), 2);
-    assert_eq!(h.telemetry.refused(DataKind::Metrics).get(), 7);
+    let t = &h.telemetry;
+    let counts = [
+        t.accepted(DataKind::Metrics, Transport::Http),
+        t.refused(DataKind::Metrics, Transport::Http),
+        t.refused(DataKind::Metrics, Transport::Grpc),
+    ]
+    .map(|c| c.get());
+    assert_eq!(
+        counts,
+        [2, 3, 4],
+        "accepted, refused over HTTP, refused over gRPC"
+    );
     assert_eq!(h.next(DataKind::Metrics).await.item_count(), 2);
 
     // A pipeline that no longer takes data: retryable refusal.

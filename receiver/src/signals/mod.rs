@@ -79,7 +79,7 @@ impl SignalsReceiverConfig {
             ctx,
         )?;
         Ok(SignalsReceiver {
-            listener: kafka_obs_net::listen(&self.endpoint)?,
+            listener: kafka_obs_net::listen(&ctx.listeners, &self.endpoint)?,
             security,
             config: self.clone(),
             telemetry: ctx.telemetry.clone(),

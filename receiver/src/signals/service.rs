@@ -22,6 +22,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use kafka_obs_api::{
     Acceptance, Batch, ComponentTelemetry, Counter, DataKind, Gauge, Output, Parcel, Receipt,
+    Transport,
 };
 use kafka_obs_proto::aggregator::v1::signal_aggregator_server::SignalAggregator;
 use kafka_obs_proto::aggregator::v1::{Ack, AckStatus, SignalEnvelope};
@@ -259,7 +260,10 @@ async fn admit(
             Ok(signal) => decoded.push(signal),
             Err(error) => {
                 shared.counters.rejected.inc();
-                shared.telemetry.refused(DataKind::Logs).inc();
+                shared
+                    .telemetry
+                    .failed(DataKind::Logs, Transport::Grpc)
+                    .inc();
                 tracing::warn!(
                     receiver = %shared.id,
                     source = %envelope.source_id,
@@ -340,11 +344,17 @@ async fn verdict(
     let items = keys.len() as u64;
     let (status, message) = match &result {
         Ok(()) => {
-            shared.telemetry.accepted(DataKind::Logs).add(items);
+            shared
+                .telemetry
+                .accepted(DataKind::Logs, Transport::Grpc)
+                .add(items);
             (AckStatus::Accepted, String::new())
         }
         Err(refused) => {
-            shared.telemetry.refused(DataKind::Logs).add(items);
+            shared
+                .telemetry
+                .refused(DataKind::Logs, Transport::Grpc)
+                .add(items);
             tracing::warn!(
                 receiver = %shared.id,
                 items,

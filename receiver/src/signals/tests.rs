@@ -81,7 +81,7 @@ impl Harness {
             .snapshot()
             .into_iter()
             .filter(|s| s.name == name)
-            .map(|s| s.value as u64)
+            .map(|s| s.value.as_i64() as u64)
             .sum()
     }
 
@@ -179,9 +179,16 @@ async fn acked_only_after_the_pipeline_accepted() {
             .all(|a| a.status() == AckStatus::Accepted && a.source_id == "pod-a" && !a.cumulative)
     );
     assert_eq!(
-        h.metric("kafka_obs_receiver_accepted_items_total"),
+        h.metric("otelcol_receiver_accepted_log_records"),
         100,
         "counted"
+    );
+    let text = h.telemetry.render_prometheus();
+    assert!(
+        text.contains(
+            "otelcol_receiver_accepted_log_records{receiver=\"signals/test\",transport=\"grpc\"} 100"
+        ),
+        "with the Collector's labels:\n{text}"
     );
     drop(s);
     h.stop().await;
@@ -230,7 +237,7 @@ async fn a_bad_envelope_is_rejected_and_the_stream_goes_on() {
     p.accept();
     assert_eq!(s.acks(1).await[0].status(), AckStatus::Accepted);
     assert_eq!(h.metric("kafka_obs_receiver_rejected_envelopes_total"), 2);
-    assert_eq!(h.metric("kafka_obs_receiver_refused_items_total"), 2);
+    assert_eq!(h.metric("otelcol_receiver_failed_log_records"), 2);
     drop(s);
     h.stop().await;
 }

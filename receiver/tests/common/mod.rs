@@ -186,7 +186,7 @@ impl Running {
             .snapshot()
             .iter()
             .filter(|s| s.name == name)
-            .map(|s| s.value)
+            .map(|s| s.value.as_i64())
             .sum()
     }
 

@@ -695,8 +695,8 @@ async fn an_incident_is_notified(
     let took_signals = |metrics: &str, id: &str| {
         kafka_obs_tests::metric_value(
             metrics,
-            "kafka_obs_receiver_accepted_items_total",
-            &[&format!("receiver=\"{id}\""), "data_type=\"logs\""],
+            "otelcol_receiver_accepted_log_records",
+            &[&format!("receiver=\"{id}\"")],
         ) > 0.0
     };
     let notified = {
