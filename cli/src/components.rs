@@ -16,7 +16,12 @@ pub fn registry() -> Registry {
             #[cfg(feature = "kafka")]
             kafka_obs_receiver::kafka::FACTORY,
         ],
-        processors: vec![kafka_obs_processor::batch::FACTORY],
+        processors: vec![
+            kafka_obs_processor::batch::FACTORY,
+            kafka_obs_processor::memory_limiter::FACTORY,
+            kafka_obs_processor::resource::FACTORY,
+            kafka_obs_processor::attributes::FACTORY,
+        ],
         exporters: vec![
             kafka_obs_exporter::debug::FACTORY,
             kafka_obs_exporter::file::FACTORY,

@@ -17,6 +17,7 @@ mod otelcol_contrib;
 mod otelcol_names;
 mod otlp_peers;
 mod otlp_security;
+mod processors_basic;
 mod receipts;
 mod reload;
 mod runtime_behaviour;
