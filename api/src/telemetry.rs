@@ -521,6 +521,25 @@ impl ComponentTelemetry {
             &[(otelcol::SIGNAL_LABEL, kind.as_str())],
         )
     }
+
+    /// Items a processor refused; their senders were asked to retry (the Collector counts
+    /// these only as the receiver's refused items, so the name is ours).
+    pub fn processor_refused_items(&self, kind: DataKind) -> Counter {
+        self.counter(
+            "kafka_obs_processor_refused_items_total",
+            "Items a processor refused; their senders were asked to retry.",
+            &[("data_type", kind.as_str())],
+        )
+    }
+
+    /// Items a processor still held when the shutdown deadline passed.
+    pub fn processor_dropped_items(&self, kind: DataKind) -> Counter {
+        self.counter(
+            "kafka_obs_processor_dropped_items_total",
+            "Items a processor still held when the shutdown deadline passed.",
+            &[("data_type", kind.as_str())],
+        )
+    }
 }
 
 fn per_signal(

@@ -36,20 +36,11 @@ struct Counters {
 
 impl Counters {
     fn new(telemetry: &ComponentTelemetry, kind: DataKind) -> Self {
-        let labels = [("data_type", kind.as_str())];
         Self {
             incoming: telemetry.incoming_items(kind),
             outgoing: telemetry.outgoing_items(kind),
-            refused: telemetry.counter(
-                "kafka_obs_processor_refused_items_total",
-                "Items a processor refused; their senders were asked to retry.",
-                &labels,
-            ),
-            dropped: telemetry.counter(
-                "kafka_obs_processor_dropped_items_total",
-                "Items a processor still held when the shutdown deadline passed.",
-                &labels,
-            ),
+            refused: telemetry.processor_refused_items(kind),
+            dropped: telemetry.processor_dropped_items(kind),
         }
     }
 }

@@ -38,15 +38,10 @@ impl Counters {
         };
         let telemetry = &self.telemetry;
         self.by_kind[slot].get_or_insert_with(|| {
-            let labels = [("data_type", kind.as_str())];
             (
                 telemetry.incoming_items(kind),
                 telemetry.outgoing_items(kind),
-                telemetry.counter(
-                    "kafka_obs_processor_dropped_items_total",
-                    "Items a processor still held when the shutdown deadline passed.",
-                    &labels,
-                ),
+                telemetry.processor_dropped_items(kind),
             )
         })
     }
