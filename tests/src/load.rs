@@ -86,6 +86,8 @@ pub struct LoadPlan {
     pub sample_every: Duration,
     /// The bound checked on the central's RSS.
     pub rss_bound_mib: u64,
+    /// `api.write_timeout` for the central, when not the example's (the default).
+    pub write_timeout: Option<Duration>,
 }
 
 impl Default for LoadPlan {
@@ -101,6 +103,7 @@ impl Default for LoadPlan {
             bad_every: 100,
             sample_every: Duration::from_secs(1),
             rss_bound_mib: 512,
+            write_timeout: None,
         }
     }
 }
@@ -213,6 +216,8 @@ pub struct LoadReport {
     /// Snapshots the reading client got, and whether it was still connected at the end.
     pub live_events_read: u64,
     pub live_reader_connected: bool,
+    /// Bytes of the last live snapshot (`/api/v1/snapshot`).
+    pub snapshot_bytes: usize,
     pub acks: Percentiles,
     pub otlp: Percentiles,
     pub health: Percentiles,
@@ -394,6 +399,10 @@ impl LoadReport {
                 format!("{}, {}", self.live_events_read, self.live_reader_connected),
             ),
             (
+                "live snapshot at the end (JSON)".into(),
+                format!("{:.0} KiB", self.snapshot_bytes as f64 / 1024.0),
+            ),
+            (
                 "stream send -> ACCEPTED ack (in the engine)".into(),
                 self.acks.to_string(),
             ),
@@ -430,7 +439,12 @@ impl LoadReport {
 }
 
 /// The central's config: `examples/aggregator.yaml` with the changes the module doc lists.
-pub fn central_config(ports: &Ports, token_file: &std::path::Path, sink: u16) -> String {
+pub fn central_config(
+    ports: &Ports,
+    token_file: &std::path::Path,
+    sink: u16,
+    write_timeout: Option<Duration>,
+) -> String {
     let path = kafka_obs_testkit::workspace_root().join("examples/aggregator.yaml");
     let text = std::fs::read_to_string(&path).expect("examples/aggregator.yaml");
     let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("aggregator.yaml");
@@ -446,6 +460,10 @@ pub fn central_config(ports: &Ports, token_file: &std::path::Path, sink: u16) ->
     notify.remove("webhook");
     doc["connectors"]["hierarchy"]["notify"] = notify.into();
     doc["connectors"]["hierarchy"]["api"]["endpoint"] = local(ports.api);
+    if let Some(t) = write_timeout {
+        doc["connectors"]["hierarchy"]["api"]["write_timeout"] =
+            format!("{}ms", t.as_millis()).into();
+    }
     doc["extensions"]["bearertokenauth"]["filename"] = token_file.display().to_string().into();
     doc["extensions"]["health_check"]["endpoint"] = local(ports.health);
     let mut exporters = map(&mut doc["exporters"]);
@@ -542,10 +560,12 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// A status signal about `path`, mostly STABLE, now and then DEGRADED so that cells change,
-/// incidents open and the snapshot moves.
-fn status_signal(path: &str, source: &str, n: u64) -> Signal {
-    let sign = if n % 20 >= 17 {
+/// A status signal about `path` at second `second` of its sender's minute: DEGRADED for the
+/// first five seconds, STABLE after, so that every sender's cells go bad and (after the
+/// engine's damping) recover once a minute, incidents open and close and the live snapshot
+/// keeps moving. Senders start at different seconds.
+fn status_signal(path: &str, source: &str, second: u64) -> Signal {
+    let sign = if second % 60 < 5 {
         statuses::Sign::Degraded
     } else {
         statuses::Sign::Stable
@@ -553,7 +573,7 @@ fn status_signal(path: &str, source: &str, n: u64) -> Signal {
     Signal::new(
         path.parse().expect("a valid subject"),
         SignalKind::Statuses(sign, statuses::Confidence::Confirmed),
-        Evidence::rule("load").with("value", n as f64),
+        Evidence::rule("load").with("value", second as f64),
         now_ns(),
     )
     .from_source(source)
@@ -638,7 +658,8 @@ async fn stream(
             _ = ticker.tick() => {}
         }
         sequence += 1;
-        let mut signal = status_signal(&path, &source, sequence);
+        let second = (sequence as f64 / plan.stream_rate) as u64 + i as u64 * 7;
+        let mut signal = status_signal(&path, &source, second);
         signal.sequence = sequence;
         let Ok(mut envelope) = kafka_obs_signal::proto::to_envelope(&signal) else {
             continue;
@@ -703,17 +724,15 @@ async fn otlp_sender(
     let mut ticker =
         tokio::time::interval(Duration::from_secs_f64(1.0 / plan.otlp_rate.max(0.001)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut n = 0u64;
+    let started = Instant::now();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        let second = started.elapsed().as_secs() + j as u64 * 7;
         let signals: Vec<Signal> = (0..plan.otlp_batch)
-            .map(|_| {
-                n += 1;
-                status_signal(&path, &source, n)
-            })
+            .map(|_| status_signal(&path, &source, second))
             .collect();
         let request = logs::to_export_request(&signals, &ExportResource::default());
         let began = Instant::now();
@@ -901,7 +920,12 @@ pub fn run(plan: &LoadPlan) -> LoadReport {
     std::fs::write(&token_file, TOKEN).expect("token file");
     let ports = Ports::free();
     let sink = runtime.block_on(start_sink());
-    let central = Collector::start(&central_config(&ports, &token_file, sink));
+    let central = Collector::start(&central_config(
+        &ports,
+        &token_file,
+        sink,
+        plan.write_timeout,
+    ));
     let api: SocketAddr = format!("127.0.0.1:{}", ports.api).parse().expect("addr");
     kafka_obs_testkit::net::wait_for_port(api, Duration::from_secs(20)).expect("the API listens");
 
@@ -912,6 +936,7 @@ pub fn run(plan: &LoadPlan) -> LoadReport {
     let began = Instant::now();
     let mut rss = RssSeries::new();
 
+    let mut elapsed = Duration::ZERO;
     let (sse_closed, live_connected) = runtime.block_on(async {
         let mut idle = Vec::new();
         for _ in 0..plan.sse_clients {
@@ -966,21 +991,18 @@ pub fn run(plan: &LoadPlan) -> LoadReport {
             }
             tokio::time::sleep(plan.sample_every).await;
         }
+        elapsed = began.elapsed();
         stop.cancel();
         for task in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(60), task).await;
         }
         let live = reader.await.unwrap_or(false);
-        let mut closed = 0u64;
-        for s in idle {
-            if closed_by_peer(s).await {
-                closed += 1;
-            }
-        }
-        (closed, live)
+        let closed = futures::future::join_all(idle.into_iter().map(closed_by_peer)).await;
+        (closed.into_iter().filter(|c| *c).count() as u64, live)
     });
-    let elapsed = began.elapsed();
     rss.sample(central.pid());
+    let snapshot_bytes = crate::http_get(api, &format!("/api/v1/snapshot?access_token={TOKEN}"))
+        .map_or(0, |(_, body)| body.len());
     let metrics = central.metrics();
     let m = |name: &str, labels: &[&str]| crate::metric_value(&metrics, name, labels);
     let t = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -1003,6 +1025,7 @@ pub fn run(plan: &LoadPlan) -> LoadReport {
         sse_closed_by_central: sse_closed,
         live_events_read: t(&tally.live_events_read),
         live_reader_connected: live_connected,
+        snapshot_bytes,
         acks: Percentiles::of(&lat.acks),
         otlp: Percentiles::of(&lat.otlp),
         health: Percentiles::of(&lat.health),
