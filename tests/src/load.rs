@@ -664,7 +664,7 @@ async fn stream(
         let Ok(mut envelope) = kafka_obs_signal::proto::to_envelope(&signal) else {
             continue;
         };
-        let bad = plan.bad_every > 0 && sequence % plan.bad_every == 0;
+        let bad = plan.bad_every > 0 && sequence.is_multiple_of(plan.bad_every);
         if bad {
             envelope.payload = vec![0xff; 9];
         }
@@ -796,7 +796,7 @@ async fn junk(ports: Ports, tally: Arc<Tally>, stop: CancellationToken) {
             _ = ticker.tick() => {}
         }
         // The oversized body costs 20 MiB of reading each time: one in five rounds.
-        let bodies: &[&Vec<u8>] = if round % 5 == 0 {
+        let bodies: &[&Vec<u8>] = if round.is_multiple_of(5) {
             &[&garbage, &oversized]
         } else {
             &[&garbage]
