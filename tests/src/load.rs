@@ -395,6 +395,10 @@ impl LoadReport {
                 ),
             ),
             (
+                "web-view clients refused (503) / connected at the end".into(),
+                format!("{} / {}", c.live_clients_refused, c.live_clients_at_end),
+            ),
+            (
                 "reading web-view client: snapshots read, connected at the end".into(),
                 format!("{}, {}", self.live_events_read, self.live_reader_connected),
             ),
