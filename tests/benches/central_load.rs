@@ -10,7 +10,8 @@
 //! Other flags: `--stream-rate` (signals/s per stream, 1), `--otlp-rate` (requests/s per
 //! sender, 1), `--otlp-batch` (signals per request, 20), `--bad-every` (every n-th envelope
 //! malformed, 100), `--rss-bound-mib` (512), `--write-timeout-ms` (the central's
-//! `api.write_timeout`; default: the example's, i.e. 10 s).
+//! `api.write_timeout`; default: the example's, i.e. 10 s), `--name-padding` (characters
+//! added to every instance name, 0).
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ fn main() {
         bad_every: args.get("bad-every", d.bad_every),
         sample_every: d.sample_every,
         rss_bound_mib: args.get("rss-bound-mib", d.rss_bound_mib),
+        name_padding: args.get("name-padding", d.name_padding),
         write_timeout: match args.get("write-timeout-ms", 0u64) {
             0 => None,
             ms => Some(Duration::from_millis(ms)),

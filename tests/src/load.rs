@@ -88,6 +88,10 @@ pub struct LoadPlan {
     pub rss_bound_mib: u64,
     /// `api.write_timeout` for the central, when not the example's (the default).
     pub write_timeout: Option<Duration>,
+    /// Characters added to every instance name: a bigger live snapshot from the same number
+    /// of cells, so that a short run fills a stalled viewer's socket buffers (up to 4 MiB
+    /// on the central's side) as a long one does.
+    pub name_padding: usize,
 }
 
 impl Default for LoadPlan {
@@ -104,6 +108,7 @@ impl Default for LoadPlan {
             sample_every: Duration::from_secs(1),
             rss_bound_mib: 512,
             write_timeout: None,
+            name_padding: 0,
         }
     }
 }
@@ -594,8 +599,9 @@ async fn stream(
 ) {
     let source = format!("load-sidecar-{i}");
     let path = format!(
-        "cluster=load/service=svc-{}/instance=inst-{i}/client=producer-{i}",
-        i % 20
+        "cluster=load/service=svc-{}/instance=inst-{i}{}/client=producer-{i}",
+        i % 20,
+        "p".repeat(plan.name_padding)
     );
     let channel = match tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
         .expect("endpoint")
@@ -712,8 +718,9 @@ async fn otlp_sender(
 ) {
     let source = format!("load-otlp-{j}");
     let path = format!(
-        "cluster=load/service=otlp-{}/instance=otlp-{j}/client=consumer-{j}",
-        j % 10
+        "cluster=load/service=otlp-{}/instance=otlp-{j}{}/client=consumer-{j}",
+        j % 10,
+        "p".repeat(plan.name_padding)
     );
     let Ok(channel) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
         .expect("endpoint")

@@ -19,8 +19,10 @@ fn the_central_holds_under_load_with_slow_clients_and_bad_input() {
         sse_clients: 20,
         duration: Duration::from_secs(20),
         bad_every: 10,
-        // The example's 10 s would leave little of a 20 s run for the buffers to fill.
+        // The example's 10 s would leave little of a 20 s run for the buffers to fill; long
+        // instance names make the snapshots big enough (~1 MiB) to fill them in time.
         write_timeout: Some(Duration::from_secs(2)),
+        name_padding: 1000,
         rss_bound_mib: 256,
         ..LoadPlan::default()
     };
