@@ -21,6 +21,12 @@
 //! | `GET /api/v1/events` | server-sent events: `snapshot` with the same JSON on each change |
 //! | `GET /api/v1/health` | totals and `status: ok` |
 //!
+//! Live-view clients cost the central little however many there are and however slowly they
+//! read: each snapshot is framed as an event once and every client's response shares those
+//! bytes; at most `api.max_live_clients` are served at once (more get 503, counted); and a
+//! connection whose client took no bytes for `api.write_timeout` is closed and counted
+//! ([`crate::write_deadline`]), so a client that never reads holds nothing for long.
+//!
 //! With `api.auth`, every request (the page too) must pass the authenticator; a browser that
 //! cannot send a header may put the token in the `access_token` query parameter (RFC 6750
 //! section 2.3; checked as `Authorization: Bearer <token>`), and the page passes it on.
@@ -31,27 +37,33 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::{Stream, StreamExt};
+use bytes::Bytes;
+use futures::StreamExt;
 use kafka_obs_api::{AuthCapability, Counter, Gauge, RunError};
 use kafka_obs_cells::{
     CellDetail, CellNode, HistoryEntry, Incident, IncidentId, IncidentsView, Stats,
 };
 use kafka_obs_signal::Subject;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+
+use crate::config::ApiSettings;
+use crate::write_deadline::DeadlineListener;
 
 /// The page, one self-contained file.
 const PAGE: &str = include_str!("page.html");
 
 /// How long a query waits for the engine before answering 503.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A live-view stream without news sends a comment this often, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A question for the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +130,8 @@ pub struct Snapshot {
     pub stats: Stats,
     #[serde(skip)]
     json: OnceLock<String>,
+    #[serde(skip)]
+    event: OnceLock<Bytes>,
 }
 
 impl Snapshot {
@@ -136,6 +150,7 @@ impl Snapshot {
             incidents,
             stats,
             json: OnceLock::new(),
+            event: OnceLock::new(),
         }
     }
 
@@ -143,6 +158,22 @@ impl Snapshot {
     pub fn json(&self) -> &str {
         self.json
             .get_or_init(|| serde_json::to_string(self).unwrap_or_else(|_| "{}".into()))
+    }
+
+    /// Its server-sent event (`event: snapshot`, its version as the id, the JSON as data),
+    /// framed once: every live-view client's response holds these same bytes, so clients
+    /// that read slowly do not each keep a copy of a large tree. The JSON is one line (JSON
+    /// text escapes line breaks inside strings), so one `data:` field carries it.
+    pub fn event(&self) -> Bytes {
+        self.event
+            .get_or_init(|| {
+                Bytes::from(format!(
+                    "event: snapshot\nid: {}\ndata: {}\n\n",
+                    self.version,
+                    self.json()
+                ))
+            })
+            .clone()
     }
 }
 
@@ -157,6 +188,10 @@ pub struct ApiCounters {
     pub unavailable: Counter,
     /// Live-view (SSE) clients connected now.
     pub sse_clients: Gauge,
+    /// Live-view clients turned away because `api.max_live_clients` were connected.
+    pub live_clients_refused: Counter,
+    /// Connections closed because the client took no bytes for `api.write_timeout`.
+    pub slow_clients_dropped: Counter,
 }
 
 #[derive(Clone)]
@@ -166,12 +201,16 @@ struct AppState {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     tree_depth: usize,
     counters: ApiCounters,
+    /// One permit per live-view client that may connect.
+    live_slots: Arc<Semaphore>,
+    max_live_clients: usize,
     stop: CancellationToken,
 }
 
 /// The bound listener and what the handlers need; built at build time, run as a task.
 pub struct ApiServer {
     listener: std::net::TcpListener,
+    write_timeout: Duration,
     state: AppState,
 }
 
@@ -184,23 +223,26 @@ impl std::fmt::Debug for ApiServer {
 }
 
 impl ApiServer {
-    /// A server on a bound listener.
+    /// A server on a bound listener, with the `api` section's limits.
     pub fn new(
         listener: std::net::TcpListener,
+        settings: &ApiSettings,
         auth: Option<AuthCapability>,
         queries: mpsc::Sender<Ask>,
         snapshots: watch::Receiver<Arc<Snapshot>>,
-        tree_depth: usize,
         counters: ApiCounters,
     ) -> Self {
         Self {
             listener,
+            write_timeout: settings.write_timeout,
             state: AppState {
                 auth,
                 queries,
                 snapshots,
-                tree_depth,
+                tree_depth: settings.tree_depth,
                 counters,
+                live_slots: Arc::new(Semaphore::new(settings.max_live_clients)),
+                max_live_clients: settings.max_live_clients,
                 stop: CancellationToken::new(),
             },
         }
@@ -210,10 +252,15 @@ impl ApiServer {
     pub async fn run(self, stop: CancellationToken) -> Result<(), RunError> {
         let Self {
             listener,
+            write_timeout,
             mut state,
         } = self;
         listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let listener = DeadlineListener::new(
+            tokio::net::TcpListener::from_std(listener)?,
+            write_timeout,
+            state.counters.slow_clients_dropped.clone(),
+        );
         state.stop = stop.clone();
         let app = router(state);
         axum::serve(listener, app)
@@ -456,8 +503,8 @@ async fn snapshot(State(state): State<AppState>) -> Response {
     json_ok(snap.json().to_string())
 }
 
-/// Counts a live-view client for as long as its stream lives.
-struct ClientSlot(Gauge);
+/// Holds a live-view client's place (its permit, its count) for as long as its stream lives.
+struct ClientSlot(Gauge, #[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
@@ -465,22 +512,184 @@ impl Drop for ClientSlot {
     }
 }
 
-async fn events(
-    State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+async fn events(State(state): State<AppState>) -> Response {
+    let Ok(permit) = state.live_slots.clone().try_acquire_owned() else {
+        state.counters.live_clients_refused.inc();
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} live-view clients are connected, as many as api.max_live_clients allows; try again later",
+                state.max_live_clients
+            ),
+        );
+    };
     let mut rx = state.snapshots.clone();
     rx.mark_changed();
     state.counters.sse_clients.add(1);
-    let slot = ClientSlot(state.counters.sse_clients.clone());
+    let slot = ClientSlot(state.counters.sse_clients.clone(), permit);
     let stream = futures::stream::unfold((rx, slot), |(mut rx, slot)| async move {
-        rx.changed().await.ok()?;
-        let snap = rx.borrow_and_update().clone();
-        let event = SseEvent::default()
-            .event("snapshot")
-            .id(snap.version.to_string())
-            .data(snap.json());
-        Some((Ok(event), (rx, slot)))
+        let frame = tokio::select! {
+            changed = rx.changed() => {
+                changed.ok()?;
+                let snap = rx.borrow_and_update().clone();
+                snap.event()
+            }
+            () = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b":\n\n"),
+        };
+        Some((Ok::<_, Infallible>(frame), (rx, slot)))
     })
     .take_until(state.stop.clone().cancelled_owned());
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_obs_cells::{Hierarchy, HierarchyConfig};
+    use kafka_obs_signal::{Evidence, Signal, SignalKind, statuses};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A snapshot of a tree of `cells` instances with long names: about 1 MB of JSON.
+    fn big_snapshot(version: u64) -> Snapshot {
+        let mut h = Hierarchy::new(HierarchyConfig::default()).unwrap();
+        let long = "x".repeat(200);
+        for i in 0..2000 {
+            let path = format!("cluster=c/service=s{}/instance=i{i}{long}", i % 10);
+            let signal = Signal::new(
+                path.parse().unwrap(),
+                SignalKind::Statuses(statuses::Sign::Stable, statuses::Confidence::Confirmed),
+                Evidence::rule("t"),
+                1,
+            )
+            .from_source("test");
+            h.ingest(&signal, 1);
+        }
+        let tree = h.tree(&Subject::root(), 8);
+        Snapshot::new(version, 1, tree, h.incidents(), h.stats())
+    }
+
+    struct Running {
+        addr: std::net::SocketAddr,
+        counters: ApiCounters,
+        snapshots: watch::Sender<Arc<Snapshot>>,
+        stop: CancellationToken,
+    }
+
+    fn serve(max_live_clients: usize, write_timeout: Duration) -> Running {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (snapshots, rx) = watch::channel(Arc::new(big_snapshot(1)));
+        let (queries, _) = mpsc::channel(1);
+        let counters = ApiCounters::default();
+        let settings = ApiSettings {
+            endpoint: addr.to_string(),
+            auth: None,
+            publish_interval: Duration::from_millis(100),
+            tree_depth: 8,
+            write_timeout,
+            max_live_clients,
+        };
+        let server = ApiServer::new(listener, &settings, None, queries, rx, counters.clone());
+        let stop = CancellationToken::new();
+        tokio::spawn(server.run(stop.clone()));
+        Running {
+            addr,
+            counters,
+            snapshots,
+            stop,
+        }
+    }
+
+    async fn open_events(addr: std::net::SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut s = socket.connect(addr).await.unwrap();
+        s.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        s
+    }
+
+    async fn status_line(s: &mut TcpStream) -> String {
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn every_live_client_shares_one_framed_event() {
+        let snap = big_snapshot(7);
+        let (a, b) = (snap.event(), snap.event());
+        assert_eq!(a.as_ptr(), b.as_ptr(), "the same bytes, not a copy");
+        let text = std::str::from_utf8(&a).unwrap();
+        assert!(text.starts_with("event: snapshot\nid: 7\ndata: {"));
+        assert!(text.ends_with("}\n\n"));
+        assert_eq!(text.matches('\n').count(), 4, "the JSON is one line");
+        assert!(a.len() > 500_000, "{}", a.len());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_reads_is_dropped_and_counted_and_frees_its_place() {
+        let run = serve(1, Duration::from_millis(500));
+        let mut idle = open_events(run.addr).await;
+        // Its place is taken: a second client is turned away and counted.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while run.counters.sse_clients.get() < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first client was not served"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut second = open_events(run.addr).await;
+        assert!(status_line(&mut second).await.contains("503"));
+        assert_eq!(run.counters.live_clients_refused.get(), 1);
+        // New snapshots (about 1 MB each) until the idle client's buffers are full and the
+        // write deadline closes it.
+        let mut version = 2;
+        while run.counters.slow_clients_dropped.get() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline + Duration::from_secs(20),
+                "never dropped"
+            );
+            run.snapshots.send_replace(Arc::new(big_snapshot(version)));
+            version += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(run.counters.slow_clients_dropped.get(), 1);
+        // Its connection ends (after what was already buffered) and its place is free again.
+        let mut buf = vec![0u8; 1 << 16];
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match idle.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the central kept the connection open");
+        while run.counters.sse_clients.get() != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut third = open_events(run.addr).await;
+        assert!(status_line(&mut third).await.contains("200"));
+        run.stop.cancel();
+    }
 }

@@ -163,6 +163,9 @@ struct RawApi {
     #[serde(with = "duration")]
     publish_interval: Duration,
     tree_depth: usize,
+    #[serde(with = "duration")]
+    write_timeout: Duration,
+    max_live_clients: usize,
 }
 
 impl Default for RawApi {
@@ -173,6 +176,8 @@ impl Default for RawApi {
             auth: None,
             publish_interval: Duration::from_millis(500),
             tree_depth: 8,
+            write_timeout: Duration::from_secs(10),
+            max_live_clients: 256,
         }
     }
 }
@@ -207,6 +212,11 @@ pub struct ApiSettings {
     pub publish_interval: Duration,
     /// Levels of the tree below the root in the live snapshot.
     pub tree_depth: usize,
+    /// A connection whose client took no bytes for this long is closed (a live view that
+    /// stopped reading), and counted.
+    pub write_timeout: Duration,
+    /// Live-view (server-sent events) clients at once; more are answered 503 and counted.
+    pub max_live_clients: usize,
 }
 
 /// The validated configuration of one `hierarchy` connector.
@@ -325,11 +335,25 @@ fn parse_api(raw: &RawApi) -> Result<Option<ApiSettings>, ComponentConfigError> 
     if raw.tree_depth == 0 || raw.tree_depth > 64 {
         return Err(err("api::tree_depth", "must be between 1 and 64"));
     }
+    if raw.write_timeout < Duration::from_millis(100) {
+        return Err(err(
+            "api::write_timeout",
+            "must be at least 100ms; a slow network needs seconds (default 10s)",
+        ));
+    }
+    if raw.max_live_clients == 0 {
+        return Err(err(
+            "api::max_live_clients",
+            "must be at least 1; disable the API with api: {enabled: false} instead",
+        ));
+    }
     Ok(Some(ApiSettings {
         endpoint: endpoint.to_string(),
         auth,
         publish_interval: raw.publish_interval,
         tree_depth: raw.tree_depth,
+        write_timeout: raw.write_timeout,
+        max_live_clients: raw.max_live_clients,
     }))
 }
 
@@ -429,6 +453,8 @@ mod tests {
         assert_eq!(w.max_attempts, 3);
         let api = s.api.unwrap();
         assert_eq!(api.endpoint, "0.0.0.0:8080");
+        assert_eq!(api.write_timeout, Duration::from_secs(15));
+        assert_eq!(api.max_live_clients, 64);
         assert_eq!(
             api.auth.map(|a| a.to_string()).as_deref(),
             Some("bearertokenauth")
@@ -465,6 +491,8 @@ mod tests {
                 "api::auth::authenticator",
             ),
             ("api: {tree_depth: 0}", "api::tree_depth"),
+            ("api: {write_timeout: 10ms}", "api::write_timeout"),
+            ("api: {max_live_clients: 0}", "api::max_live_clients"),
             ("damping: {clear: 1s}", "damping::clear"),
             ("stale_after: 0s", "stale_after"),
             ("controller_grace: 30", "controller_grace"),

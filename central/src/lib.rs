@@ -8,6 +8,8 @@
 //! - [`output`]: events, the status gauge and incident traces out as OTLP;
 //! - [`notify`]: the Actors layer's delivery, Alertmanager-shaped webhooks from their own task;
 //! - [`api`]: the query API, the live web view (`page.html`) and its server-sent events;
+//! - [`write_deadline`]: the API's listener, whose connections drop a client that stopped
+//!   reading;
 //! - [`config`]: the YAML shape and its validation.
 //!
 //! It is its own crate rather than a module of `kafka-obs-processor` because the HTTP
@@ -19,6 +21,7 @@ pub mod connector;
 pub mod input;
 pub mod notify;
 pub mod output;
+pub mod write_deadline;
 
 pub use config::HierarchyConnectorConfig;
 pub use connector::FACTORY;

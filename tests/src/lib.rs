@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::process::ChildGuard;
 
+// The load and soak harnesses' flags and RSS series (benches/central_load.rs,
+// benches/sidecar_soak.rs and the short load test).
+pub mod args;
+pub mod load;
+pub mod rss;
 // Readers of the deployment kit's formats, for tests/tests/deploy_kit/.
 pub mod cargo_toml;
 pub mod dockerfile;
@@ -180,15 +185,9 @@ impl Collector {
         self.guard.terminate(timeout).expect("terminate kafka-obs")
     }
 
-    /// Resident set size in KiB, from /proc.
+    /// Resident set size in KiB, from /proc (0 once the process is gone).
     pub fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        rss::rss_kib(self.pid()).unwrap_or(0)
     }
 }
 

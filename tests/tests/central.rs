@@ -13,7 +13,10 @@
 //!   a cell changes colour when its status changes, the incident chain is visible;
 //!   screenshots are kept under `<target>/test-artefacts/`;
 //! - a story that ends in recovery, sidecar and central as two processes over the signal
-//!   stream: every condition, cell and incident clears (module `recovery`).
+//!   stream: every condition, cell and incident clears (module `recovery`);
+//! - the central under load: streams, OTLP senders, never-reading web-view clients and bad
+//!   requests at once; every accepted signal in the engine, slow clients dropped (module
+//!   `load`).
 //!
 //! Engine time is the collector's wall clock, so the configs use short intervals and every
 //! wait is bounded.
@@ -34,6 +37,8 @@ use kafka_obs_testkit::scenario::{Role, ScenarioJvm, names};
 use kafka_obs_tests::{Collector, CollectorOptions, SignalSender};
 use serde_json::Value;
 
+#[path = "central/load.rs"]
+mod load;
 #[path = "central/recovery.rs"]
 mod recovery;
 

@@ -164,6 +164,16 @@ pub(super) fn api_counters(t: &ComponentTelemetry) -> ApiCounters {
             "Live-view (server-sent events) clients connected.",
             &[],
         ),
+        live_clients_refused: t.counter(
+            "kafka_obs_hierarchy_live_clients_refused_total",
+            "Live-view clients answered 503 because api.max_live_clients were connected.",
+            &[],
+        ),
+        slow_clients_dropped: t.counter(
+            "kafka_obs_hierarchy_api_slow_clients_dropped_total",
+            "API and live-view connections closed because the client took no bytes for api.write_timeout.",
+            &[],
+        ),
     }
 }
 

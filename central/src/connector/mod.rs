@@ -124,10 +124,10 @@ impl ConnectorConfig for HierarchyConnectorConfig {
                 generator = format!("http://{}/", api.endpoint);
                 Some(ApiServer::new(
                     listener,
+                    api,
                     auth,
                     query_tx,
                     snapshot_rx,
-                    api.tree_depth,
                     api_counters(t),
                 ))
             }
