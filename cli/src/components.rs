@@ -16,7 +16,11 @@ pub fn registry() -> Registry {
             #[cfg(feature = "kafka")]
             kafka_obs_receiver::kafka::FACTORY,
         ],
-        processors: vec![kafka_obs_processor::batch::FACTORY],
+        processors: vec![
+            kafka_obs_processor::batch::FACTORY,
+            kafka_obs_processor::filter::FACTORY,
+            kafka_obs_processor::transform::FACTORY,
+        ],
         exporters: vec![
             kafka_obs_exporter::debug::FACTORY,
             kafka_obs_exporter::file::FACTORY,

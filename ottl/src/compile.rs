@@ -622,9 +622,12 @@ mod tests {
             }
             Ok(())
         }
-        fn map_mut(&mut self, path: &Path) -> Option<&mut dyn AttributeMap> {
-            (path.field == crate::Field::Attributes && path.keys.is_empty())
-                .then_some(&mut self.attributes as &mut dyn AttributeMap)
+        fn edit_map(&mut self, path: &Path, edit: &mut dyn FnMut(&mut dyn AttributeMap)) -> bool {
+            let is_map = path.field == crate::Field::Attributes && path.keys.is_empty();
+            if is_map {
+                edit(&mut self.attributes);
+            }
+            is_map
         }
     }
 

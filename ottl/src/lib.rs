@@ -17,7 +17,7 @@ mod tree;
 mod value;
 
 pub use compile::{CONVERTERS, CompileError, Condition, EDITORS, Statement};
-pub use path::{Context, Field, Key, Level, Path};
+pub use path::{Context, Field, Key, Level, Path, enum_value};
 pub use record::{AttributeMap, Record};
 pub use tree::EvalError;
 pub use value::Value;

@@ -283,7 +283,7 @@ pub(crate) fn prefix_level(parts: &[String]) -> Option<Level> {
 }
 
 /// The enum symbols OTTL knows, as their integer values.
-pub(crate) fn enum_value(symbol: &str) -> Option<i64> {
+pub fn enum_value(symbol: &str) -> Option<i64> {
     Some(match symbol {
         "SPAN_KIND_UNSPECIFIED" => 0,
         "SPAN_KIND_INTERNAL" => 1,

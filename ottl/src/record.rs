@@ -13,9 +13,9 @@ pub trait Record {
     /// Writes `value` at `path`; an error says why the field cannot hold it.
     fn set(&mut self, path: &Path, value: Value) -> Result<(), String>;
 
-    /// The map at `path` for the map editors (`delete_key`, `keep_keys`, `limit`, ...);
-    /// `None` when the path is not a map.
-    fn map_mut(&mut self, path: &Path) -> Option<&mut dyn AttributeMap>;
+    /// Lets `edit` change the map at `path` in place (the map editors: `delete_key`,
+    /// `keep_keys`, `limit`, ...); `false` when the path is not a map.
+    fn edit_map(&mut self, path: &Path, edit: &mut dyn FnMut(&mut dyn AttributeMap)) -> bool;
 }
 
 /// A string-keyed map the map editors change in place (attributes, a map-valued body).

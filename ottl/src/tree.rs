@@ -418,14 +418,20 @@ pub(crate) fn compare(a: &Value, op: CmpOp, b: &Value) -> bool {
     }
 }
 
-fn map_at<'r>(r: &'r mut dyn Record, path: &Path) -> Result<&'r mut dyn AttributeMap, EvalError> {
-    r.map_mut(path).ok_or_else(|| {
-        EvalError(format!(
+fn with_map(
+    r: &mut dyn Record,
+    path: &Path,
+    mut edit: impl FnMut(&mut dyn AttributeMap),
+) -> Result<(), EvalError> {
+    if r.edit_map(path, &mut edit) {
+        Ok(())
+    } else {
+        fail(format!(
             "{:?} of {} is not a map",
             path.field,
             path.level.name()
         ))
-    })
+    }
 }
 
 /// Cuts `s` to at most `limit` bytes without splitting a character.
@@ -451,16 +457,18 @@ impl Editor {
             }
             Editor::DeleteKey(target, key) => {
                 let key = key.string(r, "delete_key's key")?.unwrap_or_default();
-                map_at(r, target)?.retain(&mut |k| k != key);
+                with_map(r, target, |m| m.retain(&mut |k| k != key))?;
             }
             Editor::DeleteMatchingKeys(target, re) => {
-                map_at(r, target)?.retain(&mut |k| !re.is_match(k));
+                with_map(r, target, |m| m.retain(&mut |k| !re.is_match(k)))?;
             }
             Editor::KeepKeys(target, keys) => {
-                map_at(r, target)?.retain(&mut |k| keys.iter().any(|x| x == k));
+                with_map(r, target, |m| {
+                    m.retain(&mut |k| keys.iter().any(|x| x == k))
+                })?;
             }
             Editor::KeepMatchingKeys(target, re) => {
-                map_at(r, target)?.retain(&mut |k| re.is_match(k));
+                with_map(r, target, |m| m.retain(&mut |k| re.is_match(k)))?;
             }
             Editor::ReplacePattern(target, re, replacement) => {
                 let with = replacement
@@ -483,64 +491,72 @@ impl Editor {
                 let with = replacement
                     .string(r, "replace_all_patterns's replacement")?
                     .unwrap_or_default();
-                let map = map_at(r, target)?;
-                if *keys {
-                    map.edit_keys(&mut |k| {
-                        if pattern.is_match(k) {
-                            *k = pattern.replace_all(k, with.as_str()).into_owned();
-                        }
-                    });
-                } else {
-                    map.edit_strings(&mut |_, v| {
-                        if pattern.is_match(v) {
-                            *v = pattern.replace_all(v, with.as_str()).into_owned();
-                        }
-                    });
-                }
+                with_map(r, target, |map| {
+                    if *keys {
+                        map.edit_keys(&mut |k| {
+                            if pattern.is_match(k) {
+                                *k = pattern.replace_all(k, with.as_str()).into_owned();
+                            }
+                        });
+                    } else {
+                        map.edit_strings(&mut |_, v| {
+                            if pattern.is_match(v) {
+                                *v = pattern.replace_all(v, with.as_str()).into_owned();
+                            }
+                        });
+                    }
+                })?;
             }
             Editor::TruncateAll(target, limit) => {
-                map_at(r, target)?.edit_strings(&mut |_, v| truncate(v, *limit));
+                with_map(r, target, |m| {
+                    m.edit_strings(&mut |_, v| truncate(v, *limit))
+                })?;
             }
             Editor::Limit(target, limit, priority) => {
-                let map = map_at(r, target)?;
-                if map.len() > *limit {
-                    // Priority keys first, then the others in order, until the limit.
-                    let mut kept_priority = 0usize;
-                    map.retain(&mut |k| {
-                        let keep = priority.iter().any(|p| p == k) && kept_priority < *limit;
-                        kept_priority += usize::from(keep);
-                        keep || !priority.iter().any(|p| p == k)
-                    });
-                    let mut others = limit.saturating_sub(kept_priority);
-                    map.retain(&mut |k| {
-                        if priority.iter().any(|p| p == k) {
-                            return true;
-                        }
-                        let keep = others > 0;
-                        others = others.saturating_sub(1);
-                        keep
-                    });
-                }
+                with_map(r, target, |map| limit_map(map, *limit, priority))?;
             }
             Editor::MergeMaps(target, source, strategy) => {
                 let Value::Map(source) = source.get(r)? else {
                     return Ok(());
                 };
-                let map = map_at(r, target)?;
-                for (k, v) in source {
-                    let present = map.get(&k).is_some();
-                    let write = match strategy {
-                        MergeStrategy::Insert => !present,
-                        MergeStrategy::Update => present,
-                        MergeStrategy::Upsert => true,
-                    };
-                    if write {
-                        map.insert(&k, v);
+                with_map(r, target, |map| {
+                    for (k, v) in &source {
+                        let present = map.get(k).is_some();
+                        let write = match strategy {
+                            MergeStrategy::Insert => !present,
+                            MergeStrategy::Update => present,
+                            MergeStrategy::Upsert => true,
+                        };
+                        if write {
+                            map.insert(k, v.clone());
+                        }
                     }
-                }
+                })?;
             }
         }
         Ok(())
+    }
+}
+
+/// Keeps at most `limit` entries: the priority keys first, then the others in order.
+fn limit_map(map: &mut dyn AttributeMap, limit: usize, priority: &[String]) {
+    if map.len() > limit {
+        let mut kept_priority = 0usize;
+        map.retain(&mut |k| {
+            let is_priority = priority.iter().any(|p| p == k);
+            let keep = is_priority && kept_priority < limit;
+            kept_priority += usize::from(keep);
+            keep || !is_priority
+        });
+        let mut others = limit.saturating_sub(kept_priority);
+        map.retain(&mut |k| {
+            if priority.iter().any(|p| p == k) {
+                return true;
+            }
+            let keep = others > 0;
+            others = others.saturating_sub(1);
+            keep
+        });
     }
 }
 

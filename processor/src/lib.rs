@@ -5,4 +5,8 @@
 //! (`batch::FACTORY`, `signals::FACTORY`); the binary lists them.
 
 pub mod batch;
+pub mod filter;
+mod in_place;
+mod ottl_otlp;
 pub mod signals;
+pub mod transform;
