@@ -893,3 +893,168 @@ fn visit_points(
         Some(metric::Data::Summary(s)) => points!(s.data_points, Summary),
     }
 }
+
+/// Small builders for the conformance tests of `filter` and `transform`.
+#[cfg(test)]
+pub(crate) mod test_data {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Summary, metric,
+        number_data_point,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+
+    use super::*;
+
+    pub fn s(v: &str) -> AnyValue {
+        AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }
+    }
+
+    pub fn kv(k: &str, v: AnyValue) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(v),
+            ..Default::default()
+        }
+    }
+
+    pub fn attrs(pairs: &[(&str, &str)]) -> Vec<KeyValue> {
+        pairs.iter().map(|(k, v)| kv(k, s(v))).collect()
+    }
+
+    pub fn resource(pairs: &[(&str, &str)]) -> Option<Resource> {
+        Some(Resource {
+            attributes: attrs(pairs),
+            ..Default::default()
+        })
+    }
+
+    /// The string value of `key`, if any.
+    pub fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+        attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+            match kv.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(s) => Some(s.as_str()),
+                _ => None,
+            }
+        })
+    }
+
+    pub fn logs(res: &[(&str, &str)], records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: resource(res),
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    pub fn log(body: &str, severity: i32, pairs: &[(&str, &str)]) -> LogRecord {
+        LogRecord {
+            body: Some(s(body)),
+            severity_number: severity,
+            attributes: attrs(pairs),
+            ..Default::default()
+        }
+    }
+
+    pub fn log_records(req: &ExportLogsServiceRequest) -> Vec<&LogRecord> {
+        req.resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .collect()
+    }
+
+    pub fn gauge(name: &str, points: &[(&[(&str, &str)], f64)]) -> Metric {
+        Metric {
+            name: name.into(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: points
+                    .iter()
+                    .map(|(a, v)| NumberDataPoint {
+                        attributes: attrs(a),
+                        value: Some(number_data_point::Value::AsDouble(*v)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    pub fn summary(name: &str) -> Metric {
+        Metric {
+            name: name.into(),
+            data: Some(metric::Data::Summary(Summary {
+                data_points: vec![Default::default()],
+            })),
+            ..Default::default()
+        }
+    }
+
+    pub fn metrics(res: &[(&str, &str)], metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: resource(res),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    pub fn metric_names(req: &ExportMetricsServiceRequest) -> Vec<&str> {
+        req.resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| m.name.as_str())
+            .collect()
+    }
+
+    pub fn span_named(name: &str, pairs: &[(&str, &str)], events: &[&str]) -> Span {
+        Span {
+            name: name.into(),
+            attributes: attrs(pairs),
+            events: events
+                .iter()
+                .map(|e| span::Event {
+                    name: (*e).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn traces(res: &[(&str, &str)], spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: resource(res),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    pub fn spans(req: &ExportTraceServiceRequest) -> Vec<&Span> {
+        req.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect()
+    }
+}

@@ -36,6 +36,7 @@ pub(super) struct RawSeverity {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMatch {
+    #[serde(default)]
     match_type: MatchType,
     #[serde(default)]
     metric_names: Vec<String>,

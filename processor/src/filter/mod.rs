@@ -26,3 +26,6 @@ pub static FACTORY: ProcessorFactory = ProcessorFactory::new(
     },
     |config| Ok(Box::new(FilterConfig::parse(config)?)),
 );
+
+#[cfg(test)]
+mod conformance;

@@ -24,3 +24,6 @@ pub static FACTORY: ProcessorFactory = ProcessorFactory::new(
     },
     |config| Ok(Box::new(TransformConfig::parse(config)?)),
 );
+
+#[cfg(test)]
+mod conformance;
