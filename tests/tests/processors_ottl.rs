@@ -158,28 +158,62 @@ async fn filter_and_transform_between_a_real_sdk_and_a_real_otlp_server() {
     assert!(names.contains(&"shop.orders.placed"), "renamed: {names:?}");
     assert!(names.contains(&"jvm.memory.heap.used"), "{names:?}");
     assert!(
-        !names.iter().any(|n| n.starts_with("jvm.memory.pool.") || *n == "orders_total"),
+        !names
+            .iter()
+            .any(|n| n.starts_with("jvm.memory.pool.") || *n == "orders_total"),
         "filtered and renamed away: {names:?}"
     );
-    let orders = metrics.iter().find(|m| m.name == "shop.orders.placed").unwrap();
+    let orders = metrics
+        .iter()
+        .find(|m| m.name == "shop.orders.placed")
+        .unwrap();
     let json = serde_json::to_value(orders).unwrap().to_string();
-    assert_eq!(json.matches("\"kafka.cluster\":\"eu-1\"").count(), 2, "{json}");
+    assert_eq!(
+        json.matches("\"kafka.cluster\":\"eu-1\"").count(),
+        2,
+        "{json}"
+    );
 
     let logs = sink.exported_logs(3, wait).await;
     let bodies: Vec<&str> = logs.iter().filter_map(|l| l.body.as_deref()).collect();
     assert_eq!(bodies.len(), 3, "the debug log was dropped: {bodies:?}");
-    assert!(!bodies.iter().any(|b| b.contains("cache miss")), "{bodies:?}");
-    assert!(bodies.iter().any(|b| b.contains("password=***") && !b.contains("hunter2")), "{bodies:?}");
-    assert!(logs.iter().all(|l| l.attributes.get("level").map(String::as_str) == Some(l.severity_text.to_lowercase().as_str())), "{logs:?}");
+    assert!(
+        !bodies.iter().any(|b| b.contains("cache miss")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("password=***") && !b.contains("hunter2")),
+        "{bodies:?}"
+    );
+    assert!(
+        logs.iter()
+            .all(|l| l.attributes.get("level").map(String::as_str)
+                == Some(l.severity_text.to_lowercase().as_str())),
+        "{logs:?}"
+    );
 
     let spans = sink.exported_spans(1, wait).await;
     assert_eq!(spans.len(), 1, "the health check was dropped: {spans:?}");
     assert_eq!(spans[0].name, "POST /orders");
-    assert!(!spans[0].attributes.contains_key("db.password"), "{:?}", spans[0].attributes);
-    assert_eq!(spans[0].attributes.get("pod").map(String::as_str), Some("orders-0"));
+    assert!(
+        !spans[0].attributes.contains_key("db.password"),
+        "{:?}",
+        spans[0].attributes
+    );
+    assert_eq!(
+        spans[0].attributes.get("pod").map(String::as_str),
+        Some("orders-0")
+    );
 
     // Dropped data is counted as filtered, not refused.
-    let filtered = |kind: &str| collector.metric("kafka_obs_processor_filtered_items_total", &[&format!("data_type=\"{kind}\"")]);
+    let filtered = |kind: &str| {
+        collector.metric(
+            "kafka_obs_processor_filtered_items_total",
+            &[&format!("data_type=\"{kind}\"")],
+        )
+    };
     assert_eq!(filtered("metrics"), 2.0, "two jvm.memory.pool points");
     assert_eq!(filtered("logs"), 1.0);
     assert_eq!(filtered("traces"), 1.0);
