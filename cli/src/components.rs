@@ -18,6 +18,9 @@ pub fn registry() -> Registry {
         ],
         processors: vec![
             kafka_obs_processor::batch::FACTORY,
+            kafka_obs_processor::memory_limiter::FACTORY,
+            kafka_obs_processor::resource::FACTORY,
+            kafka_obs_processor::attributes::FACTORY,
             kafka_obs_processor::filter::FACTORY,
             kafka_obs_processor::transform::FACTORY,
         ],

@@ -1,4 +1,5 @@
-//! Benchmark of `filter + transform`, printed as figures (no harness): OTLP metric data points
+//! Benchmark of `filter + transform` (and of `resource + attributes + filter + transform`, the
+//! issue's chain), printed as figures (no harness): OTLP metric data points
 //! per second through the real processor tasks (built from YAML, chained by channels, as the
 //! runtime chains them), each request decoded from protobuf before and encoded after, beside
 //! the bare pipeline in the same run: the same decode -> channel hop -> encode with no
@@ -12,7 +13,9 @@ use std::time::Instant;
 use kafka_obs_api::{
     Batch, BuildContext, ComponentKind, DataKind, Output, Parcel, ProcessorConfig, RunContext,
 };
+use kafka_obs_processor::attributes::AttributesConfig;
 use kafka_obs_processor::filter::FilterConfig;
+use kafka_obs_processor::resource::ResourceConfig;
 use kafka_obs_processor::transform::TransformConfig;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -41,6 +44,18 @@ metric_statements:
       - set(attributes["kafka.cluster"], resource.attributes["kafka.cluster"])
       - delete_key(attributes, "user.id")
       - set(attributes["host"], ConvertCase(attributes["host"], "lower"))
+"#;
+
+const RESOURCE: &str = r#"
+attributes:
+  - {key: k8s.pod.name, value: orders-0, action: upsert}
+  - {key: kafka.cluster, value: eu-1, action: insert}
+"#;
+
+const ATTRIBUTES: &str = r#"
+actions:
+  - {key: user.id, action: hash}
+  - {key: region, value: eu, action: insert}
 "#;
 
 fn kv(k: &str, v: &str) -> KeyValue {
@@ -168,14 +183,22 @@ fn main() {
     let transform = || -> Box<dyn ProcessorConfig> {
         Box::new(TransformConfig::parse(&parse(TRANSFORM)).expect("transform"))
     };
+    let resource = || -> Box<dyn ProcessorConfig> {
+        Box::new(ResourceConfig::parse(&parse(RESOURCE)).expect("resource"))
+    };
+    let attributes = || -> Box<dyn ProcessorConfig> {
+        Box::new(AttributesConfig::parse(&parse(ATTRIBUTES)).expect("attributes"))
+    };
     runtime.block_on(async {
         // Warm-up, then the measured runs, each on the same requests.
         let warm = encoded.len().min(200);
         run(&encoded[..warm], warm * 200, vec![filter(), transform()]).await;
         let (bare, _) = run(&encoded, points, vec![]).await;
         let (ft, out) = run(&encoded, points, vec![filter(), transform()]).await;
+        let (all, _) = run(&encoded, points, vec![resource(), attributes(), filter(), transform()]).await;
         println!("OTLP metric points through the processors (one thread, {requests} requests of 200 points):");
         println!("  bare pipeline (decode, channel, encode)   {:>12.0} points/s", bare);
         println!("  filter + transform                        {:>12.0} points/s  ({:.2}x of bare; {out} of {points} points left)", ft, ft / bare);
+        println!("  resource + attributes + filter + transform {:>11.0} points/s  ({:.2}x of bare)", all, all / bare);
     });
 }

@@ -1,9 +1,9 @@
-//! OTTL on our OTLP data: the `Record` adapter for each context and the walks that visit
-//! every record of a context in a batch. `filter` and `transform` both run on it, so it lives
-//! here once. A walk's visitor answers whether to keep the record: `transform` always keeps,
+//! OTTL on our OTLP data: the `Record` adapter for each context, the walks that visit every
+//! record of a context in a batch, and `error_mode`. `filter` and `transform` both run on it,
+//! so it lives here once. A walk's visitor answers whether to keep the record: `transform` always keeps,
 //! `filter` drops what matched, and the walk prunes what a drop emptied.
 
-use kafka_obs_ottl::{AttributeMap, Context, Field, Key, Level, Path, Record, Value};
+use kafka_obs_ottl::{AttributeMap, Context, EvalError, Field, Key, Level, Path, Record, Value};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -17,6 +17,39 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
+use serde::Deserialize;
+
+/// What a statement or condition failing on one record does (the Collector's `error_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorMode {
+    /// The whole batch is refused and the error returned to the sender.
+    #[default]
+    Propagate,
+    /// The error is logged and processing goes on with the next statement or record.
+    Ignore,
+    /// As `ignore`, without the log line.
+    Silent,
+}
+
+/// Runs `f` under `mode`: `Err` only when the mode is `propagate`; otherwise the error is
+/// logged (`ignore`) or not (`silent`) and `fallback` is the answer.
+pub(crate) fn under<T>(
+    mode: ErrorMode,
+    id: &str,
+    result: Result<T, EvalError>,
+    fallback: T,
+) -> Result<T, String> {
+    match (result, mode) {
+        (Ok(v), _) => Ok(v),
+        (Err(e), ErrorMode::Propagate) => Err(e.0),
+        (Err(e), ErrorMode::Ignore) => {
+            tracing::warn!(processor = %id, error = %e, "an OTTL statement or condition failed; going on (error_mode: ignore)");
+            Ok(fallback)
+        }
+        (Err(_), ErrorMode::Silent) => Ok(fallback),
+    }
+}
 
 /// OTLP's value to OTTL's.
 pub(crate) fn to_value(v: Option<&AnyValue>) -> Value {

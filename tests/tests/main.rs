@@ -16,6 +16,7 @@ mod jmx_e2e;
 mod otelcol_contrib;
 mod otlp_peers;
 mod otlp_security;
+mod processors_basic;
 mod processors_ottl;
 mod receipts;
 mod runtime_behaviour;

@@ -2,7 +2,9 @@
 //! metrics, logs and spans over OTLP/gRPC to our `otlp` receiver; `filter` drops the JVM's
 //! memory pool metrics, debug logs and health-check spans; `transform` renames a business
 //! metric and edits attributes; our `otlp` exporter sends the rest to a real OTLP/gRPC server
-//! (fake-opentelemetry-collector), where the result is checked record by record.
+//! (fake-opentelemetry-collector), where the result is checked record by record. The second
+//! test runs `examples/pipeline-all-processors.yaml` (memory_limiter, resource, attributes,
+//! filter, transform, batch) the same way.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use kafka_obs_testkit::net::free_port;
 use kafka_obs_testkit::peers;
-use kafka_obs_tests::Collector;
+use kafka_obs_tests::{Collector, CollectorOptions};
 
 /// The sender: the SDK's own exporters, flushed and shut down before it exits.
 const SENDER: &str = r#"
@@ -121,14 +123,8 @@ service:
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filter_and_transform_between_a_real_sdk_and_a_real_otlp_server() {
-    let mut sink = fake_opentelemetry_collector::FakeCollectorServer::start()
-        .await
-        .unwrap();
-    let grpc = free_port();
-    let collector = Collector::start(&config(grpc, &sink.endpoint()));
-
+/// Runs the Python sender against our receiver on `grpc`.
+async fn send(grpc: u16, collector: &Collector) {
     let python = peers::python().expect("python peers");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -146,6 +142,17 @@ async fn filter_and_transform_between_a_real_sdk_and_a_real_otlp_server() {
         "sender failed:\n{stderr}\n{}",
         collector.stderr()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_and_transform_between_a_real_sdk_and_a_real_otlp_server() {
+    let mut sink = fake_opentelemetry_collector::FakeCollectorServer::start()
+        .await
+        .unwrap();
+    let grpc = free_port();
+    let collector = Collector::start(&config(grpc, &sink.endpoint()));
+
+    send(grpc, &collector).await;
 
     let wait = Duration::from_secs(15);
     let metrics: Vec<_> = sink
@@ -219,4 +226,67 @@ async fn filter_and_transform_between_a_real_sdk_and_a_real_otlp_server() {
     assert_eq!(filtered("traces"), 1.0);
     let refused = collector.metric("kafka_obs_receiver_refused_items_total", &[]);
     assert_eq!(refused, 0.0, "nothing was refused to the SDK");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_all_processors_example_runs_between_a_real_sdk_and_a_real_otlp_server() {
+    let mut sink = fake_opentelemetry_collector::FakeCollectorServer::start()
+        .await
+        .unwrap();
+    let grpc = free_port();
+    let example = kafka_obs_testkit::workspace_root().join("examples/pipeline-all-processors.yaml");
+    let yaml = std::fs::read_to_string(example).unwrap();
+    let collector = Collector::start_with(
+        &yaml,
+        CollectorOptions {
+            env: vec![
+                ("OTLP_GRPC_ENDPOINT".into(), format!("127.0.0.1:{grpc}")),
+                ("BACKEND".into(), sink.endpoint()),
+            ],
+            ..Default::default()
+        },
+    );
+    send(grpc, &collector).await;
+
+    let wait = Duration::from_secs(15);
+    let names: Vec<String> = sink
+        .exported_metrics(1, wait)
+        .await
+        .into_iter()
+        .flat_map(|m| m.metrics)
+        .map(|m| m.name)
+        .collect();
+    assert!(names.iter().any(|n| n == "shop.orders.placed"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("jvm.memory.pool.")),
+        "{names:?}"
+    );
+
+    let logs = sink.exported_logs(3, wait).await;
+    assert_eq!(logs.len(), 3, "the debug log was filtered: {logs:?}");
+    for log in &logs {
+        let user = log
+            .attributes
+            .get("user.id")
+            .map(String::as_str)
+            .unwrap_or("");
+        assert!(
+            user != "u-42" && user.len() == 64,
+            "attributes hashed user.id: {user:?}"
+        );
+        assert!(
+            !log.body.as_deref().unwrap_or("").contains("hunter2"),
+            "{log:?}"
+        );
+    }
+    let spans = sink.exported_spans(1, wait).await;
+    assert_eq!(
+        spans.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["POST /orders"]
+    );
+    assert_eq!(
+        collector.metric("kafka_obs_processor_refused_items_total", &[]),
+        0.0,
+        "memory_limiter let everything in"
+    );
 }

@@ -10,7 +10,8 @@ use kafka_obs_ottl::{Condition, Context, Level};
 
 use super::legacy::{LegacyMatch, RawMatch};
 use super::processor::Filter;
-use crate::in_place::{ErrorMode, InPlace};
+use crate::ottl_otlp::ErrorMode;
+use crate::per_parcel::PerParcel;
 
 /// The validated configuration of a `filter` processor: compiled conditions per context.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +119,6 @@ impl ComponentConfig for FilterConfig {}
 impl ProcessorConfig for FilterConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError> {
         let filter = Filter::new(self.clone(), ctx.id.to_string());
-        Ok(Box::new(InPlace::new(filter, ctx.telemetry.clone())))
+        Ok(Box::new(PerParcel::new(filter)))
     }
 }

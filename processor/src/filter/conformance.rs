@@ -5,7 +5,6 @@ use kafka_obs_api::Batch;
 
 use super::config::FilterConfig;
 use super::processor::Filter;
-use crate::in_place::Edit;
 use crate::ottl_otlp::test_data::*;
 
 fn filter(yaml: &str) -> Filter {
@@ -16,7 +15,7 @@ fn filter(yaml: &str) -> Filter {
 
 #[test]
 fn ottl_span_and_spanevent_conditions_drop_what_matches() {
-    let mut f = filter(
+    let f = filter(
         r#"
 error_mode: ignore
 traces:
@@ -71,7 +70,7 @@ traces:
 
 #[test]
 fn ottl_metric_and_datapoint_conditions() {
-    let mut f = filter(
+    let f = filter(
         r#"
 metrics:
   metric:
@@ -114,7 +113,7 @@ metrics:
 
 #[test]
 fn the_readme_drops_jvm_memory_pool_metrics() {
-    let mut f = filter(
+    let f = filter(
         r#"
 metrics:
   metric:
@@ -138,7 +137,7 @@ metrics:
 
 #[test]
 fn ottl_log_conditions() {
-    let mut f = filter(
+    let f = filter(
         r#"
 logs:
   log_record:
@@ -170,7 +169,7 @@ logs:
 
 #[test]
 fn legacy_metric_include_regexp_and_exclude_strict() {
-    let mut f = filter(
+    let f = filter(
         r#"
 metrics:
   include:
@@ -211,7 +210,7 @@ metrics:
 
 #[test]
 fn legacy_log_include_by_severity_and_exclude_by_attributes() {
-    let mut f = filter(
+    let f = filter(
         r#"
 logs:
   include:
@@ -349,6 +348,6 @@ mod receipts {
         assert_eq!(count("kafka_obs_processor_incoming_items_total"), 5);
         assert_eq!(count("kafka_obs_processor_filtered_items_total"), 3);
         assert_eq!(count("kafka_obs_processor_outgoing_items_total"), 1);
-        assert_eq!(count("kafka_obs_processor_dropped_items_total"), 1);
+        assert_eq!(count("kafka_obs_processor_refused_items_total"), 1);
     }
 }

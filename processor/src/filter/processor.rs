@@ -5,8 +5,8 @@ use kafka_obs_ottl::{Condition, Context, Record};
 
 use super::config::FilterConfig;
 use super::legacy::LegacyMatch;
-use crate::in_place::{Edit, ErrorMode, under};
-use crate::ottl_otlp::{walk_logs, walk_metrics, walk_traces};
+use crate::ottl_otlp::{ErrorMode, under, walk_logs, walk_metrics, walk_traces};
+use crate::per_parcel::Step;
 
 #[derive(Debug)]
 pub(crate) struct Filter {
@@ -60,8 +60,17 @@ impl Drop<'_> {
     }
 }
 
-impl Edit for Filter {
-    fn edit(&mut self, batch: &mut Batch) -> Result<(), String> {
+impl Step for Filter {
+    fn step(&mut self, mut batch: Batch) -> Result<Batch, String> {
+        self.edit(&mut batch)
+            .map_err(|e| format!("processor {}: {e}", self.id))?;
+        Ok(batch)
+    }
+}
+
+impl Filter {
+    /// Drops what matches, in place; `Err` is a condition that failed under `propagate`.
+    pub(super) fn edit(&self, batch: &mut Batch) -> Result<(), String> {
         let c = &self.config;
         let passes: Vec<(Context, Drop<'_>)> = match batch {
             Batch::Metrics(_) => vec![

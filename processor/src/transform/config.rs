@@ -9,7 +9,8 @@ use kafka_obs_api::{
 use kafka_obs_ottl::{Condition, Context, Statement};
 
 use super::processor::Transform;
-use crate::in_place::{ErrorMode, InPlace};
+use crate::ottl_otlp::ErrorMode;
+use crate::per_parcel::PerParcel;
 
 /// Statements that run on every record of one context, where one of `conditions` holds
 /// (or always, when there are none).
@@ -192,6 +193,6 @@ impl ComponentConfig for TransformConfig {}
 impl ProcessorConfig for TransformConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Processor>, BuildError> {
         let transform = Transform::new(self.clone(), ctx.id.to_string());
-        Ok(Box::new(InPlace::new(transform, ctx.telemetry.clone())))
+        Ok(Box::new(PerParcel::new(transform)))
     }
 }

@@ -6,7 +6,6 @@ use kafka_obs_ottl::Value;
 
 use super::config::TransformConfig;
 use super::processor::Transform;
-use crate::in_place::Edit;
 use crate::ottl_otlp::test_data::*;
 use crate::ottl_otlp::to_value;
 
@@ -18,7 +17,7 @@ fn transform(yaml: &str) -> Transform {
 
 #[test]
 fn the_readme_trace_example() {
-    let mut t = transform(
+    let t = transform(
         r#"
 error_mode: ignore
 trace_statements:
@@ -89,7 +88,7 @@ trace_statements:
 
 #[test]
 fn the_readme_log_example() {
-    let mut t = transform(
+    let t = transform(
         r#"
 log_statements:
   - context: resource
@@ -146,7 +145,7 @@ log_statements:
 
 #[test]
 fn renaming_a_business_metric_in_the_flat_form() {
-    let mut t = transform(
+    let t = transform(
         r#"
 metric_statements:
   - 'set(metric.name, "shop.orders.placed") where metric.name == "orders_total"'
@@ -180,7 +179,7 @@ metric_statements:
 
 #[test]
 fn function_doc_examples() {
-    let mut t = transform(
+    let t = transform(
         r#"
 log_statements:
   - context: log

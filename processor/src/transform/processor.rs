@@ -4,8 +4,8 @@ use kafka_obs_api::Batch;
 use kafka_obs_ottl::Record;
 
 use super::config::{StatementGroup, TransformConfig};
-use crate::in_place::{Edit, under};
-use crate::ottl_otlp::{walk_logs, walk_metrics, walk_traces};
+use crate::ottl_otlp::{under, walk_logs, walk_metrics, walk_traces};
+use crate::per_parcel::Step;
 
 #[derive(Debug)]
 pub(crate) struct Transform {
@@ -56,8 +56,17 @@ fn run_group(
     }
 }
 
-impl Edit for Transform {
-    fn edit(&mut self, batch: &mut Batch) -> Result<(), String> {
+impl Step for Transform {
+    fn step(&mut self, mut batch: Batch) -> Result<Batch, String> {
+        self.edit(&mut batch)
+            .map_err(|e| format!("processor {}: {e}", self.id))?;
+        Ok(batch)
+    }
+}
+
+impl Transform {
+    /// Runs every group in order, in place; `Err` is a statement that failed under `propagate`.
+    pub(super) fn edit(&self, batch: &mut Batch) -> Result<(), String> {
         let mut failed = None;
         for group in self.config.groups(batch.kind()) {
             let mut visit = |r: &mut dyn Record| {
