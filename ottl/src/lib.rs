@@ -8,6 +8,10 @@
 //! nothing of the collector's data: a processor implements [`Record`] and [`AttributeMap`] for
 //! its own types. `docs/ottl.md` lists what exists; [`EDITORS`] and [`CONVERTERS`] are that
 //! list in code.
+//!
+//! Why our own: crates.io has no OTTL crate (`cargo info ottl` finds none; the language lives in
+//! the Collector's Go module `pkg/ottl`), so the grammar is written here on `winnow`, a
+//! maintained parser-combinator crate already in the lock file.
 
 mod compile;
 mod path;

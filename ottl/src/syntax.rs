@@ -457,3 +457,51 @@ fn keys(i: &mut Input<'_>) -> ModalResult<Vec<Key>> {
     }
     Ok(keys)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_parentheses() {
+        let c = parse_condition(r#"a == 1 or b == 2 and not (c == 3 or IsMatch(d, "x"))"#)
+            .expect("parses");
+        let Condition::Or(terms) = c else {
+            panic!("or at the top: {c:?}")
+        };
+        assert_eq!(terms.len(), 2);
+        let Condition::And(factors) = &terms[1] else {
+            panic!("and binds tighter: {:?}", terms[1])
+        };
+        assert!(matches!(factors[1], Condition::Not(_)));
+    }
+
+    #[test]
+    fn literals_keys_and_named_arguments() {
+        let s = parse_statement(
+            r#"limit(target = attributes, limit = 10, priority_keys = ["a"]) where kind == SPAN_KIND_SERVER and trace_id.string != "" and body["k"][0] == 0x0aFF and x >= -1.5e2"#,
+        )
+        .expect("parses");
+        let Expr::Call { name, args, .. } = &s.editor.expr else {
+            panic!("a call")
+        };
+        assert_eq!(name, "limit");
+        assert_eq!(args[1].name.as_deref(), Some("limit"));
+        let text = format!("{:?}", s.condition);
+        assert!(text.contains("Enum(\"SPAN_KIND_SERVER\")"), "{text}");
+        assert!(text.contains("Bytes([10, 255])"), "{text}");
+        assert!(text.contains("Double(-150.0)"), "{text}");
+        assert!(text.contains("Int(0)"), "{text}");
+    }
+
+    #[test]
+    fn errors_say_where_and_what_was_expected() {
+        let e = parse_statement(r#"set(name, "x") where"#).expect_err("no condition");
+        assert_eq!(e.at, 20);
+        let e = parse_statement(r#"set(name, "unterminated)"#).expect_err("open string");
+        assert!(e.message.contains("closing"), "{e:?}");
+        let e = parse_statement(r#"set(name "x")"#).expect_err("missing comma");
+        assert_eq!(e.at, 9, "{e:?}");
+        assert!(e.message.contains("`)` or `,`"), "{e:?}");
+    }
+}
