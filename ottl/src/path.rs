@@ -40,21 +40,9 @@ impl Context {
         })
     }
 
-    pub fn name(self) -> &'static str {
-        self.level().name()
-    }
-
     /// The level of the object itself.
     pub fn level(self) -> Level {
-        match self {
-            Context::Resource => Level::Resource,
-            Context::Scope => Level::Scope,
-            Context::Metric => Level::Metric,
-            Context::DataPoint => Level::DataPoint,
-            Context::Log => Level::Log,
-            Context::Span => Level::Span,
-            Context::SpanEvent => Level::SpanEvent,
-        }
+        self
     }
 
     /// The levels a statement in this context can reach: itself and what encloses it.
@@ -82,17 +70,9 @@ impl fmt::Display for Context {
     }
 }
 
-/// Which object of the OTLP tree a field belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Level {
-    Resource,
-    Scope,
-    Metric,
-    DataPoint,
-    Log,
-    Span,
-    SpanEvent,
-}
+/// Which object of the OTLP tree a field belongs to: the same seven objects a statement can
+/// run on, so the same type under the name that reads right in a [`Path`].
+pub type Level = Context;
 
 impl Level {
     pub fn name(self) -> &'static str {

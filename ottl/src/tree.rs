@@ -105,10 +105,7 @@ impl Getter {
         match self {
             Getter::Literal(v) => Ok(v.clone()),
             Getter::Path(p) => Ok(record.get(p)),
-            Getter::Converter(c, keys) => {
-                let v = c.call(record)?;
-                Ok(index(v, keys))
-            }
+            Getter::Converter(c, keys) => Ok(c.call(record)?.index(keys)),
             Getter::List(items) => Ok(Value::List(
                 items
                     .iter()
@@ -143,24 +140,6 @@ impl Getter {
             other => fail(format!("{what} must be an int, got {}", other.type_name())),
         }
     }
-}
-
-/// Applies `[key]` accesses to a converter's result.
-fn index(mut v: Value, keys: &[Key]) -> Value {
-    for key in keys {
-        v = match (v, key) {
-            (Value::Map(m), Key::Str(k)) => m
-                .into_iter()
-                .find(|(name, _)| name == k)
-                .map_or(Value::Nil, |(_, v)| v),
-            (Value::List(l), Key::Index(i)) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| l.into_iter().nth(i))
-                .unwrap_or(Value::Nil),
-            _ => Value::Nil,
-        };
-    }
-    v
 }
 
 fn arithmetic(op: MathOp, lhs: Value, rhs: Value) -> Result<Value, EvalError> {

@@ -39,6 +39,24 @@ impl Value {
         }
     }
 
+    /// The value `keys` lead to (`["k"]` into maps, `[0]` into lists); nil where one is missing.
+    pub fn index(mut self, keys: &[crate::Key]) -> Value {
+        for key in keys {
+            self = match (self, key) {
+                (Value::Map(m), crate::Key::Str(k)) => m
+                    .into_iter()
+                    .find(|(name, _)| name == k)
+                    .map_or(Value::Nil, |(_, v)| v),
+                (Value::List(l), crate::Key::Index(i)) => usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| l.into_iter().nth(i))
+                    .unwrap_or(Value::Nil),
+                _ => Value::Nil,
+            };
+        }
+        self
+    }
+
     /// The value of key `key` when this is a map.
     pub fn map_get(&self, key: &str) -> Option<&Value> {
         match self {

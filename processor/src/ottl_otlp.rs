@@ -161,24 +161,7 @@ fn get_attr(attrs: &[KeyValue], keys: &[Key]) -> Value {
     let Some(kv) = attrs.iter().find(|kv| &kv.key == k) else {
         return Value::Nil;
     };
-    if rest.is_empty() {
-        return to_value(kv.value.as_ref());
-    }
-    let mut v = to_value(kv.value.as_ref());
-    for key in rest {
-        v = match (v, key) {
-            (Value::Map(m), Key::Str(k)) => m
-                .into_iter()
-                .find(|(n, _)| n == k)
-                .map_or(Value::Nil, |(_, v)| v),
-            (Value::List(l), Key::Index(i)) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| l.into_iter().nth(i))
-                .unwrap_or(Value::Nil),
-            _ => Value::Nil,
-        };
-    }
-    v
+    to_value(kv.value.as_ref()).index(rest)
 }
 
 fn set_attr(attrs: &mut Vec<KeyValue>, keys: &[Key], value: Value) -> Result<(), String> {
@@ -399,14 +382,7 @@ impl Record for LogRecordRef<'_> {
         let l = &*self.log;
         match path.field {
             Field::Attributes => get_attr(&l.attributes, &path.keys),
-            Field::Body => match (to_value(l.body.as_ref()), path.keys.as_slice()) {
-                (v, []) => v,
-                (Value::Map(m), [Key::Str(k)]) => m
-                    .into_iter()
-                    .find(|(n, _)| n == k)
-                    .map_or(Value::Nil, |(_, v)| v),
-                _ => Value::Nil,
-            },
+            Field::Body => to_value(l.body.as_ref()).index(&path.keys),
             Field::SeverityNumber => Value::Int(l.severity_number.into()),
             Field::SeverityText => str_value(&l.severity_text),
             Field::EventName => str_value(&l.event_name),
