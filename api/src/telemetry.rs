@@ -532,6 +532,16 @@ impl ComponentTelemetry {
         )
     }
 
+    /// Items a processor removed on purpose (`filter`): accepted, not refused. The Collector's
+    /// filter processor counts these per signal under its own names; ours is one family.
+    pub fn processor_filtered_items(&self, kind: DataKind) -> Counter {
+        self.counter(
+            "kafka_obs_processor_filtered_items_total",
+            "Items a processor removed on purpose (filter); accepted, not refused.",
+            &[("data_type", kind.as_str())],
+        )
+    }
+
     /// Items a processor still held when the shutdown deadline passed.
     pub fn processor_dropped_items(&self, kind: DataKind) -> Counter {
         self.counter(

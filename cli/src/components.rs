@@ -21,6 +21,8 @@ pub fn registry() -> Registry {
             kafka_obs_processor::memory_limiter::FACTORY,
             kafka_obs_processor::resource::FACTORY,
             kafka_obs_processor::attributes::FACTORY,
+            kafka_obs_processor::filter::FACTORY,
+            kafka_obs_processor::transform::FACTORY,
         ],
         exporters: vec![
             kafka_obs_exporter::debug::FACTORY,

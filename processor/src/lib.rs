@@ -9,7 +9,10 @@
 pub mod attraction;
 pub mod attributes;
 pub mod batch;
+pub mod filter;
 pub mod memory_limiter;
+mod ottl_otlp;
 mod per_parcel;
 pub mod resource;
 pub mod signals;
+pub mod transform;

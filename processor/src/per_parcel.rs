@@ -1,10 +1,12 @@
 //! The loop of every processor that handles each parcel on its own (`memory_limiter`,
-//! `resource`, `attributes`): read a parcel, let the processor change or refuse its batch, pass
+//! `resource`, `attributes`, `filter`, `transform`): read a parcel, let the processor change or refuse its batch, pass
 //! it on with its receipt. It owns the counting those processors share with `batch`
 //! (the Collector's incoming/outgoing items through `ComponentTelemetry`'s helpers, dropped at
 //! the shutdown deadline) plus refusals, so each processor is only its function
 //! `batch -> batch`. The receipt always travels on: these processors hold nothing, so they
-//! never need to answer early.
+//! never need to answer early. Items a step removes on purpose (`filter`) are counted as
+//! filtered, and a batch left empty settles its receipt as accepted: the pipeline chose to drop
+//! it, so the sender must not resend it.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -32,6 +34,7 @@ struct Counters {
     outgoing: Counter,
     refused: Counter,
     dropped: Counter,
+    filtered: Counter,
 }
 
 impl Counters {
@@ -41,6 +44,7 @@ impl Counters {
             outgoing: telemetry.outgoing_items(kind),
             refused: telemetry.processor_refused_items(kind),
             dropped: telemetry.processor_dropped_items(kind),
+            filtered: telemetry.processor_filtered_items(kind),
         }
     }
 }
@@ -93,6 +97,11 @@ impl<S: Step> PerParcel<S> {
                 }
             };
             let items = batch.item_count();
+            c.filtered.add(received.saturating_sub(items) as u64);
+            if items == 0 && received > 0 {
+                receipt.accept();
+                continue;
+            }
             tokio::select! {
                 result = output.send(Parcel::new(batch, receipt)) => {
                     c.outgoing.add(items as u64);

@@ -18,6 +18,7 @@ mod otelcol_names;
 mod otlp_peers;
 mod otlp_security;
 mod processors_basic;
+mod processors_ottl;
 mod receipts;
 mod reload;
 mod runtime_behaviour;
