@@ -480,10 +480,22 @@ impl Walker<'_> {
         if self.key(text, line) {
             return;
         }
+        self.item(line);
         if anchor != 0 {
             self.anchored.insert(anchor, 1);
         }
         self.value_done(1);
+    }
+
+    /// A sequence's item starts at `line`: remembered under its index, so an error about the
+    /// n-th item (an OTTL statement, a pipeline's receiver) points at that item's own line.
+    fn item(&mut self, line: usize) {
+        if let Some(Frame::Seq { index, .. }) = self.stack.last() {
+            let mut path = self.path.clone();
+            path.push(index.to_string());
+            let location = self.at(line);
+            self.out.insert(path, location);
+        }
     }
 
     /// Records `text` as the next key when the current mapping expects one (false otherwise).
@@ -530,18 +542,24 @@ impl MarkedEventReceiver for Walker<'_> {
                     self.value_done(values);
                 }
             }
-            Event::MappingStart(anchor, _) => self.open(Frame::Map {
-                key: None,
-                expecting_key: true,
-                seen: HashMap::new(),
-                anchor,
-                values: 0,
-            }),
-            Event::SequenceStart(anchor, _) => self.open(Frame::Seq {
-                index: 0,
-                anchor,
-                values: 0,
-            }),
+            Event::MappingStart(anchor, _) => {
+                self.item(mark.line());
+                self.open(Frame::Map {
+                    key: None,
+                    expecting_key: true,
+                    seen: HashMap::new(),
+                    anchor,
+                    values: 0,
+                })
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.item(mark.line());
+                self.open(Frame::Seq {
+                    index: 0,
+                    anchor,
+                    values: 0,
+                })
+            }
             Event::MappingEnd | Event::SequenceEnd => self.close(),
             _ => {}
         }
@@ -625,6 +643,19 @@ mod tests {
     }
 
     #[test]
+    fn remembers_the_line_of_every_list_item() {
+        let s = src(&[
+            "p:\n  statements:\n    - set(a, 1)\n    - bad(x)\n  groups:\n    - context: log\n      statements: [x]\n",
+        ]);
+        assert_eq!(at(&s, "p::statements::1").as_deref(), Some("f0.yaml:4"));
+        assert_eq!(at(&s, "p::groups::0").as_deref(), Some("f0.yaml:6"));
+        assert_eq!(
+            at(&s, "p::groups::0::statements::0").as_deref(),
+            Some("f0.yaml:7")
+        );
+    }
+
+    #[test]
     fn remembers_the_line_of_every_key() {
         let s = src(&[
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: x\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters:\n        - debug\n",
@@ -637,10 +668,14 @@ mod tests {
             at(&s, "service::pipelines::metrics::exporters").as_deref(),
             Some("f0.yaml:10")
         );
-        // Unknown deeper keys fall back to the nearest known parent.
+        // A list item has its own line; unknown deeper keys fall back to the nearest parent.
         assert_eq!(
             at(&s, "service::pipelines::metrics::exporters::0").as_deref(),
-            Some("f0.yaml:10")
+            Some("f0.yaml:11")
+        );
+        assert_eq!(
+            at(&s, "receivers::otlp::protocols::grpc::nope").as_deref(),
+            Some("f0.yaml:4")
         );
     }
 

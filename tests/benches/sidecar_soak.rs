@@ -135,7 +135,7 @@ fn main() {
                 kib as f64 / 1024.0,
                 polls(&sidecar),
                 central.metric(
-                    "kafka_obs_receiver_accepted_items_total",
+                    "otelcol_receiver_accepted_log_records",
                     &["receiver=\"signals/in\""]
                 ),
             );
@@ -145,7 +145,7 @@ fn main() {
     }
     let summary = rss.summary().expect("samples");
     let sent = sidecar.metric(
-        "kafka_obs_exporter_sent_items_total",
+        "otelcol_exporter_sent_log_records",
         &["exporter=\"signals/aggregator\""],
     );
     let engine = central.metric("kafka_obs_hierarchy_signals_total", &[]);

@@ -1052,18 +1052,22 @@ pub fn run(plan: &LoadPlan) -> LoadReport {
         }),
         central: CentralCounts {
             stream_accepted: m(
-                "kafka_obs_receiver_accepted_items_total",
+                "otelcol_receiver_accepted_log_records",
                 &["receiver=\"signals/in\""],
             ),
             otlp_logs_accepted: m(
-                "kafka_obs_receiver_accepted_items_total",
-                &["receiver=\"otlp\"", "data_type=\"logs\""],
+                "otelcol_receiver_accepted_log_records",
+                &["receiver=\"otlp\""],
             ),
             engine_signals: m("kafka_obs_hierarchy_signals_total", &[]),
             engine_bad_records: m("kafka_obs_hierarchy_bad_records_total", &[]),
             rejected_envelopes: m("kafka_obs_receiver_rejected_envelopes_total", &[]),
+            // Bad input is the Collector's "failed"; a full pipeline its "refused".
             otlp_refused: m(
-                "kafka_obs_receiver_refused_items_total",
+                "otelcol_receiver_failed_log_records",
+                &["receiver=\"otlp\""],
+            ) + m(
+                "otelcol_receiver_refused_log_records",
                 &["receiver=\"otlp\""],
             ),
             slow_clients_dropped: m("kafka_obs_hierarchy_api_slow_clients_dropped_total", &[]),

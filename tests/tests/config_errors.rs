@@ -466,7 +466,7 @@ processors:
   batch:
     timeout: 1d
     send_batch_size: [100]
-  memory_limiter:
+  groupbyattrs:
 exporters:
   debug:
     verbosity: loud
@@ -479,7 +479,7 @@ service:
   pipelines:
     metrics:
       receivers: [otlp, jmx]
-      processors: [batch, memory_limiter]
+      processors: [batch, groupbyattrs]
       exporters: [debug, otlp, nowhere]
   shutdown_timeout: 10
 ";
@@ -498,7 +498,7 @@ fn a_file_with_ten_mistakes_gets_ten_messages_in_written_order() {
             ("receivers::jmx::collection_interval", 10),
             ("processors::batch::timeout", 13),
             ("processors::batch::send_batch_size", 14),
-            ("processors::memory_limiter", 15),
+            ("processors::groupbyattrs", 15),
             ("exporters::debug::verbosity", 18),
             ("exporters::otlp::compression", 21),
             ("exporters::otlp::timeout", 23),
@@ -509,7 +509,7 @@ fn a_file_with_ten_mistakes_gets_ten_messages_in_written_order() {
         "{stderr}"
     );
     for plain in [
-        "unknown processor type `memory_limiter`; known processor types: batch",
+        "unknown processor type `groupbyattrs`; known processor types: batch, memory_limiter,",
         "unknown unit \" seconds\"",
         "there is no day unit: write 24h",
         "`timeout` is written twice in the same mapping (first at line 22)",
@@ -524,7 +524,7 @@ fn a_file_with_ten_mistakes_gets_ten_messages_in_written_order() {
         "u32",
         "u64",
         "untagged",
-        "processor `memory_limiter` is not",
+        "processor `groupbyattrs` is not",
     ] {
         assert!(!stderr.contains(internal), "says {internal:?}:\n{stderr}");
     }

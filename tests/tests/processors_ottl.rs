@@ -232,10 +232,7 @@ async fn filter_and_transform_between_a_real_sdk_and_a_real_otlp_server() {
     };
     // The SDK collects its observable gauges on flush and again on shutdown, so the pool
     // points come once per collection: what was accepted and not exported was filtered.
-    let accepted = collector.metric(
-        "kafka_obs_receiver_accepted_items_total",
-        &["data_type=\"metrics\""],
-    );
+    let accepted = collector.metric("otelcol_receiver_accepted_metric_points", &[]);
     let exported: usize = metrics
         .iter()
         .map(|m| {
@@ -250,7 +247,10 @@ async fn filter_and_transform_between_a_real_sdk_and_a_real_otlp_server() {
     assert_eq!(accepted - exported as f64, filtered("metrics"));
     assert_eq!(filtered("logs"), 1.0);
     assert_eq!(filtered("traces"), 1.0);
-    let refused = collector.metric("kafka_obs_receiver_refused_items_total", &[]);
+    let refused: f64 = ["metric_points", "log_records", "spans"]
+        .iter()
+        .map(|s| collector.metric(&format!("otelcol_receiver_refused_{s}"), &[]))
+        .sum();
     assert_eq!(refused, 0.0, "nothing was refused to the SDK");
 }
 
