@@ -253,8 +253,14 @@ async fn mutual_tls_sends_our_client_certificate() {
         .expect_err("the proxy requires a client certificate");
     eprintln!("no client certificate: {error}");
     // With TLS 1.3 the server checks the client certificate after the client has finished
-    // its handshake, so all the client can know is that the server closed the connection.
-    assert!(error.contains("SSL connection closed by peer"), "{error}");
+    // its handshake, so all the client can know is that the server closed the connection:
+    // with a TLS alert ("SSL connection closed by peer") or, when the proxy's close races the
+    // alert (seen under load), as a reset.
+    assert!(
+        error.contains("SSL connection closed by peer")
+            || error.contains("connection reset by peer"),
+        "{error}"
+    );
     let connections = s.connections.lock().unwrap().clone();
     assert!(
         connections.iter().all(|l| l.contains("kafka-obs-client")),
