@@ -13,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod factory;
 pub mod health;
+pub mod heap;
 pub mod id;
 pub mod listeners;
 pub mod output;

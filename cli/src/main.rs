@@ -59,7 +59,20 @@ fn load(files: &[PathBuf]) -> Result<Config, ConfigErrors> {
     kafka_obs_config::load(files, &components::registry())
 }
 
+/// Counts allocated and freed bytes (two relaxed-cost atomic adds per allocation), so the live
+/// heap is known: the `memory_limiter` limits it, as the Collector's limits Go's heap
+/// (`kafka_obs_api::heap` says why not RSS).
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+fn live_heap_bytes() -> u64 {
+    // A realloc's growth or shrink is already in these two; `bytes_reallocated` repeats it.
+    let s = ALLOCATOR.stats();
+    s.bytes_allocated.saturating_sub(s.bytes_deallocated) as u64
+}
+
 fn main() -> ExitCode {
+    kafka_obs_api::heap::install_reader(live_heap_bytes);
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Components) => {

@@ -1,4 +1,5 @@
-//! The checker and the refusing step: a task measures the process's memory every
+//! The checker and the refusing step: a task measures the process's memory (its live heap,
+//! `memory.rs`) every
 //! `check_interval` and publishes whether it is above the soft limit; the step reads that flag
 //! for each batch, so the per-batch cost is one atomic load.
 
@@ -10,7 +11,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use kafka_obs_api::{Batch, ComponentTelemetry, Gauge, RunContext};
 
-use super::memory::process_rss_bytes;
+use super::memory::process_memory_bytes;
 use crate::per_parcel::Step;
 
 const MIB: u64 = 1 << 20;
@@ -47,8 +48,8 @@ impl Limiter {
             limits,
             state: Arc::default(),
             rss_gauge: telemetry.gauge(
-                "kafka_obs_processor_memory_limiter_rss_bytes",
-                "The process's resident memory as the memory_limiter last measured it.",
+                "kafka_obs_processor_memory_limiter_memory_bytes",
+                "The memory the memory_limiter last measured: the live heap (RSS where the heap is not counted).",
                 &[],
             ),
             id: telemetry.id().to_string(),
@@ -59,7 +60,7 @@ impl Limiter {
 
 /// One measurement: publishes it and logs when the limiter starts or stops refusing.
 fn check(state: &State, limits: Limits, gauge: &Gauge, id: &str) {
-    let rss = match process_rss_bytes() {
+    let rss = match process_memory_bytes() {
         Ok(rss) => rss,
         Err(e) => {
             // Keep the last verdict: without a measurement we know no better.
@@ -148,7 +149,7 @@ mod tests {
 
     #[test]
     fn refuses_above_the_soft_limit_and_passes_below() {
-        let rss = process_rss_bytes().unwrap();
+        let rss = process_memory_bytes().unwrap();
         let mut low = limiter(Limits {
             hard: rss / 2,
             soft: rss / 4,

@@ -1,7 +1,18 @@
-//! What the limiter measures: the process's resident set size, and the memory the process may
-//! use at most (its cgroup's limit when it has one, else the machine's), both from the kernel.
+//! What the limiter measures: the process's live heap (RSS where the heap is not counted), and
+//! the memory the process may use at most (its cgroup's limit when it has one, else the
+//! machine's).
 
 use std::io;
+
+/// The memory the limiter compares with its limits: the live heap when the binary counts it
+/// (`kafka_obs_api::heap`: RSS would stay high after the data is gone, so the limiter would
+/// never reopen), else the resident set size.
+pub fn process_memory_bytes() -> io::Result<u64> {
+    match kafka_obs_api::heap::live_bytes() {
+        Some(live) => Ok(live),
+        None => process_rss_bytes(),
+    }
+}
 
 /// The process's resident set size in bytes (`VmRSS` of `/proc/self/status`).
 pub fn process_rss_bytes() -> io::Result<u64> {

@@ -2,8 +2,9 @@
 //! Collector's memorylimiterprocessor, so receivers answer "retry later" (OTLP gRPC
 //! `UNAVAILABLE`, HTTP 503) instead of the process growing until it is killed.
 //!
-//! Every `check_interval` a checker reads the process's resident set size (`VmRSS` in
-//! `/proc/self/status`, the kernel's own count). Above the soft limit (`limit - spike`) every
+//! Every `check_interval` a checker reads the process's live heap (bytes allocated and not
+//! freed, counted by the binary's allocator: `kafka_obs_api::heap`; RSS where it is not
+//! counted). Above the soft limit (`limit - spike`) every
 //! batch is refused: its receipt is refused with a retryable reason and counted; below it data
 //! passes untouched. Above the hard limit the Collector also forces a garbage collection; Rust
 //! frees memory when it is dropped, so there is nothing to force and the hard limit only logs.
@@ -18,7 +19,7 @@ mod memory;
 use kafka_obs_api::{DataKind, FactoryMeta, ProcessorFactory, Stability};
 
 pub use self::config::{Limit, MemoryLimiterConfig};
-pub use self::memory::{process_rss_bytes, total_memory_bytes};
+pub use self::memory::{process_memory_bytes, process_rss_bytes, total_memory_bytes};
 
 /// Makes `memory_limiter` processors.
 pub static FACTORY: ProcessorFactory = ProcessorFactory::new(
