@@ -367,9 +367,33 @@ fn pipelines(
         };
         check_lists(&ppath, p, sections, errors);
         let resolved = Pipeline {
-            receivers: pipeline_receivers(&ppath, pid.kind, p, sections, &mut connectors, errors),
+            receivers: pipeline_end(
+                &ppath,
+                pid.kind,
+                &p.receivers,
+                End {
+                    role: "receiver",
+                    cannot: "cannot produce",
+                    does: "it produces",
+                    section: &sections.receivers,
+                },
+                (&sections.connectors, &mut connectors.feeds),
+                errors,
+            ),
             processors: pipeline_processors(&ppath, pid.kind, p, sections, errors),
-            exporters: pipeline_exporters(&ppath, pid.kind, p, sections, &mut connectors, errors),
+            exporters: pipeline_end(
+                &ppath,
+                pid.kind,
+                &p.exporters,
+                End {
+                    role: "exporter",
+                    cannot: "cannot export",
+                    does: "it exports",
+                    section: &sections.exporters,
+                },
+                (&sections.connectors, &mut connectors.fed),
+                errors,
+            ),
         };
         pipelines.insert(pid, resolved);
     }
@@ -520,38 +544,55 @@ fn check_lists(ppath: &str, p: &RawPipeline, sections: &Sections, errors: &mut E
     );
 }
 
-fn pipeline_receivers(
+/// The words and the section of one end of a pipeline: its `receivers` or its `exporters`.
+struct End<'a, C: ?Sized> {
+    /// `receiver` or `exporter`.
+    role: &'static str,
+    /// The rest of "`x` cannot produce logs; it produces metrics".
+    cannot: &'static str,
+    does: &'static str,
+    /// Where its own components are defined (a connector may stand at either end).
+    section: &'a Section<C>,
+}
+
+/// One end's list: each name resolved to a component of the end's section or to a connector
+/// (whose use at this end, `uses`, is recorded for the connector check), or reported.
+fn pipeline_end<C: ?Sized>(
     ppath: &str,
     kind: DataKind,
-    p: &RawPipeline,
-    sections: &Sections,
-    connectors: &mut ConnectorUse,
+    names: &[String],
+    end: End<'_, C>,
+    connectors: (
+        &Section<dyn ConnectorConfig>,
+        &mut BTreeMap<ComponentId, BTreeSet<DataKind>>,
+    ),
     errors: &mut Errors,
 ) -> Vec<ComponentId> {
-    let path = format!("{ppath}::receivers");
+    let (connector_section, uses) = connectors;
+    let path = format!("{ppath}::{}s", end.role);
     let mut ids = Vec::new();
-    for r in &p.receivers {
-        if let Some(id) = sections.receivers.lookup(r) {
-            if let Some(handles) = sections.receivers.kinds_of(&id)
+    for r in names {
+        if let Some(id) = end.section.lookup(r) {
+            if let Some(handles) = end.section.kinds_of(&id)
                 && !handles.contains(&kind)
             {
                 errors.push(
                     path.clone(),
                     format!(
-                        "receiver `{r}` cannot produce {kind}; it produces {}",
+                        "{} `{r}` {} {kind}; {} {}",
+                        end.role,
+                        end.cannot,
+                        end.does,
                         kinds(handles)
                     ),
                 );
             }
             ids.push(id);
-        } else if let Some(id) = sections.connectors.lookup(r) {
-            connectors.feeds.entry(id.clone()).or_default().insert(kind);
+        } else if let Some(id) = connector_section.lookup(r) {
+            uses.entry(id.clone()).or_default().insert(kind);
             ids.push(id);
-        } else if !sections.receivers.explains(r) && !sections.connectors.explains(r) {
-            errors.push(
-                path.clone(),
-                undefined("receiver", r, &sections.receivers.names),
-            );
+        } else if !end.section.explains(r) && !connector_section.explains(r) {
+            errors.push(path.clone(), undefined(end.role, r, &end.section.names));
         }
     }
     ids
@@ -587,43 +628,6 @@ fn pipeline_processors(
                 path.clone(),
                 undefined("processor", r, &sections.processors.names),
             ),
-        }
-    }
-    ids
-}
-
-fn pipeline_exporters(
-    ppath: &str,
-    kind: DataKind,
-    p: &RawPipeline,
-    sections: &Sections,
-    connectors: &mut ConnectorUse,
-    errors: &mut Errors,
-) -> Vec<ComponentId> {
-    let path = format!("{ppath}::exporters");
-    let mut ids = Vec::new();
-    for r in &p.exporters {
-        if let Some(id) = sections.exporters.lookup(r) {
-            if let Some(handles) = sections.exporters.kinds_of(&id)
-                && !handles.contains(&kind)
-            {
-                errors.push(
-                    path.clone(),
-                    format!(
-                        "exporter `{r}` cannot export {kind}; it exports {}",
-                        kinds(handles)
-                    ),
-                );
-            }
-            ids.push(id);
-        } else if let Some(id) = sections.connectors.lookup(r) {
-            connectors.fed.entry(id.clone()).or_default().insert(kind);
-            ids.push(id);
-        } else if !sections.exporters.explains(r) && !sections.connectors.explains(r) {
-            errors.push(
-                path.clone(),
-                undefined("exporter", r, &sections.exporters.names),
-            );
         }
     }
     ids
