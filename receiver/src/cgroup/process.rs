@@ -156,7 +156,12 @@ impl Watcher {
                     return Ok(pid);
                 }
                 let mut pids: Vec<u32> = std::fs::read_dir(&self.proc_dir)
-                    .map_err(|e| format!("cannot list {}: {e}", self.proc_dir.display()))?
+                    .map_err(|e| {
+                        format!(
+                            "cannot list {}: {e} (is root_path right?)",
+                            self.proc_dir.display()
+                        )
+                    })?
                     .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                     .filter(|pid| *pid != self.own_pid)
                     .collect();
