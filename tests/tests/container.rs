@@ -191,6 +191,9 @@ impl Fixture {
     }
 }
 
+/// One poll's change of the fixture.
+type Step = fn(State) -> State;
+
 fn pipeline(receiver: &str, metrics: &Path, signals: &Path) -> String {
     format!(
         r#"
@@ -233,7 +236,7 @@ fn a_mutated_cgroup_fixture_gives_onset_and_recovery_of_every_container_rule() {
         open_fds: 10,
     };
     // One state per poll; CFS periods advance by 100 every poll, as a busy cgroup's do.
-    let steps: &[(&str, fn(State) -> State)] = &[
+    let steps: &[(&str, Step)] = &[
         ("base", |s| s),
         ("base", |s| s),
         ("memory 85 %", |s| State {

@@ -94,6 +94,22 @@ pub fn locate(root: &Path, proc_cgroup: &str, configured: Option<&str>) -> Layou
     }
 }
 
+/// False when the cgroup `proc_cgroup` names (its memory controller's, on v1) is not below
+/// the mount, so [`locate`] fell back to the mount's root.
+pub fn is_mounted(layout: &Layout, proc_cgroup: &str) -> bool {
+    let named = proc_cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let wanted = match layout {
+            Layout::V2 { .. } => controllers.is_empty(),
+            Layout::V1 { .. } => controllers.split(',').any(|c| c == "memory"),
+        };
+        wanted.then_some(path)
+    });
+    let named = named.unwrap_or_default().trim_start_matches('/');
+    !named.split('/').any(|p| p == "..") && layout.memory_dir().ends_with(named)
+}
+
 /// One poll of a cgroup's files.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CgroupReading {

@@ -119,6 +119,9 @@ pub struct Poll {
     pub layout: Layout,
     pub cgroup: CgroupReading,
     pub process: Option<ProcessReading>,
+    /// The watched process's cgroup when it is not under this root (the values are then this
+    /// container's own cgroup's).
+    pub foreign_cgroup: Option<String>,
     pub batch: Batch,
 }
 
@@ -150,17 +153,26 @@ impl Scraper {
     pub fn poll(&mut self) -> Poll {
         let process = self.watcher.as_mut().map(Watcher::poll);
         // The watched process's cgroup when it is visible, else our own.
-        let proc_cgroup = self
+        let own = std::fs::read_to_string(self.root.join("proc/self/cgroup")).unwrap_or_default();
+        let watched = self
             .watcher
             .as_ref()
             .and_then(Watcher::pid)
             .filter(|_| process.as_ref().is_some_and(|p| p.identity.is_some()))
             .and_then(|pid| {
                 std::fs::read_to_string(self.root.join(format!("proc/{pid}/cgroup"))).ok()
-            })
-            .or_else(|| std::fs::read_to_string(self.root.join("proc/self/cgroup")).ok())
-            .unwrap_or_default();
-        let layout = files::locate(&self.root, &proc_cgroup, self.cgroup_path.as_deref());
+            });
+        let configured = self.cgroup_path.as_deref();
+        let layout = files::locate(&self.root, watched.as_deref().unwrap_or(&own), configured);
+        // A watched process in another cgroup that is not mounted here (another container,
+        // seen through a shared process namespace) falls back to the mount's root: our own
+        // container. Say so rather than report our cgroup as the process's.
+        let foreign_cgroup = match &watched {
+            Some(text) if configured.is_none() && *text != own => {
+                (!files::is_mounted(&layout, text)).then(|| text.trim().to_owned())
+            }
+            _ => None,
+        };
         let cgroup = files::read(&layout);
         let part = process.as_ref().map(|reading| ProcessPart {
             reading,
@@ -176,6 +188,7 @@ impl Scraper {
             layout,
             cgroup,
             process,
+            foreign_cgroup,
             batch: Batch::Metrics(request),
         }
     }
@@ -197,6 +210,7 @@ struct Health {
     process_visible: Gauge,
     cgroup_failing: bool,
     process_failing: bool,
+    foreign_cgroup: bool,
 }
 
 impl Health {
@@ -224,6 +238,7 @@ impl Health {
             process_visible,
             cgroup_failing: false,
             process_failing: false,
+            foreign_cgroup: false,
         }
     }
 
@@ -252,6 +267,17 @@ impl Health {
             info!(receiver = %self.receiver, "cgroup files readable again");
         }
         self.cgroup_failing = failing;
+        if let Some(path) = &poll.foreign_cgroup
+            && !self.foreign_cgroup
+        {
+            warn!(
+                receiver = %self.receiver,
+                process_cgroup = %path,
+                reading = %poll.layout.memory_dir().display(),
+                "the watched process's cgroup is not mounted here; the cgroup values are this container's own (mount the host's /sys/fs/cgroup and set root_path, or set cgroup_path)"
+            );
+        }
+        self.foreign_cgroup = poll.foreign_cgroup.is_some();
         if let Some(p) = &poll.process {
             self.process_visible
                 .set(i64::from(p.identity.is_some() && p.open_fds.is_some()));

@@ -351,3 +351,41 @@ fn files_layout_falls_back_to_the_mount_root_for_an_unknown_path() {
         }
     );
 }
+
+#[test]
+fn a_watched_process_in_a_cgroup_not_mounted_here_is_said_not_silently_ours() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    copy_tree(&fixture("v2"), tmp.path());
+    let root = tmp.path();
+    std::fs::write(root.join("proc/4242/cgroup"), "0::/../other-container\n").expect("write");
+    let mut s = Scraper::new(
+        &config_at(root, Some(ProcessMatch::Pid(4242))),
+        Resource::default(),
+    );
+    let poll = s.poll();
+    assert_eq!(
+        poll.foreign_cgroup.as_deref(),
+        Some("0::/../other-container")
+    );
+    // Its own cgroup mounted here: nothing to say.
+    std::fs::write(root.join("proc/4242/cgroup"), "0::/kubepods/pod-a/orders\n").expect("write");
+    std::fs::write(root.join("proc/self/cgroup"), "0::/\n").expect("write");
+    let poll = s.poll();
+    assert_eq!(poll.foreign_cgroup, None);
+    assert_eq!(
+        poll.layout.memory_dir(),
+        root.join("sys/fs/cgroup/kubepods/pod-a/orders")
+    );
+}
+
+#[test]
+fn v1_memory_path_tells_mounted_from_fallen_back() {
+    let root = fixture("v1");
+    let here = "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n";
+    let elsewhere = "4:memory:/docker/zzz\n3:cpu,cpuacct:/docker/zzz\n";
+    assert!(files::is_mounted(&files::locate(&root, here, None), here));
+    assert!(!files::is_mounted(
+        &files::locate(&root, elsewhere, None),
+        elsewhere
+    ));
+}
