@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use kafka_obs_testkit::net::free_port;
 use kafka_obs_testkit::peers;
-use kafka_obs_tests::{Collector, complete_lines};
-use serde_json::Value;
+use kafka_obs_tests::{Collector, file_items};
 
 /// One rule signal from the signals file.
 #[derive(Debug, Clone)]
@@ -25,40 +24,31 @@ struct Said {
 
 fn said(file: &Path) -> Vec<Said> {
     let mut out = Vec::new();
-    for line in complete_lines(file) {
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
+    for r in file_items(file, "logRecords") {
+        let attr = |key: &str| {
+            r["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["key"] == key)
+                .and_then(|a| a["value"]["stringValue"].as_str())
+                .unwrap_or_default()
+                .to_owned()
         };
-        for rl in v["resourceLogs"].as_array().into_iter().flatten() {
-            for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
-                for r in sl["logRecords"].as_array().into_iter().flatten() {
-                    let attr = |key: &str| {
-                        r["attributes"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .find(|a| a["key"] == key)
-                            .and_then(|a| a["value"]["stringValue"].as_str())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    if !attr("reason").is_empty() {
-                        continue; // first statuses and heartbeats: the engine's, not a rule's
-                    }
-                    let mut kind = format!("{}.{}", attr("signal.instrument"), attr("signal.sign"));
-                    let dimension = attr("signal.dimension");
-                    if !dimension.is_empty() {
-                        kind = format!("{kind}.{dimension}");
-                    }
-                    out.push(Said {
-                        kind,
-                        rule: attr("signal.rule"),
-                        subject: attr("signal.subject"),
-                        condition: attr("kafka_obs.condition"),
-                    });
-                }
-            }
+        if !attr("reason").is_empty() {
+            continue; // first statuses and heartbeats: the engine's, not a rule's
         }
+        let mut kind = format!("{}.{}", attr("signal.instrument"), attr("signal.sign"));
+        let dimension = attr("signal.dimension");
+        if !dimension.is_empty() {
+            kind = format!("{kind}.{dimension}");
+        }
+        out.push(Said {
+            kind,
+            rule: attr("signal.rule"),
+            subject: attr("signal.subject"),
+            condition: attr("kafka_obs.condition"),
+        });
     }
     out
 }
@@ -73,27 +63,20 @@ fn of_rule(all: &[Said], rule: &str) -> Vec<String> {
 
 /// Times of the polls in the metrics file (one `container.memory.usage` point each).
 fn poll_times(file: &Path) -> Vec<u64> {
-    let mut out = Vec::new();
-    for line in complete_lines(file) {
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        for rm in v["resourceMetrics"].as_array().into_iter().flatten() {
-            for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
-                for m in sm["metrics"].as_array().into_iter().flatten() {
-                    if m["name"] == "container.memory.usage" {
-                        for dp in m["gauge"]["dataPoints"].as_array().into_iter().flatten() {
-                            let t = &dp["timeUnixNano"];
-                            if let Some(t) = t.as_u64().or_else(|| t.as_str()?.parse().ok()) {
-                                out.push(t);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
+    file_items(file, "metrics")
+        .iter()
+        .filter(|m| m["name"] == "container.memory.usage")
+        .flat_map(|m| {
+            m["gauge"]["dataPoints"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|dp| {
+            let t = &dp["timeUnixNano"];
+            t.as_u64().or_else(|| t.as_str()?.parse().ok())
+        })
+        .collect()
 }
 
 /// The state of the fixture cgroup and watched process at one poll.
@@ -194,8 +177,22 @@ impl Fixture {
 /// One poll's change of the fixture.
 type Step = fn(State) -> State;
 
-fn pipeline(receiver: &str, metrics: &Path, signals: &Path) -> String {
-    format!(
+/// A running collector: `receiver` -> `signals` connector (pack `container`) -> files.
+struct Run {
+    dir: tempfile::TempDir,
+    metrics: PathBuf,
+    signals: PathBuf,
+    collector: Collector,
+}
+
+/// Starts the binary with `receiver` (a YAML block under `receivers:`, indented two spaces).
+fn run(receiver: &str) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (metrics, signals) = (
+        dir.path().join("metrics.jsonl"),
+        dir.path().join("signals.jsonl"),
+    );
+    let config = format!(
         r#"
 receivers:
 {receiver}
@@ -221,7 +218,13 @@ service:
         metrics.display(),
         signals.display(),
         receiver.trim().split(':').next().unwrap_or_default()
-    )
+    );
+    Run {
+        collector: Collector::start(&config),
+        dir,
+        metrics,
+        signals,
+    }
 }
 
 #[test]
@@ -271,11 +274,6 @@ fn a_mutated_cgroup_fixture_gives_onset_and_recovery_of_every_container_rule() {
         ("base", |s| s),
     ];
     fixture.set(base);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (metrics, signals) = (
-        dir.path().join("metrics.jsonl"),
-        dir.path().join("signals.jsonl"),
-    );
     let receiver = format!(
         r#"  cgroup:
     collection_interval: 700ms
@@ -284,7 +282,13 @@ fn a_mutated_cgroup_fixture_gives_onset_and_recovery_of_every_container_rule() {
     resource_attributes: {{service.name: orders, service.instance.id: orders-0}}"#,
         fixture.root.path().display()
     );
-    let collector = Collector::start(&pipeline(&receiver, &metrics, &signals));
+    // The files live as long as `_dir`.
+    let Run {
+        dir: _dir,
+        collector,
+        metrics,
+        signals,
+    } = run(&receiver);
 
     // Write each state right after a poll landed: the next poll reads exactly that state.
     let mut state = base;
@@ -389,11 +393,6 @@ fn an_unreadable_cgroup_and_an_invisible_process_are_logged_once_and_counted_not
     // A /proc with no such process, and no cgroup files at all.
     let root = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(root.path().join("proc/self")).expect("mkdir");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (metrics, signals) = (
-        dir.path().join("metrics.jsonl"),
-        dir.path().join("signals.jsonl"),
-    );
     let receiver = format!(
         r#"  cgroup:
     collection_interval: 200ms
@@ -401,7 +400,13 @@ fn an_unreadable_cgroup_and_an_invisible_process_are_logged_once_and_counted_not
     process: {{command_line: 'no-such-process-anywhere'}}"#,
         root.path().display()
     );
-    let collector = Collector::start(&pipeline(&receiver, &metrics, &signals));
+    // The files live as long as `_dir`.
+    let Run {
+        dir: _dir,
+        collector,
+        metrics: _,
+        signals: _,
+    } = run(&receiver);
     let deadline = Instant::now() + Duration::from_secs(20);
     while collector.metric("kafka_obs_cgroup_unreadable_files_total", &[]) < 20.0 {
         assert!(
@@ -445,14 +450,15 @@ fn kubeletstats_names_from_the_python_sdk_drive_the_same_rules() {
     let python = peers::python().expect("python peers");
     let script = kafka_obs_testkit::workspace_root().join("tests/python/send_kubeletstats.py");
     let port = free_port();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (metrics, signals) = (
-        dir.path().join("metrics.jsonl"),
-        dir.path().join("signals.jsonl"),
-    );
     let receiver =
         format!("  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{port}");
-    let collector = Collector::start(&pipeline(&receiver, &metrics, &signals));
+    // The files live as long as `_dir`.
+    let Run {
+        dir: _dir,
+        collector,
+        metrics: _,
+        signals,
+    } = run(&receiver);
     let out = Command::new(&python)
         .arg(&script)
         .args([
