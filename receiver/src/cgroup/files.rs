@@ -147,6 +147,11 @@ impl CgroupReading {
     fn text(&mut self, path: PathBuf) -> Option<String> {
         match std::fs::read_to_string(&path) {
             Ok(t) => Some(t),
+            // Bytes that are not text: garbled, not missing.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                self.invalid.push(path);
+                None
+            }
             Err(_) => {
                 self.missing.push(path);
                 None

@@ -389,3 +389,16 @@ fn v1_memory_path_tells_mounted_from_fallen_back() {
         elsewhere
     ));
 }
+
+#[test]
+fn bytes_that_are_not_text_are_garbled_not_missing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    copy_tree(&fixture("v2-namespaced"), tmp.path());
+    let current = tmp.path().join("sys/fs/cgroup/memory.current");
+    std::fs::write(&current, [0xff, 0xfe, 0x00, 0x31]).expect("write");
+    let poll = Scraper::new(&config_at(tmp.path(), None), Resource::default()).poll();
+    assert_eq!(poll.cgroup.invalid, [current]);
+    assert!(poll.cgroup.missing.is_empty(), "{:?}", poll.cgroup.missing);
+    assert_eq!(value(&poll, convert::MEMORY_USAGE), None);
+    assert_eq!(value(&poll, convert::CPU_TIME), Some(1e-5));
+}
