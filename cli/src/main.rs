@@ -228,14 +228,18 @@ async fn serve(
     }
 }
 
-/// A sidecar, where every receiver polls JMX, runs on one worker thread: one core polls about
+/// A sidecar, where every receiver polls JMX (or reads its own cgroup, a few small files per
+/// poll on the blocking pool), runs on one worker thread: one core polls about
 /// 3000 JVMs every 10 s (BENCHMARKS.md, "Targets per core"), and each further worker adds its
 /// stack and a malloc arena to the RSS (BENCHMARKS.md, "Sidecar RSS and CPU"). Anything else
 /// (an OTLP or Kafka intake, the central hierarchy) gets tokio's one worker per core, and
 /// `TOKIO_WORKER_THREADS` overrides both.
 fn sidecar_workers(config: &Config) -> Option<usize> {
-    let sidecar =
-        !config.receivers.is_empty() && config.receivers.keys().all(|id| id.type_name() == "jmx");
+    let sidecar = !config.receivers.is_empty()
+        && config
+            .receivers
+            .keys()
+            .all(|id| matches!(id.type_name(), "jmx" | "cgroup"));
     (sidecar && std::env::var_os("TOKIO_WORKER_THREADS").is_none()).then_some(1)
 }
 
@@ -262,5 +266,10 @@ mod tests {
         assert_eq!(sidecar_workers(&config(jmx, "jmx/a, jmx/b")), Some(1));
         let mixed = format!("{jmx}  otlp:\n    protocols:\n      grpc:\n");
         assert_eq!(sidecar_workers(&config(&mixed, "jmx/a, jmx/b, otlp")), None);
+        let with_cgroup = format!("{jmx}  cgroup:\n");
+        assert_eq!(
+            sidecar_workers(&config(&with_cgroup, "jmx/a, jmx/b, cgroup")),
+            Some(1)
+        );
     }
 }

@@ -373,6 +373,29 @@ pub fn complete_lines(file: &std::path::Path) -> Vec<String> {
     done.lines().map(str::to_owned).collect()
 }
 
+/// The items of a file exporter's OTLP/JSON lines (complete lines only): for each resource
+/// (`resourceLogs` / `resourceMetrics`), each scope (`scopeLogs` / `scopeMetrics`), the
+/// entries of `items` (`logRecords` / `metrics`).
+pub fn file_items(file: &std::path::Path, items: &str) -> Vec<serde_json::Value> {
+    let (resources, scopes) = match items {
+        "logRecords" => ("resourceLogs", "scopeLogs"),
+        "metrics" => ("resourceMetrics", "scopeMetrics"),
+        _ => ("resourceSpans", "scopeSpans"),
+    };
+    let mut out = Vec::new();
+    for line in complete_lines(file) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        for r in v[resources].as_array().into_iter().flatten() {
+            for s in r[scopes].as_array().into_iter().flatten() {
+                out.extend(s[items].as_array().into_iter().flatten().cloned());
+            }
+        }
+    }
+    out
+}
+
 /// Sends signal events to a collector's OTLP/gRPC receiver on 127.0.0.1; `send` returns once
 /// the collector answered OK (after its pipeline accepted them).
 pub struct SignalSender {
