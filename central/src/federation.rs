@@ -120,7 +120,9 @@ pub(crate) fn parse_federate(
                 "the prefix goes above the cluster; name a level of your own, e.g. region",
             ));
         }
-        if Subject::from_pairs([(level.as_str(), value.as_str())]).is_err() {
+        // The value must survive a qualified path (`region=eu-1/cluster=...`) both ways.
+        let plain = !value.is_empty() && !value.contains(['/', '=']);
+        if !plain || Subject::from_pairs([(level.as_str(), value.as_str())]).is_err() {
             return Err(err(
                 &key,
                 format!("{value:?} is not a subject segment value (non-empty, no '/' or '=')"),
@@ -167,4 +169,72 @@ pub(crate) fn parse_federation(
     Ok(FederationSettings {
         max_cells_per_child: raw.max_cells_per_child,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::HierarchyConnectorConfig;
+
+    fn parse(yaml: &str) -> Result<HierarchyConnectorConfig, String> {
+        HierarchyConnectorConfig::parse(&serde_yaml_ng::from_str(yaml).unwrap())
+            .map_err(|e| e.to_string())
+    }
+
+    const OK: &str = "source_id: central-eu-1\nfederate: {pipeline: logs/federation, level: service, prefix: {region: eu-1}, resend_interval: 10s}\n";
+
+    #[test]
+    fn a_federate_block_is_read_with_its_cut_and_prefix() {
+        let c = parse(OK).unwrap();
+        let f = c.federate.unwrap();
+        assert_eq!(f.pipeline, "logs/federation");
+        assert_eq!(f.publisher.id, "central-eu-1");
+        assert_eq!(
+            f.publisher.prefix,
+            vec![("region".to_string(), "eu-1".to_string())]
+        );
+        assert_eq!(f.publisher.resend_interval_ns, 10_000_000_000);
+        assert_eq!(c.federation.max_cells_per_child, 10_000);
+        assert!(parse("{}").unwrap().federate.is_none());
+    }
+
+    #[test]
+    fn bad_federation_keys_are_refused_by_key_path() {
+        for (yaml, key) in [
+            (
+                "source_id: a\nfederate: {pipeline: metrics/x}",
+                "federate::pipeline",
+            ),
+            ("source_id: a\nfederate: {}", "federate::pipeline"),
+            (
+                "source_id: a\nfederate: {pipeline: logs/f, level: topic}",
+                "federate::level",
+            ),
+            (
+                "source_id: a\nfederate: {pipeline: logs/f, prefix: {cluster: x}}",
+                "federate::prefix::cluster",
+            ),
+            (
+                "source_id: a\nfederate: {pipeline: logs/f, prefix: {region: 'a/b'}}",
+                "federate::prefix::region",
+            ),
+            (
+                "source_id: a\nfederate: {pipeline: logs/f, interval: 10ms}",
+                "federate::interval",
+            ),
+            (
+                "source_id: a\nfederate: {pipeline: logs/f, interval: 5s, resend_interval: 1s}",
+                "federate::resend_interval",
+            ),
+            ("federate: {pipeline: logs/f}", "source_id"),
+            (
+                "federation: {max_cells_per_child: 0}",
+                "federation::max_cells_per_child",
+            ),
+            ("federate: {pipeline: logs/f, levle: cluster}", "levle"),
+        ] {
+            let e = parse(yaml).expect_err(yaml);
+            assert!(e.contains(key), "{yaml}: {e}");
+        }
+    }
 }
