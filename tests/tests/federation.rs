@@ -428,3 +428,125 @@ fn two_sidecars_two_regions_one_global_view() {
     drop(restarted);
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+/// A hierarchy that federates into `parent` with `max_cells_per_child`, and feeds OTLP signal
+/// events in on `otlp`.
+fn start_looped(name: &str, intake: u16, otlp: u16, parent: u16, max_cells: usize) -> Collector {
+    Collector::start(&format!(
+        r#"
+receivers:
+  signals/in:
+    endpoint: 127.0.0.1:{intake}
+  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{otlp}}}
+connectors:
+  hierarchy:
+    source_id: {name}
+    {WINDOWS}
+    api: {{enabled: false}}
+    notify: {{log: false}}
+    federation: {{max_cells_per_child: {max_cells}}}
+    federate:
+      pipeline: logs/federation
+      level: client
+      {FEDERATE}
+exporters:
+  signals/parent:
+    endpoint: http://127.0.0.1:{parent}
+service:
+  pipelines:
+    logs/in:
+      receivers: [signals/in, otlp]
+      exporters: [hierarchy]
+    logs/federation:
+      receivers: [hierarchy]
+      exporters: [signals/parent]
+"#
+    ))
+}
+
+/// Two hierarchies federating into each other: each refuses its own cells coming back
+/// (counted as `cycle`), and a child beyond `max_cells_per_child` is refused (counted) while
+/// the cells it already has keep updating.
+#[test]
+fn a_loop_is_refused_and_a_child_is_bounded() {
+    let (a_in, b_in, a_otlp, b_otlp) = (free_port(), free_port(), free_port(), free_port());
+    let a = start_looped("hier-a", a_in, a_otlp, b_in, 1000);
+    // b takes at most 3 cells from a.
+    let b = start_looped("hier-b", b_in, b_otlp, a_in, 3);
+    let sender = SignalSender::new(a_otlp);
+    let paths = [
+        "cluster=loop/broker=1",
+        "cluster=loop/broker=2",
+        "cluster=loop/broker=3",
+        "cluster=loop/broker=4",
+        "cluster=loop/broker=5",
+    ];
+    let send = |sign| {
+        let signals: Vec<Signal> = paths
+            .iter()
+            .map(|p| {
+                signal(
+                    p,
+                    SignalKind::Statuses(sign, statuses::Confidence::Confirmed),
+                    Evidence::rule("H"),
+                    "broker",
+                )
+            })
+            .collect();
+        sender.send(&signals);
+    };
+    send(statuses::Sign::Stable);
+    wait_for(
+        "a's cells back at a refused as a cycle, b bounded",
+        Duration::from_secs(20),
+        || {
+            let cycle = a.metric(
+                "kafka_obs_hierarchy_federation_refused_total",
+                &["reason=\"cycle\""],
+            );
+            let bounded = b.metric(
+                "kafka_obs_hierarchy_federation_refused_total",
+                &["reason=\"max_cells_per_child\""],
+            );
+            let admitted = b.metric("kafka_obs_hierarchy_federated_cells_received_total", &[]);
+            if cycle > 0.0 && bounded > 0.0 && admitted >= 3.0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "cycle {cycle}, bounded {bounded}, admitted {admitted}"
+                ))
+            }
+        },
+    );
+    // a never took anything from b: everything b has came from a.
+    assert_eq!(
+        a.metric("kafka_obs_hierarchy_federated_cells_received_total", &[]),
+        0.0
+    );
+    // b has exactly three of a's cells (plus the cluster they made and the root) ...
+    assert_eq!(
+        b.metric("kafka_obs_hierarchy_cells", &[]),
+        5.0,
+        "{}",
+        b.stderr()
+    );
+    // ... which keep updating: a change reaches b while the refusals go on.
+    let before = b.metric("kafka_obs_hierarchy_federated_cells_received_total", &[]);
+    send(statuses::Sign::Degraded);
+    wait_for(
+        "updates of the admitted cells",
+        Duration::from_secs(10),
+        || {
+            let now = b.metric("kafka_obs_hierarchy_federated_cells_received_total", &[]);
+            let open = b.metric("kafka_obs_hierarchy_incidents_open", &[]);
+            if now > before && open >= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("received {before} -> {now}, open incidents {open}"))
+            }
+        },
+    );
+    assert!(a.stderr().contains("refused a federated cell"), "logged");
+}
