@@ -329,6 +329,27 @@ fn two_sidecars_two_regions_one_global_view() {
         reading["evidence"]["values"]["under_replicated_partitions"], 2.0,
         "the evidence travels: {reading}"
     );
+    // What the broker cell came with: its path through the tiers, the child's situation and
+    // the child's incident (its key derived from the child's id and incident number).
+    let federated = get_json(api, "/api/v1/federation").expect("the federation view");
+    let came = &federated["region=eu-1/cluster=prod/broker=1"];
+    assert_eq!(
+        came["origin"],
+        serde_json::json!(["sidecar-eu", "central-eu-1"]),
+        "{came}"
+    );
+    assert_eq!(came["child"], "central-eu-1");
+    assert_eq!(came["situation"]["situation"], "WARNING", "{came}");
+    assert!(
+        came["incident"]["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("central-eu-1#")),
+        "{came}"
+    );
+    assert_eq!(
+        came["incident"]["root_cause"], "cluster=prod/broker=1",
+        "{came}"
+    );
     let eu_cluster = cell(api, "region=eu-1/cluster=prod").unwrap();
     assert_eq!(shown(&eu_cluster).2, "WARNING", "{eu_cluster}");
     let incident_id = incident["id"].as_u64().unwrap();

@@ -15,6 +15,6 @@ pub mod gate;
 pub mod publish;
 pub mod wire;
 
-pub use gate::{Gate, Refusal};
+pub use gate::{Federated, FederatedIncident, Gate, Refusal};
 pub use publish::{Cut, Publisher, PublisherConfig};
 pub use wire::{CellRecord, IncidentRef, WireError};

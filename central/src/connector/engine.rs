@@ -162,6 +162,13 @@ impl Core {
             Question::Cell(subject) => Answer::Cell(self.h.detail(&subject).map(Box::new)),
             Question::History(subject) => Answer::History(self.h.history(&subject)),
             Question::Incidents => Answer::Incidents(self.h.incidents()),
+            Question::Federation => Answer::Federation(
+                self.federation
+                    .gate
+                    .cells()
+                    .map(|(path, cell)| (path.clone(), cell.clone()))
+                    .collect(),
+            ),
             Question::Incident(id) => Answer::Incident(self.h.incident(id).map(Box::new)),
             Question::Health => Answer::Health(Health {
                 status: "ok",
