@@ -90,6 +90,7 @@ mod cell;
 mod config;
 mod controller;
 mod event;
+pub mod federation;
 mod hash;
 mod hierarchy;
 mod incident;

@@ -17,6 +17,7 @@
 //! | `GET /api/v1/history?subject=` | the cell's history ring |
 //! | `GET /api/v1/incidents` | `{open: [...], closed: [...]}` with chains |
 //! | `GET /api/v1/incidents/{id}` | one incident |
+//! | `GET /api/v1/federation` | the federated cells this hierarchy took from children, by path: origin, child, the child's situation and incident |
 //! | `GET /api/v1/snapshot` | the live snapshot the page shows |
 //! | `GET /api/v1/events` | server-sent events: `snapshot` with the same JSON on each change |
 //! | `GET /api/v1/health` | totals and `status: ok` |
@@ -31,7 +32,7 @@
 //! cannot send a header may put the token in the `access_token` query parameter (RFC 6750
 //! section 2.3; checked as `Authorization: Bearer <token>`), and the page passes it on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -46,6 +47,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use futures::StreamExt;
 use kafka_obs_api::{AuthCapability, Counter, Gauge, RunError};
+use kafka_obs_cells::federation::Federated;
 use kafka_obs_cells::{
     CellDetail, CellNode, HistoryEntry, Incident, IncidentId, IncidentsView, Stats,
 };
@@ -78,6 +80,8 @@ pub enum Question {
     Incidents,
     /// One incident.
     Incident(IncidentId),
+    /// The federated cells taken from children.
+    Federation,
     /// Totals.
     Health,
 }
@@ -90,6 +94,7 @@ pub enum Answer {
     History(Option<Vec<HistoryEntry>>),
     Incidents(IncidentsView),
     Incident(Option<Box<Incident>>),
+    Federation(BTreeMap<String, Federated>),
     Health(Health),
 }
 
@@ -279,6 +284,7 @@ fn router(state: AppState) -> Router {
         .route("/api/v1/history", get(history))
         .route("/api/v1/incidents", get(incidents))
         .route("/api/v1/incidents/{id}", get(incident))
+        .route("/api/v1/federation", get(federation))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/events", get(events))
         .route("/api/v1/health", get(health))
@@ -474,6 +480,14 @@ async fn history(
 async fn incidents(State(state): State<AppState>) -> Response {
     match ask(&state, Question::Incidents).await {
         Ok(Answer::Incidents(view)) => to_json(&view),
+        Ok(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected answer"),
+        Err(r) => r,
+    }
+}
+
+async fn federation(State(state): State<AppState>) -> Response {
+    match ask(&state, Question::Federation).await {
+        Ok(Answer::Federation(cells)) => to_json(&cells),
         Ok(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected answer"),
         Err(r) => r,
     }

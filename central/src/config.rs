@@ -21,6 +21,11 @@ use kafka_obs_cells::{Hierarchy, HierarchyConfig, duration};
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::federation::{
+    FederateSettings, FederationSettings, RawFederate, RawFederation, parse_federate,
+    parse_federation,
+};
+
 /// The connector's own keys. Everything else in its body is the engine's and is parsed as
 /// [`HierarchyConfig`] itself (see [`split`]).
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +36,8 @@ struct RawConfig {
     notify: RawNotify,
     export: RawExport,
     api: RawApi,
+    federate: Option<RawFederate>,
+    federation: RawFederation,
 }
 
 impl Default for RawConfig {
@@ -40,6 +47,8 @@ impl Default for RawConfig {
             notify: RawNotify::default(),
             export: RawExport::default(),
             api: RawApi::default(),
+            federate: None,
+            federation: RawFederation::default(),
         }
     }
 }
@@ -65,7 +74,7 @@ impl Default for RawNotify {
 }
 
 /// The connector's own top-level keys.
-const OWN_KEYS: [&str; 3] = ["tick_interval", "export", "api"];
+const OWN_KEYS: [&str; 5] = ["tick_interval", "export", "api", "federate", "federation"];
 /// The connector's own keys under `notify`.
 const OWN_NOTIFY_KEYS: [&str; 3] = ["webhook", "log", "command"];
 
@@ -242,6 +251,10 @@ pub struct HierarchyConnectorConfig {
     pub traces: bool,
     /// The query API, if enabled.
     pub api: Option<ApiSettings>,
+    /// Federation upward (this hierarchy as a child), if configured.
+    pub federate: Option<FederateSettings>,
+    /// Federation from below (this hierarchy as a parent).
+    pub federation: FederationSettings,
 }
 
 fn err(path: &str, message: impl Into<String>) -> ComponentConfigError {
@@ -376,7 +389,6 @@ impl HierarchyConnectorConfig {
             ));
         }
         Ok(Self {
-            engine,
             tick_interval: raw.tick_interval,
             webhook,
             notify_log: raw.notify.log,
@@ -386,6 +398,13 @@ impl HierarchyConnectorConfig {
             status_changes: raw.export.status_changes,
             traces: raw.export.traces,
             api: parse_api(&raw.api)?,
+            federate: raw
+                .federate
+                .as_ref()
+                .map(|f| parse_federate(f, &engine.source_id))
+                .transpose()?,
+            federation: parse_federation(&raw.federation)?,
+            engine,
         })
     }
 

@@ -10,7 +10,7 @@
 //! - [`api`]: the query API, the live web view (`page.html`) and its server-sent events;
 //! - [`write_deadline`]: the API's listener, whose connections drop a client that stopped
 //!   reading;
-//! - [`config`]: the YAML shape and its validation.
+//! - [`config`]: the YAML shape and its validation; [`federation`] its federation keys.
 //!
 //! It is its own crate rather than a module of `kafka-obs-processor` because the HTTP
 //! server, the web page and the webhook client would otherwise weigh on every processor.
@@ -18,6 +18,7 @@
 pub mod api;
 pub mod config;
 pub mod connector;
+pub mod federation;
 pub mod input;
 pub mod notify;
 pub mod output;

@@ -12,6 +12,7 @@ mod deploy_kit;
 mod docs_pages;
 mod examples;
 mod exporter_faults;
+mod federation;
 mod intake;
 mod jmx_e2e;
 mod otelcol_contrib;

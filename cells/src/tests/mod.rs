@@ -21,6 +21,7 @@ use crate::{
 
 mod actions;
 mod controller;
+mod federation;
 mod incidents;
 mod observe;
 mod queries;

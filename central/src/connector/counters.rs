@@ -2,6 +2,7 @@
 //! totals are carried over to them.
 
 use kafka_obs_api::{BuildContext, ComponentTelemetry, Counter, Gauge};
+use kafka_obs_cells::federation::Refusal;
 
 use super::engine::Core;
 use crate::api::ApiCounters;
@@ -30,6 +31,11 @@ pub(super) struct Counters {
     pub(super) dropped_cells: Counter,
     pub(super) pruned_readings: Counter,
     pub(super) controller_down: Counter,
+    pub(super) federated_in: Counter,
+    pub(super) federated_out: Counter,
+    pub(super) federation_resends: Counter,
+    refused_cycle: Counter,
+    refused_child_full: Counter,
 }
 
 impl Counters {
@@ -40,6 +46,13 @@ impl Counters {
                 "kafka_obs_hierarchy_signals_total",
                 "Signals the hierarchy ingested, by outcome (applied, no_reading, refused).",
                 &[("outcome", outcome)],
+            )
+        };
+        let federation_refused = |refusal: Refusal| {
+            t.counter(
+                "kafka_obs_hierarchy_federation_refused_total",
+                "Federated cell records refused, by reason (cycle: the origin path holds this hierarchy; max_cells_per_child: the child's bound is reached).",
+                &[("reason", refusal.as_str())],
             )
         };
         let notifications = |outcome: &str| {
@@ -119,6 +132,31 @@ impl Counters {
                 "Cells dropped with their cluster after a revocation.",
                 &[],
             ),
+            federated_in: t.counter(
+                "kafka_obs_hierarchy_federated_cells_received_total",
+                "Federated cell records admitted from child hierarchies.",
+                &[],
+            ),
+            federated_out: t.counter(
+                "kafka_obs_hierarchy_federated_cells_sent_total",
+                "Federated cell records sent to the parent (deltas and full resends).",
+                &[],
+            ),
+            federation_resends: t.counter(
+                "kafka_obs_hierarchy_federation_resends_total",
+                "Full resends of every federated cell (federate.resend_interval).",
+                &[],
+            ),
+            refused_cycle: federation_refused(Refusal::Cycle),
+            refused_child_full: federation_refused(Refusal::ChildFull),
+        }
+    }
+
+    /// The counter of federated cells refused for `refusal`.
+    pub(super) fn federation_refused(&self, refusal: Refusal) -> &Counter {
+        match refusal {
+            Refusal::Cycle => &self.refused_cycle,
+            Refusal::ChildFull => &self.refused_child_full,
         }
     }
 }

@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::sync::mpsc;
 
 use super::counters::Counters;
+use super::federation::Federation;
 use crate::api::{Answer, Ask, Health, Question, Snapshot};
 use crate::config::HierarchyConnectorConfig;
 use crate::input::{Item, Origin};
@@ -22,6 +23,8 @@ pub(super) struct Core {
     pub(super) settings: HierarchyConnectorConfig,
     pub(super) export: ExportResource,
     pub(super) counters: Counters,
+    /// Federation, both sides.
+    pub(super) federation: Federation,
     /// Which clusters came from which topic partition (scale-out).
     pub(super) origins: HashMap<Origin, BTreeSet<String>>,
     /// When a cell's situation last went back to NORMAL, by path (ends incident spans).
@@ -50,6 +53,7 @@ impl Core {
     ) -> Self {
         Self {
             h,
+            federation: Federation::new(&settings),
             settings,
             export: ExportResource::default(),
             counters,
@@ -98,6 +102,9 @@ impl Core {
                         if !set.contains(cluster) {
                             set.insert(cluster.to_string());
                         }
+                    }
+                    if !self.admit_federated(signal, arrival) {
+                        continue;
                     }
                     match self.h.ingest_into(signal, now, &mut self.events) {
                         Ingested::Applied => self.counters.applied.inc(),
@@ -155,6 +162,13 @@ impl Core {
             Question::Cell(subject) => Answer::Cell(self.h.detail(&subject).map(Box::new)),
             Question::History(subject) => Answer::History(self.h.history(&subject)),
             Question::Incidents => Answer::Incidents(self.h.incidents()),
+            Question::Federation => Answer::Federation(
+                self.federation
+                    .gate
+                    .cells()
+                    .map(|(path, cell)| (path.clone(), cell.clone()))
+                    .collect(),
+            ),
             Question::Incident(id) => Answer::Incident(self.h.incident(id).map(Box::new)),
             Question::Health => Answer::Health(Health {
                 status: "ok",

@@ -48,7 +48,8 @@ impl Core {
                         self.logs.push(s);
                     }
                 }
-                Event::StaleChanged { .. } | Event::CellEvicted { .. } => {}
+                Event::StaleChanged { .. } => {}
+                Event::CellEvicted { .. } => self.federation.evicted = true,
                 Event::IncidentOpened(i) => {
                     self.opened_seen += 1;
                     self.counters.incidents_opened.inc();

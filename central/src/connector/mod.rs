@@ -52,6 +52,7 @@ use crate::notify::{Webhook, now_unix_nano};
 mod counters;
 mod engine;
 mod events;
+mod federation;
 
 use counters::{Counters, api_counters, webhook_counters};
 use engine::Core;
@@ -211,6 +212,25 @@ impl Connector for HierarchyConnector {
                 core.notices = Some(tx);
                 tokio::spawn(hook.run(rx, ctx.shutdown.clone()))
             });
+            let (outputs, federation_out) = federation::split_outputs(
+                &outputs,
+                core.settings.federate.as_ref().map(|f| f.pipeline.as_str()),
+            );
+            if let Some(f) = &core.settings.federate
+                && federation_out.is_none()
+            {
+                tracing::error!(connector = %id, pipeline = %f.pipeline, "hierarchy: federate::pipeline names no logs pipeline that lists this connector as a receiver; nothing is federated");
+                ctx.report_error(format!(
+                    "federate::pipeline {} does not list this connector as a receiver",
+                    f.pipeline
+                ));
+            }
+            let mut federate = interval(
+                core.settings
+                    .federate
+                    .as_ref()
+                    .map_or(Duration::from_secs(3600), |f| f.interval),
+            );
             let tree_depth = core.settings.api.as_ref().map_or(0, |a| a.tree_depth);
             let api_enabled = core.settings.api.is_some();
             let mut tick = interval(core.settings.tick_interval);
@@ -246,8 +266,14 @@ impl Connector for HierarchyConnector {
                     _ = tick.tick() => {
                         core.h.tick_into(now_unix_nano(), &mut core.events);
                         core.handle_events(false);
+                        core.sweep_gate();
                         core.flush(&outputs, &Receipt::none(), &id).await;
                         core.account();
+                    }
+                    _ = federate.tick(), if federation_out.is_some() => {
+                        if let Some(out) = &federation_out {
+                            core.federate(out, &id).await;
+                        }
                     }
                     _ = status.tick(), if !status_every.is_zero() => {
                         core.export_status(&outputs, &id).await;

@@ -147,6 +147,7 @@ pub(super) fn container_env(deployment: &Yaml, container: &Yaml) -> BTreeMap<Str
 const CONFIG_MAPS: &[(&str, &str)] = &[
     ("kafka-obs-sidecar", "examples/sidecar.yaml"),
     ("kafka-obs-central", "examples/aggregator.yaml"),
+    ("kafka-obs-regional", "examples/federation/regional.yaml"),
 ];
 
 /// The kafka-obs config a container runs: the image's --config path in its mounted ConfigMap,
