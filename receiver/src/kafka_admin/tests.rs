@@ -1,0 +1,1 @@
+//! Unit tests of our own logic: config keys, time-lag math, reply decoding, conversion.
