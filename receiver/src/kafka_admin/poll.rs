@@ -441,14 +441,12 @@ async fn connection<'a>(
     id: i32,
     address: &str,
 ) -> Result<&'a mut Connection, AdminError> {
-    if !conns.contains_key(&id) {
-        let conn = dialer.connect(address).await?;
-        conns.insert(id, conn);
+    match conns.entry(id) {
+        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            Ok(e.insert(dialer.connect(address).await?))
+        }
     }
-    conns.get_mut(&id).ok_or_else(|| AdminError::Connect {
-        broker: address.to_string(),
-        reason: "connection lost".into(),
-    })
 }
 
 fn list_offsets(wanted: &BTreeMap<String, Vec<i32>>, timestamp: i64) -> ListOffsetsRequest {
