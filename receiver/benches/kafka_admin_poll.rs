@@ -155,7 +155,12 @@ fn main() {
     // Warm-up: connections, ApiVersions, the first time-lag samples.
     let first = rt.block_on(poller.poll(now_ns())).expect("first poll");
     let counts = (
-        first.snapshot.topics.iter().map(|t| t.partitions.len()).sum::<usize>(),
+        first
+            .snapshot
+            .topics
+            .iter()
+            .map(|t| t.partitions.len())
+            .sum::<usize>(),
         first.snapshot.groups.len(),
         first
             .snapshot

@@ -25,6 +25,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::config::SaslPlain;
+use super::reply_shape;
 
 /// A reply larger than this is refused (a metadata reply of 100 000 partitions is ~10 MiB).
 pub const MAX_REPLY_BYTES: usize = 256 * 1024 * 1024;
@@ -179,25 +180,25 @@ impl Connection {
         &self.broker
     }
 
-    /// The highest version of `R` both sides speak, capped at `ours` (the newest version whose
-    /// fields this receiver reads), or `None`.
-    pub fn version<R: Request>(&self, ours: i16) -> Option<i16> {
+    /// The highest version of `R` both sides speak within `ours` (the versions whose reply
+    /// shape this receiver knows, see `reply_shape`), or `None`.
+    pub fn version<R: Request>(&self, ours: (i16, i16)) -> Option<i16> {
         let (min, max) = *self.versions.get(&R::KEY)?;
-        let v = max.min(ours).min(R::VERSIONS.max);
-        (v >= min.max(R::VERSIONS.min)).then_some(v)
+        let v = max.min(ours.1).min(R::VERSIONS.max);
+        (v >= min.max(ours.0).max(R::VERSIONS.min)).then_some(v)
     }
 
-    /// Sends `request` at the best version up to `ours` and decodes the reply.
+    /// Sends `request` at the best version within `ours` and decodes the reply.
     pub async fn send<R: Request>(
         &mut self,
         request: &R,
-        ours: i16,
+        ours: (i16, i16),
     ) -> Result<(R::Response, i16), AdminError> {
         let Some(version) = self.version::<R>(ours) else {
             return Err(AdminError::Unsupported {
                 broker: self.broker.clone(),
                 api: api_name(R::KEY),
-                ours: format!("{}..{ours}", R::VERSIONS.min),
+                ours: format!("v{}-{}", ours.0, ours.1),
             });
         };
         let reply = self.exchange(request, version).await?;
@@ -208,10 +209,14 @@ impl Connection {
         let mut request = ApiVersionsRequest::default();
         request.client_software_name = StrBytes::from_static_str("kafka-obs");
         request.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-        let mut reply = self.exchange(&request, 3).await?;
+        // v3 (Kafka 2.4+); an older broker answers in v0's shape, which the shape check refuses.
+        let reply = self.exchange(&request, 3).await?;
         if reply.error_code == UNSUPPORTED_VERSION {
-            // An older broker answers with the versions it has; v0 is what they all speak.
-            reply = self.exchange(&ApiVersionsRequest::default(), 0).await?;
+            return Err(AdminError::Unsupported {
+                broker: self.broker.clone(),
+                api: "ApiVersions",
+                ours: "v3 (Kafka 2.4 or later)".into(),
+            });
         }
         if reply.error_code != 0 {
             return Err(AdminError::Broker {
@@ -236,7 +241,7 @@ impl Connection {
         };
         let mut handshake = SaslHandshakeRequest::default();
         handshake.mechanism = StrBytes::from_static_str("PLAIN");
-        let (reply, _) = self.send(&handshake, 1).await?;
+        let (reply, _) = self.send(&handshake, (1, 1)).await?;
         if reply.error_code != 0 {
             return Err(auth_err(format!(
                 "the broker refused mechanism PLAIN (error code {}; it offers {:?})",
@@ -255,7 +260,7 @@ impl Connection {
         token.put_slice(sasl.password.as_bytes());
         let mut authenticate = SaslAuthenticateRequest::default();
         authenticate.auth_bytes = token.freeze();
-        let (reply, _) = self.send(&authenticate, 2).await?;
+        let (reply, _) = self.send(&authenticate, (2, 2)).await?;
         if reply.error_code != 0 {
             return Err(auth_err(
                 reply
@@ -359,7 +364,8 @@ pub fn encode_request<R: Request>(
 }
 
 /// Decodes a reply body (after the length) to `R`'s response at `version`, checking that it
-/// answers `correlation_id`.
+/// answers `correlation_id` and that its shape holds (no array longer than the bytes left)
+/// before `kafka-protocol` allocates anything for it.
 pub fn decode_response<R: Request>(
     mut body: Bytes,
     version: i16,
@@ -374,6 +380,10 @@ pub fn decode_response<R: Request>(
             header.correlation_id
         ));
     }
+    let shape = reply_shape::response(R::KEY, version)
+        .ok_or_else(|| format!("no reply shape known for version {version}"))?;
+    reply_shape::check(&body, &shape)
+        .map_err(|e| format!("body does not fit version {version}: {e}"))?;
     let response = R::Response::decode(&mut body, version)
         .map_err(|e| format!("body does not decode at version {version}: {e}"))?;
     if body.has_remaining() {

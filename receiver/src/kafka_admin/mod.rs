@@ -3,7 +3,8 @@
 //! offsets), emitted as OTLP gauges with OpenTelemetry `kafkametrics` names, plus time lag.
 //!
 //! Modules, in data-flow order: [`config`] (keys, validated), `connection` (one broker:
-//! TCP/TLS, ApiVersions, SASL PLAIN, framing under a timeout), `poll` (one poll into a
+//! TCP/TLS, ApiVersions, SASL PLAIN, framing under a timeout), `reply_shape` (each reply's
+//! wire shape, walked before decoding so no array count outgrows its bytes), `poll` (one poll into a
 //! [`Snapshot`]), `time_lag` (the offset-to-time tables kept across polls), `convert`
 //! (snapshot to OTLP). The metric names are the shared contract in
 //! [`kafka_obs_kafka_client::admin_metrics`], which the `kafka_admin` rule pack reads.
@@ -21,6 +22,7 @@ pub mod config;
 mod connection;
 mod convert;
 mod poll;
+mod reply_shape;
 mod time_lag;
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -29,12 +29,13 @@ use super::config::NameFilter;
 use super::connection::{AdminError, Connection, Dialer};
 use super::time_lag::TimeLagTables;
 
-/// Newest versions whose fields this module reads (and that tansu 0.6 and Kafka 3.x/4.x serve).
-const METADATA_VERSION: i16 = 12;
-const LIST_OFFSETS_VERSION: i16 = 7;
-const LIST_GROUPS_VERSION: i16 = 4;
-const DESCRIBE_GROUPS_VERSION: i16 = 5;
-const OFFSET_FETCH_VERSION: i16 = 8;
+/// The versions asked for: the flexible versions (Kafka 2.5 and later) up to the newest whose
+/// fields this module reads; `reply_shape` knows each reply's shape at exactly these.
+const METADATA_VERSION: (i16, i16) = (9, 12);
+const LIST_OFFSETS_VERSION: (i16, i16) = (6, 7);
+const LIST_GROUPS_VERSION: (i16, i16) = (3, 4);
+const DESCRIBE_GROUPS_VERSION: (i16, i16) = (5, 5);
+const OFFSET_FETCH_VERSION: (i16, i16) = (6, 8);
 /// OffsetFetch asks for several groups at once from this version on.
 const OFFSET_FETCH_BATCH: i16 = 8;
 /// ListOffsets timestamps meaning "log start" and "log end".
@@ -216,11 +217,8 @@ impl ClusterPoller {
             }));
         };
         let mut request = MetadataRequest::default();
-        // v0 reads an empty list as "all topics"; later versions read null so.
-        request.topics = match conn.version::<MetadataRequest>(METADATA_VERSION) {
-            Some(0) => Some(Vec::new()),
-            _ => None,
-        };
+        // Null: every topic.
+        request.topics = None;
         let reply = match conn.send(&request, METADATA_VERSION).await {
             Ok((reply, _)) => reply,
             Err(e) => {
@@ -550,6 +548,7 @@ pub fn assigned_partitions(mut bytes: Bytes) -> Result<usize, String> {
     if version < 0 {
         return Err(format!("version {version}"));
     }
+    super::reply_shape::check(&bytes, &super::reply_shape::consumer_assignment())?;
     let assignment = ConsumerProtocolAssignment::decode(&mut bytes, version.min(3))
         .map_err(|e| e.to_string())?;
     Ok(assignment
@@ -624,7 +623,10 @@ async fn committed_offsets(
         request.group_id = GroupId(StrBytes::from_string(g.id.clone()));
         // Null topics (v2+) means every partition the group committed.
         request.topics = None;
-        let (reply, _) = match conn.send(&request, OFFSET_FETCH_BATCH - 1).await {
+        let (reply, _) = match conn
+            .send(&request, (OFFSET_FETCH_VERSION.0, OFFSET_FETCH_BATCH - 1))
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 failures.push(e);

@@ -207,9 +207,9 @@ fn a_reply_is_checked_before_it_is_believed() {
     // Another request's answer.
     let e = decode_response::<MetadataRequest>(good.clone(), 12, 6).unwrap_err();
     assert!(e.contains("answers request 5"), "{e}");
-    // Cut short.
+    // Cut short: the shape walk finds it before the decoder.
     let e = decode_response::<MetadataRequest>(good.slice(..good.len() - 3), 12, 5).unwrap_err();
-    assert!(e.contains("does not decode"), "{e}");
+    assert!(e.contains("does not fit version 12"), "{e}");
     // Bytes left over: read at the wrong version, or garbage appended.
     let mut longer = BytesMut::from(&good[..]);
     longer.put_slice(b"junk");
@@ -467,4 +467,127 @@ fn a_failed_poll_says_down_and_the_resource_falls_back() {
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].0, TARGET_UP_NAME);
     assert_eq!(p[0].2, 0.0);
+}
+
+// ---- reply shapes ---------------------------------------------------------------------------
+
+fn framed<Req: kafka_protocol::protocol::Request>(response: &Req::Response, version: i16) -> Bytes {
+    let mut header = ResponseHeader::default();
+    header.correlation_id = 9;
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, Req::Response::header_version(version))
+        .unwrap();
+    response.encode(&mut buf, version).unwrap();
+    buf.freeze()
+}
+
+/// Every reply, with elements at every nesting level, encoded by `kafka-protocol` at every
+/// version we ask for, passes the shape walk and decodes.
+#[test]
+fn reply_shapes_match_the_crates_encoder_at_every_version_we_send() {
+    use kafka_protocol::messages::*;
+    let mut md = MetadataResponse::default();
+    md.brokers = vec![metadata_response::MetadataResponseBroker::default(); 2];
+    let mut part = metadata_response::MetadataResponsePartition::default();
+    part.replica_nodes = vec![BrokerId(1), BrokerId(2)];
+    part.isr_nodes = vec![BrokerId(1)];
+    part.offline_replicas = vec![BrokerId(2)];
+    let mut topic = metadata_response::MetadataResponseTopic::default();
+    topic.name = Some(TopicName(StrBytes::from_static_str("t")));
+    topic.partitions = vec![part.clone(), part];
+    md.topics = vec![topic];
+    for v in 9..=12 {
+        let mut md = md.clone();
+        if v > 10 {
+            md.cluster_authorized_operations = i32::MIN;
+        }
+        decode_response::<MetadataRequest>(framed::<MetadataRequest>(&md, v), v, 9)
+            .unwrap_or_else(|e| panic!("Metadata v{v}: {e}"));
+    }
+    let mut lo = ListOffsetsResponse::default();
+    let mut t = list_offsets_response::ListOffsetsTopicResponse::default();
+    t.partitions = vec![list_offsets_response::ListOffsetsPartitionResponse::default(); 3];
+    lo.topics = vec![t];
+    for v in 6..=7 {
+        decode_response::<ListOffsetsRequest>(framed::<ListOffsetsRequest>(&lo, v), v, 9)
+            .unwrap_or_else(|e| panic!("ListOffsets v{v}: {e}"));
+    }
+    let mut lg = ListGroupsResponse::default();
+    lg.groups = vec![list_groups_response::ListedGroup::default(); 2];
+    for v in 3..=4 {
+        decode_response::<ListGroupsRequest>(framed::<ListGroupsRequest>(&lg, v), v, 9)
+            .unwrap_or_else(|e| panic!("ListGroups v{v}: {e}"));
+    }
+    let mut dg = DescribeGroupsResponse::default();
+    let mut g = describe_groups_response::DescribedGroup::default();
+    let mut member = describe_groups_response::DescribedGroupMember::default();
+    member.member_assignment = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 255, 255, 255, 255]);
+    g.members = vec![member; 2];
+    dg.groups = vec![g];
+    decode_response::<DescribeGroupsRequest>(framed::<DescribeGroupsRequest>(&dg, 5), 5, 9)
+        .unwrap();
+    let mut of = OffsetFetchResponse::default();
+    let mut ot = offset_fetch_response::OffsetFetchResponseTopic::default();
+    ot.partitions = vec![offset_fetch_response::OffsetFetchResponsePartition::default(); 2];
+    of.topics = vec![ot];
+    for v in 6..=7 {
+        decode_response::<OffsetFetchRequest>(framed::<OffsetFetchRequest>(&of, v), v, 9)
+            .unwrap_or_else(|e| panic!("OffsetFetch v{v}: {e}"));
+    }
+    let mut of8 = OffsetFetchResponse::default();
+    let mut og = offset_fetch_response::OffsetFetchResponseGroup::default();
+    let mut ots = offset_fetch_response::OffsetFetchResponseTopics::default();
+    ots.partitions = vec![offset_fetch_response::OffsetFetchResponsePartitions::default(); 2];
+    og.topics = vec![ots];
+    of8.groups = vec![og.clone(), og];
+    decode_response::<OffsetFetchRequest>(framed::<OffsetFetchRequest>(&of8, 8), 8, 9).unwrap();
+    let mut av = ApiVersionsResponse::default();
+    av.api_keys = vec![api_versions_response::ApiVersion::default(); 3];
+    av.supported_features = vec![api_versions_response::SupportedFeatureKey::default()];
+    decode_response::<ApiVersionsRequest>(framed::<ApiVersionsRequest>(&av, 3), 3, 9).unwrap();
+    let mut sh = SaslHandshakeResponse::default();
+    sh.mechanisms = vec![StrBytes::from_static_str("PLAIN"); 2];
+    decode_response::<SaslHandshakeRequest>(framed::<SaslHandshakeRequest>(&sh, 1), 1, 9).unwrap();
+    let sa = SaslAuthenticateResponse::default();
+    decode_response::<SaslAuthenticateRequest>(framed::<SaslAuthenticateRequest>(&sa, 2), 2, 9)
+        .unwrap();
+}
+
+/// A dozen bytes that announce 2^32 brokers (or 2^31 topics) are a bad reply, not an
+/// allocation of hundreds of GB that would abort the process.
+#[test]
+fn an_array_longer_than_its_bytes_is_refused_before_decoding() {
+    let header = |b: &mut BytesMut| {
+        b.put_i32(9);
+        b.put_u8(0); // no tagged fields
+    };
+    let mut b = BytesMut::new();
+    header(&mut b);
+    b.put_i32(0);
+    b.put_slice(&[0xf0, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]);
+    let e = decode_response::<MetadataRequest>(b.freeze(), 12, 9).unwrap_err();
+    assert!(e.contains("elements"), "{e}");
+    // The classic array of SaslHandshake v1.
+    let mut b = BytesMut::new();
+    b.put_i32(9);
+    b.put_i16(0);
+    b.put_i32(i32::MAX);
+    b.put_slice(b"xyz");
+    let e = decode_response::<kafka_protocol::messages::SaslHandshakeRequest>(b.freeze(), 1, 9)
+        .unwrap_err();
+    assert!(e.contains("elements"), "{e}");
+    // A member assignment announcing 2^31 topics.
+    let mut a = BytesMut::new();
+    a.put_i16(0);
+    a.put_i32(i32::MAX);
+    assert!(
+        assigned_partitions(a.freeze())
+            .unwrap_err()
+            .contains("elements")
+    );
+    // A version we never ask for has no shape, so it is not decoded at all.
+    let e =
+        decode_response::<MetadataRequest>(Bytes::from_static(&[0, 0, 0, 9]), 1, 9).unwrap_err();
+    assert!(e.contains("no reply shape"), "{e}");
 }
