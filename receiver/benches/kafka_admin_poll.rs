@@ -93,9 +93,11 @@ fn knob(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Heap growth over the region. stats_alloc already books a realloc's growth (shrink) in
+/// `bytes_allocated` (`bytes_deallocated`); `bytes_reallocated` is the same change again.
 fn net_bytes(region: &Region<'_, System>) -> i64 {
     let c = region.change();
-    c.bytes_allocated as i64 - c.bytes_deallocated as i64 + c.bytes_reallocated as i64
+    c.bytes_allocated as i64 - c.bytes_deallocated as i64
 }
 
 /// Peak resident set size of this process so far (VmHWM), KiB.
@@ -197,7 +199,7 @@ fn main() {
             .sum();
         drop(batch);
         drop(polled);
-        ours.push((poll_time, convert_time, allocated, held, points));
+        ours.push((poll_time, convert_time, allocated, held, points, net_bytes(&kept)));
     }
     let kept_between = net_bytes(&kept);
     let rss_growth = peak_rss_kib().saturating_sub(rss_base);
@@ -233,18 +235,19 @@ fn main() {
         counts.0, counts.1, counts.2
     );
     println!(
-        "{:<5} {:>12} {:>12} {:>14} {:>14} {:>8} | {:>16}",
-        "poll", "ours ms", "to OTLP ms", "alloc MiB", "held MiB", "points", "confluent ms"
+        "{:<5} {:>10} {:>11} {:>10} {:>9} {:>10} {:>8} | {:>13}",
+        "poll", "ours ms", "to OTLP ms", "alloc MiB", "held MiB", "kept MiB", "points", "confluent ms"
     );
-    for (i, (poll, convert, allocated, held, points)) in ours.iter().enumerate() {
+    for (i, (poll, convert, allocated, held, points, kept)) in ours.iter().enumerate() {
         let reference = theirs.get(i).map_or(f64::NAN, |t| t.0 * 1000.0);
         println!(
-            "{:<5} {:>12.1} {:>12.1} {:>14.1} {:>14.1} {:>8} | {:>16.1}",
+            "{:<5} {:>10.1} {:>11.1} {:>10.1} {:>9.1} {:>10.2} {:>8} | {:>13.1}",
             i + 1,
             poll.as_secs_f64() * 1000.0,
             convert.as_secs_f64() * 1000.0,
             mib(*allocated),
             mib(*held),
+            mib(*kept),
             points,
             reference
         );
