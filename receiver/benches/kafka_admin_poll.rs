@@ -9,14 +9,15 @@
 //! Per poll it prints, side by side in the same run:
 //! - ours: `ClusterPoller::poll` (every request, decode, lag and time lag) and the conversion
 //!   to OTLP, time and memory: bytes allocated during the poll, heap held at its end (snapshot
-//!   + OTLP batch alive), heap kept between polls (time-lag tables, connections), and the
+//!   and OTLP batch alive), heap kept between polls (time-lag tables, connections), and the
 //!   process's peak RSS growth;
 //! - reference: confluent-kafka's AdminClient (librdkafka) reading the same facts the way its
 //!   API allows: list_topics, list_offsets earliest and latest for every partition,
 //!   list_consumer_groups, describe_consumer_groups, list_consumer_group_offsets (one group per
 //!   request, librdkafka's limit), timed in its own process, with that process's peak RSS growth.
 //!
-//! Run: `KAFKA_OBS_VENV=<peers venv> cargo bench -p kafka-obs-receiver --bench kafka_admin_poll`
+//! Run: `KAFKA_OBS_VENV=<peers venv> cargo bench -p kafka-obs-receiver --no-default-features
+//! --bench kafka_admin_poll` (the receiver needs no librdkafka)
 //! (`ADMIN_BENCH_POLLS`, default 5; `ADMIN_BENCH_TOPICS` × `ADMIN_BENCH_PARTITIONS`, default
 //! 100 × 100; `ADMIN_BENCH_GROUPS`, default 500).
 
@@ -199,7 +200,14 @@ fn main() {
             .sum();
         drop(batch);
         drop(polled);
-        ours.push((poll_time, convert_time, allocated, held, points, net_bytes(&kept)));
+        ours.push((
+            poll_time,
+            convert_time,
+            allocated,
+            held,
+            points,
+            net_bytes(&kept),
+        ));
     }
     let kept_between = net_bytes(&kept);
     let rss_growth = peak_rss_kib().saturating_sub(rss_base);
@@ -236,7 +244,14 @@ fn main() {
     );
     println!(
         "{:<5} {:>10} {:>11} {:>10} {:>9} {:>10} {:>8} | {:>13}",
-        "poll", "ours ms", "to OTLP ms", "alloc MiB", "held MiB", "kept MiB", "points", "confluent ms"
+        "poll",
+        "ours ms",
+        "to OTLP ms",
+        "alloc MiB",
+        "held MiB",
+        "kept MiB",
+        "points",
+        "confluent ms"
     );
     for (i, (poll, convert, allocated, held, points, kept)) in ours.iter().enumerate() {
         let reference = theirs.get(i).map_or(f64::NAN, |t| t.0 * 1000.0);
