@@ -601,19 +601,11 @@ async fn committed_offsets(
                 continue;
             }
             for t in r.topics {
-                let topic = t.name.0.as_str();
-                if !topics.allows(topic) {
-                    continue;
-                }
-                for p in t.partitions {
-                    push_committed(
-                        g,
-                        topic,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    );
-                }
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.committed_offset, p.error_code));
+                push_committed(g, topics, t.name.0.as_str(), partitions);
             }
         }
         return Ok(());
@@ -638,34 +630,35 @@ async fn committed_offsets(
             continue;
         }
         for t in reply.topics {
-            let topic = t.name.0.as_str();
-            if !topics.allows(topic) {
-                continue;
-            }
-            for p in t.partitions {
-                push_committed(
-                    g,
-                    topic,
-                    p.partition_index,
-                    p.committed_offset,
-                    p.error_code,
-                );
-            }
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.committed_offset, p.error_code));
+            push_committed(g, topics, t.name.0.as_str(), partitions);
         }
     }
     Ok(())
 }
 
-fn push_committed(g: &mut Group, topic: &str, partition: i32, offset: i64, error_code: i16) {
-    // -1: no commit for this partition.
-    if error_code != 0 || offset < 0 {
+/// A topic's committed offsets (partition, offset, error code) of an OffsetFetch reply, the
+/// same at every version: kept when the topic passes the filter and the partition has a commit.
+fn push_committed(
+    g: &mut Group,
+    topics: &NameFilter,
+    topic: &str,
+    partitions: impl Iterator<Item = (i32, i64, i16)>,
+) {
+    if !topics.allows(topic) {
         return;
     }
-    g.committed.push(Committed {
-        topic: topic.to_string(),
-        partition,
-        offset,
-        lag: None,
-        time_lag_seconds: None,
-    });
+    // -1: no commit for this partition.
+    for (partition, offset, _) in partitions.filter(|&(_, o, e)| e == 0 && o >= 0) {
+        g.committed.push(Committed {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            lag: None,
+            time_lag_seconds: None,
+        });
+    }
 }
