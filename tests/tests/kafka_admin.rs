@@ -518,11 +518,10 @@ fn a_broker_that_answers_garbage_is_rejected_counted_and_the_process_keeps_runni
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (_, p) = admin.last().expect("a poll result");
-    assert_eq!(
-        get(&p, "kafka_obs.target.up", &format!("endpoint={addr}")),
-        Some(0.0)
-    );
+    let up = format!("endpoint={addr}");
+    admin.wait_for("down", 0, |p| {
+        get(p, "kafka_obs.target.up", &up) == Some(0.0)
+    });
     assert!(
         admin.collector.stderr().contains("rejected"),
         "{}",
@@ -537,4 +536,39 @@ fn a_broker_that_answers_garbage_is_rejected_counted_and_the_process_keeps_runni
     );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap();
+}
+
+/// SASL PLAIN against a tansu with `--authentication`: it knows no user (it cannot hold one
+/// before authentication is on) and closes the connection at our PLAIN handshake; the failed
+/// login is counted on the SaslHandshake API, logged, reported as down, and the receiver polls
+/// on.
+#[test]
+fn a_refused_sasl_login_is_counted_and_logged() {
+    let port = free_port();
+    let _tansu = Tansu::start_with(port, port, &["--authentication"]).expect("tansu");
+    let brokers = format!("127.0.0.1:{port}");
+    let admin = AdminCollector::start(
+        &brokers,
+        "    auth:\n      sasl: {mechanism: PLAIN, username: obs, password: s3cret}",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admin.collector.metric(
+        "kafka_obs_kafka_admin_request_failures_total",
+        &["api=\"SaslHandshake\""],
+    ) < 2.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no auth failure counted:\n{}\n{}",
+            admin.collector.metrics(),
+            admin.collector.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = admin.collector.stderr();
+    assert!(log.contains("SaslHandshake to 127.0.0.1"), "{log}");
+    let up = format!("endpoint={brokers}");
+    admin.wait_for("down", 0, |p| {
+        get(p, "kafka_obs.target.up", &up) == Some(0.0)
+    });
 }
