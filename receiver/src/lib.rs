@@ -7,5 +7,6 @@ pub mod cgroup;
 pub mod jmx;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod kafka_admin;
 pub mod otlp;
 pub mod signals;

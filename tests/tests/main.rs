@@ -15,6 +15,7 @@ mod exporter_faults;
 mod federation;
 mod intake;
 mod jmx_e2e;
+mod kafka_admin;
 mod otelcol_contrib;
 mod otelcol_names;
 mod otlp_peers;
