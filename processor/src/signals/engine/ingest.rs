@@ -194,6 +194,8 @@ impl Engine {
             Reader::Request => RowState::Request(Box::default()),
             Reader::Target => RowState::Target(Box::default()),
             Reader::User(i) => RowState::User(i, Box::default()),
+            // No metric feeds log rows; they are made by `logs.rs`.
+            Reader::Exception | Reader::ErrorRate => return false,
         };
         let attributes = point
             .attributes

@@ -7,7 +7,7 @@ use super::Engine;
 use crate::signals::condition::{Held, RowSignals, settle};
 use crate::signals::packs::consumer::lag::Rates;
 use crate::signals::packs::{
-    FIRST_USER_RULE, Reader, Sink, broker, consumer, jvm, producer, targets,
+    FIRST_USER_RULE, Reader, Sink, broker, consumer, exceptions, jvm, producer, targets,
 };
 use crate::signals::user;
 
@@ -23,6 +23,8 @@ pub(super) enum RowState {
     Request(Box<broker::RequestRow>),
     Target(Box<targets::TargetRow>),
     User(u16, Box<user::UserRow>),
+    Exception(Box<exceptions::BurstRow>),
+    ErrorRate(Box<exceptions::RateRow>),
 }
 
 impl RowState {
@@ -38,6 +40,8 @@ impl RowState {
             Self::Request(r) => &mut r.vals,
             Self::Target(r) => &mut r.vals,
             Self::User(_, r) => &mut r.vals,
+            // Log rows are fed records, not metric values (`engine/logs.rs`).
+            Self::Exception(_) | Self::ErrorRate(_) => &mut [],
         }
     }
 }
@@ -187,6 +191,16 @@ impl Engine {
                     user::evaluate(r, mask, FIRST_USER_RULE + *i, rule, &self.common, &mut sink);
                 }
             }
+            RowState::Exception(r) => {
+                if let Some(p) = &packs.exceptions {
+                    exceptions::evaluate_burst(r, p, &self.common, &mut sink);
+                }
+            }
+            RowState::ErrorRate(r) => {
+                if let Some(p) = &packs.exceptions {
+                    exceptions::evaluate_rate(r, p, &self.common, &mut sink);
+                }
+            }
         }
         let time = row.time;
         settle(
@@ -223,5 +237,7 @@ pub(super) fn reader_of(state: &RowState) -> Reader {
         RowState::Request(_) => Reader::Request,
         RowState::Target(_) => Reader::Target,
         RowState::User(i, _) => Reader::User(*i),
+        RowState::Exception(_) => Reader::Exception,
+        RowState::ErrorRate(_) => Reader::ErrorRate,
     }
 }

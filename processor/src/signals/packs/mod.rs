@@ -12,6 +12,7 @@
 
 pub mod broker;
 pub mod consumer;
+pub mod exceptions;
 pub mod jvm;
 pub mod producer;
 pub(crate) mod shared;
@@ -44,6 +45,7 @@ rules! {
     J1, J2, J3,
     B1, B2, B3, B4, B5, B6N, B6H, B7,
     T1, T2,
+    E1, E2,
 }
 
 /// A rule as a number: built-in rules first, then user rules in configuration order.
@@ -72,6 +74,10 @@ pub enum Reader {
     Request,
     Target,
     User(u16),
+    /// One exception type of one service instance (E1).
+    Exception,
+    /// One service instance's errors (E2).
+    ErrorRate,
 }
 
 impl Reader {
@@ -88,6 +94,8 @@ impl Reader {
             Self::Request => 9,
             Self::Target => 10,
             Self::User(i) => 1000 + u64::from(i),
+            Self::Exception => 11,
+            Self::ErrorRate => 12,
         }
     }
 }
