@@ -24,3 +24,4 @@ mod reload;
 mod runtime_behaviour;
 mod sdk_answers;
 mod signals_e2e;
+mod exceptions;
