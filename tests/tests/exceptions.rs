@@ -79,11 +79,7 @@ fn of_rule<'a>(all: &'a [Signal], rule: &str) -> Vec<&'a Signal> {
 }
 
 fn label(s: &Signal) -> String {
-    format!(
-        "{} {}",
-        s.kind,
-        s.phase().map_or("-", |p| p.as_str())
-    )
+    format!("{} {}", s.kind, s.phase().map_or("-", |p| p.as_str()))
 }
 
 /// When a phase of the application ran (ns since the epoch).
@@ -209,7 +205,10 @@ fn sdk_exception_logs_burst_and_rate_signals_recover() {
     let e1_labels: Vec<String> = e1.iter().map(|s| label(s)).collect();
     assert_eq!(
         e1_labels,
-        ["Services.FAIL.CALLEE onset", "Services.SUCCESS.CALLEE recovery"],
+        [
+            "Services.FAIL.CALLEE onset",
+            "Services.SUCCESS.CALLEE recovery"
+        ],
         "{e1_labels:?}"
     );
     let burst = span("burst");
@@ -247,7 +246,9 @@ fn sdk_exception_logs_burst_and_rate_signals_recover() {
         "{statuses:?}"
     );
     assert!(
-        statuses.last().is_some_and(|s| s.starts_with("Statuses.STABLE")),
+        statuses
+            .last()
+            .is_some_and(|s| s.starts_with("Statuses.STABLE")),
         "{statuses:?}"
     );
 

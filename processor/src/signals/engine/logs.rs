@@ -30,18 +30,24 @@ impl Engine {
     /// that got errors or are due; see the module documentation.
     pub fn evaluate_logs(&mut self, request: &ExportLogsServiceRequest, now: u64) -> Evaluation {
         self.begin_evaluation();
-        if let Some(p) = self.config.packs.exceptions {
-            for rl in &request.resource_logs {
-                let resource: &[KeyValue] = rl.resource.as_ref().map_or(&[], |r| &r.attributes);
-                let instance = hash_attrs_subset(resource, INSTANCE_KEYS);
-                for log in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
-                    self.stats.log_records += 1;
-                    let Some(error) = record::read(log) else {
-                        continue;
-                    };
-                    self.stats.error_records += 1;
-                    self.record_error(&p, resource, instance, error, now);
-                }
+        let Some(p) = self.config.packs.exceptions else {
+            self.warn_once(61, || {
+                tracing::warn!(
+                    "signals: logs arrive but the exceptions pack is off (packs: {{exceptions:}}); they are ignored"
+                );
+            });
+            return Evaluation::default();
+        };
+        for rl in &request.resource_logs {
+            let resource: &[KeyValue] = rl.resource.as_ref().map_or(&[], |r| &r.attributes);
+            let instance = hash_attrs_subset(resource, INSTANCE_KEYS);
+            for log in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
+                self.stats.log_records += 1;
+                let Some(error) = record::read(log) else {
+                    continue;
+                };
+                self.stats.error_records += 1;
+                self.record_error(&p, resource, instance, error, now);
             }
         }
         self.evaluate_log_rows(now)
@@ -95,10 +101,11 @@ impl Engine {
         let made = self.log_row(key, resource, attributes, now, || {
             RowState::Exception(Box::new(BurstRow::new(instance, probe)))
         });
-        if made && let Some(Row {
-            state: RowState::Exception(r),
-            ..
-        }) = self.rows.get_mut(&key)
+        if made
+            && let Some(Row {
+                state: RowState::Exception(r),
+                ..
+            }) = self.rows.get_mut(&key)
         {
             r.record(now, error.message, p);
         }
@@ -301,8 +308,15 @@ mod tests {
             rule_signals(&out.signals),
             ["Services.SUCCESS.CALLEE service=orders/instance=pod-1"]
         );
-        let recovery = out.signals.iter().find(|s| s.evidence.rule == "E1").expect("E1");
-        assert_eq!(recovery.phase(), Some(kafka_obs_signal::condition::Phase::Recovery));
+        let recovery = out
+            .signals
+            .iter()
+            .find(|s| s.evidence.rule == "E1")
+            .expect("E1");
+        assert_eq!(
+            recovery.phase(),
+            Some(kafka_obs_signal::condition::Phase::Recovery)
+        );
         assert_eq!(e.stats().error_records, 4);
     }
 

@@ -107,10 +107,11 @@ impl Engine {
                     s.log_rows = s.log_rows.saturating_sub(1);
                 }
             }
-            if !keep && let RowState::Exception(r) = &row.state {
-                if let Some(n) = instance_types.get_mut(&r.instance) {
-                    *n = n.saturating_sub(1);
-                }
+            if !keep
+                && let RowState::Exception(r) = &row.state
+                && let Some(n) = instance_types.get_mut(&r.instance)
+            {
+                *n = n.saturating_sub(1);
             }
             keep
         });

@@ -108,12 +108,7 @@ impl BurstRow {
 }
 
 /// E1 at `sink.time`.
-pub fn evaluate_burst(
-    r: &mut BurstRow,
-    p: &ExceptionsPackConfig,
-    c: &Common,
-    sink: &mut Sink<'_>,
-) {
+pub fn evaluate_burst(r: &mut BurstRow, p: &ExceptionsPackConfig, c: &Common, sink: &mut Sink<'_>) {
     let now = sink.time;
     let count = r.count(now, p);
     let onset_at = p.burst_count as usize;
@@ -333,7 +328,10 @@ mod tests {
         assert_eq!(onset.evidence.get("errors_in_window"), Some(4.0));
         assert_eq!(onset.attributes[TYPE_KEY], "OrderValidationException");
         assert_eq!(onset.attributes[MESSAGE_KEY].chars().count(), 201);
-        assert_eq!(run.statuses, [(Rule::E1.index(), Sign::Degraded, Confidence::Measured)]);
+        assert_eq!(
+            run.statuses,
+            [(Rule::E1.index(), Sign::Degraded, Confidence::Measured)]
+        );
 
         // Still three in the window at 110.5 s (the first fell out): the burst holds.
         assert!(r.due(110 * S + S / 2, &p));

@@ -83,9 +83,11 @@ pub fn read(record: &LogRecord) -> Option<ErrorRecord<'_>> {
         .filter(|m| !m.is_empty())
         .or(header_message);
     let probe = PATH_KEYS.iter().any(|k| {
-        attrs
-            .attribute(k)
-            .is_some_and(|p| PROBE_PATHS.iter().any(|probe| p.trim_end_matches('/') == *probe))
+        attrs.attribute(k).is_some_and(|p| {
+            PROBE_PATHS
+                .iter()
+                .any(|probe| p.trim_end_matches('/') == *probe)
+        })
     });
     Some(ErrorRecord {
         exception_type: exception_type.map(|t| truncate(t, MAX_TYPE_CHARS)),
@@ -193,7 +195,9 @@ mod tests {
             Some(("java.net.SocketTimeoutException", None))
         );
         assert_eq!(
-            trace_header("Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space"),
+            trace_header(
+                "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space"
+            ),
             Some(("java.lang.OutOfMemoryError", Some("Java heap space")))
         );
         assert_eq!(trace_header("order 42 placed\n\tat nothing"), None);
@@ -201,7 +205,10 @@ mod tests {
 
     #[test]
     fn severity_decides_and_plain_lines_are_not_errors() {
-        assert!(read(&record(13, TRACE, vec![])).is_none(), "WARN is not an error");
+        assert!(
+            read(&record(13, TRACE, vec![])).is_none(),
+            "WARN is not an error"
+        );
         assert!(read(&record(0, "all good", vec![])).is_none());
         let mut r = record(0, "disk full", vec![]);
         r.severity_text = "error".into();
