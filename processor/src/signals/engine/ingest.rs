@@ -210,21 +210,7 @@ impl Engine {
             .entry(sid)
             .or_insert_with(|| SubjectState::new(subject))
             .rows += 1;
-        self.rows.insert(
-            key,
-            Row {
-                subject: sid,
-                last_seen: 0,
-                time: 0,
-                epoch: 0,
-                fresh: 0,
-                seen: 0,
-                evaluations: 0,
-                attributes,
-                held: Vec::new(),
-                state,
-            },
-        );
+        self.rows.insert(key, Row::new(sid, attributes, state, 0));
         true
     }
 }

@@ -138,21 +138,7 @@ impl Engine {
                 .or_insert_with(|| SubjectState::new(subject));
             s.rows += 1;
             s.log_rows += 1;
-            self.rows.insert(
-                key,
-                Row {
-                    subject: sid,
-                    last_seen: now,
-                    time: now,
-                    epoch: 0,
-                    fresh: 0,
-                    seen: 0,
-                    evaluations: 0,
-                    attributes,
-                    held: Vec::new(),
-                    state,
-                },
-            );
+            self.rows.insert(key, Row::new(sid, attributes, state, now));
             self.log_rows.push(key);
         }
         if let Some(row) = self.rows.get_mut(&key) {

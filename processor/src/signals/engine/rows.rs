@@ -66,6 +66,29 @@ pub(super) struct Row {
     pub(super) state: RowState,
 }
 
+impl Row {
+    /// A row of `subject` not yet fed (`last_seen`: when it was made).
+    pub(super) fn new(
+        subject: u64,
+        attributes: Vec<(String, String)>,
+        state: RowState,
+        last_seen: u64,
+    ) -> Self {
+        Self {
+            subject,
+            last_seen,
+            time: last_seen,
+            epoch: 0,
+            fresh: 0,
+            seen: 0,
+            evaluations: 0,
+            attributes,
+            held: Vec::new(),
+            state,
+        }
+    }
+}
+
 /// A rule input that is useless without another one of the same row: after three
 /// evaluations without it, one warning (older Kafka clients lack some attributes).
 struct Companion {

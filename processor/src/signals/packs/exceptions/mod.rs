@@ -267,7 +267,8 @@ mod tests {
             }
         }
 
-        fn burst(&mut self, r: &mut BurstRow, p: &ExceptionsPackConfig, time: u64) {
+        /// Runs `rule` once at `time` with this run's subject and outputs.
+        fn step(&mut self, time: u64, rule: impl FnOnce(&Common, &mut Sink<'_>)) {
             self.statuses.clear();
             let c = common();
             let mut sink = Sink {
@@ -279,22 +280,15 @@ mod tests {
                 out: &mut self.out,
                 statuses: &mut self.statuses,
             };
-            evaluate_burst(r, p, &c, &mut sink);
+            rule(&c, &mut sink);
+        }
+
+        fn burst(&mut self, r: &mut BurstRow, p: &ExceptionsPackConfig, time: u64) {
+            self.step(time, |c, sink| evaluate_burst(r, p, c, sink));
         }
 
         fn rate(&mut self, r: &mut RateRow, p: &ExceptionsPackConfig, time: u64) {
-            self.statuses.clear();
-            let c = common();
-            let mut sink = Sink {
-                time,
-                subject: &self.subject,
-                attributes: &self.attributes,
-                source_id: "s",
-                common: &c,
-                out: &mut self.out,
-                statuses: &mut self.statuses,
-            };
-            evaluate_rate(r, p, &c, &mut sink);
+            self.step(time, |c, sink| evaluate_rate(r, p, c, sink));
         }
 
         fn kinds(&mut self) -> Vec<String> {
