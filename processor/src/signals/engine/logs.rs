@@ -206,6 +206,7 @@ mod tests {
 
     use super::*;
     use crate::signals::config::{PacksConfig, SignalsConfig};
+    use crate::signals::packs::exceptions;
 
     const S: u64 = 1_000_000_000;
 
@@ -325,6 +326,36 @@ mod tests {
         e.sweep(2 * S + 601 * S);
         assert_eq!(e.series(), 0);
         assert!(e.instance_types.is_empty());
+    }
+
+    #[test]
+    fn a_file_line_with_a_stack_trace_is_typed_by_its_first_header() {
+        let mut e = engine(8);
+        let mut request = errors("pod-1", &["", "", ""]);
+        for r in &mut request.resource_logs[0].scope_logs[0].log_records {
+            // As a filelog receiver without operators sends it: no severity, no attributes.
+            r.severity_number = 0;
+            r.attributes.clear();
+            r.body = Some(AnyValue {
+                value: Some(any_value::Value::StringValue(
+                    "com.shop.OrderValidationException: order 9 has no lines\n\tat com.shop.V.check(V.java:3)\nCaused by: java.lang.IllegalStateException: empty\n".into(),
+                )),
+            });
+        }
+        let out = e.evaluate_logs(&request, S);
+        let onset = out
+            .signals
+            .iter()
+            .find(|s| s.evidence.rule == "E1")
+            .expect("a burst of the thrown type");
+        assert_eq!(
+            onset.attributes[TYPE_KEY],
+            "com.shop.OrderValidationException"
+        );
+        assert_eq!(
+            onset.attributes[exceptions::MESSAGE_KEY],
+            "order 9 has no lines"
+        );
     }
 
     #[test]

@@ -106,3 +106,38 @@ impl ExceptionsPackConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::signals::config::SignalsConfig;
+
+    fn parse(text: &str) -> Result<SignalsConfig, kafka_obs_api::ComponentConfigError> {
+        SignalsConfig::parse(&serde_yaml_ng::from_str(text).expect("yaml"))
+    }
+
+    #[test]
+    fn keys_parse_and_bad_values_name_their_path() {
+        let c = parse("packs: {exceptions: {burst_count: 8, burst_window: 30s}}").expect("valid");
+        let p = c.packs.exceptions.expect("on");
+        assert_eq!(
+            (p.burst_count, p.burst_window),
+            (8, Duration::from_secs(30))
+        );
+        assert!(c.packs.jvm.is_none(), "only the listed packs run");
+        let e = parse("packs: {exceptions: {rate_recover_factor: 3}}").expect_err("not below");
+        assert_eq!(e.path, "packs::exceptions::rate_recover_factor");
+        assert!(e.message.contains("below rate_factor"), "{e}");
+        let e = parse("packs: {exceptions: {burst_count: 1}}").expect_err("too few");
+        assert_eq!(e.path, "packs::exceptions::burst_count");
+        let e = parse("packs: {exceptions: {rate_interval: 10ms}}").expect_err("too short");
+        assert_eq!(e.path, "packs::exceptions::rate_interval");
+        let e = parse("packs: {exceptions: {burst_windw: 1s}}").expect_err("unknown key");
+        assert_eq!(e.path, "packs::exceptions::burst_windw");
+        assert!(
+            parse("").expect("defaults").packs.exceptions.is_some(),
+            "without `packs` every pack runs"
+        );
+    }
+}
