@@ -160,11 +160,15 @@ impl Engine {
             let Some(row) = self.rows.get_mut(&key) else {
                 continue;
             };
-            let due = match &row.state {
-                RowState::Exception(r) => r.due(now, &p),
-                RowState::ErrorRate(r) => r.due(now, &p),
-                _ => false,
+            let (due, holds) = match &row.state {
+                RowState::Exception(r) => (r.due(now, &p), r.holds()),
+                RowState::ErrorRate(r) => (r.due(now, &p), r.holds()),
+                _ => (false, false),
             };
+            if holds {
+                // A condition is never forgotten (`series_ttl`) before its recovery.
+                row.last_seen = now;
+            }
             if due && row.epoch != self.epoch {
                 row.epoch = self.epoch;
                 self.touched_rows.push(key);
@@ -322,8 +326,18 @@ mod tests {
             .expect("(other) bursts");
         assert_eq!(onset.attributes[TYPE_KEY], OTHER_TYPE);
         assert_eq!(e.stats().folded_types, 3);
-        // Forgetting rows frees the instance's type slots.
-        e.sweep(2 * S + 601 * S);
+        // The burst ends by silence; then forgetting the rows frees the instance's type slots.
+        let out = e.tick_logs(10 * S);
+        assert!(out.signals.iter().any(|s| s.evidence.rule == "E1"
+            && s.phase() == Some(kafka_obs_signal::condition::Phase::Recovery)));
+        e.sweep(10 * S + 599 * S);
+        // A, B and the rate row were last fed at 1-2 s; (other) held its burst until 10 s.
+        assert_eq!(
+            e.series(),
+            1,
+            "a row is forgotten series_ttl after it last mattered"
+        );
+        e.sweep(10 * S + 601 * S);
         assert_eq!(e.series(), 0);
         assert!(e.instance_types.is_empty());
     }

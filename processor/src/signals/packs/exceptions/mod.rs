@@ -81,7 +81,12 @@ impl BurstRow {
     /// True while the row has something to evaluate without new errors: errors still in the
     /// window, or a burst to end.
     pub fn due(&self, now: u64, p: &ExceptionsPackConfig) -> bool {
-        self.burst.state() == 1 || self.count(now, p) > 0
+        self.holds() || self.count(now, p) > 0
+    }
+
+    /// True while E1's condition holds on this row.
+    pub fn holds(&self) -> bool {
+        self.burst.state() == 1
     }
 
     fn count(&self, now: u64, p: &ExceptionsPackConfig) -> usize {
@@ -164,6 +169,11 @@ impl RateRow {
     pub fn due(&self, now: u64, p: &ExceptionsPackConfig) -> bool {
         self.start
             .is_some_and(|s| now >= s.saturating_add(p.rate_interval.as_nanos() as u64))
+    }
+
+    /// True while E2's condition holds on this row.
+    pub fn holds(&self) -> bool {
+        self.diverging.state() == 1
     }
 
     fn learn(&mut self, rate: f64, p: &ExceptionsPackConfig) {
