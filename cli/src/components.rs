@@ -13,6 +13,7 @@ pub fn registry() -> Registry {
             kafka_obs_receiver::otlp::FACTORY,
             kafka_obs_receiver::jmx::FACTORY,
             kafka_obs_receiver::signals::FACTORY,
+            kafka_obs_receiver::cgroup::FACTORY,
             #[cfg(feature = "kafka")]
             kafka_obs_receiver::kafka::FACTORY,
         ],

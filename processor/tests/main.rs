@@ -6,6 +6,7 @@
 
 mod common;
 
+mod signals_container;
 mod signals_properties;
 mod signals_rules;
 mod signals_user_rules;

@@ -6,5 +6,6 @@
 
 mod common;
 
+mod cgroup_live;
 mod jmx_crosscheck;
 mod jmx_lifecycle;

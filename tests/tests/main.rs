@@ -6,6 +6,7 @@
 
 mod central;
 mod config_errors;
+mod container;
 mod demo;
 mod deploy_kit;
 mod docs_pages;

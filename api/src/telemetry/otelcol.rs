@@ -24,6 +24,9 @@ pub enum Transport {
     Http,
     Kafka,
     Jmx,
+    /// Receivers that read local files on a timer (hostmetrics-like scrapers): the Collector
+    /// leaves their `transport` label empty.
+    Scraper,
 }
 
 impl Transport {
@@ -33,6 +36,7 @@ impl Transport {
             Self::Http => "http",
             Self::Kafka => "kafka",
             Self::Jmx => "jmx",
+            Self::Scraper => "",
         }
     }
 }

@@ -21,6 +21,7 @@ use kafka_obs_signal::{LevelSpec, SubjectBuilder, statuses};
 
 use super::packs::broker::config::BrokerPackConfig;
 use super::packs::consumer::config::ConsumerPackConfig;
+use super::packs::container::config::ContainerPackConfig;
 use super::packs::exceptions::config::ExceptionsPackConfig;
 use super::packs::jvm::config::JvmPackConfig;
 use super::packs::producer::config::ProducerPackConfig;
@@ -28,13 +29,14 @@ use super::packs::targets::config::TargetsPackConfig;
 use super::user::config::{RawRule, UserKind, UserRule, resolve_rule};
 
 /// The names of the built-in packs, as written under `packs`.
-pub const PACK_NAMES: [&str; 6] = [
+pub const PACK_NAMES: [&str; 7] = [
     "kafka-producer",
     "kafka-consumer",
     "kafka",
     "jvm",
     "targets",
     "exceptions",
+    "container",
 ];
 
 /// Which packs are on, each with its thresholds.
@@ -53,6 +55,7 @@ pub struct PacksConfig {
     pub targets: Option<TargetsPackConfig>,
     #[serde(deserialize_with = "enabled")]
     pub exceptions: Option<ExceptionsPackConfig>,
+    pub container: Option<ContainerPackConfig>,
 }
 
 impl PacksConfig {
@@ -65,6 +68,7 @@ impl PacksConfig {
             jvm: Some(JvmPackConfig::default()),
             targets: Some(TargetsPackConfig::default()),
             exceptions: Some(ExceptionsPackConfig::default()),
+            container: Some(ContainerPackConfig::default()),
         }
     }
 
@@ -94,6 +98,9 @@ impl PacksConfig {
         }
         if let Some(p) = &self.exceptions {
             p.check().map_err(within("exceptions"))?;
+        }
+        if let Some(p) = &self.container {
+            p.check().map_err(within("container"))?;
         }
         Ok(())
     }

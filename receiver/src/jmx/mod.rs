@@ -36,7 +36,7 @@ use kafka_obs_api::{
 use kafka_obs_jmx::ConnectOptions;
 
 pub use config::{JmxReceiverConfig, TlsSettings};
-pub use convert::{SCOPE_NAME, TARGET_UP};
+pub use convert::{SCOPE_NAME, TARGET_UP, string_kv};
 pub use presets::TargetSystem;
 pub use scrape::{Number, Plan, Reading, Scrape};
 pub use target::{PollOutcome, TargetPoller, TargetSettings};

@@ -7,7 +7,7 @@ use super::Engine;
 use crate::signals::condition::{Held, RowSignals, settle};
 use crate::signals::packs::consumer::lag::Rates;
 use crate::signals::packs::{
-    FIRST_USER_RULE, Reader, Sink, broker, consumer, exceptions, jvm, producer, targets,
+    FIRST_USER_RULE, Reader, Sink, broker, consumer, container, exceptions, jvm, producer, targets,
 };
 use crate::signals::user;
 
@@ -22,6 +22,7 @@ pub(super) enum RowState {
     Isr(Box<broker::IsrRow>),
     Request(Box<broker::RequestRow>),
     Target(Box<targets::TargetRow>),
+    Container(Box<container::ContainerRow>),
     User(u16, Box<user::UserRow>),
     Exception(Box<exceptions::BurstRow>),
     ErrorRate(Box<exceptions::RateRow>),
@@ -39,6 +40,7 @@ impl RowState {
             Self::Isr(r) => &mut r.vals,
             Self::Request(r) => &mut r.vals,
             Self::Target(r) => &mut r.vals,
+            Self::Container(r) => &mut r.vals,
             Self::User(_, r) => &mut r.vals,
             // Log rows are fed records, not metric values (`engine/logs.rs`).
             Self::Exception(_) | Self::ErrorRate(_) => &mut [],
@@ -209,6 +211,11 @@ impl Engine {
                     targets::evaluate(r, mask, p, &mut sink);
                 }
             }
+            RowState::Container(r) => {
+                if let Some(p) = &packs.container {
+                    container::evaluate(r, mask, p, &self.common, &mut sink);
+                }
+            }
             RowState::User(i, r) => {
                 if let Some(rule) = self.config.rules.get(usize::from(*i)) {
                     user::evaluate(r, mask, FIRST_USER_RULE + *i, rule, &self.common, &mut sink);
@@ -259,6 +266,7 @@ pub(super) fn reader_of(state: &RowState) -> Reader {
         RowState::Isr(_) => Reader::Isr,
         RowState::Request(_) => Reader::Request,
         RowState::Target(_) => Reader::Target,
+        RowState::Container(_) => Reader::Container,
         RowState::User(i, _) => Reader::User(*i),
         RowState::Exception(_) => Reader::Exception,
         RowState::ErrorRate(_) => Reader::ErrorRate,

@@ -1,4 +1,5 @@
-//! The built-in rule packs (`kafka-producer`, `kafka-consumer`, `kafka`, `jvm`, `targets`)
+//! The built-in rule packs (`kafka-producer`, `kafka-consumer`, `kafka`, `jvm`, `targets`,
+//! `container`, `exceptions`)
 //! and what every rule shares: the rule ids, which rows of state exist, and the [`Sink`] a
 //! rule emits signals and status readings into.
 //!
@@ -12,6 +13,7 @@
 
 pub mod broker;
 pub mod consumer;
+pub mod container;
 pub mod exceptions;
 pub mod jvm;
 pub mod producer;
@@ -46,6 +48,7 @@ rules! {
     B1, B2, B3, B4, B5, B6N, B6H, B7,
     T1, T2,
     E1, E2,
+    CR1, CR2, CR3, CR4, CR5,
 }
 
 /// A rule as a number: built-in rules first, then user rules in configuration order.
@@ -73,6 +76,7 @@ pub enum Reader {
     Isr,
     Request,
     Target,
+    Container,
     User(u16),
     /// One exception type of one service instance (E1).
     Exception,
@@ -93,9 +97,10 @@ impl Reader {
             Self::Isr => 8,
             Self::Request => 9,
             Self::Target => 10,
+            Self::Container => 11,
             Self::User(i) => 1000 + u64::from(i),
-            Self::Exception => 11,
-            Self::ErrorRate => 12,
+            Self::Exception => 13,
+            Self::ErrorRate => 14,
         }
     }
 }
