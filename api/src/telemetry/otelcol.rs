@@ -24,6 +24,8 @@ pub enum Transport {
     Http,
     Kafka,
     Jmx,
+    /// Files read by the `filelog` receiver.
+    File,
 }
 
 impl Transport {
@@ -33,6 +35,7 @@ impl Transport {
             Self::Http => "http",
             Self::Kafka => "kafka",
             Self::Jmx => "jmx",
+            Self::File => "file",
         }
     }
 }
