@@ -16,6 +16,7 @@ pub fn registry() -> Registry {
             kafka_obs_receiver::cgroup::FACTORY,
             #[cfg(feature = "kafka")]
             kafka_obs_receiver::kafka::FACTORY,
+            kafka_obs_receiver::filelog::FACTORY,
         ],
         processors: vec![
             kafka_obs_processor::batch::FACTORY,
