@@ -2,6 +2,10 @@
 //! OpenTelemetry SDK (`logger.exception`, OTLP/gRPC) into the real binary's `otlp` receiver,
 //! a logs pipeline feeds the `signals` connector, and its signals go to a `file` exporter.
 //!
+//! A second test reads the same rules from a log *file*: the `filelog` receiver tails a Java
+//! service's log (multi-line stack traces joined by `multiline.line_start_pattern`, severity
+//! parsed by a `regex_parser`), and E1 types the burst by the trace's first header line.
+//!
 //! The application runs phases (tests/python/app_exceptions.py): a steady error rate the
 //! connector learns as its baseline; a rate over it spread across types (E2 DIVERGING, no burst
 //! of any one type); back to the baseline (E2 STABLE); a burst of one type (E1 Services FAIL
@@ -262,4 +266,132 @@ fn sdk_exception_logs_burst_and_rate_signals_recover() {
         collector.metric("kafka_obs_signals_log_records_total", &[]),
         f64::from(errors + 5)
     );
+}
+
+/// One Java log entry: a header line and, for an error, its stack trace.
+fn java_entry(n: u32, error: bool) -> String {
+    if error {
+        format!(
+            "2026-12-08 02:20:{:02}.{n:03} ERROR [orders-worker-{n}] placing order {n} failed\n\
+             com.shop.orders.OrderValidationException: order {n} has no lines\n\
+             \tat com.shop.orders.Validator.check(Validator.java:31)\n\
+             \tat com.shop.orders.OrderService.place(OrderService.java:88)\n\
+             Caused by: java.lang.IllegalStateException: empty cart\n\
+             \tat com.shop.cart.Cart.lines(Cart.java:12)\n",
+            n % 60
+        )
+    } else {
+        format!(
+            "2026-12-08 02:20:{:02}.{n:03} INFO [orders-worker-{n}] order {n} placed\n",
+            n % 60
+        )
+    }
+}
+
+#[test]
+fn a_java_log_file_tailed_by_filelog_bursts_by_its_trace_header_and_recovers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("orders.log");
+    let file = dir.path().join("signals.jsonl");
+    // Two quiet entries before the collector starts; the burst is appended while it runs.
+    std::fs::write(&log, java_entry(1, false) + &java_entry(2, false)).expect("write log");
+    let config = format!(
+        r#"receivers:
+  filelog:
+    include: [{log}]
+    start_at: beginning
+    poll_interval: 100ms
+    multiline:
+      line_start_pattern: '^\d{{4}}-\d{{2}}-\d{{2}} '
+    operators:
+      - type: regex_parser
+        regex: '^(?P<time>\S+ \S+) (?P<level>[A-Z]+) \[(?P<thread>[^\]]+)\]'
+        severity:
+          parse_from: attributes.level
+processors:
+  resource:
+    attributes:
+      - {{key: service.name, value: orders, action: upsert}}
+      - {{key: service.instance.id, value: orders-0, action: upsert}}
+connectors:
+  signals:
+    packs:
+      exceptions:
+        burst_count: 10
+        burst_window: 3s
+exporters:
+  file/signals:
+    path: {signals}
+service:
+  pipelines:
+    logs/app:
+      receivers: [filelog]
+      processors: [resource]
+      exporters: [signals]
+    logs/signals:
+      receivers: [signals]
+      exporters: [file/signals]
+"#,
+        log = log.display(),
+        signals = file.display()
+    );
+    let collector = Collector::start(&config);
+    let mut text = String::new();
+    for n in 3..15 {
+        text.push_str(&java_entry(n, true));
+    }
+    // A line after the burst closes its last entry (multi-line needs the next start).
+    text.push_str(&java_entry(15, false));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .expect("append the burst");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let e1 = loop {
+        let all = signals(&file);
+        let e1: Vec<Signal> = all
+            .iter()
+            .filter(|s| s.evidence.rule == "E1")
+            .cloned()
+            .collect();
+        if e1.iter().any(|s| s.phase() == Some(Phase::Recovery)) {
+            break e1;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no E1 onset and recovery in 30 s: {:?}\nkafka-obs log:\n{}",
+            all.iter().map(label).collect::<Vec<_>>(),
+            collector.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let labels: Vec<String> = e1.iter().map(label).collect();
+    assert_eq!(
+        labels,
+        [
+            "Services.FAIL.CALLEE onset",
+            "Services.SUCCESS.CALLEE recovery"
+        ]
+    );
+    let onset = &e1[0];
+    assert_eq!(
+        onset.subject.qualified(),
+        "service=orders/instance=orders-0"
+    );
+    // The first header of the trace names the type, not its `Caused by:`.
+    assert_eq!(
+        onset.attributes.get("exception.type").map(String::as_str),
+        Some("com.shop.orders.OrderValidationException")
+    );
+    let message = onset.attributes.get("exception.message").expect("message");
+    assert!(message.ends_with("has no lines"), "{message}");
+    // Each multi-line entry is one record; only the twelve ERROR entries are errors.
+    assert_eq!(
+        collector.metric("kafka_obs_signals_error_records_total", &[]),
+        12.0
+    );
+    let read = collector.metric("kafka_obs_signals_log_records_total", &[]);
+    assert!((14.0..=15.0).contains(&read), "{read} records read");
 }
