@@ -11,6 +11,7 @@ mod deploy_kit;
 mod docs_pages;
 mod examples;
 mod exporter_faults;
+mod filelog;
 mod intake;
 mod jmx_e2e;
 mod otelcol_contrib;

@@ -247,8 +247,8 @@ impl FilelogReceiver {
                 break;
             }
             let state = t.checkpoints();
-            if let Some(mut s) = store.take()
-                && state != saved
+            if state != saved
+                && let Some(mut s) = store.take()
             {
                 let to_save = state.clone();
                 let (s, result) = tokio::task::spawn_blocking(move || {
