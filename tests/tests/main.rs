@@ -13,6 +13,7 @@ mod docs_pages;
 mod examples;
 mod exceptions;
 mod exporter_faults;
+mod filelog;
 mod intake;
 mod jmx_e2e;
 mod otelcol_contrib;

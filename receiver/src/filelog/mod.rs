@@ -176,6 +176,14 @@ fn read_step(
     counters: &Counters,
 ) -> (Tracker, Option<Batch>, bool) {
     let polled = tracker.poll(config);
+    if !polled.dropped.is_empty() {
+        tracing::warn!(
+            dropped = polled.dropped.len(),
+            reasons = ?polled.dropped.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            max_log_size = config.max_log_size,
+            "dropped file entries (longer than max_log_size, or not UTF-8 with encoding: utf-8); see kafka_obs_filelog_dropped_entries"
+        );
+    }
     for reason in &polled.dropped {
         match reason {
             DropReason::Oversized => counters.oversized.inc(),
@@ -247,8 +255,8 @@ impl FilelogReceiver {
                 break;
             }
             let state = t.checkpoints();
-            if let Some(mut s) = store.take()
-                && state != saved
+            if state != saved
+                && let Some(mut s) = store.take()
             {
                 let to_save = state.clone();
                 let (s, result) = tokio::task::spawn_blocking(move || {

@@ -126,12 +126,11 @@ impl Reader {
                 if upto > self.fingerprint.len() {
                     self.fingerprint = self.buf[..upto].to_vec();
                 }
-            } else if self.fingerprint.len() < fingerprint_size {
-                if let Ok(fp) = read_fingerprint(&self.path, fingerprint_size) {
-                    if fp.starts_with(&self.fingerprint) {
-                        self.fingerprint = fp;
-                    }
-                }
+            } else if self.fingerprint.len() < fingerprint_size
+                && let Ok(fp) = read_fingerprint(&self.path, fingerprint_size)
+                && fp.starts_with(&self.fingerprint)
+            {
+                self.fingerprint = fp;
             }
         }
         Ok(total)

@@ -156,3 +156,34 @@ async fn rotation_truncation_and_start_at_end() {
     r.task.await.unwrap();
     assert!(r.rx.try_recv().is_err(), "nothing was read twice");
 }
+
+#[tokio::test]
+async fn oversized_and_non_utf8_entries_are_dropped_counted_and_reading_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut bytes = b"before\n".to_vec();
+    bytes.extend_from_slice(&[b'x'; 300]);
+    bytes.extend_from_slice(b"\nbad \xff\xfe bytes\nafter\n");
+    std::fs::write(&log, &bytes).unwrap();
+    let cfg = config(&format!(
+        "{{include: ['{}'], start_at: beginning, poll_interval: 20ms, max_log_size: 100}}",
+        log.display()
+    ));
+    let mut r = start(&cfg);
+    assert_eq!(take(&mut r.rx, 2).await, vec!["before", "after"]);
+    let text = r.telemetry.render_prometheus();
+    for reason in ["oversized", "encoding"] {
+        let series = format!(
+            "kafka_obs_filelog_dropped_entries{{receiver=\"filelog\",reason=\"{reason}\"}} 1"
+        );
+        assert!(text.contains(&series), "{series} in\n{text}");
+    }
+    // A line longer than max_log_size with no newline yet is dropped up to its end too.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(&[b'y'; 250]).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    f.write_all(b"yyy\nlast\n").unwrap();
+    assert_eq!(take(&mut r.rx, 1).await, vec!["last"]);
+    r.stop.cancel();
+    r.task.await.unwrap();
+}
