@@ -28,6 +28,9 @@ pub struct Chapter {
     pub expect: &'static str,
     pub length: Duration,
     pub commands: Vec<(&'static str, &'static str)>,
+    /// Failed orders written to order-service's application log at the chapter's start
+    /// (`applog.rs`; the sidecar tails it with `filelog`).
+    pub failed_orders: u32,
 }
 
 pub fn chapters() -> Vec<Chapter> {
@@ -38,24 +41,28 @@ pub fn chapters() -> Vec<Chapter> {
             expect: "every cell STABLE, situations NORMAL",
             length: s(15),
             commands: vec![],
+            failed_orders: 0,
         },
         Chapter {
             title: "broker-1 loses in-sync replicas",
             expect: "broker-1: under-replicated partitions (broker JMX sees this)",
             length: s(10),
             commands: vec![(BROKER, "phase under-replicated")],
+            failed_orders: 0,
         },
         Chapter {
             title: "producer buffer pressure in order-service",
             expect: "order-producer: buffer filling, then full (only the client's JMX sees this)",
             length: s(20),
             commands: vec![(ORDER, "phase buffer-pressure")],
+            failed_orders: 0,
         },
         Chapter {
             title: "order validation failures",
-            expect: "order-service: business failures; the incident chain explains them",
+            expect: "order-service: an OrderValidationException burst in its log (filelog -> E1); the incident chain explains it",
             length: s(15),
             commands: vec![(ORDER, PIN_BUFFER_FULL), (ORDER, "phase error-burst")],
+            failed_orders: 12,
         },
         Chapter {
             title: "consumer lag spike in inventory-service",
@@ -66,12 +73,14 @@ pub fn chapters() -> Vec<Chapter> {
                 (ORDER, "phase normal"),
                 (INVENTORY, "phase lag-spike"),
             ],
+            failed_orders: 0,
         },
         Chapter {
             title: "rebalance storm: consumers added and removed",
             expect: "inventory-consumer: repeated rebalances, partitions revoked and reassigned",
             length: s(15),
             commands: vec![(INVENTORY, "phase rebalance-storm")],
+            failed_orders: 0,
         },
         Chapter {
             title: "request latency diverging (75 -> 500 ms), caught early",
@@ -81,6 +90,7 @@ pub fn chapters() -> Vec<Chapter> {
                 (INVENTORY, "phase recovery"),
                 (ORDER, "phase latency-divergence"),
             ],
+            failed_orders: 0,
         },
         Chapter {
             title: "recovery",
@@ -91,6 +101,7 @@ pub fn chapters() -> Vec<Chapter> {
                 (INVENTORY, "phase recovery"),
                 (BROKER, "phase recovery"),
             ],
+            failed_orders: 0,
         },
     ]
 }
