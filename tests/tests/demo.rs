@@ -3,7 +3,9 @@
 //! order-service's producer, the lag spike and the rebalance storm on inventory-service's
 //! consumer, the latency divergence, and an incident whose explanation chain starts at the
 //! broker and reaches the producer, then order-service's `OrderValidationException` burst (read
-//! by `filelog` from the application log the story writes, rule E1); and, after the story's recovery chapter, the whole tree
+//! by `filelog` from the application log the story writes, rule E1), and inventory-service's
+//! container memory near its limit (the `cgroup` receiver on the layout the story writes, rule
+//! CR1) before its consumer's lag; and, after the story's recovery chapter, the whole tree
 //! green again and incident #1 closed, both in the demo's terminal view (its stdout) and over
 //! the API. Run over both transports: OTLP on loopback, and a Kafka topic on `tansu`.
 
@@ -24,6 +26,9 @@ const PRODUCER: &str =
     "cluster=demo/service=order-service/instance=order-service-0/client=order-producer";
 /// order-service's instance cell: where its application log's signals land (filelog -> E1).
 const ORDER_INSTANCE: &str = "cluster=demo/service=order-service/instance=order-service-0";
+/// inventory-service's instance cell: where its container's signals land (cgroup -> CR1).
+const INVENTORY_INSTANCE: &str =
+    "cluster=demo/service=inventory-service/instance=inventory-service-0";
 const CONSUMER: &str =
     "cluster=demo/service=inventory-service/instance=inventory-service-0/client=inventory-consumer";
 
@@ -44,6 +49,8 @@ struct Seen {
     instance_rules: BTreeSet<String>,
     /// The rules of order-service's instance link in any incident chain (its evidence).
     instance_link_rules: BTreeSet<String>,
+    /// The same for inventory-service's instance (its container).
+    container_link_rules: BTreeSet<String>,
     consumer_rules: BTreeSet<String>,
     /// Every incident seen, by id: its chain as (kind, name) in order.
     chains: Vec<Vec<(String, String)>>,
@@ -78,11 +85,16 @@ impl Seen {
                     })
                     .collect();
                 for link in i["chain"].as_array().into_iter().flatten() {
-                    if link["path"] == ORDER_INSTANCE {
-                        for r in link["evidence"].as_array().into_iter().flatten() {
-                            if let Some(rule) = r["rule"].as_str() {
-                                self.instance_link_rules.insert(rule.to_string());
-                            }
+                    let into = if link["path"] == ORDER_INSTANCE {
+                        &mut self.instance_link_rules
+                    } else if link["path"] == INVENTORY_INSTANCE {
+                        &mut self.container_link_rules
+                    } else {
+                        continue;
+                    };
+                    for r in link["evidence"].as_array().into_iter().flatten() {
+                        if let Some(rule) = r["rule"].as_str() {
+                            into.insert(rule.to_string());
                         }
                     }
                 }
@@ -217,6 +229,27 @@ fn check(seen: &Seen, context: &str) {
         seen.instance_link_rules.contains("E1"),
         "{ORDER_INSTANCE} is in the chain for its exception burst (E1); its evidence rules {:?}\n{context}",
         seen.instance_link_rules
+    );
+    // The memory-pressure episode (the container's cgroup): memory near the limit on
+    // inventory-service's instance before its consumer's lag, in one chain.
+    let memory_explained = seen.chains.iter().any(|chain| {
+        let memory = chain
+            .iter()
+            .position(|(_, path)| path == INVENTORY_INSTANCE);
+        let lag = chain
+            .iter()
+            .position(|(_, path)| path.starts_with(CONSUMER));
+        matches!((memory, lag), (Some(m), Some(l)) if m < l)
+    });
+    assert!(
+        memory_explained,
+        "an incident chain {INVENTORY_INSTANCE} (memory near the limit) -> inventory-consumer (lag); chains seen {:#?}\n{context}",
+        seen.chains
+    );
+    assert!(
+        seen.container_link_rules.contains("CR1"),
+        "{INVENTORY_INSTANCE} is in the chain for its memory (CR1); its evidence rules {:?}\n{context}",
+        seen.container_link_rules
     );
     assert!(
         seen.instance_rules.contains("E1"),

@@ -11,6 +11,7 @@
 //! Ctrl-C stops everything; `--exit-after-story` stops after recovery.
 
 mod applog;
+mod cgroup;
 mod config;
 mod jvm;
 mod story;
@@ -203,6 +204,7 @@ async fn play(args: DemoArgs) -> anyhow::Result<()> {
         windows: config::Windows::for_interval(interval),
     });
     applog::start(&work)?;
+    cgroup::start(&work, story::MEMORY_NORMAL)?;
     let config_path = work.join("demo.yaml");
     std::fs::write(&config_path, &yaml)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -256,6 +258,9 @@ async fn tell_story(
             if let Some(j) = jvms.iter_mut().find(|j| j.service == *service) {
                 j.command(command).await?;
             }
+        }
+        if let Some(used) = chapter.inventory_memory {
+            cgroup::set_memory(work, used)?;
         }
         if chapter.failed_orders > 0 {
             applog::burst(work, next_order, chapter.failed_orders)?;
