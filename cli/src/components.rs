@@ -17,6 +17,7 @@ pub fn registry() -> Registry {
             #[cfg(feature = "kafka")]
             kafka_obs_receiver::kafka::FACTORY,
             kafka_obs_receiver::kafka_admin::FACTORY,
+            kafka_obs_receiver::filelog::FACTORY,
         ],
         processors: vec![
             kafka_obs_processor::batch::FACTORY,

@@ -4,6 +4,7 @@
 //! factories (cli/src/components.rs). Adding a receiver is adding a module and one line there.
 
 pub mod cgroup;
+pub mod filelog;
 pub mod jmx;
 #[cfg(feature = "kafka")]
 pub mod kafka;

@@ -4,7 +4,7 @@ certificate) and optionally requiring a bearer token.
 
 Prints {"grpc_port": P, "http_port": Q} first, then one JSON line per request it accepted:
 transport, signal, the authorization header, gzip (HTTP), the client certificate's common
-name (mutual TLS), and the `seq` attribute of every item. Refused requests print a line with
+name (mutual TLS), the `seq` attribute of every item, and every log record as JSON. Refused requests print a line with
 "refused" and the reason, so a test can tell what the server saw.
 """
 import argparse
@@ -17,6 +17,7 @@ from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
+from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as L
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as LG
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as M
@@ -63,6 +64,15 @@ def seqs(req):
     return out
 
 
+def log_records(req):
+    """Every log record of a logs request, as the proto JSON mapping writes it (field names as
+    in the .proto), for tests that check records field by field."""
+    if not hasattr(req, "resource_logs"):
+        return None
+    return [MessageToDict(x, preserving_proto_field_name=True)
+            for r in req.resource_logs for s in r.scope_logs for x in s.log_records]
+
+
 def token_ok(value):
     return args.token is None or value == "Bearer " + args.token
 
@@ -77,7 +87,7 @@ def grpc_call(signal, request, context, response):
         emit({"transport": "grpc", "signal": signal, "refused": "token", "auth": auth})
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
     emit({"transport": "grpc", "signal": signal, "auth": auth, "client_cn": cn,
-          "seqs": seqs(request)})
+          "seqs": seqs(request), "log_records": log_records(request)})
     return response
 
 
@@ -151,7 +161,7 @@ class H(BaseHTTPRequestHandler):
                 if k == "commonName":
                     cn = v
         emit({"transport": "http", "signal": signal, "auth": auth, "gzip": gz,
-              "client_cn": cn, "seqs": seqs(req)})
+              "client_cn": cn, "seqs": seqs(req), "log_records": log_records(req)})
         self.reply(200, resp_t().SerializeToString())
 
 

@@ -120,6 +120,16 @@ impl PyOtlpReceiver {
             .collect()
     }
 
+    /// Every log record accepted over `transport`, in arrival order, in the proto JSON mapping
+    /// (field names as in the .proto, 64-bit integers as strings).
+    pub fn log_records(&self, transport: &str) -> Vec<Value> {
+        self.accepted(transport)
+            .iter()
+            .filter(|l| l["signal"] == "logs")
+            .flat_map(|l| l["log_records"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
     /// Waits until `f(lines)` holds or `timeout` passes; returns whether it held.
     pub fn wait_for(&self, timeout: Duration, f: impl Fn(&[Value]) -> bool) -> bool {
         let end = Instant::now() + timeout;

@@ -2,7 +2,10 @@
 //! real JVMs, and the central API must show each chapter: producer buffer pressure on
 //! order-service's producer, the lag spike and the rebalance storm on inventory-service's
 //! consumer, the latency divergence, and an incident whose explanation chain starts at the
-//! broker and reaches the producer; and, after the story's recovery chapter, the whole tree
+//! broker and reaches the producer, then order-service's `OrderValidationException` burst (read
+//! by `filelog` from the application log the story writes, rule E1), and inventory-service's
+//! container memory near its limit (the `cgroup` receiver on the layout the story writes, rule
+//! CR1) before its consumer's lag; and, after the story's recovery chapter, the whole tree
 //! green again and incident #1 closed, both in the demo's terminal view (its stdout) and over
 //! the API. Run over both transports: OTLP on loopback, and a Kafka topic on `tansu`.
 
@@ -21,6 +24,11 @@ use serde_json::Value;
 
 const PRODUCER: &str =
     "cluster=demo/service=order-service/instance=order-service-0/client=order-producer";
+/// order-service's instance cell: where its application log's signals land (filelog -> E1).
+const ORDER_INSTANCE: &str = "cluster=demo/service=order-service/instance=order-service-0";
+/// inventory-service's instance cell: where its container's signals land (cgroup -> CR1).
+const INVENTORY_INSTANCE: &str =
+    "cluster=demo/service=inventory-service/instance=inventory-service-0";
 const CONSUMER: &str =
     "cluster=demo/service=inventory-service/instance=inventory-service-0/client=inventory-consumer";
 
@@ -38,6 +46,11 @@ fn get(addr: SocketAddr, path: &str) -> Option<Value> {
 #[derive(Default, Debug)]
 struct Seen {
     producer_rules: BTreeSet<String>,
+    instance_rules: BTreeSet<String>,
+    /// The rules of order-service's instance link in any incident chain (its evidence).
+    instance_link_rules: BTreeSet<String>,
+    /// The same for inventory-service's instance (its container).
+    container_link_rules: BTreeSet<String>,
     consumer_rules: BTreeSet<String>,
     /// Every incident seen, by id: its chain as (kind, name) in order.
     chains: Vec<Vec<(String, String)>>,
@@ -71,6 +84,20 @@ impl Seen {
                         )
                     })
                     .collect();
+                for link in i["chain"].as_array().into_iter().flatten() {
+                    let into = if link["path"] == ORDER_INSTANCE {
+                        &mut self.instance_link_rules
+                    } else if link["path"] == INVENTORY_INSTANCE {
+                        &mut self.container_link_rules
+                    } else {
+                        continue;
+                    };
+                    for r in link["evidence"].as_array().into_iter().flatten() {
+                        if let Some(rule) = r["rule"].as_str() {
+                            into.insert(rule.to_string());
+                        }
+                    }
+                }
                 if !self.chains.contains(&chain) {
                     self.chains.push(chain);
                 }
@@ -108,6 +135,12 @@ fn play(extra: &[String]) -> (Seen, String, String) {
         }
         if let Some(d) = get(web, &format!("/api/v1/cell?subject={}", encode(PRODUCER))) {
             Seen::rules(&d, &mut seen.producer_rules);
+        }
+        if let Some(d) = get(
+            web,
+            &format!("/api/v1/cell?subject={}", encode(ORDER_INSTANCE)),
+        ) {
+            Seen::rules(&d, &mut seen.instance_rules);
         }
         if let Some(d) = get(web, &format!("/api/v1/cell?subject={}", encode(CONSUMER))) {
             Seen::rules(&d, &mut seen.consumer_rules);
@@ -176,6 +209,52 @@ fn check(seen: &Seen, context: &str) {
         explained,
         "an incident chain from the broker to order-producer; chains seen {:#?}\n{context}",
         seen.chains
+    );
+    // The application's exception burst, read from its log file, after the producer's
+    // trouble in the same chain: broker -> producer buffer -> OrderValidationException burst.
+    let burst_explained = seen.chains.iter().any(|chain| {
+        let broker = chain.iter().position(|(kind, _)| kind == "broker");
+        let producer = chain
+            .iter()
+            .position(|(_, path)| path.starts_with(PRODUCER));
+        let app = chain.iter().position(|(_, path)| path == ORDER_INSTANCE);
+        matches!((broker, producer, app), (Some(0), Some(p), Some(a)) if p > 0 && a > p)
+    });
+    assert!(
+        burst_explained,
+        "an incident chain broker -> order-producer -> {ORDER_INSTANCE} (the exception burst); chains seen {:#?}\n{context}",
+        seen.chains
+    );
+    assert!(
+        seen.instance_link_rules.contains("E1"),
+        "{ORDER_INSTANCE} is in the chain for its exception burst (E1); its evidence rules {:?}\n{context}",
+        seen.instance_link_rules
+    );
+    // The memory-pressure episode (the container's cgroup): memory near the limit on
+    // inventory-service's instance before its consumer's lag, in one chain.
+    let memory_explained = seen.chains.iter().any(|chain| {
+        let memory = chain
+            .iter()
+            .position(|(_, path)| path == INVENTORY_INSTANCE);
+        let lag = chain
+            .iter()
+            .position(|(_, path)| path.starts_with(CONSUMER));
+        matches!((memory, lag), (Some(m), Some(l)) if m < l)
+    });
+    assert!(
+        memory_explained,
+        "an incident chain {INVENTORY_INSTANCE} (memory near the limit) -> inventory-consumer (lag); chains seen {:#?}\n{context}",
+        seen.chains
+    );
+    assert!(
+        seen.container_link_rules.contains("CR1"),
+        "{INVENTORY_INSTANCE} is in the chain for its memory (CR1); its evidence rules {:?}\n{context}",
+        seen.container_link_rules
+    );
+    assert!(
+        seen.instance_rules.contains("E1"),
+        "the OrderValidationException burst (E1) on {ORDER_INSTANCE}; rules seen {:?}\n{context}",
+        seen.instance_rules
     );
 }
 

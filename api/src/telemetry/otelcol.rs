@@ -27,6 +27,8 @@ pub enum Transport {
     /// Receivers that read local files on a timer (hostmetrics-like scrapers): the Collector
     /// leaves their `transport` label empty.
     Scraper,
+    /// Files read by the `filelog` receiver.
+    File,
 }
 
 impl Transport {
@@ -37,6 +39,7 @@ impl Transport {
             Self::Kafka => "kafka",
             Self::Jmx => "jmx",
             Self::Scraper => "",
+            Self::File => "file",
         }
     }
 }

@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use super::story::{INVENTORY, ORDER};
+
 /// How signals travel from the sidecars to the central side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
@@ -42,6 +44,9 @@ pub struct Windows {
     /// Sidecar: rebalances closer than this are a storm (C9); one storm of the story's
     /// rebalances (every third tick) and quiet again soon after it.
     pub rebalance_storm: Duration,
+    /// Sidecar: failed orders closer than this are a burst (E1); the burst ends this long
+    /// after the last one.
+    pub error_burst: Duration,
     /// Central: a cell without news this long drops out of its parent's roll-up.
     pub cell_stale: Duration,
     /// Central: a better status is shown once it held this long.
@@ -57,6 +62,7 @@ impl Windows {
         Self {
             subject_stale: interval * 15,
             rebalance_storm: interval * 5,
+            error_burst: interval * 5,
             cell_stale: interval * 10,
             clear_after: interval * 3,
             close_after: interval * 4,
@@ -100,6 +106,34 @@ pub fn yaml(t: &Targets<'_>) -> String {
             );
         }
     }
+    // order-service's application log (applog.rs), a Java log with multi-line stack traces.
+    let _ = writeln!(
+        y,
+        "  filelog/{ORDER}:
+    include: [{log}]
+    start_at: beginning
+    poll_interval: {interval}
+    multiline:
+      line_start_pattern: '^\\d{{2}}:\\d{{2}}:\\d{{2}} '
+    operators:
+      - type: regex_parser
+        regex: '^(?P<time>\\S+) (?P<level>[A-Z]+) \\[(?P<thread>[^\\]]+)\\]'
+        severity:
+          parse_from: attributes.level",
+        log = crate::demo::applog::path(t.work).display(),
+    );
+    // inventory-service's container (cgroup.rs): its memory against its limit.
+    let _ = writeln!(
+        y,
+        "  cgroup/{INVENTORY}:
+    root_path: {root}
+    collection_interval: {interval}
+    resource_attributes:
+      kafka.cluster: demo
+      service.name: {INVENTORY}
+      service.instance.id: {INVENTORY}-0",
+        root = crate::demo::cgroup::root(t.work).display(),
+    );
     match t.via {
         Via::Memory => {}
         Via::Otlp { port } => {
@@ -140,6 +174,12 @@ connectors:
       kafka:
       jvm:
       targets:
+      # A throttle window of two polls: with the default six the container pack stayed
+      # silent on this layout (seen 2026-12-08, reported to the container pack's owner).
+      container: {{throttle_window: 2}}
+      exceptions:
+        burst_count: 5
+        burst_window: {burst}
   hierarchy:
     stale_after: {cell_stale}
     tick_interval: {tick}
@@ -153,11 +193,22 @@ connectors:
 ",
         stale = ms(w.subject_stale),
         storm = ms(w.rebalance_storm),
+        burst = ms(w.error_burst),
         cell_stale = ms(w.cell_stale),
         clear = ms(w.clear_after),
         close = ms(w.close_after),
         tick = ms(w.tick),
         web = t.web,
+    );
+    // The log's records name the same service instance as its JMX (the same cell).
+    let _ = writeln!(
+        y,
+        "processors:
+  resource/{ORDER}-log:
+    attributes:
+      - {{key: kafka.cluster, value: demo, action: upsert}}
+      - {{key: service.name, value: {ORDER}, action: upsert}}
+      - {{key: service.instance.id, value: {ORDER}-0, action: upsert}}"
     );
     y.push_str("exporters:\n");
     let _ = writeln!(
@@ -189,7 +240,8 @@ connectors:
             ("kafka/sidecar", "kafka/central")
         }
     };
-    let receivers: Vec<String> = t.jvms.iter().map(|(s, _, _)| format!("jmx/{s}")).collect();
+    let mut receivers: Vec<String> = t.jvms.iter().map(|(s, _, _)| format!("jmx/{s}")).collect();
+    receivers.push(format!("cgroup/{INVENTORY}"));
     let _ = writeln!(
         y,
         "
@@ -202,6 +254,10 @@ service:
   pipelines:
     metrics/sidecars:
       receivers: [{receivers}]
+      exporters: [signals]
+    logs/{ORDER}-app:
+      receivers: [filelog/{ORDER}]
+      processors: [resource/{ORDER}-log]
       exporters: [signals]
     logs/sidecars:
       receivers: [signals]

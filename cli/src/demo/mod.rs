@@ -10,6 +10,8 @@
 //! verdict on the recovery (summary.rs, `Milestones`). The web view shows the live tree.
 //! Ctrl-C stops everything; `--exit-after-story` stops after recovery.
 
+mod applog;
+mod cgroup;
 mod config;
 mod jvm;
 mod story;
@@ -201,6 +203,8 @@ async fn play(args: DemoArgs) -> anyhow::Result<()> {
         via: &via,
         windows: config::Windows::for_interval(interval),
     });
+    applog::start(&work)?;
+    cgroup::start(&work, story::MEMORY_NORMAL)?;
     let config_path = work.join("demo.yaml");
     std::fs::write(&config_path, &yaml)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -248,11 +252,19 @@ async fn tell_story(
     let mut tail = summary::SignalTail::new();
     let mut milestones = summary::Milestones::default();
     let mut last_plain = String::new();
+    let mut next_order = 1;
     for (i, chapter) in chapters.iter().enumerate() {
         for (service, command) in &chapter.commands {
             if let Some(j) = jvms.iter_mut().find(|j| j.service == *service) {
                 j.command(command).await?;
             }
+        }
+        if let Some(used) = chapter.inventory_memory {
+            cgroup::set_memory(work, used)?;
+        }
+        if chapter.failed_orders > 0 {
+            applog::burst(work, next_order, chapter.failed_orders)?;
+            next_order += chapter.failed_orders + 1;
         }
         if plain {
             println!(

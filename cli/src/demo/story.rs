@@ -16,6 +16,11 @@ pub const BROKER: &str = "broker-1";
 
 /// Producer buffer 97 % full (3 % of the 32 MiB `buffer.memory` available), pinned while the
 /// next phase plays so the pressure and the failures it causes overlap, as in the seed.
+/// inventory-service's container memory: normal, and near its limit (container pack CR1:
+/// DEGRADED at 90 %).
+pub const MEMORY_NORMAL: f64 = 0.45;
+const MEMORY_NEAR_LIMIT: f64 = 0.94;
+
 const PIN_BUFFER_FULL: &str = "set kafka.producer:type=producer-metrics,client-id=order-producer buffer-available-bytes 1006632";
 
 /// The recovery chapter's length at `--speed 1`.
@@ -28,6 +33,12 @@ pub struct Chapter {
     pub expect: &'static str,
     pub length: Duration,
     pub commands: Vec<(&'static str, &'static str)>,
+    /// Failed orders written to order-service's application log at the chapter's start
+    /// (`applog.rs`; the sidecar tails it with `filelog`).
+    pub failed_orders: u32,
+    /// inventory-service's container memory, as a share of its limit, from the chapter's
+    /// start (`cgroup.rs`; the sidecar reads it with the `cgroup` receiver).
+    pub inventory_memory: Option<f64>,
 }
 
 pub fn chapters() -> Vec<Chapter> {
@@ -38,40 +49,53 @@ pub fn chapters() -> Vec<Chapter> {
             expect: "every cell STABLE, situations NORMAL",
             length: s(15),
             commands: vec![],
+            failed_orders: 0,
+            inventory_memory: None,
         },
         Chapter {
             title: "broker-1 loses in-sync replicas",
             expect: "broker-1: under-replicated partitions (broker JMX sees this)",
             length: s(10),
             commands: vec![(BROKER, "phase under-replicated")],
+            failed_orders: 0,
+            inventory_memory: None,
         },
         Chapter {
             title: "producer buffer pressure in order-service",
             expect: "order-producer: buffer filling, then full (only the client's JMX sees this)",
             length: s(20),
             commands: vec![(ORDER, "phase buffer-pressure")],
+            failed_orders: 0,
+            inventory_memory: None,
         },
         Chapter {
             title: "order validation failures",
-            expect: "order-service: business failures; the incident chain explains them",
+            expect: "order-service: an OrderValidationException burst in its log (filelog -> E1); the incident chain explains it",
             length: s(15),
             commands: vec![(ORDER, PIN_BUFFER_FULL), (ORDER, "phase error-burst")],
+            failed_orders: 12,
+            // Memory near the limit before the lag spike: what slows the consumer down.
+            inventory_memory: Some(MEMORY_NEAR_LIMIT),
         },
         Chapter {
             title: "consumer lag spike in inventory-service",
-            expect: "inventory-consumer: records-lag-max jumps, then drains",
+            expect: "inventory-consumer: records-lag-max jumps, then drains, after its container's memory neared the limit",
             length: s(20),
             commands: vec![
                 (ORDER, "unset all"),
                 (ORDER, "phase normal"),
                 (INVENTORY, "phase lag-spike"),
             ],
+            failed_orders: 0,
+            inventory_memory: None,
         },
         Chapter {
             title: "rebalance storm: consumers added and removed",
             expect: "inventory-consumer: repeated rebalances, partitions revoked and reassigned",
             length: s(15),
             commands: vec![(INVENTORY, "phase rebalance-storm")],
+            failed_orders: 0,
+            inventory_memory: Some(MEMORY_NORMAL),
         },
         Chapter {
             title: "request latency diverging (75 -> 500 ms), caught early",
@@ -81,6 +105,8 @@ pub fn chapters() -> Vec<Chapter> {
                 (INVENTORY, "phase recovery"),
                 (ORDER, "phase latency-divergence"),
             ],
+            failed_orders: 0,
+            inventory_memory: None,
         },
         Chapter {
             title: "recovery",
@@ -91,6 +117,8 @@ pub fn chapters() -> Vec<Chapter> {
                 (INVENTORY, "phase recovery"),
                 (BROKER, "phase recovery"),
             ],
+            failed_orders: 0,
+            inventory_memory: None,
         },
     ]
 }

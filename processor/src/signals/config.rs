@@ -22,18 +22,20 @@ use kafka_obs_signal::{LevelSpec, SubjectBuilder, statuses};
 use super::packs::broker::config::BrokerPackConfig;
 use super::packs::consumer::config::ConsumerPackConfig;
 use super::packs::container::config::ContainerPackConfig;
+use super::packs::exceptions::config::ExceptionsPackConfig;
 use super::packs::jvm::config::JvmPackConfig;
 use super::packs::producer::config::ProducerPackConfig;
 use super::packs::targets::config::TargetsPackConfig;
 use super::user::config::{RawRule, UserKind, UserRule, resolve_rule};
 
 /// The names of the built-in packs, as written under `packs`.
-pub const PACK_NAMES: [&str; 6] = [
+pub const PACK_NAMES: [&str; 7] = [
     "kafka-producer",
     "kafka-consumer",
     "kafka",
     "jvm",
     "targets",
+    "exceptions",
     "container",
 ];
 
@@ -52,6 +54,7 @@ pub struct PacksConfig {
     #[serde(deserialize_with = "enabled")]
     pub targets: Option<TargetsPackConfig>,
     #[serde(deserialize_with = "enabled")]
+    pub exceptions: Option<ExceptionsPackConfig>,
     pub container: Option<ContainerPackConfig>,
 }
 
@@ -64,6 +67,7 @@ impl PacksConfig {
             broker: Some(BrokerPackConfig::default()),
             jvm: Some(JvmPackConfig::default()),
             targets: Some(TargetsPackConfig::default()),
+            exceptions: Some(ExceptionsPackConfig::default()),
             container: Some(ContainerPackConfig::default()),
         }
     }
@@ -91,6 +95,9 @@ impl PacksConfig {
         }
         if let Some(p) = &self.targets {
             p.check().map_err(within("targets"))?;
+        }
+        if let Some(p) = &self.exceptions {
+            p.check().map_err(within("exceptions"))?;
         }
         if let Some(p) = &self.container {
             p.check().map_err(within("container"))?;

@@ -1,11 +1,13 @@
 //! Connector `signals`: the engine as a pipeline component.
 //!
 //! In the Collector's model a component that turns one signal type into another is a
-//! connector: it is an exporter at the end of a metrics pipeline and a receiver at the start
-//! of the pipelines it feeds. Routes:
+//! connector: it is an exporter at the end of a metrics pipeline (and of a logs pipeline:
+//! application logs for the `exceptions` pack) and a receiver at the start of the pipelines it
+//! feeds. Routes:
 //!
-//! - metrics -> logs: the signals, as OpenTelemetry events (`kafka_obs_signal::otlp::logs`);
-//! - metrics -> metrics: the `kafka_obs.status` gauge, one point per subject
+//! - metrics or logs -> logs: the signals, as OpenTelemetry events
+//!   (`kafka_obs_signal::otlp::logs`);
+//! - metrics or logs -> metrics: the `kafka_obs.status` gauge, one point per subject
 //!   (`kafka_obs_signal::otlp::status`).
 //!
 //! ```yaml
@@ -14,12 +16,14 @@
 //! service:
 //!   pipelines:
 //!     metrics:        {receivers: [jmx], exporters: [signals, otlp]}  # raw metrics go on to otlp
+//!     logs/app:       {receivers: [filelog, otlp], exporters: [signals]}  # exceptions pack
 //!     logs/signals:   {receivers: [signals], exporters: [file]}
 //!     metrics/status: {receivers: [signals], exporters: [otlp]}
 //! ```
 //!
 //! One task owns the engine: no locks. Besides each incoming batch, a timer runs the engine's
-//! sweep every second so a target that stops sending still goes stale. The task ends when its
+//! sweep every second so a target that stops sending still goes stale, and evaluates the log
+//! rows that are due, so an error burst ends when the application goes quiet. The task ends when its
 //! input closes (after the metrics pipelines drained) or at the shutdown deadline.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,8 +48,8 @@ pub static FACTORY: ConnectorFactory = ConnectorFactory::new(
         type_name: "signals",
         aliases: &[],
         stability: Stability::Alpha,
-        kinds: &[DataKind::Metrics],
-        description: "Turns Kafka, JVM and application metrics into semantic signals (logs) and a status gauge (metrics)",
+        kinds: &[DataKind::Metrics, DataKind::Logs],
+        description: "Turns Kafka, JVM and application metrics and application logs into semantic signals (logs) and a status gauge (metrics)",
     },
     |config| Ok(Box::new(SignalsConfig::parse(config)?)),
 )
@@ -54,6 +58,8 @@ pub static FACTORY: ConnectorFactory = ConnectorFactory::new(
 static ROUTES: &[(DataKind, DataKind)] = &[
     (DataKind::Metrics, DataKind::Logs),
     (DataKind::Metrics, DataKind::Metrics),
+    (DataKind::Logs, DataKind::Logs),
+    (DataKind::Logs, DataKind::Metrics),
 ];
 
 impl ComponentConfig for SignalsConfig {}
@@ -89,6 +95,21 @@ impl ConnectorConfig for SignalsConfig {
                     "Series the signals connector keeps state for.",
                     &[],
                 ),
+                log_records: t.counter(
+                    "kafka_obs_signals_log_records_total",
+                    "Log records the exceptions pack read.",
+                    &[],
+                ),
+                error_records: t.counter(
+                    "kafka_obs_signals_error_records_total",
+                    "Log records the exceptions pack counted as errors.",
+                    &[],
+                ),
+                folded_types: t.counter(
+                    "kafka_obs_signals_folded_exception_types_total",
+                    "Errors counted under exception.type=(other) because their instance had max_types_per_instance types.",
+                    &[],
+                ),
                 subjects: t.gauge(
                     "kafka_obs_signals_subjects",
                     "Subjects the signals connector keeps a status for.",
@@ -104,6 +125,9 @@ struct Counters {
     points: Counter,
     signals: Counter,
     refused: Counter,
+    log_records: Counter,
+    error_records: Counter,
+    folded_types: Counter,
     series: Gauge,
     subjects: Gauge,
 }
@@ -173,6 +197,15 @@ impl SignalsConnector {
         self.counters
             .refused
             .add(after.refused_series - before.refused_series);
+        self.counters
+            .log_records
+            .add(after.log_records - before.log_records);
+        self.counters
+            .error_records
+            .add(after.error_records - before.error_records);
+        self.counters
+            .folded_types
+            .add(after.folded_types - before.folded_types);
         self.counters.series.set(self.engine.series() as i64);
         self.counters.subjects.set(self.engine.subjects() as i64);
     }
@@ -196,14 +229,22 @@ impl Connector for SignalsConnector {
                         Some(Parcel { batch: Batch::Metrics(request), receipt }) => {
                             (self.engine.evaluate(&request, now_unix_nano()), receipt)
                         }
+                        Some(Parcel { batch: Batch::Logs(request), receipt }) => {
+                            (self.engine.evaluate_logs(&request, now_unix_nano()), receipt)
+                        }
                         Some(other) => {
-                            tracing::debug!(connector = %id, data_type = %other.batch.kind(), "signals: only metrics are read");
+                            tracing::debug!(connector = %id, data_type = %other.batch.kind(), "signals: only metrics and logs are read");
                             other.receipt.accept();
                             continue;
                         }
                         None => break,
                     },
-                    _ = sweep.tick() => (self.engine.sweep(now_unix_nano()), Receipt::none()),
+                    _ = sweep.tick() => {
+                        let now = now_unix_nano();
+                        let mut evaluation = self.engine.tick_logs(now);
+                        evaluation.signals.extend(self.engine.sweep(now).signals);
+                        (evaluation, Receipt::none())
+                    }
                     () = ctx.shutdown.cancelled() => break,
                 };
                 self.account(before);
@@ -278,7 +319,7 @@ mod tests {
     async fn metrics_in_signals_and_status_gauge_out() {
         let factory = FACTORY;
         assert_eq!(factory.meta().type_name, "signals");
-        assert_eq!(factory.routes().len(), 2);
+        assert_eq!(factory.routes().len(), 4);
         let config = factory
             .validate(&serde_yaml_ng::from_str("packs: {kafka-consumer: }").expect("yaml"))
             .expect("valid");
@@ -346,6 +387,75 @@ mod tests {
         let samples = ctx.telemetry.registry().render_prometheus();
         assert!(
             samples.contains("kafka_obs_signals_emitted_total{connector=\"signals\"} 3"),
+            "{samples}"
+        );
+    }
+
+    #[tokio::test]
+    async fn logs_in_exception_burst_signals_out() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+        let config = FACTORY
+            .validate(
+                &serde_yaml_ng::from_str("packs: {exceptions: {burst_count: 3}}").expect("yaml"),
+            )
+            .expect("valid");
+        let ctx = BuildContext::for_test(ComponentKind::Connector, "signals", &[DataKind::Logs]);
+        let connector = config.build(&ctx).expect("builds");
+        let (outputs, mut rx_of) = Outputs::for_test(&[DataKind::Logs], 16, false);
+        let mut logs_rx = rx_of.remove(&DataKind::Logs).expect("logs");
+        let (tx, rx) = mpsc::channel(4);
+        let (run_ctx, _) = ctx.run_for_test();
+        let task = tokio::spawn(connector.run(rx, outputs, run_ctx));
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        let record = LogRecord {
+            severity_number: 17,
+            attributes: vec![kv("exception.type", "OrderValidationException")],
+            ..Default::default()
+        };
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                    attributes: vec![kv("service.name", "orders")],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![record; 3],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        tx.send(Batch::Logs(request).into()).await.expect("sent");
+        drop(tx);
+        task.await.expect("joins").expect("runs");
+        let mut signals = Vec::new();
+        while let Ok(parcel) = logs_rx.try_recv() {
+            let Batch::Logs(request) = parcel.batch else {
+                panic!("not logs");
+            };
+            signals.extend(from_export_request(&request).expect("decodes"));
+        }
+        let burst = signals
+            .iter()
+            .find(|s| s.evidence.rule == "E1")
+            .expect("an E1 signal");
+        assert_eq!(burst.kind.to_string(), "Services.FAIL.CALLEE");
+        assert_eq!(burst.subject.qualified(), "service=orders");
+        assert_eq!(
+            burst.attributes.get("exception.type").map(String::as_str),
+            Some("OrderValidationException")
+        );
+        let samples = ctx.telemetry.registry().render_prometheus();
+        assert!(
+            samples.contains("kafka_obs_signals_error_records_total{connector=\"signals\"} 3"),
             "{samples}"
         );
     }

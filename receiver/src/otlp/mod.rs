@@ -7,7 +7,7 @@
 //! serve TLS and require an authenticator extension ([`security`]).
 
 mod config;
-mod deliver;
+pub(crate) mod deliver;
 mod grpc;
 mod http;
 pub(crate) mod security;

@@ -196,6 +196,8 @@ impl Engine {
             Reader::Target => RowState::Target(Box::default()),
             Reader::Container => RowState::Container(Box::default()),
             Reader::User(i) => RowState::User(i, Box::default()),
+            // No metric feeds log rows; they are made by `logs.rs`.
+            Reader::Exception | Reader::ErrorRate => return false,
         };
         let attributes = point
             .attributes
@@ -210,21 +212,7 @@ impl Engine {
             .entry(sid)
             .or_insert_with(|| SubjectState::new(subject))
             .rows += 1;
-        self.rows.insert(
-            key,
-            Row {
-                subject: sid,
-                last_seen: 0,
-                time: 0,
-                epoch: 0,
-                fresh: 0,
-                seen: 0,
-                evaluations: 0,
-                attributes,
-                held: Vec::new(),
-                state,
-            },
-        );
+        self.rows.insert(key, Row::new(sid, attributes, state, 0));
         true
     }
 }

@@ -37,10 +37,12 @@
 //! ignored.
 //!
 //! Layout: this file holds the [`Engine`] and [`Engine::evaluate`], which runs the passes;
-//! `ingest.rs` the dispatch table and pass 1, `rows.rs` the row state and pass 2,
+//! `ingest.rs` the dispatch table and pass 1, `logs.rs` the log intake (the exceptions pack:
+//! [`Engine::evaluate_logs`], [`Engine::tick_logs`]), `rows.rs` the row state and pass 2,
 //! `subjects.rs` pass 3, `sweep.rs` the sweep.
 
 mod ingest;
+mod logs;
 mod rows;
 mod subjects;
 mod sweep;
@@ -91,6 +93,12 @@ pub struct EngineStats {
     pub evicted_series: u64,
     /// Signals emitted.
     pub signals: u64,
+    /// Log records read (the exceptions pack).
+    pub log_records: u64,
+    /// Of those, errors.
+    pub error_records: u64,
+    /// Errors whose type went to an instance's `(other)` row (`max_types_per_instance`).
+    pub folded_types: u64,
 }
 
 /// The engine; see the module documentation.
@@ -104,6 +112,10 @@ pub struct Engine {
     rule_names: Vec<String>,
     dispatch: HashMap<String, Vec<Route>, IdBuild>,
     rows: IdMap<Row>,
+    /// The keys of log rows (`logs.rs`), evaluated as time passes.
+    log_rows: Vec<u64>,
+    /// Exception-type rows per service instance, for `max_types_per_instance`.
+    instance_types: IdMap<u32>,
     subjects: IdMap<SubjectState>,
     epoch: u32,
     touched_rows: Vec<u64>,
@@ -139,6 +151,8 @@ impl Engine {
             rule_names,
             dispatch,
             rows: IdMap::default(),
+            log_rows: Vec::new(),
+            instance_types: IdMap::default(),
             subjects: IdMap::default(),
             epoch: 0,
             touched_rows: Vec::new(),
@@ -178,9 +192,7 @@ impl Engine {
 
     /// Evaluates one request at `now` (ns since the epoch); see the module documentation.
     pub fn evaluate(&mut self, request: &ExportMetricsServiceRequest, now: u64) -> Evaluation {
-        self.epoch = self.epoch.wrapping_add(1).max(1);
-        self.touched_rows.clear();
-        self.touched_subjects.clear();
+        self.begin_evaluation();
         let dispatch = std::mem::take(&mut self.dispatch);
         for rm in &request.resource_metrics {
             let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
@@ -222,6 +234,13 @@ impl Engine {
         }
         self.stats.signals += out.signals.len() as u64;
         out
+    }
+
+    /// A new evaluation: rows and subjects it touches are marked with a new epoch.
+    fn begin_evaluation(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1).max(1);
+        self.touched_rows.clear();
+        self.touched_subjects.clear();
     }
 
     fn warn_once(&mut self, bit: u32, warn: impl FnOnce()) {

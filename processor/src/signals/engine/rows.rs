@@ -7,7 +7,7 @@ use super::Engine;
 use crate::signals::condition::{Held, RowSignals, settle};
 use crate::signals::packs::consumer::lag::Rates;
 use crate::signals::packs::{
-    FIRST_USER_RULE, Reader, Sink, broker, consumer, container, jvm, producer, targets,
+    FIRST_USER_RULE, Reader, Sink, broker, consumer, container, exceptions, jvm, producer, targets,
 };
 use crate::signals::user;
 
@@ -24,6 +24,8 @@ pub(super) enum RowState {
     Target(Box<targets::TargetRow>),
     Container(Box<container::ContainerRow>),
     User(u16, Box<user::UserRow>),
+    Exception(Box<exceptions::BurstRow>),
+    ErrorRate(Box<exceptions::RateRow>),
 }
 
 impl RowState {
@@ -40,6 +42,8 @@ impl RowState {
             Self::Target(r) => &mut r.vals,
             Self::Container(r) => &mut r.vals,
             Self::User(_, r) => &mut r.vals,
+            // Log rows are fed records, not metric values (`engine/logs.rs`).
+            Self::Exception(_) | Self::ErrorRate(_) => &mut [],
         }
     }
 }
@@ -62,6 +66,29 @@ pub(super) struct Row {
     /// Its rules' conditions that hold.
     pub(super) held: Vec<Held>,
     pub(super) state: RowState,
+}
+
+impl Row {
+    /// A row of `subject` not yet fed (`last_seen`: when it was made).
+    pub(super) fn new(
+        subject: u64,
+        attributes: Vec<(String, String)>,
+        state: RowState,
+        last_seen: u64,
+    ) -> Self {
+        Self {
+            subject,
+            last_seen,
+            time: last_seen,
+            epoch: 0,
+            fresh: 0,
+            seen: 0,
+            evaluations: 0,
+            attributes,
+            held: Vec::new(),
+            state,
+        }
+    }
 }
 
 /// A rule input that is useless without another one of the same row: after three
@@ -194,6 +221,16 @@ impl Engine {
                     user::evaluate(r, mask, FIRST_USER_RULE + *i, rule, &self.common, &mut sink);
                 }
             }
+            RowState::Exception(r) => {
+                if let Some(p) = &packs.exceptions {
+                    exceptions::evaluate_burst(r, p, &self.common, &mut sink);
+                }
+            }
+            RowState::ErrorRate(r) => {
+                if let Some(p) = &packs.exceptions {
+                    exceptions::evaluate_rate(r, p, &self.common, &mut sink);
+                }
+            }
         }
         let time = row.time;
         settle(
@@ -231,5 +268,7 @@ pub(super) fn reader_of(state: &RowState) -> Reader {
         RowState::Target(_) => Reader::Target,
         RowState::Container(_) => Reader::Container,
         RowState::User(i, _) => Reader::User(*i),
+        RowState::Exception(_) => Reader::Exception,
+        RowState::ErrorRate(_) => Reader::ErrorRate,
     }
 }

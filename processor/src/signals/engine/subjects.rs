@@ -36,6 +36,9 @@ pub(super) struct SubjectState {
     pub(super) stated_rules: Vec<RuleIndex>,
     pub(super) stale: bool,
     pub(super) rows: u32,
+    /// Of its rows, log rows: quiet logs are health, not silence, so a subject with only
+    /// these never goes stale.
+    pub(super) log_rows: u32,
 }
 
 impl SubjectState {
@@ -51,6 +54,7 @@ impl SubjectState {
             stated_rules: Vec::new(),
             stale: false,
             rows: 0,
+            log_rows: 0,
         }
     }
 

@@ -69,7 +69,11 @@ impl Engine {
 
         // Stale subjects (T2).
         for s in self.subjects.values_mut() {
-            if s.stale || s.last_seen == 0 || now.saturating_sub(s.last_seen) < stale_after {
+            if s.stale
+                || s.last_seen == 0
+                || s.rows == s.log_rows
+                || now.saturating_sub(s.last_seen) < stale_after
+            {
                 continue;
             }
             s.stale = true;
@@ -93,14 +97,27 @@ impl Engine {
         // Forget silent series.
         let before = self.rows.len();
         let subjects = &mut self.subjects;
+        let instance_types = &mut self.instance_types;
         self.rows.retain(|key, row| {
             let keep = now.saturating_sub(row.last_seen) < ttl;
             if !keep && let Some(s) = subjects.get_mut(&row.subject) {
                 s.rows = s.rows.saturating_sub(1);
                 s.contributions.retain(|c| c.row != *key);
+                if matches!(row.state, RowState::Exception(_) | RowState::ErrorRate(_)) {
+                    s.log_rows = s.log_rows.saturating_sub(1);
+                }
+            }
+            if !keep
+                && let RowState::Exception(r) = &row.state
+                && let Some(n) = instance_types.get_mut(&r.instance)
+            {
+                *n = n.saturating_sub(1);
             }
             keep
         });
+        instance_types.retain(|_, n| *n > 0);
+        let rows = &self.rows;
+        self.log_rows.retain(|k| rows.contains_key(k));
         self.stats.evicted_series += (before - self.rows.len()) as u64;
         self.subjects.retain(|_, s| s.rows > 0);
         self.stats.signals += out.signals.len() as u64;

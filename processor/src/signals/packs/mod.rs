@@ -1,5 +1,5 @@
 //! The built-in rule packs (`kafka-producer`, `kafka-consumer`, `kafka`, `jvm`, `targets`,
-//! `container`)
+//! `container`, `exceptions`)
 //! and what every rule shares: the rule ids, which rows of state exist, and the [`Sink`] a
 //! rule emits signals and status readings into.
 //!
@@ -14,6 +14,7 @@
 pub mod broker;
 pub mod consumer;
 pub mod container;
+pub mod exceptions;
 pub mod jvm;
 pub mod producer;
 pub(crate) mod shared;
@@ -46,6 +47,7 @@ rules! {
     J1, J2, J3,
     B1, B2, B3, B4, B5, B6N, B6H, B7,
     T1, T2,
+    E1, E2,
     CR1, CR2, CR3, CR4, CR5,
 }
 
@@ -76,6 +78,10 @@ pub enum Reader {
     Target,
     Container,
     User(u16),
+    /// One exception type of one service instance (E1).
+    Exception,
+    /// One service instance's errors (E2).
+    ErrorRate,
 }
 
 impl Reader {
@@ -93,6 +99,8 @@ impl Reader {
             Self::Target => 10,
             Self::Container => 11,
             Self::User(i) => 1000 + u64::from(i),
+            Self::Exception => 13,
+            Self::ErrorRate => 14,
         }
     }
 }
