@@ -24,7 +24,8 @@ pub enum Transport {
     Http,
     Kafka,
     Jmx,
-    /// Files read by the `filelog` receiver.
+    /// Files read by the `filelog` receiver: the Collector leaves the label empty for its
+    /// filelog receiver (otelcol-contrib 0.135 serves `transport=""`), and so do we.
     File,
 }
 
@@ -35,7 +36,7 @@ impl Transport {
             Self::Http => "http",
             Self::Kafka => "kafka",
             Self::Jmx => "jmx",
-            Self::File => "file",
+            Self::File => "",
         }
     }
 }
