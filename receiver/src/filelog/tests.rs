@@ -186,3 +186,31 @@ async fn oversized_and_non_utf8_entries_are_dropped_counted_and_reading_goes_on(
     r.stop.cancel();
     r.task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_file_deleted_mid_read_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, &["d1", "d2", "d3", "d4"]);
+    let cfg = config(&format!(
+        "{{include: ['{}/*.log'], start_at: beginning, poll_interval: 20ms, max_batch_size: 1}}",
+        dir.path().display()
+    ));
+    let mut r = start(&cfg);
+    // The receiver waits for this receipt before reading on; the file goes meanwhile.
+    let first = r.rx.recv().await.unwrap();
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(bodies(&first.accept()), vec!["d1"]);
+    assert_eq!(take(&mut r.rx, 3).await, vec!["d2", "d3", "d4"]);
+    // Then it is closed.
+    let open = "kafka_obs_filelog_files_open{receiver=\"filelog\"} 0";
+    for _ in 0..100 {
+        if r.telemetry.render_prometheus().contains(open) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(r.telemetry.render_prometheus().contains(open));
+    r.stop.cancel();
+    r.task.await.unwrap();
+}
