@@ -183,7 +183,7 @@ fn rotation_truncation_stack_traces_and_restart_deliver_every_entry_once() {
     assert_eq!(
         collector.metric(
             "otelcol_receiver_accepted_log_records",
-            &["receiver=\"filelog\"", "transport=\"file\""]
+            &["receiver=\"filelog\"", "transport=\"\""]
         ),
         15.0
     );

@@ -27,7 +27,8 @@ pub enum Transport {
     /// Receivers that read local files on a timer (hostmetrics-like scrapers): the Collector
     /// leaves their `transport` label empty.
     Scraper,
-    /// Files read by the `filelog` receiver.
+    /// Files read by the `filelog` receiver: the Collector leaves the label empty for its
+    /// filelog receiver (otelcol-contrib 0.135 serves `transport=""`), and so do we.
     File,
 }
 
@@ -38,8 +39,7 @@ impl Transport {
             Self::Http => "http",
             Self::Kafka => "kafka",
             Self::Jmx => "jmx",
-            Self::Scraper => "",
-            Self::File => "file",
+            Self::Scraper | Self::File => "",
         }
     }
 }

@@ -99,8 +99,35 @@ fn yes() -> bool {
     true
 }
 
+/// A size as the Collector's stanza reads it: its README writes `1kb`, `1mib`, so units match
+/// regardless of case (`kb` = 1000, `kib` = 1024), besides our usual `64KiB`.
 fn opt_byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    de::byte_size(d).map(Some)
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::N(n) => return Ok(Some(n)),
+        Raw::S(s) => s,
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c.is_whitespace()))
+        .unwrap_or(text.len());
+    let unit = match text[split..].to_ascii_lowercase().as_str() {
+        "kb" => "KB".to_string(),
+        "mb" => "MB".to_string(),
+        "gb" => "GB".to_string(),
+        "kib" => "KiB".to_string(),
+        "mib" => "MiB".to_string(),
+        "gib" => "GiB".to_string(),
+        "b" => "B".to_string(),
+        _ => text[split..].to_string(),
+    };
+    de::parse_byte_size(&format!("{}{unit}", text[..split].trim()))
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,5 +323,92 @@ impl RawConfig {
             storage,
             operators,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata(name: &str) -> serde_yaml_ng::Value {
+        let all: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(include_str!("../../testdata/filelog.yaml"))
+                .expect("testdata/filelog.yaml is YAML");
+        all.get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("testdata/filelog.yaml has no {name}"))
+    }
+
+    fn parse(value: &serde_yaml_ng::Value) -> Result<FilelogReceiverConfig, ComponentConfigError> {
+        FilelogReceiverConfig::parse(value)
+    }
+
+    fn error(yaml: &str) -> ComponentConfigError {
+        parse(&serde_yaml_ng::from_str(yaml).unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_are_the_collectors() {
+        let c = parse(&testdata("filelog")).unwrap();
+        assert_eq!(c.start_at, StartAt::End);
+        assert_eq!(c.poll_interval, Duration::from_millis(200));
+        assert!(c.include_file_name && !c.include_file_path);
+        assert_eq!(c.encoding, Encoding::Utf8);
+        assert!(matches!(c.multiline, Multiline::Lines));
+        assert_eq!(c.max_log_size, 1 << 20);
+        assert_eq!(c.fingerprint_size, 1000);
+        assert_eq!(c.force_flush_period, Duration::from_millis(500));
+        assert_eq!(c.max_batch_size, 100);
+        assert!(c.storage.is_none() && c.operators.is_empty());
+        assert!(c.include.is_match("/var/log/app/x.log") && !c.include.is_match("/var/log/x.log"));
+    }
+
+    #[test]
+    fn every_key_set() {
+        let c = parse(&testdata("filelog/full")).unwrap();
+        assert_eq!(c.start_at, StartAt::Beginning);
+        assert_eq!(c.poll_interval, Duration::from_secs(1));
+        assert!(!c.include_file_name && c.include_file_path);
+        assert_eq!(c.encoding, Encoding::Nop);
+        assert!(matches!(&c.multiline, Multiline::LineEnd(re) if re.as_str() == ";$"));
+        assert_eq!(c.max_log_size, 64 << 10);
+        assert_eq!(c.fingerprint_size, 2000);
+        assert_eq!(c.force_flush_period, Duration::from_secs(2));
+        assert_eq!(c.max_batch_size, 500);
+        assert_eq!(c.storage.unwrap().to_string(), "file_storage/logs");
+        assert_eq!(c.operators.len(), 2);
+        assert_eq!(c.operators[0].name, "parse");
+        assert!(c.exclude.is_match("/var/log/app/gc.log"));
+        assert!(c.include.is_match("/var/log/other/a/b/c.txt"));
+    }
+
+    #[test]
+    fn mistakes_name_their_key() {
+        assert_eq!(error("{exclude: [a]}").path, "include");
+        assert_eq!(error("{include: [a], start_at: middle}").path, "start_at");
+        let e = error("{include: [a], encoding: utf-16le}");
+        assert!(e.path == "encoding" && e.message.contains("nop"), "{e}");
+        assert_eq!(
+            error("{include: [a], multiline: {line_start_pattern: a, line_end_pattern: b}}").path,
+            "multiline"
+        );
+        assert_eq!(
+            error("{include: [a], multiline: {line_start_pattern: '('}}").path,
+            "multiline::line_start_pattern"
+        );
+        assert_eq!(error("{include: ['a[']}").path, "include::0");
+        assert_eq!(
+            error("{include: [a], fingerprint_size: 2}").path,
+            "fingerprint_size"
+        );
+        assert_eq!(
+            error("{include: [a], operators: [{type: tee}]}").path,
+            "operators::0::type"
+        );
+        assert!(
+            error("{include: [a], polling: 1s}")
+                .message
+                .contains("polling")
+        );
     }
 }

@@ -63,8 +63,10 @@ struct Reader {
     fingerprint: Vec<u8>,
     /// The file position of `buf[0]`: everything before it was made into entries.
     offset: u64,
-    /// Bytes read but not yet made into entries.
+    /// Bytes read; `buf[start..]` are not yet made into entries (consumed bytes are
+    /// compacted away before the next read, not on every entry).
     buf: Vec<u8>,
+    start: usize,
     /// When `buf` last grew, for `force_flush_period`.
     grew_at: Instant,
     /// Dropping an oversized entry: skip to the next newline.
@@ -85,6 +87,7 @@ impl Reader {
             fingerprint,
             offset,
             buf: Vec::new(),
+            start: 0,
             grew_at: Instant::now(),
             skipping: false,
             matched: true,
@@ -92,7 +95,12 @@ impl Reader {
     }
 
     fn position(&self) -> u64 {
-        self.offset + self.buf.len() as u64
+        self.offset + self.pending().len() as u64
+    }
+
+    /// The bytes read and not yet made into entries.
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
     }
 
     /// Starts over at the beginning (the file was truncated).
@@ -100,6 +108,7 @@ impl Reader {
         self.file.seek(SeekFrom::Start(0))?;
         self.offset = 0;
         self.buf.clear();
+        self.start = 0;
         self.skipping = false;
         self.fingerprint.clear();
         Ok(())
@@ -107,6 +116,8 @@ impl Reader {
 
     /// Appends what the file holds beyond `buf`, up to `room` bytes.
     fn fill(&mut self, room: usize, fingerprint_size: usize) -> std::io::Result<usize> {
+        self.buf.drain(..self.start);
+        self.start = 0;
         let mut total = 0;
         let mut chunk = vec![0u8; READ_CHUNK];
         while total < room {
@@ -137,7 +148,7 @@ impl Reader {
     }
 
     fn consume(&mut self, n: usize) {
-        self.buf.drain(..n);
+        self.start += n;
         self.offset += n as u64;
     }
 }
@@ -341,7 +352,7 @@ impl Tracker {
                     }
                     continue;
                 }
-                let free = room.saturating_sub(reader.buf.len());
+                let free = room.saturating_sub(reader.pending().len());
                 match reader.fill(free, config.fingerprint_size) {
                     Ok(0) => break,
                     Ok(_) => {}
@@ -357,20 +368,20 @@ impl Tracker {
             // Nothing more will come to a file that left the patterns (or was deleted), and
             // no next line will end its last entry: flush it now.
             let idle = reader.grew_at.elapsed() >= config.force_flush_period;
-            if (!reader.matched || idle) && !reader.buf.is_empty() && !reader.skipping {
-                let n = reader.buf.len();
+            if (!reader.matched || idle) && !reader.pending().is_empty() && !reader.skipping {
+                let n = reader.pending().len();
                 if let Some(entry) = make_entry(reader, 0..n, n, config, &mut polled.dropped) {
                     polled.entries.push(entry);
                 }
             } else if (!reader.matched || idle) && reader.skipping {
-                let n = reader.buf.len();
+                let n = reader.pending().len();
                 reader.consume(n);
             }
         }
         if !polled.more {
             // Rotated-away or deleted files read to their end are closed.
             self.readers.retain(|r| {
-                let keep = r.matched || !r.buf.is_empty();
+                let keep = r.matched || !r.pending().is_empty();
                 if !keep {
                     tracing::info!(path = %r.path.display(), "finished a file that left the include patterns");
                 }
@@ -389,18 +400,18 @@ fn next_from(
     dropped: &mut Vec<DropReason>,
 ) -> Option<Option<Entry>> {
     if reader.skipping {
-        let nl = reader.buf.iter().position(|b| *b == b'\n')?;
+        let nl = reader.pending().iter().position(|b| *b == b'\n')?;
         reader.consume(nl + 1);
         reader.skipping = false;
         return Some(None);
     }
-    match next_entry(&reader.buf, &config.multiline) {
+    match next_entry(reader.pending(), &config.multiline) {
         Split::Entry { consumed, range } => {
             Some(make_entry(reader, range, consumed, config, dropped))
         }
-        Split::Incomplete if reader.buf.len() > config.max_log_size => {
+        Split::Incomplete if reader.pending().len() > config.max_log_size => {
             // No end within max_log_size: drop what we have and the rest of its line.
-            let n = reader.buf.len();
+            let n = reader.pending().len();
             reader.consume(n);
             reader.skipping = true;
             dropped.push(DropReason::Oversized);
@@ -417,7 +428,7 @@ fn make_entry(
     config: &FilelogReceiverConfig,
     dropped: &mut Vec<DropReason>,
 ) -> Option<Entry> {
-    let bytes = trimmed(&reader.buf[range]);
+    let bytes = trimmed(&reader.pending()[range]);
     let result = if bytes.is_empty() {
         None
     } else if bytes.len() > config.max_log_size {

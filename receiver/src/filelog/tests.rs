@@ -99,8 +99,7 @@ async fn a_refused_request_is_offered_again_and_counted() {
     first.receipt.refuse("pipeline full");
     assert_eq!(take(&mut r.rx, 2).await, vec!["one", "two"]);
     // The receiver counts once it heard the receipt, just after the test settled it.
-    let accepted =
-        "otelcol_receiver_accepted_log_records{receiver=\"filelog\",transport=\"file\"} 2";
+    let accepted = "otelcol_receiver_accepted_log_records{receiver=\"filelog\",transport=\"\"} 2";
     for _ in 0..100 {
         if r.telemetry.render_prometheus().contains(accepted) {
             break;
@@ -110,7 +109,7 @@ async fn a_refused_request_is_offered_again_and_counted() {
     let text = r.telemetry.render_prometheus();
     assert!(
         text.contains(
-            "otelcol_receiver_refused_log_records{receiver=\"filelog\",transport=\"file\"} 2"
+            "otelcol_receiver_refused_log_records{receiver=\"filelog\",transport=\"\"} 2"
         ),
         "{text}"
     );
@@ -184,6 +183,34 @@ async fn oversized_and_non_utf8_entries_are_dropped_counted_and_reading_goes_on(
     tokio::time::sleep(Duration::from_millis(100)).await;
     f.write_all(b"yyy\nlast\n").unwrap();
     assert_eq!(take(&mut r.rx, 1).await, vec!["last"]);
+    r.stop.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_file_deleted_mid_read_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, &["d1", "d2", "d3", "d4"]);
+    let cfg = config(&format!(
+        "{{include: ['{}/*.log'], start_at: beginning, poll_interval: 20ms, max_batch_size: 1}}",
+        dir.path().display()
+    ));
+    let mut r = start(&cfg);
+    // The receiver waits for this receipt before reading on; the file goes meanwhile.
+    let first = r.rx.recv().await.unwrap();
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(bodies(&first.accept()), vec!["d1"]);
+    assert_eq!(take(&mut r.rx, 3).await, vec!["d2", "d3", "d4"]);
+    // Then it is closed.
+    let open = "kafka_obs_filelog_files_open{receiver=\"filelog\"} 0";
+    for _ in 0..100 {
+        if r.telemetry.render_prometheus().contains(open) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(r.telemetry.render_prometheus().contains(open));
     r.stop.cancel();
     r.task.await.unwrap();
 }
