@@ -528,18 +528,19 @@ impl KafkaTransport {
         let mut failed: Option<Batch> = None;
         let mut last_error = String::new();
         let mut timed_out = false;
-        let reports = futures::future::join_all(waiting.into_iter().map(|(part, fut)| async move {
-            let result = match fut {
-                Ok(f) => match f.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(e),
-                    Err(_) => Err(KafkaError::Canceled),
-                },
-                Err(e) => Err(e),
-            };
-            (part, result)
-        }))
-        .await;
+        let reports =
+            futures::future::join_all(waiting.into_iter().map(|(part, fut)| async move {
+                let result = match fut {
+                    Ok(f) => match f.await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err((e, _))) => Err(e),
+                        Err(_) => Err(KafkaError::Canceled),
+                    },
+                    Err(e) => Err(e),
+                };
+                (part, result)
+            }))
+            .await;
         for (part, result) in reports {
             let items = part.item_count() as u64;
             match result {
@@ -855,5 +856,4 @@ mod tests {
             assert_eq!(order, by_batch);
         }
     }
-
 }
