@@ -345,17 +345,19 @@ async fn async_main() {
                     "__kafka-obs-signals",
                 ])
                 .status();
-            for (enc, comp) in [
-                ("otlp_proto", "none"),
-                ("otlp_proto", "lz4"),
-                ("otlp_json", "none"),
+            // The last row: how much of an attempt's time is the client's linger (5 ms).
+            for (enc, comp, linger) in [
+                ("otlp_proto", "none", "5ms"),
+                ("otlp_proto", "lz4", "5ms"),
+                ("otlp_json", "none", "5ms"),
+                ("otlp_proto", "none", "0ms"),
             ] {
                 let cfg = KafkaExporterConfig::parse(&yaml(&format!(
-                    "brokers: [127.0.0.1:{port}]\nlogs: {{encoding: {enc}}}\nproducer: {{compression: {comp}}}\ntimeout: 30s"
+                    "brokers: [127.0.0.1:{port}]\nlogs: {{encoding: {enc}}}\nproducer: {{compression: {comp}, linger: {linger}}}\ntimeout: 30s"
                 )))
                 .unwrap();
                 let e = run_exporter(&cfg, Host::default(), input.clone()).await;
-                report(&format!("kafka to tansu ({enc}, {comp})"), n, e);
+                report(&format!("kafka ({enc}, {comp}, linger {linger})"), n, e);
             }
             let _ = broker.terminate(Duration::from_secs(5));
         }

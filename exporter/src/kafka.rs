@@ -8,11 +8,14 @@
 //!
 //! The client is `rdkafka` (librdkafka, built from source without cmake), with
 //! `required_acks: all` and idempotence on by default: librdkafka's own retries then keep
-//! order and never duplicate within a partition. Each attempt waits for every record's
-//! delivery report; records that failed for a transient reason are retried by the shared
-//! retry layer (only those), a record that is too large or refused for good is dropped and
-//! counted, never retried. The producer is created on the first send, inside the runtime, so
-//! `build` starts no librdkafka threads.
+//! order and never duplicate within a partition. A batch is split between the sending queue's
+//! lanes by record key (every source of one lane goes in one attempt, so a source stays on one
+//! lane and in order); an attempt enqueues all its records at once and then awaits their
+//! delivery reports together, so librdkafka packs them into a few produce requests instead of
+//! one round trip per source. Records that failed for a transient reason are retried by the
+//! shared retry layer (only those), a record that is too large or refused for good is dropped
+//! and counted, never retried. The producer is created on the first send, inside the runtime,
+//! so `build` starts no librdkafka threads.
 
 mod encode;
 
@@ -307,6 +310,7 @@ impl KafkaExporterConfig {
             events: ClientEvents::default(),
             targets: self.targets.clone(),
             max_message_bytes: self.max_message_bytes,
+            lanes: self.delivery.queue.consumers().max(1) as u64,
         }
     }
 }
@@ -396,6 +400,8 @@ pub struct KafkaTransport {
     events: ClientEvents,
     targets: [SignalTarget; 3],
     max_message_bytes: usize,
+    /// The sending queue's lanes (`num_consumers`): a batch becomes at most this many parts.
+    lanes: u64,
 }
 
 fn target_index(kind: DataKind) -> usize {
@@ -522,16 +528,21 @@ impl KafkaTransport {
         let mut failed: Option<Batch> = None;
         let mut last_error = String::new();
         let mut timed_out = false;
-        for (part, fut) in waiting {
+        let reports =
+            futures::future::join_all(waiting.into_iter().map(|(part, fut)| async move {
+                let result = match fut {
+                    Ok(f) => match f.await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err((e, _))) => Err(e),
+                        Err(_) => Err(KafkaError::Canceled),
+                    },
+                    Err(e) => Err(e),
+                };
+                (part, result)
+            }))
+            .await;
+        for (part, result) in reports {
             let items = part.item_count() as u64;
-            let result = match fut {
-                Ok(f) => match f.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(e),
-                    Err(_) => Err(KafkaError::Canceled),
-                },
-                Err(e) => Err(e),
-            };
             match result {
                 Ok(()) => outcome.delivered += items,
                 Err(e) if is_permanent(&e) => {
@@ -575,17 +586,25 @@ impl Transport for KafkaTransport {
         self.produce(batch).boxed()
     }
 
-    /// One part per resource, keyed like its record, so one source stays in order.
+    /// One part per lane: the resources whose record key falls on that lane, in their order.
+    /// A source always maps to the same lane, so its records stay in order (retries included),
+    /// and one attempt carries every source of its lane instead of one attempt per source.
     fn keyed(&self, batch: Batch) -> Vec<(Option<u64>, Batch)> {
         let keying = &self.targets[target_index(batch.kind())].keying;
-        per_resource(batch)
+        let mut lanes: Vec<(u64, Batch)> = Vec::new();
+        for part in per_resource(batch) {
+            let lane = key_of(&record_key(part.resource.as_ref(), keying)) % self.lanes;
+            match lanes.iter_mut().find(|(l, _)| *l == lane) {
+                Some((_, merged)) => {
+                    // Both parts come from one batch, so they are of one kind.
+                    let _ = merged.append(part.batch);
+                }
+                None => lanes.push((lane, part.batch)),
+            }
+        }
+        lanes
             .into_iter()
-            .map(|p| {
-                (
-                    Some(key_of(&record_key(p.resource.as_ref(), keying))),
-                    p.batch,
-                )
-            })
+            .map(|(lane, batch)| (Some(lane), batch))
             .collect()
     }
 }
@@ -751,5 +770,90 @@ mod tests {
         );
         assert_eq!(prop(&c, "broker.version.fallback"), Some("2.1.0"));
         assert_eq!(prop(&c, "api.version.request"), None);
+    }
+
+    /// Logs with one resource per source (in this order), `per` records each.
+    fn sources_batch(sources: &[&str], per: usize) -> Batch {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        let text = |v: &str| {
+            Some(AnyValue {
+                value: Some(Value::StringValue(v.into())),
+            })
+        };
+        Batch::Logs(ExportLogsServiceRequest {
+            resource_logs: sources
+                .iter()
+                .map(|src| ResourceLogs {
+                    resource: Some(Resource {
+                        attributes: vec![KeyValue {
+                            key: "service.instance.id".into(),
+                            value: text(src),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                    scope_logs: vec![ScopeLogs {
+                        log_records: (0..per)
+                            .map(|i| LogRecord {
+                                time_unix_nano: i as u64,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+
+    fn sources_of(batch: &Batch) -> Vec<String> {
+        per_resource(batch.clone())
+            .iter()
+            .map(|p| record_key(p.resource.as_ref(), &Keying::default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_becomes_one_part_per_lane_and_a_source_keeps_its_lane() {
+        let c = KafkaExporterConfig::parse(&yaml("sending_queue: {num_consumers: 3}")).unwrap();
+        let t = c.transport();
+        let names: Vec<String> = (0..40).map(|i| format!("pod-{i}")).collect();
+        let sources: Vec<&str> = names.iter().map(String::as_str).collect();
+        let parts = t.keyed(sources_batch(&sources, 2));
+        assert!(parts.len() <= 3, "{} parts for 3 lanes", parts.len());
+        let lanes: Vec<u64> = parts.iter().map(|(k, _)| k.unwrap()).collect();
+        let mut distinct = lanes.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), lanes.len(), "one part per lane: {lanes:?}");
+        assert_eq!(
+            parts.iter().map(|(_, b)| b.item_count()).sum::<usize>(),
+            80,
+            "no item lost or doubled"
+        );
+        // Every source is in exactly one part, its lane is the same in a later batch, and the
+        // sources within a part keep the batch's order.
+        let lane_of = |src: &str, parts: &[(Option<u64>, Batch)]| {
+            let hits: Vec<u64> = parts
+                .iter()
+                .filter(|(_, b)| sources_of(b).iter().any(|s| s == src))
+                .map(|(k, _)| k.unwrap())
+                .collect();
+            assert_eq!(hits.len(), 1, "{src} in {hits:?}");
+            hits[0]
+        };
+        let later = t.keyed(sources_batch(&["pod-7", "pod-1", "pod-30"], 1));
+        for src in ["pod-7", "pod-1", "pod-30"] {
+            assert_eq!(lane_of(src, &parts), lane_of(src, &later));
+        }
+        for (_, b) in &parts {
+            let order = sources_of(b);
+            let mut by_batch = order.clone();
+            by_batch.sort_by_key(|s| sources.iter().position(|x| x == s));
+            assert_eq!(order, by_batch);
+        }
     }
 }
