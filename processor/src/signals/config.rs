@@ -22,17 +22,19 @@ use kafka_obs_signal::{LevelSpec, SubjectBuilder, statuses};
 use super::packs::broker::config::BrokerPackConfig;
 use super::packs::consumer::config::ConsumerPackConfig;
 use super::packs::jvm::config::JvmPackConfig;
+use super::packs::kafka_admin::config::AdminPackConfig;
 use super::packs::producer::config::ProducerPackConfig;
 use super::packs::targets::config::TargetsPackConfig;
 use super::user::config::{RawRule, UserKind, UserRule, resolve_rule};
 
 /// The names of the built-in packs, as written under `packs`.
-pub const PACK_NAMES: [&str; 5] = [
+pub const PACK_NAMES: [&str; 6] = [
     "kafka-producer",
     "kafka-consumer",
     "kafka",
     "jvm",
     "targets",
+    "kafka_admin",
 ];
 
 /// Which packs are on, each with its thresholds.
@@ -49,6 +51,8 @@ pub struct PacksConfig {
     pub jvm: Option<JvmPackConfig>,
     #[serde(deserialize_with = "enabled")]
     pub targets: Option<TargetsPackConfig>,
+    #[serde(deserialize_with = "enabled")]
+    pub kafka_admin: Option<AdminPackConfig>,
 }
 
 impl PacksConfig {
@@ -60,6 +64,7 @@ impl PacksConfig {
             broker: Some(BrokerPackConfig::default()),
             jvm: Some(JvmPackConfig::default()),
             targets: Some(TargetsPackConfig::default()),
+            kafka_admin: Some(AdminPackConfig::default()),
         }
     }
 
@@ -86,6 +91,9 @@ impl PacksConfig {
         }
         if let Some(p) = &self.targets {
             p.check().map_err(within("targets"))?;
+        }
+        if let Some(p) = &self.kafka_admin {
+            p.check().map_err(within("kafka_admin"))?;
         }
         Ok(())
     }

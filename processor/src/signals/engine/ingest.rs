@@ -13,7 +13,7 @@ use super::Engine;
 use super::rows::{Row, RowState};
 use super::subjects::{SubjectState, subject_id};
 use crate::signals::config::SignalsConfig;
-use crate::signals::packs::{Input, Reader, broker, consumer, jvm, producer, targets};
+use crate::signals::packs::{Input, Reader, broker, consumer, jvm, kafka_admin, producer, targets};
 use crate::signals::state::{IdBuild, hash_attrs, row_key};
 use crate::signals::user;
 use crate::signals::user::config::UserKind;
@@ -33,12 +33,13 @@ pub(super) fn dispatch_table(config: &SignalsConfig) -> HashMap<String, Vec<Rout
         dispatch.entry(metric.to_string()).or_default().push(route);
     };
     let packs = config.packs;
-    let tables: [(&[Input], bool); 5] = [
+    let tables: [(&[Input], bool); 6] = [
         (producer::METRICS, packs.producer.is_some()),
         (consumer::METRICS, packs.consumer.is_some()),
         (broker::METRICS, packs.broker.is_some()),
         (jvm::METRICS, packs.jvm.is_some()),
         (targets::METRICS, packs.targets.is_some()),
+        (kafka_admin::METRICS, packs.kafka_admin.is_some()),
     ];
     for (table, on) in tables {
         for input in table.iter().filter(|_| on) {
@@ -193,6 +194,12 @@ impl Engine {
             Reader::Isr => RowState::Isr(Box::default()),
             Reader::Request => RowState::Request(Box::default()),
             Reader::Target => RowState::Target(Box::default()),
+            Reader::AdminGroupPartition => RowState::AdminGroupPartition(Box::new(
+                kafka_admin::GroupPartitionRow::new(resource_hash, &point.attributes),
+            )),
+            Reader::AdminGroup => RowState::AdminGroup(Box::default()),
+            Reader::AdminPartition => RowState::AdminPartition(Box::default()),
+            Reader::AdminCluster => RowState::AdminCluster(Box::default()),
             Reader::User(i) => RowState::User(i, Box::default()),
         };
         let attributes = point

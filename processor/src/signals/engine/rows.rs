@@ -7,7 +7,7 @@ use super::Engine;
 use crate::signals::condition::{Held, RowSignals, settle};
 use crate::signals::packs::consumer::lag::Rates;
 use crate::signals::packs::{
-    FIRST_USER_RULE, Reader, Sink, broker, consumer, jvm, producer, targets,
+    FIRST_USER_RULE, Reader, Sink, broker, consumer, jvm, kafka_admin, producer, targets,
 };
 use crate::signals::user;
 
@@ -22,6 +22,10 @@ pub(super) enum RowState {
     Isr(Box<broker::IsrRow>),
     Request(Box<broker::RequestRow>),
     Target(Box<targets::TargetRow>),
+    AdminGroupPartition(Box<kafka_admin::GroupPartitionRow>),
+    AdminGroup(Box<kafka_admin::GroupRow>),
+    AdminPartition(Box<kafka_admin::TopicPartitionRow>),
+    AdminCluster(Box<kafka_admin::ClusterRow>),
     User(u16, Box<user::UserRow>),
 }
 
@@ -37,6 +41,10 @@ impl RowState {
             Self::Isr(r) => &mut r.vals,
             Self::Request(r) => &mut r.vals,
             Self::Target(r) => &mut r.vals,
+            Self::AdminGroupPartition(r) => &mut r.vals,
+            Self::AdminGroup(r) => &mut r.vals,
+            Self::AdminPartition(r) => &mut r.vals,
+            Self::AdminCluster(r) => &mut r.vals,
             Self::User(_, r) => &mut r.vals,
         }
     }
@@ -99,6 +107,17 @@ impl Engine {
                 })
             }
             _ => Rates::default(),
+        };
+        // A group's partition reads its group's member count (A1's ERR).
+        let members = match self.rows.get(&key).map(|r| &r.state) {
+            Some(RowState::AdminGroupPartition(p)) => match self.rows.get(&p.group_row()) {
+                Some(Row {
+                    state: RowState::AdminGroup(g),
+                    ..
+                }) => g.members(),
+                _ => None,
+            },
+            _ => None,
         };
         let Some(row) = self.rows.get_mut(&key) else {
             return;
@@ -182,6 +201,27 @@ impl Engine {
                     targets::evaluate(r, mask, p, &mut sink);
                 }
             }
+            RowState::AdminGroupPartition(r) => {
+                if let Some(p) = &packs.kafka_admin {
+                    kafka_admin::evaluate_group_partition(
+                        r,
+                        mask,
+                        members,
+                        p,
+                        &self.common,
+                        &mut sink,
+                    );
+                }
+            }
+            RowState::AdminGroup(r) => kafka_admin::evaluate_group(r, mask, &mut sink),
+            RowState::AdminPartition(r) => {
+                kafka_admin::evaluate_partition(r, mask, &self.common, &mut sink);
+            }
+            RowState::AdminCluster(r) => {
+                if let Some(p) = &packs.kafka_admin {
+                    kafka_admin::evaluate_cluster(r, mask, p, &self.common, &mut sink);
+                }
+            }
             RowState::User(i, r) => {
                 if let Some(rule) = self.config.rules.get(usize::from(*i)) {
                     user::evaluate(r, mask, FIRST_USER_RULE + *i, rule, &self.common, &mut sink);
@@ -222,6 +262,10 @@ pub(super) fn reader_of(state: &RowState) -> Reader {
         RowState::Isr(_) => Reader::Isr,
         RowState::Request(_) => Reader::Request,
         RowState::Target(_) => Reader::Target,
+        RowState::AdminGroupPartition(_) => Reader::AdminGroupPartition,
+        RowState::AdminGroup(_) => Reader::AdminGroup,
+        RowState::AdminPartition(_) => Reader::AdminPartition,
+        RowState::AdminCluster(_) => Reader::AdminCluster,
         RowState::User(i, _) => Reader::User(*i),
     }
 }

@@ -1,4 +1,5 @@
-//! The built-in rule packs (`kafka-producer`, `kafka-consumer`, `kafka`, `jvm`, `targets`)
+//! The built-in rule packs (`kafka-producer`, `kafka-consumer`, `kafka`, `jvm`, `targets`,
+//! `kafka_admin`)
 //! and what every rule shares: the rule ids, which rows of state exist, and the [`Sink`] a
 //! rule emits signals and status readings into.
 //!
@@ -13,6 +14,7 @@
 pub mod broker;
 pub mod consumer;
 pub mod jvm;
+pub mod kafka_admin;
 pub mod producer;
 pub(crate) mod shared;
 pub mod targets;
@@ -44,6 +46,7 @@ rules! {
     J1, J2, J3,
     B1, B2, B3, B4, B5, B6N, B6H, B7,
     T1, T2,
+    K1, K2, K3, K4, K5, K6, K7, K8, K9,
 }
 
 /// A rule as a number: built-in rules first, then user rules in configuration order.
@@ -71,6 +74,14 @@ pub enum Reader {
     Isr,
     Request,
     Target,
+    /// `kafka_admin`: one partition of one consumer group.
+    AdminGroupPartition,
+    /// `kafka_admin`: one consumer group.
+    AdminGroup,
+    /// `kafka_admin`: one partition of a topic (replicas, leader).
+    AdminPartition,
+    /// `kafka_admin`: the cluster (brokers, controller).
+    AdminCluster,
     User(u16),
 }
 
@@ -87,6 +98,10 @@ impl Reader {
             Self::Isr => 8,
             Self::Request => 9,
             Self::Target => 10,
+            Self::AdminGroupPartition => 11,
+            Self::AdminGroup => 12,
+            Self::AdminPartition => 13,
+            Self::AdminCluster => 14,
             Self::User(i) => 1000 + u64::from(i),
         }
     }
