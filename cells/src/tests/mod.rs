@@ -21,6 +21,7 @@ use crate::{
 
 mod actions;
 mod controller;
+mod groups;
 mod incidents;
 mod observe;
 mod queries;
