@@ -15,6 +15,7 @@ pub fn registry() -> Registry {
             kafka_obs_receiver::signals::FACTORY,
             #[cfg(feature = "kafka")]
             kafka_obs_receiver::kafka::FACTORY,
+            kafka_obs_receiver::kafka_admin::FACTORY,
         ],
         processors: vec![
             kafka_obs_processor::batch::FACTORY,

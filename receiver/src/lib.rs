@@ -6,5 +6,6 @@
 pub mod jmx;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod kafka_admin;
 pub mod otlp;
 pub mod signals;

@@ -13,6 +13,7 @@ mod examples;
 mod exporter_faults;
 mod intake;
 mod jmx_e2e;
+mod kafka_admin;
 mod otelcol_contrib;
 mod otelcol_names;
 mod otlp_peers;
