@@ -198,7 +198,7 @@ fn k4_k5_k6_replicas_and_leader_on_the_partition_each_clear() {
             p("kafka.partition.replicas", PARTITION, 3.0),
             p("kafka.partition.replicas_in_sync", PARTITION, isr),
             p("kafka.partition.leader", PARTITION, leader),
-            p("kafka.partition.replicas_offline", PARTITION, offline),
+            p("kafka.partition.offline_replicas", PARTITION, offline),
         ]
     };
     assert!(
@@ -261,7 +261,7 @@ fn k9_a_controller_change_is_erratic_for_a_window_and_no_controller_is_down() {
     let mut h = Harness::new("packs: {kafka_admin: {window: 3}}");
     h.step = SECOND;
     h.resource = vec![("kafka.cluster", "prod")];
-    let controller = |id: f64| vec![p("kafka.controller.id", &[], id)];
+    let controller = |id: f64| vec![p("kafka.cluster.controller", &[], id)];
     let mut kinds = Vec::new();
     for id in [1.0, 1.0, 2.0, 2.0, 2.0, 2.0, -1.0, 3.0] {
         kinds.extend(of(&h.poll(&controller(id)).signals, "K9"));

@@ -38,21 +38,8 @@ use crate::signals::state::{Tracker, hash_attrs_subset, row_key};
 
 pub use self::metadata::{ClusterRow, TopicPartitionRow, evaluate_cluster, evaluate_partition};
 
-/// The metric names of the `kafka_admin` receiver.
-pub mod names {
-    pub const BROKERS: &str = "kafka.brokers";
-    pub const CONTROLLER: &str = "kafka.controller.id";
-    pub const PARTITION_REPLICAS: &str = "kafka.partition.replicas";
-    pub const PARTITION_IN_SYNC: &str = "kafka.partition.replicas_in_sync";
-    pub const PARTITION_LEADER: &str = "kafka.partition.leader";
-    pub const PARTITION_OFFLINE_REPLICAS: &str = "kafka.partition.replicas_offline";
-    pub const GROUP_MEMBERS: &str = "kafka.consumer_group.members";
-    pub const GROUP_OFFSET: &str = "kafka.consumer_group.offset";
-    pub const GROUP_LAG: &str = "kafka.consumer_group.lag";
-    pub const GROUP_TIME_LAG: &str = "kafka.consumer_group.time_lag";
-    /// The data-point attribute naming the group.
-    pub const GROUP: &str = "group";
-}
+/// The metric names of the `kafka_admin` receiver: its contract, shared with it.
+pub use kafka_obs_kafka_client::admin_metrics as names;
 
 const OFFSET: u8 = 0;
 const LAG: u8 = 1;
@@ -71,7 +58,7 @@ pub const METRICS: &[Input] = &[
         metadata::REPLICAS,
     ),
     input(
-        names::PARTITION_IN_SYNC,
+        names::PARTITION_REPLICAS_IN_SYNC,
         Reader::AdminPartition,
         metadata::IN_SYNC,
     ),
@@ -142,7 +129,7 @@ impl GroupPartitionRow {
             time_lags: VecDeque::new(),
             group: row_key(
                 resource,
-                hash_attrs_subset(attributes, &[names::GROUP]),
+                hash_attrs_subset(attributes, &[names::ATTR_GROUP]),
                 Reader::AdminGroup.tag(),
             ),
         }
