@@ -349,9 +349,11 @@ fn a_slow_consumer_warns_a_reset_rewinds_and_an_emptied_then_deleted_group_is_se
         s.phase().is_some_and(|p| p.as_str() == "onset")
     });
     let growth = k3.evidence.get("growth_per_second").unwrap_or(0.0);
+    // Reading 0.5 of 5 records/s the time lag grows at ~0.9 s/s; K3's onset comes as soon as
+    // the window's slope (which still holds polls from before the slowdown) passes 0.5.
     assert!(
-        (0.6..=1.4).contains(&growth),
-        "reading 0.5 of 5 records/s, the time lag grows by about the wall time: {growth} s/s"
+        (0.5..=1.4).contains(&growth),
+        "a slow consumer's time lag grows with the wall time: {growth} s/s"
     );
     run.driver.send("normal");
     let (ok, at) = run.wait((PARTITION, "K1"), at, Duration::from_secs(20), |s| {
