@@ -289,3 +289,34 @@ fn bad_pack_keys_name_their_path() {
     let e = SignalsConfig::parse(&value).expect_err("growth");
     assert_eq!(e.path, "packs::kafka_admin::time_lag_growth");
 }
+
+#[test]
+fn k1_a_group_with_members_that_committed_nothing_is_err_on_the_group_and_clears() {
+    let mut h = admin();
+    let group = |committed: f64| {
+        vec![
+            p("kafka.consumer_group.members", &[("group", "billing")], 2.0),
+            p(
+                "kafka.consumer_group.committed_partitions",
+                &[("group", "billing")],
+                committed,
+            ),
+        ]
+    };
+    let mut kinds = Vec::new();
+    for _ in 0..6 {
+        kinds.extend(of(&h.poll(&group(0.0)).signals, "K1"));
+    }
+    assert_eq!(kinds, ["Statuses.DEFECTIVE.MEASURED/onset"]);
+    let back = h.poll(&group(1.0));
+    assert_eq!(
+        of(&back.signals, "K1"),
+        ["Statuses.STABLE.MEASURED/recovery"]
+    );
+    let s = back
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "K1")
+        .expect("K1");
+    assert_eq!(s.subject.qualified(), "cluster=prod/group=billing");
+}

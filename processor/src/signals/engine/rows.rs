@@ -213,7 +213,11 @@ impl Engine {
                     );
                 }
             }
-            RowState::AdminGroup(r) => kafka_admin::evaluate_group(r, mask, &mut sink),
+            RowState::AdminGroup(r) => {
+                if let Some(p) = &packs.kafka_admin {
+                    kafka_admin::evaluate_group(r, mask, p, &self.common, &mut sink);
+                }
+            }
             RowState::AdminPartition(r) => {
                 kafka_admin::evaluate_partition(r, mask, &self.common, &mut sink);
             }

@@ -45,6 +45,8 @@ const OFFSET: u8 = 0;
 const LAG: u8 = 1;
 const TIME_LAG: u8 = 2;
 const MEMBERS: u8 = 0;
+/// On the group's row: partitions with a committed offset (K1's ERR for the whole group).
+const COMMITTED_PARTITIONS: u8 = 1;
 
 /// The metric-name table.
 pub const METRICS: &[Input] = &[
@@ -52,6 +54,11 @@ pub const METRICS: &[Input] = &[
     input(names::GROUP_LAG, Reader::AdminGroupPartition, LAG),
     input(names::GROUP_TIME_LAG, Reader::AdminGroupPartition, TIME_LAG),
     input(names::GROUP_MEMBERS, Reader::AdminGroup, MEMBERS),
+    input(
+        names::GROUP_COMMITTED_PARTITIONS,
+        Reader::AdminGroup,
+        COMMITTED_PARTITIONS,
+    ),
     input(
         names::PARTITION_REPLICAS,
         Reader::AdminPartition,
@@ -80,18 +87,23 @@ pub const METRICS: &[Input] = &[
     ),
 ];
 
-/// One group's member count (K7).
+/// One group's member count (K7) and committed partitions (K1's ERR for the group).
 #[derive(Debug, Clone)]
 pub struct GroupRow {
-    pub vals: [f64; 1],
+    pub vals: [f64; 2],
     previous: Option<f64>,
+    /// Polls in a row with members and no committed offset at all.
+    no_commit: u16,
+    err: Tracker,
 }
 
 impl Default for GroupRow {
     fn default() -> Self {
         Self {
-            vals: [f64::NAN],
+            vals: [f64::NAN; 2],
             previous: None,
+            no_commit: 0,
+            err: Tracker::default(),
         }
     }
 }
@@ -266,8 +278,58 @@ pub fn evaluate_group_partition(
     K3.reading(&r.trend, c, sink);
 }
 
-/// K7 on one group.
-pub fn evaluate_group(r: &mut GroupRow, mask: u32, sink: &mut Sink<'_>) {
+/// K7 on one group, and K1's ERR for a group with members that has committed nothing (the
+/// receiver reports no offset for a partition without a commit, so no partition row shows it).
+pub fn evaluate_group(
+    r: &mut GroupRow,
+    mask: u32,
+    p: &AdminPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
+    if let Some(committed) = fresh_value(&r.vals, mask, COMMITTED_PARTITIONS) {
+        let members = known(&r.vals, MEMBERS).unwrap_or(0.0);
+        r.no_commit = if members > 0.0 && committed <= 0.0 {
+            r.no_commit.saturating_add(1)
+        } else {
+            0
+        };
+        let level = u8::from(r.no_commit >= p.no_commit_polls());
+        let agreement = c.confidence;
+        let sign = if level == 1 { Burrow::Err } else { Burrow::Ok };
+        if let Some(kind) = r.err.observe(level, sink.time, |streak| {
+            Some(SignalKind::Statuses(
+                sign.sign(),
+                agreement.raise(Confidence::Measured, streak),
+            ))
+        }) {
+            sink.emit(
+                kind,
+                Evidence::rule(Rule::K1.name())
+                    .with("members", members)
+                    .with("committed_partitions", committed)
+                    .with("polls_without_commit", f64::from(r.no_commit)),
+            );
+            if let Some(signal) = sink.out.last_mut() {
+                signal
+                    .attributes
+                    .insert("burrow.status".into(), sign.name().into());
+            }
+        }
+    }
+    if r.err.streak() > 0 {
+        let sign = if r.err.state() == 1 {
+            Burrow::Err
+        } else {
+            Burrow::Ok
+        };
+        sink.status(
+            Rule::K1,
+            sign.sign(),
+            c.confidence.raise(Confidence::Measured, r.err.streak()),
+        );
+    }
+
     let Some(now) = fresh_value(&r.vals, mask, MEMBERS) else {
         return;
     };
