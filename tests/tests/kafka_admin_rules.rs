@@ -297,7 +297,9 @@ fn a_paused_consumer_stalls_then_stops_and_recovers_once_it_catches_up() {
     assert_eq!(label(&stop), "Statuses.DOWN.MEASURED@K1/onset");
     let since = stop.evidence.get("seconds_since_commit").unwrap_or(0.0);
     assert!(
-        since > 2.0 * 4.0 && since <= paused.elapsed().as_secs_f64() + 2.0,
+        // Two windows of 5 polls ~1 s apart (the poll span of a window is ~4 s), counted
+        // from the last poll that saw the offset move, which may precede the pause a little.
+        since > 7.0 && since <= paused.elapsed().as_secs_f64() + 5.0,
         "STOP after two windows of 1 s polls without a commit: {since} s (paused {:?} ago)",
         paused.elapsed()
     );
@@ -306,9 +308,11 @@ fn a_paused_consumer_stalls_then_stops_and_recovers_once_it_catches_up() {
         s.phase().is_some_and(|p| p.as_str() == "onset")
     });
     let growth = k3.evidence.get("growth_per_second").unwrap_or(0.0);
+    // K3's onset comes as soon as the window's slope (which still holds polls from before
+    // the pause) passes 0.5; a stopped consumer's time lag grows at ~1 s/s.
     assert!(
-        (0.6..=1.4).contains(&growth),
-        "a stopped consumer's time lag grows by about the wall time: {growth} s/s"
+        (0.5..=1.4).contains(&growth),
+        "a stopped consumer's time lag grows with the wall time: {growth} s/s"
     );
     run.wait((PARTITION, "K2"), seen, Duration::from_secs(5), |s| {
         label(s) == "Statuses.DEGRADED.MEASURED@K2/onset"
