@@ -7,6 +7,7 @@
 mod common;
 
 mod signals_container;
+mod signals_kafka_admin;
 mod signals_properties;
 mod signals_rules;
 mod signals_user_rules;

@@ -13,12 +13,14 @@
 //! | `service` | – | `service.name` |
 //! | `instance` | – | `service.instance.id` |
 //! | `broker` | `broker.id` | `broker.id` |
+//! | `group` | `group` | – |
 //! | `client` | `client-id` | – |
 //! | `topic` | `topic` | – |
 //! | `partition` | `partition` | – |
 //!
-//! so a producer's topic metrics become `cluster / service / instance / client / topic` and a
-//! broker's `cluster / broker / topic / partition`. A consumer *group id* is never a client
+//! so a producer's topic metrics become `cluster / service / instance / client / topic`, a
+//! broker's `cluster / broker / topic / partition`, and a consumer group's committed offsets
+//! (the `kafka_admin` receiver's `group` attribute) `cluster / group / topic / partition`. A consumer *group id* is never a client
 //! id: [`SubjectBuilder::new`] refuses a `client` level that reads a group key.
 
 use std::{
@@ -166,6 +168,7 @@ impl SubjectBuilder {
             LevelSpec::new("service", &[], &["service.name"]),
             LevelSpec::new("instance", &[], &["service.instance.id"]),
             LevelSpec::new("broker", &["broker.id"], &["broker.id"]),
+            LevelSpec::new("group", &["group"], &[]),
             LevelSpec::new("client", &["client-id"], &[]),
             LevelSpec::new("topic", &["topic"], &[]),
             LevelSpec::new("partition", &["partition"], &[]),

@@ -18,6 +18,7 @@ mod filelog;
 mod intake;
 mod jmx_e2e;
 mod kafka_admin;
+mod kafka_admin_rules;
 mod otelcol_contrib;
 mod otelcol_names;
 mod otlp_peers;

@@ -121,6 +121,7 @@ pub(crate) struct Levels {
     pub empty: Sym,
     pub cluster: Sym,
     pub topic: Sym,
+    pub client: Sym,
 }
 
 /// The cell hierarchy; see the crate documentation.
@@ -165,6 +166,7 @@ impl Hierarchy {
             empty: strings.acquire(""),
             cluster: strings.acquire("cluster"),
             topic: strings.acquire("topic"),
+            client: strings.acquire("client"),
         };
         strings.retain(levels.empty);
         let mut root = Cell::new(u32::MAX, 0, levels.empty, levels.empty, CellKind::Root);

@@ -5,17 +5,56 @@
 //! - one is on the client side (under a service, instance or client) and the other on the
 //!   broker side (under a broker), and a topic the client-side cell uses (its own `topic`
 //!   level, or the topics below it) is hosted by that broker (the broker has that topic
-//!   below it; a broker that reports no topics at all may host any).
+//!   below it; a broker that reports no topics at all may host any);
+//! - the broker's view of consumers (the `kafka_admin` pack): a consumer group's cell or one
+//!   below it (`group=billing/topic=orders/partition=0`) and a client-side cell that uses one of
+//!   the group's topics, when the group lists its members' client ids (`group=billing/client=`
+//!   cells) only a client among them; a group's cell and a broker hosting one of its topics,
+//!   as for a client; a cluster-level partition (`topic=orders/partition=0`, its replicas and
+//!   leader) and any cell using or hosting its topic.
 
 use crate::{hierarchy::Hierarchy, intern::Sym, model::CellKind};
 
-/// Where a cell sits: its broker, service and topic ancestors (or itself).
+/// Where a cell sits: its broker, service, group, client and topic ancestors (or itself).
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Place {
     broker: Option<u32>,
     service: Option<u32>,
+    group: Option<u32>,
+    client: Option<Sym>,
     client_side: bool,
     topic: Option<Sym>,
+}
+
+/// Which view of the cluster a cell belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Under a broker.
+    Broker,
+    /// Under a service, instance or client: what the sidecars see.
+    Client,
+    /// Under a consumer group: the broker's view of a consumer.
+    Group,
+    /// A topic or partition of the cluster itself (`cluster/topic/partition`).
+    Topic,
+    /// The cluster or root.
+    None,
+}
+
+impl Place {
+    fn side(&self) -> Side {
+        if self.broker.is_some() {
+            Side::Broker
+        } else if self.client_side {
+            Side::Client
+        } else if self.group.is_some() {
+            Side::Group
+        } else if self.topic.is_some() {
+            Side::Topic
+        } else {
+            Side::None
+        }
+    }
 }
 
 impl Hierarchy {
@@ -30,7 +69,18 @@ impl Hierarchy {
                     place.service = Some(cur);
                     place.client_side = true;
                 }
-                CellKind::Instance | CellKind::Client => place.client_side = true,
+                CellKind::Instance => place.client_side = true,
+                CellKind::Client => {
+                    place.client = Some(c.value);
+                    if place.group.is_none() {
+                        place.client_side = true;
+                    }
+                }
+                CellKind::Group => {
+                    place.group = Some(cur);
+                    // A member's client cell under its group is the group's side.
+                    place.client_side = false;
+                }
                 CellKind::Topic => place.topic = Some(c.value),
                 _ => {}
             }
@@ -61,12 +111,40 @@ impl Hierarchy {
         if pa.service.is_some() && pa.service == pb.service {
             return true;
         }
-        let ((client, client_place), broker_place) = match (pa.broker, pb.broker) {
-            (None, Some(_)) if pa.client_side => ((a, pa), pb),
-            (Some(_), None) if pb.client_side => ((b, pb), pa),
-            _ => return false,
+        // Order the pair so the first side is the lower in `Side` order.
+        let ((x, px), (y, py)) = if (pa.side() as u8) <= (pb.side() as u8) {
+            ((a, pa), (b, pb))
+        } else {
+            ((b, pb), (a, pa))
         };
-        let topics = self.topics_of(client, client_place);
+        match (px.side(), py.side()) {
+            (Side::Broker, Side::Client | Side::Group) => {
+                let topics = self.topics_of(y, py);
+                self.hosts(px, &topics)
+            }
+            (Side::Broker, Side::Topic) => py.topic.is_some_and(|t| self.hosts(px, &[t])),
+            (Side::Client, Side::Group) => {
+                self.is_member(px, py) && {
+                    let used = self.topics_of(x, px);
+                    let consumed = self.group_topics(y, py);
+                    used.iter().any(|t| consumed.contains(t))
+                }
+            }
+            (Side::Client | Side::Group, Side::Topic) => {
+                let topics = if px.side() == Side::Group {
+                    self.group_topics(x, px)
+                } else {
+                    self.topics_of(x, px)
+                };
+                py.topic.is_some_and(|t| topics.contains(&t))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the broker of `broker_place` hosts one of `topics` (its own topic, or a topic
+    /// below it; a broker that reports no topics may host any).
+    fn hosts(&self, broker_place: Place, topics: &[Sym]) -> bool {
         if topics.is_empty() {
             return false;
         }
@@ -84,6 +162,33 @@ impl Hierarchy {
                         .any(|t| self.index.contains_key(&(broker, topic_level, *t)))
             }
             (None, None) => false,
+        }
+    }
+
+    /// The topics a group consumes: the cell's own topic, else those below the group's cell.
+    fn group_topics(&self, idx: u32, place: Place) -> Vec<Sym> {
+        match (place.topic, place.group) {
+            (Some(topic), _) => vec![topic],
+            (None, Some(group)) => self.topics_of(group, Place::default()),
+            (None, None) => self.topics_of(idx, place),
+        }
+    }
+
+    /// Whether the client-side cell's client is a member of the group, when the group lists
+    /// its members (client cells below the group's cell); any client when it does not, or
+    /// when the client-side cell is above any client (a service, an instance).
+    fn is_member(&self, client_place: Place, group_place: Place) -> bool {
+        let Some(group) = group_place.group else {
+            return false;
+        };
+        let client_level = self.levels.client;
+        let listed = self.cells[group as usize]
+            .children
+            .iter()
+            .any(|&c| self.cells[c as usize].level == client_level);
+        match client_place.client {
+            Some(client) if listed => self.index.contains_key(&(group, client_level, client)),
+            _ => true,
         }
     }
 

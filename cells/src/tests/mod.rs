@@ -22,6 +22,7 @@ use crate::{
 mod actions;
 mod controller;
 mod federation;
+mod groups;
 mod incidents;
 mod observe;
 mod queries;

@@ -24,12 +24,13 @@ use super::packs::consumer::config::ConsumerPackConfig;
 use super::packs::container::config::ContainerPackConfig;
 use super::packs::exceptions::config::ExceptionsPackConfig;
 use super::packs::jvm::config::JvmPackConfig;
+use super::packs::kafka_admin::config::AdminPackConfig;
 use super::packs::producer::config::ProducerPackConfig;
 use super::packs::targets::config::TargetsPackConfig;
 use super::user::config::{RawRule, UserKind, UserRule, resolve_rule};
 
 /// The names of the built-in packs, as written under `packs`.
-pub const PACK_NAMES: [&str; 7] = [
+pub const PACK_NAMES: [&str; 8] = [
     "kafka-producer",
     "kafka-consumer",
     "kafka",
@@ -37,6 +38,7 @@ pub const PACK_NAMES: [&str; 7] = [
     "targets",
     "exceptions",
     "container",
+    "kafka_admin",
 ];
 
 /// Which packs are on, each with its thresholds.
@@ -56,6 +58,7 @@ pub struct PacksConfig {
     #[serde(deserialize_with = "enabled")]
     pub exceptions: Option<ExceptionsPackConfig>,
     pub container: Option<ContainerPackConfig>,
+    pub kafka_admin: Option<AdminPackConfig>,
 }
 
 impl PacksConfig {
@@ -69,6 +72,7 @@ impl PacksConfig {
             targets: Some(TargetsPackConfig::default()),
             exceptions: Some(ExceptionsPackConfig::default()),
             container: Some(ContainerPackConfig::default()),
+            kafka_admin: Some(AdminPackConfig::default()),
         }
     }
 
@@ -101,6 +105,9 @@ impl PacksConfig {
         }
         if let Some(p) = &self.container {
             p.check().map_err(within("container"))?;
+        }
+        if let Some(p) = &self.kafka_admin {
+            p.check().map_err(within("kafka_admin"))?;
         }
         Ok(())
     }

@@ -13,7 +13,9 @@ use super::Engine;
 use super::rows::{Row, RowState};
 use super::subjects::{SubjectState, subject_id};
 use crate::signals::config::SignalsConfig;
-use crate::signals::packs::{Input, Reader, broker, consumer, container, jvm, producer, targets};
+use crate::signals::packs::{
+    Input, Reader, broker, consumer, container, jvm, kafka_admin, producer, targets,
+};
 use crate::signals::state::{IdBuild, hash_attrs, row_key};
 use crate::signals::user;
 use crate::signals::user::config::UserKind;
@@ -40,6 +42,7 @@ pub(super) fn dispatch_table(config: &SignalsConfig) -> HashMap<String, Vec<Rout
         (jvm::METRICS, packs.jvm.is_some()),
         (targets::METRICS, packs.targets.is_some()),
         (container::METRICS, packs.container.is_some()),
+        (kafka_admin::METRICS, packs.kafka_admin.is_some()),
     ];
     for (table, on) in tables {
         for input in table.iter().filter(|_| on) {
@@ -195,6 +198,12 @@ impl Engine {
             Reader::Request => RowState::Request(Box::default()),
             Reader::Target => RowState::Target(Box::default()),
             Reader::Container => RowState::Container(Box::default()),
+            Reader::AdminGroupPartition => RowState::AdminGroupPartition(Box::new(
+                kafka_admin::GroupPartitionRow::new(resource_hash, &point.attributes),
+            )),
+            Reader::AdminGroup => RowState::AdminGroup(Box::default()),
+            Reader::AdminPartition => RowState::AdminPartition(Box::default()),
+            Reader::AdminCluster => RowState::AdminCluster(Box::default()),
             Reader::User(i) => RowState::User(i, Box::default()),
             // No metric feeds log rows; they are made by `logs.rs`.
             Reader::Exception | Reader::ErrorRate => return false,

@@ -7,7 +7,8 @@ use super::Engine;
 use crate::signals::condition::{Held, RowSignals, settle};
 use crate::signals::packs::consumer::lag::Rates;
 use crate::signals::packs::{
-    FIRST_USER_RULE, Reader, Sink, broker, consumer, container, exceptions, jvm, producer, targets,
+    FIRST_USER_RULE, Reader, Sink, broker, consumer, container, exceptions, jvm, kafka_admin, producer,
+    targets,
 };
 use crate::signals::user;
 
@@ -23,6 +24,10 @@ pub(super) enum RowState {
     Request(Box<broker::RequestRow>),
     Target(Box<targets::TargetRow>),
     Container(Box<container::ContainerRow>),
+    AdminGroupPartition(Box<kafka_admin::GroupPartitionRow>),
+    AdminGroup(Box<kafka_admin::GroupRow>),
+    AdminPartition(Box<kafka_admin::TopicPartitionRow>),
+    AdminCluster(Box<kafka_admin::ClusterRow>),
     User(u16, Box<user::UserRow>),
     Exception(Box<exceptions::BurstRow>),
     ErrorRate(Box<exceptions::RateRow>),
@@ -41,6 +46,10 @@ impl RowState {
             Self::Request(r) => &mut r.vals,
             Self::Target(r) => &mut r.vals,
             Self::Container(r) => &mut r.vals,
+            Self::AdminGroupPartition(r) => &mut r.vals,
+            Self::AdminGroup(r) => &mut r.vals,
+            Self::AdminPartition(r) => &mut r.vals,
+            Self::AdminCluster(r) => &mut r.vals,
             Self::User(_, r) => &mut r.vals,
             // Log rows are fed records, not metric values (`engine/logs.rs`).
             Self::Exception(_) | Self::ErrorRate(_) => &mut [],
@@ -129,6 +138,17 @@ impl Engine {
             }
             _ => Rates::default(),
         };
+        // A group's partition reads its group's member count (A1's ERR).
+        let members = match self.rows.get(&key).map(|r| &r.state) {
+            Some(RowState::AdminGroupPartition(p)) => match self.rows.get(&p.group_row()) {
+                Some(Row {
+                    state: RowState::AdminGroup(g),
+                    ..
+                }) => g.members(),
+                _ => None,
+            },
+            _ => None,
+        };
         let Some(row) = self.rows.get_mut(&key) else {
             return;
         };
@@ -216,6 +236,31 @@ impl Engine {
                     container::evaluate(r, mask, p, &self.common, &mut sink);
                 }
             }
+            RowState::AdminGroupPartition(r) => {
+                if let Some(p) = &packs.kafka_admin {
+                    kafka_admin::evaluate_group_partition(
+                        r,
+                        mask,
+                        members,
+                        p,
+                        &self.common,
+                        &mut sink,
+                    );
+                }
+            }
+            RowState::AdminGroup(r) => {
+                if let Some(p) = &packs.kafka_admin {
+                    kafka_admin::evaluate_group(r, mask, p, &self.common, &mut sink);
+                }
+            }
+            RowState::AdminPartition(r) => {
+                kafka_admin::evaluate_partition(r, mask, &self.common, &mut sink);
+            }
+            RowState::AdminCluster(r) => {
+                if let Some(p) = &packs.kafka_admin {
+                    kafka_admin::evaluate_cluster(r, mask, p, &self.common, &mut sink);
+                }
+            }
             RowState::User(i, r) => {
                 if let Some(rule) = self.config.rules.get(usize::from(*i)) {
                     user::evaluate(r, mask, FIRST_USER_RULE + *i, rule, &self.common, &mut sink);
@@ -267,6 +312,10 @@ pub(super) fn reader_of(state: &RowState) -> Reader {
         RowState::Request(_) => Reader::Request,
         RowState::Target(_) => Reader::Target,
         RowState::Container(_) => Reader::Container,
+        RowState::AdminGroupPartition(_) => Reader::AdminGroupPartition,
+        RowState::AdminGroup(_) => Reader::AdminGroup,
+        RowState::AdminPartition(_) => Reader::AdminPartition,
+        RowState::AdminCluster(_) => Reader::AdminCluster,
         RowState::User(i, _) => Reader::User(*i),
         RowState::Exception(_) => Reader::Exception,
         RowState::ErrorRate(_) => Reader::ErrorRate,

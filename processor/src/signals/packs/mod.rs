@@ -1,5 +1,5 @@
 //! The built-in rule packs (`kafka-producer`, `kafka-consumer`, `kafka`, `jvm`, `targets`,
-//! `container`, `exceptions`)
+//! `container`, `exceptions`, `kafka_admin`)
 //! and what every rule shares: the rule ids, which rows of state exist, and the [`Sink`] a
 //! rule emits signals and status readings into.
 //!
@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod container;
 pub mod exceptions;
 pub mod jvm;
+pub mod kafka_admin;
 pub mod producer;
 pub(crate) mod shared;
 pub mod targets;
@@ -49,6 +50,7 @@ rules! {
     T1, T2,
     E1, E2,
     CR1, CR2, CR3, CR4, CR5,
+    K1, K2, K3, K4, K5, K6, K7, K8, K9,
 }
 
 /// A rule as a number: built-in rules first, then user rules in configuration order.
@@ -77,6 +79,14 @@ pub enum Reader {
     Request,
     Target,
     Container,
+    /// `kafka_admin`: one partition of one consumer group.
+    AdminGroupPartition,
+    /// `kafka_admin`: one consumer group.
+    AdminGroup,
+    /// `kafka_admin`: one partition of a topic (replicas, leader).
+    AdminPartition,
+    /// `kafka_admin`: the cluster (brokers, controller).
+    AdminCluster,
     User(u16),
     /// One exception type of one service instance (E1).
     Exception,
@@ -98,6 +108,10 @@ impl Reader {
             Self::Request => 9,
             Self::Target => 10,
             Self::Container => 11,
+            Self::AdminGroupPartition => 15,
+            Self::AdminGroup => 16,
+            Self::AdminPartition => 17,
+            Self::AdminCluster => 18,
             Self::User(i) => 1000 + u64::from(i),
             Self::Exception => 13,
             Self::ErrorRate => 14,

@@ -1,0 +1,322 @@
+//! Pack `kafka_admin` through the engine: rows keyed by group × topic × partition, by topic ×
+//! partition and by cluster, their subjects, and each condition's onset and recovery.
+
+use crate::common::{Harness, P, SECOND, p};
+use kafka_obs_signal::Signal;
+
+const GROUP: &[(&str, &str)] = &[
+    ("group", "billing"),
+    ("topic", "orders"),
+    ("partition", "0"),
+];
+const PARTITION: &[(&str, &str)] = &[("topic", "orders"), ("partition", "0")];
+
+fn admin() -> Harness {
+    let mut h = Harness::new("packs: {kafka_admin: {window: 5, time_lag_threshold: 30}}");
+    h.step = SECOND;
+    h.resource = vec![("kafka.cluster", "prod")];
+    h
+}
+
+/// One poll of the group's partition: committed offset, lag, time lag; the group's members.
+fn group(offset: f64, lag: f64, time_lag: f64, members: f64) -> Vec<P> {
+    vec![
+        p("kafka.consumer_group.offset", GROUP, offset),
+        p("kafka.consumer_group.lag", GROUP, lag),
+        p("kafka.consumer_group.time_lag", GROUP, time_lag),
+        p(
+            "kafka.consumer_group.members",
+            &[("group", "billing")],
+            members,
+        ),
+    ]
+}
+
+/// The rule signals of `rule` as `Instrument.SIGN[.DIMENSION]/phase`.
+fn of(signals: &[Signal], rule: &str) -> Vec<String> {
+    signals
+        .iter()
+        .filter(|s| s.evidence.rule == rule)
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s.kind,
+                s.attributes
+                    .get("kafka_obs.condition")
+                    .map_or("-", String::as_str)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn k1_a_paused_consumer_stalls_then_stops_and_clears_once_it_catches_up() {
+    let mut h = admin();
+    let mut seen: Vec<(usize, String)> = Vec::new();
+    let mut subject = None;
+    let mut burrow = Vec::new();
+    // Consuming, then paused for 14 polls while producers go on, then resumed.
+    let mut polls: Vec<(f64, f64)> = (0..5).map(|k| (100.0 * f64::from(k), 10.0)).collect();
+    polls.extend((0..14).map(|k| (400.0, 20.0 + 10.0 * f64::from(k))));
+    polls.extend([(500.0, 60.0), (600.0, 0.0), (610.0, 0.0)]);
+    for (i, (offset, lag)) in polls.iter().enumerate() {
+        let out = h.poll(&group(*offset, *lag, 0.0, 1.0));
+        for s in out.signals.iter().filter(|s| s.evidence.rule == "K1") {
+            subject = Some(s.subject.qualified());
+            burrow.push(
+                s.attributes
+                    .get("burrow.status")
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        seen.extend(of(&out.signals, "K1").into_iter().map(|s| (i, s)));
+    }
+    let kinds: Vec<&str> = seen.iter().map(|(_, s)| s.as_str()).collect();
+    // WARN while the lag grew after the last move, STALL once the window shows no move,
+    // STOP once it has not moved for two windows, OK (the recovery) once it moves again.
+    assert_eq!(
+        kinds,
+        [
+            "Statuses.DIVERGING.MEASURED/onset",
+            "Statuses.DEGRADED.MEASURED/onset",
+            "Statuses.DOWN.MEASURED/onset",
+            "Statuses.STABLE.MEASURED/recovery",
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(burrow, ["WARN", "STALL", "STOP", "OK"]);
+    assert_eq!(seen[3].0, 19, "recovered on the poll that moved the offset");
+    assert_eq!(
+        subject.as_deref(),
+        Some("cluster=prod/group=billing/topic=orders/partition=0")
+    );
+}
+
+#[test]
+fn k1_members_without_commits_are_err_and_clear_with_the_first_commit() {
+    let mut h = admin();
+    let mut kinds = Vec::new();
+    for _ in 0..6 {
+        kinds.extend(of(&h.poll(&group(-1.0, -1.0, 0.0, 2.0)).signals, "K1"));
+    }
+    assert_eq!(kinds, ["Statuses.DEFECTIVE.MEASURED/onset"]);
+    let back = h.poll(&group(50.0, 0.0, 0.0, 2.0));
+    assert_eq!(
+        of(&back.signals, "K1"),
+        ["Statuses.STABLE.MEASURED/recovery"]
+    );
+}
+
+#[test]
+fn k1_a_reset_to_earlier_offsets_is_a_rewind_that_clears() {
+    let mut h = admin();
+    let mut kinds = Vec::new();
+    let mut rewound = None;
+    let mut polls: Vec<(f64, f64)> = (0..5)
+        .map(|k| (1000.0 + 10.0 * f64::from(k), 5.0))
+        .collect();
+    polls.push((100.0, 950.0));
+    polls.extend((1..=6).map(|k| (100.0 + 150.0 * f64::from(k), 950.0 - 150.0 * f64::from(k))));
+    for (offset, lag) in polls {
+        let out = h.poll(&group(offset, lag, 0.0, 1.0));
+        if let Some(s) = out.signals.iter().find(|s| s.evidence.rule == "K1") {
+            rewound = rewound.or(s.evidence.get("rewound_records"));
+        }
+        kinds.extend(of(&out.signals, "K1"));
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Statuses.ERRATIC.MEASURED/onset",
+            "Statuses.STABLE.MEASURED/recovery"
+        ]
+    );
+    assert_eq!(rewound, Some(940.0));
+}
+
+#[test]
+fn k2_k3_time_lag_over_the_threshold_and_growing_at_wall_clock_speed_clear_when_it_falls() {
+    let mut h = admin();
+    let mut a2 = Vec::new();
+    let mut a3 = Vec::new();
+    let mut growth = None;
+    // Paused: the time lag grows by one second per second of wall time.
+    for k in 0..40 {
+        let out = h.poll(&group(100.0, 5.0, f64::from(k), 1.0));
+        a2.extend(of(&out.signals, "K2"));
+        a3.extend(of(&out.signals, "K3"));
+        if let Some(s) = out.signals.iter().find(|s| s.evidence.rule == "K3") {
+            growth = growth.or(s.evidence.get("growth_per_second"));
+        }
+    }
+    assert_eq!(a2, ["Statuses.DEGRADED.MEASURED/onset"]);
+    assert_eq!(a3, ["Statuses.DIVERGING.MEASURED/onset"]);
+    assert_eq!(growth, Some(1.0));
+    // Caught up.
+    let mut a2 = Vec::new();
+    let mut a3 = Vec::new();
+    for _ in 0..6 {
+        let out = h.poll(&group(500.0, 0.0, 0.0, 1.0));
+        a2.extend(of(&out.signals, "K2"));
+        a3.extend(of(&out.signals, "K3"));
+    }
+    assert_eq!(a2, ["Statuses.STABLE.MEASURED/recovery"]);
+    assert_eq!(a3, ["Statuses.STABLE.MEASURED/recovery"]);
+}
+
+#[test]
+fn k7_a_group_emptied_and_joined_again_is_said_on_the_group() {
+    let mut h = admin();
+    let members = |n: f64| {
+        vec![p(
+            "kafka.consumer_group.members",
+            &[("group", "billing")],
+            n,
+        )]
+    };
+    assert!(of(&h.poll(&members(2.0)).signals, "K7").is_empty());
+    let out = h.poll(&members(0.0));
+    assert_eq!(of(&out.signals, "K7"), ["Members.LEAVE.PEER/-"]);
+    let s = out
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "K7")
+        .expect("K7");
+    assert_eq!(s.subject.qualified(), "cluster=prod/group=billing");
+    assert_eq!(
+        of(&h.poll(&members(1.0)).signals, "K7"),
+        ["Members.JOIN.PEER/-"]
+    );
+}
+
+#[test]
+fn k4_k5_k6_replicas_and_leader_on_the_partition_each_clear() {
+    let mut h = admin();
+    let meta = |isr: f64, leader: f64, offline: f64| {
+        vec![
+            p("kafka.partition.replicas", PARTITION, 3.0),
+            p("kafka.partition.replicas_in_sync", PARTITION, isr),
+            p("kafka.partition.leader", PARTITION, leader),
+            p("kafka.partition.offline_replicas", PARTITION, offline),
+        ]
+    };
+    assert!(
+        h.poll(&meta(3.0, 1.0, 0.0))
+            .signals
+            .iter()
+            .all(|s| !s.evidence.rule.starts_with('K'))
+    );
+    let out = h.poll(&meta(1.0, -1.0, 2.0));
+    assert_eq!(of(&out.signals, "K4"), ["Statuses.DEGRADED.MEASURED/onset"]);
+    assert_eq!(
+        of(&out.signals, "K5"),
+        ["Statuses.DEFECTIVE.MEASURED/onset"]
+    );
+    assert_eq!(of(&out.signals, "K6"), ["Statuses.DOWN.MEASURED/onset"]);
+    let s = out
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "K6")
+        .expect("K6");
+    assert_eq!(
+        s.subject.qualified(),
+        "cluster=prod/topic=orders/partition=0"
+    );
+    let out = h.poll(&meta(3.0, 2.0, 0.0));
+    for rule in ["K4", "K5", "K6"] {
+        assert_eq!(
+            of(&out.signals, rule),
+            ["Statuses.STABLE.MEASURED/recovery"],
+            "{rule}"
+        );
+    }
+}
+
+#[test]
+fn k8_a_broker_that_left_comes_back_or_is_accepted_after_the_hold() {
+    let mut h = Harness::new("packs: {kafka_admin: {window: 3, broker_left_hold: 5s}}");
+    h.step = SECOND;
+    h.resource = vec![("kafka.cluster", "prod")];
+    let brokers = |n: f64| vec![p("kafka.brokers", &[], n)];
+    h.poll(&brokers(3.0));
+    let out = h.poll(&brokers(2.0));
+    assert_eq!(of(&out.signals, "K8"), ["Members.LEAVE.PEER/onset"]);
+    assert_eq!(out.signals[0].subject.qualified(), "cluster=prod");
+    assert_eq!(
+        of(&h.poll(&brokers(3.0)).signals, "K8"),
+        ["Members.JOIN.PEER/recovery"]
+    );
+    // Decommissioned: the smaller count becomes the cluster's size after the hold.
+    h.poll(&brokers(2.0));
+    let mut later = Vec::new();
+    for _ in 0..6 {
+        later.extend(of(&h.poll(&brokers(2.0)).signals, "K8"));
+    }
+    assert_eq!(later, ["Members.JOIN.PEER/recovery"]);
+}
+
+#[test]
+fn k9_a_controller_change_is_erratic_for_a_window_and_no_controller_is_down() {
+    let mut h = Harness::new("packs: {kafka_admin: {window: 3}}");
+    h.step = SECOND;
+    h.resource = vec![("kafka.cluster", "prod")];
+    let controller = |id: f64| vec![p("kafka.cluster.controller", &[], id)];
+    let mut kinds = Vec::new();
+    for id in [1.0, 1.0, 2.0, 2.0, 2.0, 2.0, -1.0, 3.0] {
+        kinds.extend(of(&h.poll(&controller(id)).signals, "K9"));
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Statuses.ERRATIC.MEASURED/onset",
+            "Statuses.STABLE.MEASURED/recovery",
+            "Statuses.DOWN.MEASURED/onset",
+            "Statuses.STABLE.MEASURED/recovery",
+        ]
+    );
+}
+
+#[test]
+fn bad_pack_keys_name_their_path() {
+    use kafka_obs_processor::signals::SignalsConfig;
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("packs: {kafka_admin: {window: 1}}").expect("yaml");
+    let e = SignalsConfig::parse(&value).expect_err("window");
+    assert_eq!(e.path, "packs::kafka_admin::window");
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("packs: {kafka_admin: {time_lag_growth: 0}}").expect("yaml");
+    let e = SignalsConfig::parse(&value).expect_err("growth");
+    assert_eq!(e.path, "packs::kafka_admin::time_lag_growth");
+}
+
+#[test]
+fn k1_a_group_with_members_that_committed_nothing_is_err_on_the_group_and_clears() {
+    let mut h = admin();
+    let group = |committed: f64| {
+        vec![
+            p("kafka.consumer_group.members", &[("group", "billing")], 2.0),
+            p(
+                "kafka.consumer_group.committed_partitions",
+                &[("group", "billing")],
+                committed,
+            ),
+        ]
+    };
+    let mut kinds = Vec::new();
+    for _ in 0..6 {
+        kinds.extend(of(&h.poll(&group(0.0)).signals, "K1"));
+    }
+    assert_eq!(kinds, ["Statuses.DEFECTIVE.MEASURED/onset"]);
+    let back = h.poll(&group(1.0));
+    assert_eq!(
+        of(&back.signals, "K1"),
+        ["Statuses.STABLE.MEASURED/recovery"]
+    );
+    let s = back
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "K1")
+        .expect("K1");
+    assert_eq!(s.subject.qualified(), "cluster=prod/group=billing");
+}
