@@ -35,7 +35,7 @@ pub(super) fn dispatch_table(config: &SignalsConfig) -> HashMap<String, Vec<Rout
         dispatch.entry(metric.to_string()).or_default().push(route);
     };
     let packs = config.packs;
-    let tables: [(&[Input], bool); 6] = [
+    let tables: [(&[Input], bool); 7] = [
         (producer::METRICS, packs.producer.is_some()),
         (consumer::METRICS, packs.consumer.is_some()),
         (broker::METRICS, packs.broker.is_some()),

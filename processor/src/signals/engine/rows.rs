@@ -7,8 +7,8 @@ use super::Engine;
 use crate::signals::condition::{Held, RowSignals, settle};
 use crate::signals::packs::consumer::lag::Rates;
 use crate::signals::packs::{
-    FIRST_USER_RULE, Reader, Sink, broker, consumer, container, exceptions, jvm, kafka_admin, producer,
-    targets,
+    FIRST_USER_RULE, Reader, Sink, broker, consumer, container, exceptions, jvm, kafka_admin,
+    producer, targets,
 };
 use crate::signals::user;
 
