@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kafka_obs_signal::condition::Phase;
 use kafka_obs_signal::{Evidence, Signal, SignalKind, queues, statuses};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
+use kafka_obs_tests::webhook::Webhook;
 use kafka_obs_tests::{Collector, SignalSender};
 use serde_json::Value;
 
@@ -73,7 +74,7 @@ fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Result<T,
     }
 }
 
-fn start_global(intake: u16, api: u16) -> Collector {
+fn start_global(intake: u16, api: u16, webhook: u16) -> Collector {
     Collector::start(&format!(
         r#"
 receivers:
@@ -85,6 +86,9 @@ connectors:
     source_id: central-global
     {WINDOWS}
     federation: {{max_cells_per_child: 200}}
+    notify:
+      update_interval: 1h
+      webhook: {{endpoint: 'http://127.0.0.1:{webhook}/api/v2/alerts', retry_interval: 100ms}}
     api:
       endpoint: 127.0.0.1:{api}
       publish_interval: 200ms
@@ -216,6 +220,23 @@ fn incidents(api: SocketAddr) -> Result<(Vec<Value>, Vec<Value>), String> {
     Ok((list("open"), list("closed")))
 }
 
+/// The (dedupe key, incident_id label) of every "open" alert the webhook got.
+fn opens(hook: &Webhook) -> Vec<(String, u64)> {
+    hook.alerts()
+        .iter()
+        .filter(|a| a["annotations"]["action"] == "open")
+        .map(|a| {
+            (
+                a["annotations"]["dedupe_key"].as_str().unwrap_or("").into(),
+                a["labels"]["incident_id"]
+                    .as_str()
+                    .and_then(|id| id.parse().ok())
+                    .unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
 fn chain(incident: &Value) -> Vec<String> {
     incident["chain"]
         .as_array()
@@ -255,7 +276,8 @@ fn two_sidecars_two_regions_one_global_view() {
     let (global_intake, global_api) = (free_port(), free_port());
     let (eu_intake, us_intake) = (free_port(), free_port());
     let (eu_otlp, us_otlp) = (free_port(), free_port());
-    let global = start_global(global_intake, global_api);
+    let hook = Webhook::start();
+    let global = start_global(global_intake, global_api, hook.port);
     let api: SocketAddr = format!("127.0.0.1:{global_api}").parse().unwrap();
     wait_for_port(api, Duration::from_secs(10)).expect("the global API listens");
     let eu_regional = start_regional("eu-1", eu_intake, global_intake);
@@ -286,6 +308,52 @@ fn two_sidecars_two_regions_one_global_view() {
         Evidence::rule("B1").with("under_replicated_partitions", 2.0),
         "broker-1",
     )]);
+    // The global central's incident takes its id from the eu sidecar's story, and notifies.
+    let opened_first = wait_for(
+        "the global incident's opening at the webhook",
+        Duration::from_secs(20),
+        || match opens(&hook).as_slice() {
+            [one] => Ok(one.clone()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let (_, story_id) = opened_first.clone();
+    assert!(
+        story_id >= 1 << 52,
+        "an id derived from the story: {story_id}"
+    );
+
+    // The global central killed and restarted: rebuilt from the regionals' resends, the
+    // incident has the same id, and its notification the same labels' incident_id and
+    // dedupe key (Alertmanager and PagerDuty-like receivers fold it into the firing alert).
+    drop(global);
+    let global = start_global(global_intake, global_api, hook.port);
+    wait_for_port(api, Duration::from_secs(10)).expect("the restarted global API listens");
+    let rebuilt = wait_for(
+        "the restarted global's incident",
+        Duration::from_secs(20),
+        || {
+            let (open, _) = incidents(api)?;
+            match open.as_slice() {
+                [one] => Ok(one["id"].as_u64()),
+                other => Err(format!("{} open", other.len())),
+            }
+        },
+    );
+    assert_eq!(rebuilt, Some(story_id), "the same id after the restart");
+    let again = wait_for(
+        "the restarted global's notification",
+        Duration::from_secs(10),
+        || match opens(&hook).as_slice() {
+            [_, second] => Ok(second.clone()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    assert_eq!(
+        again, opened_first,
+        "the same dedupe key and incident_id label"
+    );
+
     std::thread::sleep(Duration::from_millis(300));
     us.send(&[signal(
         PRODUCER,
@@ -353,6 +421,10 @@ fn two_sidecars_two_regions_one_global_view() {
     let eu_cluster = cell(api, "region=eu-1/cluster=prod").unwrap();
     assert_eq!(shown(&eu_cluster).2, "WARNING", "{eu_cluster}");
     let incident_id = incident["id"].as_u64().unwrap();
+    assert_eq!(
+        incident_id, story_id,
+        "the us producer joined the story's incident"
+    );
 
     // A regional central killed and restarted: it rebuilds from its sidecar's resends; the
     // global view neither loses the region nor opens a second incident.
@@ -438,6 +510,26 @@ fn two_sidecars_two_regions_one_global_view() {
         global.metric("kafka_obs_hierarchy_incidents_closed_total", &[]),
         1.0,
         "closed once"
+    );
+    let actions: Vec<String> = hook
+        .alerts()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["annotations"]["action"].as_str().unwrap_or(""),
+                a["labels"]["incident_id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| a.starts_with("open ")).count(),
+        2,
+        "one open per global process, both the same alert: {actions:?}"
+    );
+    assert!(
+        actions.contains(&format!("close {story_id}")),
+        "the close of the same alert: {actions:?}"
     );
     assert_eq!(
         global.metric(
