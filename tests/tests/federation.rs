@@ -155,14 +155,20 @@ service:
     ))
 }
 
-fn start_sidecar(name: &str, otlp: u16, regional: u16) -> Collector {
+/// A sidecar with a local circuit federating every cell to `regional`; `intake` is the YAML
+/// of its receivers, the connectors before its `hierarchy`, and the pipelines that feed it.
+fn start_sidecar_with(name: &str, regional: u16, intake: Intake) -> Collector {
+    let Intake {
+        receivers,
+        connectors,
+        pipelines,
+    } = intake;
     Collector::start(&format!(
         r#"
 receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: 127.0.0.1:{otlp}}}
+{receivers}
 connectors:
+{connectors}
   hierarchy:
     source_id: sidecar-{name}
     {WINDOWS}
@@ -182,9 +188,7 @@ exporters:
 service:
   extensions: [bearertokenauth]
   pipelines:
-    logs/in:
-      receivers: [otlp]
-      exporters: [hierarchy]
+{pipelines}
     logs/federation:
       receivers: [hierarchy]
       exporters: [signals/regional]
@@ -192,58 +196,67 @@ service:
     ))
 }
 
+/// What feeds a sidecar's hierarchy (YAML fragments, indented for their sections).
+struct Intake {
+    receivers: String,
+    connectors: String,
+    pipelines: String,
+}
+
+/// The us sidecar: signal events over OTLP on `otlp` -> its local circuit.
+fn start_sidecar(name: &str, otlp: u16, regional: u16) -> Collector {
+    start_sidecar_with(
+        name,
+        regional,
+        Intake {
+            receivers: format!(
+                "  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{otlp}}}"
+            ),
+            connectors: String::new(),
+            pipelines: "    logs/in:
+      receivers: [otlp]
+      exporters: [hierarchy]"
+                .into(),
+        },
+    )
+}
+
 /// The eu sidecar: the scenario JVM's broker MBeans (`jmx` on `jmx`) -> `signals` (kafka
-/// pack) -> its local circuit -> federate to `regional`.
+/// pack) -> its local circuit.
 fn start_jmx_sidecar(name: &str, jmx: u16, regional: u16) -> Collector {
-    Collector::start(&format!(
-        r#"
-receivers:
-  jmx/broker:
+    start_sidecar_with(
+        name,
+        regional,
+        Intake {
+            // No instance level (the receiver names one after its endpoint): the broker's
+            // cell is `cluster=prod/broker=1`, on the broker side of the cluster.
+            receivers: format!(
+                r#"  jmx/broker:
     endpoint: 127.0.0.1:{jmx}
     target_system: kafka
     collection_interval: 500ms
     resource_attributes:
       kafka.cluster: prod
       broker.id: "1"
-      # No instance level (the receiver names one after its endpoint): the broker's cell is
-      # `cluster=prod/broker=1`, on the broker side of the cluster.
-      service.instance.id: ""
-connectors:
-  signals:
+      service.instance.id: """#
+            ),
+            connectors: "  signals:
     source_id: broker-1
     heartbeat_every: 2
     packs:
-      kafka:
-  hierarchy:
-    source_id: sidecar-{name}
-    {WINDOWS}
-    api: {{enabled: false}}
-    notify: {{log: false}}
-    federate:
-      pipeline: logs/federation
-      level: client
-      {FEDERATE}
-extensions:
-  bearertokenauth:
-    token: {SIDECAR_TOKEN}
-exporters:
-  signals/regional:
-    endpoint: http://127.0.0.1:{regional}
-    auth: {{authenticator: bearertokenauth}}
-service:
-  extensions: [bearertokenauth]
-  pipelines:
-    metrics:
+      kafka:"
+                .into(),
+            pipelines: "    metrics:
       receivers: [jmx/broker]
       exporters: [signals]
     logs/signals:
       receivers: [signals]
-      exporters: [hierarchy]
-    logs/federation:
-      receivers: [hierarchy]
-      exporters: [signals/regional]
-"#
-    ))
+      exporters: [hierarchy]"
+                .into(),
+        },
+    )
 }
 
 fn signal(path: &str, kind: SignalKind, evidence: Evidence, source: &str) -> Signal {
