@@ -405,12 +405,21 @@ fn two_sidecars_two_regions_one_global_view() {
         || {
             let (open, _) = incidents(api)?;
             match open.as_slice() {
-                [one] => Ok(one["id"].as_u64()),
+                [one] => Ok((one["id"].as_u64(), one["story"].clone())),
                 other => Err(format!("{} open", other.len())),
             }
         },
     );
-    assert_eq!(rebuilt, Some(story_id), "the same id after the restart");
+    assert_eq!(rebuilt.0, Some(story_id), "the same id after the restart");
+    // The eu sidecar's own incident 1 is the story, passed through the regional unchanged.
+    assert!(
+        rebuilt
+            .1
+            .as_str()
+            .is_some_and(|s| s.starts_with("sidecar-eu#1@")),
+        "{}",
+        rebuilt.1
+    );
     let again = wait_for(
         "the restarted global's notification",
         Duration::from_secs(10),
