@@ -23,6 +23,7 @@ pub mod cargo_toml;
 pub mod dockerfile;
 pub mod prometheus;
 pub mod promql;
+pub mod webhook;
 
 /// The `kafka-obs` binary under test.
 pub fn kafka_obs_bin() -> PathBuf {

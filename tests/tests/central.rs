@@ -24,16 +24,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_obs_signal::{Evidence, Signal, SignalKind, statuses};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_testkit::scenario::{Role, ScenarioJvm, names};
+use kafka_obs_tests::webhook::Webhook;
 use kafka_obs_tests::{Collector, CollectorOptions, SignalSender};
 use serde_json::Value;
 
@@ -209,75 +209,6 @@ fn status_signal(path: &str, sign: statuses::Sign, rule: &str) -> Signal {
         now_ns(),
     )
     .from_source("test-sidecar")
-}
-
-/// Records the POST bodies an Alertmanager-style webhook receives.
-struct Webhook {
-    port: u16,
-    posts: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Webhook {
-    fn start() -> Webhook {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let posts = Arc::new(Mutex::new(Vec::new()));
-        let seen = posts.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(200) {
-                let Ok(mut stream) = stream else { continue };
-                let seen = seen.clone();
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 8192];
-                    loop {
-                        let n = match stream.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        buf.extend_from_slice(&chunk[..n]);
-                        let text = String::from_utf8_lossy(&buf).into_owned();
-                        let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                            continue;
-                        };
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .and_then(|v| v.trim().parse::<usize>().ok())
-                            })
-                            .unwrap_or(0);
-                        if body.len() < len {
-                            continue;
-                        }
-                        if let Ok(v) = serde_json::from_str(&body[..len]) {
-                            seen.lock().unwrap().push(v);
-                        }
-                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-                        buf.clear();
-                    }
-                });
-            }
-        });
-        Webhook { port, posts }
-    }
-
-    fn actions(&self) -> Vec<String> {
-        self.posts
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|p| p.as_array().cloned().unwrap_or_default())
-            .map(|a| {
-                a["annotations"]["action"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .collect()
-    }
 }
 
 // ---- (a) scenario JVM -> sidecar -> central: a lag spike --------------------------------------
@@ -646,7 +577,7 @@ fn a_flapping_partition_makes_its_parent_volatile_and_notifies_once() {
         ["open", "close"],
         "exactly one open and one close"
     );
-    let posts = hook.posts.lock().unwrap().clone();
+    let posts = hook.posts();
     assert_eq!(posts[0][0]["labels"], posts[1][0]["labels"]);
     assert!(posts[1][0]["endsAt"].is_string());
     assert!(

@@ -1,13 +1,17 @@
-//! Federation end to end on the real binary, five processes: two sidecars with local
-//! circuits (`otlp` -> `hierarchy`, fed signal events directly, standing in for the
-//! `signals` connector) federate every cell over the signal stream (bearer token) to two
+//! Federation end to end on the real binary, five processes and a scenario JVM: two sidecars
+//! with local circuits federate every cell over the signal stream (bearer token) to two
 //! regional centrals, which federate under `region=eu-1` / `region=us-1` to one global
-//! central. The story: a broker of cluster `prod` loses ISR in eu-1 while the producer
-//! writing its topic overflows in us-1. The global API must show both regions' clusters with
-//! the children's statuses and confidence, one incident chaining the two regions (the broker
-//! first); a regional central killed and restarted mid-story must neither lose nor duplicate
-//! anything in the global view (it rebuilds from its sidecar's resends); the recovery must
-//! reach the global view and close the incident once, within the configured windows.
+//! central. The eu sidecar runs the real pipeline, a scenario JVM's broker MBeans over JMX ->
+//! `signals` (kafka pack) -> `hierarchy` -> federate; the us sidecar is fed signal events over
+//! OTLP (`otlp` -> `hierarchy`). The story: broker 1 of cluster `prod` loses ISR in eu-1 (the
+//! JVM plays `under-replicated`), then the producer writing its topic overflows in us-1. The
+//! global API must show both regions' clusters with the children's statuses and confidence,
+//! one incident chaining the two regions (the broker first) under an id derived from the eu
+//! sidecar's story; the global central killed and restarted rebuilds the same id and its
+//! webhook gets the opening again under the same key; a regional central killed and
+//! restarted mid-story must neither lose nor duplicate anything in the global view (it
+//! rebuilds from its sidecar's resends); the recovery (the JVM plays `recovery`) must reach
+//! the global view and close the incident once, within the configured windows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kafka_obs_signal::condition::Phase;
 use kafka_obs_signal::{Evidence, Signal, SignalKind, queues, statuses};
 use kafka_obs_testkit::net::{free_port, wait_for_port};
+use kafka_obs_testkit::scenario::{Role, ScenarioJvm};
+use kafka_obs_tests::webhook::Webhook;
 use kafka_obs_tests::{Collector, SignalSender};
 use serde_json::Value;
 
@@ -73,7 +79,7 @@ fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Result<T,
     }
 }
 
-fn start_global(intake: u16, api: u16) -> Collector {
+fn start_global(intake: u16, api: u16, webhook: u16) -> Collector {
     Collector::start(&format!(
         r#"
 receivers:
@@ -85,6 +91,9 @@ connectors:
     source_id: central-global
     {WINDOWS}
     federation: {{max_cells_per_child: 200}}
+    notify:
+      update_interval: 1h
+      webhook: {{endpoint: 'http://127.0.0.1:{webhook}/api/v2/alerts', retry_interval: 100ms}}
     api:
       endpoint: 127.0.0.1:{api}
       publish_interval: 200ms
@@ -146,14 +155,20 @@ service:
     ))
 }
 
-fn start_sidecar(name: &str, otlp: u16, regional: u16) -> Collector {
+/// A sidecar with a local circuit federating every cell to `regional`; `intake` is the YAML
+/// of its receivers, the connectors before its `hierarchy`, and the pipelines that feed it.
+fn start_sidecar_with(name: &str, regional: u16, intake: Intake) -> Collector {
+    let Intake {
+        receivers,
+        connectors,
+        pipelines,
+    } = intake;
     Collector::start(&format!(
         r#"
 receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: 127.0.0.1:{otlp}}}
+{receivers}
 connectors:
+{connectors}
   hierarchy:
     source_id: sidecar-{name}
     {WINDOWS}
@@ -173,14 +188,75 @@ exporters:
 service:
   extensions: [bearertokenauth]
   pipelines:
-    logs/in:
-      receivers: [otlp]
-      exporters: [hierarchy]
+{pipelines}
     logs/federation:
       receivers: [hierarchy]
       exporters: [signals/regional]
 "#
     ))
+}
+
+/// What feeds a sidecar's hierarchy (YAML fragments, indented for their sections).
+struct Intake {
+    receivers: String,
+    connectors: String,
+    pipelines: String,
+}
+
+/// The us sidecar: signal events over OTLP on `otlp` -> its local circuit.
+fn start_sidecar(name: &str, otlp: u16, regional: u16) -> Collector {
+    start_sidecar_with(
+        name,
+        regional,
+        Intake {
+            receivers: format!(
+                "  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{otlp}}}"
+            ),
+            connectors: String::new(),
+            pipelines: "    logs/in:
+      receivers: [otlp]
+      exporters: [hierarchy]"
+                .into(),
+        },
+    )
+}
+
+/// The eu sidecar: the scenario JVM's broker MBeans (`jmx` on `jmx`) -> `signals` (kafka
+/// pack) -> its local circuit.
+fn start_jmx_sidecar(name: &str, jmx: u16, regional: u16) -> Collector {
+    start_sidecar_with(
+        name,
+        regional,
+        Intake {
+            // No instance level (the receiver names one after its endpoint): the broker's
+            // cell is `cluster=prod/broker=1`, on the broker side of the cluster.
+            receivers: format!(
+                r#"  jmx/broker:
+    endpoint: 127.0.0.1:{jmx}
+    target_system: kafka
+    collection_interval: 500ms
+    resource_attributes:
+      kafka.cluster: prod
+      broker.id: "1"
+      service.instance.id: """#
+            ),
+            connectors: "  signals:
+    source_id: broker-1
+    heartbeat_every: 2
+    packs:
+      kafka:"
+                .into(),
+            pipelines: "    metrics:
+      receivers: [jmx/broker]
+      exporters: [signals]
+    logs/signals:
+      receivers: [signals]
+      exporters: [hierarchy]"
+                .into(),
+        },
+    )
 }
 
 fn signal(path: &str, kind: SignalKind, evidence: Evidence, source: &str) -> Signal {
@@ -216,6 +292,23 @@ fn incidents(api: SocketAddr) -> Result<(Vec<Value>, Vec<Value>), String> {
     Ok((list("open"), list("closed")))
 }
 
+/// The (dedupe key, incident_id label) of every "open" alert the webhook got.
+fn opens(hook: &Webhook) -> Vec<(String, u64)> {
+    hook.alerts()
+        .iter()
+        .filter(|a| a["annotations"]["action"] == "open")
+        .map(|a| {
+            (
+                a["annotations"]["dedupe_key"].as_str().unwrap_or("").into(),
+                a["labels"]["incident_id"]
+                    .as_str()
+                    .and_then(|id| id.parse().ok())
+                    .unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
 fn chain(incident: &Value) -> Vec<String> {
     incident["chain"]
         .as_array()
@@ -227,21 +320,9 @@ fn chain(incident: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Keeps the sidecars' healthy picture fresh (a sidecar's own signals connector would
-/// heartbeat the same way).
-fn heartbeat(eu: &SignalSender, us: &SignalSender) {
-    eu.send(&[
-        stable(
-            &format!("{BROKER}/topic=orders/partition=0"),
-            "H",
-            "broker-1",
-        ),
-        stable(
-            "cluster=prod/broker=2/topic=payments/partition=0",
-            "H",
-            "broker-2",
-        ),
-    ]);
+/// Keeps the us sidecar's healthy picture fresh (a sidecar's own signals connector
+/// heartbeats the same way, as the eu one does).
+fn heartbeat(us: &SignalSender) {
     us.send(&[stable(
         &format!("{PRODUCER}/topic=orders"),
         "H",
@@ -254,23 +335,37 @@ fn two_sidecars_two_regions_one_global_view() {
     let started = Instant::now();
     let (global_intake, global_api) = (free_port(), free_port());
     let (eu_intake, us_intake) = (free_port(), free_port());
-    let (eu_otlp, us_otlp) = (free_port(), free_port());
-    let global = start_global(global_intake, global_api);
+    let us_otlp = free_port();
+    let scenario = ScenarioJvm::builder()
+        .paused()
+        .role(Role::Broker)
+        .start()
+        .expect("scenario JVM");
+    scenario.tick().unwrap(); // normal: broker 1 healthy
+    let hook = Webhook::start();
+    let global = start_global(global_intake, global_api, hook.port);
     let api: SocketAddr = format!("127.0.0.1:{global_api}").parse().unwrap();
     wait_for_port(api, Duration::from_secs(10)).expect("the global API listens");
     let eu_regional = start_regional("eu-1", eu_intake, global_intake);
     let _us_regional = start_regional("us-1", us_intake, global_intake);
-    let _eu_sidecar = start_sidecar("eu", eu_otlp, eu_intake);
+    let eu_sidecar = start_jmx_sidecar("eu", scenario.jmx_port(), eu_intake);
     let _us_sidecar = start_sidecar("us", us_otlp, us_intake);
-    let (eu, us) = (SignalSender::new(eu_otlp), SignalSender::new(us_otlp));
+    let us = SignalSender::new(us_otlp);
 
-    // The healthy picture reaches the global view under each region's prefix.
-    heartbeat(&eu, &us);
+    // The healthy picture reaches the global view under each region's prefix: broker 1 from
+    // its JMX readings.
+    heartbeat(&us);
     wait_for(
         "both regions' clusters in the global view",
-        Duration::from_secs(20),
+        Duration::from_secs(40),
         || {
-            let eu = cell(api, "region=eu-1/cluster=prod/broker=1")?;
+            let eu = cell(api, &format!("region=eu-1/{BROKER}")).map_err(|e| {
+                format!(
+                    "{e}; global tree {:?}; eu sidecar {}",
+                    get_json(api, "/api/v1/tree?depth=8"),
+                    eu_sidecar.stderr()
+                )
+            })?;
             let us = cell(api, &format!("region=us-1/{PRODUCER}"))?;
             match (shown(&eu).0.as_str(), shown(&us).0.as_str()) {
                 ("STABLE", "STABLE") => Ok(()),
@@ -279,13 +374,65 @@ fn two_sidecars_two_regions_one_global_view() {
         },
     );
 
-    // The story: the broker loses ISR (eu-1), then the producer writing its topic overflows (us-1).
-    eu.send(&[signal(
-        BROKER,
-        SignalKind::Statuses(statuses::Sign::Degraded, statuses::Confidence::Confirmed),
-        Evidence::rule("B1").with("under_replicated_partitions", 2.0),
-        "broker-1",
-    )]);
+    // The story: the broker loses ISR (eu-1: UnderReplicatedPartitions 1, then 2, held),
+    // then the producer writing its topic overflows (us-1).
+    scenario.phase("under-replicated").unwrap();
+    scenario.ticks(2).unwrap();
+    // The global central's incident takes its id from the eu sidecar's story, and notifies.
+    let opened_first = wait_for(
+        "the global incident's opening at the webhook",
+        Duration::from_secs(20),
+        || match opens(&hook).as_slice() {
+            [one] => Ok(one.clone()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let (_, story_id) = opened_first.clone();
+    assert!(
+        story_id >= 1 << 52,
+        "an id derived from the story: {story_id}"
+    );
+
+    // The global central killed and restarted: rebuilt from the regionals' resends, the
+    // incident has the same id, and its notification the same labels' incident_id and
+    // dedupe key (Alertmanager and PagerDuty-like receivers fold it into the firing alert).
+    drop(global);
+    let global = start_global(global_intake, global_api, hook.port);
+    wait_for_port(api, Duration::from_secs(10)).expect("the restarted global API listens");
+    let rebuilt = wait_for(
+        "the restarted global's incident",
+        Duration::from_secs(20),
+        || {
+            let (open, _) = incidents(api)?;
+            match open.as_slice() {
+                [one] => Ok((one["id"].as_u64(), one["story"].clone())),
+                other => Err(format!("{} open", other.len())),
+            }
+        },
+    );
+    assert_eq!(rebuilt.0, Some(story_id), "the same id after the restart");
+    // The eu sidecar's own incident 1 is the story, passed through the regional unchanged.
+    assert!(
+        rebuilt
+            .1
+            .as_str()
+            .is_some_and(|s| s.starts_with("sidecar-eu#1@")),
+        "{}",
+        rebuilt.1
+    );
+    let again = wait_for(
+        "the restarted global's notification",
+        Duration::from_secs(10),
+        || match opens(&hook).as_slice() {
+            [_, second] => Ok(second.clone()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    assert_eq!(
+        again, opened_first,
+        "the same dedupe key and incident_id label"
+    );
+
     std::thread::sleep(Duration::from_millis(300));
     us.send(&[signal(
         PRODUCER,
@@ -313,10 +460,10 @@ fn two_sidecars_two_regions_one_global_view() {
     let links = chain(&incident);
     assert_eq!(
         links.first().map(String::as_str),
-        Some("region=eu-1/cluster=prod/broker=1"),
+        Some(format!("region=eu-1/{BROKER}").as_str()),
         "the broker is the probable root cause: {links:?}"
     );
-    let broker = cell(api, "region=eu-1/cluster=prod/broker=1").unwrap();
+    let broker = cell(api, &format!("region=eu-1/{BROKER}")).unwrap();
     assert_eq!(
         shown(&broker),
         ("DEGRADED".into(), "CONFIRMED".into(), "WARNING".into()),
@@ -332,7 +479,7 @@ fn two_sidecars_two_regions_one_global_view() {
     // What the broker cell came with: its path through the tiers, the child's situation and
     // the child's incident (its key derived from the child's id and incident number).
     let federated = get_json(api, "/api/v1/federation").expect("the federation view");
-    let came = &federated["region=eu-1/cluster=prod/broker=1"];
+    let came = &federated[&format!("region=eu-1/{BROKER}")];
     assert_eq!(
         came["origin"],
         serde_json::json!(["sidecar-eu", "central-eu-1"]),
@@ -346,13 +493,14 @@ fn two_sidecars_two_regions_one_global_view() {
             .is_some_and(|k| k.starts_with("central-eu-1#")),
         "{came}"
     );
-    assert_eq!(
-        came["incident"]["root_cause"], "cluster=prod/broker=1",
-        "{came}"
-    );
+    assert_eq!(came["incident"]["root_cause"], BROKER, "{came}");
     let eu_cluster = cell(api, "region=eu-1/cluster=prod").unwrap();
     assert_eq!(shown(&eu_cluster).2, "WARNING", "{eu_cluster}");
     let incident_id = incident["id"].as_u64().unwrap();
+    assert_eq!(
+        incident_id, story_id,
+        "the us producer joined the story's incident"
+    );
 
     // A regional central killed and restarted: it rebuilds from its sidecar's resends; the
     // global view neither loses the region nor opens a second incident.
@@ -365,7 +513,7 @@ fn two_sidecars_two_regions_one_global_view() {
         Duration::from_secs(15),
         || {
             let now = global.metric("kafka_obs_hierarchy_federated_cells_received_total", &[]);
-            let broker = cell(api, "region=eu-1/cluster=prod/broker=1")?;
+            let broker = cell(api, &format!("region=eu-1/{BROKER}"))?;
             if now > before + 2.0 && broker["stale"] == false {
                 Ok(())
             } else {
@@ -386,7 +534,7 @@ fn two_sidecars_two_regions_one_global_view() {
         "nothing closed by the restart: {closed:?}"
     );
     assert_eq!(
-        shown(&cell(api, "region=eu-1/cluster=prod/broker=1").unwrap()).0,
+        shown(&cell(api, &format!("region=eu-1/{BROKER}")).unwrap()).0,
         "DEGRADED"
     );
     assert_eq!(
@@ -396,12 +544,11 @@ fn two_sidecars_two_regions_one_global_view() {
 
     // Recovery: both conditions clear at the sidecars; the global view follows within the
     // windows (three tiers of 2 s damping, 3 s close_after, 200 ms federation intervals).
-    eu.send(&[signal(
-        BROKER,
-        SignalKind::Statuses(statuses::Sign::Stable, statuses::Confidence::Confirmed),
-        Evidence::rule("B1").with("under_replicated_partitions", 0.0),
-        "broker-1",
-    )]);
+    // The JVM's recovery: UnderReplicatedPartitions 2, 1, 1, 0, 0.
+    scenario.phase("recovery").unwrap();
+    scenario.ticks(5).unwrap();
+    scenario.phase("normal").unwrap();
+    scenario.tick().unwrap();
     us.send(&[signal(
         PRODUCER,
         SignalKind::Queues(queues::Sign::Overflow).recovery(),
@@ -414,7 +561,7 @@ fn two_sidecars_two_regions_one_global_view() {
         "the recovery in the global view",
         Duration::from_secs(30),
         || {
-            heartbeat(&eu, &us);
+            heartbeat(&us);
             let (open, closed) = incidents(api)?;
             let eu = shown(&cell(api, "region=eu-1/cluster=prod")?);
             let us = shown(&cell(api, "region=us-1/cluster=prod")?);
@@ -438,6 +585,26 @@ fn two_sidecars_two_regions_one_global_view() {
         global.metric("kafka_obs_hierarchy_incidents_closed_total", &[]),
         1.0,
         "closed once"
+    );
+    let actions: Vec<String> = hook
+        .alerts()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["annotations"]["action"].as_str().unwrap_or(""),
+                a["labels"]["incident_id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| a.starts_with("open ")).count(),
+        2,
+        "one open per global process, both the same alert: {actions:?}"
+    );
+    assert!(
+        actions.contains(&format!("close {story_id}")),
+        "the close of the same alert: {actions:?}"
     );
     assert_eq!(
         global.metric(

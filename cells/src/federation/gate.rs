@@ -56,6 +56,8 @@ pub struct FederatedIncident {
     pub root_cause: String,
     /// The chain as one sentence.
     pub explanation: String,
+    /// The story it continues; the parent's incident id derives from it.
+    pub story: String,
 }
 
 impl From<IncidentRef> for FederatedIncident {
@@ -64,6 +66,7 @@ impl From<IncidentRef> for FederatedIncident {
             key: i.key,
             root_cause: i.root_cause,
             explanation: i.explanation,
+            story: i.story,
         }
     }
 }

@@ -10,9 +10,12 @@
 //! - [`gate`]: the parent side. Refuses records that come back round a cycle and bounds the
 //!   cells each child may create; remembers where each federated cell came from so a
 //!   hierarchy that federates further up extends the origin path.
+//! - [`story`]: incident ids a parent derives from the child's incident, stable across
+//!   restarts and resends.
 
 pub mod gate;
 pub mod publish;
+pub mod story;
 pub mod wire;
 
 pub use gate::{Federated, FederatedIncident, Gate, Refusal};

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use kafka_obs_signal::{Evidence, Subject};
 
 use super::gate::Gate;
+use super::story;
 use super::wire::{CellRecord, IncidentRef, RULE};
 use crate::hierarchy::Hierarchy;
 use crate::model::{Situation, Status};
@@ -170,6 +171,9 @@ impl Publisher {
                 .map(|l| l.onset_unix_nano);
             let incident = incident.map(|i| IncidentRef {
                 key: format!("{}#{}", self.config.id, i.id),
+                story: i
+                    .story
+                    .unwrap_or_else(|| story::local_key(&self.config.id, i.id, i.opened_ns)),
                 root_cause: i.root_cause,
                 explanation: i.explanation,
             });

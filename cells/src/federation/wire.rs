@@ -25,6 +25,9 @@ pub const INCIDENT: &str = "kafka_obs.federation.incident";
 pub const ROOT_CAUSE: &str = "kafka_obs.federation.root_cause";
 /// That incident's chain as one sentence.
 pub const EXPLANATION: &str = "kafka_obs.federation.explanation";
+/// The story that incident continues (see [`super::story`]): the parent derives its own
+/// incident's id from it.
+pub const STORY: &str = "kafka_obs.federation.story";
 
 /// The child's incident a federated cell is part of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,8 @@ pub struct IncidentRef {
     pub root_cause: String,
     /// The chain as one sentence.
     pub explanation: String,
+    /// The story key (`<hierarchy>#<id>@<opened ns>` of the incident that began it).
+    pub story: String,
 }
 
 /// One federated cell, as both ends see it.
@@ -76,6 +81,19 @@ pub fn is_record(signal: &Signal) -> bool {
     signal.evidence.rule == RULE && signal.attributes.contains_key(ORIGIN)
 }
 
+/// The story of the child's incident a federated cell is in, if the signal is one that has
+/// it; the engine reads it on ingest without decoding the whole record.
+pub fn story_of(signal: &Signal) -> Option<&str> {
+    if signal.evidence.rule != RULE {
+        return None;
+    }
+    signal
+        .attributes
+        .get(STORY)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
 impl CellRecord {
     /// The record as the signal that carries it; its source is the sender, the origin's last.
     pub fn to_signal(&self) -> Signal {
@@ -93,6 +111,7 @@ impl CellRecord {
             attributes.insert(INCIDENT.to_string(), incident.key.clone());
             attributes.insert(ROOT_CAUSE.to_string(), incident.root_cause.clone());
             attributes.insert(EXPLANATION.to_string(), incident.explanation.clone());
+            attributes.insert(STORY.to_string(), incident.story.clone());
         }
         let mut evidence = self.evidence.clone();
         evidence.rule = RULE.to_string();
@@ -156,6 +175,8 @@ impl CellRecord {
                     .get(EXPLANATION)
                     .cloned()
                     .unwrap_or_default(),
+                // A sender without stories: its incident key is the best stable name.
+                story: story_of(signal).unwrap_or(key).to_string(),
             }),
             _ => None,
         };
@@ -189,6 +210,7 @@ mod tests {
                 key: "central-eu#3".into(),
                 root_cause: "cluster=prod/broker=2".into(),
                 explanation: "broker=2 DEGRADED".into(),
+                story: "sidecar-a#1@7".into(),
             }),
             evidence: Evidence::rule("B1").with("under_replicated", 2.0),
             time_unix_nano: 42,

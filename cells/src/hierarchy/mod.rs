@@ -17,6 +17,7 @@ use crate::{
     config::{ConfigError, HierarchyConfig, Settings},
     controller::Controllers,
     event::Event,
+    federation::wire::story_of,
     hash::{Fx, PathHasher},
     incident::{Incidents, TroubleChange},
     intern::{Interner, Sym},
@@ -155,6 +156,9 @@ pub struct Hierarchy {
     revived: Vec<u32>,
     /// Scratch: cells on the current path (creation).
     prefix: Vec<u32>,
+    /// Scratch: the story of the federated record being ingested, for the incident its
+    /// cell may open.
+    pub(crate) arriving_story: Option<String>,
 }
 
 impl Hierarchy {
@@ -195,6 +199,7 @@ impl Hierarchy {
             levels,
             revived: Vec::new(),
             prefix: Vec::new(),
+            arriving_story: None,
         })
     }
 
@@ -254,7 +259,9 @@ impl Hierarchy {
             self.refresh(cell, now, true, out);
         }
         if change != TroubleChange::None {
+            self.arriving_story = story_of(signal).map(str::to_string);
             self.on_trouble(leaf, change, now, out);
+            self.arriving_story = None;
         }
         self.controller_signal(leaf, signal, now, out);
         if applied.is_some() {

@@ -84,6 +84,7 @@ impl Hierarchy {
             chain,
             explanation,
             notified: inc.notified,
+            story: inc.story.as_deref().map(str::to_string),
         }
     }
 }

@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::{
     cell::Membership,
     event::Event,
+    federation::story,
     hierarchy::Hierarchy,
     model::{CellId, CellKind, Status, serialize_situation_sign},
     view::ReadingView,
@@ -33,7 +34,8 @@ mod related;
 
 use chain::short_name;
 
-/// An incident's number, unique within one engine's life.
+/// An incident's number: counted from 1 within one engine's life, or, for an incident that
+/// opened on a federated cell, derived from the child's story (`federation::story`).
 pub type IncidentId = u64;
 
 /// Open or closed.
@@ -97,6 +99,10 @@ pub struct Incident {
     pub explanation: String,
     /// Whether its opening was notified (so its close will be too).
     pub notified: bool,
+    /// The federated child's story it opened from (its id derives from it); `None` for an
+    /// incident opened from this hierarchy's own cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub story: Option<String>,
 }
 
 /// The incidents for a query: open ones, and the most recent closed ones (newest first).
@@ -148,6 +154,7 @@ pub(crate) struct Member {
 #[derive(Debug)]
 pub(crate) struct Open {
     pub(crate) id: IncidentId,
+    pub(crate) story: Option<Box<str>>,
     cluster: String,
     opened: u64,
     updated: u64,
@@ -240,10 +247,16 @@ impl Hierarchy {
         };
         let cluster = self.cluster_of(idx).to_string();
         let window = self.settings.window;
-        let mut found = None;
+        // A federated cell of a story whose incident is open here belongs to it: the child
+        // already grouped them.
+        let story = self.arriving_story.take();
+        let mut found = story
+            .as_deref()
+            .map(story::incident_id)
+            .filter(|id| self.incidents.open.contains_key(id));
         let mut checks = 0;
         'incidents: for (id, inc) in &self.incidents.open {
-            if inc.cluster != cluster {
+            if found.is_some() || inc.cluster != cluster {
                 continue;
             }
             for m in &inc.members {
@@ -265,7 +278,7 @@ impl Hierarchy {
         }
         match found {
             Some(id) => self.join(id, idx, now, out),
-            None => self.open_incident(idx, cluster, now, out),
+            None => self.open_incident(idx, cluster, story, now, out),
         }
     }
 
@@ -349,13 +362,25 @@ impl Hierarchy {
         }
     }
 
-    fn open_incident(&mut self, idx: u32, cluster: String, now: u64, out: &mut Vec<Event>) {
+    fn open_incident(
+        &mut self,
+        idx: u32,
+        cluster: String,
+        story: Option<String>,
+        now: u64,
+        out: &mut Vec<Event>,
+    ) {
         if self.incidents.open.len() >= self.settings.max_open {
             self.stats.incidents_refused += 1;
             return;
         }
-        let id = self.incidents.next_id;
-        self.incidents.next_id += 1;
+        let id = match story.as_deref().map(story::incident_id) {
+            Some(id) => id,
+            None => {
+                self.incidents.next_id += 1;
+                self.incidents.next_id - 1
+            }
+        };
         let member = self.new_member(idx, true);
         let situation = member
             .peak
@@ -364,6 +389,7 @@ impl Hierarchy {
             id,
             Open {
                 id,
+                story: story.map(String::into_boxed_str),
                 cluster,
                 opened: now,
                 updated: now,

@@ -253,3 +253,150 @@ fn a_broker_in_one_region_and_clients_in_another_make_one_incident() {
         "{chain:?}"
     );
 }
+
+/// The dedupe keys of the notifications the engine decided to perform.
+fn notification_keys(events: &[crate::Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            crate::Event::Action(a) => Some(a.dedupe_key.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn incident_ids_derive_from_the_childs_story_across_parent_restarts_and_tiers() {
+    // Three tiers: a sidecar's local circuit, a regional, a global.
+    let mut sidecar = default_engine();
+    let mut to_regional = publisher("sidecar-eu", Cut::Client, "eu-1");
+    let mut regional = default_engine();
+    let mut regional_gate = Gate::new("central-eu", 100);
+    let mut to_global = Publisher::new(PublisherConfig {
+        id: "central-eu".into(),
+        cut: Cut::Client,
+        prefix: Vec::new(),
+        resend_interval_ns: 30 * S,
+    });
+    let mut global = default_engine();
+    let mut global_gate = Gate::new("global", 100);
+    healthy_cluster(&mut sidecar, T0);
+    forward(
+        &sidecar,
+        &mut to_regional,
+        &mut regional_gate,
+        &mut regional,
+        T0,
+    );
+    forward(&regional, &mut to_global, &mut global_gate, &mut global, T0);
+
+    feed(&mut sidecar, &broker_lost_isr(T0 + S));
+    let local = sidecar.incidents().open;
+    assert_eq!(local.len(), 1);
+    assert_eq!(local[0].id, 1, "a local incident keeps its counted id");
+    assert_eq!(local[0].story, None);
+    let t = T0 + 2 * S;
+    let (_, at_regional) = forward(
+        &sidecar,
+        &mut to_regional,
+        &mut regional_gate,
+        &mut regional,
+        t,
+    );
+    let (_, at_global) = forward(&regional, &mut to_global, &mut global_gate, &mut global, t);
+    let [regional_incident] = opened(&at_regional)[..] else {
+        panic!("one incident at the regional: {at_regional:?}");
+    };
+    let [global_incident] = opened(&at_global)[..] else {
+        panic!("one incident at the global: {at_global:?}");
+    };
+    let story = crate::federation::story::local_key("sidecar-eu", 1, local[0].opened_ns);
+    let id = crate::federation::story::incident_id(&story);
+    assert_eq!(regional_incident.story.as_deref(), Some(story.as_str()));
+    assert_eq!(regional_incident.id, id, "derived from the sidecar's story");
+    assert_eq!(
+        global_incident.id, id,
+        "the regional passes the story on unchanged"
+    );
+    let first_keys = notification_keys(&at_global);
+    assert!(
+        first_keys.contains(&format!("incident-{id}-open")),
+        "{first_keys:?}"
+    );
+
+    // The global central restarts: a fresh engine rebuilt from the regional's next resend
+    // opens the incident under the same id, so its notification has the same dedupe key.
+    let mut global = default_engine();
+    let mut global_gate = Gate::new("global", 100);
+    let t = T0 + 31 * S;
+    feed(&mut sidecar, &broker_lost_isr(t));
+    forward(
+        &sidecar,
+        &mut to_regional,
+        &mut regional_gate,
+        &mut regional,
+        t,
+    );
+    let (sent, rebuilt) = forward(&regional, &mut to_global, &mut global_gate, &mut global, t);
+    assert!(sent > 1, "a full resend");
+    let [again] = opened(&rebuilt)[..] else {
+        panic!("the restarted global opens it once: {rebuilt:?}");
+    };
+    assert_eq!(again.id, id, "the same id after the restart");
+    assert_eq!(
+        notification_keys(&rebuilt),
+        first_keys,
+        "the same dedupe key"
+    );
+
+    // The regional restarts too: rebuilt from the sidecar's resend, its incident has the
+    // same id and story, so the global (which kept its incident) opens nothing new.
+    let mut regional = default_engine();
+    let mut regional_gate = Gate::new("central-eu", 100);
+    let mut to_regional = publisher("sidecar-eu", Cut::Client, "eu-1");
+    let mut to_global = Publisher::new(to_global.config().clone());
+    let t = T0 + 35 * S;
+    let (_, at_regional) = forward(
+        &sidecar,
+        &mut to_regional,
+        &mut regional_gate,
+        &mut regional,
+        t,
+    );
+    assert_eq!(opened(&at_regional).first().map(|i| i.id), Some(id));
+    let (_, at_global) = forward(&regional, &mut to_global, &mut global_gate, &mut global, t);
+    assert!(opened(&at_global).is_empty(), "{at_global:?}");
+    assert_eq!(
+        global
+            .incidents()
+            .open
+            .iter()
+            .map(|i| i.id)
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+
+    // The way back: the sidecar's recovery closes the story's incident at every tier once.
+    feed(&mut sidecar, &broker_recovered(T0 + 40 * S));
+    let mut t = T0 + 40 * S;
+    let mut closes = Vec::new();
+    while t < T0 + 15 * MINUTE {
+        t += 10 * S;
+        tick(&mut sidecar, t);
+        forward(
+            &sidecar,
+            &mut to_regional,
+            &mut regional_gate,
+            &mut regional,
+            t,
+        );
+        closes.extend(forward(&regional, &mut to_global, &mut global_gate, &mut global, t).1);
+    }
+    let closed_ids: Vec<u64> = closed(&closes).iter().map(|i| i.id).collect();
+    assert_eq!(closed_ids, vec![id], "closed once, under the story's id");
+    assert!(global.incidents().open.is_empty());
+    assert!(
+        notification_keys(&closes).contains(&format!("incident-{id}-close")),
+        "{closes:?}"
+    );
+}
