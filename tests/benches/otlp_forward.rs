@@ -237,7 +237,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -249,17 +250,17 @@ fn main() {
 
     let mut targets: Vec<(String, Start)> = vec![(
         "kafka-obs otlp -> batch -> otlp".into(),
-        Box::new(|port, gzip| kafka_obs(&bin, dir.path(), port, sink_addr, gzip)),
+        Box::new(|port, gzip| kafka_obs(&bin, dir, port, sink_addr, gzip)),
     )];
     if let Some(before) = &before {
         targets.push((
             "kafka-obs before (KAFKA_OBS_BEFORE)".into(),
-            Box::new(move |port, gzip| kafka_obs(before, dir.path(), port, sink_addr, gzip)),
+            Box::new(move |port, gzip| kafka_obs(before, dir, port, sink_addr, gzip)),
         ));
     }
     targets.push((
         "rotel otlp -> otlp".into(),
-        Box::new(|port, gzip| rotel(&rotel_bin, dir.path(), port, sink_addr, gzip)),
+        Box::new(|port, gzip| rotel(&rotel_bin, dir, port, sink_addr, gzip)),
     ));
 
     let mut rows = Vec::new();
