@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +80,22 @@ impl DeliveryError {
 pub trait Transport: Send + Sync + 'static {
     /// One attempt. The future may be dropped when the attempt times out.
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Outcome, DeliveryError>>;
+
+    /// The bytes every attempt at `batch` sends, made once before the first attempt so a
+    /// retry repeats only the network, not the encoding and compression; `None` when this
+    /// transport sends from the batch itself (then every attempt calls [`Transport::send`]).
+    fn encode(&self, _batch: &Batch) -> Option<Result<Bytes, DeliveryError>> {
+        None
+    }
+
+    /// One attempt at `batch` with the bytes [`Transport::encode`] made for it.
+    fn send_encoded<'a>(
+        &'a self,
+        batch: &'a Batch,
+        _encoded: &'a Bytes,
+    ) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+        self.send(batch)
+    }
 
     /// Splits a batch into parts that must stay in order among themselves, each with its key
     /// (`Some`: every part with the same key is delivered in order; `None`: any order).
@@ -171,15 +188,34 @@ pub async fn deliver<T: Transport + ?Sized>(
 ) -> Finished {
     let mut batch = batch;
     let mut backoff = Backoff::new(retry);
+    // Encoded once per (remaining) batch; every attempt at it sends these bytes.
+    let mut encoded: Option<Bytes> = None;
     loop {
         let items = batch.item_count() as u64;
         if items == 0 {
             return Finished::Done;
         }
+        if encoded.is_none() {
+            match transport.encode(&batch) {
+                Some(Ok(bytes)) => encoded = Some(bytes),
+                Some(Err(e)) => {
+                    let reason = e.to_string();
+                    counters.failed.add(items);
+                    counters.rejected.add(items);
+                    tracing::error!(exporter, items, %reason, "cannot encode the batch; dropped (not retried)");
+                    return Finished::Done;
+                }
+                None => {}
+            }
+        }
+        let send = match &encoded {
+            Some(bytes) => transport.send_encoded(&batch, bytes),
+            None => transport.send(&batch),
+        };
         let attempt = tokio::select! {
             biased;
             () = shutdown.cancelled() => return Finished::Abandoned { items },
-            r = tokio::time::timeout(timeout, transport.send(&batch)) => r,
+            r = tokio::time::timeout(timeout, send) => r,
         };
         let (reason, throttle) = match attempt {
             Ok(Ok(outcome)) => {
@@ -201,6 +237,7 @@ pub async fn deliver<T: Transport + ?Sized>(
                 account(&partial, counters, exporter);
                 if let Some(rest) = remaining {
                     batch = rest;
+                    encoded = None;
                 }
                 (reason, throttle)
             }
@@ -281,6 +318,78 @@ mod tests {
                 "{w:?}"
             );
         }
+    }
+
+    /// Encodes a batch as its item count and records what each attempt sent.
+    struct Encoding {
+        script: Script,
+        encoded: std::sync::Mutex<Vec<usize>>,
+        sent: std::sync::Mutex<Vec<Bytes>>,
+    }
+
+    impl Transport for Encoding {
+        fn send<'a>(&'a self, _: &'a Batch) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+            panic!("an encoding transport is only called with its bytes")
+        }
+
+        fn encode(&self, batch: &Batch) -> Option<Result<Bytes, DeliveryError>> {
+            let n = batch.item_count();
+            self.encoded.lock().unwrap().push(n);
+            Some(Ok(Bytes::from(n.to_string())))
+        }
+
+        fn send_encoded<'a>(
+            &'a self,
+            batch: &'a Batch,
+            encoded: &'a Bytes,
+        ) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+            self.sent.lock().unwrap().push(encoded.clone());
+            self.script.send(batch)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_encoded_once_and_its_bytes_retried() {
+        let (t, counters) = telemetry();
+        let transport = Encoding {
+            script: Script::new(vec![
+                Err(DeliveryError::retryable("down")),
+                // 2 of 5 arrived: the other 3 are a new batch, encoded anew.
+                Err(DeliveryError::Retryable {
+                    reason: "partly".into(),
+                    remaining: Some(log_batch(3)),
+                    partial: Outcome::all(2),
+                    throttle: None,
+                }),
+                Err(DeliveryError::retryable("down again")),
+            ]),
+            encoded: Default::default(),
+            sent: Default::default(),
+        };
+        let done = deliver(
+            &transport,
+            log_batch(5),
+            Duration::from_secs(1),
+            &fast(),
+            &counters,
+            "x",
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(done, Finished::Done);
+        assert_eq!(*transport.encoded.lock().unwrap(), vec![5, 3]);
+        let sent = transport.sent.lock().unwrap().clone();
+        assert_eq!(
+            sent,
+            [&b"5"[..], b"5", b"3", b"3"]
+                .map(Bytes::from_static)
+                .to_vec()
+        );
+        // The retries of one batch share its buffer rather than copies of it.
+        assert_eq!(sent[0].as_ptr(), sent[1].as_ptr());
+        assert_eq!(counters.sent.get(), 5);
+        assert_eq!(counters.retries.get(), 3);
+        drop(t);
     }
 
     #[tokio::test]

@@ -13,16 +13,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use http::HeaderValue;
+use http_body_util::BodyExt;
+use prost::Message;
 use serde::Deserialize;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{CompressionEncoding, DecodeBuf, Decoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tower::{Service, ServiceExt};
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
@@ -263,64 +264,127 @@ impl GrpcTransport {
         status_error(status)
     }
 
-    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, DeliveryError> {
-        let mut req = tonic::Request::new(message);
-        *req.metadata_mut() = self.headers.clone();
-        crate::auth::add_grpc(self.auth.as_ref(), req.metadata_mut())?;
-        Ok(req)
+    /// One gRPC frame (flag, length, message) holding `batch`, gzip-compressed when configured:
+    /// built once per batch, sent as is by every attempt.
+    fn frame(&self, batch: &Batch) -> Result<Bytes, DeliveryError> {
+        let message = match batch {
+            Batch::Metrics(r) => r.encode_to_vec(),
+            Batch::Logs(r) => r.encode_to_vec(),
+            Batch::Traces(r) => r.encode_to_vec(),
+        };
+        let mut frame = vec![u8::from(self.gzip), 0, 0, 0, 0];
+        if self.gzip {
+            frame = super::gzip_after(frame, &message);
+        } else {
+            frame.extend_from_slice(&message);
+        }
+        let len = u32::try_from(frame.len() - FRAME_HEADER).map_err(|_| {
+            DeliveryError::permanent(format!(
+                "the encoded batch is {} bytes, over gRPC's 4 GiB message limit",
+                frame.len() - FRAME_HEADER
+            ))
+        })?;
+        frame[1..FRAME_HEADER].copy_from_slice(&len.to_be_bytes());
+        Ok(Bytes::from(frame))
     }
 
-    async fn export(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
-        let items = batch.item_count() as u64;
-        let channel = self.channel();
-        let partial = match batch {
-            Batch::Metrics(r) => {
-                let mut c = MetricsServiceClient::new(channel);
-                if self.gzip {
-                    c = c
-                        .send_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Gzip);
-                }
-                let resp = c
-                    .export(self.request(r.clone())?)
-                    .await
-                    .map_err(|s| self.failed(s))?;
-                resp.into_inner()
-                    .partial_success
-                    .map(|p| (p.rejected_data_points, p.error_message))
-            }
-            Batch::Logs(r) => {
-                let mut c = LogsServiceClient::new(channel);
-                if self.gzip {
-                    c = c
-                        .send_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Gzip);
-                }
-                let resp = c
-                    .export(self.request(r.clone())?)
-                    .await
-                    .map_err(|s| self.failed(s))?;
-                resp.into_inner()
-                    .partial_success
-                    .map(|p| (p.rejected_log_records, p.error_message))
-            }
-            Batch::Traces(r) => {
-                let mut c = TraceServiceClient::new(channel);
-                if self.gzip {
-                    c = c
-                        .send_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Gzip);
-                }
-                let resp = c
-                    .export(self.request(r.clone())?)
-                    .await
-                    .map_err(|s| self.failed(s))?;
-                resp.into_inner()
-                    .partial_success
-                    .map(|p| (p.rejected_spans, p.error_message))
+    /// One unary call of the kind's `Export` method with a ready frame; the reply's message
+    /// bytes (empty when the server sent none).
+    async fn call(
+        &self,
+        kind: DataKind,
+        metadata: MetadataMap,
+        frame: Bytes,
+    ) -> Result<Bytes, tonic::Status> {
+        let mut req = http::Request::new(tonic::body::Body::new(
+            http_body_util::Full::new(frame).map_err(|never| match never {}),
+        ));
+        *req.version_mut() = http::Version::HTTP_2;
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = http::Uri::from_static(export_path(kind));
+        *req.headers_mut() = metadata.into_headers();
+        let h = req.headers_mut();
+        h.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        h.insert("grpc-accept-encoding", HeaderValue::from_static("gzip"));
+        if self.gzip {
+            h.insert("grpc-encoding", HeaderValue::from_static("gzip"));
+        }
+        let mut channel = self.channel();
+        let resp = channel
+            .ready()
+            .await
+            .map_err(|e| tonic::Status::from_error(Box::new(e)))?
+            .call(req)
+            .await
+            .map_err(|e| tonic::Status::from_error(Box::new(e)))?;
+        // A reply without a message carries its status in the headers ("trailers only").
+        if let Some(status) = tonic::Status::from_header_map(resp.headers()) {
+            return if status.code() == tonic::Code::Ok {
+                Ok(Bytes::new())
+            } else {
+                Err(status)
+            };
+        }
+        let encoding = match resp.headers().get("grpc-encoding").map(|v| v.as_bytes()) {
+            None | Some(b"identity") => None,
+            Some(b"gzip") => Some(CompressionEncoding::Gzip),
+            Some(other) => {
+                return Err(tonic::Status::internal(format!(
+                    "the server answered in an encoding not asked for: {}",
+                    String::from_utf8_lossy(other)
+                )));
             }
         };
-        Ok(partial_outcome(items, partial))
+        let status = resp.status();
+        let mut reply =
+            tonic::Streaming::new_response(RawReply, resp.into_body(), status, encoding, None);
+        let message = reply.message().await?.unwrap_or_default();
+        // Reads to the end, where a failure's grpc-status is.
+        reply.trailers().await?;
+        Ok(message)
+    }
+
+    async fn export(&self, batch: &Batch, frame: Bytes) -> Result<Outcome, DeliveryError> {
+        let kind = batch.kind();
+        let mut metadata = self.headers.clone();
+        crate::auth::add_grpc(self.auth.as_ref(), &mut metadata)?;
+        let reply = self
+            .call(kind, metadata, frame)
+            .await
+            .map_err(|s| self.failed(s))?;
+        Ok(partial_outcome(
+            batch.item_count() as u64,
+            super::partial_of_proto(kind, &reply),
+        ))
+    }
+}
+
+/// gRPC's frame header: compressed flag and message length.
+const FRAME_HEADER: usize = 5;
+
+/// The OTLP service method a kind is exported with.
+fn export_path(kind: DataKind) -> &'static str {
+    match kind {
+        DataKind::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        DataKind::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        DataKind::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    }
+}
+
+/// Takes a reply's message as bytes (tonic has removed the framing and compression); the
+/// kind's response type decodes them.
+struct RawReply;
+
+impl Decoder for RawReply {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
@@ -359,7 +423,20 @@ pub(crate) fn status_error(status: tonic::Status) -> DeliveryError {
 
 impl Transport for GrpcTransport {
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
-        self.export(batch).boxed()
+        async move { self.export(batch, self.frame(batch)?).await }.boxed()
+    }
+
+    fn encode(&self, batch: &Batch) -> Option<Result<Bytes, DeliveryError>> {
+        Some(self.frame(batch))
+    }
+
+    fn send_encoded<'a>(
+        &'a self,
+        batch: &'a Batch,
+        encoded: &'a Bytes,
+    ) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+        // A `Bytes` clone shares the buffer: a retry sends the very same bytes.
+        self.export(batch, encoded.clone()).boxed()
     }
 }
 

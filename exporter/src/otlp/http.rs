@@ -8,12 +8,9 @@
 //! with `partial_success` is logged and its rejected count counted.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flate2::Compression as GzLevel;
-use flate2::write::GzEncoder;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
@@ -24,10 +21,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
 use serde::Deserialize;
-
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 
 use kafka_obs_api::config::de;
 use kafka_obs_api::{
@@ -301,13 +294,6 @@ pub fn encode_body(batch: &Batch, encoding: Encoding) -> Result<Vec<u8>, Deliver
     }
 }
 
-pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), GzLevel::fast());
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(body);
-    enc.finish().unwrap_or_default()
-}
-
 impl HttpTransport {
     /// Adds an authenticator's headers to every request.
     pub fn with_auth(mut self, auth: Option<AuthCapability>) -> Self {
@@ -315,14 +301,23 @@ impl HttpTransport {
         self
     }
 
-    async fn post(&self, batch: &Batch) -> Result<Outcome, DeliveryError> {
+    /// The body every attempt at `batch` posts: encoded, then compressed when configured.
+    fn body(&self, batch: &Batch) -> Result<Bytes, DeliveryError> {
+        let body = encode_body(batch, self.encoding)?;
+        Ok(Bytes::from(if self.gzip {
+            super::gzip_after(Vec::new(), &body)
+        } else {
+            body
+        }))
+    }
+
+    async fn post(&self, batch: &Batch, body: Bytes) -> Result<Outcome, DeliveryError> {
         let items = batch.item_count() as u64;
         let kind = batch.kind();
         // `check_signals` at build keeps a signal without a URL from reaching here.
         let url = self.urls[signal_index(kind)].clone().ok_or_else(|| {
             DeliveryError::permanent(format!("no {kind}_endpoint configured for {kind}"))
         })?;
-        let mut body = encode_body(batch, self.encoding)?;
         let mut req = Request::builder().method(Method::POST).uri(url.clone());
         if let Some(h) = req.headers_mut() {
             h.extend(self.headers.clone());
@@ -341,11 +336,8 @@ impl HttpTransport {
                 );
             }
         }
-        if self.gzip {
-            body = gzip(&body);
-        }
         let req = req
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| DeliveryError::permanent(format!("cannot build the request: {e}")))?;
         let resp =
             self.client.request(req).await.map_err(|e| {
@@ -396,31 +388,32 @@ fn partial_of(kind: DataKind, body: &[u8], json: bool) -> Option<(i64, String)> 
     if json {
         return kafka_obs_otlp_json::partial_success(kind, body);
     }
-    match kind {
-        DataKind::Metrics => ExportMetricsServiceResponse::decode(body)
-            .ok()?
-            .partial_success
-            .map(|p| (p.rejected_data_points, p.error_message)),
-        DataKind::Logs => ExportLogsServiceResponse::decode(body)
-            .ok()?
-            .partial_success
-            .map(|p| (p.rejected_log_records, p.error_message)),
-        DataKind::Traces => ExportTraceServiceResponse::decode(body)
-            .ok()?
-            .partial_success
-            .map(|p| (p.rejected_spans, p.error_message)),
-    }
+    super::partial_of_proto(kind, body)
 }
 
 impl Transport for HttpTransport {
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
-        self.post(batch).boxed()
+        async move { self.post(batch, self.body(batch)?).await }.boxed()
+    }
+
+    fn encode(&self, batch: &Batch) -> Option<Result<Bytes, DeliveryError>> {
+        Some(self.body(batch))
+    }
+
+    fn send_encoded<'a>(
+        &'a self,
+        batch: &'a Batch,
+        encoded: &'a Bytes,
+    ) -> BoxFuture<'a, Result<Outcome, DeliveryError>> {
+        // A `Bytes` clone shares the buffer: a retry posts the very same bytes.
+        self.post(batch, encoded.clone()).boxed()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 
     fn yaml(s: &str) -> serde_yaml_ng::Value {
         serde_yaml_ng::from_str(s).unwrap()
