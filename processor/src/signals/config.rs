@@ -57,7 +57,9 @@ pub struct PacksConfig {
     pub targets: Option<TargetsPackConfig>,
     #[serde(deserialize_with = "enabled")]
     pub exceptions: Option<ExceptionsPackConfig>,
+    #[serde(deserialize_with = "enabled")]
     pub container: Option<ContainerPackConfig>,
+    #[serde(deserialize_with = "enabled")]
     pub kafka_admin: Option<AdminPackConfig>,
 }
 
@@ -360,6 +362,34 @@ mod tests {
         let c = SignalsConfig::parse(&serde_yaml_ng::Value::Null).expect("valid");
         assert_eq!(c.packs, PacksConfig::all());
         assert_eq!(c.heartbeat_every, 6);
+    }
+
+    /// Every pack listed with an empty body (`name:`) is on with its defaults: a field
+    /// without `deserialize_with = "enabled"` would read `null` as "off" and stay silent.
+    #[test]
+    fn every_pack_named_with_an_empty_body_is_on() {
+        let all = PacksConfig::all();
+        for name in PACK_NAMES {
+            let c = SignalsConfig::parse(&yaml(&format!("packs: {{{name}: }}"))).expect(name);
+            let on = [
+                c.packs.producer.is_some(),
+                c.packs.consumer.is_some(),
+                c.packs.broker.is_some(),
+                c.packs.jvm.is_some(),
+                c.packs.targets.is_some(),
+                c.packs.exceptions.is_some(),
+                c.packs.container.is_some(),
+                c.packs.kafka_admin.is_some(),
+            ];
+            assert_eq!(on.iter().filter(|on| **on).count(), 1, "{name}: {on:?}");
+            let full =
+                SignalsConfig::parse(&yaml(&format!("packs: {{{name}: {{}}}}"))).expect(name);
+            assert_eq!(
+                c.packs, full.packs,
+                "{name}: `name:` and `name: {{}}` differ"
+            );
+        }
+        assert!(all.container.is_some() && all.kafka_admin.is_some());
     }
 
     #[test]
