@@ -199,7 +199,7 @@ receivers:
 connectors:
   signals:
     packs:
-      container: {{throttle_window: 2}}
+      container:
     stale_after: 5m
 exporters:
   file/metrics:

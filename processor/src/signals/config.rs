@@ -55,6 +55,7 @@ pub struct PacksConfig {
     pub targets: Option<TargetsPackConfig>,
     #[serde(deserialize_with = "enabled")]
     pub exceptions: Option<ExceptionsPackConfig>,
+    #[serde(deserialize_with = "enabled")]
     pub container: Option<ContainerPackConfig>,
 }
 
@@ -367,6 +368,15 @@ mod tests {
         );
         assert_eq!(c.packs.jvm, Some(JvmPackConfig::default()));
         assert!(c.packs.consumer.is_none() && c.packs.broker.is_none());
+    }
+
+    #[test]
+    fn every_pack_listed_with_an_empty_body_is_on_with_its_defaults() {
+        // A pack field without `enabled` reads `name:` as off (the container pack did).
+        let listed: Vec<String> = PACK_NAMES.iter().map(|n| format!("{n}: ")).collect();
+        let c = SignalsConfig::parse(&yaml(&format!("packs: {{{}}}", listed.join(", "))))
+            .expect("valid");
+        assert_eq!(c.packs, PacksConfig::all());
     }
 
     #[test]
