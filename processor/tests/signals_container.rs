@@ -222,3 +222,35 @@ fn thresholds_are_checked_with_their_key_path() {
     let c = parse("packs: {container: }").expect("defaults");
     assert!(c.packs.container.is_some() && c.packs.jvm.is_none());
 }
+
+/// Regression (the demo's memory-pressure episode): `container:` with an empty body, written
+/// as a block like the demo's config, turns the pack on with its defaults (it read as off, so
+/// nothing was said); CR1 then holds beside CPU counters before and after CR2's default
+/// six-reading window fills.
+#[test]
+fn cr1_at_the_default_config_after_cpu_readings() {
+    let poll = |i: f64, ratio: f64| {
+        let mut points = cpu(100.0 * i, 0.0);
+        points.extend(memory(ratio));
+        points
+    };
+    for quiet in [1, 3, 8] {
+        let mut h = Harness::new("packs:\n  container:\n");
+        for i in 0..quiet {
+            let said = h.said(&poll(f64::from(i), 0.5));
+            assert!(said.is_empty(), "quiet poll {i}: {said:?}");
+        }
+        let q = f64::from(quiet);
+        assert_eq!(
+            h.said(&poll(q, 0.94)),
+            ["Statuses.DEGRADED.MEASURED@CR1"],
+            "after {quiet} quiet polls"
+        );
+        assert_eq!(h.said(&poll(q + 1.0, 0.94)), Vec::<String>::new());
+        assert_eq!(
+            h.said(&poll(q + 2.0, 0.5)),
+            ["Statuses.STABLE.MEASURED@CR1"],
+            "recovery after {quiet} quiet polls"
+        );
+    }
+}

@@ -199,7 +199,7 @@ receivers:
 connectors:
   signals:
     packs:
-      container: {{throttle_window: 2}}
+      container:
     stale_after: 5m
 exporters:
   file/metrics:
@@ -255,12 +255,23 @@ fn a_mutated_cgroup_fixture_gives_onset_and_recovery_of_every_container_rule() {
             memory_ratio: 0.3,
             ..s
         }),
+        // CR2 runs at its default window (six readings, five intervals): four throttled polls
+        // put the share well past 0.25 even when a poll races a write and one interval
+        // holds 200 periods, and the quiet ones after slide it back below.
         ("throttled", |s| State {
-            throttled: s.throttled + 60,
+            throttled: s.throttled + 80,
             ..s
         }),
         ("throttled", |s| State {
-            throttled: s.throttled + 60,
+            throttled: s.throttled + 80,
+            ..s
+        }),
+        ("throttled", |s| State {
+            throttled: s.throttled + 80,
+            ..s
+        }),
+        ("throttled", |s| State {
+            throttled: s.throttled + 80,
             ..s
         }),
         ("not throttled", |s| s),
@@ -291,12 +302,14 @@ fn a_mutated_cgroup_fixture_gives_onset_and_recovery_of_every_container_rule() {
     } = run(&receiver);
 
     // Write each state right after a poll landed: the next poll reads exactly that state.
+    // The newest poll counts: when the exporter wrote two polls at once, stepping through
+    // them would write two states before one poll and skip a state.
     let mut state = base;
     let mut last = 0;
     for (name, change) in steps {
         let deadline = Instant::now() + Duration::from_secs(20);
         last = loop {
-            if let Some(t) = poll_times(&metrics).into_iter().find(|t| *t > last) {
+            if let Some(t) = poll_times(&metrics).into_iter().filter(|t| *t > last).max() {
                 break t;
             }
             assert!(

@@ -174,9 +174,7 @@ connectors:
       kafka:
       jvm:
       targets:
-      # A throttle window of two polls: with the default six the container pack stayed
-      # silent on this layout (seen 2026-12-08, reported to the container pack's owner).
-      container: {{throttle_window: 2}}
+      container:
       exceptions:
         burst_count: 5
         burst_window: {burst}

@@ -407,6 +407,15 @@ mod tests {
     }
 
     #[test]
+    fn every_pack_listed_with_an_empty_body_is_on_with_its_defaults() {
+        // A pack field without `enabled` reads `name:` as off (the container pack did).
+        let listed: Vec<String> = PACK_NAMES.iter().map(|n| format!("{n}: ")).collect();
+        let c = SignalsConfig::parse(&yaml(&format!("packs: {{{}}}", listed.join(", "))))
+            .expect("valid");
+        assert_eq!(c.packs, PacksConfig::all());
+    }
+
+    #[test]
     fn errors_name_the_key_path() {
         let e = SignalsConfig::parse(&yaml("packs: {kafka-consumer: {lag_windw: 3}}"))
             .expect_err("unknown key");
