@@ -364,34 +364,6 @@ mod tests {
         assert_eq!(c.heartbeat_every, 6);
     }
 
-    /// Every pack listed with an empty body (`name:`) is on with its defaults: a field
-    /// without `deserialize_with = "enabled"` would read `null` as "off" and stay silent.
-    #[test]
-    fn every_pack_named_with_an_empty_body_is_on() {
-        let all = PacksConfig::all();
-        for name in PACK_NAMES {
-            let c = SignalsConfig::parse(&yaml(&format!("packs: {{{name}: }}"))).expect(name);
-            let on = [
-                c.packs.producer.is_some(),
-                c.packs.consumer.is_some(),
-                c.packs.broker.is_some(),
-                c.packs.jvm.is_some(),
-                c.packs.targets.is_some(),
-                c.packs.exceptions.is_some(),
-                c.packs.container.is_some(),
-                c.packs.kafka_admin.is_some(),
-            ];
-            assert_eq!(on.iter().filter(|on| **on).count(), 1, "{name}: {on:?}");
-            let full =
-                SignalsConfig::parse(&yaml(&format!("packs: {{{name}: {{}}}}"))).expect(name);
-            assert_eq!(
-                c.packs, full.packs,
-                "{name}: `name:` and `name: {{}}` differ"
-            );
-        }
-        assert!(all.container.is_some() && all.kafka_admin.is_some());
-    }
-
     #[test]
     fn listing_packs_enables_only_those_and_overrides_thresholds() {
         let c = SignalsConfig::parse(&yaml(
