@@ -4,7 +4,7 @@
 //! encoding of the same items in the same run; then the disk queue (`file_storage`) against
 //! the in-memory queue with a transport that does nothing, so only the queue differs.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/target/exporters cargo bench -p kafka-obs-exporter --bench exporters`
+//! Run: `cargo bench -p kafka-obs-exporter --bench exporters`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
