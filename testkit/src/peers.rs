@@ -98,6 +98,18 @@ pub fn otelcol_bin() -> io::Result<PathBuf> {
     )
 }
 
+/// The `rotel-agent` collector (PyPI `rotel==0.0.1a15`), or `ROTEL_BIN` when set: the peer
+/// the benches measure beside.
+pub fn rotel_bin() -> io::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ROTEL_BIN") {
+        return existing("rotel (ROTEL_BIN)", p.into());
+    }
+    existing(
+        "rotel",
+        venv_site_packages()?.join("rotel").join("rotel-agent"),
+    )
+}
+
 /// Runs the jmxquery jar against `jmx_url` with `query` (its `-q` syntax, e.g.
 /// `kafka.producer:*/buffer-available-bytes;java.lang:type=Memory/HeapMemoryUsage`) and returns
 /// its JSON answer: an array of objects with `mBeanName`, `attribute`, `attributeKey` (for

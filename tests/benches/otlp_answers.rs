@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -160,24 +160,10 @@ fn rotel(bin: &Path, dir: &Path, grpc: u16, sink: SocketAddr) -> ChildGuard {
     .expect("start rotel under taskset")
 }
 
-fn rotel_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ROTEL_BIN") {
-        return p.into();
-    }
-    peers::venv_site_packages()
-        .expect("the peers venv (or set ROTEL_BIN)")
-        .join("rotel")
-        .join("rotel-agent")
-}
-
 fn main() {
     let bin = kafka_obs_tests::release_bin();
-    let rotel_bin = rotel_bin();
-    assert!(
-        rotel_bin.is_file(),
-        "{} missing: pip install rotel==0.0.1a15 in the peers venv, or set ROTEL_BIN",
-        rotel_bin.display()
-    );
+    let rotel_bin = peers::rotel_bin()
+        .expect("pip install rotel==0.0.1a15 in the peers venv, or set ROTEL_BIN");
     let seconds: u64 = std::env::var("SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -25,6 +25,7 @@ use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::peers;
 use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_tests::otlp::{metrics_client, metrics_request};
+use kafka_obs_tests::rss;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -84,33 +85,6 @@ async fn start_sink(sink: Sink) -> SocketAddr {
             .serve_with_incoming(incoming),
     );
     addr
-}
-
-/// CPU time a process has used so far (user + system).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
-    let rest = stat.rsplit_once(')').unwrap().1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / clock_ticks_per_second()
-}
-
-/// The unit of `/proc/<pid>/stat` times.
-fn clock_ticks_per_second() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-/// Peak resident set of a process so far, in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
 }
 
 struct Row {
@@ -212,27 +186,13 @@ fn rotel(bin: &Path, dir: &Path, grpc: u16, sink: SocketAddr, gzip: bool) -> Chi
     .expect("start rotel under taskset")
 }
 
-fn rotel_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ROTEL_BIN") {
-        return p.into();
-    }
-    peers::venv_site_packages()
-        .expect("the peers venv (or set ROTEL_BIN)")
-        .join("rotel")
-        .join("rotel-agent")
-}
-
 type Start<'a> = Box<dyn Fn(u16, bool) -> ChildGuard + 'a>;
 
 fn main() {
     let bin = kafka_obs_tests::release_bin();
     let before = std::env::var_os("KAFKA_OBS_BEFORE").map(PathBuf::from);
-    let rotel_bin = rotel_bin();
-    assert!(
-        rotel_bin.is_file(),
-        "{} missing: pip install rotel in the peers venv, or set ROTEL_BIN",
-        rotel_bin.display()
-    );
+    let rotel_bin = peers::rotel_bin()
+        .expect("pip install rotel==0.0.1a15 in the peers venv, or set ROTEL_BIN");
     let requests: u64 = std::env::var("REQUESTS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -279,7 +239,7 @@ fn main() {
                 send(port, gzip, &pool, WARM_UP).await;
                 delivered(&sink, base + WARM_UP * POINTS as u64).await;
                 let base = sink.0.load(Ordering::Relaxed);
-                let cpu = cpu_seconds(pid);
+                let cpu = rss::cpu_seconds(pid).expect("the collector runs");
                 let started = Instant::now();
                 send(port, gzip, &pool, requests).await;
                 let points = requests * POINTS as u64;
@@ -288,8 +248,8 @@ fn main() {
                     name: format!("{name}, {}", if gzip { "gzip" } else { "none" }),
                     points,
                     wall: started.elapsed(),
-                    cpu: cpu_seconds(pid) - cpu,
-                    rss_mib: peak_rss_mib(pid),
+                    cpu: rss::cpu_seconds(pid).expect("the collector runs") - cpu,
+                    rss_mib: rss::peak_rss_kib(pid).expect("the collector runs") as f64 / 1024.0,
                 }
             });
             let _ = collector.terminate(Duration::from_secs(15));

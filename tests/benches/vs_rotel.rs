@@ -41,6 +41,7 @@ use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_testkit::tansu::Tansu;
 use kafka_obs_tests::args::Args;
 use kafka_obs_tests::otlp::kv;
+use kafka_obs_tests::rss;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -498,43 +499,6 @@ fn start(
     ChildGuard::spawn(&mut cmd).expect("start the collector under taskset")
 }
 
-/// utime + stime of `pid`, in seconds.
-fn cpu_seconds(pid: u32, ticks_per_second: f64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // After the command name: state is field 3, utime field 14, stime field 15.
-    let field = |n: usize| {
-        fields
-            .get(n - 3)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (field(14) + field(15)) / ticks_per_second
-}
-
-/// Peak resident set (`VmHWM`) of `pid`, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// Waits until `delivered` reaches `expected` or stops moving for `DRAIN_IDLE`.
 async fn drain(delivered: &Delivered, expected: u64) {
     let mut last = (delivered.get(), Instant::now());
@@ -562,14 +526,7 @@ struct Figures {
     failed_requests: u64,
 }
 
-async fn measure(
-    who: Collector,
-    bins: &Bins,
-    dir: &Path,
-    row: Row,
-    seconds: Duration,
-    ticks: f64,
-) -> Figures {
+async fn measure(who: Collector, bins: &Bins, dir: &Path, row: Row, seconds: Duration) -> Figures {
     let delivered = Delivered::new();
     let stop_reader = Arc::new(AtomicBool::new(false));
     // The broker lives as long as this run: a fresh, empty topic for each collector.
@@ -607,18 +564,18 @@ async fn measure(
     drain(&delivered, answered).await;
 
     let before = delivered.get();
-    let cpu_before = cpu_seconds(pid, ticks);
+    let cpu_before = rss::cpu_seconds(pid).unwrap_or(0.0);
     let started = Instant::now();
     let answers = load(row, port, started + seconds).await;
     answered += answers.points;
     drain(&delivered, answered).await;
-    let cpu = cpu_seconds(pid, ticks) - cpu_before;
+    let cpu = rss::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     let points = delivered.get() - before;
     let took = delivered
         .last()
         .saturating_duration_since(started)
         .max(seconds / 100);
-    let peak = peak_rss_kib(pid);
+    let peak = rss::peak_rss_kib(pid).unwrap_or(0);
     let _ = collector.terminate(Duration::from_secs(15));
     stop_reader.store(true, Ordering::Relaxed);
     drop(broker);
@@ -641,16 +598,6 @@ async fn measure(
     }
 }
 
-fn rotel_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ROTEL_BIN") {
-        return p.into();
-    }
-    peers::venv_site_packages()
-        .expect("the peers venv (or set ROTEL_BIN)")
-        .join("rotel")
-        .join("rotel-agent")
-}
-
 fn check(f: &Figures) -> String {
     let mut out = match f.missing {
         0 => "all delivered".to_string(),
@@ -670,19 +617,14 @@ fn main() {
     let filter: String = args.get("rows", String::new());
     let bins = Bins {
         kafka_obs: kafka_obs_tests::release_bin(),
-        rotel: rotel_bin(),
+        rotel: peers::rotel_bin()
+            .expect("run scripts/vs-rotel.sh (installs rotel==0.0.1a15), or set ROTEL_BIN"),
     };
-    assert!(
-        bins.rotel.is_file(),
-        "{} missing: run scripts/vs-rotel.sh (installs rotel==0.0.1a15), or set ROTEL_BIN",
-        bins.rotel.display()
-    );
     let rows: Vec<Row> = all_rows()
         .into_iter()
         .filter(|r| r.name().contains(&filter))
         .collect();
     assert!(!rows.is_empty(), "--rows {filter:?} matches no row");
-    let ticks = ticks_per_second();
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -705,7 +647,7 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---|");
     for row in rows {
         for who in [Collector::KafkaObs, Collector::Rotel] {
-            let f = runtime.block_on(measure(who, &bins, dir.path(), row, seconds, ticks));
+            let f = runtime.block_on(measure(who, &bins, dir.path(), row, seconds));
             println!(
                 "| {} | {} | {:.0} | {:.2} | {:.0} | {:.2?} | {:.2?} | {:.1} | {} |",
                 row.name(),

@@ -1,6 +1,6 @@
 //! A process's resident set over time, for the soak and load harnesses: samples of `VmRSS`
 //! from `/proc/<pid>/status` and what a reader wants from them (start, min, max, end and the
-//! least-squares slope, over the whole run and over its second half, after warm-up).
+//! least-squares slope, over the whole run and over its second half, after warm-up); a process's peak resident set and CPU time, for the side-by-side benches.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,39 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Peak resident set (`VmHWM`) of a process in KiB, or `None` when it is gone.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system) a process has used so far, in seconds, or `None` when it is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (which may hold spaces and parentheses): state is field 3,
+    // utime field 14, stime field 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
+    Some((field(14)? + field(15)?) / clock_ticks_per_second())
+}
+
+/// The unit of `/proc/<pid>/stat` times (`getconf CLK_TCK`, 100 on Linux when it cannot say).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// RSS samples of one process, each with its time since the series began.
