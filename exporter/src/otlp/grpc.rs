@@ -389,9 +389,13 @@ impl Decoder for RawReply {
 }
 
 /// A status tonic made up locally because the connection failed (the server never answered):
-/// UNKNOWN "transport error" with the cause attached, such as a TLS alert after the handshake.
+/// UNKNOWN "transport error" with the cause attached, such as a TLS alert after the handshake,
+/// or INTERNAL "h2 protocol error" from the HTTP/2 layer, such as a stream cut by the server's
+/// GOAWAY while it restarts. A status the server sent carries no cause, so it keeps its code's
+/// meaning; these are retried, as dropping a batch because a backend restarted would lose it.
 fn is_local_failure(status: &tonic::Status) -> bool {
-    status.code() == tonic::Code::Unknown && std::error::Error::source(status).is_some()
+    matches!(status.code(), tonic::Code::Unknown | tonic::Code::Internal)
+        && std::error::Error::source(status).is_some()
 }
 
 /// The OTLP specification's retryable gRPC codes; a connection that broke before any answer
@@ -502,6 +506,15 @@ mod tests {
         }
         assert!(matches!(
             status_error(tonic::Status::unknown("the server said so")),
+            DeliveryError::Permanent { .. }
+        ));
+        // A stream the HTTP/2 layer ended (a restarting server's GOAWAY): INTERNAL with the h2
+        // error attached is retried; INTERNAL sent by the server is not.
+        let cut = tonic::Status::from_error(Box::new(h2::Error::from(h2::Reason::NO_ERROR)));
+        assert_eq!(cut.code(), tonic::Code::Internal);
+        assert!(matches!(status_error(cut), DeliveryError::Retryable { .. }));
+        assert!(matches!(
+            status_error(tonic::Status::internal("the server said so")),
             DeliveryError::Permanent { .. }
         ));
         let o = partial_outcome(10, Some((3, "bad points".into())));
