@@ -49,6 +49,14 @@ pub const PARTITION_LEADER: &str = "kafka.partition.leader";
 /// Gauge per `topic`, `partition`: 1 when the leader is the preferred replica (the first of
 /// the replica list), else 0.
 pub const PARTITION_PREFERRED_LEADER: &str = "kafka.partition.preferred_leader";
+/// Attribute: a broker's id (an integer), the key the subject's `broker` level reads.
+pub const ATTR_BROKER_ID: &str = "broker.id";
+/// Gauge per `broker.id`: partitions whose preferred replica (the first of the replica list)
+/// is this broker.
+pub const BROKER_PREFERRED_PARTITIONS: &str = "kafka.broker.preferred_partitions";
+/// Gauge per `broker.id`: of those, the partitions this broker leads; the rest are led by
+/// another replica (preferred-leader imbalance).
+pub const BROKER_PREFERRED_PARTITIONS_LED: &str = "kafka.broker.preferred_partitions_led";
 /// Gauge per `group`: members (kafkametrics).
 pub const GROUP_MEMBERS: &str = "kafka.consumer_group.members";
 /// Gauge per `group`, `client.id`, `client.host`: members with that client id on that host.

@@ -320,3 +320,120 @@ fn k1_a_group_with_members_that_committed_nothing_is_err_on_the_group_and_clears
         .expect("K1");
     assert_eq!(s.subject.qualified(), "cluster=prod/group=billing");
 }
+
+#[test]
+fn k10_a_member_client_id_becomes_the_groups_client_subject_and_leaves_with_its_count() {
+    let mut h = admin();
+    let member = |n: f64| {
+        vec![
+            p(
+                "kafka.consumer_group.client.members",
+                &[
+                    ("group", "billing"),
+                    ("client.id", "billing-consumer"),
+                    ("client.host", "/10.0.0.7"),
+                ],
+                n,
+            ),
+            p(
+                "kafka.consumer_group.client.assigned_partitions",
+                &[
+                    ("group", "billing"),
+                    ("client.id", "billing-consumer"),
+                    ("client.host", "/10.0.0.7"),
+                ],
+                if n > 0.0 { 3.0 } else { 0.0 },
+            ),
+        ]
+    };
+    let out = h.poll(&member(2.0));
+    assert_eq!(of(&out.signals, "K10"), ["Members.JOIN.PEER/-"]);
+    let join = out
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "K10")
+        .expect("K10");
+    assert_eq!(
+        join.subject.qualified(),
+        "cluster=prod/group=billing/client=billing-consumer",
+        "the member's client id is the `client` level the sidecars' cells use"
+    );
+    assert_eq!(join.evidence.values.get("assigned_partitions"), Some(&3.0));
+    assert_eq!(
+        join.attributes.get("client.host").map(String::as_str),
+        Some("/10.0.0.7")
+    );
+    // Its subject is stated, so the hierarchy gets the member list.
+    assert!(
+        out.signals
+            .iter()
+            .any(|s| s.evidence.rule == "status" && s.subject == join.subject),
+        "{:?}",
+        out.signals
+    );
+    assert!(of(&h.poll(&member(2.0)).signals, "K10").is_empty());
+    assert_eq!(
+        of(&h.poll(&member(0.0)).signals, "K10"),
+        ["Members.LEAVE.PEER/-"]
+    );
+    assert_eq!(
+        of(&h.poll(&member(1.0)).signals, "K10"),
+        ["Members.JOIN.PEER/-"]
+    );
+}
+
+#[test]
+fn k11_a_broker_that_leads_too_few_of_its_preferred_partitions_diverges_and_clears() {
+    let mut h = admin();
+    let broker = |preferred: f64, led: f64| {
+        vec![
+            p(
+                "kafka.broker.preferred_partitions",
+                &[("broker.id", "2")],
+                preferred,
+            ),
+            p(
+                "kafka.broker.preferred_partitions_led",
+                &[("broker.id", "2")],
+                led,
+            ),
+        ]
+    };
+    // 1 of 20 not led (5 %) is within Kafka's 10 %.
+    assert!(of(&h.poll(&broker(20.0, 19.0)).signals, "K11").is_empty());
+    let out = h.poll(&broker(20.0, 14.0));
+    assert_eq!(
+        of(&out.signals, "K11"),
+        ["Statuses.DIVERGING.MEASURED/onset"]
+    );
+    let s = out
+        .signals
+        .iter()
+        .find(|s| s.evidence.rule == "K11")
+        .expect("K11");
+    assert_eq!(s.subject.qualified(), "cluster=prod/broker=2");
+    assert_eq!(s.evidence.values.get("imbalance"), Some(&0.3));
+    assert_eq!(
+        s.evidence.values.get("preferred_partitions_not_led"),
+        Some(&6.0)
+    );
+    assert_eq!(s.evidence.threshold, Some(0.1));
+    // Still imbalanced: the condition holds without a new onset.
+    assert!(of(&h.poll(&broker(20.0, 15.0)).signals, "K11").is_empty());
+    // A preferred-replica election: the broker leads its partitions again.
+    assert_eq!(
+        of(&h.poll(&broker(20.0, 20.0)).signals, "K11"),
+        ["Statuses.STABLE.MEASURED/recovery"]
+    );
+    // A broker preferred for nothing is balanced.
+    assert!(of(&h.poll(&broker(0.0, 0.0)).signals, "K11").is_empty());
+}
+
+#[test]
+fn k11_a_leader_imbalance_that_is_not_a_share_is_refused_with_its_path() {
+    use kafka_obs_processor::signals::SignalsConfig;
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("packs: {kafka_admin: {leader_imbalance: 1.5}}").expect("yaml");
+    let e = SignalsConfig::parse(&value).expect_err("leader_imbalance");
+    assert_eq!(e.path, "packs::kafka_admin::leader_imbalance");
+}

@@ -60,6 +60,15 @@ def facts(group, topics):
             lo, hi = probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)
             out['watermarks'][t + '/' + str(p)] = [lo, hi]
     probe.close()
+    # Per broker, over every topic: partitions it is the preferred (first) replica of, and
+    # of those the ones it leads.
+    out['preferred'] = {str(b): [0, 0] for b in md.brokers}
+    for tm in md.topics.values():
+        for p in tm.partitions.values():
+            if p.replicas:
+                row = out['preferred'].setdefault(str(p.replicas[0]), [0, 0])
+                row[0] += 1
+                row[1] += int(p.leader == p.replicas[0])
     if group:
         res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
         out['committed'] = {tp.topic + '/' + str(tp.partition): tp.offset for tp in res.topic_partitions if tp.offset >= 0}
@@ -309,6 +318,22 @@ fn counts_offsets_lag_and_members_match_confluent_kafka() {
                 "{at}"
             );
         }
+    }
+    // Preferred leaderships per broker (K11's input), as confluent-kafka's metadata has them.
+    let preferred = facts["preferred"].as_object().unwrap();
+    assert!(!preferred.is_empty(), "{facts}");
+    for (broker, counts) in preferred {
+        let at = format!("broker.id={broker}");
+        assert_eq!(
+            get(&poll, m::BROKER_PREFERRED_PARTITIONS, &at),
+            counts[0].as_f64(),
+            "{at}"
+        );
+        assert_eq!(
+            get(&poll, m::BROKER_PREFERRED_PARTITIONS_LED, &at),
+            counts[1].as_f64(),
+            "{at}"
+        );
     }
     // End and start offsets: confluent-kafka's watermarks, and the records produced.
     for (tp, w) in facts["watermarks"].as_object().unwrap() {

@@ -4,7 +4,9 @@
 //! state of K1 is provoked the way it happens in production (a paused consumer, a slow one, a
 //! reset to an earlier offset), must reach its onset in order and then its recovery under the
 //! same rule id; the committed offset in the evidence must be what the group's own client
-//! reads back; an emptied group (K7) and a deleted one (its subjects go stale) are seen.
+//! reads back; an emptied group (K7) and a deleted one (its subjects go stale) are seen. The
+//! last test adds the `hierarchy` connector after the signals and reads its API: the group's
+//! cell in trouble on a paused consumer and back to normal after it resumes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -14,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use kafka_obs_signal::Signal;
 use kafka_obs_signal::otlp::logs::from_log_record;
+use kafka_obs_testkit::net::{free_port, wait_for_port};
 use kafka_obs_testkit::peers;
 use kafka_obs_testkit::process::ChildGuard;
 use kafka_obs_testkit::tansu::Tansu;
-use kafka_obs_tests::{Collector, complete_lines};
+use kafka_obs_tests::{Collector, complete_lines, http_get};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::Value;
@@ -164,6 +167,17 @@ fn label(s: &Signal) -> String {
     )
 }
 
+/// YAML added to the run's configuration for a stage after the signals: extra connectors and
+/// exporters (at 2 spaces), extra exporters of the signals (`, hierarchy`), extra pipelines
+/// (at 4 spaces).
+#[derive(Default)]
+struct Stage {
+    connectors: String,
+    exporters: String,
+    also: String,
+    pipelines: String,
+}
+
 struct Run {
     _tansu: Tansu,
     collector: Collector,
@@ -174,6 +188,17 @@ struct Run {
 
 impl Run {
     fn start() -> Run {
+        Self::start_with(Stage::default())
+    }
+
+    /// With a stage after the signals (the `hierarchy` connector).
+    fn start_with(stage: Stage) -> Run {
+        let Stage {
+            connectors,
+            exporters,
+            also,
+            pipelines,
+        } = stage;
         let tansu = Tansu::start().expect("tansu");
         tansu.create_topic("orders", 1).expect("topic");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -191,9 +216,11 @@ connectors:
       kafka_admin: {{window: 5, time_lag_threshold: 4}}
       targets:
     stale_after: 4s
+{connectors}
 exporters:
   file/signals:
     path: {logs}
+{exporters}
 service:
   pipelines:
     metrics:
@@ -201,7 +228,8 @@ service:
       exporters: [signals]
     logs/signals:
       receivers: [signals]
-      exporters: [file/signals]
+      exporters: [file/signals{also}]
+{pipelines}
 "#,
             brokers = tansu.brokers(),
             logs = logs.display(),
@@ -392,4 +420,101 @@ fn a_slow_consumer_warns_a_reset_rewinds_and_an_emptied_then_deleted_group_is_se
     run.wait((PARTITION, "T2"), at, Duration::from_secs(20), |s| {
         s.attributes.get("reason").map(String::as_str) == Some("stale")
     });
+}
+
+/// The hierarchy API's view of one cell, when it has it.
+fn cell(api: std::net::SocketAddr, subject: &str) -> Option<Value> {
+    let query = subject.replace('=', "%3D").replace('/', "%2F");
+    match http_get(api, &format!("/api/v1/cell?subject={query}")) {
+        Ok((200, body)) => serde_json::from_str(&body).ok(),
+        _ => None,
+    }
+}
+
+/// Waits up to `within` for the group's cell in the hierarchy API with a status `want` takes.
+fn wait_group(
+    run: &Run,
+    api: std::net::SocketAddr,
+    what: &str,
+    within: Duration,
+    want: &dyn Fn(&str) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    let mut last = None;
+    loop {
+        if let Some(c) = cell(api, GROUP) {
+            if want(status_of(&c)) {
+                return c;
+            }
+            last = Some(c);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group's cell was not {what} within {within:?}; last: {last:#?}\nkafka-obs log:\n{}",
+            run.collector.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn status_of(cell: &Value) -> &str {
+    cell["status"]["status"].as_str().unwrap_or("NONE")
+}
+
+/// The whole chain on the real binary: `kafka_admin` -> `signals` -> `hierarchy`. The group's
+/// cell (its partitions rolled up) turns DEGRADED or DOWN while the consumer is paused and
+/// back to STABLE after it resumes. (The member's `group / client` cell, K10, is not checked
+/// here: tansu 0.6 answers DescribeGroups with an empty client id, which makes no cell; the
+/// join by client id is proven in `cells/src/tests/groups.rs` and the pack's tests.)
+#[test]
+fn the_hierarchy_shows_a_paused_groups_cell_in_trouble_and_back_to_normal() {
+    let api_port = free_port();
+    let mut run = Run::start_with(Stage {
+        connectors: format!(
+            "  hierarchy:
+    tick_interval: 100ms
+    source_id: central-admin
+    damping: {{clear_after: 1s}}
+    api: {{endpoint: '127.0.0.1:{api_port}', publish_interval: 100ms}}"
+        ),
+        exporters: "  debug: {verbosity: basic}".into(),
+        also: ", hierarchy".into(),
+        pipelines: "    traces/out:
+      receivers: [hierarchy]
+      exporters: [debug]
+    logs/out:
+      receivers: [hierarchy]
+      exporters: [debug]"
+            .into(),
+    });
+    let api: std::net::SocketAddr = format!("127.0.0.1:{api_port}").parse().expect("addr");
+    wait_for_port(api, Duration::from_secs(10)).expect("the hierarchy API listens");
+    let started = Instant::now();
+    wait_group(&run, api, "STABLE", Duration::from_secs(20), &|s| {
+        s == "STABLE"
+    });
+    run.driver.send("pause");
+    let trouble = wait_group(
+        &run,
+        api,
+        "DEGRADED or DOWN",
+        Duration::from_secs(30),
+        &|s| s == "DEGRADED" || s == "DOWN",
+    );
+    let partition = cell(api, PARTITION).unwrap_or_default();
+    assert!(
+        partition.to_string().contains("K1"),
+        "the group's {} is K1's on its partition: {partition:#}",
+        status_of(&trouble)
+    );
+
+    run.driver.send("normal");
+    wait_group(&run, api, "back to STABLE", Duration::from_secs(30), &|s| {
+        s == "STABLE"
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "bounded: {:?}",
+        started.elapsed()
+    );
 }

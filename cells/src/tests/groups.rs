@@ -197,3 +197,110 @@ fn a_group_that_lists_no_members_chains_with_any_client_of_its_topics() {
         "{chains:?}"
     );
 }
+
+/// Two groups read `orders`, each listing its member's client id (the `kafka_admin` pack's K10
+/// `group / client` subjects): a STALL on `billing`'s partition chains with the sidecar cell
+/// of `billing-consumer` only, though `audit-consumer` reads the same topic and is troubled
+/// too; the audit group's own STALL chains with `audit-consumer`. Both clear on the way back.
+#[test]
+fn a_stalled_group_partition_chains_with_the_client_of_its_member_client_id_only() {
+    let mut h = default_engine();
+    const AUDIT_PARTITION: &str = "cluster=prod/group=audit/topic=orders/partition=0";
+    for path in [
+        GROUP_PARTITION,
+        AUDIT_PARTITION,
+        "cluster=prod/group=billing/client=billing-consumer",
+        "cluster=prod/group=audit/client=audit-consumer",
+        "cluster=prod/service=billing-service/instance=pod-1/client=billing-consumer/topic=orders",
+        "cluster=prod/service=audit-service/instance=pod-4/client=audit-consumer/topic=orders",
+    ] {
+        feed(
+            &mut h,
+            &status(path, Sign::Stable, Confidence::Confirmed, "K10", T0),
+        );
+    }
+    let t0 = T0 + 60 * S;
+    let mut events = feed(
+        &mut h,
+        &status(
+            GROUP_PARTITION,
+            Sign::Degraded,
+            Confidence::Measured,
+            "K1",
+            t0,
+        ),
+    );
+    events.extend(feed(
+        &mut h,
+        &status(
+            OTHER,
+            Sign::Degraded,
+            Confidence::Measured,
+            "C11",
+            t0 + 10 * S,
+        ),
+    ));
+    events.extend(feed(
+        &mut h,
+        &status(
+            MEMBER,
+            Sign::Degraded,
+            Confidence::Measured,
+            "C11",
+            t0 + 20 * S,
+        ),
+    ));
+    events.extend(feed(
+        &mut h,
+        &status(
+            AUDIT_PARTITION,
+            Sign::Degraded,
+            Confidence::Measured,
+            "K1",
+            t0 + 30 * S,
+        ),
+    ));
+    assert_eq!(
+        opened(&events).len(),
+        2,
+        "one incident per group and its own member"
+    );
+    let incidents = h.incidents();
+    let chains: Vec<Vec<&str>> = incidents.open.iter().map(chain_names).collect();
+    assert!(
+        chains.contains(&vec![
+            "group=billing/topic=orders/partition=0",
+            "service=billing-service/instance=pod-1/client=billing-consumer",
+        ]),
+        "{chains:?}"
+    );
+    assert!(
+        chains.contains(&vec![
+            "service=audit-service/instance=pod-4/client=audit-consumer",
+            "group=audit/topic=orders/partition=0",
+        ]),
+        "{chains:?}"
+    );
+    assert_eq!(rolled(&h, GROUP).map(|s| s.sign), Some(Sign::Degraded));
+
+    // The way back: billing's partition moves again and its client recovers.
+    let t1 = t0 + 60 * S;
+    for (path, rule) in [(GROUP_PARTITION, "K1"), (MEMBER, "C11")] {
+        feed(
+            &mut h,
+            &status(path, Sign::Stable, Confidence::Measured, rule, t1),
+        );
+    }
+    assert_eq!(rolled(&h, GROUP).map(|s| s.sign), Some(Sign::Stable));
+    // Billing's incident has every member recovered; audit's is untouched.
+    for incident in h.incidents().open {
+        let billing = chain_names(&incident)
+            .iter()
+            .any(|name| name.contains("billing"));
+        assert_eq!(
+            incident.chain.iter().all(|l| l.recovered),
+            billing,
+            "{incident:?}"
+        );
+    }
+}

@@ -91,7 +91,9 @@ fn unit(name: &str) -> &'static str {
         m::BROKERS => "{brokers}",
         m::TOPIC_PARTITIONS
         | m::GROUP_COMMITTED_PARTITIONS
-        | m::GROUP_CLIENT_ASSIGNED_PARTITIONS => "{partitions}",
+        | m::GROUP_CLIENT_ASSIGNED_PARTITIONS
+        | m::BROKER_PREFERRED_PARTITIONS
+        | m::BROKER_PREFERRED_PARTITIONS_LED => "{partitions}",
         m::PARTITION_REPLICAS | m::PARTITION_REPLICAS_IN_SYNC | m::PARTITION_OFFLINE_REPLICAS => {
             "{replicas}"
         }
@@ -103,6 +105,26 @@ fn unit(name: &str) -> &'static str {
         | m::GROUP_LAG
         | m::GROUP_LAG_SUM => "1",
         _ => "",
+    }
+}
+
+/// Per broker of the metadata: partitions it is the preferred replica of, and how many of
+/// those it leads. A rule reads one row at a time, so the per-broker share is summed here, where
+/// the whole metadata is at hand.
+fn preferred_leaders(g: &mut Gauges, snapshot: &Snapshot) {
+    let mut per_broker: BTreeMap<i32, (i64, i64)> =
+        snapshot.brokers.iter().map(|b| (b.id, (0, 0))).collect();
+    for p in snapshot.topics.iter().flat_map(|t| &t.partitions) {
+        if let Some(&preferred) = p.replicas.first() {
+            let counts = per_broker.entry(preferred).or_default();
+            counts.0 += 1;
+            counts.1 += i64::from(p.preferred_leader());
+        }
+    }
+    for (broker, (preferred, led)) in per_broker {
+        let attrs = || vec![kv(m::ATTR_BROKER_ID, int(i64::from(broker)))];
+        g.int(m::BROKER_PREFERRED_PARTITIONS, attrs(), preferred);
+        g.int(m::BROKER_PREFERRED_PARTITIONS_LED, attrs(), led);
     }
 }
 
@@ -155,6 +177,7 @@ pub fn snapshot_to_otlp(
             );
         }
     }
+    preferred_leaders(&mut g, snapshot);
     for group in &snapshot.groups {
         let by_group = || vec![kv(m::ATTR_GROUP, text(&group.id))];
         if group.described {

@@ -410,6 +410,12 @@ fn snapshot_becomes_kafkametrics_gauges() {
         get(m::PARTITION_PREFERRED_LEADER, "topic=orders,partition=1"),
         0.0
     );
+    // Broker 1 is preferred for partition 0 and leads it; broker 2 is preferred for
+    // partition 1, which broker 1 leads.
+    assert_eq!(get(m::BROKER_PREFERRED_PARTITIONS, "broker.id=1"), 1.0);
+    assert_eq!(get(m::BROKER_PREFERRED_PARTITIONS_LED, "broker.id=1"), 1.0);
+    assert_eq!(get(m::BROKER_PREFERRED_PARTITIONS, "broker.id=2"), 1.0);
+    assert_eq!(get(m::BROKER_PREFERRED_PARTITIONS_LED, "broker.id=2"), 0.0);
     assert_eq!(get(m::GROUP_MEMBERS, "group=g"), 2.0);
     assert_eq!(get(m::GROUP_STATE, "group=g,state=Stable"), 1.0);
     assert_eq!(

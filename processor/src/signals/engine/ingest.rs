@@ -183,6 +183,13 @@ impl Engine {
                 let _ = subject.push("target", name);
             }
         }
+        if reader == Reader::AdminGroupClient && subject.get(kafka_admin::CLIENT_LEVEL).is_none() {
+            // A member's client id is the `client` level, as on the sidecars' client cells.
+            let Some(client) = kafka_admin::client_id(&point.attributes) else {
+                return false;
+            };
+            let _ = subject.push(kafka_admin::CLIENT_LEVEL, client);
+        }
         let sid = subject_id(&subject);
         let state = match reader {
             Reader::Producer => RowState::Producer(Box::default()),
@@ -204,6 +211,8 @@ impl Engine {
             Reader::AdminGroup => RowState::AdminGroup(Box::default()),
             Reader::AdminPartition => RowState::AdminPartition(Box::default()),
             Reader::AdminCluster => RowState::AdminCluster(Box::default()),
+            Reader::AdminGroupClient => RowState::AdminGroupClient(Box::default()),
+            Reader::AdminBroker => RowState::AdminBroker(Box::default()),
             Reader::User(i) => RowState::User(i, Box::default()),
             // No metric feeds log rows; they are made by `logs.rs`.
             Reader::Exception | Reader::ErrorRate => return false,

@@ -28,6 +28,8 @@ pub(super) enum RowState {
     AdminGroup(Box<kafka_admin::GroupRow>),
     AdminPartition(Box<kafka_admin::TopicPartitionRow>),
     AdminCluster(Box<kafka_admin::ClusterRow>),
+    AdminGroupClient(Box<kafka_admin::GroupClientRow>),
+    AdminBroker(Box<kafka_admin::BrokerRow>),
     User(u16, Box<user::UserRow>),
     Exception(Box<exceptions::BurstRow>),
     ErrorRate(Box<exceptions::RateRow>),
@@ -50,6 +52,8 @@ impl RowState {
             Self::AdminGroup(r) => &mut r.vals,
             Self::AdminPartition(r) => &mut r.vals,
             Self::AdminCluster(r) => &mut r.vals,
+            Self::AdminGroupClient(r) => &mut r.vals,
+            Self::AdminBroker(r) => &mut r.vals,
             Self::User(_, r) => &mut r.vals,
             // Log rows are fed records, not metric values (`engine/logs.rs`).
             Self::Exception(_) | Self::ErrorRate(_) => &mut [],
@@ -261,6 +265,14 @@ impl Engine {
                     kafka_admin::evaluate_cluster(r, mask, p, &self.common, &mut sink);
                 }
             }
+            RowState::AdminGroupClient(r) => {
+                kafka_admin::evaluate_group_client(r, mask, &mut sink);
+            }
+            RowState::AdminBroker(r) => {
+                if let Some(p) = &packs.kafka_admin {
+                    kafka_admin::evaluate_broker(r, mask, p, &self.common, &mut sink);
+                }
+            }
             RowState::User(i, r) => {
                 if let Some(rule) = self.config.rules.get(usize::from(*i)) {
                     user::evaluate(r, mask, FIRST_USER_RULE + *i, rule, &self.common, &mut sink);
@@ -316,6 +328,8 @@ pub(super) fn reader_of(state: &RowState) -> Reader {
         RowState::AdminGroup(_) => Reader::AdminGroup,
         RowState::AdminPartition(_) => Reader::AdminPartition,
         RowState::AdminCluster(_) => Reader::AdminCluster,
+        RowState::AdminGroupClient(_) => Reader::AdminGroupClient,
+        RowState::AdminBroker(_) => Reader::AdminBroker,
         RowState::User(i, _) => Reader::User(*i),
         RowState::Exception(_) => Reader::Exception,
         RowState::ErrorRate(_) => Reader::ErrorRate,

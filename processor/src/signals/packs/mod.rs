@@ -50,7 +50,7 @@ rules! {
     T1, T2,
     E1, E2,
     CR1, CR2, CR3, CR4, CR5,
-    K1, K2, K3, K4, K5, K6, K7, K8, K9,
+    K1, K2, K3, K4, K5, K6, K7, K8, K9, K10, K11,
 }
 
 /// A rule as a number: built-in rules first, then user rules in configuration order.
@@ -87,6 +87,10 @@ pub enum Reader {
     AdminPartition,
     /// `kafka_admin`: the cluster (brokers, controller).
     AdminCluster,
+    /// `kafka_admin`: one group's members with one client id on one host.
+    AdminGroupClient,
+    /// `kafka_admin`: one broker's preferred partitions and those it leads.
+    AdminBroker,
     User(u16),
     /// One exception type of one service instance (E1).
     Exception,
@@ -112,6 +116,8 @@ impl Reader {
             Self::AdminGroup => 16,
             Self::AdminPartition => 17,
             Self::AdminCluster => 18,
+            Self::AdminGroupClient => 19,
+            Self::AdminBroker => 20,
             Self::User(i) => 1000 + u64::from(i),
             Self::Exception => 13,
             Self::ErrorRate => 14,

@@ -9,7 +9,7 @@ use kafka_obs_api::config::de;
 
 use crate::signals::config::{check_non_negative, check_positive, err};
 
-/// `packs: {kafka_admin: {...}}`: thresholds of K1-K9.
+/// `packs: {kafka_admin: {...}}`: thresholds of K1-K11.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminPackConfig {
@@ -27,6 +27,10 @@ pub struct AdminPackConfig {
     /// size and the condition clears (10m).
     #[serde(deserialize_with = "de::duration")]
     pub broker_left_hold: Duration,
+    /// K11: share of the partitions a broker is the preferred replica of that another replica
+    /// leads, above which the broker is DIVERGING (0.1, Kafka's
+    /// `leader.imbalance.per.broker.percentage` of 10).
+    pub leader_imbalance: f64,
 }
 
 impl Default for AdminPackConfig {
@@ -37,6 +41,7 @@ impl Default for AdminPackConfig {
             time_lag_threshold: 60.0,
             time_lag_growth: 0.5,
             broker_left_hold: Duration::from_secs(600),
+            leader_imbalance: 0.1,
         }
     }
 }
@@ -62,6 +67,15 @@ impl AdminPackConfig {
         }
         check_non_negative("time_lag_threshold", self.time_lag_threshold)?;
         check_positive("time_lag_growth", self.time_lag_growth)?;
+        if !(0.0..1.0).contains(&self.leader_imbalance) {
+            return Err(err(
+                "leader_imbalance",
+                format!(
+                    "{} is not a share: use a value from 0 up to (not including) 1, e.g. 0.1",
+                    self.leader_imbalance
+                ),
+            ));
+        }
         if self.broker_left_hold.is_zero() {
             return Err(err("broker_left_hold", "must be above zero, e.g. 10m"));
         }

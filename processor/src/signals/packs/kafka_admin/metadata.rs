@@ -1,5 +1,6 @@
 //! Rules K4-K6 on a partition's replicas and leader, K8-K9 on the cluster's brokers and
-//! controller, from the cluster metadata the `kafka_admin` receiver reads each poll.
+//! controller, K11 on a broker's preferred leaderships, from the cluster metadata the
+//! `kafka_admin` receiver reads each poll.
 
 use kafka_obs_signal::{
     Evidence, SignalKind, members,
@@ -7,7 +8,7 @@ use kafka_obs_signal::{
 };
 
 use super::config::AdminPackConfig;
-use crate::signals::packs::shared::StatusRule;
+use crate::signals::packs::shared::{StatusRule, above};
 use crate::signals::packs::{Common, Rule, Sink, fresh_value, known};
 use crate::signals::state::Tracker;
 
@@ -15,6 +16,9 @@ pub(super) const REPLICAS: u8 = 0;
 pub(super) const IN_SYNC: u8 = 1;
 pub(super) const LEADER: u8 = 2;
 pub(super) const OFFLINE: u8 = 3;
+
+pub(super) const PREFERRED: u8 = 0;
+pub(super) const PREFERRED_LED: u8 = 1;
 
 pub(super) const BROKERS: u8 = 0;
 pub(super) const CONTROLLER: u8 = 1;
@@ -211,4 +215,62 @@ fn controller_sign(level: u8) -> Sign {
         CONTROLLER_CHANGED => Sign::Erratic,
         _ => Sign::Stable,
     }
+}
+
+/// One broker's preferred partitions and those it leads (K11).
+#[derive(Debug, Clone)]
+pub struct BrokerRow {
+    pub vals: [f64; 2],
+    imbalance: Tracker,
+}
+
+impl Default for BrokerRow {
+    fn default() -> Self {
+        Self {
+            vals: [f64::NAN; 2],
+            imbalance: Tracker::default(),
+        }
+    }
+}
+
+const K11: StatusRule = StatusRule::new(Rule::K11, Sign::Diverging, Confidence::Measured);
+
+/// K11: the share of the partitions a broker is the preferred replica of that another replica
+/// leads, against `leader_imbalance` (Kafka's `leader.imbalance.per.broker.percentage`).
+pub fn evaluate_broker(
+    r: &mut BrokerRow,
+    mask: u32,
+    p: &AdminPackConfig,
+    c: &Common,
+    sink: &mut Sink<'_>,
+) {
+    let fresh = fresh_value(&r.vals, mask, PREFERRED).is_some()
+        || fresh_value(&r.vals, mask, PREFERRED_LED).is_some();
+    if let (true, Some(preferred), Some(led)) = (
+        fresh,
+        known(&r.vals, PREFERRED),
+        known(&r.vals, PREFERRED_LED),
+    ) {
+        let not_led = (preferred - led).max(0.0);
+        // A broker preferred for nothing has nothing to lead: balanced.
+        let share = if preferred > 0.0 {
+            not_led / preferred
+        } else {
+            0.0
+        };
+        let level = above(share, p.leader_imbalance, &r.imbalance, c);
+        K11.step(
+            &mut r.imbalance,
+            level,
+            |e| {
+                e.with("imbalance", share)
+                    .with("preferred_partitions", preferred)
+                    .with("preferred_partitions_not_led", not_led)
+                    .threshold(p.leader_imbalance)
+            },
+            c,
+            sink,
+        );
+    }
+    K11.reading(&r.imbalance, c, sink);
 }

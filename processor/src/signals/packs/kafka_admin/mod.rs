@@ -12,6 +12,8 @@
 //! | K7 | group | members fell to 0 / rose from 0 | Members LEAVE / JOIN × PEER (events) |
 //! | K8 | cluster | broker count below the highest seen | Members LEAVE × PEER + a DEGRADED reading; JOIN × PEER when back or after `broker_left_hold` |
 //! | K9 | cluster | controller id changed / none | Statuses ERRATIC for a window of polls / DOWN; STABLE after |
+//! | K10 | group × client id × host | the group's members with that client id (`clients.rs`) | Members JOIN / LEAVE × PEER; a STABLE reading while a member, so the `group / client` cell lists it |
+//! | K11 | broker | share of its preferred partitions another replica leads > `leader_imbalance` (0.1) | Statuses DIVERGING (MEASURED); STABLE on the way back |
 //!
 //! A group's status is its worst partition's: the subject of a group's partition is
 //! `cluster / group / topic / partition` and the hierarchy rolls the partitions up into the
@@ -19,6 +21,7 @@
 //! the Collector has them).
 
 pub mod burrow;
+mod clients;
 pub mod config;
 mod metadata;
 
@@ -36,7 +39,10 @@ use super::shared::{StatusRule, above};
 use super::{Common, Input, Reader, Rule, Sink, fresh_value, input, known};
 use crate::signals::state::{Tracker, hash_attrs_subset, row_key};
 
-pub use self::metadata::{ClusterRow, TopicPartitionRow, evaluate_cluster, evaluate_partition};
+pub use self::clients::{CLIENT_LEVEL, GroupClientRow, client_id, evaluate_group_client};
+pub use self::metadata::{
+    BrokerRow, ClusterRow, TopicPartitionRow, evaluate_broker, evaluate_cluster, evaluate_partition,
+};
 
 /// The metric names of the `kafka_admin` receiver: its contract, shared with it.
 pub use kafka_obs_kafka_client::admin_metrics as names;
@@ -78,6 +84,26 @@ pub const METRICS: &[Input] = &[
         names::PARTITION_OFFLINE_REPLICAS,
         Reader::AdminPartition,
         metadata::OFFLINE,
+    ),
+    input(
+        names::GROUP_CLIENT_MEMBERS,
+        Reader::AdminGroupClient,
+        clients::MEMBERS,
+    ),
+    input(
+        names::GROUP_CLIENT_ASSIGNED_PARTITIONS,
+        Reader::AdminGroupClient,
+        clients::ASSIGNED,
+    ),
+    input(
+        names::BROKER_PREFERRED_PARTITIONS,
+        Reader::AdminBroker,
+        metadata::PREFERRED,
+    ),
+    input(
+        names::BROKER_PREFERRED_PARTITIONS_LED,
+        Reader::AdminBroker,
+        metadata::PREFERRED_LED,
     ),
     input(names::BROKERS, Reader::AdminCluster, metadata::BROKERS),
     input(
